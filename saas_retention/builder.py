@@ -1,0 +1,200 @@
+"""Building the models in DuckDB: stage → calendar → models → files and/or a database file.
+
+A database target is built in a temporary file next to it and swapped in with ``os.replace``,
+so a reader (Superset) sees the old file or the new one, never a half-built or locked one.
+Output files are written under temporary names and renamed once every model has succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlglot import exp
+
+from .calendar import calendar_rows
+from .compile import compile_model
+from .config import Settings, load_settings
+from .errors import SaasRetentionError, SourceError
+from .sources import Source, open_source
+from .stage import Stager, StagingReport
+
+FORMATS = ("csv", "parquet")
+
+
+@dataclass
+class BuildResult:
+    staging: StagingReport
+    models: dict[str, int] = field(default_factory=dict)  # model -> rows
+    skipped: dict[str, str] = field(default_factory=dict)  # model -> why
+    files: list[Path] = field(default_factory=list)
+    database: Path | None = None
+    seconds: float = 0.0
+
+
+def _connect(path: str | None = None):
+    import duckdb
+
+    target = path or ":memory:"
+    try:
+        # Files written by duckdb 2.x stay readable by the duckdb 1.x that Superset 6.1 pins.
+        return duckdb.connect(target, config={"storage_compatibility_version": "v1.0.0"})
+    except duckdb.Error:
+        return duckdb.connect(target)
+
+
+def check(source: str | Path | Source, settings: Settings | None = None) -> StagingReport:
+    """Validate a source against the input contract without building anything."""
+    settings = settings or load_settings()
+    src = source if isinstance(source, Source) else open_source(source)
+    con = _connect()
+    try:
+        return Stager(con, src, settings).run(stage=True)
+    finally:
+        con.close()
+
+
+def _create_calendar(con, settings: Settings, report: StagingReport) -> None:
+    import pyarrow as pa
+
+    first, last = report.first_period_index, report.as_of_index
+    if first is None:
+        raise SourceError(
+            f"subscriptions: no subscription is active on or before as_of "
+            f"({settings.as_of_date}); nothing to build"
+        )
+    rows = calendar_rows(first, last, settings.grain, settings.week_start)
+    table = pa.Table.from_pylist(
+        rows,
+        schema=pa.schema([("period_index", pa.int64()), ("period_start", pa.date32()),
+                          ("period_end", pa.date32()), ("last_day", pa.date32())]),
+    )
+    con.register("sr_calendar_rows", table)
+    con.execute("create or replace table calendar as select * from sr_calendar_rows "
+                "order by period_index")
+    con.unregister("sr_calendar_rows")
+
+
+def _quoted(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def build_models(con, settings: Settings, report: StagingReport, *,
+                 only: list[str] | None = None,
+                 progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
+    """Create every buildable model as a table in ``con``; returns (rows, skipped)."""
+    from .templates import load_catalog
+
+    catalog = load_catalog()
+    built: dict[str, int] = {}
+    skipped: dict[str, str] = {}
+    _create_calendar(con, settings, report)
+    params = {"periods_per_year": settings.periods_per_year}
+    for name in catalog.model_order():
+        model = catalog.models[name]
+        if only and name not in only:
+            continue
+        missing = [t for t in model.inputs if t in report.skipped]
+        missing_deps = [d for d in model.depends_on(catalog.models) if d in skipped]
+        if missing or missing_deps:
+            why = (f"input table {', '.join(missing)} absent" if missing
+                   else f"depends on skipped {', '.join(missing_deps)}")
+            skipped[name] = why
+            if progress:
+                progress(f"skipped {name}: {why}")
+            continue
+        started = time.perf_counter()
+        sql = compile_model(model, "duckdb", grain=settings.grain, params=params,
+                            dimensions=report.dimensions, pretty=False)
+        order = ", ".join(_quoted(k) for k in model.key)
+        con.execute(f"create or replace table {_quoted(name)} as "
+                    f"select * from ({sql}) as model order by {order}")
+        built[name] = con.execute(f"select count(*) from {_quoted(name)}").fetchall()[0][0]
+        if progress:
+            progress(f"built {name}: {built[name]:,} rows in "
+                     f"{time.perf_counter() - started:.2f} s")
+    return built, skipped
+
+
+def build(
+    source: str | Path | Source,
+    settings: Settings | None = None,
+    *,
+    out_dir: str | Path | None = None,
+    fmt: str = "csv",
+    database: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Build every model whose inputs exist; write files into ``out_dir`` and/or ``database``."""
+    started = time.perf_counter()
+    settings = settings or load_settings()
+    if fmt not in FORMATS:
+        raise SaasRetentionError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    src = source if isinstance(source, Source) else open_source(source)
+    db_path = Path(database).resolve() if database else None
+    tmp_db = None
+    if db_path is not None:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{db_path.name}.", suffix=".building",
+                                        dir=db_path.parent)
+        os.close(fd)
+        os.unlink(tmp_name)  # duckdb creates the file itself
+        tmp_db = Path(tmp_name)
+    con = _connect(str(tmp_db) if tmp_db else None)
+    staged_out: Path | None = None
+    try:
+        report = Stager(con, src, settings).run()
+        if progress:
+            read = ", ".join(f"{t} {n:,}" for t, n in report.tables.items())
+            progress(f"read {read}")
+            for w in report.warnings:
+                progress(str(w))
+        models, skipped = build_models(con, settings, report, progress=progress)
+        result = BuildResult(staging=report, models=models, skipped=skipped)
+        if out_dir is not None:
+            out = Path(out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            staged_out = Path(tempfile.mkdtemp(prefix=".building-", dir=out))
+            for name in models:
+                target = staged_out / f"{name}.{fmt}"
+                options = "(format csv, header true)" if fmt == "csv" else "(format parquet)"
+                con.execute(f"copy (select * from {_quoted(name)}) to "
+                            f"{exp.Literal.string(str(target)).sql('duckdb')} {options}")
+        if tmp_db is not None:
+            from saas_retention.udfs import register
+
+            for rel in ("raw", "typed"):
+                for (name, kind) in con.execute(
+                    "select table_name, table_type from information_schema.tables "
+                    "where table_schema = 'main' and starts_with(table_name, ?)", [rel + "_"]
+                ).fetchall():
+                    what = "view" if kind == "VIEW" else "table"
+                    con.execute(f"drop {what} if exists {_quoted(name)}")
+            register(con, arrow=False)  # macros persist in the file for Superset / SQL users
+            con.execute("checkpoint")
+        con.close()
+        con = None
+        if tmp_db is not None:
+            os.replace(tmp_db, db_path)
+            result.database = db_path
+        if staged_out is not None:
+            for f in sorted(staged_out.iterdir()):
+                final = Path(out_dir) / f.name
+                os.replace(f, final)
+                result.files.append(final)
+        result.seconds = time.perf_counter() - started
+        return result
+    finally:
+        if con is not None:
+            con.close()
+        if tmp_db is not None:
+            for leftover in (tmp_db, Path(str(tmp_db) + ".wal")):
+                if leftover.exists():
+                    leftover.unlink()
+        if staged_out is not None and staged_out.exists():
+            shutil.rmtree(staged_out, ignore_errors=True)

@@ -1,0 +1,118 @@
+"""Periods as integers (METRICS.md §2).
+
+Every "previous period" computation in the models is done on an integer period index computed
+once in staging, because calendar arithmetic (Jan 31 + 1 month, week truncation) differs between
+engines. This module is the Python side of that index — it builds the ``calendar`` relation —
+and the SQL side, as sqlglot expressions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlglot import exp
+
+EPOCH = dt.date(1970, 1, 1)  # a Thursday
+WEEKDAY_NUMBER = {
+    "monday": 0,
+    "tuesday": 1,
+    "wednesday": 2,
+    "thursday": 3,
+    "friday": 4,
+    "saturday": 5,
+    "sunday": 6,
+}
+# 1970-01-01 is a Thursday: with Monday = 0 its weekday is 3.
+_EPOCH_WEEKDAY = 3
+
+
+def period_index(day: dt.date, grain: str, week_start: str = "monday") -> int:
+    """The integer index of the period containing ``day``; consecutive periods differ by 1."""
+    if grain == "month":
+        return day.year * 12 + day.month - 1
+    if grain == "quarter":
+        return day.year * 4 + (day.month - 1) // 3
+    if grain == "year":
+        return day.year
+    days = (day - EPOCH).days
+    if grain == "day":
+        return days
+    if grain == "week":
+        return (days + _EPOCH_WEEKDAY - WEEKDAY_NUMBER[week_start]) // 7
+    raise ValueError(f"unknown grain {grain!r}")
+
+
+def period_start(index: int, grain: str, week_start: str = "monday") -> dt.date:
+    """First day of the period with this index."""
+    if grain == "month":
+        return dt.date(index // 12, index % 12 + 1, 1)
+    if grain == "quarter":
+        return dt.date(index // 4, (index % 4) * 3 + 1, 1)
+    if grain == "year":
+        return dt.date(index, 1, 1)
+    if grain == "day":
+        return EPOCH + dt.timedelta(days=index)
+    if grain == "week":
+        offset = index * 7 - _EPOCH_WEEKDAY + WEEKDAY_NUMBER[week_start]
+        return EPOCH + dt.timedelta(days=offset)
+    raise ValueError(f"unknown grain {grain!r}")
+
+
+def calendar_rows(first: int, last: int, grain: str, week_start: str = "monday") -> list[dict]:
+    """Rows of the ``calendar`` relation for indexes ``first``..``last`` inclusive."""
+    rows = []
+    for i in range(first, last + 1):
+        start = period_start(i, grain, week_start)
+        end = period_start(i + 1, grain, week_start)
+        rows.append(
+            {
+                "period_index": i,
+                "period_start": start,
+                "period_end": end,
+                "last_day": end - dt.timedelta(days=1),
+            }
+        )
+    return rows
+
+
+# --- SQL side ---------------------------------------------------------------------------------
+
+
+def _int(n: int) -> exp.Expression:
+    return exp.Literal.number(n)
+
+
+def day_number_sql(date_expr: exp.Expression) -> exp.Expression:
+    """Days since 1970-01-01 of a DATE expression."""
+    return exp.DateDiff(
+        this=date_expr.copy(),
+        expression=exp.cast(exp.Literal.string("1970-01-01"), exp.DataType.Type.DATE),
+        unit=exp.var("DAY"),
+    )
+
+
+def period_index_sql(date_expr: exp.Expression, grain: str, week_start: str = "monday"):
+    """SQL expression giving the same integer as :func:`period_index` for a DATE expression."""
+    year = exp.Extract(this=exp.var("YEAR"), expression=date_expr.copy())
+    month = exp.Extract(this=exp.var("MONTH"), expression=date_expr.copy())
+    if grain == "month":
+        return exp.Sub(this=exp.Add(this=exp.Mul(this=year, expression=_int(12)), expression=month),
+                       expression=_int(1))
+    if grain == "quarter":
+        quarter0 = exp.IntDiv(this=exp.Sub(this=month, expression=_int(1)), expression=_int(3))
+        return exp.Add(this=exp.Mul(this=year, expression=_int(4)), expression=quarter0)
+    if grain == "year":
+        return year
+    days = day_number_sql(date_expr)
+    if grain == "day":
+        return days
+    if grain == "week":
+        shift = _EPOCH_WEEKDAY - WEEKDAY_NUMBER[week_start]
+        # floor division: days before 1970 are negative
+        shifted = exp.Add(this=days, expression=_int(shift))
+        return exp.cast(
+            exp.Floor(this=exp.Div(this=exp.cast(shifted, exp.DataType.Type.DOUBLE),
+                                   expression=_int(7))),
+            exp.DataType.Type.BIGINT,
+        )
+    raise ValueError(f"unknown grain {grain!r}")

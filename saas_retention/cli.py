@@ -1,0 +1,190 @@
+"""The ``saas-retention`` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .errors import SaasRetentionError
+
+GRAIN_CHOICE = click.Choice(["day", "week", "month", "quarter", "year"])
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+class _Group(click.Group):
+    """Every package error becomes a message and an exit code, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SaasRetentionError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="saas-retention")
+def main() -> None:
+    """Customer-retention metrics for SaaS, written once as SQL templates."""
+
+
+def _settings(config, **overrides):
+    from .config import load_settings
+
+    return load_settings(config, **overrides)
+
+
+def _date(_ctx, _param, value):
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+_source = click.option("--source", required=True, help="Directory of CSV/Parquet files, a "
+                       "CSV/Parquet file (the subscriptions) or a .duckdb database.")
+_config = click.option("--config", "config", type=click.Path(dir_okay=False),
+                       help="YAML config: table/column mapping and settings.")
+_as_of = click.option("--as-of", callback=_date, help="Close the reporting window at this "
+                      "date (default: today).")
+_grain = click.option("--grain", type=GRAIN_CHOICE, help="Period grain (default: month).")
+
+
+@main.command()
+@_source
+@_config
+@_as_of
+@_grain
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Write one file per model into this directory.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv",
+              show_default=True)
+@click.option("--database", type=click.Path(dir_okay=False),
+              help="Write the models as tables into this DuckDB file (swapped in atomically).")
+@click.option("--quiet", is_flag=True, help="Only print the summary.")
+def build(source, config, as_of, grain, out_dir, fmt, database, quiet):
+    """Build every model whose inputs exist."""
+    from .builder import build as run_build
+
+    if out_dir is None and database is None:
+        out_dir = "out"
+    settings = _settings(config, as_of=as_of, grain=grain)
+    result = run_build(source, settings, out_dir=out_dir, fmt=fmt, database=database,
+                       progress=None if quiet else _echo_err)
+    _summary(result)
+
+
+def _summary(result) -> None:
+    st = result.staging
+    read = sum(st.tables.values())
+    click.echo(f"rows read: {read:,} ({', '.join(f'{t} {n:,}' for t, n in st.tables.items())})")
+    used = ", ".join(f"{t} {n:,}" for t, n in st.used.items())
+    click.echo(f"rows used: {used}")
+    for w in st.warnings:
+        click.echo(f"  {w}")
+    click.echo(f"models built: {len(result.models)} "
+               f"({', '.join(f'{m} {n:,}' for m, n in result.models.items())})")
+    for m, why in result.skipped.items():
+        click.echo(f"  skipped {m}: {why}")
+    if result.database:
+        click.echo(f"database: {result.database}")
+    if result.files:
+        click.echo(f"files: {result.files[0].parent}/ ({', '.join(f.name for f in result.files)})")
+    click.echo(f"time: {result.seconds:.2f} s")
+
+
+@main.command()
+@_source
+@_config
+@_as_of
+def check(source, config, as_of):
+    """Validate a source against the input contract without building."""
+    from .builder import check as run_check
+
+    report = run_check(source, _settings(config, as_of=as_of))
+    for t, n in report.tables.items():
+        click.echo(f"{t}: {n:,} rows")
+    for t, why in report.skipped.items():
+        click.echo(f"{t}: absent ({why}); models that need it are skipped")
+    if report.dimensions:
+        click.echo(f"dimensions: {', '.join(report.dimensions)}")
+    for w in report.warnings:
+        click.echo(str(w))
+    click.echo("ok: the source satisfies the input contract")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text",
+              show_default=True)
+def metrics(fmt):
+    """List every metric with its definition."""
+    from .docs import metrics_text
+
+    click.echo(metrics_text(markdown=fmt == "markdown"))
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default="saas_retention_demo",
+              show_default=True, help="Where the demo source and outputs go.")
+@click.option("--customers", type=click.IntRange(10, 10_000_000), default=2000, show_default=True)
+@click.option("--months", type=click.IntRange(2, 240), default=36, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+def demo(directory, customers, months, seed):
+    """Generate synthetic SaaS data, build every model, print the headline numbers."""
+    from .builder import build as run_build
+    from .config import parse_settings
+    from .demo import generate
+
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "demo_source.duckdb"
+    end = dt.date(2025, 12, 31)
+    started = time.perf_counter()
+    counts = generate(str(source), customers=customers, months=months, seed=seed, end_date=end)
+    _echo_err(f"generated {source} in {time.perf_counter() - started:.1f} s: "
+              + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    settings = parse_settings({"as_of": end})
+    result = run_build(source, settings, out_dir=folder / "out",
+                       database=folder / "saas_retention.duckdb", progress=_echo_err)
+    _summary(result)
+    click.echo("")
+    click.echo(_headline(result.database))
+
+
+def _headline(database: Path) -> str:
+    import duckdb
+
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        row = con.execute(
+            "select date_month, customers_end, mrr_end, crr, customer_churn_rate, nrr, grr, "
+            "nrr_12m, grr_12m, quick_ratio, arpa from retention order by period_index desc limit 1"
+        ).fetchall()[0]
+    finally:
+        con.close()
+
+    def f(v, spec):
+        return "n/a" if v is None else format(v, spec)
+
+    return "\n".join([
+        f"headline for {row[0]:%B %Y}:",
+        f"  paying customers   {row[1]:,}",
+        f"  MRR                {f(row[2], ',.0f')}   ARR {f(row[2] * 12, ',.0f')}",
+        f"  CRR (month)        {f(row[3], '.1f')} %   customer churn {f(row[4], '.1f')} %",
+        f"  NRR / GRR (month)  {f(row[5], '.1f')} % / {f(row[6], '.1f')} %",
+        f"  NRR / GRR (12 m)   {f(row[7], '.1f')} % / {f(row[8], '.1f')} %",
+        f"  quick ratio        {f(row[9], '.2f')}   ARPA {f(row[10], ',.2f')}",
+    ])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,174 @@
+"""Turning templates into runnable SQL: AST transforms only, never string edits.
+
+Steps, in order, for a model:
+1. ``sr_dimensions(alias)`` in a select list becomes one quoted column per customer dimension;
+2. ``:param`` placeholders become literals (values come from validated settings);
+3. metric-function calls (``crr(a, b, c)``) are inlined from their single definition;
+4. output aliases named after the period (``date_period``, ``cohort_period``) take the grain's
+   name (``date_month``, ``cohort_month``);
+5. the tree is generated for the target dialect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlglot import exp
+
+from .errors import TemplateError
+from .templates import Catalog, MetricFunction, Model, function_name, load_catalog
+
+GRAIN_ALIASES = ("date_period", "cohort_period")
+
+
+def grain_alias(name: str, grain: str) -> str:
+    """``date_period`` -> ``date_month`` at the monthly grain (the names users query)."""
+    if name in GRAIN_ALIASES:
+        return name.replace("period", grain)
+    return name
+
+
+def inline_metrics(tree: exp.Expression, metrics: Mapping[str, MetricFunction]) -> exp.Expression:
+    """Replace every call of a metric function by its definition, arguments substituted."""
+
+    def expand(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.Func):
+            return node
+        name = function_name(node)
+        metric = metrics.get(name)
+        if metric is None:
+            return node
+        args = _call_args(node)
+        if len(args) != len(metric.args):
+            raise TemplateError(
+                f"{name}() takes {len(metric.args)} arguments "
+                f"({', '.join(metric.args)}), got {len(args)}: {node.sql('duckdb')}"
+            )
+        bound = dict(zip(metric.args, args))
+        body = metric.expression.copy()
+
+        def bind(n: exp.Expression) -> exp.Expression:
+            if isinstance(n, exp.Column) and not n.table and n.name in bound:
+                return _wrap(bound[n.name].copy())
+            return n
+
+        body = body.transform(bind, copy=False)
+        # nested metric calls (pct -> safe_divide) expand too
+        return _wrap(inline_metrics(body, metrics))
+
+    return tree.transform(expand)
+
+
+def _wrap(node: exp.Expression) -> exp.Expression:
+    """Parenthesise an operator expression so substitution keeps its precedence."""
+    if isinstance(node, exp.Column | exp.Literal | exp.Func | exp.Paren | exp.Cast):
+        return node
+    return exp.paren(node, copy=False)
+
+
+def _call_args(node: exp.Func) -> list[exp.Expression]:
+    if isinstance(node, exp.Anonymous):
+        return list(node.expressions)
+    args = []
+    for key in node.arg_types:
+        value = node.args.get(key)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            args.extend(value)
+        elif isinstance(value, exp.Expression):
+            args.append(value)
+    return args
+
+
+def expand_dimensions(tree: exp.Expression, dimensions: Sequence[str]) -> exp.Expression:
+    """``sr_dimensions(t)`` -> ``t."plan", t."segment"`` (quoted identifiers)."""
+    for select in list(tree.find_all(exp.Select)):
+        new = []
+        changed = False
+        for projection in select.expressions:
+            if isinstance(projection, exp.Anonymous) and projection.name.lower() == "sr_dimensions":
+                alias = projection.expressions[0].name
+                new.extend(exp.column(d, table=alias, quoted=True) for d in dimensions)
+                changed = True
+            else:
+                new.append(projection)
+        if changed:
+            select.set("expressions", new)
+    return tree
+
+
+def bind_params(tree: exp.Expression, params: Mapping[str, object], model: str) -> exp.Expression:
+    def bind(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder):
+            if node.name not in params:
+                raise TemplateError(f"model {model!r}: no value for parameter :{node.name}")
+            return _literal(params[node.name])
+        return node
+
+    return tree.transform(bind)
+
+
+def _literal(value: object) -> exp.Expression:
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float):
+        return exp.Literal.number(value)
+    return exp.Literal.string(str(value))
+
+
+def rename_grain_aliases(tree: exp.Expression, grain: str) -> exp.Expression:
+    for alias in tree.find_all(exp.Alias):
+        name = alias.alias
+        if name in GRAIN_ALIASES:
+            alias.set("alias", exp.to_identifier(grain_alias(name, grain)))
+    return tree
+
+
+def model_ast(
+    model: Model,
+    *,
+    grain: str,
+    params: Mapping[str, object],
+    dimensions: Sequence[str] = (),
+    catalog: Catalog | None = None,
+) -> exp.Expression:
+    catalog = catalog or load_catalog()
+    tree = model.ast.copy()
+    tree = expand_dimensions(tree, dimensions)
+    tree = bind_params(tree, {k: params[k] for k in model.params if k in params}, model.name)
+    tree = inline_metrics(tree, catalog.metrics)
+    tree = rename_grain_aliases(tree, grain)
+    return tree
+
+
+def compile_model(
+    model: Model | str,
+    dialect: str = "duckdb",
+    *,
+    grain: str = "month",
+    params: Mapping[str, object] | None = None,
+    dimensions: Sequence[str] = (),
+    pretty: bool = True,
+) -> str:
+    catalog = load_catalog()
+    if isinstance(model, str):
+        model = catalog.models[model]
+    tree = model_ast(
+        model, grain=grain, params=params or {}, dimensions=dimensions, catalog=catalog
+    )
+    return tree.sql(dialect=dialect, pretty=pretty)
+
+
+def metric_expression(
+    metric: MetricFunction | str, args: Sequence[exp.Expression | str] | None = None
+) -> exp.Expression:
+    """A metric function's body with nested metric calls inlined (and arguments bound)."""
+    catalog = load_catalog()
+    if isinstance(metric, str):
+        metric = catalog.metrics[metric]
+    if args is None:
+        return inline_metrics(metric.expression.copy(), catalog.metrics)
+    parsed = [exp.maybe_parse(a, dialect="duckdb") for a in args]
+    call = exp.Anonymous(this=metric.name, expressions=parsed)
+    return inline_metrics(call, catalog.metrics)

@@ -1,0 +1,457 @@
+"""Staging: the user's tables mapped onto the input contract, typed, validated.
+
+For every contract table the source holds, this module
+1. reads it once into the working DuckDB connection (``raw_<table>``),
+2. checks the mapped columns exist (naming the columns that do and the closest match),
+3. converts each column to its contract type in a view (``typed_<table>``) that keeps the raw
+   value beside it, so a value that does not convert is reported with examples,
+4. runs the contract rules (NULL ids, end before start, negative MRR, duplicates…),
+5. writes ``stg_<table>`` with the derived columns the models need (period indexes).
+
+Every identifier from the config is quoted through sqlglot; no user text is pasted into SQL.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from .calendar import period_index, period_index_sql
+from .config import Settings
+from .contract import INTERVAL_TO_MONTHLY, TABLES, Table
+from .errors import Problem, SourceError, SourceProblems
+from .sources import Source
+
+EXAMPLES = 3
+# An explicit UTC offset or Z at the end of a timestamp string.
+OFFSET_PATTERN = r"([+-][0-9]{2}(:?[0-9]{2})?|[Zz])$"
+RAW_PREFIX = "__raw_"
+
+
+@dataclass
+class StagingReport:
+    tables: dict[str, int] = field(default_factory=dict)  # contract table -> rows read
+    used: dict[str, int] = field(default_factory=dict)  # contract table -> rows used
+    skipped: dict[str, str] = field(default_factory=dict)  # contract table -> why
+    dimensions: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    first_period_index: int | None = None
+    as_of_index: int | None = None
+
+
+def q(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def _sql(e: exp.Expression) -> str:
+    return e.sql(dialect="duckdb")
+
+
+class Stager:
+    def __init__(self, con, source: Source, settings: Settings):
+        self.con = con
+        self.source = source
+        self.settings = settings
+        self.report = StagingReport()
+        self.problems: list[Problem] = []
+        self.present: dict[str, list[str]] = {}  # contract table -> contract columns present
+
+    # -- 1. read -----------------------------------------------------------------------------
+    def read(self) -> None:
+        self.source.prepare(self.con)
+        for name, table in TABLES.items():
+            relation = self.source.find(self.settings, name)
+            if relation is None:
+                if table.required:
+                    raise SourceError(self.source.missing_table_message(self.settings, name))
+                self.report.skipped[name] = f"no table {self.settings.source_table(name)!r}"
+                continue
+            select = exp.select("*").from_(relation.reader)
+            kind = "table" if relation.materialise else "view"
+            create = exp.Create(
+                this=exp.to_table(f"raw_{name}"),
+                kind=kind.upper(),
+                expression=select,
+                replace=True,
+            )
+            try:
+                self.con.execute(_sql(create))
+                count = self.con.execute(f"select count(*) from {_sql(q('raw_' + name))}")
+                self.report.tables[name] = count.fetchall()[0][0]
+            except Exception as exc:  # duckdb.Error, without importing duckdb here
+                raise SourceError(_read_error(name, relation.label, exc)) from None
+            self._map_columns(name, table, relation.label)
+
+    def _raw_columns(self, name: str) -> list[tuple[str, str]]:
+        rows = self.con.execute(f"describe {_sql(q('raw_' + name))}").fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    # -- 2. columns --------------------------------------------------------------------------
+    def _map_columns(self, name: str, table: Table, label: str) -> None:
+        raw = dict(self._raw_columns(name))
+        by_lower = {c.lower(): c for c in raw}
+        present = []
+        missing = []
+        for column in table.columns:
+            wanted = self.settings.source_column(name, column.name)
+            if wanted in raw or wanted.lower() in by_lower:
+                present.append(column.name)
+            elif column.required:
+                missing.append((column.name, wanted))
+        if missing:
+            for contract_name, wanted in missing:
+                close = difflib.get_close_matches(wanted.lower(), list(by_lower), n=1)
+                hint = (
+                    f"; closest match {by_lower[close[0]]!r} "
+                    f"(map it with tables.{name}.columns.{contract_name})"
+                    if close
+                    else f"; map one with tables.{name}.columns.{contract_name}"
+                )
+                self.problems.append(
+                    Problem(
+                        name,
+                        wanted,
+                        self.report.tables.get(name, 0),
+                        f"required column missing from {label}{hint}; "
+                        f"columns found: {', '.join(raw)}",
+                    )
+                )
+            return
+        self.present[name] = present
+        self._raw_names = getattr(self, "_raw_names", {})
+        self._raw_names[name] = {
+            c: by_lower[self.settings.source_column(name, c).lower()] for c in present
+        }
+        self._raw_types = getattr(self, "_raw_types", {})
+        self._raw_types[name] = {c: raw[self._raw_names[name][c]] for c in present}
+        if name == "customers":
+            mapped = {self._raw_names[name][c] for c in present}
+            wanted_dims = self.settings.mapping("customers").dimensions
+            if wanted_dims is None:
+                dims = [c for c in raw if c not in mapped]
+            else:
+                dims = []
+                for d in wanted_dims:
+                    if d.lower() not in by_lower:
+                        self.problems.append(
+                            Problem("customers", d, 0, "dimension listed in the config does not "
+                                    f"exist; columns found: {', '.join(raw)}")
+                        )
+                    else:
+                        dims.append(by_lower[d.lower()])
+            self.report.dimensions = dims
+
+    # -- 3. types ----------------------------------------------------------------------------
+    def _typed_expr(self, table: str, column: str) -> exp.Expression:
+        kind = TABLES[table].column(column).kind
+        raw_name = self._raw_names[table][column]
+        raw_type = self._raw_types[table][column].upper()
+        source = col(raw_name)
+        tz = exp.Literal.string(self.settings.timezone)
+        if kind in ("id", "text"):
+            return exp.cast(source, "VARCHAR")
+        if kind == "number":
+            if raw_type == "VARCHAR":
+                return exp.TryCast(this=exp.func("trim", source), to=exp.DataType.build("DOUBLE"))
+            return exp.TryCast(this=source, to=exp.DataType.build("DOUBLE"))
+        if kind == "bool":
+            return exp.TryCast(this=source, to=exp.DataType.build("BOOLEAN"))
+        # date / timestamp: naive values are read as reporting-time-zone local time; values
+        # with an offset (or a TIMESTAMPTZ column) are converted to it.
+        if raw_type.startswith("TIMESTAMP WITH TIME ZONE") or raw_type == "TIMESTAMPTZ":
+            local = exp.func("timezone", tz, source)
+        elif raw_type == "VARCHAR":
+            has_offset = exp.func("regexp_matches", source, exp.Literal.string(OFFSET_PATTERN))
+            local = exp.Case(
+                ifs=[
+                    exp.If(
+                        this=has_offset,
+                        true=exp.func(
+                            "timezone",
+                            tz,
+                            exp.TryCast(this=source, to=exp.DataType.build("TIMESTAMPTZ")),
+                        ),
+                    )
+                ],
+                default=exp.TryCast(this=source, to=exp.DataType.build("TIMESTAMP")),
+            )
+        else:
+            local = exp.TryCast(this=source, to=exp.DataType.build("TIMESTAMP"))
+        if kind == "date":
+            return exp.cast(local, "DATE")
+        return local
+
+    def type_tables(self) -> None:
+        for name, columns in self.present.items():
+            projections = []
+            for c in columns:
+                projections.append(exp.alias_(self._typed_expr(name, c), q(c)))
+                projections.append(exp.alias_(col(self._raw_names[name][c]), q(RAW_PREFIX + c)))
+            if name == "customers":
+                projections.extend(exp.alias_(col(d), q(d)) for d in self.report.dimensions)
+            view = exp.Create(
+                this=exp.to_table(f"typed_{name}"),
+                kind="VIEW",
+                replace=True,
+                expression=exp.select(*projections).from_(exp.to_table(f"raw_{name}")),
+            )
+            self.con.execute(_sql(view))
+
+    # -- 4. rules ----------------------------------------------------------------------------
+    def _count_and_examples(self, table: str, condition: exp.Expression, show: list[str]):
+        rel = exp.to_table(f"typed_{table}")
+        count = self.con.execute(
+            _sql(exp.select(exp.func("count", exp.Star())).from_(rel).where(condition))
+        ).fetchall()[0][0]
+        if not count:
+            return 0, []
+        cols = [exp.alias_(col(RAW_PREFIX + c), q(self._raw_names[table][c])) for c in show]
+        rows = self.con.execute(
+            _sql(exp.select(*cols).from_(rel).where(condition).limit(EXAMPLES))
+        ).fetchall()
+        names = [self._raw_names[table][c] for c in show]
+        return count, [dict(zip(names, r)) for r in rows]
+
+    def _rule(self, table: str, column: str | None, condition, message: str, show: list[str],
+              severity: str = "error") -> int:
+        show = [c for c in show if c in self.present[table]]
+        count, examples = self._count_and_examples(
+            table, exp.condition(condition, dialect="duckdb"), show
+        )
+        if count:
+            raw_col = self._raw_names[table].get(column, column) if column else None
+            problem = Problem(table, raw_col, count, message, examples, severity)
+            (self.problems if severity == "error" else self.report.warnings).append(problem)
+        return count
+
+    def check_rules(self) -> None:
+        as_of = exp.cast(exp.Literal.string(self.settings.as_of_date.isoformat()), "DATE")
+        for name, columns in self.present.items():
+            table = TABLES[name]
+            key_cols = [c for c in table.key if c in columns]
+            for c in columns:
+                kind = table.column(c).kind
+                raw = col(RAW_PREFIX + c)
+                typed = col(c)
+                show = [*key_cols, c] if c not in key_cols else [c]
+                if kind in ("date", "timestamp", "number", "bool"):
+                    expected = {"date": "a date (YYYY-MM-DD)", "timestamp": "a timestamp",
+                                "number": "a number", "bool": "true/false"}[kind]
+                    self._rule(name, c, exp.and_(raw.is_(exp.null()).not_(),
+                                                 typed.is_(exp.null())),
+                               f"values that are not {expected}", show)
+                if table.column(c).required:
+                    self._rule(name, c, exp.and_(raw.is_(exp.null()), typed.is_(exp.null())),
+                               "missing (NULL) values in a required column", show)
+            for key in key_cols:
+                self._duplicates(name, key)
+        if "subscriptions" in self.present:
+            self._subscription_rules(as_of)
+        if "survey_responses" in self.present:
+            self._rule("survey_responses", "score",
+                       "(survey = 'nps' and (score < 0 or score > 10)) or "
+                       "(survey = 'csat' and (score < 1 or score > 5))",
+                       "scores outside the survey's scale (NPS 0–10, CSAT 1–5)",
+                       ["customer_id", "survey", "score"])
+            self._rule("survey_responses", "survey", "lower(survey) not in ('nps', 'csat')",
+                       "unknown survey kind (expected 'nps' or 'csat')",
+                       ["customer_id", "survey"])
+
+    def _duplicates(self, table: str, key: str) -> None:
+        rel = exp.to_table(f"typed_{table}")
+        dup = (
+            exp.select(col(key), exp.alias_(exp.func("count", exp.Star()), "n"))
+            .from_(rel)
+            .where(col(key).is_(exp.null()).not_())
+            .group_by(col(key))
+            .having("count(*) > 1")
+        )
+        stats = self.con.execute(
+            _sql(exp.select("count(*)", "sum(n)").from_(dup.subquery("d")))
+        ).fetchall()[0]
+        if stats[0]:
+            examples = [r[0] for r in self.con.execute(_sql(dup.order_by(col(key)).limit(EXAMPLES)))
+                        .fetchall()]
+            self.problems.append(
+                Problem(table, self._raw_names[table][key], int(stats[1]),
+                        f"duplicate values in a key column ({stats[0]} distinct values repeated)",
+                        examples)
+            )
+
+    def _subscription_rules(self, as_of: exp.Expression) -> None:
+        cols = self.present["subscriptions"]
+        show = ["subscription_id", "customer_id", "start_date", "end_date", "mrr"]
+        if "end_date" in cols:
+            self._rule("subscriptions", "end_date", "end_date < start_date",
+                       "end_date before start_date", show)
+            self._rule("subscriptions", "end_date", "end_date = start_date",
+                       "zero-length subscriptions (end_date = start_date); kept, they never "
+                       "count as paying", show, severity="warning")
+        self._rule("subscriptions", "mrr", "mrr < 0", "negative MRR", show)
+        self._rule("subscriptions", "mrr", "isinf(mrr) or isnan(mrr)", "infinite or NaN MRR",
+                   show)
+        future = exp.GT(this=col("start_date"), expression=as_of)
+        self._rule("subscriptions", "start_date", future,
+                   f"subscriptions starting after as_of ({self.settings.as_of_date}); kept, "
+                   "they count from their start once as_of reaches it", show, severity="warning")
+        mapping = self.settings.mapping("subscriptions")
+        if mapping.amounts_per_interval:
+            if "billing_interval" not in cols:
+                self.problems.append(Problem("subscriptions", "billing_interval", 0,
+                                             "amounts_per_interval needs a billing_interval "
+                                             "column"))
+            else:
+                known = ", ".join(f"'{k}'" for k in INTERVAL_TO_MONTHLY)
+                self._rule("subscriptions", "billing_interval",
+                           f"billing_interval is null or lower(trim(billing_interval)) "
+                           f"not in ({known})",
+                           f"unknown billing interval (expected {', '.join(INTERVAL_TO_MONTHLY)})",
+                           [*show, "billing_interval"])
+        if "customers" in self.present:
+            unknown = (
+                "customer_id is not null and customer_id not in "
+                "(select customer_id from typed_customers where customer_id is not null)"
+            )
+            self._rule("subscriptions", "customer_id", unknown,
+                       "customers missing from the customers table; kept, with empty "
+                       "dimensions", show, severity="warning")
+
+    # -- 5. stage ----------------------------------------------------------------------------
+    def stage(self) -> None:
+        s = self.settings
+        as_of = s.as_of_date
+        as_of_index = period_index(as_of, s.grain, s.week_start)
+        self.report.as_of_index = as_of_index
+        for name, columns in self.present.items():
+            projections: list[exp.Expression] = []
+            for c in TABLES[name].columns:
+                if c.name in columns:
+                    projections.append(col(c.name))
+                else:
+                    projections.append(exp.alias_(exp.cast(exp.null(), _sql_type(c.kind)),
+                                                  q(c.name)))
+            if name == "customers":
+                projections.extend(col(d) for d in self.report.dimensions)
+            select = exp.select(*projections).from_(exp.to_table(f"typed_{name}"))
+            if name == "subscriptions":
+                select = self._subscription_stage(select, as_of, as_of_index)
+            create = exp.Create(this=exp.to_table(f"stg_{name}"), kind="TABLE", replace=True,
+                                expression=select)
+            self.con.execute(_sql(create))
+        if "customers" not in self.present:
+            # No customers table: the customers are those of the subscriptions.
+            self.con.execute(
+                "create or replace table stg_customers as "
+                "select distinct customer_id, cast(null as date) as signup_date "
+                "from stg_subscriptions where customer_id is not null"
+            )
+        elif "subscriptions" in self.present:
+            # Customers of subscriptions absent from `customers` keep their rows, with empty
+            # dimensions (reported as a warning above).
+            self.con.execute(
+                "insert into stg_customers (customer_id) "
+                "select distinct customer_id from stg_subscriptions "
+                "where customer_id not in (select customer_id from stg_customers "
+                "where customer_id is not null)"
+            )
+        first = self.con.execute(
+            "select min(first_period_index) from stg_subscriptions "
+            "where last_period_index >= first_period_index"
+        ).fetchall()[0][0]
+        self.report.first_period_index = first
+        self.report.used["subscriptions"] = self.con.execute(
+            "select count(*) from stg_subscriptions where last_period_index >= first_period_index"
+        ).fetchall()[0][0]
+
+    def _subscription_stage(self, select: exp.Select, as_of, as_of_index: int) -> exp.Select:
+        s = self.settings
+        start, end = col("start_date"), col("end_date")
+        as_of_lit = exp.cast(exp.Literal.string(as_of.isoformat()), "DATE")
+        mrr: exp.Expression = col("mrr")
+        if s.mapping("subscriptions").amounts_per_interval:
+            factor = exp.Case(
+                ifs=[
+                    exp.If(this=exp.EQ(this=exp.func("lower", exp.func("trim", col(
+                        "billing_interval"))), expression=exp.Literal.string(k)),
+                        true=exp.Literal.number(v))
+                    for k, v in INTERVAL_TO_MONTHLY.items()
+                ]
+            )
+            count = exp.func("coalesce", col("billing_interval_count"), exp.Literal.number(1))
+            mrr = exp.Div(this=exp.Mul(this=mrr, expression=factor), expression=count)
+        # Trials are not customers yet, whatever amount the billing system shows for them.
+        mrr = exp.Case(
+            ifs=[exp.If(this=exp.func("coalesce", col("is_trial"), exp.false()),
+                        true=exp.Literal.number(0))],
+            default=mrr,
+        )
+        # Money is summed exactly: parallel subscriptions must not produce a spurious
+        # 1e-15 expansion or contraction.
+        mrr = exp.cast(mrr, "DECIMAL(18, 6)")
+        start_idx = period_index_sql(start, s.grain, s.week_start)
+        end_idx = period_index_sql(end, s.grain, s.week_start)
+        # Snapshot rule: counts in period p when start <= last day of p < end; the current
+        # period's snapshot is taken at as_of.
+        last_idx = exp.Case(
+            ifs=[
+                exp.If(this=exp.GT(this=start.copy(), expression=as_of_lit.copy()),
+                       true=exp.null()),
+                exp.If(
+                    this=exp.or_(end.copy().is_(exp.null()),
+                                 exp.GT(this=end.copy(), expression=as_of_lit.copy())),
+                    true=exp.Literal.number(as_of_index),
+                ),
+            ],
+            default=exp.Sub(this=end_idx.copy(), expression=exp.Literal.number(1)),
+        )
+        first_idx = exp.Case(
+            ifs=[exp.If(this=exp.GT(this=start.copy(), expression=as_of_lit.copy()),
+                        true=exp.null())],
+            default=start_idx.copy(),
+        )
+        # Derived columns read the contract columns of the inner select (absent optional
+        # columns are NULLs there), never the raw ones.
+        names = [p.alias_or_name for p in select.expressions]
+        projections = [col(n) if n != "mrr" else exp.alias_(mrr, q("mrr")) for n in names]
+        projections += [
+            exp.alias_(start_idx, q("start_period_index")),
+            exp.alias_(end_idx, q("end_period_index")),
+            exp.alias_(first_idx, q("first_period_index")),
+            exp.alias_(last_idx, q("last_period_index")),
+        ]
+        return exp.select(*projections).from_(select.subquery("contract"))
+
+    def run(self, *, stage: bool = True) -> StagingReport:
+        self.read()
+        if self.problems:
+            raise SourceProblems(self.problems)
+        self.type_tables()
+        self.check_rules()
+        if self.problems:
+            raise SourceProblems(self.problems)
+        if stage:
+            self.stage()
+        return self.report
+
+
+def _sql_type(kind: str) -> str:
+    return {"id": "VARCHAR", "text": "VARCHAR", "date": "DATE", "timestamp": "TIMESTAMP",
+            "number": "DOUBLE", "bool": "BOOLEAN"}[kind]
+
+
+def _read_error(table: str, label: str, exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lower = str(exc).lower()
+    if "unicode" in lower or "utf-8" in lower or "utf8" in lower:
+        why = "is not UTF-8 text; re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+    elif "no such file" in lower or "empty" in lower or "no columns" in lower:
+        why = "is empty or has no header row"
+    else:
+        why = "could not be read"
+    return f"{table}: {label} {why}\n  ({text})"

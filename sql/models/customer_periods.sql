@@ -1,0 +1,149 @@
+-- customer_periods: one row per customer per period, from the first paying period to the
+-- period after the last one (capped at as_of), so churn is a row, never a missing one.
+with subscription_rows as (
+    -- only subscriptions whose snapshot window is not empty
+    select
+        customer_id,
+        mrr,
+        first_period_index,
+        last_period_index
+    from stg_subscriptions
+    where last_period_index >= first_period_index
+),
+
+periods as (
+    select
+        period_index,
+        period_start,
+        period_end
+    from calendar
+),
+
+subscription_periods as (
+    -- snapshot rule: a subscription counts in every period whose last day (or as_of)
+    -- falls in [start_date, end_date); staging turned that into an index range
+    select
+        subscription_rows.customer_id,
+        periods.period_index,
+        subscription_rows.mrr
+    from subscription_rows
+    inner join periods
+        on periods.period_index >= subscription_rows.first_period_index
+        and periods.period_index <= subscription_rows.last_period_index
+),
+
+customer_mrr as (
+    -- add-ons and parallel subscriptions add up
+    select
+        customer_id,
+        period_index,
+        sum(mrr) as mrr
+    from subscription_periods
+    group by customer_id, period_index
+),
+
+paying_bounds as (
+    -- trials and free plans (MRR 0) are not customers yet
+    select
+        customer_id,
+        min(period_index) as first_paying_index,
+        max(period_index) as last_paying_index
+    from customer_mrr
+    where mrr > 0
+    group by customer_id
+),
+
+spine as (
+    -- dense: every period from the first paying one to the one after the last; the
+    -- calendar stops at as_of, so the spine never runs into the future
+    select
+        paying_bounds.customer_id,
+        paying_bounds.first_paying_index,
+        paying_bounds.last_paying_index,
+        periods.period_index,
+        periods.period_start,
+        periods.period_end
+    from paying_bounds
+    inner join periods
+        on periods.period_index >= paying_bounds.first_paying_index
+        and periods.period_index <= paying_bounds.last_paying_index + 1
+),
+
+snapshots as (
+    select
+        spine.customer_id,
+        spine.period_index,
+        spine.period_start,
+        spine.period_end,
+        spine.first_paying_index,
+        spine.last_paying_index,
+        coalesce(customer_mrr.mrr, 0) as mrr
+    from spine
+    left join customer_mrr
+        on customer_mrr.customer_id = spine.customer_id
+        and customer_mrr.period_index = spine.period_index
+),
+
+with_previous as (
+    -- the spine is dense, so the previous row is the previous period
+    select
+        snapshots.*,
+        coalesce(
+            lag(mrr) over (partition by customer_id order by period_index), 0
+        ) as previous_mrr
+    from snapshots
+),
+
+classified as (
+    -- zero-start branches first: testing "more than last period" first would turn every
+    -- reactivation into an expansion
+    select
+        with_previous.*,
+        case
+            when previous_mrr = 0 and mrr > 0 and period_index = first_paying_index then 'new'
+            when previous_mrr = 0 and mrr > 0 then 'reactivation'
+            when previous_mrr > 0 and mrr = 0 then 'churn'
+            when mrr > previous_mrr then 'expansion'
+            when mrr < previous_mrr then 'contraction'
+            when mrr > 0 then 'retained'
+            else 'inactive'
+        end as movement
+    from with_previous
+),
+
+final as (
+    select
+        classified.customer_id,
+        classified.period_index,
+        classified.period_start as date_period,
+        classified.period_start,
+        classified.period_end,
+        cast(classified.mrr as double) as mrr,
+        cast(classified.previous_mrr as double) as previous_mrr,
+        case when classified.mrr > 0 then 1 else 0 end as is_paying,
+        case when classified.previous_mrr > 0 then 1 else 0 end as was_paying,
+        classified.movement,
+        cast(classified.mrr - classified.previous_mrr as double) as mrr_change,
+        cast(case when classified.movement = 'new' then classified.mrr else 0 end as double)
+            as new_mrr,
+        cast(case when classified.movement = 'reactivation' then classified.mrr else 0 end as double)
+            as reactivation_mrr,
+        cast(case when classified.movement = 'expansion' then classified.mrr - classified.previous_mrr else 0 end as double)
+            as expansion_mrr,
+        cast(case when classified.movement = 'contraction' then classified.mrr - classified.previous_mrr else 0 end as double)
+            as contraction_mrr,
+        cast(case when classified.movement = 'churn' then 0 - classified.previous_mrr else 0 end as double)
+            as churned_mrr,
+        classified.first_paying_index as cohort_period_index,
+        cohort_periods.period_start as cohort_period,
+        classified.period_index - classified.first_paying_index as periods_since_start,
+        classified.last_paying_index as last_paying_period_index,
+        sr_dimensions(customer_dims)
+    from classified
+    inner join periods as cohort_periods
+        on cohort_periods.period_index = classified.first_paying_index
+    left join stg_customers as customer_dims
+        on customer_dims.customer_id = classified.customer_id
+)
+
+select * from final
