@@ -106,7 +106,7 @@ class Stager:
                 missing.append((column.name, wanted))
         if missing:
             for contract_name, wanted in missing:
-                close = difflib.get_close_matches(wanted.lower(), list(by_lower), n=1)
+                close = _closest(wanted.lower(), list(by_lower))
                 hint = (
                     f"; closest match {by_lower[close[0]]!r} "
                     f"(map it with tables.{name}.columns.{contract_name})"
@@ -438,6 +438,15 @@ class Stager:
         if stage:
             self.stage()
         return self.report
+
+
+def _closest(wanted: str, candidates: list[str]) -> list[str]:
+    """The likeliest intended column: one containing the name (``monthly_mrr`` for ``mrr``),
+    else the closest spelling."""
+    containing = [c for c in candidates if wanted in c or c in wanted]
+    if containing:
+        return sorted(containing, key=lambda c: abs(len(c) - len(wanted)))[:1]
+    return difflib.get_close_matches(wanted, candidates, n=1, cutoff=0.5)
 
 
 def _sql_type(kind: str) -> str:

@@ -1,0 +1,7 @@
+.PHONY: test lint demo
+test:
+	python3 -m nox
+lint:
+	ruff check .
+demo:
+	saas-retention demo
