@@ -99,7 +99,8 @@ def period_index_sql(date_expr: exp.Expression, grain: str, week_start: str = "m
         return exp.Sub(this=exp.Add(this=exp.Mul(this=year, expression=_int(12)), expression=month),
                        expression=_int(1))
     if grain == "quarter":
-        quarter0 = exp.IntDiv(this=exp.Sub(this=month, expression=_int(1)), expression=_int(3))
+        quarter0 = exp.IntDiv(this=exp.paren(exp.Sub(this=month, expression=_int(1))),
+                              expression=_int(3))
         return exp.Add(this=exp.Mul(this=year, expression=_int(4)), expression=quarter0)
     if grain == "year":
         return year

@@ -214,9 +214,9 @@ def _choice(rng: np.random.Generator, probs: np.ndarray, n: int | None = None) -
 
 
 def _utc_us(day: np.ndarray, local_seconds: np.ndarray, offset_hours: np.ndarray) -> np.ndarray:
-    """Microseconds since the epoch for a local wall-clock time on an ordinal day."""
+    """Microseconds since the epoch (millisecond precision) for a local time on an ordinal day."""
     sec = (day.astype(np.int64) - _EPOCH) * 86_400 + local_seconds - offset_hours * 3600.0
-    return np.round(sec * 1e6).astype(np.int64)
+    return np.round(sec * 1e3).astype(np.int64) * 1000
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,7 +567,7 @@ def _build(n: int, months: int, seed: int, end_date: dt.date, with_events: bool)
     t_cust = d_cust[t_idx]
     t_at = _utc_us(day[t_idx], rng.normal(13 * 3600, 3 * 3600, len(t_idx)), offset_h[t_cust])
     res_h = rng.lognormal(np.log(np.array(RESOLUTION_HOURS)[seg[t_cust]]), 1.0)
-    t_res = t_at + np.round(res_h * 3.6e9).astype(np.int64)
+    t_res = t_at + np.round(res_h * 3.6e6).astype(np.int64) * 1000
     unresolved = (rng.random(len(t_idx)) < 0.02) | (t_res >= end_us)
     keep = (t_at >= lo_us[d_span[t_idx]]) & (t_at < hi_us[d_span[t_idx]])
     t_cust, t_at, t_res, unresolved, res_h = (
@@ -613,9 +613,9 @@ def _build(n: int, months: int, seed: int, end_date: dt.date, with_events: bool)
 
     csat_pick = (~unresolved) & (rng.random(len(t_cust)) < CSAT_P)
     cs_cust = t_cust[csat_pick]
-    cs_at = t_res[csat_pick] + np.round(rng.exponential(6.0, len(cs_cust)) * 3.6e9).astype(
+    cs_at = t_res[csat_pick] + np.round(rng.exponential(6.0, len(cs_cust)) * 3.6e6).astype(
         np.int64
-    )
+    ) * 1000
     cs_score = np.clip(
         np.round(rng.normal(4.5 - 0.45 * np.log1p(res_h[csat_pick] / 24.0), 0.8)), 1, 5
     ).astype(np.int64)
@@ -677,7 +677,8 @@ def _build(n: int, months: int, seed: int, end_date: dt.date, with_events: bool)
 def _events(rng, day, d_span, d_cust, decline, weekday, seg, health, n_users, offset_h, lo, hi):
     import pyarrow as pa
 
-    lam = np.array(SESSION_RATE)[seg[d_cust]] * health[d_cust] * decline
+    vigour = np.minimum(health, 2.0) ** 0.8
+    lam = np.array(SESSION_RATE)[seg[d_cust]] * vigour[d_cust] * decline
     lam = lam * np.where(weekday >= 5, 0.25, 1.0)
     n_sess = rng.poisson(lam)
     s_day = np.repeat(np.arange(len(day)), n_sess)
@@ -686,7 +687,7 @@ def _events(rng, day, d_span, d_cust, decline, weekday, seg, health, n_users, of
     local = np.clip(rng.normal(13.0, 3.2, ns), 5.0, 23.5) * 3600.0
     s_at = _utc_us(day[s_day], local, offset_h[s_cust])
     s_user = (n_users[s_cust] * rng.random(ns) ** 2).astype(np.int64)
-    depth = EVENTS_PER_SESSION * np.sqrt(health[s_cust])
+    depth = EVENTS_PER_SESSION * np.sqrt(vigour[s_cust])
     n_ev = 1 + rng.poisson(depth)
     e_sess = np.repeat(np.arange(ns), n_ev)
     ne = len(e_sess)
@@ -694,7 +695,7 @@ def _events(rng, day, d_span, d_cust, decline, weekday, seg, health, n_users, of
     e_cust = s_cust[e_sess]
 
     # which feature: basic ones for everybody, advanced ones for healthy, engaged customers
-    breadth = np.clip(0.3 * health[e_cust] * decline[s_day[e_sess]] ** 2, 0.03, 0.6)
+    breadth = np.clip(0.22 * health[e_cust] * decline[s_day[e_sess]] ** 2, 0.03, 0.6)
     advanced = rng.random(ne) < breadth
     u = rng.random(ne)
     basic_name = np.array(BASIC_EVENTS)[np.searchsorted(np.cumsum(BASIC_P)[:-1], u, "right")]
@@ -711,7 +712,7 @@ def _events(rng, day, d_span, d_cust, decline, weekday, seg, health, n_users, of
     cum = np.cumsum(step)
     before = cum - step  # sum of the steps before this event, over all events
     start_of_session = np.repeat(before[np.cumsum(n_ev) - n_ev], n_ev)
-    e_at = s_at[e_sess] + np.round((before - start_of_session) * 1e6).astype(np.int64)
+    e_at = s_at[e_sess] + np.round((before - start_of_session) * 1e3).astype(np.int64) * 1000
 
     sp = d_span[s_day[e_sess]]
     keep = (e_at >= lo[sp]) & (e_at < hi[sp])

@@ -60,6 +60,7 @@ def call(name: str, *arrays):
     """
     import duckdb
     import pyarrow as pa
+    from sqlglot import exp
 
     from saas_retention.compile import metric_expression
     from saas_retention.templates import load_catalog
@@ -67,12 +68,18 @@ def call(name: str, *arrays):
     metric = load_catalog().metrics[name]
     if len(arrays) != len(metric.args):
         raise TypeError(f"{name}() takes {len(metric.args)} arrays ({', '.join(metric.args)})")
-    table = pa.table({a: pa.array(v) if not isinstance(v, pa.Array | pa.ChunkedArray) else v
-                      for a, v in zip(metric.args, arrays)})
-    body = metric_expression(metric).sql(dialect="duckdb")
+    table = pa.table({
+        a: v if isinstance(v, pa.Array | pa.ChunkedArray) else pa.array(v)
+        for a, v in zip(metric.args, arrays, strict=True)
+    })
+    query = exp.select(exp.alias_(metric_expression(metric), "value")).from_("sr_args")
     con = duckdb.connect()
     try:
         con.register("sr_args", table)
-        return con.execute(f"select {body} as value from sr_args").arrow().column("value")
+        # a RecordBatchReader on duckdb >= 1.4, a Table before: read_all covers both
+        result = con.sql(query.sql(dialect="duckdb")).arrow()
+        if isinstance(result, pa.RecordBatchReader):
+            result = result.read_all()
+        return result.column("value")
     finally:
         con.close()
