@@ -68,11 +68,12 @@ def _create_calendar(con, settings: Settings, report: StagingReport) -> None:
             f"subscriptions: no subscription is active on or before as_of "
             f"({settings.as_of_date}); nothing to build"
         )
-    rows = calendar_rows(first, last, settings.grain, settings.week_start)
+    rows = calendar_rows(first, last, settings.grain, settings.week_start, settings.as_of_date)
+    dates = ("period_start", "period_end", "last_day", "snapshot_date", "rolling_30_start",
+             "rolling_365_start")
     table = pa.Table.from_pylist(
         rows,
-        schema=pa.schema([("period_index", pa.int64()), ("period_start", pa.date32()),
-                          ("period_end", pa.date32()), ("last_day", pa.date32())]),
+        schema=pa.schema([("period_index", pa.int64()), *((d, pa.date32()) for d in dates)]),
     )
     con.register("sr_calendar_rows", table)
     con.execute("create or replace table calendar as select * from sr_calendar_rows "
@@ -94,7 +95,7 @@ def build_models(con, settings: Settings, report: StagingReport, *,
     built: dict[str, int] = {}
     skipped: dict[str, str] = {}
     _create_calendar(con, settings, report)
-    params = {"periods_per_year": settings.periods_per_year}
+    params = {"periods_per_year": settings.periods_per_year, "preset": settings.preset}
     for name in catalog.model_order():
         model = catalog.models[name]
         if only and name not in only:

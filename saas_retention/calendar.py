@@ -58,18 +58,31 @@ def period_start(index: int, grain: str, week_start: str = "monday") -> dt.date:
     raise ValueError(f"unknown grain {grain!r}")
 
 
-def calendar_rows(first: int, last: int, grain: str, week_start: str = "monday") -> list[dict]:
-    """Rows of the ``calendar`` relation for indexes ``first``..``last`` inclusive."""
+def calendar_rows(
+    first: int, last: int, grain: str, week_start: str = "monday", as_of: dt.date | None = None
+) -> list[dict]:
+    """Rows of the ``calendar`` relation for indexes ``first``..``last`` inclusive.
+
+    ``snapshot_date`` is the day whose state the period reports: its last day, or ``as_of``
+    for the period still running. The rolling-window starts (30 and 365 days before it) serve
+    the reconciliation presets and are computed here, once, because date arithmetic is not
+    portable SQL.
+    """
     rows = []
     for i in range(first, last + 1):
         start = period_start(i, grain, week_start)
         end = period_start(i + 1, grain, week_start)
+        last_day = end - dt.timedelta(days=1)
+        snapshot = min(last_day, as_of) if as_of else last_day
         rows.append(
             {
                 "period_index": i,
                 "period_start": start,
                 "period_end": end,
-                "last_day": end - dt.timedelta(days=1),
+                "last_day": last_day,
+                "snapshot_date": snapshot,
+                "rolling_30_start": snapshot - dt.timedelta(days=30),
+                "rolling_365_start": snapshot - dt.timedelta(days=365),
             }
         )
     return rows

@@ -36,7 +36,7 @@ def test_every_declared_model_column_is_produced():
     # the metadata documents exactly the columns the SQL produces
     for model in load_catalog().models.values():
         tree = sqlglot.parse_one(compile_model(model, grain="month",
-                                               params={"periods_per_year": 12}), read="duckdb")
+                                               params={"periods_per_year": 12, "preset": "default"}), read="duckdb")
         final = next(c for c in tree.find_all(sqlglot.exp.CTE) if c.alias == "final")
         produced = [p.alias_or_name for p in final.this.expressions]
         declared = [c.replace("date_period", "date_month").replace("cohort_period",
@@ -96,7 +96,7 @@ def test_inlining_keeps_precedence():
 def test_compiled_models_contain_no_metric_calls_or_placeholders():
     names = set(load_catalog().metrics)
     for model in load_catalog().models.values():
-        tree = sqlglot.parse_one(compile_model(model, params={"periods_per_year": 12}),
+        tree = sqlglot.parse_one(compile_model(model, params={"periods_per_year": 12, "preset": "default"}),
                                  read="duckdb")
         assert not list(tree.find_all(sqlglot.exp.Placeholder))
         calls = {f.name.lower() for f in tree.find_all(sqlglot.exp.Anonymous)}
