@@ -44,7 +44,7 @@ def inline_metrics(tree: exp.Expression, metrics: Mapping[str, MetricFunction]) 
                 f"{name}() takes {len(metric.args)} arguments "
                 f"({', '.join(metric.args)}), got {len(args)}: {node.sql('duckdb')}"
             )
-        bound = dict(zip(metric.args, args))
+        bound = dict(zip(metric.args, args, strict=False))
         body = metric.expression.copy()
 
         def bind(n: exp.Expression) -> exp.Expression:

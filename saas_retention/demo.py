@@ -453,7 +453,7 @@ def _build(n: int, months: int, seed: int, end_date: dt.date, with_events: bool)
     channel = _choice(rng, np.array(CHANNEL_P)[seg])
     health = np.clip(rng.lognormal(0.0, 0.5, n), 0.25, 3.0)
     seat_idx = rng.random(n)
-    seats = np.array([SEATS[s][int(x * len(SEATS[s]))] for s, x in zip(seg, seat_idx)])
+    seats = np.array([SEATS[s][int(x * len(SEATS[s]))] for s, x in zip(seg, seat_idx, strict=True)])
     n_users = np.array([USERS_BASE[s][0] for s in seg]) + rng.poisson(
         np.array([USERS_BASE[s][1] for s in seg])
     )
@@ -496,7 +496,14 @@ def _build(n: int, months: int, seed: int, end_date: dt.date, with_events: bool)
     # ---- subscriptions --------------------------------------------------------------------
     sim = _Subscriptions(E, _Uniforms(rng))
     for c, (s, g, p, h, st) in enumerate(
-        zip(signup.tolist(), seg.tolist(), plan0.tolist(), health.tolist(), seats.tolist())
+        zip(
+            signup.tolist(),
+            seg.tolist(),
+            plan0.tolist(),
+            health.tolist(),
+            seats.tolist(),
+            strict=True,
+        )
     ):
         sim.customer(c, s, g, p, h, st)
     s_cust = np.array(sim.cust, dtype=np.int64)
@@ -596,7 +603,9 @@ def _build(n: int, months: int, seed: int, end_date: dt.date, with_events: bool)
     # ---- survey responses: NPS from paying customers, CSAT after resolved tickets ---------
     nps_idx = np.flatnonzero(sp_paid[d_span] & (rng.random(len(day)) < NPS_DAILY_P))
     nps_cust = d_cust[nps_idx]
-    nps_at = _utc_us(day[nps_idx], rng.normal(14 * 3600, 3 * 3600, len(nps_idx)), offset_h[nps_cust])
+    nps_at = _utc_us(
+        day[nps_idx], rng.normal(14 * 3600, 3 * 3600, len(nps_idx)), offset_h[nps_cust]
+    )
     nps_score = np.clip(
         np.round(
             rng.normal(
@@ -613,9 +622,10 @@ def _build(n: int, months: int, seed: int, end_date: dt.date, with_events: bool)
 
     csat_pick = (~unresolved) & (rng.random(len(t_cust)) < CSAT_P)
     cs_cust = t_cust[csat_pick]
-    cs_at = t_res[csat_pick] + np.round(rng.exponential(6.0, len(cs_cust)) * 3.6e6).astype(
-        np.int64
-    ) * 1000
+    cs_at = (
+        t_res[csat_pick]
+        + np.round(rng.exponential(6.0, len(cs_cust)) * 3.6e6).astype(np.int64) * 1000
+    )
     cs_score = np.clip(
         np.round(rng.normal(4.5 - 0.45 * np.log1p(res_h[csat_pick] / 24.0), 0.8)), 1, 5
     ).astype(np.int64)
@@ -714,8 +724,9 @@ def _events(rng, day, d_span, d_cust, decline, weekday, seg, health, n_users, of
     start_of_session = np.repeat(before[np.cumsum(n_ev) - n_ev], n_ev)
     e_at = s_at[e_sess] + np.round((before - start_of_session) * 1e3).astype(np.int64) * 1000
 
+    # a session must start inside its span (in UTC); events running past the span's end are cut
     sp = d_span[s_day[e_sess]]
-    keep = (e_at >= lo[sp]) & (e_at < hi[sp])
+    keep = (s_at[e_sess] >= lo[sp]) & (e_at < hi[sp])
     e_cust, e_at, e_sess, pos, name, duration = (
         e_cust[keep],
         e_at[keep],

@@ -13,6 +13,8 @@ def metrics_text(markdown: bool = False) -> str:
         signature = f"{m.name}({', '.join(m.args)})"
         sql = metric_expression(m).sql(dialect="duckdb")
         if markdown:
+            if not out:
+                out.append("## Metric functions\n")
             out.append(f"### {m.label}\n\n`{signature}` — {m.description}\n")
             out.append(f"- SQL: `{sql}`\n- unit: {m.unit}; format `{m.format}`; "
                        f"direction: {m.direction.replace('_', ' ')}")
@@ -30,11 +32,14 @@ def metrics_text(markdown: bool = False) -> str:
             if m.benchmark:
                 out.append(f"    benchmark: {m.benchmark}")
             out.append("")
-    header = "## Models\n" if markdown else "models:"
-    out.append(header)
+    out.append("## Models\n" if markdown else "models:")
     for model in catalog.models.values():
-        if markdown:
-            out.append(f"- **{model.name}** ({model.grain}): {model.description}")
-        else:
+        if not markdown:
             out.append(f"  {model.name} ({model.grain}): {model.description}")
+            continue
+        out.append(f"### {model.name}\n\n{model.description}\n")
+        out.append(f"Grain: {model.grain}; key: {', '.join(model.key)}.\n")
+        out.append("| column | meaning |\n|---|---|")
+        out.extend(f"| `{c}` | {text} |" for c, text in model.columns.items())
+        out.append("")
     return "\n".join(out)

@@ -216,7 +216,7 @@ class Stager:
             _sql(exp.select(*cols).from_(rel).where(condition).limit(EXAMPLES))
         ).fetchall()
         names = [self._raw_names[table][c] for c in show]
-        return count, [dict(zip(names, r)) for r in rows]
+        return count, [dict(zip(names, r, strict=False)) for r in rows]
 
     def _rule(self, table: str, column: str | None, condition, message: str, show: list[str],
               severity: str = "error") -> int:

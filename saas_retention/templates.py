@@ -113,7 +113,9 @@ def _read_text(package: str, name: str) -> str:
 
 
 def load_metrics(text: str | None = None) -> dict[str, MetricFunction]:
-    raw = yaml.safe_load(text if text is not None else _read_text("saas_retention.sql", "metrics.yml"))
+    if text is None:
+        text = _read_text("saas_retention.sql", "metrics.yml")
+    raw = yaml.safe_load(text)
     metrics: dict[str, MetricFunction] = {}
     for entry in raw:
         name = entry.get("name")
