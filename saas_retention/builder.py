@@ -85,6 +85,21 @@ def _quoted(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql("duckdb")
 
 
+def model_params(settings: Settings) -> dict[str, object]:
+    """Values of the templates' ``:parameters``, all derived from validated settings."""
+    return {
+        "periods_per_year": settings.periods_per_year,
+        "preset": settings.preset,
+        "churn_window_preceding": settings.churn_window - 1,
+        "gross_margin": settings.gross_margin,
+        "months_per_period": 12 / settings.periods_per_year,
+        # an annual rate turned into the per-period rate of the grain
+        "discount_rate_per_period": (1 + settings.discount_rate) ** (1 / settings.periods_per_year)
+        - 1,
+        "renewal_grace_days": settings.renewal_grace_days,
+    }
+
+
 def build_models(con, settings: Settings, report: StagingReport, *,
                  only: list[str] | None = None,
                  progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
@@ -95,7 +110,7 @@ def build_models(con, settings: Settings, report: StagingReport, *,
     built: dict[str, int] = {}
     skipped: dict[str, str] = {}
     _create_calendar(con, settings, report)
-    params = {"periods_per_year": settings.periods_per_year, "preset": settings.preset}
+    params = model_params(settings)
     for name in catalog.model_order():
         model = catalog.models[name]
         if only and name not in only:

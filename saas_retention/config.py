@@ -59,7 +59,9 @@ class Settings(_Strict):
     as_of: dt.date | None = None
     preset: Literal["default", "stripe", "baremetrics", "profitwell"] = "default"
     gross_margin: float = Field(1.0, gt=0, le=1)
-    cohort_mode: Literal["on", "on_or_after"] = "on"
+    churn_window: int = Field(6, ge=1, le=60)
+    discount_rate: float = Field(0.10, ge=0, le=1)  # per year
+    renewal_grace_days: int = Field(7, ge=0, le=366)
     tables: dict[str, TableMapping] = Field(default_factory=dict)
 
     @field_validator("timezone")

@@ -21,6 +21,7 @@ What the data contains, so every metric has something to show:
   sentiment, referrals (some never converted) and support tickets (more before a
   ``poor_support`` churn).
 
+``customers.plan`` is the plan chosen at signup (later plan changes live in ``subscriptions``).
 Nothing is dated after ``end_date``: a subscription whose end would fall after it is still
 running (``end_date`` NULL), and no event, response, ticket or referral happens after it.
 

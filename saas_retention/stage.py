@@ -360,6 +360,7 @@ class Stager:
                 "where customer_id not in (select customer_id from stg_customers "
                 "where customer_id is not null)"
             )
+        self._stage_dimensions()
         first = self.con.execute(
             "select min(first_period_index) from stg_subscriptions "
             "where last_period_index >= first_period_index"
@@ -368,6 +369,25 @@ class Stager:
         self.report.used["subscriptions"] = self.con.execute(
             "select count(*) from stg_subscriptions where last_period_index >= first_period_index"
         ).fetchall()[0][0]
+
+    def _stage_dimensions(self) -> None:
+        """``stg_customer_dimensions``: one row per customer and dimension, plus an ``all`` row,
+        so a model can group by (dimension, dimension_value) and still give the total."""
+        parts = [exp.select(col("customer_id"), exp.alias_(exp.Literal.string("all"), "dimension"),
+                            exp.alias_(exp.Literal.string("all"), "dimension_value"))
+                 .from_("stg_customers")]
+        for d in self.report.dimensions:
+            value = exp.func("coalesce", exp.cast(col(d), "VARCHAR"),
+                             exp.Literal.string("(none)"))
+            parts.append(exp.select(col("customer_id"),
+                                    exp.alias_(exp.Literal.string(d), "dimension"),
+                                    exp.alias_(value, "dimension_value")).from_("stg_customers"))
+        union = parts[0]
+        for p in parts[1:]:
+            union = exp.union(union, p, distinct=False)
+        create = exp.Create(this=exp.to_table("stg_customer_dimensions"), kind="TABLE",
+                            replace=True, expression=union)
+        self.con.execute(_sql(create))
 
     def _subscription_stage(self, select: exp.Select, as_of, as_of_index: int) -> exp.Select:
         s = self.settings

@@ -27,7 +27,7 @@ from .errors import TemplateError
 
 READ_DIALECT = "duckdb"
 # Relations templates may read besides other models.
-BASE_RELATIONS = {f"stg_{t}" for t in TABLES} | {"calendar"}
+BASE_RELATIONS = {f"stg_{t}" for t in TABLES} | {"calendar", "stg_customer_dimensions"}
 # Pseudo-functions expanded by the compiler, not metric functions.
 PSEUDO_FUNCTIONS = {"sr_dimensions"}
 
