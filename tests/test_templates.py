@@ -12,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from saas_retention.udfs import call, macro_sql, register
 
+from saas_retention.builder import model_params
 from saas_retention.calendar import period_index, period_index_sql, period_start
 from saas_retention.compile import compile_model, metric_expression
+from saas_retention.config import parse_settings
 from saas_retention.errors import TemplateError
 from saas_retention.templates import Catalog, load_catalog, load_metrics, validate
 
@@ -106,7 +108,7 @@ def test_inlining_keeps_precedence():
 def test_compiled_models_contain_no_metric_calls_or_placeholders():
     names = set(load_catalog().metrics)
     for model in load_catalog().models.values():
-        sql = compile_model(model, params={"periods_per_year": 12, "preset": "default"})
+        sql = compile_model(model, params=model_params(parse_settings({})))
         tree = sqlglot.parse_one(sql, read="duckdb")
         assert not list(tree.find_all(sqlglot.exp.Placeholder))
         calls = {f.name.lower() for f in tree.find_all(sqlglot.exp.Anonymous)}
