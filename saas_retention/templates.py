@@ -27,9 +27,13 @@ from .errors import TemplateError
 
 READ_DIALECT = "duckdb"
 # Relations templates may read besides other models.
-BASE_RELATIONS = {f"stg_{t}" for t in TABLES} | {"calendar", "stg_customer_dimensions"}
+BASE_RELATIONS = {f"stg_{t}" for t in TABLES} | {
+    "calendar", "stg_customer_dimensions", "stg_subscription_terms"}
 # Pseudo-functions expanded by the compiler, not metric functions.
 PSEUDO_FUNCTIONS = {"sr_dimensions"}
+# Functions only DuckDB has (Arrow UDFs registered by udfs, list aggregation): a model calling
+# one must declare `engines: [duckdb]`.
+DUCKDB_ONLY_FUNCTIONS = {"sbg_fit", "list"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class Model:
     inputs: tuple[str, ...]
     params: tuple[str, ...] = ()
     columns: dict[str, str] = field(default_factory=dict)
+    engines: tuple[str, ...] = ()  # empty: every engine
 
     @functools.cached_property
     def ast(self) -> exp.Expression:
@@ -154,6 +159,7 @@ def load_models() -> dict[str, Model]:
             grain=meta["grain"],
             key=tuple(meta.get("key", ())),
             inputs=tuple(meta.get("inputs", ())),
+            engines=tuple(meta.get("engines", ())),
             params=tuple(meta.get("params", ())),
             columns=dict(meta.get("columns", {})),
         )
@@ -202,7 +208,11 @@ def validate(catalog: Catalog) -> None:
             )
         for f in tree.find_all(exp.Anonymous):
             n = function_name(f)
-            if n not in metrics and n not in PSEUDO_FUNCTIONS:
+            if n in DUCKDB_ONLY_FUNCTIONS:
+                if model.engines != ("duckdb",):
+                    raise TemplateError(f"model {model.name!r} calls DuckDB-only {n}() "
+                                        "but does not declare engines: [duckdb]")
+            elif n not in metrics and n not in PSEUDO_FUNCTIONS:
                 raise TemplateError(f"model {model.name!r} calls unknown function {n!r}")
     catalog.model_order()
 
