@@ -254,6 +254,7 @@ class Stager:
                 self._duplicates(name, key)
         if "subscriptions" in self.present:
             self._subscription_rules(as_of)
+        self._dated_rules(as_of)
         if "survey_responses" in self.present:
             self._rule("survey_responses", "score",
                        "(survey = 'nps' and (score < 0 or score > 10)) or "
@@ -263,6 +264,33 @@ class Stager:
             self._rule("survey_responses", "survey", "lower(survey) not in ('nps', 'csat')",
                        "unknown survey kind (expected 'nps' or 'csat')",
                        ["customer_id", "survey"])
+
+    def _dated_rules(self, as_of: exp.Expression) -> None:
+        """Warnings (rows kept or left out, never silently) for event-like tables."""
+        known = None
+        if "customers" in self.present:
+            known = "(select customer_id from typed_customers where customer_id is not null)"
+        elif "subscriptions" in self.present:
+            known = "(select customer_id from typed_subscriptions where customer_id is not null)"
+        for name, column in TIME_COLUMNS.items():
+            if name not in self.present:
+                continue
+            who = "referrer_customer_id" if name == "referrals" else "customer_id"
+            show = [who, column]
+            self._rule(name, column, exp.GT(this=exp.cast(col(column), "DATE"),
+                                            expression=as_of.copy()),
+                       f"rows dated after as_of ({self.settings.as_of_date}); left out of "
+                       "every model", show, severity="warning")
+            if known:
+                self._rule(name, who, f"{who} is not null and {who} not in {known}",
+                           "rows of customers unknown to the customers/subscriptions tables; "
+                           "kept, counted under their own id", show, severity="warning")
+            if "customers" in self.present and "signup_date" in self.present["customers"]:
+                self._rule(name, column,
+                           f"cast({column} as date) < (select min(signup_date) from "
+                           f"typed_customers c where c.customer_id = typed_{name}.{who})",
+                           "rows dated before the customer's signup_date; kept", show,
+                           severity="warning")
 
     def _duplicates(self, table: str, key: str) -> None:
         rel = exp.to_table(f"typed_{table}")
@@ -342,6 +370,8 @@ class Stager:
             select = exp.select(*projections).from_(exp.to_table(f"typed_{name}"))
             if name == "subscriptions":
                 select = self._subscription_stage(select, as_of, as_of_index)
+            elif name in TIME_COLUMNS:
+                select = self._time_stage(select, TIME_COLUMNS[name])
             create = exp.Create(this=exp.to_table(f"stg_{name}"), kind="TABLE", replace=True,
                                 expression=select)
             self.con.execute(_sql(create))
@@ -372,6 +402,32 @@ class Stager:
         self.report.used["subscriptions"] = self.con.execute(
             "select count(*) from stg_subscriptions where last_period_index >= first_period_index"
         ).fetchall()[0][0]
+
+    def _time_stage(self, select: exp.Select, column: str) -> exp.Select:
+        """Integer day / week / month / period indexes of a table's time column (local time),
+        so engagement models never do calendar arithmetic; rows after as_of are dropped here
+        (reported as a warning by the rules)."""
+        s = self.settings
+        names = [p.alias_or_name for p in select.expressions]
+        day = exp.cast(col(column), "DATE")
+        derived = [
+            exp.alias_(day, q("activity_date")),
+            exp.alias_(period_index_sql(day, "day"), q("day_index")),
+            exp.alias_(period_index_sql(day, "week", s.week_start), q("week_index")),
+            exp.alias_(period_index_sql(day, "month"), q("month_index")),
+            exp.alias_(period_index_sql(day, s.grain, s.week_start), q("period_index")),
+            exp.alias_(exp.Extract(this=exp.var("HOUR"), expression=col(column)),
+                       q("hour_of_day")),
+            # ISO day of week, Monday = 1 … Sunday = 7, whatever the engine's convention
+            exp.alias_(exp.Extract(this=exp.var("ISODOW"), expression=day.copy()),
+                       q("day_of_week")),
+        ]
+        as_of = exp.cast(exp.Literal.string(s.as_of_date.isoformat()), "DATE")
+        return (
+            exp.select(*(col(n) for n in names), *derived)
+            .from_(select.subquery("contract"))
+            .where(exp.LTE(this=exp.cast(col(column), "DATE"), expression=as_of))
+        )
 
     def _stage_terms(self, as_of, as_of_index: int) -> None:
         """``stg_subscription_terms``: every term end of every subscription up to as_of.
@@ -489,6 +545,14 @@ class Stager:
             self.stage()
         return self.report
 
+
+# The time column of each table whose rows are dated events.
+TIME_COLUMNS = {
+    "events": "event_time",
+    "survey_responses": "responded_at",
+    "referrals": "referred_at",
+    "support_tickets": "created_at",
+}
 
 # Term ends of each subscription (fixed SQL over contract columns; as_of is a bound parameter).
 TERMS_SQL = """

@@ -10,25 +10,38 @@ import saas_retention
 
 
 def test_public_names_are_pinned():
-    assert sorted(saas_retention.__all__) == sorted([
-        "__version__", "build", "check", "compile_model", "load_catalog", "load_settings",
-        "register",
-    ])
+    assert sorted(saas_retention.__all__) == sorted(
+        [
+            "__version__",
+            "build",
+            "check",
+            "compile_model",
+            "load_catalog",
+            "load_settings",
+            "register",
+        ]
+    )
     for name in saas_retention.__all__:
         assert getattr(saas_retention, name) is not None
 
 
 def test_import_pulls_in_nothing_heavy():
-    code = ("import sys, json, saas_retention; "
-            "print(json.dumps(sorted(m for m in ('duckdb', 'pyarrow', 'numpy', 'superset', "
-            "'pyspark', 'sqlglot') if m in sys.modules)))")
+    code = (
+        "import sys, json, saas_retention; "
+        "print(json.dumps(sorted(m for m in ('duckdb', 'pyarrow', 'numpy', 'superset', "
+        "'pyspark', 'sqlglot') if m in sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
 
 
 def run_cli(*args, check=False):
-    return subprocess.run([sys.executable, "-m", "saas_retention.cli", *args],
-                          capture_output=True, text=True, check=check)
+    return subprocess.run(
+        [sys.executable, "-m", "saas_retention.cli", *args],
+        capture_output=True,
+        text=True,
+        check=check,
+    )
 
 
 def test_metrics_command_lists_every_definition():
@@ -41,7 +54,8 @@ def test_metrics_command_lists_every_definition():
 
 def test_check_command(tmp_path):
     (tmp_path / "subscriptions.csv").write_text(
-        "subscription_id,customer_id,start_date,end_date,mrr\ns1,c1,2024-01-01,,10\n")
+        "subscription_id,customer_id,start_date,end_date,mrr\ns1,c1,2024-01-01,,10\n"
+    )
     proc = run_cli("check", "--source", str(tmp_path), "--as-of", "2024-03-01")
     assert proc.returncode == 0, proc.stderr
     assert "subscriptions: 1 rows" in proc.stdout
@@ -67,19 +81,32 @@ def test_build_writes_files_and_database(tmp_path):
 
     (tmp_path / "subscriptions.csv").write_text(
         "subscription_id,customer_id,start_date,end_date,mrr\n"
-        "s1,c1,2024-01-01,,10\ns2,c2,2024-01-10,2024-02-15,20\n")
-    proc = run_cli("build", "--source", str(tmp_path), "--as-of", "2024-03-31",
-                   "--out", str(tmp_path / "out"), "--format", "parquet",
-                   "--database", str(tmp_path / "m.duckdb"))
+        "s1,c1,2024-01-01,,10\ns2,c2,2024-01-10,2024-02-15,20\n"
+    )
+    proc = run_cli(
+        "build",
+        "--source",
+        str(tmp_path),
+        "--as-of",
+        "2024-03-31",
+        "--out",
+        str(tmp_path / "out"),
+        "--format",
+        "parquet",
+        "--database",
+        str(tmp_path / "m.duckdb"),
+    )
     assert proc.returncode == 0, proc.stderr
-    assert "models built: 5" in proc.stdout and "time:" in proc.stdout
+    assert f"models built: {len(saas_retention.load_catalog().models)} " in proc.stdout
+    assert "time:" in proc.stdout
     assert "built retention" in proc.stderr  # progress
     for model in ("customer_periods", "retention", "mrr_movements", "cohort_retention"):
         assert (tmp_path / "out" / f"{model}.parquet").is_file()
     con = duckdb.connect(str(tmp_path / "m.duckdb"), read_only=True)
     try:
-        assert con.execute("select customers_end from retention order by period_index"
-                           ).fetchall() == [(2,), (1,), (1,)]
+        assert con.execute(
+            "select customers_end from retention order by period_index"
+        ).fetchall() == [(2,), (1,), (1,)]
         # the macros travel in the file, for Superset and SQL users
         assert con.execute("select crr(10, 9, 0)").fetchall() == [(90.0,)]
         tables = {r[0] for r in con.execute("show tables").fetchall()}
