@@ -79,6 +79,37 @@ def _create_calendar(con, settings: Settings, report: StagingReport) -> None:
     con.execute("create or replace table calendar as select * from sr_calendar_rows "
                 "order by period_index")
     con.unregister("sr_calendar_rows")
+    _create_day_calendar(con, settings, report)
+
+
+def _create_day_calendar(con, settings: Settings, report: StagingReport) -> None:
+    """``calendar_days``: every day from the earliest dated row (events, surveys…) or
+    subscription period to as_of, with its week and month indexes — so daily averages count
+    days without activity as zeros."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from .calendar import period_index, period_start
+
+    first_day = period_start(report.first_period_index, settings.grain, settings.week_start)
+    if report.first_activity_date is not None:
+        first_day = min(first_day, report.first_activity_date)
+    last_day = settings.as_of_date
+    days = [first_day + dt.timedelta(days=i) for i in range((last_day - first_day).days + 1)]
+    table = pa.table({
+        "day_index": pa.array([period_index(d, "day") for d in days], pa.int64()),
+        "activity_date": pa.array(days, pa.date32()),
+        "week_index": pa.array([period_index(d, "week", settings.week_start) for d in days],
+                               pa.int64()),
+        "month_index": pa.array([period_index(d, "month") for d in days], pa.int64()),
+        "period_index": pa.array([period_index(d, settings.grain, settings.week_start)
+                                  for d in days], pa.int64()),
+    })
+    con.register("sr_day_rows", table)
+    con.execute("create or replace table calendar_days as select * from sr_day_rows "
+                "order by day_index")
+    con.unregister("sr_day_rows")
 
 
 def _quoted(name: str) -> str:
@@ -96,7 +127,14 @@ def model_params(settings: Settings) -> dict[str, object]:
         # an annual rate turned into the per-period rate of the grain
         "discount_rate_per_period": (1 + settings.discount_rate) ** (1 / settings.periods_per_year)
         - 1,
-        "renewal_grace_days": settings.renewal_grace_days,
+        "as_of": settings.as_of_date.isoformat(),
+        "activation_event": settings.activation_event or "",
+        "session_timeout_seconds": settings.session_timeout_minutes * 60,
+        "journey_window_days": settings.journey_window_days,
+        "weight_frequency": settings.engagement_weights.frequency,
+        "weight_breadth": settings.engagement_weights.breadth,
+        "weight_time": settings.engagement_weights.time,
+        "weight_support": settings.engagement_weights.support,
     }
 
 
@@ -110,6 +148,10 @@ def build_models(con, settings: Settings, report: StagingReport, *,
     built: dict[str, int] = {}
     skipped: dict[str, str] = {}
     _create_calendar(con, settings, report)
+    if any(catalog.models[m].engines == ("duckdb",) for m in catalog.models):
+        from saas_retention.udfs.arrow import register_arrow_udfs
+
+        register_arrow_udfs(con)  # model fitting (sbg_fit) runs as a vectorised Arrow UDF
     params = model_params(settings)
     for name in catalog.model_order():
         model = catalog.models[name]
@@ -184,7 +226,7 @@ def build(
         if tmp_db is not None:
             from saas_retention.udfs import register
 
-            for rel in ("raw", "typed"):
+            for rel in ("raw", "typed", "stg"):
                 for (name, kind) in con.execute(
                     "select table_name, table_type from information_schema.tables "
                     "where table_schema = 'main' and starts_with(table_name, ?)", [rel + "_"]

@@ -50,6 +50,15 @@ class TableMapping(_Strict):
     amounts_per_interval: bool = False
 
 
+class EngagementWeights(_Strict):
+    """Weights of the engagement score's components (each component scaled 0–100)."""
+
+    frequency: float = Field(0.4, ge=0)
+    breadth: float = Field(0.3, ge=0)
+    time: float = Field(0.2, ge=0)
+    support: float = Field(0.1, ge=0)
+
+
 class Settings(_Strict):
     grain: Literal["day", "week", "month", "quarter", "year"] = "month"
     timezone: str = "UTC"
@@ -62,6 +71,11 @@ class Settings(_Strict):
     churn_window: int = Field(6, ge=1, le=60)
     discount_rate: float = Field(0.10, ge=0, le=1)  # per year
     renewal_grace_days: int = Field(7, ge=0, le=366)
+    # engagement (METRICS.md §6)
+    activation_event: str | None = None  # the event that marks activation in the journey
+    session_timeout_minutes: int = Field(30, ge=1, le=24 * 60)
+    journey_window_days: int = Field(90, ge=1, le=3660)
+    engagement_weights: EngagementWeights = Field(default_factory=lambda: EngagementWeights())
     tables: dict[str, TableMapping] = Field(default_factory=dict)
 
     @field_validator("timezone")

@@ -40,6 +40,7 @@ class StagingReport:
     warnings: list[Problem] = field(default_factory=list)
     first_period_index: int | None = None
     as_of_index: int | None = None
+    first_activity_date: object | None = None  # earliest date of any dated table
 
 
 def q(name: str) -> exp.Identifier:
@@ -399,6 +400,13 @@ class Stager:
             "where last_period_index >= first_period_index"
         ).fetchall()[0][0]
         self.report.first_period_index = first
+        firsts = [
+            self.con.execute(f"select min(activity_date) from {_sql(q('stg_' + t))}"
+                             ).fetchall()[0][0]
+            for t in TIME_COLUMNS if t in self.present
+        ]
+        firsts = [f for f in firsts if f is not None]
+        self.report.first_activity_date = min(firsts) if firsts else None
         self.report.used["subscriptions"] = self.con.execute(
             "select count(*) from stg_subscriptions where last_period_index >= first_period_index"
         ).fetchall()[0][0]

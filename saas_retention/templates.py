@@ -28,7 +28,7 @@ from .errors import TemplateError
 READ_DIALECT = "duckdb"
 # Relations templates may read besides other models.
 BASE_RELATIONS = {f"stg_{t}" for t in TABLES} | {
-    "calendar", "stg_customer_dimensions", "stg_subscription_terms"}
+    "calendar", "calendar_days", "stg_customer_dimensions", "stg_subscription_terms"}
 # Pseudo-functions expanded by the compiler, not metric functions.
 PSEUDO_FUNCTIONS = {"sr_dimensions"}
 # Functions only DuckDB has (Arrow UDFs registered by udfs, list aggregation): a model calling

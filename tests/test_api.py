@@ -110,6 +110,6 @@ def test_build_writes_files_and_database(tmp_path):
         # the macros travel in the file, for Superset and SQL users
         assert con.execute("select crr(10, 9, 0)").fetchall() == [(90.0,)]
         tables = {r[0] for r in con.execute("show tables").fetchall()}
-        assert not any(t.startswith(("raw_", "typed_")) for t in tables)
+        assert not any(t.startswith(("raw_", "typed_", "stg_")) for t in tables)
     finally:
         con.close()
