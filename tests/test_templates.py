@@ -10,7 +10,6 @@ import pytest
 import sqlglot
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from saas_retention.udfs import call, macro_sql, register
 
 from saas_retention.builder import model_params
 from saas_retention.calendar import period_index, period_index_sql, period_start
@@ -18,6 +17,7 @@ from saas_retention.compile import compile_model, metric_expression
 from saas_retention.config import parse_settings
 from saas_retention.errors import TemplateError
 from saas_retention.templates import Catalog, load_catalog, load_metrics, validate
+from saas_retention.udfs import call, macro_sql, register
 
 REQUIRED_METRICS = {"crr", "retention_rate", "customer_churn_rate", "nrr", "grr",
                     "gross_mrr_churn", "net_mrr_churn", "quick_ratio", "arpa"}
