@@ -95,19 +95,23 @@ def _int(n: int) -> exp.Expression:
     return exp.Literal.number(n)
 
 
-def day_number_sql(date_expr: exp.Expression) -> exp.Expression:
+def _functions(dialect: str):
+    from .dialects import date_functions
+
+    return date_functions(dialect)
+
+
+def day_number_sql(date_expr: exp.Expression, dialect: str = "duckdb") -> exp.Expression:
     """Days since 1970-01-01 of a DATE expression."""
-    return exp.DateDiff(
-        this=date_expr.copy(),
-        expression=exp.cast(exp.Literal.string("1970-01-01"), exp.DataType.Type.DATE),
-        unit=exp.var("DAY"),
-    )
+    return _functions(dialect).day_number(date_expr.copy())
 
 
-def period_index_sql(date_expr: exp.Expression, grain: str, week_start: str = "monday"):
+def period_index_sql(date_expr: exp.Expression, grain: str, week_start: str = "monday",
+                     dialect: str = "duckdb") -> exp.Expression:
     """SQL expression giving the same integer as :func:`period_index` for a DATE expression."""
-    year = exp.Extract(this=exp.var("YEAR"), expression=date_expr.copy())
-    month = exp.Extract(this=exp.var("MONTH"), expression=date_expr.copy())
+    f = _functions(dialect)
+    year = f.year(date_expr.copy())
+    month = f.month(date_expr.copy())
     if grain == "month":
         return exp.Sub(this=exp.Add(this=exp.Mul(this=year, expression=_int(12)), expression=month),
                        expression=_int(1))
@@ -117,7 +121,7 @@ def period_index_sql(date_expr: exp.Expression, grain: str, week_start: str = "m
         return exp.Add(this=exp.Mul(this=year, expression=_int(4)), expression=quarter0)
     if grain == "year":
         return year
-    days = day_number_sql(date_expr)
+    days = day_number_sql(date_expr, dialect)
     if grain == "day":
         return days
     if grain == "week":
@@ -129,4 +133,30 @@ def period_index_sql(date_expr: exp.Expression, grain: str, week_start: str = "m
                                    expression=_int(7))),
             exp.DataType.Type.BIGINT,
         )
+    raise ValueError(f"unknown grain {grain!r}")
+
+
+def period_start_sql(index_expr: exp.Expression, grain: str, week_start: str = "monday",
+                     dialect: str = "duckdb") -> exp.Expression:
+    """SQL expression for the first day of the period with this (non-negative-year) index."""
+    f = _functions(dialect)
+    i = exp.paren(index_expr.copy())
+    one = _int(1)
+    if grain == "month":
+        year = exp.IntDiv(this=i, expression=_int(12))
+        month = exp.Add(this=exp.Mod(this=i.copy(), expression=_int(12)), expression=one)
+        return f.from_parts(year, exp.paren(month), one.copy())
+    if grain == "quarter":
+        year = exp.IntDiv(this=i, expression=_int(4))
+        month = exp.Add(this=exp.Mul(this=exp.paren(exp.Mod(this=i.copy(), expression=_int(4))),
+                                     expression=_int(3)), expression=one)
+        return f.from_parts(year, exp.paren(month), one.copy())
+    if grain == "year":
+        return f.from_parts(i, one, one.copy())
+    if grain == "day":
+        return f.from_day_number(i)
+    if grain == "week":
+        offset = WEEKDAY_NUMBER[week_start] - _EPOCH_WEEKDAY
+        days = exp.Add(this=exp.Mul(this=i, expression=_int(7)), expression=_int(offset))
+        return f.from_day_number(exp.paren(days))
     raise ValueError(f"unknown grain {grain!r}")

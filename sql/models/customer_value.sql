@@ -19,11 +19,14 @@ dimensions as (
 ),
 
 periods as (
+    -- from the first period with a customer row (a join, not a scalar subquery:
+    -- ClickHouse rejects those inside joins)
     select
-        period_index,
-        period_start
+        calendar.period_index,
+        calendar.period_start
     from calendar
-    where period_index >= (select min(period_index) from customer_rows)
+    inner join (select min(period_index) as first_period_index from customer_rows) as first_period
+        on calendar.period_index >= first_period.first_period_index
 ),
 
 groups as (

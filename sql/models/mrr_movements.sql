@@ -10,12 +10,15 @@ with customer_rows as (
 ),
 
 periods as (
+    -- from the first period with a customer row (a join, not a scalar subquery:
+    -- ClickHouse rejects those inside joins)
     select
-        period_index,
-        period_start,
-        period_end
+        calendar.period_index,
+        calendar.period_start,
+        calendar.period_end
     from calendar
-    where period_index >= (select min(period_index) from customer_periods)
+    inner join (select min(period_index) as first_period_index from customer_periods) as first_period
+        on calendar.period_index >= first_period.first_period_index
 ),
 
 movement_types as (

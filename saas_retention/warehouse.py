@@ -1,0 +1,385 @@
+"""SQL for any warehouse: staging, calendar and models compiled for one dialect.
+
+Two shapes come out of the same pipeline:
+
+* ``relation_sql(name, dialect, …)`` — one SELECT per relation reading the relations before it
+  (``stg_subscriptions``, ``calendar``, ``customer_periods``…): what a warehouse build
+  materialises table by table;
+* ``standalone_sql(model, dialect, …)`` — one self-contained query per model that reads only the
+  user's source tables: every relation it depends on becomes a CTE (flattened, because not every
+  engine accepts a WITH inside a CTE). That is what ``sql/dist/<dialect>/<model>.sql`` ships.
+
+The source tables and columns come from the user's mapping and are quoted by sqlglot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from .calendar import period_index_sql, period_start_sql
+from .compile import model_ast
+from .config import Settings
+from .contract import TABLES
+from .dialects import date_functions, resolve
+from .errors import ConfigError
+from .templates import Catalog, load_catalog
+
+# Relations the warehouse staging provides; models needing others stay DuckDB-only for now.
+WAREHOUSE_RELATIONS = ("stg_subscriptions", "stg_customers", "stg_customer_dimensions",
+                       "calendar")
+NUMBERS_DIGITS = 5  # calendars of up to 100,000 periods
+# the arg holding a query's WITH clause ("with_" since sqlglot 28; "with" before)
+WITH_KEY = "with_" if "with_" in exp.Select.arg_types else "with"
+
+
+@dataclass(frozen=True)
+class Target:
+    dialect: str
+    settings: Settings
+    dimensions: tuple[str, ...] = ()
+    has_customers: bool = False
+    # as_of as SQL: a literal date, or CURRENT_DATE for shipped files that run "today"
+    as_of: exp.Expression | None = None
+    # optional subscription columns the source has (introspected, or assumed for shipped files)
+    optional_columns: frozenset[str] = frozenset({"end_date"})
+
+    @property
+    def as_of_sql(self) -> exp.Expression:
+        if self.as_of is not None:
+            return self.as_of.copy()
+        return date_functions(self.dialect).to_date(
+            exp.Literal.string(self.settings.as_of_date.isoformat()))
+
+    def cast(self, e: exp.Expression, to: str) -> exp.Expression:
+        if to == "DATE":
+            return date_functions(self.dialect).to_date(e)
+        return _cast(e, to)
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def _source(settings: Settings, table: str) -> exp.Table:
+    name = settings.source_table(table)
+    parts = name.split(".")
+    if len(parts) > 3:
+        raise ConfigError(f"tables.{table}.table: {name!r} has too many dotted parts")
+    parts = [None] * (3 - len(parts)) + parts
+    return exp.table_(parts[2], db=parts[1], catalog=parts[0], quoted=True)
+
+
+def _cast(e: exp.Expression, to: str) -> exp.Expression:
+    return exp.cast(e, exp.DataType.build(to))
+
+
+def warehouse_models(catalog: Catalog | None = None) -> list[str]:
+    """Models that compile for every engine: portable SQL reading warehouse relations."""
+    catalog = catalog or load_catalog()
+    names = []
+    for name in catalog.model_order():
+        model = catalog.models[name]
+        if model.engines:
+            continue
+        base = model.relations - set(catalog.models)
+        deps_ok = all(d in names for d in model.depends_on(catalog.models))
+        if base <= set(WAREHOUSE_RELATIONS) and deps_ok:
+            names.append(name)
+    return names
+
+
+# -- staging ------------------------------------------------------------------------------------
+
+def stg_subscriptions(t: Target) -> exp.Select:
+    s = t.settings
+    src = "subscriptions"
+
+    def mapped(c: str) -> exp.Column:
+        return _col(s.source_column(src, c))
+
+    present_optional = set(t.optional_columns) | set(s.mapping(src).columns)
+    contract = TABLES[src]
+    projections = []
+    for c in contract.columns:
+        if c.required or c.name in present_optional:
+            value = mapped(c.name)
+        else:
+            value = exp.null()
+        kind = {"id": "VARCHAR", "text": "VARCHAR", "date": "DATE", "number": "DOUBLE",
+                "bool": "BOOLEAN"}[c.kind]
+        projections.append(exp.alias_(t.cast(value, kind), c.name))
+    typed = exp.select(*projections).from_(_source(s, src))
+    start, end = _col("start_date"), _col("end_date")
+    as_of = t.as_of_sql
+    as_of_index = period_index_sql(as_of, s.grain, s.week_start, t.dialect)
+    mrr = exp.Case(ifs=[exp.If(this=exp.func("coalesce", _col("is_trial"), exp.false()),
+                               true=exp.Literal.number(0))], default=_col("mrr"))
+    # money summed exactly, as in the DuckDB staging
+    mrr = _cast(mrr, "DECIMAL(18, 6)")
+    start_idx = period_index_sql(start, s.grain, s.week_start, t.dialect)
+    end_idx = period_index_sql(end, s.grain, s.week_start, t.dialect)
+    future = exp.GT(this=start.copy(), expression=as_of.copy())
+    last_idx = exp.Case(
+        ifs=[exp.If(this=future.copy(), true=exp.null()),
+             exp.If(this=exp.or_(end.copy().is_(exp.null()),
+                                 exp.GT(this=end.copy(), expression=as_of.copy())),
+                    true=as_of_index)],
+        default=exp.Sub(this=end_idx.copy(), expression=exp.Literal.number(1)),
+    )
+    first_idx = exp.Case(ifs=[exp.If(this=future, true=exp.null())], default=start_idx.copy())
+    names = [c.name for c in contract.columns]
+    return exp.select(
+        *(exp.alias_(mrr, "mrr") if n == "mrr" else _col(n) for n in names),
+        exp.alias_(start_idx, "start_period_index"),
+        exp.alias_(end_idx, "end_period_index"),
+        exp.alias_(first_idx, "first_period_index"),
+        exp.alias_(last_idx, "last_period_index"),
+    ).from_(typed.subquery("contract"))
+
+
+def stg_customers(t: Target) -> exp.Select:
+    s = t.settings
+    if not t.has_customers:
+        return (exp.select(_col("customer_id"), exp.alias_(t.cast(exp.null(), "DATE"),
+                                                          "signup_date"))
+                .from_("stg_subscriptions").where(_col("customer_id").is_(exp.null()).not_())
+                .distinct())
+    signup = ("signup_date" in s.mapping("customers").columns)
+    return exp.select(
+        exp.alias_(_cast(_col(s.source_column("customers", "customer_id")), "VARCHAR"),
+                   "customer_id"),
+        exp.alias_(t.cast(_col(s.source_column("customers", "signup_date")) if signup
+                          else exp.null(), "DATE"), "signup_date"),
+        *(_col(d) for d in t.dimensions),
+    ).from_(_source(s, "customers"))
+
+
+def stg_customer_dimensions(t: Target) -> exp.Query:
+    parts = [exp.select(_col("customer_id"),
+                        exp.alias_(exp.Literal.string("all"), "dimension"),
+                        exp.alias_(exp.Literal.string("all"), "dimension_value"))
+             .from_("stg_customers")]
+    for d in t.dimensions:
+        value = exp.func("coalesce", _cast(_col(d), "VARCHAR"), exp.Literal.string("(none)"))
+        parts.append(exp.select(_col("customer_id"), exp.alias_(exp.Literal.string(d),
+                                                                "dimension"),
+                                exp.alias_(value, "dimension_value")).from_("stg_customers"))
+    union: exp.Query = parts[0]
+    for p in parts[1:]:
+        union = exp.union(union, p, distinct=False)
+    return union
+
+
+def _numbers(digits: int) -> exp.Select:
+    """0 .. 10^digits − 1 from a ten-row union: no recursion, no generate_series."""
+    ten = exp.select(exp.alias_(exp.Literal.number(0), "d"))
+    for i in range(1, 10):
+        ten = exp.union(ten, exp.select(exp.Literal.number(i)), distinct=False)
+    total: exp.Expression = exp.column("d", table="n0")
+    query = exp.select().from_(ten.subquery("n0"))
+    for k in range(1, digits):
+        query = query.join(ten.subquery(f"n{k}"), join_type="cross")
+        total = exp.Add(this=total, expression=exp.Mul(this=exp.column("d", table=f"n{k}"),
+                                                       expression=exp.Literal.number(10 ** k)))
+    return query.select(exp.alias_(total, "n"))
+
+
+def calendar(t: Target) -> exp.Select:
+    s = t.settings
+    f = date_functions(t.dialect)
+    first = exp.select(exp.alias_(exp.func("min", _col("first_period_index")), "first_index")
+                       ).from_("stg_subscriptions").where(
+        exp.GTE(this=_col("last_period_index"), expression=_col("first_period_index")))
+    idx = exp.paren(exp.Add(this=exp.column("first_index", table="bounds"),
+                            expression=exp.column("n", table="numbers")))
+    as_of = t.as_of_sql
+    as_of_index = period_index_sql(as_of, s.grain, s.week_start, t.dialect)
+    start = period_start_sql(idx, s.grain, s.week_start, t.dialect)
+    end = period_start_sql(exp.Add(this=idx.copy(), expression=exp.Literal.number(1)),
+                           s.grain, s.week_start, t.dialect)
+
+    def minus_days(d: exp.Expression, n: int) -> exp.Expression:
+        return f.from_day_number(exp.paren(exp.Sub(this=f.day_number(d),
+                                                   expression=exp.Literal.number(n))))
+
+    last_day = minus_days(end.copy(), 1)
+    snapshot = exp.Case(ifs=[exp.If(this=exp.GT(this=last_day.copy(), expression=as_of.copy()),
+                                    true=as_of.copy())], default=last_day.copy())
+    inner = (
+        exp.select(
+            exp.alias_(idx, "period_index"),
+            exp.alias_(start, "period_start"),
+            exp.alias_(end, "period_end"),
+            exp.alias_(last_day, "last_day"),
+            exp.alias_(snapshot, "snapshot_date"),
+        )
+        .from_(_numbers(NUMBERS_DIGITS).subquery("numbers"))
+        .join(first.subquery("bounds"), join_type="cross")
+        .where(exp.LTE(this=idx.copy(), expression=as_of_index))
+    )
+    return exp.select(
+        "period_index", "period_start", "period_end", "last_day", "snapshot_date",
+        exp.alias_(minus_days(_col("snapshot_date"), 30), "rolling_30_start"),
+        exp.alias_(minus_days(_col("snapshot_date"), 365), "rolling_365_start"),
+    ).from_(inner.subquery("periods"))
+
+
+STAGING = {
+    "stg_subscriptions": stg_subscriptions,
+    "stg_customers": stg_customers,
+    "stg_customer_dimensions": stg_customer_dimensions,
+    "calendar": calendar,
+}
+
+
+# -- models -------------------------------------------------------------------------------------
+
+def _params(t: Target) -> dict[str, object]:
+    from .builder import model_params
+
+    return model_params(t.settings)
+
+
+def relation_ast(name: str, t: Target) -> exp.Query:
+    """The SELECT producing relation ``name`` from the relations before it."""
+    if name in STAGING:
+        return STAGING[name](t)
+    catalog = load_catalog()
+    model = catalog.models[name]
+    if model.engines and t.dialect not in model.engines:
+        raise ConfigError(f"model {name!r} runs only on {', '.join(model.engines)}")
+    tree = model_ast(model, grain=t.settings.grain, params=_params(t),
+                     dimensions=t.dimensions, catalog=catalog)
+    if t.dialect in NAMES_QUALIFIED_COLUMNS:
+        tree = alias_qualified_columns(tree)
+    return tree
+
+
+# Engines that name an output column `t.c` after its full expression rather than `c`.
+NAMES_QUALIFIED_COLUMNS = {"clickhouse"}
+
+
+def alias_qualified_columns(tree: exp.Expression) -> exp.Expression:
+    """``select t.c`` -> ``select t.c as c`` in every select list."""
+    for select in tree.find_all(exp.Select):
+        select.set("expressions", [
+            exp.alias_(p, p.name)
+            if isinstance(p, exp.Column) and p.table and not isinstance(p.this, exp.Star) else p
+            for p in select.expressions
+        ])
+    return tree
+
+
+def relation_order(model: str) -> list[str]:
+    """Every relation ``model`` needs, in build order, ending with the model itself."""
+    catalog = load_catalog()
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name in STAGING:
+            deps = {"stg_customers": ["stg_subscriptions"],
+                    "stg_customer_dimensions": ["stg_customers"],
+                    "calendar": ["stg_subscriptions"]}.get(name, [])
+        else:
+            deps = sorted(catalog.models[name].relations)
+        for d in deps:
+            visit(d)
+        order.append(name)
+
+    visit(model)
+    return order
+
+
+def _flatten(name: str, query: exp.Query, ctes: list[exp.CTE]) -> None:
+    """Append ``query``'s own CTEs (renamed ``<name>__<cte>``) and then ``name`` itself."""
+    query = query.copy()
+    inner = query.args.get(WITH_KEY)
+    if inner is not None:
+        query.set(WITH_KEY, None)
+        local = [c.alias for c in inner.expressions]
+        renames = {n: f"{name}__{n}" for n in local}
+
+        def rename(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Table) and not node.db and node.name in renames:
+                alias = node.alias or node.name
+                return exp.table_(renames[node.name], alias=alias)
+            return node
+
+        for cte in inner.expressions:
+            body = cte.this.transform(rename)
+            ctes.append(exp.CTE(this=body, alias=exp.TableAlias(this=exp.to_identifier(
+                renames[cte.alias]))))
+        query = query.transform(rename)
+    ctes.append(exp.CTE(this=query, alias=exp.TableAlias(this=exp.to_identifier(name))))
+
+
+def standalone_ast(model: str, t: Target) -> exp.Query:
+    ctes: list[exp.CTE] = []
+    for name in relation_order(model):
+        _flatten(name, relation_ast(name, t), ctes)
+    final = ctes.pop()
+    body = final.this
+    if isinstance(body, exp.Select):
+        query = body
+    else:
+        query = exp.select("*").from_(body.subquery(model))
+    query = query.copy()
+    query.set(WITH_KEY, exp.With(expressions=ctes))
+    return query
+
+
+def _header(model: str, t: Target, shape: str) -> str:
+    catalog = load_catalog()
+    sources = [t.settings.source_table("subscriptions")]
+    if t.has_customers:
+        sources.append(t.settings.source_table("customers"))
+    lines = [
+        f"{model} — generated by saas-retention for {t.dialect} ({shape}); do not edit.",
+        f"Reads the source tables: {', '.join(sources)} "
+        "(replace the names to point at your own).",
+        f"Grain: {t.settings.grain}; week start: {t.settings.week_start}; as_of: "
+        f"{t.as_of.sql(t.dialect) if t.as_of is not None else t.settings.as_of_date}.",
+    ]
+    if model in catalog.models:
+        lines.append("")
+        lines.extend(_wrap(catalog.models[model].description))
+    return "\n".join(f"-- {line}".rstrip() for line in lines) + "\n"
+
+
+def _wrap(text: str, width: int = 92) -> list[str]:
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        if len(line) + len(w) + 1 > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    if line:
+        lines.append(line)
+    return lines
+
+
+def standalone_sql(model: str, t: Target) -> str:
+    dialect = resolve(t.dialect)
+    query = standalone_ast(model, t)
+    return _header(model, t, "standalone query") + query.sql(dialect=dialect, pretty=True) + ";\n"
+
+
+def relation_sql(name: str, t: Target, pretty: bool = True) -> str:
+    return relation_ast(name, t).sql(dialect=resolve(t.dialect), pretty=pretty)
+
+
+def dist_target(dialect: str, settings: Settings | None = None,
+                dimensions: Sequence[str] = (), has_customers: bool = False) -> Target:
+    """The target of the shipped files: default settings, as_of = CURRENT_DATE."""
+    from .config import parse_settings
+
+    settings = settings or parse_settings({"as_of": dt.date(2000, 1, 1)})
+    return Target(dialect=resolve(dialect), settings=settings, dimensions=tuple(dimensions),
+                  has_customers=has_customers, as_of=exp.CurrentDate())
