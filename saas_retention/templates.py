@@ -33,7 +33,7 @@ BASE_RELATIONS = {f"stg_{t}" for t in TABLES} | {
 PSEUDO_FUNCTIONS = {"sr_dimensions"}
 # Functions only DuckDB has (Arrow UDFs registered by udfs, list aggregation): a model calling
 # one must declare `engines: [duckdb]`.
-DUCKDB_ONLY_FUNCTIONS = {"sbg_fit", "list"}
+DUCKDB_ONLY_FUNCTIONS = {"sbg_fit", "list", "classify_sentiment"}
 
 
 @dataclass(frozen=True)

@@ -172,4 +172,7 @@ def register_arrow_udfs(con):
             null_handling="special",
             side_effects=False,
         )
+    from .sentiment import register_sentiment_udf
+
+    register_sentiment_udf(con)
     return con

@@ -32,6 +32,12 @@ days as (
     from calendar_days
 ),
 
+first_month as (
+    -- a join below, not a scalar subquery: ClickHouse rejects those in joins
+    select min(month_index) as first_month_index
+    from activity
+),
+
 months as (
     -- from the first month with any activity; the as_of month stops at as_of
     select
@@ -39,7 +45,7 @@ months as (
         cast(date_trunc('month', min(activity_date)) as date) as date_month,
         count(*) as days
     from days
-    where month_index >= (select min(month_index) from activity)
+    inner join first_month on month_index >= first_month.first_month_index
     group by month_index
 ),
 

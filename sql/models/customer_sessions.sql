@@ -1,0 +1,119 @@
+-- customer_sessions: sessions and time in the product per customer and period. Sessions are
+-- the events' session_id when present, otherwise runs of a user's events cut at
+-- :session_timeout_seconds of inactivity. This is the second pass over the raw events (a
+-- window over each user's events), needed because a session can cross a day boundary.
+with event_rows as (
+    -- seconds since 1970-01-01 on the local clock, from integer parts only (portable)
+    select
+        customer_id,
+        user_id,
+        session_id,
+        duration_seconds,
+        period_index,
+        day_index * 86400 + hour_of_day * 3600 + extract(minute from event_time) * 60
+            + cast(floor(extract(second from event_time)) as bigint) as event_second
+    from stg_events
+    where customer_id is not null
+),
+
+gap_flags as (
+    -- without a session id: a new session starts after more than the timeout of inactivity
+    select
+        customer_id,
+        user_id,
+        duration_seconds,
+        period_index,
+        event_second,
+        case
+            when event_second - coalesce(
+                lag(event_second) over (partition by customer_id, user_id order by event_second),
+                event_second - :session_timeout_seconds - 1
+            ) > :session_timeout_seconds then 1
+            else 0
+        end as is_session_start
+    from event_rows
+    where session_id is null
+),
+
+gap_numbered as (
+    select
+        customer_id,
+        user_id,
+        duration_seconds,
+        period_index,
+        event_second,
+        sum(is_session_start) over (
+            partition by customer_id, user_id order by event_second
+            rows between unbounded preceding and current row
+        ) as session_number
+    from gap_flags
+),
+
+id_sessions as (
+    select
+        customer_id,
+        min(period_index) as period_index,
+        min(event_second) as first_second,
+        max(event_second) as last_second,
+        sum(duration_seconds) as duration_seconds,
+        count(duration_seconds) as timed_events
+    from event_rows
+    where session_id is not null
+    group by customer_id, session_id
+),
+
+gap_sessions as (
+    select
+        customer_id,
+        min(period_index) as period_index,
+        min(event_second) as first_second,
+        max(event_second) as last_second,
+        sum(duration_seconds) as duration_seconds,
+        count(duration_seconds) as timed_events
+    from gap_numbered
+    group by customer_id, user_id, session_number
+),
+
+all_sessions as (
+    -- a session belongs to the period it starts in; its time is the sum of its events'
+    -- duration_seconds when they carry one, else first to last event
+    select
+        customer_id,
+        period_index,
+        case
+            when timed_events > 0 then cast(duration_seconds as double)
+            else cast(last_second - first_second as double)
+        end as session_seconds
+    from id_sessions
+    union all
+    select
+        customer_id,
+        period_index,
+        case
+            when timed_events > 0 then cast(duration_seconds as double)
+            else cast(last_second - first_second as double)
+        end as session_seconds
+    from gap_sessions
+),
+
+final as (
+    select
+        customer_id,
+        period_index,
+        count(*) as sessions,
+        sum(session_seconds) as session_seconds,
+        sum(case when session_seconds < 60 then 1 else 0 end) as sessions_under_1_min,
+        sum(case when session_seconds >= 60 and session_seconds < 300 then 1 else 0 end)
+            as sessions_1_to_5_min,
+        sum(case when session_seconds >= 300 and session_seconds < 900 then 1 else 0 end)
+            as sessions_5_to_15_min,
+        sum(case when session_seconds >= 900 and session_seconds < 1800 then 1 else 0 end)
+            as sessions_15_to_30_min,
+        sum(case when session_seconds >= 1800 and session_seconds < 3600 then 1 else 0 end)
+            as sessions_30_to_60_min,
+        sum(case when session_seconds >= 3600 then 1 else 0 end) as sessions_over_60_min
+    from all_sessions
+    group by customer_id, period_index
+)
+
+select * from final

@@ -1,0 +1,101 @@
+-- feature_adoption: per period and feature, the share of active customers who used it
+with feature_rows as (
+    select
+        customer_id,
+        user_id,
+        period_index,
+        event_name,
+        events
+    from customer_daily_features
+),
+
+first_period as (
+    -- a join below, not a scalar subquery: ClickHouse rejects those in joins
+    select min(period_index) as first_period_index
+    from customer_daily_features
+),
+
+periods as (
+    select
+        period_index,
+        period_start
+    from calendar
+    inner join first_period on period_index >= first_period.first_period_index
+),
+
+features as (
+    select distinct event_name
+    from feature_rows
+),
+
+active as (
+    select
+        period_index,
+        count(distinct customer_id) as active_customers
+    from feature_rows
+    group by period_index
+),
+
+usage as (
+    select
+        period_index,
+        event_name,
+        count(distinct customer_id) as feature_customers,
+        sum(events) as events
+    from feature_rows
+    group by period_index, event_name
+),
+
+user_rows as (
+    -- a user is a (customer, user_id) pair
+    select
+        period_index,
+        event_name,
+        customer_id,
+        user_id
+    from feature_rows
+    where user_id is not null
+    group by period_index, event_name, customer_id, user_id
+),
+
+feature_users as (
+    select
+        period_index,
+        event_name,
+        count(*) as feature_users
+    from user_rows
+    group by period_index, event_name
+),
+
+grid as (
+    -- every feature in every period, so a feature nobody used shows 0, not a missing row
+    select
+        periods.period_index,
+        periods.period_start,
+        features.event_name
+    from periods
+    cross join features
+),
+
+final as (
+    select
+        grid.period_index,
+        grid.period_start as date_period,
+        grid.event_name,
+        coalesce(active.active_customers, 0) as active_customers,
+        coalesce(usage.feature_customers, 0) as feature_customers,
+        adoption_rate(coalesce(usage.feature_customers, 0), active.active_customers)
+            as adoption_rate,
+        coalesce(feature_users.feature_users, 0) as feature_users,
+        coalesce(usage.events, 0) as events
+    from grid
+    left join active on active.period_index = grid.period_index
+    left join usage
+        on usage.period_index = grid.period_index
+        and usage.event_name = grid.event_name
+    left join feature_users
+        on feature_users.period_index = grid.period_index
+        and feature_users.event_name = grid.event_name
+)
+
+select * from final

@@ -1,0 +1,138 @@
+-- feature_performance: next-period activity retention of a feature's adopters vs the other
+-- active customers — a correlation, not the feature's effect
+with feature_rows as (
+    select
+        customer_id,
+        period_index,
+        event_name
+    from customer_daily_features
+),
+
+first_period as (
+    -- a join below, not a scalar subquery: ClickHouse rejects those in joins
+    select min(period_index) as first_period_index
+    from customer_daily_features
+),
+
+periods as (
+    select
+        period_index,
+        period_start
+    from calendar
+    inner join first_period on period_index >= first_period.first_period_index
+),
+
+bounds as (
+    select max(period_index) as last_period_index
+    from periods
+),
+
+customer_features as (
+    select
+        customer_id,
+        period_index,
+        event_name
+    from feature_rows
+    group by customer_id, period_index, event_name
+),
+
+customer_active as (
+    select
+        customer_id,
+        period_index
+    from feature_rows
+    group by customer_id, period_index
+),
+
+with_next as (
+    -- retained = active again in the next period
+    select
+        customer_active.customer_id,
+        customer_active.period_index,
+        case when next_period.customer_id is not null then 1 else 0 end as is_retained
+    from customer_active
+    left join customer_active as next_period
+        on next_period.customer_id = customer_active.customer_id
+        and next_period.period_index = customer_active.period_index + 1
+),
+
+period_totals as (
+    select
+        period_index,
+        count(*) as active_customers,
+        sum(is_retained) as retained_customers
+    from with_next
+    group by period_index
+),
+
+adopters as (
+    select
+        customer_features.period_index,
+        customer_features.event_name,
+        count(*) as adopters,
+        sum(with_next.is_retained) as adopters_retained
+    from customer_features
+    inner join with_next
+        on with_next.customer_id = customer_features.customer_id
+        and with_next.period_index = customer_features.period_index
+    group by customer_features.period_index, customer_features.event_name
+),
+
+features as (
+    select distinct event_name
+    from feature_rows
+),
+
+grid as (
+    -- every feature in every period; the next period must have begun by as_of
+    select
+        periods.period_index,
+        periods.period_start,
+        features.event_name,
+        case when periods.period_index + 1 <= bounds.last_period_index then 1 else 0 end
+            as is_observed
+    from periods
+    cross join features
+    cross join bounds
+),
+
+counts as (
+    select
+        grid.period_index,
+        grid.period_start,
+        grid.event_name,
+        grid.is_observed,
+        coalesce(adopters.adopters, 0) as adopters,
+        coalesce(adopters.adopters_retained, 0) as adopters_retained,
+        coalesce(period_totals.active_customers, 0) - coalesce(adopters.adopters, 0)
+            as non_adopters,
+        coalesce(period_totals.retained_customers, 0) - coalesce(adopters.adopters_retained, 0)
+            as non_adopters_retained
+    from grid
+    left join adopters
+        on adopters.period_index = grid.period_index
+        and adopters.event_name = grid.event_name
+    left join period_totals on period_totals.period_index = grid.period_index
+),
+
+final as (
+    select
+        period_index,
+        period_start as date_period,
+        event_name,
+        adopters,
+        case when is_observed = 1 then adopters_retained end as adopters_retained,
+        case when is_observed = 1 then pct(adopters_retained, adopters) end
+            as adopter_retention_rate,
+        non_adopters,
+        case when is_observed = 1 then non_adopters_retained end as non_adopters_retained,
+        case when is_observed = 1 then pct(non_adopters_retained, non_adopters) end
+            as non_adopter_retention_rate,
+        case
+            when is_observed = 1
+                then pct(adopters_retained, adopters) - pct(non_adopters_retained, non_adopters)
+        end as retention_difference
+    from counts
+)
+
+select * from final
