@@ -3,7 +3,7 @@ duckdb 1.x). Run everything with ``python3 -m nox``; one session with ``-s``."""
 
 import nox
 
-nox.options.sessions = ["lint", "tests-newest", "tests-superset-pins"]
+nox.options.sessions = ["lint", "generated", "tests-newest", "tests-superset-pins"]
 nox.options.reuse_existing_virtualenvs = True
 
 PINS = {
@@ -34,3 +34,12 @@ def tests_superset_pins(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
+
+
+@nox.session
+def generated(session: nox.Session) -> None:
+    """Committed generated files (dialect SQL, docs) equal what the generator produces, with
+    the sqlglot version they were generated with."""
+    version = open("sql/dist/SQLGLOT_VERSION").read().strip()
+    session.install("-e", ".[test]", f"sqlglot=={version}")
+    session.run("pytest", "-q", "tests/test_generated.py")

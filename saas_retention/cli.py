@@ -132,6 +132,47 @@ def metrics(fmt):
     click.echo(metrics_text(markdown=fmt == "markdown"))
 
 
+@main.command("sql")
+@click.option("--dialect", required=True, help="Target engine: duckdb, postgres, snowflake, "
+              "bigquery, databricks, spark, trino, clickhouse, redshift, mysql, sqlite, tsql.")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
+@_config
+@_as_of
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Write <model>.sql files here instead of printing.")
+def sql_command(dialect, models, config, as_of, out_dir):
+    """Print (or write) each model as one self-contained query for a warehouse, with your
+    table and column mapping applied."""
+    from sqlglot import exp
+
+    from .dialects import resolve
+    from .errors import ConfigError
+    from .warehouse import Target, standalone_sql, warehouse_models
+
+    settings = _settings(config, as_of=as_of)
+    available = warehouse_models()
+    for m in models:
+        if m not in available:
+            raise ConfigError(f"unknown or DuckDB-only model {m!r}; warehouse models: "
+                              f"{', '.join(available)}")
+    customers = settings.mapping("customers")
+    target = Target(
+        resolve(dialect), settings,
+        dimensions=tuple(customers.dimensions or ()),
+        has_customers="customers" in settings.tables,
+        as_of=None if as_of or settings.as_of else exp.CurrentDate(),
+    )
+    chosen = list(models) or available
+    if out_dir:
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        for m in chosen:
+            (folder / f"{m}.sql").write_text(standalone_sql(m, target), encoding="utf-8")
+        click.echo(f"wrote {len(chosen)} files to {folder}/")
+    else:
+        click.echo("\n".join(standalone_sql(m, target) for m in chosen))
+
+
 @main.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="saas_retention_demo",
               show_default=True, help="Where the demo source and outputs go.")

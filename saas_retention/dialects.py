@@ -69,10 +69,17 @@ class DateFunctions:
     from_day_number: Callable[[exp.Expression], exp.Expression]
     to_date: Callable[[exp.Expression], exp.Expression] = (
         lambda e: exp.cast(e, exp.DataType.Type.DATE))
+    money: Callable[[exp.Expression], exp.Expression] = (
+        lambda e: exp.cast(e, exp.DataType.build("DECIMAL(18, 6)")))
 
 
 def _extract(part: str) -> Callable[[exp.Expression], exp.Expression]:
     return lambda d: exp.Extract(this=exp.var(part), expression=d)
+
+
+def _int_extract(part: str) -> Callable[[exp.Expression], exp.Expression]:
+    return lambda d: exp.cast(exp.Extract(this=exp.var(part), expression=d),
+                              exp.DataType.Type.INT)
 
 
 def _datediff_days(d: exp.Expression) -> exp.Expression:
@@ -143,8 +150,12 @@ REGISTRY: dict[str, DateFunctions] = {
         to_date=_sqlite_date,
     ),
     "postgres": DateFunctions(
-        year=DEFAULT.year, month=DEFAULT.month, day_number=_postgres_day_number,
-        from_parts=_anon("MAKE_DATE"), from_day_number=_postgres_from_day_number,
+        # EXTRACT gives NUMERIC in PostgreSQL; indexes must stay integers
+        year=_int_extract("YEAR"), month=_int_extract("MONTH"), day_number=_postgres_day_number,
+        # DIV() gives NUMERIC too: MAKE_DATE wants integers
+        from_parts=lambda *a: exp.Anonymous(this="MAKE_DATE", expressions=[
+            exp.cast(x, exp.DataType.Type.INT) for x in a]),
+        from_day_number=_postgres_from_day_number,
     ),
     "redshift": DateFunctions(
         year=DEFAULT.year, month=DEFAULT.month, day_number=_datediff_days,
@@ -154,6 +165,11 @@ REGISTRY: dict[str, DateFunctions] = {
     "clickhouse": DateFunctions(
         year=DEFAULT.year, month=DEFAULT.month, day_number=_datediff_days,
         from_parts=_anon("makeDate"), from_day_number=_dateadd_days,
+        # a cast truncates: 131.67 (a double just below it) would become 131.669999
+        # (through text, which prints the shortest round-tripping form)
+        money=lambda e: exp.cast(exp.cast(exp.Round(this=e, decimals=exp.Literal.number(6)),
+                                          exp.DataType.Type.TEXT),
+                                 exp.DataType.build("DECIMAL(18, 6)")),
     ),
     "duckdb": DateFunctions(
         year=DEFAULT.year, month=DEFAULT.month, day_number=_datediff_days,

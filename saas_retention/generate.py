@@ -10,13 +10,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Generated SQL text depends on sqlglot's formatting; the committed copies are produced with
+# this version (a nox session installs it to check them), whatever version users run.
+SQLGLOT_VERSION_FILE = Path("sql/dist/SQLGLOT_VERSION")
 
 
 def artefacts() -> dict[Path, Callable[[], str]]:
     """Relative path -> function producing its content."""
+    from .dialects import SUPPORTED
     from .docs import metrics_text
+    from .warehouse import dist_target, standalone_sql, warehouse_models
 
-    return {
+    shipped: dict[Path, Callable[[], str]] = {}
+    for dialect in SUPPORTED:
+        target = dist_target(dialect)
+        for model in warehouse_models():
+            shipped[Path("sql/dist") / dialect / f"{model}.sql"] = (
+                lambda m=model, t=target: standalone_sql(m, t))
+    import sqlglot
+
+    shipped[SQLGLOT_VERSION_FILE] = lambda: sqlglot.__version__ + "\n"
+    return shipped | {
         Path("docs/METRICS.md"): lambda: "# Metrics and models\n\n"
         "Generated from `sql/metrics.yml` and `sql/models/*.yml` by "
         "`python -m saas_retention.generate`; do not edit.\n\n"

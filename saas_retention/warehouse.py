@@ -119,7 +119,7 @@ def stg_subscriptions(t: Target) -> exp.Select:
     mrr = exp.Case(ifs=[exp.If(this=exp.func("coalesce", _col("is_trial"), exp.false()),
                                true=exp.Literal.number(0))], default=_col("mrr"))
     # money summed exactly, as in the DuckDB staging
-    mrr = _cast(mrr, "DECIMAL(18, 6)")
+    mrr = date_functions(t.dialect).money(mrr)
     start_idx = period_index_sql(start, s.grain, s.week_start, t.dialect)
     end_idx = period_index_sql(end, s.grain, s.week_start, t.dialect)
     future = exp.GT(this=start.copy(), expression=as_of.copy())
@@ -141,21 +141,38 @@ def stg_subscriptions(t: Target) -> exp.Select:
     ).from_(typed.subquery("contract"))
 
 
-def stg_customers(t: Target) -> exp.Select:
+def stg_customers(t: Target) -> exp.Query:
     s = t.settings
     if not t.has_customers:
         return (exp.select(_col("customer_id"), exp.alias_(t.cast(exp.null(), "DATE"),
                                                           "signup_date"))
                 .from_("stg_subscriptions").where(_col("customer_id").is_(exp.null()).not_())
                 .distinct())
-    signup = ("signup_date" in s.mapping("customers").columns)
-    return exp.select(
+    signup = "signup_date" in s.mapping("customers").columns
+    listed = exp.select(
         exp.alias_(_cast(_col(s.source_column("customers", "customer_id")), "VARCHAR"),
                    "customer_id"),
         exp.alias_(t.cast(_col(s.source_column("customers", "signup_date")) if signup
                           else exp.null(), "DATE"), "signup_date"),
-        *(_col(d) for d in t.dimensions),
+        *(exp.alias_(_cast(_col(d), "VARCHAR"), d) for d in t.dimensions),
     ).from_(_source(s, "customers"))
+    # customers of subscriptions missing from `customers` keep their rows, with empty
+    # dimensions (as in the DuckDB build)
+    unlisted = (
+        exp.select(
+            _col("customer_id", "subs"),
+            exp.alias_(t.cast(exp.null(), "DATE"), "signup_date"),
+            *(exp.alias_(_cast(exp.null(), "VARCHAR"), d) for d in t.dimensions),
+        )
+        .from_(exp.select(_col("customer_id")).from_("stg_subscriptions").distinct()
+               .subquery("subs"))
+        .join(listed.subquery("listed"), on=exp.EQ(this=_col("customer_id", "listed"),
+                                                   expression=_col("customer_id", "subs")),
+              join_type="left")
+        .where(exp.and_(_col("customer_id", "listed").is_(exp.null()),
+                        _col("customer_id", "subs").is_(exp.null()).not_()))
+    )
+    return exp.union(listed, unlisted, distinct=False)
 
 
 def stg_customer_dimensions(t: Target) -> exp.Query:

@@ -29,7 +29,7 @@ periods as (
         on calendar.period_index >= first_period.first_period_index
 ),
 
-groups as (
+dimension_groups as (
     select distinct
         dimension,
         dimension_value
@@ -55,22 +55,22 @@ dense as (
     select
         periods.period_index,
         periods.period_start,
-        groups.dimension,
-        groups.dimension_value,
+        dimension_groups.dimension,
+        dimension_groups.dimension_value,
         coalesce(counts.customers, 0) as customers,
         coalesce(counts.customers_start, 0) as customers_start,
         coalesce(counts.customers_churned, 0) as customers_churned,
         cast(coalesce(counts.mrr, 0) as double) as mrr,
         customer_churn_rate(counts.customers_churned, counts.customers_start) as churn_rate
     from periods
-    cross join groups
+    cross join dimension_groups
     left join counts
         on counts.period_index = periods.period_index
-        and counts.dimension = groups.dimension
-        and counts.dimension_value = groups.dimension_value
+        and counts.dimension = dimension_groups.dimension
+        and counts.dimension_value = dimension_groups.dimension_value
 ),
 
-trailing as (
+with_trailing_churn as (
     -- churn averaged over the trailing window of periods (periods without customers at
     -- their start have no churn rate and are left out of the average)
     select
@@ -105,7 +105,7 @@ final as (
         churn_periods_in_window,
         :gross_margin as gross_margin,
         cltv(arpa(mrr, customers), :gross_margin, churn_rate_trailing) as cltv
-    from trailing
+    from with_trailing_churn
 )
 
 select * from final

@@ -1,0 +1,236 @@
+"""Real engines for the conformance tests: DuckDB, SQLite, PostgreSQL (a server started here on
+127.0.0.1), ClickHouse (chdb, in-process). Each loads source tables and runs SQL."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+COLUMN_TYPES = {"text": "VARCHAR", "date": "DATE", "number": "DOUBLE", "bool": "BOOLEAN"}
+
+
+def normalise(value):
+    """Engine values to comparable Python values."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float | decimal.Decimal):
+        return float(value)
+    return value
+
+
+class Engine:
+    name = "engine"
+    dialect = "duckdb"
+
+    def execute(self, sql: str) -> None:
+        raise NotImplementedError
+
+    def rows(self, sql: str) -> tuple[list[str], list[tuple]]:
+        raise NotImplementedError
+
+    def load(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
+        raise NotImplementedError
+
+    def materialise(self, name: str, sql: str) -> None:
+        self.execute(f'drop table if exists "{name}"')
+        self.execute(f'create table "{name}" as {sql}')
+
+    def close(self) -> None:
+        pass
+
+
+class DuckDBEngine(Engine):
+    name = dialect = "duckdb"
+
+    def __init__(self):
+        import duckdb
+
+        self.con = duckdb.connect()
+
+    def execute(self, sql):
+        self.con.execute(sql).fetchall()
+
+    def rows(self, sql):
+        cur = self.con.execute(sql)
+        names = [d[0] for d in cur.description]
+        return names, cur.fetchall()
+
+    def load(self, table, columns, rows):
+        cols = ", ".join(f'"{c}" {COLUMN_TYPES[k]}' for c, k in columns)
+        self.execute(f'create table "{table}" ({cols})')
+        if rows:
+            marks = ", ".join("?" for _ in columns)
+            self.con.executemany(f'insert into "{table}" values ({marks})', rows)
+
+    def close(self):
+        self.con.close()
+
+
+class SQLiteEngine(Engine):
+    name = dialect = "sqlite"
+
+    def __init__(self):
+        import sqlite3
+
+        self.con = sqlite3.connect(":memory:")
+
+    def execute(self, sql):
+        self.con.execute(sql)
+
+    def rows(self, sql):
+        cur = self.con.execute(sql)
+        return [d[0] for d in cur.description], cur.fetchall()
+
+    def load(self, table, columns, rows):
+        types = {"text": "TEXT", "date": "TEXT", "number": "REAL", "bool": "INTEGER"}
+        cols = ", ".join(f'"{c}" {types[k]}' for c, k in columns)
+        self.execute(f'create table "{table}" ({cols})')
+        marks = ", ".join("?" for _ in columns)
+        self.con.executemany(f'insert into "{table}" values ({marks})',
+                             [tuple(normalise(v) if isinstance(v, dt.date) else v for v in r)
+                              for r in rows])
+
+    def close(self):
+        self.con.close()
+
+
+class PostgresEngine(Engine):
+    name = dialect = "postgres"
+
+    def __init__(self, dsn: str):
+        import psycopg
+
+        self.con = psycopg.connect(dsn, autocommit=True)
+
+    def execute(self, sql):
+        self.con.execute(sql)
+
+    def rows(self, sql):
+        cur = self.con.execute(sql)
+        return [d.name for d in cur.description], cur.fetchall()
+
+    def load(self, table, columns, rows):
+        types = {"text": "TEXT", "date": "DATE", "number": "DOUBLE PRECISION",
+                 "bool": "BOOLEAN"}
+        cols = ", ".join(f'"{c}" {types[k]}' for c, k in columns)
+        self.execute(f'drop table if exists "{table}"')
+        self.execute(f'create table "{table}" ({cols})')
+        marks = ", ".join("%s" for _ in columns)
+        with self.con.cursor() as cur:
+            cur.executemany(f'insert into "{table}" values ({marks})', rows)
+
+    def close(self):
+        self.con.close()
+
+
+class ClickHouseEngine(Engine):
+    name = dialect = "clickhouse"
+
+    def __init__(self):
+        from chdb import session
+
+        self.path = tempfile.mkdtemp(prefix="sr-chdb-")
+        self.session = session.Session(self.path)
+        # LEFT JOIN misses must be NULL, not 0 / '' (PORTABILITY.md)
+        self.execute("SET join_use_nulls = 1")
+
+    def execute(self, sql):
+        self.session.query(sql)
+
+    def rows(self, sql):
+        table = self.session.query(sql, "ArrowTable")
+        return table.column_names, [tuple(r.values()) for r in table.to_pylist()]
+
+    def load(self, table, columns, rows):
+        types = {"text": "Nullable(String)", "date": "Nullable(Date32)",
+                 "number": "Nullable(Float64)", "bool": "Nullable(Bool)"}
+        cols = ", ".join(f'"{c}" {types[k]}' for c, k in columns)
+        self.execute(f'create table "{table}" ({cols}) engine = Memory')
+        if rows:
+            def lit(v):
+                if v is None:
+                    return "NULL"
+                if isinstance(v, bool):
+                    return "true" if v else "false"
+                if isinstance(v, int | float):
+                    return repr(v)
+                return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+            values = ",".join("(" + ",".join(lit(v) for v in r) + ")" for r in rows)
+            self.execute(f'insert into "{table}" values {values}')
+
+    def materialise(self, name, sql):
+        self.execute(f'drop table if exists "{name}"')
+        self.execute(f'create table "{name}" engine = Memory as {sql}')
+
+    def close(self):
+        self.session.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+# -- PostgreSQL server ---------------------------------------------------------------------------
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
+    return str(candidates[0]) if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def postgres_server():
+    """A throwaway PostgreSQL on 127.0.0.1 (initdb + pg_ctl); yields a DSN."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="sr-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "postgres",
+                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+    opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {sock} -c fsync=off"
+    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-o", opts, "-w", "-l",
+                    str(root / "log"), "start"], check=True, capture_output=True)
+    try:
+        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                import psycopg
+
+                psycopg.connect(dsn).close()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield dsn
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
