@@ -70,11 +70,33 @@ _grain = click.option("--grain", type=GRAIN_CHOICE, help="Period grain (default:
               show_default=True)
 @click.option("--database", type=click.Path(dir_okay=False),
               help="Write the models as tables into this DuckDB file (swapped in atomically).")
+@click.option("--schema", help="Warehouse sources: the schema holding your tables.")
+@click.option("--target-schema", help="Warehouse sources: the schema the models are built in.")
 @click.option("--quiet", is_flag=True, help="Only print the summary.")
-def build(source, config, as_of, grain, out_dir, fmt, database, quiet):
-    """Build every model whose inputs exist."""
+def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_schema, quiet):
+    """Build every model whose inputs exist.
+
+    SOURCE may also be a SQLAlchemy URL (postgresql+psycopg://…): the models are then built
+    inside that warehouse, in --target-schema, by the SQL compiled for its dialect.
+    """
     from .builder import build as run_build
 
+    if "://" in source:
+        from .warehouse_build import build_on_warehouse
+
+        settings = _settings(config, as_of=as_of, grain=grain)
+        result = build_on_warehouse(source, settings, schema=schema,
+                                    target_schema=target_schema,
+                                    progress=None if quiet else _echo_err)
+        click.echo(f"warehouse: {result.url} ({result.dialect})")
+        click.echo(f"models built: {len(result.models)} "
+                   f"({', '.join(f'{m} {n:,}' for m, n in result.models.items())})")
+        for m, why in result.skipped.items():
+            click.echo(f"  skipped {m}: {why}")
+        click.echo(f"time: {result.seconds:.2f} s")
+        return
+    if schema or target_schema:
+        raise click.UsageError("--schema and --target-schema apply to warehouse URLs only")
     if out_dir is None and database is None:
         out_dir = "out"
     settings = _settings(config, as_of=as_of, grain=grain)

@@ -46,6 +46,8 @@ class Target:
     as_of: exp.Expression | None = None
     # optional subscription columns the source has (introspected, or assumed for shipped files)
     optional_columns: frozenset[str] = frozenset({"end_date"})
+    source_schema: str | None = None  # where the user's tables are
+    relation_schema: str | None = None  # where staging, calendar and models are built
 
     @property
     def as_of_sql(self) -> exp.Expression:
@@ -64,8 +66,10 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
-def _source(settings: Settings, table: str) -> exp.Table:
-    name = settings.source_table(table)
+def _source(t: Target, table: str) -> exp.Table:
+    name = t.settings.source_table(table)
+    if t.source_schema and "." not in name:
+        name = f"{t.source_schema}.{name}"
     parts = name.split(".")
     if len(parts) > 3:
         raise ConfigError(f"tables.{table}.table: {name!r} has too many dotted parts")
@@ -112,7 +116,7 @@ def stg_subscriptions(t: Target) -> exp.Select:
         kind = {"id": "VARCHAR", "text": "VARCHAR", "date": "DATE", "number": "DOUBLE",
                 "bool": "BOOLEAN"}[c.kind]
         projections.append(exp.alias_(t.cast(value, kind), c.name))
-    typed = exp.select(*projections).from_(_source(s, src))
+    typed = exp.select(*projections).from_(_source(t, src))
     start, end = _col("start_date"), _col("end_date")
     as_of = t.as_of_sql
     as_of_index = period_index_sql(as_of, s.grain, s.week_start, t.dialect)
@@ -155,7 +159,7 @@ def stg_customers(t: Target) -> exp.Query:
         exp.alias_(t.cast(_col(s.source_column("customers", "signup_date")) if signup
                           else exp.null(), "DATE"), "signup_date"),
         *(exp.alias_(_cast(_col(d), "VARCHAR"), d) for d in t.dimensions),
-    ).from_(_source(s, "customers"))
+    ).from_(_source(t, "customers"))
     # customers of subscriptions missing from `customers` keep their rows, with empty
     # dimensions (as in the DuckDB build)
     unlisted = (
@@ -263,9 +267,9 @@ def _params(t: Target) -> dict[str, object]:
 
 def relation_ast(name: str, t: Target) -> exp.Query:
     """The SELECT producing relation ``name`` from the relations before it."""
-    if name in STAGING:
-        return STAGING[name](t)
     catalog = load_catalog()
+    if name in STAGING:
+        return _in_schema(STAGING[name](t), t, catalog)
     model = catalog.models[name]
     if model.engines and t.dialect not in model.engines:
         raise ConfigError(f"model {name!r} runs only on {', '.join(model.engines)}")
@@ -273,7 +277,24 @@ def relation_ast(name: str, t: Target) -> exp.Query:
                      dimensions=t.dimensions, catalog=catalog)
     if t.dialect in NAMES_QUALIFIED_COLUMNS:
         tree = alias_qualified_columns(tree)
-    return tree
+    return _in_schema(tree, t, catalog)
+
+
+def _in_schema(tree: exp.Expression, t: Target, catalog: Catalog) -> exp.Expression:
+    """Point references to our own relations at the schema they are built in."""
+    if not t.relation_schema:
+        return tree
+    ours = set(STAGING) | set(catalog.models)
+    ctes = {c.alias for c in tree.find_all(exp.CTE)}
+
+    def qualify(node: exp.Expression) -> exp.Expression:
+        if (isinstance(node, exp.Table) and not node.db and node.name in ours
+                and node.name not in ctes):
+            return exp.table_(node.name, db=t.relation_schema, quoted=True,
+                              alias=node.alias or node.name)
+        return node
+
+    return tree.transform(qualify)
 
 
 # Engines that name an output column `t.c` after its full expression rather than `c`.

@@ -232,3 +232,84 @@ def test_unsupported_dialect_lists_supported():
         standalone_sql("retention", Target("oracle", parse_settings({})))
     assert "unsupported dialect 'oracle'" in str(info.value)
     assert "postgres" in str(info.value) and "snowflake" in str(info.value)
+
+
+# -- building inside a warehouse through a SQLAlchemy URL ------------------------------------
+
+def _pg_url(dsn: str) -> str:
+    parts = dict(p.split("=") for p in dsn.split())
+    return (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
+            f"{parts['dbname']}")
+
+
+def test_build_inside_postgres_matches_duckdb(tmp_path, pg_dsn):
+    pytest.importorskip("sqlalchemy")
+    from saas_retention.warehouse_build import build_on_warehouse
+
+    tables, customer_columns, as_of = edge_case()
+    db, _ = reference(tmp_path, tables, customer_columns, as_of)
+    engine = PostgresEngine(pg_dsn)
+    try:
+        engine.execute("drop schema if exists app cascade")
+        engine.execute("drop schema if exists analytics cascade")
+        engine.execute("create schema app")
+        engine.load("app_subs", SUB_COLUMNS, tables["subscriptions"])
+        engine.load("accounts", customer_columns, tables["customers"])
+        engine.execute('alter table "app_subs" set schema app')
+        engine.execute('alter table "accounts" set schema app')
+        settings = parse_settings({"as_of": as_of, "tables": {
+            "subscriptions": {"table": "app_subs"}, "customers": {"table": "accounts"}}})
+        for _ in range(2):  # a rebuild swaps the tables in place
+            result = build_on_warehouse(_pg_url(pg_dsn), settings, schema="app",
+                                        target_schema="analytics")
+        assert set(result.models) == set(warehouse_models())
+        assert "cohort_value" in result.skipped
+        ref = DuckDBEngine()
+        ref.con.close()
+        ref.con = duckdb.connect(str(db), read_only=True)
+        try:
+            for model in warehouse_models():
+                key = load_catalog().models[model].key
+                assert_same(engine_rows(ref, model, key),
+                            engine_rows(engine, f"analytics.{model}".replace(".", '"."'), key),
+                            f"postgres-build/{model}")
+        finally:
+            ref.close()
+        leftovers = engine.rows("select table_name from information_schema.tables where "
+                                "table_name like '%sr_building'")[1]
+        assert leftovers == []
+    finally:
+        engine.close()
+
+
+def test_warehouse_errors_name_the_warehouse_table(tmp_path, pg_dsn):
+    pytest.importorskip("sqlalchemy")
+    from saas_retention.errors import SourceError, SourceProblems
+    from saas_retention.warehouse_build import build_on_warehouse
+
+    engine = PostgresEngine(pg_dsn)
+    try:
+        engine.execute("drop table if exists bad_subs")
+        engine.execute("create table bad_subs (subscription_id text, customer_id text, "
+                       "start_date date, end_date date, amount double precision)")
+        engine.execute("insert into bad_subs values ('s1', 'c1', '2024-02-01', '2024-01-01', 5)")
+        settings = parse_settings({"as_of": dt.date(2024, 6, 30),
+                                   "tables": {"subscriptions": {"table": "bad_subs"}}})
+        with pytest.raises(SourceProblems) as info:
+            build_on_warehouse(_pg_url(pg_dsn), settings)
+        assert "bad_subs.mrr: required column missing from the warehouse table" in str(
+            info.value)
+        assert "columns found: subscription_id, customer_id, start_date, end_date, amount" in \
+            str(info.value)
+        settings = parse_settings({"as_of": dt.date(2024, 6, 30), "tables": {
+            "subscriptions": {"table": "bad_subs", "columns": {"mrr": "amount"}}}})
+        with pytest.raises(SourceProblems) as info:
+            build_on_warehouse(_pg_url(pg_dsn), settings)
+        assert "bad_subs.end_date: end_date before start_date (1 row)" in str(info.value)
+        settings = parse_settings({"tables": {"subscriptions": {"table": "nope"}}})
+        with pytest.raises(SourceError) as info:
+            build_on_warehouse(_pg_url(pg_dsn), settings)
+        assert "no table 'nope' for the required input 'subscriptions'" in str(info.value)
+        assert "tables found: " in str(info.value) and "bad_subs" in str(info.value)
+    finally:
+        engine.close()
