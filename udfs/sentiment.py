@@ -81,9 +81,14 @@ def _words(text: str) -> list[str]:
 
 _LEXICON = {w: 1 for w in _words(_EN_POSITIVE + _FR_POSITIVE)}
 _LEXICON.update({w: -1 for w in _words(_EN_NEGATIVE + _FR_NEGATIVE)})
-_LEXICON_WORDS = pa.array(list(_LEXICON), pa.string())
+def _normalised(words) -> pa.Array:
+    """Word lists go through the comments' normalisation, so both sides compare alike."""
+    return pc.utf8_lower(pc.utf8_normalize(pa.array(list(words), pa.string()), "NFC"))
+
+
+_LEXICON_WORDS = _normalised(_LEXICON)
 _LEXICON_SCORES = np.array(list(_LEXICON.values()), dtype=np.int64)
-_NEGATOR_WORDS = pa.array(_words(_NEGATORS), pa.string())
+_NEGATOR_WORDS = _normalised(_words(_NEGATORS))
 _BREAK = "|"  # the token clause punctuation and clause-breaking words are turned into
 _BREAK_WORDS = pa.array([*_words(_CLAUSE_BREAKS), _BREAK], pa.string())
 
@@ -98,11 +103,13 @@ def _as_array(values) -> pa.Array:
 
 def _tokens(comments: pa.Array) -> pa.Array:
     """A list array: the words of each comment, clause breaks as ``|``."""
-    text = pc.utf8_lower(comments.cast(pa.string()))
+    text = pc.utf8_lower(pc.utf8_normalize(comments.cast(pa.string()), "NFC"))
     text = pc.replace_substring_regex(text, r"n['’]t\b", " not")  # isn't -> is not
     text = pc.replace_substring_regex(text, r"['’]", " ")  # n'est -> n est, l'outil -> l outil
     text = pc.replace_substring_regex(text, r"[.,;:!?()\[\]\n]+", f" {_BREAK} ")
-    return pc.split_pattern_regex(pc.utf8_trim_whitespace(text), r"[^\w|]+")
+    # letters of any script and their combining accents (RE2 \w is ASCII only: "génial"
+    # must stay one word)
+    return pc.split_pattern_regex(pc.utf8_trim_whitespace(text), r"[^\p{L}\p{M}\p{N}_|]+")
 
 
 def sentiment_scores(comments) -> pa.Int64Array:
