@@ -27,7 +27,8 @@ from .sources import Source
 
 EXAMPLES = 3
 # An explicit UTC offset or Z at the end of a timestamp string.
-OFFSET_PATTERN = r"([+-][0-9]{2}(:?[0-9]{2})?|[Zz])$"
+# (only after a time of day: the "-01" that ends a plain date is not an offset)
+OFFSET_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|[Zz])$"
 RAW_PREFIX = "__raw_"
 
 

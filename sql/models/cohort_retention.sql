@@ -27,10 +27,13 @@ cohorts as (
 ),
 
 bounds as (
+    -- cells after as_of's period are the future (NULL); the calendar ends there, while a
+    -- cohort whose customers all churned has no customer rows left long before it
     select
-        min(cohort_period_index) as first_cohort_index,
-        max(period_index) as last_period_index
+        min(customer_rows.cohort_period_index) as first_cohort_index,
+        max(calendar_end.last_period_index) as last_period_index
     from customer_rows
+    cross join (select max(period_index) as last_period_index from calendar) as calendar_end
 ),
 
 ages as (

@@ -520,10 +520,17 @@ WITH stg_subscriptions AS (
   GROUP BY
     cohort_period_index
 ), cohort_retention__bounds AS (
+  /* cells after as_of's period are the future (NULL); the calendar ends there, while a */
+  /* cohort whose customers all churned has no customer rows left long before it */
   SELECT
-    MIN(cohort_period_index) AS first_cohort_index,
-    MAX(period_index) AS last_period_index
+    MIN(customer_rows.cohort_period_index) AS first_cohort_index,
+    MAX(calendar_end.last_period_index) AS last_period_index
   FROM cohort_retention__customer_rows AS customer_rows
+  CROSS JOIN (
+    SELECT
+      MAX(period_index) AS last_period_index
+    FROM calendar
+  ) AS calendar_end
 ), cohort_retention__ages AS (
   /* the full square up to the oldest cohort's age, so future cells exist and are NULL */
   SELECT
