@@ -30,6 +30,11 @@ def artefacts() -> dict[Path, Callable[[], str]]:
     import sqlglot
 
     shipped[SQLGLOT_VERSION_FILE] = lambda: sqlglot.__version__ + "\n"
+    # The Superset import bundle of the DuckDB demo, one YAML file per object.
+    from .superset_plugin.bundle import GENERATED_DIR, committed_demo_texts
+
+    for rel in committed_demo_texts():
+        shipped[GENERATED_DIR / rel] = lambda r=rel: committed_demo_texts()[r]
     return shipped | {
         Path("docs/METRICS.md"): lambda: "# Metrics and models\n\n"
         "Generated from `sql/metrics.yml` and `sql/models/*.yml` by "
@@ -39,9 +44,32 @@ def artefacts() -> dict[Path, Callable[[], str]]:
     }
 
 
+def generated_dirs() -> list[Path]:
+    """Folders whose every file is generated: files the generator no longer makes are stale."""
+    from .superset_plugin.bundle import GENERATED_DIR
+
+    return [GENERATED_DIR]
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``python -m saas_retention.generate [ROOT] [--only PREFIX]``."""
+    argv = list(argv or [])
+    only = ""
+    if "--only" in argv:
+        i = argv.index("--only")
+        only = argv[i + 1]
+        del argv[i:i + 2]
     root = Path(argv[0]) if argv else ROOT
-    for rel, produce in artefacts().items():
+    made = artefacts()
+    for folder in generated_dirs():
+        if str(folder).startswith(only) and (root / folder).is_dir():
+            for stale in sorted((root / folder).rglob("*")):
+                if stale.is_file() and stale.relative_to(root) not in made:
+                    stale.unlink()
+                    print(f"removed {stale.relative_to(root)}")
+    for rel, produce in made.items():
+        if not str(rel).startswith(only):
+            continue
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         content = produce()

@@ -1,0 +1,1049 @@
+"""Superset import bundles generated from the definitions.
+
+From the catalog (``sql/metrics.yml``, ``sql/models``) and the dashboard definitions
+(``dashboards/*.yml``) this builds what ``POST /api/v1/assets/import/`` takes:
+
+* ``datasets/<database>/<model>.yaml``: one dataset per model, with its columns (described in
+  the model's yml) and **saved metrics** — every metric function whose ``superset:`` block names
+  the dataset, inlined with its aggregate arguments and generated in the target database's
+  dialect (``verbose_name``, ``description``, ``d3format``, ``warning_text``, certified) — plus
+  ``SUM`` metrics for additive columns and ``count``;
+* ``charts/*.yaml`` with the form data the Explore view edits and the saved ``query_context``
+  the chart-data API runs;
+* ``dashboards/*.yaml`` with the layout and native filters;
+* ``databases/*.yaml`` only for the demo (a DuckDB file opened read-only, without file access,
+  with the engine plugin that registers the Arrow UDFs) — never any credential;
+* ``metadata.yaml``.
+
+Every UUID is uuid5 of a fixed namespace and the object's name, so a re-import updates the
+objects instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import re
+import uuid
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+__all__ = [
+    "DIGEST_KEY",
+    "Bundle",
+    "Column",
+    "NAMESPACE",
+    "Target",
+    "build_bundle",
+    "demo_bundle",
+    "describe_duckdb",
+    "load_dashboards",
+    "stable_uuid",
+]
+
+# Never change: every object's UUID derives from it (re-imports update by UUID).
+NAMESPACE = uuid.UUID("0f5d7c2e-7a43-5b8e-9d61-3c2a4b1e8f70")
+VERSION = "1.0.0"
+CERTIFIED_BY = "saas-retention"
+DEMO_DATABASE = "saas_retention_demo"
+# Where `python -m saas_retention.generate` writes the demo bundle (relative to the repo).
+GENERATED_DIR = Path("dashboards/generated") / DEMO_DATABASE
+# DuckDB opened read-only, without access to files outside the database, settings locked
+# (SUPERSET.md: SQL Lab could otherwise read server files with read_csv).
+DUCKDB_CONNECT_ARGS = {
+    "read_only": True,
+    "config": {"enable_external_access": False, "lock_configuration": True},
+}
+ENGINE_PLUGIN = "saas_retention"
+# Each dataset (extra), chart (params) and dashboard (json_metadata) carries the digest of its
+# own definition, so an installer sees what is already up to date and imports nothing twice.
+DIGEST_KEY = "saas_retention_digest"
+GRAIN_DURATIONS = {"day": "P1D", "week": "P1W", "month": "P1M", "quarter": "P3M", "year": "P1Y"}
+TEMPORAL_TYPES = re.compile(r"^(DATE|TIMESTAMP|DATETIME|TIME)", re.IGNORECASE)
+NUMERIC_TYPES = re.compile(
+    r"^(TINYINT|SMALLINT|INT|INTEGER|BIGINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT|"
+    r"DECIMAL|NUMERIC|DOUBLE|FLOAT|REAL|NUMBER)", re.IGNORECASE)
+# Columns whose SUM means something (counts, money, 0/1 flags): they get a SUM saved metric.
+ADDITIVE = re.compile(
+    r"^(customers|users|events|sessions|tickets|responses|promoters|passives|detractors|"
+    r"satisfied|comments|positive|neutral|negative|due|renewed|renewals_pending|referrals|"
+    r"adopters|non_adopters|cohort_size|survivors|arr|mrr)$"
+    r"|_customers$|_users$|customers_|_mrr$|^mrr_|_tickets$|_seconds$|^is_|^was_|^trials_"
+    r"|^sessions_|_retained$|^adopters_|^non_adopters_")
+
+
+def digest(content) -> str:
+    """A short sha256 of ``content``'s canonical JSON."""
+    text = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def database_digest(sqlalchemy_uri: str | None, extra: dict | None) -> str:
+    """What identifies a database entry's settings (the installer compares it)."""
+    return digest({"sqlalchemy_uri": sqlalchemy_uri, "extra": extra or {}})
+
+
+def stored_digest(kind: str, content: dict) -> str | None:
+    """The digest an imported object carries (``kind``: datasets, charts, dashboards)."""
+    if kind == "datasets":
+        return (content.get("extra") or {}).get(DIGEST_KEY)
+    if kind == "charts":
+        return (content.get("params") or {}).get(DIGEST_KEY)
+    if kind == "dashboards":
+        return (content.get("metadata") or {}).get(DIGEST_KEY)
+    if kind == "databases":
+        return database_digest(content.get("sqlalchemy_uri"), content.get("extra"))
+    return None
+
+
+def _stamp(kind: str, content: dict) -> dict:
+    value = digest(content)
+    if kind == "datasets":
+        content["extra"] = {**(content.get("extra") or {}), DIGEST_KEY: value}
+    elif kind == "charts":
+        content["params"] = {**content["params"], DIGEST_KEY: value}
+    elif kind == "dashboards":
+        content["metadata"] = {**content["metadata"], DIGEST_KEY: value}
+    return content
+
+
+def stable_uuid(kind: str, *names: str) -> str:
+    """uuid5 of the fixed namespace and ``kind/name/...``: the same object, the same UUID."""
+    return str(uuid.uuid5(NAMESPACE, "/".join((kind, *names))))
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str | None = None
+
+    @property
+    def is_temporal(self) -> bool:
+        if self.type:
+            return bool(TEMPORAL_TYPES.match(self.type))
+        return bool(re.match(r"^(date_|cohort_(day|week|month|quarter|year))|_date$|"
+                             r"^period_(start|end)$|^signup_month$", self.name))
+
+    @property
+    def is_numeric(self) -> bool:
+        return bool(self.type and NUMERIC_TYPES.match(self.type))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the bundle goes: a Superset database and what is in it.
+
+    ``tables``: the model tables present and their columns (from the database, or a DuckDB
+    describe); ``None`` means "every model, columns from the model yml, types unknown" (a
+    dataset refresh after import fills them in).
+    """
+
+    database_name: str
+    dialect: str = "duckdb"
+    schema: str | None = None
+    grain: str = "month"
+    database_uuid: str | None = None
+    sqlalchemy_uri: str | None = None  # set only for the demo: adds a databases/ entry
+    tables: Mapping[str, Sequence[Column]] | None = None
+    # model -> UUID of a dataset that already exists for its table (made by hand, or by an
+    # earlier import under another schema spelling): updated in place, never duplicated
+    dataset_uuids: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def db_uuid(self) -> str:
+        return self.database_uuid or stable_uuid("database", self.database_name)
+
+    @property
+    def slug_prefix(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.database_name.lower()).strip("-")
+
+
+@dataclass
+class Bundle:
+    """The files of an import bundle: relative path -> parsed YAML content."""
+
+    files: dict[str, dict] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # what was left out, and why
+
+    def texts(self) -> dict[str, str]:
+        return {path: _dump(content) for path, content in sorted(self.files.items())}
+
+    def of_kind(self, prefix: str) -> dict[str, dict]:
+        return {p: c for p, c in self.files.items() if p.startswith(prefix)}
+
+    def objects(self, kind: str | None = None) -> list[tuple[str, str, dict]]:
+        """(kind, path, content) of every object (all files but metadata.yaml), or of one
+        kind (databases, datasets, charts, dashboards)."""
+        return [(p.split("/")[0], p, c) for p, c in sorted(self.files.items())
+                if "/" in p and kind in (None, p.split("/")[0])]
+
+    def subset(self, paths) -> Bundle:
+        """A bundle of ``paths`` only (plus metadata.yaml): for sparse imports."""
+        keep = set(paths) | {"metadata.yaml"}
+        return Bundle({p: c for p, c in self.files.items() if p in keep}, list(self.skipped))
+
+    def zip_bytes(self, root: str = "saas_retention_bundle") -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+            for path, text in self.texts().items():
+                info = zipfile.ZipInfo(f"{root}/{path}", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, text)
+        return buffer.getvalue()
+
+    def write_zip(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.zip_bytes(path.stem))
+        return path
+
+    def write_dir(self, folder: str | Path) -> list[Path]:
+        folder = Path(folder)
+        written = []
+        for rel, text in self.texts().items():
+            target = folder / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+        return written
+
+
+def _dump(content: dict) -> str:
+    return yaml.safe_dump(content, sort_keys=False, allow_unicode=True, width=100)
+
+
+# --- definitions ------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _dashboard_texts() -> tuple[tuple[str, str], ...]:
+    folder = resources.files("saas_retention.dashboards")
+    return tuple(sorted((p.name, p.read_text(encoding="utf-8")) for p in folder.iterdir()
+                        if p.name.endswith(".yml")))
+
+
+def load_dashboards() -> list[dict]:
+    """The dashboard definitions of ``dashboards/*.yml``, in their ``order``."""
+    boards = [yaml.safe_load(text) for _name, text in _dashboard_texts()]
+    names = [b["name"] for b in boards]
+    if len(set(names)) != len(names):
+        raise ValueError(f"dashboard names must be unique: {names}")
+    charts = [c["name"] for b in boards for c in b["charts"]]
+    dupes = sorted({c for c in charts if charts.count(c) > 1})
+    if dupes:
+        raise ValueError(f"chart names used twice: {dupes}")
+    for b in boards:
+        placed = [c for row in b["rows"] for c in row]
+        defined = [c["name"] for c in b["charts"]]
+        if sorted(placed) != sorted(defined):
+            raise ValueError(f"dashboard {b['name']}: rows place {sorted(placed)} but charts "
+                             f"defines {sorted(defined)}")
+    return sorted(boards, key=lambda b: (b.get("order", 99), b["name"]))
+
+
+def metric_bindings(metric) -> list[dict]:
+    """A metric's ``superset:`` block(s): a mapping, or a list of them (one per dataset)."""
+    block = metric.superset
+    if not block:
+        return []
+    return list(block) if isinstance(block, list) else [block]
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+
+class _Dataset:
+    """One model as a Superset dataset (and what charts need to know about it)."""
+
+    def __init__(self, model, target: Target, catalog):
+        from saas_retention.compile import grain_alias
+
+        self.model = model
+        self.target = target
+        self.uuid = target.dataset_uuids.get(model.name) or stable_uuid(
+            "dataset", target.database_name, target.schema or "", model.name)
+        described = {grain_alias(name, target.grain): text for name, text in model.columns.items()}
+        if target.tables is not None:
+            self.columns = list(target.tables[model.name])
+        else:
+            self.columns = [Column(name) for name in described]
+        self.descriptions = described
+        self.by_name = {c.name: c for c in self.columns}
+        self.metrics: dict[str, dict] = {}
+        self.skipped: list[str] = []
+        self._saved_metrics(catalog)
+        self._additive_metrics()
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def main_dttm_col(self) -> str | None:
+        temporal = [c.name for c in self.columns if c.is_temporal]
+        grain = self.target.grain
+        for preferred in (f"date_{grain}", "date_month", "date_week", "date_day",
+                          f"cohort_{grain}", "cohort_week", "signup_month", "period_start"):
+            if preferred in temporal:
+                return preferred
+        return temporal[0] if temporal else None
+
+    def _saved_metrics(self, catalog) -> None:
+        from sqlglot import exp
+
+        from saas_retention.compile import metric_expression
+
+        for metric in catalog.metrics.values():
+            for binding in metric_bindings(metric):
+                if binding["dataset"] != self.name:
+                    continue
+                args = [str(a) for a in binding["args"]]
+                tree = metric_expression(metric, args)
+                missing = sorted({c.name for c in tree.find_all(exp.Column)} - set(self.by_name))
+                if missing and self.target.tables is not None:
+                    self.skipped.append(f"metric {metric.name} on {self.name}: no column "
+                                        f"{', '.join(missing)}")
+                    continue
+                description = metric.description
+                if metric.benchmark:
+                    description += f" Benchmark: {metric.benchmark}"
+                bound = "; ".join(f"{a} = {v}" for a, v in zip(metric.args, args, strict=True))
+                details = (f"{metric.name}({', '.join(metric.args)}) = {metric.sql} "
+                           f"(sql/metrics.yml), with {bound}")
+                extra: dict = {"certification": {"certified_by": CERTIFIED_BY,
+                                                 "details": details}}
+                if metric.caveats:
+                    extra["warning_markdown"] = metric.caveats
+                self.metrics[metric.name] = {
+                    "metric_name": metric.name,
+                    "verbose_name": metric.label,
+                    "metric_type": None,
+                    "expression": tree.sql(dialect=self.target.dialect),
+                    "description": description,
+                    "d3format": metric.format,
+                    "currency": None,
+                    "extra": extra,
+                    "warning_text": metric.caveats or None,
+                }
+
+    def _additive_metrics(self) -> None:
+        from sqlglot import exp
+
+        for c in self.columns:
+            typed_numeric = c.is_numeric or c.type is None
+            if not (typed_numeric and ADDITIVE.search(c.name)) or c.is_temporal:
+                continue
+            name = f"sum__{c.name}"
+            self.metrics.setdefault(name, {
+                "metric_name": name,
+                "verbose_name": f"SUM({c.name})",
+                "metric_type": "sum",
+                "expression": exp.Sum(this=exp.column(c.name)).sql(dialect=self.target.dialect),
+                "description": self.descriptions.get(c.name),
+                "d3format": None,
+                "currency": None,
+                "extra": None,
+                "warning_text": None,
+            })
+        self.metrics.setdefault("count", {
+            "metric_name": "count", "verbose_name": "COUNT(*)", "metric_type": "count",
+            "expression": "COUNT(*)", "description": "rows", "d3format": None,
+            "currency": None, "extra": None, "warning_text": None,
+        })
+
+    def yaml(self) -> dict:
+        dttm = self.main_dttm_col
+        columns = []
+        for c in self.columns:
+            columns.append({
+                "column_name": c.name,
+                "verbose_name": None,
+                "is_dttm": c.is_temporal,
+                "is_active": True,
+                "type": c.type,
+                "advanced_data_type": None,
+                "groupby": True,
+                "filterable": True,
+                "expression": None,
+                "description": self.descriptions.get(c.name, "customer dimension"
+                                                     if self.name == "customer_periods"
+                                                     else None),
+                "python_date_format": None,
+                "extra": None,
+            })
+        return {
+            "table_name": self.name,
+            "main_dttm_col": dttm,
+            "description": f"{self.model.label}: {self.model.description}",
+            "default_endpoint": None,
+            "offset": 0,
+            "cache_timeout": None,
+            "schema": self.target.schema,
+            "sql": None,
+            "params": None,
+            "template_params": None,
+            "filter_select_enabled": True,
+            "fetch_values_predicate": None,
+            "extra": {"certification": {
+                "certified_by": CERTIFIED_BY,
+                "details": f"model {self.name} (sql/models/{self.name}.sql), grain "
+                           f"{self.model.grain}, key {', '.join(self.model.key)}"}},
+            "normalize_columns": False,
+            "always_filter_main_dttm": False,
+            "uuid": self.uuid,
+            "metrics": list(self.metrics.values()),
+            "columns": columns,
+            "version": VERSION,
+            "database_uuid": self.target.db_uuid,
+        }
+
+
+# --- charts -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Chart:
+    spec: dict
+    dataset: _Dataset
+    target: Target
+    chart_id: int  # position-local id, remapped by the import
+    catalog: object
+    dashboard: str
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+    @property
+    def uuid(self) -> str:
+        return stable_uuid("chart", self.target.database_name, self.name)
+
+    def col(self, name: str) -> str:
+        from saas_retention.compile import grain_alias
+
+        return grain_alias(name, self.target.grain)
+
+    def missing_columns(self) -> list[str]:
+        wanted = set()
+        for key in ("x_axis",):
+            if self.spec.get(key):
+                wanted.add(self.col(self.spec[key]))
+        wanted |= {self.col(c) for c in self.spec.get("groupby", [])}
+        wanted |= {self.col(c) for c in self.spec.get("columns", [])}
+        wanted |= {self.col(c) for c in self.spec.get("requires_columns", [])}
+        for f in self.spec.get("filters", []):
+            wanted.add(self.col(f["col"]))
+        for m in self._metric_specs():
+            if isinstance(m, dict):
+                for agg in ("sum", "max", "min", "avg"):
+                    if agg in m:
+                        wanted.add(self.col(m[agg]))
+            elif m not in self.dataset.metrics:
+                wanted.add(f"saved metric {m}")
+        return sorted(w for w in wanted if w not in self.dataset.by_name)
+
+    def _metric_specs(self) -> list:
+        specs = list(self.spec.get("metrics", []))
+        if "metric" in self.spec:
+            specs.append(self.spec["metric"])
+        return specs
+
+    def metric(self, ref) -> tuple[object, str]:
+        """(form-data metric, its label) for a saved metric name or an ad-hoc aggregate."""
+        if isinstance(ref, str):
+            return ref, ref
+        label = ref["label"]
+        option = "metric_" + stable_uuid("metric", self.name, label).replace("-", "")[:12]
+        if "function" in ref:
+            from saas_retention.compile import metric_expression
+
+            sql = metric_expression(ref["function"], [str(a) for a in ref["args"]])
+            return {"expressionType": "SQL", "sqlExpression": sql.sql(self.target.dialect),
+                    "column": None, "aggregate": None, "label": label,
+                    "hasCustomLabel": True, "optionName": option}, label
+        for agg in ("sum", "max", "min", "avg"):
+            if agg in ref:
+                column = self.dataset.by_name[self.col(ref[agg])]
+                return {"expressionType": "SIMPLE",
+                        "column": {"column_name": column.name, "type": column.type},
+                        "aggregate": agg.upper(), "sqlExpression": None, "label": label,
+                        "hasCustomLabel": True, "optionName": option}, label
+        raise ValueError(f"chart {self.name}: cannot read metric {ref!r}")
+
+    def time_grain(self) -> str | None:
+        x = self.spec.get("x_axis")
+        if not x or not self.dataset.by_name[self.col(x)].is_temporal:
+            return None
+        return self.spec.get("time_grain", GRAIN_DURATIONS[self.target.grain])
+
+    def adhoc_filters(self) -> list[dict]:
+        filters = []
+        dttm = self.dataset.main_dttm_col
+        if dttm:
+            # lets the dashboard's time-range filter act on this chart
+            filters.append({"clause": "WHERE", "subject": dttm, "operator": "TEMPORAL_RANGE",
+                            "comparator": "No filter", "expressionType": "SIMPLE"})
+        for f in self.spec.get("filters", []):
+            filters.append({"clause": "WHERE", "subject": self.col(f["col"]),
+                            "operator": f["op"], "comparator": f["val"],
+                            "expressionType": "SIMPLE"})
+        return filters
+
+    def description(self) -> str | None:
+        if self.spec.get("description"):
+            return self.spec["description"]
+        parts = []
+        for ref in self._metric_specs():
+            if isinstance(ref, str) and ref in self.catalog.metrics:
+                m = self.catalog.metrics[ref]
+                parts.append(f"{m.label}: {m.description}")
+        return " ".join(parts) or None
+
+    def yaml(self) -> dict:
+        viz = VIZ[self.spec["viz"]]
+        form_data, queries = viz(self)
+        form_data = {"datasource": "0__table", "viz_type": self.spec["viz"], **form_data,
+                     **self.spec.get("params", {}), "extra_form_data": {}, "dashboards": []}
+        query_context = {
+            "datasource": {"id": 0, "type": "table"},
+            "force": False,
+            "queries": queries,
+            "form_data": form_data,
+            "result_format": "json",
+            "result_type": "full",
+        }
+        return {
+            "slice_name": self.spec["title"],
+            "description": self.description(),
+            "certified_by": CERTIFIED_BY,
+            "certification_details": f"dashboards/{self.dashboard}.yml: {self.name}",
+            "viz_type": self.spec["viz"],
+            "params": form_data,
+            "query_context": json.dumps(query_context, ensure_ascii=False),
+            "cache_timeout": None,
+            "uuid": self.uuid,
+            "version": VERSION,
+            "dataset_uuid": self.dataset.uuid,
+        }
+
+
+def _base_query(chart: _Chart, *, columns: list, metrics: list, orderby: list,
+                grain: str | None, row_limit: int, post_processing: list) -> dict:
+    """The query object Superset's frontend builds (buildQueryObject) for these fields."""
+    filters = [{"col": f["subject"], "op": f["operator"], "val": f["comparator"]}
+               for f in chart.adhoc_filters()]
+    extras: dict = {"having": "", "where": ""}
+    if grain:
+        extras["time_grain_sqla"] = grain
+    return {
+        "filters": filters,
+        "extras": extras,
+        "applied_time_extras": {},
+        "columns": columns,
+        "metrics": metrics,
+        "orderby": orderby,
+        "annotation_layers": [],
+        "row_limit": row_limit,
+        "series_limit": 0,
+        "order_desc": True,
+        "url_params": {},
+        "custom_params": {},
+        "custom_form_data": {},
+        "post_processing": post_processing,
+    }
+
+
+def _axis_column(name: str, grain: str | None) -> dict:
+    """The x axis as Superset's normalizeTimeColumn sends it (a BASE_AXIS column)."""
+    column = {"columnType": "BASE_AXIS", "sqlExpression": name, "label": name,
+              "expressionType": "SQL", "isColumnReference": True}
+    if grain:
+        column = {"timeGrain": grain, **column}
+    return column
+
+
+def _pivot(index: str, columns: list[str], labels: list[str], drop_missing: bool) -> dict:
+    return {"operation": "pivot", "options": {
+        "index": [index], "columns": columns,
+        "aggregates": {label: {"operator": "mean"} for label in labels},
+        "drop_missing_columns": drop_missing}}
+
+
+def _timeseries(chart: _Chart, series_type: str) -> tuple[dict, list]:
+    spec = chart.spec
+    x = chart.col(spec["x_axis"])
+    grain = chart.time_grain()
+    groupby = [chart.col(g) for g in spec.get("groupby", [])]
+    pairs = [chart.metric(m) for m in spec["metrics"]]
+    metrics = [p[0] for p in pairs]
+    labels = [p[1] for p in pairs]
+    annotations = []
+    if spec.get("reference_line"):
+        ref = spec["reference_line"]
+        annotations.append({
+            "name": ref["label"], "annotationType": "FORMULA", "sourceType": "",
+            "value": str(ref["value"]), "overrides": {"time_range": None}, "show": True,
+            "showLabel": True, "titleColumn": "", "descriptionColumns": [], "timeColumn": "",
+            "intervalEndColumn": "", "color": None, "opacity": "", "style": "dashed",
+            "width": 1, "showMarkers": False, "hideLine": False})
+    form_data = {
+        "x_axis": x,
+        "time_grain_sqla": grain,
+        "x_axis_sort_asc": True,
+        "x_axis_sort_series": "name",
+        "x_axis_sort_series_ascending": True,
+        "metrics": metrics,
+        "groupby": groupby,
+        "adhoc_filters": chart.adhoc_filters(),
+        "order_desc": True,
+        "row_limit": 10000,
+        "truncate_metric": True,
+        "show_empty_columns": True,
+        "comparison_type": "values",
+        "annotation_layers": annotations,
+        "forecastPeriods": 10,
+        "forecastInterval": 0.8,
+        "orientation": "vertical",
+        "x_axis_title_margin": 15,
+        "y_axis_title_margin": 30,
+        "y_axis_title_position": "Left",
+        "sort_series_type": "sum",
+        "color_scheme": "supersetColors",
+        "seriesType": series_type,
+        "only_total": True,
+        "opacity": 0.2,
+        "markerSize": 6,
+        "show_legend": True,
+        "legendType": "scroll",
+        "legendOrientation": "top",
+        "x_axis_time_format": "smart_date",
+        "rich_tooltip": True,
+        "showTooltipTotal": True,
+        "tooltipTimeFormat": "smart_date",
+        "y_axis_format": "SMART_NUMBER",
+        "truncateXAxis": True,
+        "y_axis_bounds": [None, None],
+        "zoomable": False,
+    }
+    post = [_pivot(x, groupby, labels, drop_missing=False)]
+    if len(labels) == 1 and groupby:
+        post.append({"operation": "rename",
+                     "options": {"columns": {labels[0]: None}, "level": 0, "inplace": True}})
+    post.append({"operation": "flatten"})
+    query = _base_query(chart, columns=[_axis_column(x, grain), *groupby], metrics=metrics,
+                        orderby=[[metrics[0], False]], grain=grain, row_limit=10000,
+                        post_processing=post)
+    query["series_columns"] = groupby
+    query["time_offsets"] = []
+    return form_data, [query]
+
+
+def _big_number(chart: _Chart) -> tuple[dict, list]:
+    spec = chart.spec
+    x = chart.col(spec["x_axis"])
+    grain = chart.time_grain()
+    metric, label = chart.metric(spec["metric"])
+    fmt = "SMART_NUMBER"
+    if isinstance(metric, str) and metric in chart.catalog.metrics:
+        fmt = chart.catalog.metrics[metric].format
+    form_data = {
+        "x_axis": x,
+        "time_grain_sqla": grain,
+        "metric": metric,
+        "adhoc_filters": chart.adhoc_filters(),
+        "show_trend_line": True,
+        "start_y_axis_at_zero": True,
+        "color_picker": {"r": 0, "g": 122, "b": 135, "a": 1},
+        "header_font_size": 0.4,
+        "subheader_font_size": 0.15,
+        "y_axis_format": fmt,
+        "time_format": "smart_date",
+        "rolling_type": "None",
+        "show_timestamp": True,
+    }
+    post = [_pivot(x, [], [label], drop_missing=True), {"operation": "flatten"}]
+    query = _base_query(chart, columns=[_axis_column(x, grain)], metrics=[metric],
+                        orderby=[[metric, False]], grain=grain, row_limit=10000,
+                        post_processing=post)
+    return form_data, [query]
+
+
+def _heatmap(chart: _Chart) -> tuple[dict, list]:
+    spec = chart.spec
+    x = chart.col(spec["x_axis"])
+    y = chart.col(spec["groupby"][0])
+    grain = chart.time_grain()
+    metric, label = chart.metric(spec["metric"])
+    form_data = {
+        "x_axis": x,
+        "time_grain_sqla": grain,
+        "groupby": y,
+        "metric": metric,
+        "adhoc_filters": chart.adhoc_filters(),
+        "row_limit": 10000,
+        "sort_x_axis": "alpha_asc",
+        "sort_y_axis": "alpha_asc",
+        "normalize_across": "heatmap",
+        "legend_type": "continuous",
+        "linear_color_scheme": "superset_seq_1",
+        "xscale_interval": -1,
+        "yscale_interval": -1,
+        "left_margin": "auto",
+        "bottom_margin": "auto",
+        "value_bounds": [None, None],
+        "y_axis_format": "SMART_NUMBER",
+        "x_axis_time_format": "smart_date",
+        "show_legend": True,
+        "show_percentage": False,
+        "show_values": False,
+        "normalized": False,
+        "border_color": {"r": 255, "g": 255, "b": 255, "a": 1},
+        "border_width": 0,
+    }
+    post = [{"operation": "rank", "options": {"metric": label, "group_by": None}}]
+    query = _base_query(chart, columns=[_axis_column(x, grain), y], metrics=[metric],
+                        orderby=[[x, True], [y, True]], grain=grain, row_limit=10000,
+                        post_processing=post)
+    return form_data, [query]
+
+
+def _waterfall(chart: _Chart) -> tuple[dict, list]:
+    spec = chart.spec
+    x = chart.col(spec["x_axis"])
+    grain = chart.time_grain()
+    groupby = [chart.col(g) for g in spec.get("groupby", [])]
+    metric, _label = chart.metric(spec["metric"])
+    form_data = {
+        "x_axis": x,
+        "time_grain_sqla": grain,
+        "groupby": groupby,
+        "metric": metric,
+        "adhoc_filters": chart.adhoc_filters(),
+        "row_limit": 10000,
+        "show_value": False,
+        "show_legend": True,
+        "show_total": True,
+        "increase_color": {"r": 90, "g": 193, "b": 137},
+        "decrease_color": {"r": 224, "g": 67, "b": 85},
+        "total_color": {"r": 102, "g": 102, "b": 102},
+        "x_axis_time_format": "%Y",
+        "x_ticks_layout": "auto",
+        "y_axis_format": "$,.0f",
+    }
+    query = _base_query(chart, columns=[_axis_column(x, grain), *groupby], metrics=[metric],
+                        orderby=[[c, True] for c in (x, *groupby)], grain=grain,
+                        row_limit=10000, post_processing=[])
+    return form_data, [query]
+
+
+def _table(chart: _Chart) -> tuple[dict, list]:
+    spec = chart.spec
+    columns = [chart.col(c) for c in spec["columns"]]
+    order_col, direction = spec.get("order_by", [columns[0], "asc"])
+    order = [chart.col(order_col), direction == "asc"]
+    formats = {}
+    for c in columns:
+        if c in chart.catalog.metrics:
+            formats[c] = {"d3NumberFormat": chart.catalog.metrics[c].format}
+    form_data = {
+        "query_mode": "raw",
+        "groupby": [],
+        "metrics": [],
+        "all_columns": columns,
+        "percent_metrics": [],
+        "adhoc_filters": chart.adhoc_filters(),
+        "order_by_cols": [json.dumps(order)],
+        "row_limit": 1000,
+        "server_page_length": 10,
+        "order_desc": True,
+        "table_timestamp_format": "smart_date",
+        "show_cell_bars": True,
+        "color_pn": True,
+        "column_config": formats,
+        "conditional_formatting": [],
+        "include_search": False,
+        "allow_rearrange_columns": False,
+        "temporal_columns_lookup": {c: True for c in columns
+                                    if chart.dataset.by_name[c].is_temporal},
+    }
+    query = _base_query(chart, columns=columns, metrics=[], orderby=[order], grain=None,
+                        row_limit=1000, post_processing=[])
+    return form_data, [query]
+
+
+VIZ: dict[str, Callable[[_Chart], tuple[dict, list]]] = {
+    "echarts_timeseries_line": lambda c: _timeseries(c, "line"),
+    "echarts_timeseries_bar": lambda c: _timeseries(c, "bar"),
+    "echarts_area": lambda c: _timeseries(c, "line"),
+    "big_number": _big_number,
+    "heatmap_v2": _heatmap,
+    "waterfall": _waterfall,
+    "table": _table,
+}
+
+
+# --- dashboards -------------------------------------------------------------------------------
+
+
+def _native_filter_id(dashboard: str, name: str) -> str:
+    return "NATIVE_FILTER-" + stable_uuid("filter", dashboard, name).replace("-", "")[:10]
+
+
+def _dashboard(spec: dict, charts: list[_Chart], datasets: dict[str, _Dataset],
+               target: Target, bundle: Bundle) -> dict:
+    from saas_retention.compile import grain_alias
+
+    placed = {c.name: c for c in charts}
+    position: dict = {
+        "DASHBOARD_VERSION_KEY": "v2",
+        "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
+        "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
+        "HEADER_ID": {"id": "HEADER_ID", "type": "HEADER", "meta": {"text": spec["title"]}},
+    }
+    row_number = 0
+    for row in spec["rows"]:
+        members = [placed[n] for n in row if n in placed]
+        if not members:
+            continue
+        row_number += 1
+        row_id = f"ROW-{row_number}"
+        position["GRID_ID"]["children"].append(row_id)
+        position[row_id] = {"type": "ROW", "id": row_id, "children": [],
+                            "parents": ["ROOT_ID", "GRID_ID"],
+                            "meta": {"background": "BACKGROUND_TRANSPARENT"}}
+        for chart in members:
+            chart_key = f"CHART-{chart.name}"
+            position[row_id]["children"].append(chart_key)
+            position[chart_key] = {
+                "type": "CHART", "id": chart_key, "children": [],
+                "parents": ["ROOT_ID", "GRID_ID", row_id],
+                "meta": {"width": chart.spec.get("width", 6),
+                         "height": chart.spec.get("height", 50),
+                         "chartId": chart.chart_id, "uuid": chart.uuid,
+                         "sliceName": chart.spec["title"]},
+            }
+    all_ids = [c.chart_id for c in charts]
+    native_filters = []
+    for f in spec.get("filters", []):
+        fid = _native_filter_id(spec["name"], f["name"])
+        base = {"id": fid, "name": f["label"], "type": "NATIVE_FILTER", "description": "",
+                "cascadeParentIds": [], "tabsInScope": []}
+        if f["type"] == "time":
+            native_filters.append({
+                **base, "filterType": "filter_time", "targets": [{}],
+                "controlValues": {"enableEmptyFilter": False},
+                "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
+                "scope": {"rootPath": ["ROOT_ID"], "excluded": []},
+                "chartsInScope": all_ids,
+            })
+            continue
+        dataset = datasets.get(f["dataset"])
+        column = grain_alias(f["column"], target.grain)
+        if dataset is None or column not in dataset.by_name:
+            bundle.skipped.append(f"filter {f['name']} on {spec['name']}: no "
+                                  f"{f['dataset']}.{column}")
+            continue
+        in_scope = [c.chart_id for c in charts if c.dataset is dataset]
+        if not in_scope:
+            continue
+        default = f.get("default")
+        mask = {"extraFormData": {}, "filterState": {}, "ownState": {}}
+        if default:
+            mask = {"extraFormData": {"filters": [{"col": column, "op": "IN", "val": default}]},
+                    "filterState": {"value": default, "label": ", ".join(default)},
+                    "ownState": {}}
+        native_filters.append({
+            **base, "filterType": "filter_select",
+            "targets": [{"datasetUuid": dataset.uuid, "column": {"name": column}}],
+            "controlValues": {"enableEmptyFilter": False,
+                              "defaultToFirstItem": bool(f.get("first_by_default")),
+                              "multiSelect": f.get("multi", True), "searchAllOptions": False,
+                              "inverseSelection": False, "sortAscending": True},
+            "defaultDataMask": mask,
+            "scope": {"rootPath": ["ROOT_ID"],
+                      "excluded": [i for i in all_ids if i not in in_scope]},
+            "chartsInScope": in_scope,
+        })
+    metadata = {
+        "native_filter_configuration": native_filters,
+        "chart_configuration": {},
+        "global_chart_configuration": {"scope": {"rootPath": ["ROOT_ID"], "excluded": []},
+                                       "chartsInScope": all_ids},
+        "color_scheme": "",
+        "refresh_frequency": 0,
+        "expanded_slices": {},
+        "label_colors": {},
+        "shared_label_colors": [],
+        "color_scheme_domain": [],
+        "timed_refresh_immune_slices": [],
+        "cross_filters_enabled": False,
+        "default_filters": "{}",
+    }
+    return {
+        "dashboard_title": spec["title"],
+        "description": spec.get("description"),
+        "css": "",
+        "slug": f"{target.slug_prefix}-{spec['name'].replace('_', '-')}",
+        "certified_by": CERTIFIED_BY,
+        "certification_details": f"dashboards/{spec['name']}.yml",
+        "published": True,
+        "uuid": stable_uuid("dashboard", target.database_name, spec["name"]),
+        "position": position,
+        "metadata": metadata,
+        "version": VERSION,
+    }
+
+
+# --- the bundle -------------------------------------------------------------------------------
+
+
+def _database(target: Target) -> dict:
+    return {
+        "database_name": target.database_name,
+        "sqlalchemy_uri": target.sqlalchemy_uri,
+        "cache_timeout": None,
+        "expose_in_sqllab": True,
+        "allow_run_async": False,
+        "allow_ctas": False,
+        "allow_cvas": False,
+        "allow_dml": False,
+        "allow_file_upload": False,
+        "extra": {
+            "engine_params": {"connect_args": DUCKDB_CONNECT_ARGS, "plugins": [ENGINE_PLUGIN]},
+            "metadata_params": {},
+            "schemas_allowed_for_file_upload": [],
+        },
+        "impersonate_user": False,
+        "uuid": target.db_uuid,
+        "version": VERSION,
+    }
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def build_bundle(target: Target, catalog=None, dashboards: list[dict] | None = None) -> Bundle:
+    """The import bundle for ``target`` (see the module docstring)."""
+    from saas_retention.templates import load_catalog
+
+    catalog = catalog or load_catalog()
+    dashboards = load_dashboards() if dashboards is None else dashboards
+    bundle = Bundle()
+    bundle.files["metadata.yaml"] = {"version": VERSION, "type": "assets",
+                                     "timestamp": "2025-01-01T00:00:00+00:00"}
+    db_folder = _file_name(target.database_name)
+    if target.sqlalchemy_uri:
+        bundle.files[f"databases/{db_folder}.yaml"] = _database(target)
+    datasets: dict[str, _Dataset] = {}
+    for name in sorted(catalog.models):
+        if target.tables is not None and name not in target.tables:
+            continue
+        ds = _Dataset(catalog.models[name], target, catalog)
+        datasets[name] = ds
+        bundle.skipped.extend(ds.skipped)
+        bundle.files[f"datasets/{db_folder}/{_file_name(name)}.yaml"] = _stamp("datasets",
+                                                                               ds.yaml())
+    for spec in dashboards:
+        charts = []
+        for chart_spec in spec["charts"]:
+            dataset = datasets.get(chart_spec["dataset"])
+            if dataset is None:
+                bundle.skipped.append(f"chart {chart_spec['name']}: no model "
+                                      f"{chart_spec['dataset']}")
+                continue
+            chart = _Chart(chart_spec, dataset, target, len(charts) + 1, catalog, spec["name"])
+            missing = chart.missing_columns()
+            if missing:
+                bundle.skipped.append(f"chart {chart.name}: {chart_spec['dataset']} has no "
+                                      f"{', '.join(missing)}")
+                continue
+            charts.append(chart)
+        if not charts:
+            bundle.skipped.append(f"dashboard {spec['name']}: none of its charts can be built")
+            continue
+        for chart in charts:
+            bundle.files[f"charts/{_file_name(chart.name)}.yaml"] = _stamp("charts",
+                                                                           chart.yaml())
+        bundle.files[f"dashboards/{_file_name(spec['name'])}.yaml"] = _stamp(
+            "dashboards", _dashboard(spec, charts, datasets, target, bundle))
+    return bundle
+
+
+# --- the demo ---------------------------------------------------------------------------------
+
+
+def describe_duckdb(path: str | Path, models: Sequence[str] | None = None
+                    ) -> dict[str, list[Column]]:
+    """Model tables in a DuckDB file and their columns with types (read-only)."""
+    import duckdb
+
+    from saas_retention.templates import load_catalog
+
+    wanted = set(models) if models is not None else set(load_catalog().models)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute(
+            "select table_name, column_name, data_type from information_schema.columns "
+            "where table_schema = 'main' order by table_name, ordinal_position").fetchall()
+    finally:
+        con.close()
+    tables: dict[str, list[Column]] = {}
+    for table, column, kind in rows:
+        if table in wanted:
+            tables.setdefault(table, []).append(Column(column, kind))
+    return tables
+
+
+@functools.lru_cache(maxsize=1)
+def _sample_demo_tables() -> tuple[tuple[str, tuple[Column, ...]], ...]:
+    """Columns of every model as the demo builds them, from a tiny demo build (types are
+    static, so 20 customers over 3 months give the same ones as the full demo)."""
+    import datetime as dt
+    import tempfile
+
+    from saas_retention.builder import build
+    from saas_retention.config import parse_settings
+    from saas_retention.demo import generate
+
+    with tempfile.TemporaryDirectory(prefix="saas-retention-describe-") as tmp:
+        source = Path(tmp) / "source.duckdb"
+        end = dt.date(2025, 12, 31)
+        generate(str(source), customers=20, months=3, end_date=end)
+        database = Path(tmp) / "models.duckdb"
+        build(source, parse_settings({"as_of": end}), database=database)
+        described = describe_duckdb(database)
+    return tuple((t, tuple(cols)) for t, cols in sorted(described.items()))
+
+
+def demo_bundle(database_path: str | Path | None = None, *,
+                database_name: str = DEMO_DATABASE) -> Bundle:
+    """The bundle for the demo DuckDB file (with its databases/ entry).
+
+    With ``database_path`` (a built demo), columns come from that file and the URI is its
+    absolute path; without, from a tiny demo build, with the URI of the default demo location
+    relative to where Superset runs (the committed copy under dashboards/generated/).
+    """
+    if database_path is not None:
+        path = Path(database_path).resolve()
+        tables = describe_duckdb(path)
+        uri = f"duckdb:///{path}"
+    else:
+        tables = dict(_sample_demo_tables())
+        uri = "duckdb:///saas_retention_demo/saas_retention.duckdb"
+    target = Target(database_name=database_name, dialect="duckdb", schema="main",
+                    sqlalchemy_uri=uri, tables=tables)
+    return build_bundle(target)
+
+
+@functools.lru_cache(maxsize=1)
+def committed_demo_texts() -> dict[str, str]:
+    """The files of the demo bundle as committed under ``dashboards/generated/``."""
+    return demo_bundle().texts()
