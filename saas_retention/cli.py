@@ -195,6 +195,42 @@ def sql_command(dialect, models, config, as_of, out_dir):
         click.echo("\n".join(standalone_sql(m, target) for m in chosen))
 
 
+@main.command("sbg-fit")
+@click.option("--counts", required=True,
+              help="Survivor counts at t = 0, 1, 2, … (e.g. 1000,869,743,653,593,551,517,491).")
+@click.option("--horizon", type=click.IntRange(1, 1000), default=12, show_default=True,
+              help="Periods to project.")
+@click.option("--discount", type=click.FloatRange(0, 10), default=0.1, show_default=True,
+              help="Discount rate per period for the expected discounted lifetime.")
+def sbg_fit(counts, horizon, discount):
+    """Fit the shifted-beta-geometric retention model (Fader & Hardie 2007) to one cohort."""
+    from .errors import ConfigError
+    from .udfs import sbg
+
+    try:
+        alive = [float(x) for x in counts.replace(" ", "").split(",") if x]
+        result = sbg.fit(alive)
+    except ValueError as exc:
+        raise ConfigError(f"--counts: {exc}") from None
+    if not result.converged:
+        click.echo(f"no estimate: the counts do not identify the model (alpha={result.alpha}, "
+                   f"beta={result.beta})")
+        return
+    a, b = result.alpha, result.beta
+    click.echo(f"alpha          {a:.4f}")
+    click.echo(f"beta           {b:.4f}")
+    click.echo(f"log-likelihood {result.log_likelihood:.4f}")
+    click.echo(f"expected discounted lifetime (d = {discount:g}): "
+               f"{sbg.discounted_expected_lifetime(a, b, discount):.3f} periods")
+    click.echo("")
+    click.echo("   t   observed   projected   survival   retention")
+    for t in range(horizon + 1):
+        observed = f"{alive[t]:10,.0f}" if t < len(alive) else " " * 10
+        s_t = float(sbg.survival(a, b, t))
+        retention = "" if t == 0 else f"{float(sbg.retention_rate(a, b, t)):10.3f}"
+        click.echo(f"{t:4d} {observed} {alive[0] * s_t:11,.1f} {s_t:10.4f} {retention}")
+
+
 @main.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="saas_retention_demo",
               show_default=True, help="Where the demo source and outputs go.")

@@ -117,3 +117,19 @@ def test_build_writes_files_and_database(tmp_path):
         assert not any(t.startswith(("raw_", "typed_", "stg_")) for t in tables)
     finally:
         con.close()
+
+
+def test_sbg_fit_command_reproduces_the_paper():
+    proc = run_cli("sbg-fit", "--counts", "1000,869,743,653,593,551,517,491", "--horizon", "9")
+    assert proc.returncode == 0, proc.stderr
+    assert "alpha          0.6681" in proc.stdout and "beta           3.8061" in proc.stdout
+    assert "log-likelihood -1611.1581" in proc.stdout
+    lines = [line.split() for line in proc.stdout.splitlines() if line[:4].strip().isdigit()]
+    assert [int(r[0]) for r in lines] == list(range(10))
+    assert lines[1][1:3] == ["869", "850.7"] and lines[9][1:3] == ["435.8", "0.4358"]
+
+
+def test_sbg_fit_command_rejects_increasing_counts():
+    proc = run_cli("sbg-fit", "--counts", "10,20")
+    assert proc.returncode == 2
+    assert "non-increasing" in proc.stderr and "Traceback" not in proc.stderr
