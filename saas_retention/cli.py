@@ -285,5 +285,11 @@ def _headline(database: Path) -> str:
     ])
 
 
+# `saas-retention superset …`: its module imports only click; Superset loads when a command runs.
+from saas_retention.superset_plugin.commands import superset as _superset  # noqa: E402
+
+main.add_command(_superset)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
