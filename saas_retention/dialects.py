@@ -136,6 +136,17 @@ def _postgres_from_day_number(n: exp.Expression) -> exp.Expression:
     return exp.paren(exp.Add(this=_epoch(), expression=exp.cast(n, exp.DataType.Type.INT)))
 
 
+def _spark_day_number(d: exp.Expression) -> exp.Expression:
+    # DATEDIFF(end, start) is an INT in Spark; the three-argument form is a BIGINT
+    return exp.Anonymous(this="DATEDIFF", expressions=[d, _epoch()])
+
+
+def _spark_from_day_number(n: exp.Expression) -> exp.Expression:
+    # DATE_ADD takes an INT day count
+    return exp.Anonymous(this="DATE_ADD", expressions=[_epoch(), exp.cast(
+        n, exp.DataType.Type.INT)])
+
+
 def _anon(name: str):
     return lambda *args: exp.Anonymous(this=name, expressions=list(args))
 
@@ -176,12 +187,12 @@ REGISTRY: dict[str, DateFunctions] = {
         from_parts=_anon("MAKE_DATE"), from_day_number=_dateadd_days,
     ),
     "spark": DateFunctions(
-        year=DEFAULT.year, month=DEFAULT.month, day_number=_datediff_days,
-        from_parts=_anon("MAKE_DATE"), from_day_number=_dateadd_days,
+        year=DEFAULT.year, month=DEFAULT.month, day_number=_spark_day_number,
+        from_parts=_anon("MAKE_DATE"), from_day_number=_spark_from_day_number,
     ),
     "databricks": DateFunctions(
-        year=DEFAULT.year, month=DEFAULT.month, day_number=_datediff_days,
-        from_parts=_anon("MAKE_DATE"), from_day_number=_dateadd_days,
+        year=DEFAULT.year, month=DEFAULT.month, day_number=_spark_day_number,
+        from_parts=_anon("MAKE_DATE"), from_day_number=_spark_from_day_number,
     ),
     "mysql": DateFunctions(
         year=DEFAULT.year, month=DEFAULT.month, day_number=_datediff_days,

@@ -34,6 +34,9 @@ class Engine:
     name = "engine"
     dialect = "duckdb"
 
+    def quote(self, name: str) -> str:
+        return f'"{name}"'
+
     def execute(self, sql: str) -> None:
         raise NotImplementedError
 
@@ -178,6 +181,65 @@ class ClickHouseEngine(Engine):
     def close(self):
         self.session.close()
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+class SparkEngine(Engine):
+    """Spark SQL in local mode: the distributed-engine tier. Tables are temporary views over
+    cached DataFrames (no metastore, nothing written to disk)."""
+
+    name = dialect = "spark"
+
+    def quote(self, name: str) -> str:
+        return f"`{name}`"
+
+    def __init__(self, spark):
+        self.spark = spark
+        self.views: list[str] = []
+
+    def execute(self, sql):
+        self.spark.sql(sql).collect()
+
+    def rows(self, sql):
+        df = self.spark.sql(sql)
+        return df.columns, [tuple(r) for r in df.collect()]
+
+    def load(self, table, columns, rows):
+        import pyspark.sql.types as T
+
+        types = {"text": T.StringType(), "date": T.DateType(), "number": T.DoubleType(),
+                 "bool": T.BooleanType()}
+        schema = T.StructType([T.StructField(c, types[k]) for c, k in columns])
+        data = [tuple(float(v) if k == "number" and v is not None else v
+                      for v, (_, k) in zip(r, columns, strict=True)) for r in rows]
+        self._view(table, self.spark.createDataFrame(data, schema))
+
+    def materialise(self, name, sql):
+        self._view(name, self.spark.sql(sql))
+
+    def _view(self, name, df):
+        df = df.cache()
+        df.count()
+        df.createOrReplaceTempView(name)
+        self.views.append(name)
+
+    def close(self):
+        for v in self.views:
+            self.spark.catalog.dropTempView(v)
+        self.spark.catalog.clearCache()
+
+
+def spark_session():
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master("local[2]").appName("saas-retention-tests")
+             .config("spark.ui.enabled", "false")
+             .config("spark.sql.shuffle.partitions", "2")
+             .config("spark.driver.bindAddress", "127.0.0.1")
+             .config("spark.driver.host", "127.0.0.1")
+             .config("spark.sql.session.timeZone", "UTC")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
 
 
 # -- PostgreSQL server ---------------------------------------------------------------------------

@@ -13,9 +13,11 @@ from engines import (
     ClickHouseEngine,
     DuckDBEngine,
     PostgresEngine,
+    SparkEngine,
     SQLiteEngine,
     normalise,
     postgres_server,
+    spark_session,
 )
 
 from saas_retention.builder import build
@@ -119,8 +121,8 @@ def reference(tmp_path, tables, customer_columns, as_of):
 
 
 def engine_rows(engine, name, key):
-    order = ", ".join(f'"{k}"' for k in key)
-    names, rows = engine.rows(f'select * from "{name}" order by {order}')
+    order = ", ".join(engine.quote(k) for k in key)
+    names, rows = engine.rows(f"select * from {engine.quote(name)} order by {order}")
     return [n.lower() for n in names], [tuple(normalise(v) for v in r) for r in rows]
 
 
@@ -143,6 +145,14 @@ def pg_dsn():
         yield dsn
 
 
+@pytest.fixture(scope="module")
+def spark():
+    pytest.importorskip("pyspark")
+    session = spark_session()
+    yield session
+    session.stop()
+
+
 def make_engine(name, request):
     if name == "duckdb":
         return DuckDBEngine()
@@ -153,10 +163,13 @@ def make_engine(name, request):
     if name == "clickhouse":
         pytest.importorskip("chdb")
         return ClickHouseEngine()
+    if name == "spark":
+        return SparkEngine(request.getfixturevalue("spark"))
     raise ValueError(name)
 
 
-ENGINES = ["duckdb", "sqlite", "postgres", "clickhouse"]
+ENGINES = ["duckdb", "sqlite", "postgres", "clickhouse",
+           pytest.param("spark", marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -53,19 +53,17 @@ WITH stg_subscriptions AS (
     period_end,
     last_day,
     snapshot_date,
-    DATEADD(
-      DAY,
-      (
-        DATEDIFF(DAY, CAST('1970-01-01' AS DATE), `snapshot_date`) - 30
-      ),
-      CAST('1970-01-01' AS DATE)
+    DATE_ADD(
+      CAST('1970-01-01' AS DATE),
+      CAST((
+        DATEDIFF(`snapshot_date`, CAST('1970-01-01' AS DATE)) - 30
+      ) AS INT)
     ) AS rolling_30_start,
-    DATEADD(
-      DAY,
-      (
-        DATEDIFF(DAY, CAST('1970-01-01' AS DATE), `snapshot_date`) - 365
-      ),
-      CAST('1970-01-01' AS DATE)
+    DATE_ADD(
+      CAST('1970-01-01' AS DATE),
+      CAST((
+        DATEDIFF(`snapshot_date`, CAST('1970-01-01' AS DATE)) - 365
+      ) AS INT)
     ) AS rolling_365_start
   FROM (
     SELECT
@@ -102,12 +100,10 @@ WITH stg_subscriptions AS (
         ),
         1
       ) AS period_end,
-      DATEADD(
-        DAY,
-        (
+      DATE_ADD(
+        CAST('1970-01-01' AS DATE),
+        CAST((
           DATEDIFF(
-            DAY,
-            CAST('1970-01-01' AS DATE),
             MAKE_DATE(
               (
                 (
@@ -122,18 +118,16 @@ WITH stg_subscriptions AS (
                 ) % 12 + 1
               ),
               1
-            )
+            ),
+            CAST('1970-01-01' AS DATE)
           ) - 1
-        ),
-        CAST('1970-01-01' AS DATE)
+        ) AS INT)
       ) AS last_day,
       CASE
-        WHEN DATEADD(
-          DAY,
-          (
+        WHEN DATE_ADD(
+          CAST('1970-01-01' AS DATE),
+          CAST((
             DATEDIFF(
-              DAY,
-              CAST('1970-01-01' AS DATE),
               MAKE_DATE(
                 (
                   (
@@ -148,18 +142,16 @@ WITH stg_subscriptions AS (
                   ) % 12 + 1
                 ),
                 1
-              )
+              ),
+              CAST('1970-01-01' AS DATE)
             ) - 1
-          ),
-          CAST('1970-01-01' AS DATE)
+          ) AS INT)
         ) > CURRENT_DATE
         THEN CURRENT_DATE
-        ELSE DATEADD(
-          DAY,
-          (
+        ELSE DATE_ADD(
+          CAST('1970-01-01' AS DATE),
+          CAST((
             DATEDIFF(
-              DAY,
-              CAST('1970-01-01' AS DATE),
               MAKE_DATE(
                 (
                   (
@@ -174,10 +166,10 @@ WITH stg_subscriptions AS (
                   ) % 12 + 1
                 ),
                 1
-              )
+              ),
+              CAST('1970-01-01' AS DATE)
             ) - 1
-          ),
-          CAST('1970-01-01' AS DATE)
+          ) AS INT)
         )
       END AS snapshot_date
     FROM (

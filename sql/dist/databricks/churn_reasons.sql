@@ -52,19 +52,17 @@ WITH stg_subscriptions AS (
     period_end,
     last_day,
     snapshot_date,
-    DATEADD(
-      DAY,
-      (
-        DATEDIFF(DAY, CAST('1970-01-01' AS DATE), `snapshot_date`) - 30
-      ),
-      CAST('1970-01-01' AS DATE)
+    DATE_ADD(
+      CAST('1970-01-01' AS DATE),
+      CAST((
+        DATEDIFF(`snapshot_date`, CAST('1970-01-01' AS DATE)) - 30
+      ) AS INT)
     ) AS rolling_30_start,
-    DATEADD(
-      DAY,
-      (
-        DATEDIFF(DAY, CAST('1970-01-01' AS DATE), `snapshot_date`) - 365
-      ),
-      CAST('1970-01-01' AS DATE)
+    DATE_ADD(
+      CAST('1970-01-01' AS DATE),
+      CAST((
+        DATEDIFF(`snapshot_date`, CAST('1970-01-01' AS DATE)) - 365
+      ) AS INT)
     ) AS rolling_365_start
   FROM (
     SELECT
@@ -101,12 +99,10 @@ WITH stg_subscriptions AS (
         ),
         1
       ) AS period_end,
-      DATEADD(
-        DAY,
-        (
+      DATE_ADD(
+        CAST('1970-01-01' AS DATE),
+        CAST((
           DATEDIFF(
-            DAY,
-            CAST('1970-01-01' AS DATE),
             MAKE_DATE(
               (
                 (
@@ -121,18 +117,16 @@ WITH stg_subscriptions AS (
                 ) % 12 + 1
               ),
               1
-            )
+            ),
+            CAST('1970-01-01' AS DATE)
           ) - 1
-        ),
-        CAST('1970-01-01' AS DATE)
+        ) AS INT)
       ) AS last_day,
       CASE
-        WHEN DATEADD(
-          DAY,
-          (
+        WHEN DATE_ADD(
+          CAST('1970-01-01' AS DATE),
+          CAST((
             DATEDIFF(
-              DAY,
-              CAST('1970-01-01' AS DATE),
               MAKE_DATE(
                 (
                   (
@@ -147,18 +141,16 @@ WITH stg_subscriptions AS (
                   ) % 12 + 1
                 ),
                 1
-              )
+              ),
+              CAST('1970-01-01' AS DATE)
             ) - 1
-          ),
-          CAST('1970-01-01' AS DATE)
+          ) AS INT)
         ) > CURRENT_DATE
         THEN CURRENT_DATE
-        ELSE DATEADD(
-          DAY,
-          (
+        ELSE DATE_ADD(
+          CAST('1970-01-01' AS DATE),
+          CAST((
             DATEDIFF(
-              DAY,
-              CAST('1970-01-01' AS DATE),
               MAKE_DATE(
                 (
                   (
@@ -173,10 +165,10 @@ WITH stg_subscriptions AS (
                   ) % 12 + 1
                 ),
                 1
-              )
+              ),
+              CAST('1970-01-01' AS DATE)
             ) - 1
-          ),
-          CAST('1970-01-01' AS DATE)
+          ) AS INT)
         )
       END AS snapshot_date
     FROM (

@@ -54,15 +54,15 @@ WITH stg_subscriptions AS (
     snapshot_date,
     DATE_ADD(
       CAST('1970-01-01' AS DATE),
-      (
-        DATEDIFF(DAY, CAST('1970-01-01' AS DATE), `snapshot_date`) - 30
-      )
+      CAST((
+        DATEDIFF(`snapshot_date`, CAST('1970-01-01' AS DATE)) - 30
+      ) AS INT)
     ) AS rolling_30_start,
     DATE_ADD(
       CAST('1970-01-01' AS DATE),
-      (
-        DATEDIFF(DAY, CAST('1970-01-01' AS DATE), `snapshot_date`) - 365
-      )
+      CAST((
+        DATEDIFF(`snapshot_date`, CAST('1970-01-01' AS DATE)) - 365
+      ) AS INT)
     ) AS rolling_365_start
   FROM (
     SELECT
@@ -101,10 +101,8 @@ WITH stg_subscriptions AS (
       ) AS period_end,
       DATE_ADD(
         CAST('1970-01-01' AS DATE),
-        (
+        CAST((
           DATEDIFF(
-            DAY,
-            CAST('1970-01-01' AS DATE),
             MAKE_DATE(
               (
                 (
@@ -119,17 +117,16 @@ WITH stg_subscriptions AS (
                 ) % 12 + 1
               ),
               1
-            )
+            ),
+            CAST('1970-01-01' AS DATE)
           ) - 1
-        )
+        ) AS INT)
       ) AS last_day,
       CASE
         WHEN DATE_ADD(
           CAST('1970-01-01' AS DATE),
-          (
+          CAST((
             DATEDIFF(
-              DAY,
-              CAST('1970-01-01' AS DATE),
               MAKE_DATE(
                 (
                   (
@@ -144,17 +141,16 @@ WITH stg_subscriptions AS (
                   ) % 12 + 1
                 ),
                 1
-              )
+              ),
+              CAST('1970-01-01' AS DATE)
             ) - 1
-          )
+          ) AS INT)
         ) > CURRENT_DATE
         THEN CURRENT_DATE
         ELSE DATE_ADD(
           CAST('1970-01-01' AS DATE),
-          (
+          CAST((
             DATEDIFF(
-              DAY,
-              CAST('1970-01-01' AS DATE),
               MAKE_DATE(
                 (
                   (
@@ -169,9 +165,10 @@ WITH stg_subscriptions AS (
                   ) % 12 + 1
                 ),
                 1
-              )
+              ),
+              CAST('1970-01-01' AS DATE)
             ) - 1
-          )
+          ) AS INT)
         )
       END AS snapshot_date
     FROM (
