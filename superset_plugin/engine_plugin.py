@@ -16,6 +16,7 @@ sqlalchemy.plugins:saas_retention`` — install the package, or drop the plugin 
 from __future__ import annotations
 
 import logging
+import threading
 
 from sqlalchemy import event
 from sqlalchemy.engine import CreateEnginePlugin
@@ -23,6 +24,13 @@ from sqlalchemy.engine import CreateEnginePlugin
 __all__ = ["SaasRetentionPlugin", "raw_duckdb_connection", "register_on_connect"]
 
 log = logging.getLogger(__name__)
+
+# Python UDFs live in DuckDB's database instance, which every connection of a process to the
+# same file shares: registering again from a second connection fails ("already exists"), and
+# Superset opens connections concurrently. So: one registration at a time, and only while
+# the instance lacks them (they stay valid when the registering connection closes).
+_LOCK = threading.Lock()
+UDF_NAMES = ("sbg_fit", "sbg_survival_arrow", "classify_sentiment")
 
 
 def raw_duckdb_connection(dbapi_connection):
@@ -49,7 +57,16 @@ def register_on_connect(dbapi_connection, _connection_record=None) -> None:
         return
     from saas_retention.udfs.arrow import register_arrow_udfs
 
-    register_arrow_udfs(raw)
+    with _LOCK:
+        if set(UDF_NAMES) <= _registered(raw):
+            return
+        register_arrow_udfs(raw)
+
+
+def _registered(con) -> set[str]:
+    rows = con.execute("select distinct function_name from duckdb_functions() "
+                       "where list_contains(?, function_name)", [list(UDF_NAMES)]).fetchall()
+    return {r[0] for r in rows}
 
 
 class SaasRetentionPlugin(CreateEnginePlugin):

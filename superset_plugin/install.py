@@ -113,20 +113,33 @@ def plan(bundle: Bundle, existing: dict[str, str | None], report: InstallReport)
     """Sort the bundle's objects into the report; return the bundle of what must be imported.
 
     ``existing``: UUID -> the digest stored on the object in Superset (None: no digest).
+    An object created anew gets a new id, so what points at it is imported again too:
+    charts of a created dataset, dashboards holding a created chart.
     """
-    changed = []
+    state: dict[str, str] = {}
     for kind, path, content in bundle.objects():
         uid = str(content["uuid"])
-        label = _label(kind, content)
         if uid not in existing:
-            report.created.append(label)
-            changed.append(path)
+            state[path] = "created"
         elif existing[uid] != stored_digest(kind, content):
-            report.updated.append(label)
-            changed.append(path)
+            state[path] = "updated"
         else:
-            report.unchanged.append(label)
-    return bundle.subset(changed)
+            state[path] = "unchanged"
+    created = {str(c["uuid"]) for _k, p, c in bundle.objects() if state[p] == "created"}
+    for kind, path, content in bundle.objects():
+        if state[path] != "unchanged":
+            continue
+        if kind == "charts" and str(content["dataset_uuid"]) in created:
+            state[path] = "updated"
+            created.add(str(content["uuid"]))  # its id stays, but be safe for dashboards
+    for _kind, path, content in bundle.objects("dashboards"):
+        holds = {str(v["meta"]["uuid"]) for v in content["position"].values()
+                 if isinstance(v, dict) and v.get("type") == "CHART"}
+        if state[path] == "unchanged" and holds & created:
+            state[path] = "updated"
+    for kind, path, content in bundle.objects():
+        getattr(report, state[path]).append(_label(kind, content))
+    return bundle.subset([p for p, s in state.items() if s != "unchanged"])
 
 
 def _type(kind) -> str:

@@ -89,17 +89,32 @@ def test_unsupported_engine_is_a_clear_error():
 def test_plan_sorts_created_updated_unchanged():
     bundle = build_bundle(Target("wh", "postgres", schema="analytics"))
     objects = bundle.objects()
-    (k1, _p1, first), (_k2, _p2, second) = objects[0], objects[1]
-    existing = {first["uuid"]: stored_digest(k1, first), second["uuid"]: "old"}
+    everything = {c["uuid"]: stored_digest(k, c) for k, _p, c in objects}
+    (_k, _p, chart) = bundle.objects("charts")[0]
+    (_k, _p, board) = bundle.objects("dashboards")[0]
+    existing = {**everything, chart["uuid"]: "an older definition"}
+    del existing[board["uuid"]]
     report = InstallReport("wh", "postgres", "analytics")
     todo = plan(bundle, existing, report)
-    assert len(report.unchanged) == 1 and len(report.updated) == 1
-    assert len(report.created) == len(objects) - 2
-    assert len(todo.objects()) == len(objects) - 1
+    assert report.updated == [f"chart {chart['slice_name']}"]
+    assert report.created == [f"dashboard {board['dashboard_title']}"]
+    assert len(report.unchanged) == len(objects) - 2
+    assert len(todo.objects()) == 2
     again = InstallReport("wh", "postgres", "analytics")
-    everything = {c["uuid"]: stored_digest(k, c) for k, _p, c in objects}
     assert not plan(bundle, everything, again).objects() and not again.changed
     assert "unchanged" in again.lines()[1]
+
+
+def test_a_recreated_chart_brings_its_dashboard_along():
+    bundle = build_bundle(Target("wh", "postgres", schema="analytics"))
+    everything = {c["uuid"]: stored_digest(k, c) for k, _p, c in bundle.objects()}
+    (_k, _p, chart) = next(o for o in bundle.objects("charts") if "CRR" in o[2]["slice_name"])
+    del everything[chart["uuid"]]  # deleted in Superset by someone
+    report = InstallReport("wh", "postgres", "analytics")
+    todo = plan(bundle, everything, report)
+    assert report.created == [f"chart {chart['slice_name']}"]
+    assert report.updated == ["dashboard Retention"]
+    assert {k for k, _p, _c in todo.objects()} == {"charts", "dashboards"}
 
 
 def test_default_schema_and_adopted_datasets():

@@ -44,6 +44,32 @@ def test_registers_udfs_on_a_locked_read_only_connection(database):
         con.close()
 
 
+def test_concurrent_connections_to_one_file_share_the_udfs(database):
+    """Superset opens several connections at once: the second must not fail with "already
+    exists" (UDFs live in the shared database instance), and they outlive the first."""
+    import threading
+
+    cons = [duckdb.connect(str(database), **DUCKDB_CONNECT_ARGS) for _ in range(6)]
+    errors = []
+
+    def connect(c):
+        try:
+            register_on_connect(c)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=connect, args=(c,)) for c in cons]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    cons[0].close()
+    for c in cons[1:]:
+        assert c.execute("select sbg_fit(survivors).alpha from cohorts").fetchall()[0][0] > 0
+        c.close()
+
+
 def test_other_connections_are_left_alone():
     import sqlite3
 
