@@ -7,6 +7,7 @@ Output files are written under temporary names and renamed once every model has 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -116,6 +117,14 @@ def _quoted(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql("duckdb")
 
 
+@functools.lru_cache(maxsize=256)
+def _duckdb_sql(model: str, grain: str, params: tuple, dimensions: tuple) -> str:
+    # compiling (parse, inline, generate) costs more than building a small source: repeated
+    # builds in one process (tests, benchmarks, incremental refreshes) reuse it
+    return compile_model(model, "duckdb", grain=grain, params=dict(params),
+                         dimensions=dimensions, pretty=False)
+
+
 def model_params(settings: Settings) -> dict[str, object]:
     """Values of the templates' ``:parameters``, all derived from validated settings."""
     return {
@@ -167,8 +176,8 @@ def build_models(con, settings: Settings, report: StagingReport, *,
                 progress(f"skipped {name}: {why}")
             continue
         started = time.perf_counter()
-        sql = compile_model(model, "duckdb", grain=settings.grain, params=params,
-                            dimensions=report.dimensions, pretty=False)
+        sql = _duckdb_sql(name, settings.grain, tuple(sorted(params.items())),
+                          tuple(report.dimensions))
         order = ", ".join(_quoted(k) for k in model.key)
         con.execute(f"create or replace table {_quoted(name)} as "
                     f"select * from ({sql}) as model order by {order}")
