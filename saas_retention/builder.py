@@ -96,6 +96,10 @@ def _create_day_calendar(con, settings: Settings, report: StagingReport) -> None
     first_day = period_start(report.first_period_index, settings.grain, settings.week_start)
     if report.first_activity_date is not None:
         first_day = min(first_day, report.first_activity_date)
+    # whole weeks and months: a daily average over a cut first month would be wrong
+    first_day = min(period_start(period_index(first_day, "week", settings.week_start), "week",
+                                 settings.week_start),
+                    first_day.replace(day=1))
     last_day = settings.as_of_date
     days = [first_day + dt.timedelta(days=i) for i in range((last_day - first_day).days + 1)]
     table = pa.table({

@@ -259,11 +259,12 @@ class Stager:
         self._dated_rules(as_of)
         if "survey_responses" in self.present:
             self._rule("survey_responses", "score",
-                       "(survey = 'nps' and (score < 0 or score > 10)) or "
-                       "(survey = 'csat' and (score < 1 or score > 5))",
+                       "(lower(trim(survey)) = 'nps' and (score < 0 or score > 10)) or "
+                       "(lower(trim(survey)) = 'csat' and (score < 1 or score > 5))",
                        "scores outside the survey's scale (NPS 0–10, CSAT 1–5)",
                        ["customer_id", "survey", "score"])
-            self._rule("survey_responses", "survey", "lower(survey) not in ('nps', 'csat')",
+            self._rule("survey_responses", "survey",
+                       "lower(trim(survey)) not in ('nps', 'csat')",
                        "unknown survey kind (expected 'nps' or 'csat')",
                        ["customer_id", "survey"])
 
@@ -377,6 +378,9 @@ class Stager:
             create = exp.Create(this=exp.to_table(f"stg_{name}"), kind="TABLE", replace=True,
                                 expression=select)
             self.con.execute(_sql(create))
+        for name in TIME_COLUMNS:
+            if name not in self.present:
+                self._stage_empty(name)
         if "customers" not in self.present:
             # No customers table: the customers are those of the subscriptions.
             self.con.execute(
@@ -411,6 +415,17 @@ class Stager:
         self.report.used["subscriptions"] = self.con.execute(
             "select count(*) from stg_subscriptions where last_period_index >= first_period_index"
         ).fetchall()[0][0]
+
+    def _stage_empty(self, name: str) -> None:
+        """An absent optional table becomes an empty staged one, so a model that merely
+        enriches with it (support contacts in the engagement score) still runs; models that
+        need it list it in `inputs` and are skipped."""
+        projections = [exp.alias_(exp.cast(exp.null(), _sql_type(c.kind)), q(c.name))
+                       for c in TABLES[name].columns]
+        select = self._time_stage(exp.select(*projections), TIME_COLUMNS[name])
+        select = select.where(exp.false(), append=False)
+        self.con.execute(_sql(exp.Create(this=exp.to_table(f"stg_{name}"), kind="TABLE",
+                                         replace=True, expression=select)))
 
     def _time_stage(self, select: exp.Select, column: str) -> exp.Select:
         """Integer day / week / month / period indexes of a table's time column (local time),

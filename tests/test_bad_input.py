@@ -238,3 +238,33 @@ def test_failed_rebuild_keeps_the_previous_database(tmp_path):
         assert con.execute("select max(customers_end) from retention").fetchall() == [(2,)]
     finally:
         con.close()
+
+
+def test_survey_scale_check_ignores_case(tmp_path):
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD])
+    write(tmp_path, "survey_responses.csv", ["customer_id,responded_at,survey,score",
+                                             "c1,2024-02-01 10:00:00,NPS,11",
+                                             "c1,2024-02-02 10:00:00,Csat,4"])
+    message = one_problem(tmp_path)
+    assert message.startswith("error: survey_responses.score: scores outside the survey's scale")
+    assert "(1 row)" in message and "score='11'" in message
+
+
+def test_engagement_score_builds_without_support_tickets(tmp_path):
+    import duckdb
+
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD])
+    write(tmp_path, "events.csv", ["customer_id,event_time,event_name",
+                                   "c1,2024-02-14 09:00:00,login", "c2,2024-03-03 10:00:00,login"])
+    db = tmp_path / "m.duckdb"
+    result = build(tmp_path, parse_settings({"as_of": AS_OF}), database=db)
+    assert "customer_engagement" in result.models and "support_load" in result.skipped
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("select sum(support_tickets) from customer_engagement"
+                           ).fetchall() == [(0,)]
+        # whole months: the day calendar starts on the first of the first month
+        assert con.execute("select min(activity_date) from calendar_days").fetchall() == [
+            (dt.date(2024, 1, 1),)]
+    finally:
+        con.close()
