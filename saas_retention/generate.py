@@ -27,6 +27,11 @@ def artefacts() -> dict[Path, Callable[[], str]]:
         for model in warehouse_models():
             shipped[Path("sql/dist") / dialect / f"{model}.sql"] = (
                 lambda m=model, t=target: standalone_sql(m, t))
+    from .warehouse import function_dialects, functions_sql
+
+    for dialect in function_dialects():
+        shipped[Path("sql/dist") / dialect / "functions.sql"] = (
+            lambda d=dialect: functions_sql(d))
     import sqlglot
 
     shipped[SQLGLOT_VERSION_FILE] = lambda: sqlglot.__version__ + "\n"

@@ -326,3 +326,41 @@ def test_warehouse_errors_name_the_warehouse_table(tmp_path, pg_dsn):
         assert "tables found: " in str(info.value) and "bad_subs" in str(info.value)
     finally:
         engine.close()
+
+
+# -- metric functions as the engine's own functions ------------------------------------------
+
+def _metric_args(metric) -> list[float]:
+    # plausible values for every argument (alpha/beta/t of sbg, rates, counts, amounts)
+    picks = [3.0, 0.8, 2.0, 0.1, 5.0, 1.5, 7.0, 0.4, 2.5]
+    return picks[: len(metric.args)]
+
+
+@pytest.mark.parametrize("engine_name", ["postgres", "clickhouse"])
+def test_metric_functions_as_engine_functions_match_duckdb_macros(request, engine_name):
+    from saas_retention import register
+    from saas_retention.warehouse import function_statements, skipped_functions
+
+    engine = make_engine(engine_name, request)
+    con = duckdb.connect()
+    try:
+        register(con, arrow=False)
+        for statement in function_statements(engine.dialect):
+            engine.execute(statement)
+        skipped = skipped_functions(engine.dialect)
+        for metric in load_catalog().metrics.values():
+            if metric.name in skipped:
+                continue
+            args = _metric_args(metric)
+            marks = ", ".join("?" for _ in args)
+            expected = con.execute(f"select {metric.name}({marks})", args).fetchall()[0][0]
+            literal = ", ".join(repr(a) for a in args)
+            _, rows = engine.rows(f"select {metric.name}({literal}) as v")
+            got = normalise(rows[0][0])
+            if expected is None:
+                assert got is None, metric.name
+            else:
+                assert got == pytest.approx(expected, rel=1e-9), metric.name
+    finally:
+        con.close()
+        engine.close()

@@ -1,0 +1,30 @@
+-- Metric functions of saas-retention for bigquery; generated from sql/metrics.yml, do not edit.
+-- Run once per database (BigQuery: per script) to call crr(…), nrr(…)… in your own queries.
+CREATE TEMP FUNCTION safe_divide(numerator FLOAT64, denominator FLOAT64) AS (CAST(numerator AS FLOAT64) / NULLIF(CAST(denominator AS FLOAT64), 0));
+CREATE TEMP FUNCTION pct(numerator FLOAT64, denominator FLOAT64) AS (100 * (CAST(numerator AS FLOAT64) / NULLIF(CAST(denominator AS FLOAT64), 0)));
+CREATE TEMP FUNCTION crr(customers_start FLOAT64, customers_end FLOAT64, customers_new FLOAT64) AS (100 * (CAST((customers_end - customers_new) AS FLOAT64) / NULLIF(CAST(customers_start AS FLOAT64), 0)));
+CREATE TEMP FUNCTION crr_textbook(customers_start FLOAT64, customers_end FLOAT64, customers_acquired FLOAT64) AS (100 * (CAST((customers_end - customers_acquired) AS FLOAT64) / NULLIF(CAST(customers_start AS FLOAT64), 0)));
+CREATE TEMP FUNCTION retention_rate(customers_start FLOAT64, customers_end FLOAT64) AS (100 * (CAST(customers_end AS FLOAT64) / NULLIF(CAST(customers_start AS FLOAT64), 0)));
+CREATE TEMP FUNCTION customer_churn_rate(customers_churned FLOAT64, customers_start FLOAT64) AS (100 * (CAST(customers_churned AS FLOAT64) / NULLIF(CAST(customers_start AS FLOAT64), 0)));
+CREATE TEMP FUNCTION nrr(mrr_base FLOAT64, mrr_now FLOAT64) AS (100 * (CAST(mrr_now AS FLOAT64) / NULLIF(CAST(mrr_base AS FLOAT64), 0)));
+CREATE TEMP FUNCTION grr(mrr_base FLOAT64, mrr_now_capped FLOAT64) AS (100 * (CAST(mrr_now_capped AS FLOAT64) / NULLIF(CAST(mrr_base AS FLOAT64), 0)));
+CREATE TEMP FUNCTION gross_mrr_churn(contraction_mrr FLOAT64, churned_mrr FLOAT64, mrr_start FLOAT64) AS (100 * (CAST((ABS(contraction_mrr) + ABS(churned_mrr)) AS FLOAT64) / NULLIF(CAST(mrr_start AS FLOAT64), 0)));
+CREATE TEMP FUNCTION net_mrr_churn(expansion_mrr FLOAT64, contraction_mrr FLOAT64, churned_mrr FLOAT64, mrr_start FLOAT64) AS (100 * (CAST((ABS(contraction_mrr) + ABS(churned_mrr) - expansion_mrr) AS FLOAT64) / NULLIF(CAST(mrr_start AS FLOAT64), 0)));
+CREATE TEMP FUNCTION quick_ratio(new_mrr FLOAT64, expansion_mrr FLOAT64, reactivation_mrr FLOAT64, contraction_mrr FLOAT64, churned_mrr FLOAT64) AS ((CAST((new_mrr + expansion_mrr + reactivation_mrr) AS FLOAT64) / NULLIF(CAST(ABS(contraction_mrr + churned_mrr) AS FLOAT64), 0)));
+CREATE TEMP FUNCTION arpa(mrr FLOAT64, customers FLOAT64) AS ((CAST(mrr AS FLOAT64) / NULLIF(CAST(customers AS FLOAT64), 0)));
+CREATE TEMP FUNCTION arr(mrr FLOAT64) AS (12 * mrr);
+CREATE TEMP FUNCTION cltv(arpa FLOAT64, gross_margin FLOAT64, churn_rate FLOAT64) AS ((CAST((arpa * gross_margin) AS FLOAT64) / NULLIF(CAST((churn_rate / 100) AS FLOAT64), 0)));
+CREATE TEMP FUNCTION sbg_survival(alpha FLOAT64, beta FLOAT64, t FLOAT64) AS (EXP(lgamma(beta + t) + lgamma(alpha + beta) - lgamma(beta) - lgamma(alpha + beta + t)));
+CREATE TEMP FUNCTION discounted_survival(alpha FLOAT64, beta FLOAT64, t FLOAT64, discount_rate FLOAT64) AS (EXP(lgamma(beta + t) + lgamma(alpha + beta) - lgamma(beta) - lgamma(alpha + beta + t)) / POWER(1 + discount_rate, t));
+CREATE TEMP FUNCTION renewal_rate(renewed FLOAT64, due FLOAT64) AS (100 * (CAST(renewed AS FLOAT64) / NULLIF(CAST(due AS FLOAT64), 0)));
+CREATE TEMP FUNCTION trial_conversion_rate(converted FLOAT64, trials_ended FLOAT64) AS (100 * (CAST(converted AS FLOAT64) / NULLIF(CAST(trials_ended AS FLOAT64), 0)));
+CREATE TEMP FUNCTION stickiness(avg_daily_active FLOAT64, monthly_active FLOAT64) AS ((CAST(avg_daily_active AS FLOAT64) / NULLIF(CAST(monthly_active AS FLOAT64), 0)));
+CREATE TEMP FUNCTION adoption_rate(feature_customers FLOAT64, active_customers FLOAT64) AS (100 * (CAST(feature_customers AS FLOAT64) / NULLIF(CAST(active_customers AS FLOAT64), 0)));
+CREATE TEMP FUNCTION usage_retention(retained_customers FLOAT64, cohort_size FLOAT64) AS (100 * (CAST(retained_customers AS FLOAT64) / NULLIF(CAST(cohort_size AS FLOAT64), 0)));
+CREATE TEMP FUNCTION engagement_score(frequency FLOAT64, breadth FLOAT64, time_score FLOAT64, support FLOAT64, weight_frequency FLOAT64, weight_breadth FLOAT64, weight_time FLOAT64, weight_support FLOAT64) AS ((CAST((weight_frequency * frequency + weight_breadth * breadth + weight_time * time_score + weight_support * support) AS FLOAT64) / NULLIF(CAST((weight_frequency + weight_breadth + weight_time + weight_support) AS FLOAT64), 0)));
+CREATE TEMP FUNCTION usage_lift(churned_usage_rate FLOAT64, retained_usage_rate FLOAT64) AS ((CAST(churned_usage_rate AS FLOAT64) / NULLIF(CAST(retained_usage_rate AS FLOAT64), 0)));
+CREATE TEMP FUNCTION net_promoter_score(promoters FLOAT64, detractors FLOAT64, responses FLOAT64) AS (100 * (CAST((promoters - detractors) AS FLOAT64) / NULLIF(CAST(responses AS FLOAT64), 0)));
+CREATE TEMP FUNCTION nps_margin(promoters FLOAT64, detractors FLOAT64, responses FLOAT64) AS (196 * SQRT((CAST(((CAST((promoters + detractors) AS FLOAT64) / NULLIF(CAST(responses AS FLOAT64), 0)) - (CAST((promoters - detractors) AS FLOAT64) / NULLIF(CAST(responses AS FLOAT64), 0)) * (CAST((promoters - detractors) AS FLOAT64) / NULLIF(CAST(responses AS FLOAT64), 0))) AS FLOAT64) / NULLIF(CAST(responses AS FLOAT64), 0))));
+CREATE TEMP FUNCTION csat_score(satisfied FLOAT64, responses FLOAT64) AS (100 * (CAST(satisfied AS FLOAT64) / NULLIF(CAST(responses AS FLOAT64), 0)));
+CREATE TEMP FUNCTION customer_referral_rate(referred_new_customers FLOAT64, new_customers FLOAT64) AS (100 * (CAST(referred_new_customers AS FLOAT64) / NULLIF(CAST(new_customers AS FLOAT64), 0)));
+CREATE TEMP FUNCTION tickets_per_customer(tickets FLOAT64, active_customers FLOAT64) AS ((CAST(tickets AS FLOAT64) / NULLIF(CAST(active_customers AS FLOAT64), 0)));

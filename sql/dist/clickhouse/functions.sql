@@ -1,0 +1,30 @@
+-- Metric functions of saas-retention for clickhouse; generated from sql/metrics.yml, do not edit.
+-- Run once per database (BigQuery: per script) to call crr(…), nrr(…)… in your own queries.
+CREATE OR REPLACE FUNCTION safe_divide AS (numerator, denominator) -> (CAST(numerator AS Nullable(Float64)) / nullIf(CAST(denominator AS Nullable(Float64)), 0));
+CREATE OR REPLACE FUNCTION pct AS (numerator, denominator) -> (100 * (CAST(numerator AS Nullable(Float64)) / nullIf(CAST(denominator AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION crr AS (customers_start, customers_end, customers_new) -> (100 * (CAST((customers_end - customers_new) AS Nullable(Float64)) / nullIf(CAST(customers_start AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION crr_textbook AS (customers_start, customers_end, customers_acquired) -> (100 * (CAST((customers_end - customers_acquired) AS Nullable(Float64)) / nullIf(CAST(customers_start AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION retention_rate AS (customers_start, customers_end) -> (100 * (CAST(customers_end AS Nullable(Float64)) / nullIf(CAST(customers_start AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION customer_churn_rate AS (customers_churned, customers_start) -> (100 * (CAST(customers_churned AS Nullable(Float64)) / nullIf(CAST(customers_start AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION nrr AS (mrr_base, mrr_now) -> (100 * (CAST(mrr_now AS Nullable(Float64)) / nullIf(CAST(mrr_base AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION grr AS (mrr_base, mrr_now_capped) -> (100 * (CAST(mrr_now_capped AS Nullable(Float64)) / nullIf(CAST(mrr_base AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION gross_mrr_churn AS (contraction_mrr, churned_mrr, mrr_start) -> (100 * (CAST((ABS(contraction_mrr) + ABS(churned_mrr)) AS Nullable(Float64)) / nullIf(CAST(mrr_start AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION net_mrr_churn AS (expansion_mrr, contraction_mrr, churned_mrr, mrr_start) -> (100 * (CAST((ABS(contraction_mrr) + ABS(churned_mrr) - expansion_mrr) AS Nullable(Float64)) / nullIf(CAST(mrr_start AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION quick_ratio AS (new_mrr, expansion_mrr, reactivation_mrr, contraction_mrr, churned_mrr) -> ((CAST((new_mrr + expansion_mrr + reactivation_mrr) AS Nullable(Float64)) / nullIf(CAST(ABS(contraction_mrr + churned_mrr) AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION arpa AS (mrr, customers) -> ((CAST(mrr AS Nullable(Float64)) / nullIf(CAST(customers AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION arr AS (mrr) -> (12 * mrr);
+CREATE OR REPLACE FUNCTION cltv AS (arpa, gross_margin, churn_rate) -> ((CAST((arpa * gross_margin) AS Nullable(Float64)) / nullIf(CAST((churn_rate / 100) AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION sbg_survival AS (alpha, beta, t) -> (EXP(lgamma(beta + t) + lgamma(alpha + beta) - lgamma(beta) - lgamma(alpha + beta + t)));
+CREATE OR REPLACE FUNCTION discounted_survival AS (alpha, beta, t, discount_rate) -> (EXP(lgamma(beta + t) + lgamma(alpha + beta) - lgamma(beta) - lgamma(alpha + beta + t)) / POWER(1 + discount_rate, t));
+CREATE OR REPLACE FUNCTION renewal_rate AS (renewed, due) -> (100 * (CAST(renewed AS Nullable(Float64)) / nullIf(CAST(due AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION trial_conversion_rate AS (converted, trials_ended) -> (100 * (CAST(converted AS Nullable(Float64)) / nullIf(CAST(trials_ended AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION stickiness AS (avg_daily_active, monthly_active) -> ((CAST(avg_daily_active AS Nullable(Float64)) / nullIf(CAST(monthly_active AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION adoption_rate AS (feature_customers, active_customers) -> (100 * (CAST(feature_customers AS Nullable(Float64)) / nullIf(CAST(active_customers AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION usage_retention AS (retained_customers, cohort_size) -> (100 * (CAST(retained_customers AS Nullable(Float64)) / nullIf(CAST(cohort_size AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION engagement_score AS (frequency, breadth, time_score, support, weight_frequency, weight_breadth, weight_time, weight_support) -> ((CAST((weight_frequency * frequency + weight_breadth * breadth + weight_time * time_score + weight_support * support) AS Nullable(Float64)) / nullIf(CAST((weight_frequency + weight_breadth + weight_time + weight_support) AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION usage_lift AS (churned_usage_rate, retained_usage_rate) -> ((CAST(churned_usage_rate AS Nullable(Float64)) / nullIf(CAST(retained_usage_rate AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION net_promoter_score AS (promoters, detractors, responses) -> (100 * (CAST((promoters - detractors) AS Nullable(Float64)) / nullIf(CAST(responses AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION nps_margin AS (promoters, detractors, responses) -> (196 * SQRT((CAST(((CAST((promoters + detractors) AS Nullable(Float64)) / nullIf(CAST(responses AS Nullable(Float64)), 0)) - (CAST((promoters - detractors) AS Nullable(Float64)) / nullIf(CAST(responses AS Nullable(Float64)), 0)) * (CAST((promoters - detractors) AS Nullable(Float64)) / nullIf(CAST(responses AS Nullable(Float64)), 0))) AS Nullable(Float64)) / nullIf(CAST(responses AS Nullable(Float64)), 0))));
+CREATE OR REPLACE FUNCTION csat_score AS (satisfied, responses) -> (100 * (CAST(satisfied AS Nullable(Float64)) / nullIf(CAST(responses AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION customer_referral_rate AS (referred_new_customers, new_customers) -> (100 * (CAST(referred_new_customers AS Nullable(Float64)) / nullIf(CAST(new_customers AS Nullable(Float64)), 0)));
+CREATE OR REPLACE FUNCTION tickets_per_customer AS (tickets, active_customers) -> ((CAST(tickets AS Nullable(Float64)) / nullIf(CAST(active_customers AS Nullable(Float64)), 0)));

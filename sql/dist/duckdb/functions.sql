@@ -1,0 +1,30 @@
+-- Metric functions of saas-retention for duckdb; generated from sql/metrics.yml, do not edit.
+-- Run once per database (BigQuery: per script) to call crr(…), nrr(…)… in your own queries.
+CREATE OR REPLACE MACRO safe_divide(numerator, denominator) AS (CAST(numerator AS DOUBLE) / NULLIF(CAST(denominator AS DOUBLE), 0));
+CREATE OR REPLACE MACRO pct(numerator, denominator) AS (100 * (CAST(numerator AS DOUBLE) / NULLIF(CAST(denominator AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO crr(customers_start, customers_end, customers_new) AS (100 * (CAST((customers_end - customers_new) AS DOUBLE) / NULLIF(CAST(customers_start AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO crr_textbook(customers_start, customers_end, customers_acquired) AS (100 * (CAST((customers_end - customers_acquired) AS DOUBLE) / NULLIF(CAST(customers_start AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO retention_rate(customers_start, customers_end) AS (100 * (CAST(customers_end AS DOUBLE) / NULLIF(CAST(customers_start AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO customer_churn_rate(customers_churned, customers_start) AS (100 * (CAST(customers_churned AS DOUBLE) / NULLIF(CAST(customers_start AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO nrr(mrr_base, mrr_now) AS (100 * (CAST(mrr_now AS DOUBLE) / NULLIF(CAST(mrr_base AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO grr(mrr_base, mrr_now_capped) AS (100 * (CAST(mrr_now_capped AS DOUBLE) / NULLIF(CAST(mrr_base AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO gross_mrr_churn(contraction_mrr, churned_mrr, mrr_start) AS (100 * (CAST((ABS(contraction_mrr) + ABS(churned_mrr)) AS DOUBLE) / NULLIF(CAST(mrr_start AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO net_mrr_churn(expansion_mrr, contraction_mrr, churned_mrr, mrr_start) AS (100 * (CAST((ABS(contraction_mrr) + ABS(churned_mrr) - expansion_mrr) AS DOUBLE) / NULLIF(CAST(mrr_start AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO quick_ratio(new_mrr, expansion_mrr, reactivation_mrr, contraction_mrr, churned_mrr) AS ((CAST((new_mrr + expansion_mrr + reactivation_mrr) AS DOUBLE) / NULLIF(CAST(ABS(contraction_mrr + churned_mrr) AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO arpa(mrr, customers) AS ((CAST(mrr AS DOUBLE) / NULLIF(CAST(customers AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO arr(mrr) AS (12 * mrr);
+CREATE OR REPLACE MACRO cltv(arpa, gross_margin, churn_rate) AS ((CAST((arpa * gross_margin) AS DOUBLE) / NULLIF(CAST((churn_rate / 100) AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO sbg_survival(alpha, beta, t) AS (EXP(LGAMMA(beta + t) + LGAMMA(alpha + beta) - LGAMMA(beta) - LGAMMA(alpha + beta + t)));
+CREATE OR REPLACE MACRO discounted_survival(alpha, beta, t, discount_rate) AS (EXP(LGAMMA(beta + t) + LGAMMA(alpha + beta) - LGAMMA(beta) - LGAMMA(alpha + beta + t)) / POWER(1 + discount_rate, t));
+CREATE OR REPLACE MACRO renewal_rate(renewed, due) AS (100 * (CAST(renewed AS DOUBLE) / NULLIF(CAST(due AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO trial_conversion_rate(converted, trials_ended) AS (100 * (CAST(converted AS DOUBLE) / NULLIF(CAST(trials_ended AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO stickiness(avg_daily_active, monthly_active) AS ((CAST(avg_daily_active AS DOUBLE) / NULLIF(CAST(monthly_active AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO adoption_rate(feature_customers, active_customers) AS (100 * (CAST(feature_customers AS DOUBLE) / NULLIF(CAST(active_customers AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO usage_retention(retained_customers, cohort_size) AS (100 * (CAST(retained_customers AS DOUBLE) / NULLIF(CAST(cohort_size AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO engagement_score(frequency, breadth, time_score, support, weight_frequency, weight_breadth, weight_time, weight_support) AS ((CAST((weight_frequency * frequency + weight_breadth * breadth + weight_time * time_score + weight_support * support) AS DOUBLE) / NULLIF(CAST((weight_frequency + weight_breadth + weight_time + weight_support) AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO usage_lift(churned_usage_rate, retained_usage_rate) AS ((CAST(churned_usage_rate AS DOUBLE) / NULLIF(CAST(retained_usage_rate AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO net_promoter_score(promoters, detractors, responses) AS (100 * (CAST((promoters - detractors) AS DOUBLE) / NULLIF(CAST(responses AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO nps_margin(promoters, detractors, responses) AS (196 * SQRT((CAST(((CAST((promoters + detractors) AS DOUBLE) / NULLIF(CAST(responses AS DOUBLE), 0)) - (CAST((promoters - detractors) AS DOUBLE) / NULLIF(CAST(responses AS DOUBLE), 0)) * (CAST((promoters - detractors) AS DOUBLE) / NULLIF(CAST(responses AS DOUBLE), 0))) AS DOUBLE) / NULLIF(CAST(responses AS DOUBLE), 0))));
+CREATE OR REPLACE MACRO csat_score(satisfied, responses) AS (100 * (CAST(satisfied AS DOUBLE) / NULLIF(CAST(responses AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO customer_referral_rate(referred_new_customers, new_customers) AS (100 * (CAST(referred_new_customers AS DOUBLE) / NULLIF(CAST(new_customers AS DOUBLE), 0)));
+CREATE OR REPLACE MACRO tickets_per_customer(tickets, active_customers) AS ((CAST(tickets AS DOUBLE) / NULLIF(CAST(active_customers AS DOUBLE), 0)));

@@ -1,0 +1,30 @@
+-- Metric functions of saas-retention for snowflake; generated from sql/metrics.yml, do not edit.
+-- Run once per database (BigQuery: per script) to call crr(…), nrr(…)… in your own queries.
+CREATE OR REPLACE FUNCTION safe_divide(numerator FLOAT, denominator FLOAT) RETURNS FLOAT AS $$ CAST(numerator AS DOUBLE) / NULLIF(CAST(denominator AS DOUBLE), 0) $$;
+CREATE OR REPLACE FUNCTION pct(numerator FLOAT, denominator FLOAT) RETURNS FLOAT AS $$ 100 * (CAST(numerator AS DOUBLE) / NULLIF(CAST(denominator AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION crr(customers_start FLOAT, customers_end FLOAT, customers_new FLOAT) RETURNS FLOAT AS $$ 100 * (CAST((customers_end - customers_new) AS DOUBLE) / NULLIF(CAST(customers_start AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION crr_textbook(customers_start FLOAT, customers_end FLOAT, customers_acquired FLOAT) RETURNS FLOAT AS $$ 100 * (CAST((customers_end - customers_acquired) AS DOUBLE) / NULLIF(CAST(customers_start AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION retention_rate(customers_start FLOAT, customers_end FLOAT) RETURNS FLOAT AS $$ 100 * (CAST(customers_end AS DOUBLE) / NULLIF(CAST(customers_start AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION customer_churn_rate(customers_churned FLOAT, customers_start FLOAT) RETURNS FLOAT AS $$ 100 * (CAST(customers_churned AS DOUBLE) / NULLIF(CAST(customers_start AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION nrr(mrr_base FLOAT, mrr_now FLOAT) RETURNS FLOAT AS $$ 100 * (CAST(mrr_now AS DOUBLE) / NULLIF(CAST(mrr_base AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION grr(mrr_base FLOAT, mrr_now_capped FLOAT) RETURNS FLOAT AS $$ 100 * (CAST(mrr_now_capped AS DOUBLE) / NULLIF(CAST(mrr_base AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION gross_mrr_churn(contraction_mrr FLOAT, churned_mrr FLOAT, mrr_start FLOAT) RETURNS FLOAT AS $$ 100 * (CAST((ABS(contraction_mrr) + ABS(churned_mrr)) AS DOUBLE) / NULLIF(CAST(mrr_start AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION net_mrr_churn(expansion_mrr FLOAT, contraction_mrr FLOAT, churned_mrr FLOAT, mrr_start FLOAT) RETURNS FLOAT AS $$ 100 * (CAST((ABS(contraction_mrr) + ABS(churned_mrr) - expansion_mrr) AS DOUBLE) / NULLIF(CAST(mrr_start AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION quick_ratio(new_mrr FLOAT, expansion_mrr FLOAT, reactivation_mrr FLOAT, contraction_mrr FLOAT, churned_mrr FLOAT) RETURNS FLOAT AS $$ (CAST((new_mrr + expansion_mrr + reactivation_mrr) AS DOUBLE) / NULLIF(CAST(ABS(contraction_mrr + churned_mrr) AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION arpa(mrr FLOAT, customers FLOAT) RETURNS FLOAT AS $$ (CAST(mrr AS DOUBLE) / NULLIF(CAST(customers AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION arr(mrr FLOAT) RETURNS FLOAT AS $$ 12 * mrr $$;
+CREATE OR REPLACE FUNCTION cltv(arpa FLOAT, gross_margin FLOAT, churn_rate FLOAT) RETURNS FLOAT AS $$ (CAST((arpa * gross_margin) AS DOUBLE) / NULLIF(CAST((churn_rate / 100) AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION sbg_survival(alpha FLOAT, beta FLOAT, t FLOAT) RETURNS FLOAT AS $$ EXP(LGAMMA(beta + t) + LGAMMA(alpha + beta) - LGAMMA(beta) - LGAMMA(alpha + beta + t)) $$;
+CREATE OR REPLACE FUNCTION discounted_survival(alpha FLOAT, beta FLOAT, t FLOAT, discount_rate FLOAT) RETURNS FLOAT AS $$ EXP(LGAMMA(beta + t) + LGAMMA(alpha + beta) - LGAMMA(beta) - LGAMMA(alpha + beta + t)) / POWER(1 + discount_rate, t) $$;
+CREATE OR REPLACE FUNCTION renewal_rate(renewed FLOAT, due FLOAT) RETURNS FLOAT AS $$ 100 * (CAST(renewed AS DOUBLE) / NULLIF(CAST(due AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION trial_conversion_rate(converted FLOAT, trials_ended FLOAT) RETURNS FLOAT AS $$ 100 * (CAST(converted AS DOUBLE) / NULLIF(CAST(trials_ended AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION stickiness(avg_daily_active FLOAT, monthly_active FLOAT) RETURNS FLOAT AS $$ (CAST(avg_daily_active AS DOUBLE) / NULLIF(CAST(monthly_active AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION adoption_rate(feature_customers FLOAT, active_customers FLOAT) RETURNS FLOAT AS $$ 100 * (CAST(feature_customers AS DOUBLE) / NULLIF(CAST(active_customers AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION usage_retention(retained_customers FLOAT, cohort_size FLOAT) RETURNS FLOAT AS $$ 100 * (CAST(retained_customers AS DOUBLE) / NULLIF(CAST(cohort_size AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION engagement_score(frequency FLOAT, breadth FLOAT, time_score FLOAT, support FLOAT, weight_frequency FLOAT, weight_breadth FLOAT, weight_time FLOAT, weight_support FLOAT) RETURNS FLOAT AS $$ (CAST((weight_frequency * frequency + weight_breadth * breadth + weight_time * time_score + weight_support * support) AS DOUBLE) / NULLIF(CAST((weight_frequency + weight_breadth + weight_time + weight_support) AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION usage_lift(churned_usage_rate FLOAT, retained_usage_rate FLOAT) RETURNS FLOAT AS $$ (CAST(churned_usage_rate AS DOUBLE) / NULLIF(CAST(retained_usage_rate AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION net_promoter_score(promoters FLOAT, detractors FLOAT, responses FLOAT) RETURNS FLOAT AS $$ 100 * (CAST((promoters - detractors) AS DOUBLE) / NULLIF(CAST(responses AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION nps_margin(promoters FLOAT, detractors FLOAT, responses FLOAT) RETURNS FLOAT AS $$ 196 * SQRT((CAST(((CAST((promoters + detractors) AS DOUBLE) / NULLIF(CAST(responses AS DOUBLE), 0)) - (CAST((promoters - detractors) AS DOUBLE) / NULLIF(CAST(responses AS DOUBLE), 0)) * (CAST((promoters - detractors) AS DOUBLE) / NULLIF(CAST(responses AS DOUBLE), 0))) AS DOUBLE) / NULLIF(CAST(responses AS DOUBLE), 0))) $$;
+CREATE OR REPLACE FUNCTION csat_score(satisfied FLOAT, responses FLOAT) RETURNS FLOAT AS $$ 100 * (CAST(satisfied AS DOUBLE) / NULLIF(CAST(responses AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION customer_referral_rate(referred_new_customers FLOAT, new_customers FLOAT) RETURNS FLOAT AS $$ 100 * (CAST(referred_new_customers AS DOUBLE) / NULLIF(CAST(new_customers AS DOUBLE), 0)) $$;
+CREATE OR REPLACE FUNCTION tickets_per_customer(tickets FLOAT, active_customers FLOAT) RETURNS FLOAT AS $$ (CAST(tickets AS DOUBLE) / NULLIF(CAST(active_customers AS DOUBLE), 0)) $$;
