@@ -192,6 +192,19 @@ def build_models(con, settings: Settings, report: StagingReport, *,
     return built, skipped
 
 
+def _remove_stale_builds(db_path: Path) -> None:
+    """Delete temporary files of builds that were killed (their process is gone); a running
+    build of the same target keeps its own."""
+    for leftover in db_path.parent.glob(f".{db_path.name}.*.building*"):
+        parts = leftover.name[len(db_path.name) + 2:].split(".")
+        try:
+            os.kill(int(parts[0]), 0)
+        except (ValueError, IndexError, ProcessLookupError):
+            leftover.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # another user's live process
+
+
 def build(
     source: str | Path | Source,
     settings: Settings | None = None,
@@ -211,8 +224,9 @@ def build(
     tmp_db = None
     if db_path is not None:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{db_path.name}.", suffix=".building",
-                                        dir=db_path.parent)
+        _remove_stale_builds(db_path)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{db_path.name}.{os.getpid()}.",
+                                        suffix=".building", dir=db_path.parent)
         os.close(fd)
         os.unlink(tmp_name)  # duckdb creates the file itself
         tmp_db = Path(tmp_name)
