@@ -3,7 +3,7 @@ duckdb 1.x). Run everything with ``python3 -m nox``; one session with ``-s``."""
 
 import nox
 
-nox.options.sessions = ["lint", "generated", "tests-newest", "tests-superset-pins"]
+nox.options.sessions = ["lint", "generated", "tests-newest", "tests-superset-pins", "superset"]
 nox.options.reuse_existing_virtualenvs = True
 
 PINS = {
@@ -43,3 +43,14 @@ def generated(session: nox.Session) -> None:
     version = open("sql/dist/SQLGLOT_VERSION").read().strip()
     session.install("-e", ".[test]", f"sqlglot=={version}")
     session.run("pytest", "-q", "tests/test_generated.py")
+
+
+@nox.session
+def superset(session: nox.Session) -> None:
+    """End to end against a real Superset 6.1 (started by the tests on 127.0.0.1): imports,
+    installs, chart-data numbers, SQL Lab safety, dashboards in headless Chromium (the system
+    /usr/bin/chromium: .ci/run installs it; no browser is ever downloaded). Screenshots and
+    timings land in .nox/artifacts/superset/."""
+    session.install("-e", ".[test,superset]", "playwright")
+    session.run("pytest", "-m", "superset", *(session.posargs or ["-q"]),
+                env={"SUPERSET_ARTIFACTS": ".nox/artifacts/superset"})

@@ -778,6 +778,31 @@ def _table(chart: _Chart) -> tuple[dict, list]:
     return form_data, [query]
 
 
+def _funnel(chart: _Chart) -> tuple[dict, list]:
+    spec = chart.spec
+    groupby = [chart.col(g) for g in spec["groupby"]]
+    metric, _label = chart.metric(spec["metric"])
+    form_data = {
+        "groupby": groupby,
+        "metric": metric,
+        "adhoc_filters": chart.adhoc_filters(),
+        "row_limit": 10,
+        "sort_by_metric": True,
+        "percent_calculation_type": "first_step",
+        "color_scheme": "supersetColors",
+        "show_legend": True,
+        "legendOrientation": "top",
+        "tooltip_label_type": 5,
+        "number_format": "SMART_NUMBER",
+        "show_labels": True,
+        "show_tooltip_labels": True,
+        "label_type": "key_value_percent",
+    }
+    query = _base_query(chart, columns=groupby, metrics=[metric], orderby=[[metric, False]],
+                        grain=None, row_limit=10, post_processing=[])
+    return form_data, [query]
+
+
 VIZ: dict[str, Callable[[_Chart], tuple[dict, list]]] = {
     "echarts_timeseries_line": lambda c: _timeseries(c, "line"),
     "echarts_timeseries_bar": lambda c: _timeseries(c, "bar"),
@@ -786,6 +811,7 @@ VIZ: dict[str, Callable[[_Chart], tuple[dict, list]]] = {
     "heatmap_v2": _heatmap,
     "waterfall": _waterfall,
     "table": _table,
+    "funnel": _funnel,
 }
 
 

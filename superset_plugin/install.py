@@ -25,6 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid as uuid_module
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
 
@@ -35,6 +36,7 @@ from .bundle import Bundle, Column, Target, build_bundle, database_digest, store
 __all__ = ["InstallError", "InstallReport", "install_in_app", "install_rest", "resolve_dialect"]
 
 DEFAULT_SCHEMAS = ("main", "public")  # DuckDB, PostgreSQL-likes
+PARALLEL_REQUESTS = 6  # table listings and refreshes are independent: don't wait in line
 
 
 class InstallError(SaasRetentionError):
@@ -143,8 +145,9 @@ def plan(bundle: Bundle, existing: dict[str, str | None], report: InstallReport)
 
 
 def _type(kind) -> str:
-    """Column types as one spelling whichever path listed them (``DECIMAL(2, 1)``)."""
-    return re.sub(r"\s+", "", str(kind)).upper()
+    """Column types as one spelling whichever path listed them: Superset's REST API says
+    ``NUMERIC`` where its Python API says ``NUMERIC(2, 1)``."""
+    return re.sub(r"\(.*\)$", "", re.sub(r"\s+", "", str(kind))).upper()
 
 
 def _models_present(tables: dict[str, list[Column]]) -> dict[str, list[Column]]:
@@ -434,10 +437,13 @@ def install_rest(url: str, username: str, password: str, database_name: str, *,
     tables = _models_present({t["value"]: [] for t in listed})
     if not tables:
         raise InstallError(_no_tables(database_name, schema))
-    for name in tables:
+    def columns(name: str) -> list[Column]:
         meta = api.get(f"/api/v1/database/{db_id}/table_metadata/?"
                        + urllib.parse.urlencode({"name": name, "schema": schema}))
-        tables[name] = [Column(c["name"], _type(c.get("type"))) for c in meta["columns"]]
+        return [Column(c["name"], _type(c.get("type"))) for c in meta["columns"]]
+
+    with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
+        tables = dict(zip(tables, pool.map(columns, tables), strict=True))
     report = InstallReport(database_name, dialect, schema)
     adopted = _adopt([(d["table_name"], d.get("schema"), d["uuid"]) for d in api.paged(
         "/api/v1/dataset/", ["uuid", "table_name", "schema"],
@@ -457,10 +463,11 @@ def apply_rest(api: RestClient, bundle: Bundle, report: InstallReport) -> None:
         return
     api.import_assets(todo.zip_bytes("saas_retention"))
     wanted = {str(c["uuid"]) for _k, _p, c in todo.objects("datasets")}
-    for row in api.paged("/api/v1/dataset/", ["id", "uuid", "table_name"]):
-        if row["uuid"] in wanted:
-            api.put(f"/api/v1/dataset/{row['id']}/refresh")
-            report.refreshed.append(row["table_name"])
+    rows = [r for r in api.paged("/api/v1/dataset/", ["id", "uuid", "table_name"])
+            if r["uuid"] in wanted]
+    with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
+        list(pool.map(lambda r: api.put(f"/api/v1/dataset/{r['id']}/refresh"), rows))
+    report.refreshed.extend(r["table_name"] for r in rows)
 
 
 def _rest_digests(api: RestClient, bundle: Bundle) -> dict[str, str | None]:

@@ -260,6 +260,8 @@ def compare_rows(got: list[dict], want: list[dict], keys: list[str], where: str)
             expected = index[key][name]
             if value is None or expected is None:
                 assert value is None and expected is None, (where, key, name, value, expected)
+            elif isinstance(expected, str | dt.date):
+                assert _key(value) == expected, (where, key, name, value, expected)
             else:
                 assert math.isclose(float(value), float(expected), rel_tol=1e-9,
                                     abs_tol=1e-9), (where, key, name, value, expected)

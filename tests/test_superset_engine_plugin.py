@@ -113,3 +113,24 @@ def test_plugin_leaves_other_engines_alone(caplog):
     with engine.connect() as c:
         assert c.execute(sqlalchemy.text("select 1")).scalar() == 1
     assert "not DuckDB" in caplog.text
+
+
+def test_superset_config_two_liner(database):
+    """The README's superset_config.py alternative: one listener on every pool."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("duckdb_engine", reason="duckdb-engine comes with Superset's [duckdb]")
+    import saas_retention.superset_plugin.engine_plugin as sr
+
+    sqlalchemy.event.listen(sqlalchemy.pool.Pool, "connect", sr.register_on_connect)
+    try:
+        engine = sqlalchemy.create_engine(f"duckdb:///{database}",
+                                          connect_args=DUCKDB_CONNECT_ARGS)
+        with engine.connect() as c:
+            assert c.execute(sqlalchemy.text(
+                "select sbg_fit(survivors).alpha from cohorts")).scalar() > 0
+        engine.dispose()
+        other = sqlalchemy.create_engine("sqlite://")
+        with other.connect() as c:
+            assert c.execute(sqlalchemy.text("select 1")).scalar() == 1
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.pool.Pool, "connect", sr.register_on_connect)

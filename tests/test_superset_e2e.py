@@ -1,0 +1,434 @@
+"""End to end against a real Superset 6.1 started here on 127.0.0.1 (SQLite metadata, a free
+port): the demo bundle through the Superset CLI, installs through both paths (the second run a
+no-op), every shipped chart's chart-data result against the numbers of the built DuckDB file, a
+saved metric dragged onto a new chart with a dimension, SQL Lab refusing server files, and a
+headless Chromium opening every dashboard.
+
+Needs Superset in this environment (``pip install 'saas-retention[superset]'``; ``nox -s
+superset``); skipped otherwise. Screenshots and timings go to ``$SUPERSET_ARTIFACTS`` (default
+``.nox/artifacts/superset/``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.superset
+
+if importlib.util.find_spec("superset") is None:
+    pytest.skip("Apache Superset is not installed here (pip install 'saas-retention[superset]'; "
+                "nox -s superset runs these tests)", allow_module_level=True)
+
+from saas_retention.superset_plugin.bundle import demo_bundle  # noqa: E402
+from saas_retention.superset_plugin.demo import (  # noqa: E402
+    _run,
+    superset_env,
+    superset_executable,
+    write_config,
+)
+from saas_retention.superset_plugin.install import RestClient  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("SUPERSET_ARTIFACTS", ROOT / ".nox" / "artifacts" / "superset"))
+TIMINGS: dict[str, float] = {}
+PASSWORD_VAR = "SAAS_RETENTION_E2E_PASSWORD"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _timed(name: str, started: float) -> None:
+    TIMINGS[name] = round(time.perf_counter() - started, 2)
+
+
+def _build_demo(folder: Path) -> Path:
+    from saas_retention.builder import build
+    from saas_retention.config import parse_settings
+    from saas_retention.demo import generate
+
+    end = dt.date(2025, 12, 31)
+    generate(str(folder / "source.duckdb"), customers=600, months=24, end_date=end)
+    database = folder / "saas_retention.duckdb"
+    build(folder / "source.duckdb", parse_settings({"as_of": end}), database=database)
+    return database
+
+
+class Server:
+    def __init__(self, folder: Path, database: Path, password: str, port: int, proc):
+        self.folder, self.database, self.password = folder, database, password
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = proc
+        self.env = superset_env(folder)
+        self.exe = superset_executable()
+
+    def api(self) -> RestClient:
+        return RestClient(self.url, "admin", self.password)
+
+    def superset_cli(self, *args: str) -> str:
+        return _run([self.exe, *args], self.env, f"superset {' '.join(args)}")
+
+    def rest_install(self) -> str:
+        env = {**os.environ, PASSWORD_VAR: self.password}
+        done = subprocess.run(
+            [sys.executable, "-m", "saas_retention.cli", "superset", "install", "--url",
+             self.url, "--username", "admin", "--password-env", PASSWORD_VAR,
+             "--database", "saas_retention_demo"], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert self.password not in done.stdout + done.stderr
+        return done.stdout
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("superset")
+    exe = superset_executable()
+    write_config(folder)
+    env = superset_env(folder)
+    password = secrets.token_urlsafe(12)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(1) as pool:
+        building = pool.submit(_build_demo, folder)
+        step = time.perf_counter()
+        _run([exe, "db", "upgrade"], env, "superset db upgrade")
+        _timed("superset db upgrade", step)
+        step = time.perf_counter()
+        _run([exe, "fab", "create-admin", "--username", "admin", "--firstname", "a",
+              "--lastname", "b", "--email", "admin@localhost", "--password", password],
+             env, "superset fab create-admin")
+        _timed("superset fab create-admin", step)
+        step = time.perf_counter()
+        _run([exe, "init"], env, "superset init")
+        _timed("superset init", step)
+        database = building.result()
+    _timed("set-up (metadata and demo build in parallel)", started)
+    port = _free_port()
+    log = open(folder / "superset.log", "w")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen([exe, "run", "-h", "127.0.0.1", "-p", str(port), "--with-threads"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    step = time.perf_counter()
+    srv = Server(folder, database, password, port, proc)
+    deadline = time.time() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"{srv.url}/health", timeout=5) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            log.close()
+            raise RuntimeError("Superset did not start:\n"
+                               + (folder / "superset.log").read_text()[-3000:])
+        time.sleep(1)
+    _timed("superset run until /health", step)
+    yield srv
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS, indent=2))
+    shutil.copy(folder / "superset.log", ARTIFACTS / "superset.log")
+
+
+@pytest.fixture(scope="module")
+def bundle(server):
+    return demo_bundle(server.database)
+
+
+def _ids(api: RestClient, endpoint: str, columns: list[str]) -> dict[str, dict]:
+    return {row["uuid"]: row for row in api.paged(endpoint, ["id", "uuid", *columns])}
+
+
+def _changed_on(api: RestClient) -> dict[str, str]:
+    state = {}
+    for endpoint, column in (("/api/v1/dataset/", "changed_on_utc"),
+                             ("/api/v1/chart/", "changed_on_utc"),
+                             ("/api/v1/dashboard/", "changed_on_utc")):
+        for row in api.paged(endpoint, ["uuid", column]):
+            state[row["uuid"]] = row[column]
+    return state
+
+
+# --- importing and installing ------------------------------------------------------------------
+
+
+def test_demo_import_through_the_superset_cli(server, bundle):
+    started = time.perf_counter()
+    out = server.superset_cli("saas-retention", "import-demo", "--duckdb", str(server.database))
+    _timed("import-demo (superset CLI, everything created)", started)
+    objects = len(bundle.objects())
+    assert f"created {objects} " in out, out
+    out = server.superset_cli("saas-retention", "import-demo", "--duckdb", str(server.database))
+    assert "unchanged" in out, out
+
+
+def test_rest_install_then_a_second_run_changes_nothing(server):
+    started = time.perf_counter()
+    first = server.rest_install()
+    _timed("install over REST (first)", started)
+    assert "database saas_retention_demo (dialect duckdb, schema main)" in first
+    api = server.api()
+    before = _changed_on(api)
+    started = time.perf_counter()
+    second = server.rest_install()
+    _timed("install over REST (second, no-op)", started)
+    assert "unchanged: all" in second and "nothing imported" in second, second
+    assert _changed_on(api) == before
+
+
+def test_superset_cli_install_recreates_a_deleted_chart_then_changes_nothing(server, bundle):
+    api = server.api()
+    charts = _ids(api, "/api/v1/chart/", ["slice_name"])
+    (_k, _p, victim) = next(o for o in bundle.objects("charts")
+                            if o[2]["slice_name"] == "Paying customers by plan")
+    status, _body = api._call("DELETE", f"/api/v1/chart/{charts[victim['uuid']]['id']}")
+    assert status == 200
+    started = time.perf_counter()
+    out = server.superset_cli("saas-retention", "install", "--database", "saas_retention_demo")
+    _timed("install in Superset's CLI (one chart re-created)", started)
+    assert "created 1 (1 chart): chart Paying customers by plan" in out, out
+    assert "updated 1 (1 dashboard): dashboard Retention" in out, out
+    before = _changed_on(api)
+    started = time.perf_counter()
+    out = server.superset_cli("saas-retention", "install", "--database", "saas_retention_demo")
+    _timed("install in Superset's CLI (second, no-op)", started)
+    assert "unchanged: all" in out, out
+    assert _changed_on(api) == before
+    board = api.get("/api/v1/dashboard/saas-retention-demo-retention/charts")["result"]
+    assert "Paying customers by plan" in {c["slice_name"] for c in board}
+
+
+# --- numbers -------------------------------------------------------------------------------------
+
+
+def _rows(result: dict, want_sample: dict) -> list[dict]:
+    """Chart-data rows with epoch-millisecond times turned into dates where DuckDB has dates."""
+    rows = []
+    for row in result["data"]:
+        fixed = dict(row)
+        for key, value in row.items():
+            if isinstance(want_sample.get(key), dt.date) and isinstance(value, int | float):
+                fixed[key] = dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc).date()
+        rows.append(fixed)
+    return rows
+
+
+def test_every_chart_returns_the_numbers_of_the_build(server, bundle):
+    from test_superset_bundle import _column_sql, compare_rows
+
+    from saas_retention.superset_plugin.bundle import load_dashboards
+
+    api = server.api()
+    charts = _ids(api, "/api/v1/chart/", ["slice_name"])
+    specs = {c["title"]: c for b in load_dashboards() for c in b["charts"]}
+    con = duckdb.connect(str(server.database), read_only=True)
+    started = time.perf_counter()
+    checked = 0
+    try:
+        for _k, _p, chart in bundle.objects("charts"):
+            chart_id = charts[chart["uuid"]]["id"]
+            # the saved query context, as the chart-data API and reports run it
+            saved = api.get(f"/api/v1/chart/{chart_id}/data/")
+            assert saved["result"][0]["rowcount"] > 0, chart["slice_name"]
+            query_context = json.loads(api.get(f"/api/v1/chart/{chart_id}")["result"]
+                                       ["query_context"])
+            for query in query_context["queries"]:
+                query["post_processing"] = []  # rows as the database returned them
+            status, body = api.post_chart_data(query_context)
+            assert status == 200, (chart["slice_name"], body)
+            cursor = con.execute(specs[chart["slice_name"]]["check"])
+            names = [d[0] for d in cursor.description]
+            want = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+            got = _rows(body["result"][0], want[0])
+            keys = [_column_sql(c)[1] for c in query_context["queries"][0]["columns"]]
+            if not query_context["queries"][0]["metrics"]:
+                keys = keys[:1]
+            compare_rows(got, want, keys, chart["slice_name"])
+            checked += 1
+    finally:
+        con.close()
+    _timed(f"chart-data checks ({checked} charts)", started)
+    assert checked == len(bundle.objects("charts"))
+
+
+def test_saved_metric_dragged_onto_a_new_chart_with_a_dimension(server):
+    """CRR and NRR by plan, as Explore would ask for them, against a hand-written reference
+    (paying at both ends ÷ paying at the start; start customers' MRR now ÷ then)."""
+    api = server.api()
+    (dataset,) = [d for d in api.paged("/api/v1/dataset/", ["id", "table_name"])
+                  if d["table_name"] == "customer_periods"]
+    query_context = {
+        "datasource": {"id": dataset["id"], "type": "table"},
+        "force": True,
+        "queries": [{
+            "columns": [{"timeGrain": "P1M", "columnType": "BASE_AXIS",
+                         "sqlExpression": "date_month", "label": "date_month",
+                         "expressionType": "SQL"}, "plan"],
+            "metrics": ["crr", "nrr"],
+            "filters": [{"col": "date_month", "op": "TEMPORAL_RANGE", "val": "No filter"}],
+            "orderby": [["crr", False]],
+            "row_limit": 10000,
+            "extras": {"time_grain_sqla": "P1M"},
+        }],
+        "result_format": "json",
+        "result_type": "full",
+    }
+    status, body = api.post_chart_data(query_context)
+    assert status == 200, body
+    con = duckdb.connect(str(server.database), read_only=True)
+    try:
+        reference = con.execute("""
+            select date_month, plan,
+                   100.0 * count(case when was_paying = 1 and is_paying = 1 then 1 end)
+                       / nullif(count(case when was_paying = 1 then 1 end), 0) as crr,
+                   100.0 * sum(case when was_paying = 1 then mrr end)
+                       / nullif(sum(previous_mrr), 0) as nrr
+            from customer_periods group by all""").fetchall()
+    finally:
+        con.close()
+    want = {(d, p): (c, n) for d, p, c, n in reference}
+    rows = _rows(body["result"][0], {"date_month": dt.date(2000, 1, 1)})
+    assert len(rows) == len(want)
+    for row in rows:
+        crr, nrr = want[(row["date_month"], row["plan"])]
+        for got, expected in ((row["crr"], crr), (row["nrr"], nrr)):
+            assert (got is None and expected is None) or abs(got - expected) < 1e-9
+
+
+# --- security ------------------------------------------------------------------------------------
+
+
+def _sql_lab(api: RestClient, sql: str) -> tuple[int, dict]:
+    (database,) = [d for d in api.paged("/api/v1/database/", ["id", "database_name"])
+                   if d["database_name"] == "saas_retention_demo"]
+    return api._call("POST", "/api/v1/sqllab/execute/", json_body={
+        "database_id": database["id"], "sql": sql, "runAsync": False, "schema": "main",
+        "client_id": secrets.token_hex(5), "queryLimit": 100, "tab": "e2e",
+        "select_as_cta": False, "ctas_method": "TABLE", "expand_data": True})
+
+
+def test_sql_lab_refuses_server_files_and_has_the_metric_functions(server):
+    api = server.api()
+    status, body = _sql_lab(api, "select * from read_csv('/etc/hostname')")
+    assert status != 200, body
+    assert "external access" in json.dumps(body).lower() or "disabled" in json.dumps(body)
+    status, body = _sql_lab(api, "select crr(100, 95, 5) as macro_crr, "
+                                 "sbg_fit([100.0, 80, 70, 65]).alpha as udf_alpha")
+    assert status == 200, body
+    (row,) = body["data"]
+    assert row["macro_crr"] == 90.0 and row["udf_alpha"] > 0
+
+
+def test_chart_data_cannot_read_server_files_either(server):
+    api = server.api()
+    (dataset,) = [d for d in api.paged("/api/v1/dataset/", ["id", "table_name"])
+                  if d["table_name"] == "retention"]
+    status, body = api.post_chart_data({
+        "datasource": {"id": dataset["id"], "type": "table"},
+        "queries": [{"columns": [], "row_limit": 1, "metrics": [{
+            "expressionType": "SQL", "label": "leak",
+            "sqlExpression": "max((select count(*) from read_csv('/etc/hostname')))"}]}],
+        "result_format": "json", "result_type": "full"})
+    assert status != 200, body
+
+
+def test_without_the_package_queries_fail_with_the_documented_error(server):
+    """What a Superset without saas-retention does with the shipped database extra:
+    SQLAlchemy's "Can't load plugin" on that database's queries (as the README says), and
+    Superset itself stays up. Simulated with a plugin name no package provides."""
+    from saas_retention.superset_plugin.bundle import Bundle, Target, _database
+
+    api = server.api()
+    entry = _database(Target("without_the_package",
+                             sqlalchemy_uri=f"duckdb:///{server.database}"))
+    entry["extra"]["engine_params"]["plugins"] = ["saas_retention_uninstalled"]
+    api.import_assets(Bundle({"metadata.yaml": {"version": "1.0.0", "type": "assets"},
+                              "databases/without_the_package.yaml": entry}).zip_bytes("b"))
+    (database,) = [d for d in api.paged("/api/v1/database/", ["id", "database_name"])
+                   if d["database_name"] == "without_the_package"]
+    status, body = api._call("POST", "/api/v1/sqllab/execute/", json_body={
+        "database_id": database["id"], "sql": "select 1 as one", "runAsync": False,
+        "client_id": secrets.token_hex(5), "tab": "e2e"})
+    assert status != 200
+    assert "Can't load plugin: sqlalchemy.plugins:saas_retention_uninstalled" in \
+        json.dumps(body), body
+    with urllib.request.urlopen(f"{server.url}/health", timeout=10) as r:
+        assert r.status == 200
+    api._call("DELETE", f"/api/v1/database/{database['id']}")
+
+
+# --- the browser ---------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_every_dashboard_renders_without_chart_errors(server, bundle, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} missing (apt-get install chromium); never downloaded by tests")
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    boards = [c for _k, _p, c in bundle.objects("dashboards")]
+    failures = []
+    with playwright.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+            viewport={"width": 1600, "height": 1200})
+        try:
+            page = context.new_page()
+            page.goto(f"{server.url}/login/")
+            page.fill("#username", "admin")
+            page.fill("#password", server.password)
+            page.keyboard.press("Enter")
+            page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+            for board in boards:
+                started = time.perf_counter()
+                page.goto(f"{server.url}/superset/dashboard/{board['slug']}/")
+                page.wait_for_selector(".dashboard-component-chart-holder", timeout=60_000)
+                expected = sum(1 for v in board["position"].values()
+                               if isinstance(v, dict) and v.get("type") == "CHART")
+                deadline = time.time() + 90
+                while time.time() < deadline:
+                    loading = page.locator(".dashboard-component-chart-holder .loading").count()
+                    rendered = page.locator(
+                        ".dashboard-component-chart-holder canvas, "
+                        ".dashboard-component-chart-holder svg, "
+                        ".dashboard-component-chart-holder table, "
+                        ".dashboard-component-chart-holder .header-line").count()
+                    if not loading and rendered >= expected:
+                        break
+                    time.sleep(0.5)
+                page.wait_for_timeout(1500)  # let animations settle for the screenshot
+                holders = page.locator(".dashboard-component-chart-holder").count()
+                errors = page.locator(
+                    ".dashboard-component-chart-holder [role='alert'], "
+                    ".dashboard-component-chart-holder .ant-alert-error").all_inner_texts()
+                page.screenshot(path=str(ARTIFACTS / f"{board['slug']}.png"), full_page=True)
+                _timed(f"dashboard {board['dashboard_title']} in Chromium", started)
+                if holders != expected or errors:
+                    failures.append((board["dashboard_title"], holders, expected, errors))
+        finally:
+            context.close()
+    assert not failures, failures
