@@ -363,7 +363,12 @@ class Stager:
         for name, columns in self.present.items():
             projections: list[exp.Expression] = []
             for c in TABLES[name].columns:
-                if c.name in columns:
+                if c.name in columns and c.kind == "number":
+                    # decimals add up exactly whatever the summation order: double sums
+                    # differ in the last bits between multi-threaded runs
+                    projections.append(exp.alias_(exp.cast(col(c.name), "DECIMAL(18, 6)"),
+                                                  q(c.name)))
+                elif c.name in columns:
                     projections.append(col(c.name))
                 else:
                     projections.append(exp.alias_(exp.cast(exp.null(), _sql_type(c.kind)),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import decimal
 import math
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -449,7 +450,9 @@ def load_tables(database: Path, models: Iterable[str] = MODELS) -> dict[str, lis
             order = ", ".join(f'"{k}"' for k in KEYS[name])
             cur = con.execute(f'select * from "{name}" order by {order}')
             cols = [d[0] for d in cur.description]
-            out[name] = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            # money columns are exact decimals in the package; compare them as numbers
+            out[name] = [{c: float(v) if isinstance(v, decimal.Decimal) else v
+                          for c, v in zip(cols, r, strict=True)} for r in cur.fetchall()]
         return out
     finally:
         con.close()

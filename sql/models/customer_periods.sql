@@ -112,27 +112,29 @@ classified as (
 ),
 
 final as (
+    -- money stays decimal: the marts sum it, and sums of decimals are exact and the same
+    -- whatever order parallel threads add them in (sums of doubles are not)
     select
         classified.customer_id,
         classified.period_index,
         classified.period_start as date_period,
         classified.period_start,
         classified.period_end,
-        cast(classified.mrr as double) as mrr,
-        cast(classified.previous_mrr as double) as previous_mrr,
+        cast(classified.mrr as decimal(18, 6)) as mrr,
+        cast(classified.previous_mrr as decimal(18, 6)) as previous_mrr,
         case when classified.mrr > 0 then 1 else 0 end as is_paying,
         case when classified.previous_mrr > 0 then 1 else 0 end as was_paying,
         classified.movement,
-        cast(classified.mrr - classified.previous_mrr as double) as mrr_change,
-        cast(case when classified.movement = 'new' then classified.mrr else 0 end as double)
+        cast(classified.mrr - classified.previous_mrr as decimal(18, 6)) as mrr_change,
+        cast(case when classified.movement = 'new' then classified.mrr else 0 end as decimal(18, 6))
             as new_mrr,
-        cast(case when classified.movement = 'reactivation' then classified.mrr else 0 end as double)
+        cast(case when classified.movement = 'reactivation' then classified.mrr else 0 end as decimal(18, 6))
             as reactivation_mrr,
-        cast(case when classified.movement = 'expansion' then classified.mrr - classified.previous_mrr else 0 end as double)
+        cast(case when classified.movement = 'expansion' then classified.mrr - classified.previous_mrr else 0 end as decimal(18, 6))
             as expansion_mrr,
-        cast(case when classified.movement = 'contraction' then classified.mrr - classified.previous_mrr else 0 end as double)
+        cast(case when classified.movement = 'contraction' then classified.mrr - classified.previous_mrr else 0 end as decimal(18, 6))
             as contraction_mrr,
-        cast(case when classified.movement = 'churn' then 0 - classified.previous_mrr else 0 end as double)
+        cast(case when classified.movement = 'churn' then 0 - classified.previous_mrr else 0 end as decimal(18, 6))
             as churned_mrr,
         classified.first_paying_index as cohort_period_index,
         cohort_periods.period_start as cohort_period,

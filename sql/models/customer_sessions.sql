@@ -76,13 +76,14 @@ gap_sessions as (
 
 all_sessions as (
     -- a session belongs to the period it starts in; its time is the sum of its events'
-    -- duration_seconds when they carry one, else first to last event
+    -- duration_seconds when they carry one, else first to last event (decimal, so sums do not
+    -- depend on the order threads add them in)
     select
         customer_id,
         period_index,
         case
-            when timed_events > 0 then cast(duration_seconds as double)
-            else cast(last_second - first_second as double)
+            when timed_events > 0 then cast(duration_seconds as decimal(18, 6))
+            else cast(last_second - first_second as decimal(18, 6))
         end as session_seconds
     from id_sessions
     union all
@@ -90,8 +91,8 @@ all_sessions as (
         customer_id,
         period_index,
         case
-            when timed_events > 0 then cast(duration_seconds as double)
-            else cast(last_second - first_second as double)
+            when timed_events > 0 then cast(duration_seconds as decimal(18, 6))
+            else cast(last_second - first_second as decimal(18, 6))
         end as session_seconds
     from gap_sessions
 ),

@@ -453,31 +453,33 @@ WITH stg_subscriptions AS (
     END AS movement
   FROM customer_periods__with_previous AS with_previous
 ), customer_periods__final AS (
+  /* money stays decimal: the marts sum it, and sums of decimals are exact and the same */
+  /* whatever order parallel threads add them in (sums of doubles are not) */
   SELECT
     classified.customer_id,
     classified.period_index,
     classified.period_start AS date_month,
     classified.period_start,
     classified.period_end,
-    CAST(classified.mrr AS DOUBLE) AS mrr,
-    CAST(classified.previous_mrr AS DOUBLE) AS previous_mrr,
+    CAST(classified.mrr AS DECIMAL(18, 6)) AS mrr,
+    CAST(classified.previous_mrr AS DECIMAL(18, 6)) AS previous_mrr,
     CASE WHEN classified.mrr > 0 THEN 1 ELSE 0 END AS is_paying,
     CASE WHEN classified.previous_mrr > 0 THEN 1 ELSE 0 END AS was_paying,
     classified.movement,
-    CAST(classified.mrr - classified.previous_mrr AS DOUBLE) AS mrr_change,
-    CAST(CASE WHEN classified.movement = 'new' THEN classified.mrr ELSE 0 END AS DOUBLE) AS new_mrr,
-    CAST(CASE WHEN classified.movement = 'reactivation' THEN classified.mrr ELSE 0 END AS DOUBLE) AS reactivation_mrr,
+    CAST(classified.mrr - classified.previous_mrr AS DECIMAL(18, 6)) AS mrr_change,
+    CAST(CASE WHEN classified.movement = 'new' THEN classified.mrr ELSE 0 END AS DECIMAL(18, 6)) AS new_mrr,
+    CAST(CASE WHEN classified.movement = 'reactivation' THEN classified.mrr ELSE 0 END AS DECIMAL(18, 6)) AS reactivation_mrr,
     CAST(CASE
       WHEN classified.movement = 'expansion'
       THEN classified.mrr - classified.previous_mrr
       ELSE 0
-    END AS DOUBLE) AS expansion_mrr,
+    END AS DECIMAL(18, 6)) AS expansion_mrr,
     CAST(CASE
       WHEN classified.movement = 'contraction'
       THEN classified.mrr - classified.previous_mrr
       ELSE 0
-    END AS DOUBLE) AS contraction_mrr,
-    CAST(CASE WHEN classified.movement = 'churn' THEN 0 - classified.previous_mrr ELSE 0 END AS DOUBLE) AS churned_mrr,
+    END AS DECIMAL(18, 6)) AS contraction_mrr,
+    CAST(CASE WHEN classified.movement = 'churn' THEN 0 - classified.previous_mrr ELSE 0 END AS DECIMAL(18, 6)) AS churned_mrr,
     classified.first_paying_index AS cohort_period_index,
     cohort_periods.period_start AS cohort_month,
     classified.period_index - classified.first_paying_index AS periods_since_start,
