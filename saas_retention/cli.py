@@ -259,6 +259,48 @@ def demo(directory, customers, months, seed):
     click.echo(_headline(result.database))
 
 
+@main.command()
+@click.option("--sizes", default="10k,100k", show_default=True,
+              help="Customer counts to benchmark, comma-separated (10k, 100k, 1m).")
+@click.option("--months", type=click.IntRange(2, 240), default=36, show_default=True)
+@click.option("--events-per-customer-month", type=click.FloatRange(0, 10_000), default=10.0,
+              show_default=True, help="Mean events per active customer-month.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--repeat", type=click.IntRange(1, 20), default=1, show_default=True,
+              help="Builds per size (the best counts; a baseline runs before and after each).")
+@click.option("--udf-rows", type=click.IntRange(0, 500_000_000), default=20_000_000,
+              show_default=True, help="Rows for macro vs inline vs Arrow UDF (0 skips).")
+@click.option("--no-compare", is_flag=True,
+              help="Skip the comparison with the dbt playbook pattern and pandas.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False),
+              help="Where generated sources are kept between runs (default: the temp dir).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench_results",
+              show_default=True, help="Writes RESULTS.md and results.json here.")
+def bench(sizes, months, events_per_customer_month, seed, repeat, udf_rows, no_compare,
+          data_dir, out_dir):
+    """Time a full build against one pass over the raw events, per model, metric functions
+    three ways and the usual alternatives, on generated data of each size."""
+    import shlex
+
+    from .bench import parse_sizes, run, write_results
+
+    try:
+        chosen = parse_sizes(sizes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sizes") from None
+    # every option spelled out, so the results say exactly how to reproduce them
+    command = ["saas-retention", "bench", "--sizes", sizes, "--months", str(months),
+               "--events-per-customer-month", f"{events_per_customer_month:g}", "--seed",
+               str(seed), "--repeat", str(repeat), "--udf-rows", str(udf_rows),
+               *(["--no-compare"] if no_compare else []), "--out", str(out_dir)]
+    result = run(chosen, months=months, events_per_customer_month=events_per_customer_month,
+                 seed=seed, repeat=repeat, udf_rows=udf_rows, compare=not no_compare,
+                 data_dir=data_dir, command=shlex.join(command), progress=_echo_err)
+    json_path, md_path = write_results(result, out_dir)
+    click.echo(md_path.read_text(encoding="utf-8"))
+    click.echo(f"wrote {md_path} and {json_path}")
+
+
 def _headline(database: Path) -> str:
     import duckdb
 
