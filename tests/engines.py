@@ -57,10 +57,12 @@ class Engine:
 class DuckDBEngine(Engine):
     name = dialect = "duckdb"
 
-    def __init__(self):
+    def __init__(self, database: str | None = None):
         import duckdb
 
-        self.con = duckdb.connect()
+        # a database file opens read-only: the reference build, compared against
+        self.con = (duckdb.connect(database, read_only=True) if database
+                    else duckdb.connect())
 
     def execute(self, sql):
         self.con.execute(sql).fetchall()

@@ -104,17 +104,15 @@ def reference(tmp_path, tables, customer_columns, as_of):
     """The DuckDB build (the reference engine) of the same source."""
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
-    con = duckdb.connect()
+    eng = DuckDBEngine()
     try:
-        eng = DuckDBEngine()
-        eng.con = con
         eng.load("subscriptions", SUB_COLUMNS, tables["subscriptions"])
-        con.execute(f"copy subscriptions to '{src / 'subscriptions.parquet'}' (format parquet)")
+        eng.execute(f"copy subscriptions to '{src / 'subscriptions.parquet'}' (format parquet)")
         if customer_columns:
             eng.load("customers", customer_columns, tables["customers"])
-            con.execute(f"copy customers to '{src / 'customers.parquet'}' (format parquet)")
+            eng.execute(f"copy customers to '{src / 'customers.parquet'}' (format parquet)")
     finally:
-        con.close()
+        eng.close()
     db = tmp_path / "reference.duckdb"
     result = build(src, parse_settings({"as_of": as_of}), database=db)
     return db, result
@@ -199,9 +197,7 @@ def test_models_match_duckdb_on_engine(tmp_path, request, engine_name, case):
                     engine.materialise(name, relation_sql(name, target, pretty=False))
                     done.append(name)
         catalog = load_catalog()
-        ref = DuckDBEngine()
-        ref.con.close()
-        ref.con = duckdb.connect(str(db), read_only=True)
+        ref = DuckDBEngine(str(db))
         try:
             for model in warehouse_models():
                 key = catalog.models[model].key
@@ -223,9 +219,7 @@ def test_standalone_queries_run_as_shipped(tmp_path, request, engine_name):
             engine.execute('drop table if exists "subscriptions" cascade')
         engine.load("subscriptions", SUB_COLUMNS, tables["subscriptions"])
         target = Target(engine.dialect, parse_settings({"as_of": as_of}))
-        ref = DuckDBEngine()
-        ref.con.close()
-        ref.con = duckdb.connect(str(db), read_only=True)
+        ref = DuckDBEngine(str(db))
         try:
             for model in warehouse_models():
                 key = load_catalog().models[model].key
@@ -277,9 +271,7 @@ def test_build_inside_postgres_matches_duckdb(tmp_path, pg_dsn):
                                         target_schema="analytics")
         assert set(result.models) == set(warehouse_models())
         assert "cohort_value" in result.skipped
-        ref = DuckDBEngine()
-        ref.con.close()
-        ref.con = duckdb.connect(str(db), read_only=True)
+        ref = DuckDBEngine(str(db))
         try:
             for model in warehouse_models():
                 key = load_catalog().models[model].key
