@@ -259,10 +259,20 @@ def metric_bindings(metric) -> list[dict]:
 # --- datasets ---------------------------------------------------------------------------------
 
 
+def text_column(name: str) -> str:
+    return f"{name}_text"
+
+
+def _cast_text(name: str, dialect: str) -> str:
+    from sqlglot import exp
+
+    return exp.cast(exp.column(name), exp.DataType.Type.TEXT).sql(dialect=dialect)
+
+
 class _Dataset:
     """One model as a Superset dataset (and what charts need to know about it)."""
 
-    def __init__(self, model, target: Target, catalog):
+    def __init__(self, model, target: Target, catalog, as_text: Sequence[str] = ()):
         from saas_retention.compile import grain_alias
 
         self.model = model
@@ -276,6 +286,16 @@ class _Dataset:
             self.columns = [Column(name) for name in described]
         self.descriptions = described
         self.by_name = {c.name: c for c in self.columns}
+        # calculated text copies of date columns: Superset 6.1's select filter fails on a DATE
+        # column ("Cannot compile Column object until its 'name' is assigned")
+        self.calculated: dict[str, str] = {}
+        for name in as_text:
+            if name in self.by_name:
+                text = text_column(name)
+                self.calculated[text] = _cast_text(name, target.dialect)
+                self.descriptions[text] = f"{name} as text (for filters)"
+                self.columns.append(Column(text, "VARCHAR"))
+                self.by_name[text] = self.columns[-1]
         self.metrics: dict[str, dict] = {}
         self.skipped: list[str] = []
         self._saved_metrics(catalog)
@@ -371,7 +391,7 @@ class _Dataset:
                 "advanced_data_type": None,
                 "groupby": True,
                 "filterable": True,
-                "expression": None,
+                "expression": self.calculated.get(c.name),
                 "description": self.descriptions.get(c.name, "customer dimension"
                                                      if self.name == "customer_periods"
                                                      else None),
@@ -872,6 +892,8 @@ def _dashboard(spec: dict, charts: list[_Chart], datasets: dict[str, _Dataset],
             continue
         dataset = datasets.get(f["dataset"])
         column = grain_alias(f["column"], target.grain)
+        if f.get("as_text"):
+            column = text_column(column)
         if dataset is None or column not in dataset.by_name:
             bundle.skipped.append(f"filter {f['name']} on {spec['name']}: no "
                                   f"{f['dataset']}.{column}")
@@ -885,11 +907,15 @@ def _dashboard(spec: dict, charts: list[_Chart], datasets: dict[str, _Dataset],
             mask = {"extraFormData": {"filters": [{"col": column, "op": "IN", "val": default}]},
                     "filterState": {"value": default, "label": ", ".join(default)},
                     "ownState": {}}
+        first = bool(f.get("first_by_default"))
         native_filters.append({
             **base, "filterType": "filter_select",
             "targets": [{"datasetUuid": dataset.uuid, "column": {"name": column}}],
-            "controlValues": {"enableEmptyFilter": False,
-                              "defaultToFirstItem": bool(f.get("first_by_default")),
+            # "first value by default" must be required and applied before the charts load,
+            # as Superset's filter editor sets it; otherwise it waits for "Apply filters"
+            **({"requiredFirst": True} if first else {}),
+            "controlValues": {"enableEmptyFilter": first,
+                              "defaultToFirstItem": first,
                               "multiSelect": f.get("multi", True), "searchAllOptions": False,
                               "inverseSelection": False, "sortAscending": True},
             "defaultDataMask": mask,
@@ -968,11 +994,19 @@ def build_bundle(target: Target, catalog=None, dashboards: list[dict] | None = N
     db_folder = _file_name(target.database_name)
     if target.sqlalchemy_uri:
         bundle.files[f"databases/{db_folder}.yaml"] = _database(target)
+    from saas_retention.compile import grain_alias
+
+    as_text: dict[str, list[str]] = {}
+    for spec in dashboards:
+        for f in spec.get("filters", []):
+            if f.get("as_text"):
+                as_text.setdefault(f["dataset"], []).append(grain_alias(f["column"],
+                                                                        target.grain))
     datasets: dict[str, _Dataset] = {}
     for name in sorted(catalog.models):
         if target.tables is not None and name not in target.tables:
             continue
-        ds = _Dataset(catalog.models[name], target, catalog)
+        ds = _Dataset(catalog.models[name], target, catalog, as_text.get(name, ()))
         datasets[name] = ds
         bundle.skipped.extend(ds.skipped)
         bundle.files[f"datasets/{db_folder}/{_file_name(name)}.yaml"] = _stamp("datasets",
