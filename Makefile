@@ -6,4 +6,4 @@ lint:
 demo:
 	saas-retention demo
 bench:
-	saas-retention bench --sizes 10k,100k --repeat 2 --out benchmarks
+	saas-retention bench --sizes 10k,100k --repeat 3 --out benchmarks

@@ -28,10 +28,11 @@ def test_bench_smoke_run(tmp_path):
     [size] = data["sizes"]
     assert size["customers"] == 10_000
     assert all(size["rows"][t] > 0 for t in ("customers", "subscriptions", "events"))
-    for key in ("seconds", "events_seconds", "subscriptions_seconds", "customer_days"):
+    for key in ("seconds", "cpu_seconds", "events_seconds", "subscriptions_seconds",
+                "customer_days"):
         assert size["baseline"][key] > 0, key
     build = size["build"]
-    for key in ("seconds", "templates_seconds", "staging_seconds", "compile_seconds",
+    for key in ("seconds", "cpu_seconds", "templates_seconds", "staging_seconds", "compile_seconds",
                 "models_seconds", "prepare_seconds", "finish_seconds", "peak_rss_bytes",
                 "database_bytes"):
         assert build[key] > 0, key
@@ -43,7 +44,7 @@ def test_bench_smoke_run(tmp_path):
              + build["models_seconds"] + build["prepare_seconds"] + build["finish_seconds"])
     assert parts == pytest.approx(build["seconds"], rel=1e-6)
     assert build["peak_rss_bytes"] > 50 * 2**20  # a Python + DuckDB process, in bytes
-    assert size["ratio_build_to_baseline"] > 0
+    assert size["ratio_build_to_baseline"] > 0 and size["cpu_ratio_build_to_baseline"] > 0
     assert size["events_per_second"]["baseline"] > 0 and size["events_per_second"]["build"] > 0
 
     comparison = size["comparison"]
