@@ -48,7 +48,7 @@ class MetricFunction:
     direction: str = "none"
     caveats: str = ""
     benchmark: str = ""
-    superset: dict | None = None
+    superset: dict | list[dict] | None = None  # one {dataset, args} or one per dataset
 
     @functools.cached_property
     def expression(self) -> exp.Expression:

@@ -325,3 +325,21 @@ def test_no_stale_generated_files():
 def test_committed_demo_bundle_loads_as_yaml():
     for path in (ROOT / GENERATED_DIR).rglob("*.yaml"):
         assert yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def test_usage_retention_metric_ignores_future_cells(con):
+    """Dragged onto event_retention by week_number, the saved metric equals the retention of
+    the cohorts observed that far (future cells are NULL and must not dilute it)."""
+    from saas_retention.compile import metric_expression
+
+    (binding,) = [b for b in metric_bindings(load_catalog().metrics["usage_retention"])
+                  if b["dataset"] == "event_retention"]
+    expression = metric_expression("usage_retention", binding["args"]).sql("duckdb")
+    got = dict(con.execute(f"select week_number, {expression} from event_retention "
+                           "group by 1").fetchall())
+    rows = con.execute("select week_number, cohort_size, retained_customers "
+                       "from event_retention").fetchall()
+    for week in (0, 8, 52):
+        observed = [(size, kept) for w, size, kept in rows if w == week and kept is not None]
+        want = 100 * sum(k for _, k in observed) / sum(s for s, _ in observed)
+        assert math.isclose(got[week], want, rel_tol=1e-9), (week, got[week], want)
