@@ -40,6 +40,8 @@ from pathlib import Path
 
 from sqlglot import exp
 
+from .calendar import period_index
+
 __all__ = ["parse_sizes", "run", "markdown", "write_results"]
 
 END_DATE = dt.date(2025, 12, 31)
@@ -187,14 +189,12 @@ def _tree_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
 
 
-def _read_parquet(path: Path) -> exp.Expression:
-    target = path / "*.parquet" if path.is_dir() else path
-    return exp.select("*").from_(exp.func("read_parquet", exp.Literal.string(str(target))))
-
-
 def _create_view(con, name: str, path: Path) -> None:
+    """``name``: a view over a Parquet file or folder, read the way sources read it."""
+    from .sources import _parquet_reader
+
     view = exp.Create(this=exp.to_table(name), kind="VIEW", replace=True,
-                      expression=_read_parquet(path))
+                      expression=exp.select("*").from_(_parquet_reader(path)))
     con.execute(view.sql("duckdb"))
 
 
@@ -545,10 +545,6 @@ group by date_month, change_category
 """
 
 
-def _month_index(day) -> int:
-    return day.year * 12 + day.month - 1
-
-
 def ours_mrr(source: Path) -> dict:
     """Our pipeline on the subscriptions alone: staging with every contract check, the
     calendar, ``customer_periods`` and ``mrr_movements``."""
@@ -566,7 +562,7 @@ def ours_mrr(source: Path) -> dict:
                            "from mrr_movements where customers > 0").fetchall()
     finally:
         con.close()
-    return {(_month_index(d), m): (n, float(a)) for d, m, n, a in rows}
+    return {(period_index(d, "month"), m): (n, float(a)) for d, m, n, a in rows}
 
 
 def playbook_mrr(source: Path) -> dict:
@@ -581,7 +577,8 @@ def playbook_mrr(source: Path) -> dict:
         rows = con.execute("select * from playbook_movements").fetchall()
     finally:
         con.close()
-    return {(_month_index(d), PLAYBOOK_CATEGORY.get(c, c)): (n, float(a)) for d, c, n, a in rows}
+    return {(period_index(d, "month"), PLAYBOOK_CATEGORY.get(c, c)): (n, float(a))
+            for d, c, n, a in rows}
 
 
 def pandas_mrr(source: Path) -> dict:
@@ -590,8 +587,10 @@ def pandas_mrr(source: Path) -> dict:
     import numpy as np
     import pandas as pd
 
+    from .synthetic import _group_positions
+
     as_of = pd.Timestamp(END_DATE)
-    as_of_index = _month_index(END_DATE)
+    as_of_index = period_index(END_DATE, "month")
     subs = pd.read_parquet(source / "subscriptions.parquet",
                            columns=["customer_id", "start_date", "end_date", "mrr", "is_trial"])
     start = pd.to_datetime(subs["start_date"])
@@ -604,18 +603,16 @@ def pandas_mrr(source: Path) -> dict:
     running = (end.isna() | (end > as_of)).to_numpy()
     last = np.where(running, as_of_index, end_index - 1)
     n = np.clip(last - first + 1, 0, None).astype(np.int64)
-    offsets = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
     months = pd.DataFrame({"customer_id": np.repeat(subs["customer_id"].to_numpy(), n),
-                           "period": np.repeat(first, n) + offsets,
+                           "period": np.repeat(first, n) + _group_positions(n),
                            "mrr": np.repeat(mrr, n)})
     customer_mrr = months.groupby(["customer_id", "period"], as_index=False)["mrr"].sum()
     paying = customer_mrr[customer_mrr["mrr"] > 0].groupby("customer_id")["period"].agg(
         ["min", "max"])
     stop = np.minimum(paying["max"].to_numpy() + 1, as_of_index)
     k = stop - paying["min"].to_numpy() + 1
-    steps = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
     spine = pd.DataFrame({"customer_id": np.repeat(paying.index.to_numpy(), k),
-                          "period": np.repeat(paying["min"].to_numpy(), k) + steps,
+                          "period": np.repeat(paying["min"].to_numpy(), k) + _group_positions(k),
                           "first": np.repeat(paying["min"].to_numpy(), k)})
     spine = spine.merge(customer_mrr, on=["customer_id", "period"], how="left")
     spine["mrr"] = spine["mrr"].fillna(0.0)
