@@ -162,13 +162,17 @@ def _size(customers, months, epcm, seed, repeat, compare, data: Path, say) -> di
 
 
 def _source(data: Path, customers, months, epcm, seed, say) -> tuple[Path, dict, float | None]:
-    """The generated source for these parameters, generated once and reused."""
-    from .synthetic import generate_parquet
+    """The generated source for these parameters (and this version of the generator),
+    generated once and reused."""
+    import hashlib
+
+    from . import synthetic
 
     folder = data / f"c{customers}_m{months}_e{epcm:g}_s{seed}"
     marker = folder / "generated.json"
     wanted = {"customers": customers, "months": months, "events_per_customer_month": epcm,
-              "seed": seed, "end_date": END_DATE.isoformat()}
+              "seed": seed, "end_date": END_DATE.isoformat(),
+              "generator": hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()}
     if marker.exists():
         saved = json.loads(marker.read_text())
         if saved.get("parameters") == wanted:
@@ -178,8 +182,9 @@ def _source(data: Path, customers, months, epcm, seed, say) -> tuple[Path, dict,
         shutil.rmtree(folder)
     say(f"{customers:,} customers: generating {folder}")
     started = time.perf_counter()
-    counts = generate_parquet(folder, customers=customers, months=months,
-                              events_per_customer_month=epcm, seed=seed, end_date=END_DATE)
+    counts = synthetic.generate_parquet(folder, customers=customers, months=months,
+                                        events_per_customer_month=epcm, seed=seed,
+                                        end_date=END_DATE)
     seconds = time.perf_counter() - started
     marker.write_text(json.dumps({"parameters": wanted, "rows": counts, "seconds": seconds}))
     return folder, counts, seconds
