@@ -14,7 +14,6 @@ from pathlib import Path
 from sqlglot import exp
 
 from .config import Settings
-from .contract import TABLES
 from .errors import SourceError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
@@ -185,4 +184,4 @@ def open_source(location: str | Path) -> Source:
     )
 
 
-__all__ = ["Relation", "Source", "open_source", "TABLES"]
+__all__ = ["Relation", "Source", "open_source"]

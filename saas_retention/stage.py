@@ -64,6 +64,9 @@ class Stager:
         self.report = StagingReport()
         self.problems: list[Problem] = []
         self.present: dict[str, list[str]] = {}  # contract table -> contract columns present
+        # contract table -> contract column -> the source's column name / its DuckDB type
+        self._raw_names: dict[str, dict[str, str]] = {}
+        self._raw_types: dict[str, dict[str, str]] = {}
 
     # -- 1. read -----------------------------------------------------------------------------
     def read(self) -> None:
@@ -127,11 +130,9 @@ class Stager:
                 )
             return
         self.present[name] = present
-        self._raw_names = getattr(self, "_raw_names", {})
         self._raw_names[name] = {
             c: by_lower[self.settings.source_column(name, c).lower()] for c in present
         }
-        self._raw_types = getattr(self, "_raw_types", {})
         self._raw_types[name] = {c: raw[self._raw_names[name][c]] for c in present}
         if name == "customers":
             mapped = {self._raw_names[name][c] for c in present}
