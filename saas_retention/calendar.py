@@ -160,3 +160,30 @@ def period_start_sql(index_expr: exp.Expression, grain: str, week_start: str = "
         days = exp.Add(this=exp.Mul(this=i, expression=_int(7)), expression=_int(offset))
         return f.from_day_number(exp.paren(days))
     raise ValueError(f"unknown grain {grain!r}")
+
+
+def snapshot_index_columns(start: exp.Expression, end: exp.Expression, as_of: exp.Expression,
+                           as_of_index: exp.Expression, grain: str, week_start: str = "monday",
+                           dialect: str = "duckdb") -> list[exp.Expression]:
+    """The staged period indexes of a subscription, one definition for every engine.
+
+    Snapshot rule: it counts in period p when start <= last day of p < end, the current
+    period's snapshot being taken at as_of — so it covers indexes first..last; a subscription
+    starting after as_of covers none (NULL)."""
+    start_idx = period_index_sql(start, grain, week_start, dialect)
+    end_idx = period_index_sql(end, grain, week_start, dialect)
+    future = exp.GT(this=start.copy(), expression=as_of.copy())
+    last_idx = exp.Case(
+        ifs=[exp.If(this=future.copy(), true=exp.null()),
+             exp.If(this=exp.or_(end.copy().is_(exp.null()),
+                                 exp.GT(this=end.copy(), expression=as_of.copy())),
+                    true=as_of_index.copy())],
+        default=exp.Sub(this=end_idx.copy(), expression=_int(1)),
+    )
+    first_idx = exp.Case(ifs=[exp.If(this=future, true=exp.null())], default=start_idx.copy())
+    return [
+        exp.alias_(start_idx, "start_period_index"),
+        exp.alias_(end_idx, "end_period_index"),
+        exp.alias_(first_idx, "first_period_index"),
+        exp.alias_(last_idx, "last_period_index"),
+    ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import sqlglot
 from sqlglot import exp
 
-from .calendar import period_index, period_index_sql
+from .calendar import period_index, period_index_sql, snapshot_index_columns
 from .config import Settings
 from .contract import INTERVAL_TO_MONTHLY, TABLES, Table
 from .errors import Problem, SourceError, SourceProblems
@@ -487,20 +487,12 @@ class Stager:
         self.con.execute(_sql(create), {"as_of": as_of})
 
     def _stage_dimensions(self) -> None:
-        """``stg_customer_dimensions``: one row per customer and dimension, plus an ``all`` row,
-        so a model can group by (dimension, dimension_value) and still give the total."""
-        parts = [exp.select(col("customer_id"), exp.alias_(exp.Literal.string("all"), "dimension"),
-                            exp.alias_(exp.Literal.string("all"), "dimension_value"))
-                 .from_("stg_customers")]
-        for d in self.report.dimensions:
-            value = exp.func("coalesce", exp.cast(col(d), "VARCHAR"),
-                             exp.Literal.string("(none)"))
-            parts.append(exp.select(col("customer_id"),
-                                    exp.alias_(exp.Literal.string(d), "dimension"),
-                                    exp.alias_(value, "dimension_value")).from_("stg_customers"))
-        union = parts[0]
-        for p in parts[1:]:
-            union = exp.union(union, p, distinct=False)
+        """``stg_customer_dimensions``: one row per customer and dimension, plus an ``all`` row
+        (the same query the warehouse staging runs)."""
+        from .warehouse import Target, stg_customer_dimensions
+
+        union = stg_customer_dimensions(Target("duckdb", self.settings,
+                                               dimensions=tuple(self.report.dimensions)))
         create = exp.Create(this=exp.to_table("stg_customer_dimensions"), kind="TABLE",
                             replace=True, expression=union)
         self.con.execute(_sql(create))
@@ -530,37 +522,12 @@ class Stager:
         # Money is summed exactly: parallel subscriptions must not produce a spurious
         # 1e-15 expansion or contraction.
         mrr = exp.cast(mrr, "DECIMAL(18, 6)")
-        start_idx = period_index_sql(start, s.grain, s.week_start)
-        end_idx = period_index_sql(end, s.grain, s.week_start)
-        # Snapshot rule: counts in period p when start <= last day of p < end; the current
-        # period's snapshot is taken at as_of.
-        last_idx = exp.Case(
-            ifs=[
-                exp.If(this=exp.GT(this=start.copy(), expression=as_of_lit.copy()),
-                       true=exp.null()),
-                exp.If(
-                    this=exp.or_(end.copy().is_(exp.null()),
-                                 exp.GT(this=end.copy(), expression=as_of_lit.copy())),
-                    true=exp.Literal.number(as_of_index),
-                ),
-            ],
-            default=exp.Sub(this=end_idx.copy(), expression=exp.Literal.number(1)),
-        )
-        first_idx = exp.Case(
-            ifs=[exp.If(this=exp.GT(this=start.copy(), expression=as_of_lit.copy()),
-                        true=exp.null())],
-            default=start_idx.copy(),
-        )
         # Derived columns read the contract columns of the inner select (absent optional
         # columns are NULLs there), never the raw ones.
         names = [p.alias_or_name for p in select.expressions]
         projections = [col(n) if n != "mrr" else exp.alias_(mrr, q("mrr")) for n in names]
-        projections += [
-            exp.alias_(start_idx, q("start_period_index")),
-            exp.alias_(end_idx, q("end_period_index")),
-            exp.alias_(first_idx, q("first_period_index")),
-            exp.alias_(last_idx, q("last_period_index")),
-        ]
+        projections += snapshot_index_columns(start, end, as_of_lit, exp.Literal.number(
+            as_of_index), s.grain, s.week_start)
         return exp.select(*projections).from_(select.subquery("contract"))
 
     def run(self, *, stage: bool = True) -> StagingReport:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from .calendar import period_index_sql, period_start_sql
+from .calendar import period_index_sql, period_start_sql, snapshot_index_columns
 from .compile import model_ast
 from .config import Settings
 from .contract import TABLES
@@ -124,24 +124,11 @@ def stg_subscriptions(t: Target) -> exp.Select:
                                true=exp.Literal.number(0))], default=_col("mrr"))
     # money summed exactly, as in the DuckDB staging
     mrr = date_functions(t.dialect).money(mrr)
-    start_idx = period_index_sql(start, s.grain, s.week_start, t.dialect)
-    end_idx = period_index_sql(end, s.grain, s.week_start, t.dialect)
-    future = exp.GT(this=start.copy(), expression=as_of.copy())
-    last_idx = exp.Case(
-        ifs=[exp.If(this=future.copy(), true=exp.null()),
-             exp.If(this=exp.or_(end.copy().is_(exp.null()),
-                                 exp.GT(this=end.copy(), expression=as_of.copy())),
-                    true=as_of_index)],
-        default=exp.Sub(this=end_idx.copy(), expression=exp.Literal.number(1)),
-    )
-    first_idx = exp.Case(ifs=[exp.If(this=future, true=exp.null())], default=start_idx.copy())
     names = [c.name for c in contract.columns]
     return exp.select(
         *(exp.alias_(mrr, "mrr") if n == "mrr" else _col(n) for n in names),
-        exp.alias_(start_idx, "start_period_index"),
-        exp.alias_(end_idx, "end_period_index"),
-        exp.alias_(first_idx, "first_period_index"),
-        exp.alias_(last_idx, "last_period_index"),
+        *snapshot_index_columns(start, end, as_of, as_of_index, s.grain, s.week_start,
+                                t.dialect),
     ).from_(typed.subquery("contract"))
 
 
