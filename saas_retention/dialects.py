@@ -224,3 +224,31 @@ def _redshift_from_parts(y, m, d) -> exp.Expression:
 
 def date_functions(dialect: str) -> DateFunctions:
     return REGISTRY.get(dialect, DEFAULT)
+
+
+# -- per-query settings -------------------------------------------------------------------------
+
+# Settings an engine needs for our SQL to mean what it means on DuckDB, carried by each query
+# (a SETTINGS clause) so that shipped files and warehouse builds need no session set-up.
+QUERY_SETTINGS: dict[str, dict[str, int]] = {
+    "clickhouse": {
+        # LEFT JOIN misses are NULL, not 0 / '' (the default fills in the type's default)
+        "join_use_nulls": 1,
+        # `sum(renewed) as renewed` elsewhere in the select list means the column, not the
+        # aggregate (ClickHouse otherwise substitutes aliases everywhere in the query)
+        "prefer_column_name_to_alias": 1,
+    },
+}
+
+
+def with_query_settings(query: exp.Query, dialect: str) -> exp.Query:
+    """``query`` with the engine's QUERY_SETTINGS attached to its outermost SELECT."""
+    settings = QUERY_SETTINGS.get(dialect)
+    if not settings:
+        return query
+    if not isinstance(query, exp.Select):
+        query = exp.select("*").from_(query.subquery("settings_scope"))
+    query = query.copy()
+    query.set("settings", [exp.EQ(this=exp.column(k), expression=exp.Literal.number(v))
+                           for k, v in settings.items()])
+    return query

@@ -928,4 +928,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM churn_presets__final AS final;
+FROM churn_presets__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -579,4 +579,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM churn_reasons__final AS final;
+FROM churn_reasons__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -636,4 +636,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM cohort_retention__final AS final;
+FROM cohort_retention__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

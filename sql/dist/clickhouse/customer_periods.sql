@@ -499,4 +499,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM customer_periods__final AS final;
+FROM customer_periods__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

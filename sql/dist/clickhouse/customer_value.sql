@@ -626,4 +626,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM customer_value__final AS final;
+FROM customer_value__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -569,4 +569,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM mrr_movements__final AS final;
+FROM mrr_movements__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -726,4 +726,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM retention__final AS final;
+FROM retention__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;
