@@ -24,7 +24,13 @@ from .calendar import period_index_sql, period_start_sql, snapshot_index_columns
 from .compile import model_ast
 from .config import Settings
 from .contract import TABLES
-from .dialects import date_functions, resolve, with_query_settings
+from .dialects import (
+    date_functions,
+    resolve,
+    standalone_notes,
+    standalone_shape,
+    with_query_settings,
+)
 from .errors import ConfigError
 from .templates import Catalog, load_catalog
 
@@ -400,8 +406,11 @@ def _wrap(text: str, width: int = 92) -> list[str]:
 
 def standalone_sql(model: str, t: Target) -> str:
     dialect = resolve(t.dialect)
-    query = with_query_settings(standalone_ast(model, t), dialect)
-    return _header(model, t, "standalone query") + query.sql(dialect=dialect, pretty=True) + ";\n"
+    query = standalone_shape(with_query_settings(standalone_ast(model, t), dialect), dialect)
+    notes = "".join(f"-- {line}\n" for note in standalone_notes(query, dialect)
+                    for line in _wrap(note))
+    return (_header(model, t, "standalone query") + notes + query.sql(dialect=dialect, pretty=True)
+            + ";\n")
 
 
 def relation_sql(name: str, t: Target, pretty: bool = True) -> str:
