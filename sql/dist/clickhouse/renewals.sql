@@ -8,6 +8,8 @@
 -- the grace window (setting renewal_grace_days, default 7) — and trials that ended and how
 -- many converted to paid. Terms whose grace window is still open at as_of are pending and left
 -- out of the rates.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
