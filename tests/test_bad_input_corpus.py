@@ -6,6 +6,7 @@ unknown to the customers table) — each checked for what happens to every row, 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from saas_retention.builder import build
 from saas_retention.config import parse_settings
+from saas_retention.errors import SourceProblems
 from saas_retention.sources import open_source
 from saas_retention.stage import Stager
 
@@ -51,16 +53,41 @@ MIXED = {
     "minus_five": "2024-03-10 23:30:00-05",
     "compact_offset_fraction": "2024-03-10 23:30:00.5+0100",
     "dst_switch_utc": "2024-03-31 01:30:00+00:00",  # Paris jumps from 02:00 to 03:00 then
-    "naive_tokyo_day": "2024-03-31 02:30:00",  # a local time that doesn't exist in Paris
+    "naive_gap": "2024-03-31 02:30:00",  # a local time that doesn't exist in Paris
+    # spellings DuckDB's own cast refuses, read like the others all the same
+    "space_before_offset": "2024-03-10 23:30:00 +0200",  # git's date format
+    "space_before_z": "2024-03-10 22:30:00 Z",
+    "lower_z": "2024-03-10T22:30:00z",
+    # a zone name is a zone: never dropped to read the value as local time
+    "named_utc": "2024-03-10 22:30:00 UTC",
+    "named_zone": "2024-03-10 18:30:00 America/New_York",
+    "named_zone_ending_in_z": "2024-03-10 18:30:00 America/La_Paz",
 }
+_ZONED = re.compile(r"(.*?[0-9])(?: ?([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?|[A-Za-z][A-Za-z0-9_/+-]*))?")
 
 
-def _expected_local(text: str, zone: str) -> dt.datetime:
-    """The independent reading: Python's own parser and zoneinfo."""
-    value = dt.datetime.fromisoformat(text.replace(" ", "T", 1).replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+def expected_local(text: str, zone: str) -> dt.datetime | None:
+    """The independent reading of a timestamp string in reporting time zone ``zone``:
+    Python's parser and zoneinfo; None when it is not a timestamp."""
+    value, suffix = _ZONED.fullmatch(text.strip()).groups()
+    try:
+        naive = dt.datetime.fromisoformat(value.replace(" ", "T", 1))
+    except ValueError:
+        return None
+    if suffix is None:
+        return naive
+    if suffix in ("Z", "z"):
+        tz: dt.tzinfo = dt.timezone.utc
+    elif suffix[0] in "+-":
+        digits = suffix[1:].replace(":", "")
+        delta = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+        tz = dt.timezone(delta if suffix[0] == "+" else -delta)
+    else:
+        try:
+            tz = ZoneInfo(suffix)
+        except (KeyError, ValueError):
+            return None
+    return naive.replace(tzinfo=tz).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
 
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York", "UTC"])
@@ -74,8 +101,21 @@ def test_mixed_naive_and_offset_timestamps_in_one_column(tmp_path, zone):
     got = {name: (when, day, hour) for name, when, day, hour in rows}
     assert set(got) == set(MIXED)  # no row lost
     for name, text in MIXED.items():
-        local = _expected_local(text, zone)
+        local = expected_local(text, zone)
         assert got[name] == (local, local.date(), local.hour), (name, text, zone)
+
+
+def test_an_unknown_zone_name_is_not_a_timestamp(tmp_path):
+    write(tmp_path, "subscriptions.csv", SUBSCRIPTIONS)
+    write(tmp_path, "events.csv", ["customer_id,event_time,event_name",
+                                   "c1,2024-03-10 10:00:00 Mars/Olympus,login",
+                                   "c1,2024-03-10 10:00:00 UTC,login"])
+    with pytest.raises(SourceProblems) as info:
+        staged(tmp_path, "events", "*")
+    (problem,) = info.value.problems
+    assert str(problem).startswith("error: events.event_time: values that are not a timestamp "
+                                   "(1 row)")
+    assert "Mars/Olympus" in str(problem)
 
 
 def test_mixed_time_zones_in_a_date_column_give_the_local_day(tmp_path):
