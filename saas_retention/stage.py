@@ -28,6 +28,10 @@ EXAMPLES = 3
 # An explicit UTC offset or Z at the end of a timestamp string.
 # (only after a time of day: the "-01" that ends a plain date is not an offset)
 OFFSET_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|[Zz])$"
+# A zone name after the time of day ("… 10:00:00 UTC", "… Europe/Paris"): a cast to TIMESTAMP
+# would silently drop it and read the value as local time, so it is converted like an offset
+# (an unknown name then fails the cast and is reported as not a timestamp).
+ZONE_NAME_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?[A-Za-z][A-Za-z0-9_/+-]*$"
 RAW_PREFIX = "__raw_"
 
 
@@ -172,7 +176,9 @@ class Stager:
         if raw_type.startswith("TIMESTAMP WITH TIME ZONE") or raw_type == "TIMESTAMPTZ":
             local = exp.func("timezone", tz, source)
         elif raw_type == "VARCHAR":
-            has_offset = exp.func("regexp_matches", source, exp.Literal.string(OFFSET_PATTERN))
+            has_offset = exp.or_(
+                exp.func("regexp_matches", source, exp.Literal.string(OFFSET_PATTERN)),
+                exp.func("regexp_matches", source, exp.Literal.string(ZONE_NAME_PATTERN)))
             local = exp.Case(
                 ifs=[
                     exp.If(
@@ -180,7 +186,8 @@ class Stager:
                         true=exp.func(
                             "timezone",
                             tz,
-                            exp.TryCast(this=source, to=exp.DataType.build("TIMESTAMPTZ")),
+                            exp.TryCast(this=_offset_spelling(source),
+                                        to=exp.DataType.build("TIMESTAMPTZ")),
                         ),
                     )
                 ],
@@ -618,6 +625,17 @@ def _closest(wanted: str, candidates: list[str]) -> list[str]:
     if containing:
         return sorted(containing, key=lambda c: abs(len(c) - len(wanted)))[:1]
     return difflib.get_close_matches(wanted, candidates, n=1, cutoff=0.5)
+
+
+def _offset_spelling(value: exp.Expression) -> exp.Expression:
+    """The offsets OFFSET_PATTERN accepts in the spelling DuckDB's TIMESTAMPTZ cast reads:
+    it rejects a space before the offset ("10:00:00 +0200", git's format) and a lower-case
+    or spaced Z."""
+    zulu = exp.func("regexp_replace", value, exp.Literal.string("([0-9]) ?[Zz]$"),
+                    exp.Literal.string("\\1+00"))
+    return exp.func("regexp_replace", zulu,
+                    exp.Literal.string("([0-9]) ([+-][0-9]{2}(:?[0-9]{2})?)$"),
+                    exp.Literal.string("\\1\\2"))
 
 
 def _sql_type(kind: str) -> str:
