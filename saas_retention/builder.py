@@ -126,6 +126,8 @@ def _create_day_calendar(con, settings: Settings, report: StagingReport) -> None
         "month_index": pa.array([period_index(d, "month") for d in days], pa.int64()),
         "period_index": pa.array([period_index(d, settings.grain, settings.week_start)
                                   for d in days], pa.int64()),
+        # the month's first day, so monthly models need no date truncation (not portable)
+        "month_start": pa.array([d.replace(day=1) for d in days], pa.date32()),
     })
     con.register("sr_day_rows", table)
     con.execute("create or replace table calendar_days as select * from sr_day_rows "

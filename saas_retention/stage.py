@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from .calendar import period_index, period_index_sql, snapshot_index_columns
+from .calendar import period_index, snapshot_index_columns
 from .config import Settings
 from .contract import INTERVAL_TO_MONTHLY, TABLES, Table
 from .errors import Problem, SourceError, SourceProblems
@@ -524,21 +524,12 @@ class Stager:
         """Integer day / week / month / period indexes of a table's time column (local time),
         so engagement models never do calendar arithmetic; rows after as_of are dropped here
         (reported as a warning by the rules)."""
+        from .warehouse_events import time_index_columns
+
         s = self.settings
         names = [p.alias_or_name for p in select.expressions]
-        day = exp.cast(col(column), "DATE")
-        derived = [
-            exp.alias_(day, q("activity_date")),
-            exp.alias_(period_index_sql(day, "day"), q("day_index")),
-            exp.alias_(period_index_sql(day, "week", s.week_start), q("week_index")),
-            exp.alias_(period_index_sql(day, "month"), q("month_index")),
-            exp.alias_(period_index_sql(day, s.grain, s.week_start), q("period_index")),
-            exp.alias_(exp.Extract(this=exp.var("HOUR"), expression=col(column)),
-                       q("hour_of_day")),
-            # ISO day of week, Monday = 1 … Sunday = 7, whatever the engine's convention
-            exp.alias_(exp.Extract(this=exp.var("ISODOW"), expression=day.copy()),
-                       q("day_of_week")),
-        ]
+        # one definition with the warehouse staging (warehouse_events.py)
+        derived = time_index_columns(col(column), s.grain, s.week_start)
         as_of = exp.cast(exp.Literal.string(s.as_of_date.isoformat()), "DATE")
         return (
             exp.select(*(col(n) for n in names), *derived)
