@@ -73,7 +73,13 @@ _grain = click.option("--grain", type=GRAIN_CHOICE, help="Period grain (default:
 @click.option("--schema", help="Warehouse sources: the schema holding your tables.")
 @click.option("--target-schema", help="Warehouse sources: the schema the models are built in.")
 @click.option("--quiet", is_flag=True, help="Only print the summary.")
-def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_schema, quiet):
+@click.option("--incremental", is_flag=True,
+              help="Refresh --database from the last day it covers: only the new events are "
+                   "staged and the per-day event models recomputed from that day; a full "
+                   "rebuild (saying why) when anything earlier, the settings or the code "
+                   "changed. The first such build is full and records what the next needs.")
+def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_schema, quiet,
+          incremental):
     """Build every model whose inputs exist.
 
     SOURCE may also be a SQLAlchemy URL (postgresql+psycopg://…): the models are then built
@@ -97,6 +103,24 @@ def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_s
         return
     if schema or target_schema:
         raise click.UsageError("--schema and --target-schema apply to warehouse URLs only")
+    if incremental:
+        if database is None or out_dir is not None:
+            raise click.UsageError("--incremental refreshes a --database (without --out)")
+        from .incremental import build_incremental
+
+        settings = _settings(config, as_of=as_of, grain=grain)
+        result = build_incremental(source, settings, database=database,
+                                   progress=None if quiet else _echo_err)
+        _summary(result)
+        if result.incremental:
+            click.echo(f"incremental: recomputed from {result.from_day} "
+                       f"({result.staged_events if result.staged_events is not None else 0:,} "
+                       f"event rows staged; "
+                       f"{', '.join(f'{m} {n:,} rows' for m, n in result.refreshed.items())}"
+                       f" refreshed by day; every other model in full) — {result.reason}")
+        else:
+            click.echo(f"incremental: full rebuild — {result.reason}")
+        return
     if out_dir is None and database is None:
         out_dir = "out"
     settings = _settings(config, as_of=as_of, grain=grain)
