@@ -62,12 +62,11 @@ def _in_child(mode: str, source: Path, database: Path, as_of: dt.date, work: Pat
 
 
 def _child(options: dict) -> None:
+    from .bench import _cpu_seconds
     from .builder import build
     from .config import parse_settings
     from .incremental import build_incremental
     from .templates import load_catalog
-
-    from .bench import _cpu_seconds
 
     settings = parse_settings({"as_of": dt.date.fromisoformat(options["as_of"])})
     cpu = _cpu_seconds()

@@ -243,13 +243,19 @@ def _stage_window(con, stager: Stager, from_day: dt.date) -> None:
                     exp.GTE(this=day, expression=exp.cast(exp.Literal.string(
                         from_day.isoformat()), "DATE")))
     window = exp.select(*cols).from_("typed_events").where(where)
-    con.execute("create table raw_events_window as " + window.sql("duckdb"))
-    kind = con.execute("select table_type from information_schema.tables "
-                       "where table_schema = 'main' and table_name = 'raw_events'"
-                       ).fetchall()[0][0]
-    con.execute(f"drop {'view' if kind == 'VIEW' else 'table'} raw_events")
+    con.execute("create temp table raw_events_window as " + window.sql("duckdb"))
+    _drop(con, "raw_events")
     # typed_events binds raw_events by name when queried: it now reads the window
     con.execute("alter table raw_events_window rename to raw_events")
+
+
+def _drop(con, name: str) -> None:
+    """Drop a relation of this session whatever it was made as (view, table, temp table)."""
+    for catalog, kind in con.execute(
+        "select table_catalog, table_type from information_schema.tables "
+        "where table_name = ? and table_schema = 'main'", [name]).fetchall():
+        what = "view" if kind == "VIEW" else "table"
+        con.execute(f"drop {what} {_quoted(catalog)}.main.{_quoted(name)}")
 
 
 def _window_sql(name: str, settings: Settings, dimensions: list[str]) -> str:
@@ -354,10 +360,13 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision,
         result.staged_events = con.execute("select count(*) from stg_events").fetchall()[0][0]
         first_day = from_day.toordinal() - dt.date(1970, 1, 1).toordinal()
         con.execute(f"delete from {STATE_SCHEMA}.stg_events where day_index >= ?", [first_day])
-        con.execute(f"insert into {STATE_SCHEMA}.stg_events by name select * from stg_events")
-        con.execute("alter table stg_events rename to stg_events_window")
+        # the window once as a table (staging may have made stg_events a view over the source)
+        con.execute("create or replace temp table stg_events_window as select * from stg_events")
+        con.execute(f"insert into {STATE_SCHEMA}.stg_events by name "
+                    "select * from stg_events_window")
+        _drop(con, "stg_events")
         # every other model reads all the events: the kept ones and the window
-        con.execute(f"create view stg_events as select * from {STATE_SCHEMA}.stg_events")
+        con.execute(f"create temp view stg_events as select * from {STATE_SCHEMA}.stg_events")
         first = con.execute(f"select min(activity_date) from {STATE_SCHEMA}.stg_events"
                             ).fetchall()[0][0]
         if first is not None:
