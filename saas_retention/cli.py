@@ -296,12 +296,14 @@ def demo(directory, customers, months, seed):
               show_default=True, help="Rows for macro vs inline vs Arrow UDF (0 skips).")
 @click.option("--no-compare", is_flag=True,
               help="Skip the comparison with the dbt playbook pattern and pandas.")
+@click.option("--no-incremental", is_flag=True,
+              help="Skip timing build --incremental after one more day of events.")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False),
               help="Where generated sources are kept between runs (default: the temp dir).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench_results",
               show_default=True, help="Writes RESULTS.md and results.json here.")
 def bench(sizes, months, events_per_customer_month, seed, repeat, udf_rows, no_compare,
-          data_dir, out_dir):
+          no_incremental, data_dir, out_dir):
     """Time a full build against one pass over the raw events, per model, metric functions
     three ways and the usual alternatives, on generated data of each size."""
     import shlex
@@ -316,10 +318,12 @@ def bench(sizes, months, events_per_customer_month, seed, repeat, udf_rows, no_c
     command = ["saas-retention", "bench", "--sizes", sizes, "--months", str(months),
                "--events-per-customer-month", f"{events_per_customer_month:g}", "--seed",
                str(seed), "--repeat", str(repeat), "--udf-rows", str(udf_rows),
-               *(["--no-compare"] if no_compare else []), "--out", str(out_dir)]
+               *(["--no-compare"] if no_compare else []),
+               *(["--no-incremental"] if no_incremental else []), "--out", str(out_dir)]
     result = run(chosen, months=months, events_per_customer_month=events_per_customer_month,
                  seed=seed, repeat=repeat, udf_rows=udf_rows, compare=not no_compare,
-                 data_dir=data_dir, command=shlex.join(command), progress=_echo_err)
+                 data_dir=data_dir, command=shlex.join(command), progress=_echo_err,
+                 incremental=not no_incremental)
     json_path, md_path = write_results(result, out_dir)
     click.echo(md_path.read_text(encoding="utf-8"))
     click.echo(f"wrote {md_path} and {json_path}")

@@ -463,3 +463,32 @@ def test_incremental_declarations_are_checked(sql, problem):
 def test_incremental_models_declare_day_keys():
     declared = {n: m.incremental for n, m in load_catalog().models.items() if m.incremental}
     assert declared == {"customer_daily_activity": "day", "customer_daily_features": "day"}
+
+
+def test_bench_measures_a_refresh_that_equals_the_full_rebuild(tmp_path):
+    """The benchmark's figure is only worth something if the refresh it times is right."""
+    from saas_retention.bench_incremental import markdown, measure
+    from saas_retention.synthetic import generate_parquet
+
+    source = tmp_path / "source"
+    generate_parquet(source, customers=300, months=4, seed=3, end_date=END)
+    work = tmp_path / "work"
+    work.mkdir()
+    entry = measure(source, work, END)
+    assert entry["appended_events"] > 0
+    assert entry["refresh"]["incremental"], entry["refresh"]["reason"]
+    con = duckdb.connect()
+    try:
+        two_days = con.execute(
+            f"select count(*) from read_parquet('{source}/events/*.parquet') "
+            f"where cast(event_time as date) >= date '{END - dt.timedelta(days=1)}'").fetchone()[0]
+    finally:
+        con.close()
+    # the last covered day (the previous as_of) and the new one, nothing earlier
+    assert entry["refresh"]["staged_events"] == two_days
+    assert len(entry["same_result"]) >= 30 and all(entry["same_result"].values())
+    assert entry["full"]["seconds"] > 0 and entry["refresh"]["seconds"] > 0
+    assert entry["ratio"] == entry["refresh"]["seconds"] / entry["full"]["seconds"]
+    text = "\n".join(markdown([{"customers": 300, "incremental": entry}]))
+    assert "refresh ÷ full" in text and "| yes |" in text
+    assert not any(p.suffix == ".duckdb" for p in work.iterdir())  # databases cleaned up
