@@ -492,3 +492,41 @@ def test_bench_measures_a_refresh_that_equals_the_full_rebuild(tmp_path):
     text = "\n".join(markdown([{"customers": 300, "incremental": entry}]))
     assert "refresh ÷ full" in text and "| yes |" in text
     assert not any(p.suffix == ".duckdb" for p in work.iterdir())  # databases cleaned up
+
+
+def test_csv_source_with_offsets_and_text_timestamps(base, tmp_path):
+    """A CSV folder: event times are text (some with a UTC offset) parsed by staging into a
+    table rather than a view; the refresh must still equal a full rebuild."""
+    def folder(name: str, statements: list[str]) -> Path:
+        db = _source(base, tmp_path / f"{name}.duckdb", statements)
+        out = tmp_path / name
+        out.mkdir()
+        con = duckdb.connect(str(db))
+        try:
+            for t in TABLES:
+                target = out / f"{t}.csv"
+                if t == "events":
+                    # every third event written with an explicit offset, the rest naive
+                    con.execute(
+                        "copy (select * replace (case when hash(user_id, event_time) % 3 = 0 "
+                        "then strftime(event_time - interval 2 hour, '%Y-%m-%d %H:%M:%S') "
+                        "|| '-02:00' else strftime(event_time, '%Y-%m-%d %H:%M:%S') end "
+                        f"as event_time) from events) to '{target}' (header)")
+                else:
+                    con.execute(f"copy {t} to '{target}' (header)")
+        finally:
+            con.close()
+        return out
+
+    settings = {"timezone": "Europe/Paris"}
+    sc = Scenario("csv", [], D(2024, 8, 19), [], D(2024, 8, 20), settings=settings)
+    before = folder("before", [_events_until("2024-08-19", 23)])
+    after = folder("after", [_events_until("2024-08-20", 23)])
+    db = tmp_path / "refreshed.duckdb"
+    s0 = parse_settings({**sc.settings, "as_of": sc.before_as_of})
+    s1 = parse_settings({**sc.settings, "as_of": sc.after_as_of})
+    build_incremental(before, s0, database=db)
+    result = build_incremental(after, s1, database=db)
+    assert result.incremental, result.reason
+    build(after, s1, database=tmp_path / "full.duckdb", keep_state=True)
+    assert assert_same_database(db, tmp_path / "full.duckdb") >= 30
