@@ -24,13 +24,19 @@ from .calendar import period_index_sql, period_start_sql, snapshot_index_columns
 from .compile import model_ast
 from .config import Settings
 from .contract import TABLES
-from .dialects import date_functions, resolve
+from .dialects import (
+    date_functions,
+    resolve,
+    standalone_notes,
+    standalone_shape,
+    with_query_settings,
+)
 from .errors import ConfigError
 from .templates import Catalog, load_catalog
 
 # Relations the warehouse staging provides; models needing others stay DuckDB-only for now.
 WAREHOUSE_RELATIONS = ("stg_subscriptions", "stg_customers", "stg_customer_dimensions",
-                       "calendar")
+                       "calendar", "stg_subscription_terms")
 NUMBERS_DIGITS = 5  # calendars of up to 100,000 periods
 # the arg holding a query's WITH clause ("with_" since sqlglot 28; "with" before)
 WITH_KEY = "with_" if "with_" in exp.Select.arg_types else "with"
@@ -236,8 +242,15 @@ def calendar(t: Target) -> exp.Select:
     ).from_(inner.subquery("periods"))
 
 
+def stg_subscription_terms(t: Target) -> exp.Query:
+    from .warehouse_terms import stg_subscription_terms as terms  # it builds on this module
+
+    return terms(t)
+
+
 STAGING = {
     "stg_subscriptions": stg_subscriptions,
+    "stg_subscription_terms": stg_subscription_terms,
     "stg_customers": stg_customers,
     "stg_customer_dimensions": stg_customer_dimensions,
     "calendar": calendar,
@@ -310,7 +323,8 @@ def relation_order(model: str) -> list[str]:
         if name in STAGING:
             deps = {"stg_customers": ["stg_subscriptions"],
                     "stg_customer_dimensions": ["stg_customers"],
-                    "calendar": ["stg_subscriptions"]}.get(name, [])
+                    "calendar": ["stg_subscriptions"],
+                    "stg_subscription_terms": ["stg_subscriptions"]}.get(name, [])
         else:
             deps = sorted(catalog.models[name].relations)
         for d in deps:
@@ -392,12 +406,16 @@ def _wrap(text: str, width: int = 92) -> list[str]:
 
 def standalone_sql(model: str, t: Target) -> str:
     dialect = resolve(t.dialect)
-    query = standalone_ast(model, t)
-    return _header(model, t, "standalone query") + query.sql(dialect=dialect, pretty=True) + ";\n"
+    query = standalone_shape(with_query_settings(standalone_ast(model, t), dialect), dialect)
+    notes = "".join(f"-- {line}\n" for note in standalone_notes(query, dialect)
+                    for line in _wrap(note))
+    return (_header(model, t, "standalone query") + notes + query.sql(dialect=dialect, pretty=True)
+            + ";\n")
 
 
 def relation_sql(name: str, t: Target, pretty: bool = True) -> str:
-    return relation_ast(name, t).sql(dialect=resolve(t.dialect), pretty=pretty)
+    dialect = resolve(t.dialect)
+    return with_query_settings(relation_ast(name, t), dialect).sql(dialect=dialect, pretty=pretty)
 
 
 def dist_target(dialect: str, settings: Settings | None = None,
