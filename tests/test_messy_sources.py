@@ -166,7 +166,7 @@ def messy_sources(draw):
                                "event_name": "login"})
     surveys: list[dict] = []
     if "score_off_scale" in defects:
-        who = sorted(known)[0]
+        who = sorted(known or {s.customer_id for s in subs})[0]
         surveys = [{"customer_id": who, "responded_at": "2022-01-03 09:00:00", "survey": "nps",
                     "score": "9"},
                    {"customer_id": who, "responded_at": "2022-01-04 09:00:00",
@@ -176,7 +176,7 @@ def messy_sources(draw):
             surveys[1]["score"] = "12"  # in scale for NPS: make it a defect
     return Messy(subs, rows, customers, events, surveys, as_of, grain, week_start,
                  draw(st.sampled_from(("UTC", "Europe/Paris", "America/New_York"))),
-                 draw(st.sampled_from(("csv", "parquet"))), defects)
+                 draw(st.sampled_from(("csv", "parquet", "parquet-typed"))), defects)
 
 
 def _sub_row(s: Sub) -> dict:
@@ -197,10 +197,24 @@ def _write(folder: Path, name: str, rows: list[dict], header: list[str], fmt: st
             w.writerow(header)
             w.writerows([[r[h] for h in header] for r in rows])
     else:
-        # text columns, empty = NULL, as an export of messy data would be
-        table = pa.table({h: pa.array([r[h] or None for r in rows], pa.string())
+        # "parquet": text columns, empty = NULL, as an export of messy data would be;
+        # "parquet-typed": each column whose values all convert gets its real type
+        table = pa.table({h: _arrow_column([r[h] or None for r in rows],
+                                           fmt == "parquet-typed" and not h.endswith("_id"))
                           for h in header})
         pq.write_table(table, folder / f"{name}.parquet")
+
+
+def _arrow_column(values: list[str | None], typed: bool) -> pa.Array:
+    present = [v for v in values if v is not None]
+    if typed and present:
+        if all(v in ("true", "false") for v in present):
+            return pa.array([None if v is None else v == "true" for v in values], pa.bool_())
+        if all(_date(v) for v in present):
+            return pa.array([None if v is None else _date(v) for v in values], pa.date32())
+        if all(_number(v) is not None for v in present):
+            return pa.array([None if v is None else _number(v) for v in values], pa.float64())
+    return pa.array(values, pa.string())
 
 
 def write_messy(folder: Path, m: Messy) -> Path:
