@@ -553,16 +553,18 @@ group by date_month, change_category
 def ours_mrr(source: Path) -> dict:
     """Our pipeline on the subscriptions alone: staging with every contract check, the
     calendar, ``customer_periods`` and ``mrr_movements``."""
-    from .builder import _connect, build_models
+    from .builder import _connect, build_models, relations_read
     from .config import parse_settings
     from .sources import open_source
     from .stage import Stager
 
     settings = parse_settings({"as_of": END_DATE})
+    models = ["customer_periods", "mrr_movements"]
     con = _connect()
     try:
-        report = Stager(con, open_source(source / "subscriptions.parquet"), settings).run()
-        build_models(con, settings, report, only=["customer_periods", "mrr_movements"])
+        report = Stager(con, open_source(source / "subscriptions.parquet"), settings).run(
+            needed=relations_read(models))
+        build_models(con, settings, report, only=models)
         rows = con.execute("select period_start, movement, customers, mrr_amount "
                            "from mrr_movements where customers > 0").fetchall()
     finally:

@@ -153,6 +153,25 @@ def model_params(settings: Settings) -> dict[str, object]:
     }
 
 
+def relations_read(models: list[str] | None = None) -> set[str] | None:
+    """Every relation (staged table, calendar, model) that building ``models`` and the models
+    they depend on reads; None for every model. Staging leaves out what none of them read."""
+    if models is None:
+        return None
+    from .templates import load_catalog
+
+    catalog = load_catalog().models
+    read: set[str] = set()
+    todo = list(models)
+    while todo:
+        name = todo.pop()
+        if name in read:
+            continue
+        read.add(name)
+        todo.extend(catalog[name].relations if name in catalog else ())
+    return read
+
+
 def build_models(con, settings: Settings, report: StagingReport, *,
                  only: list[str] | None = None,
                  progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:

@@ -24,13 +24,19 @@ from .calendar import period_index_sql, period_start_sql, snapshot_index_columns
 from .compile import model_ast
 from .config import Settings
 from .contract import TABLES
-from .dialects import date_functions, resolve
+from .dialects import (
+    date_functions,
+    resolve,
+    standalone_notes,
+    standalone_shape,
+    with_query_settings,
+)
 from .errors import ConfigError
 from .templates import Catalog, load_catalog
 
 # Relations the warehouse staging provides; models needing others stay DuckDB-only for now.
 WAREHOUSE_RELATIONS = ("stg_subscriptions", "stg_customers", "stg_customer_dimensions",
-                       "calendar")
+                       "calendar", "stg_subscription_terms")
 NUMBERS_DIGITS = 5  # calendars of up to 100,000 periods
 # the arg holding a query's WITH clause ("with_" since sqlglot 28; "with" before)
 WITH_KEY = "with_" if "with_" in exp.Select.arg_types else "with"
@@ -51,7 +57,8 @@ class Target:
     # optional contract tables the source has (None: each model's own, for shipped files);
     # absent ones are staged empty, as in the DuckDB build
     tables: frozenset[str] | None = None
-    # optional columns of the dated tables the source has, as "table.column" (None: all)
+    # optional columns of customers and the dated tables the source has, as "table.column"
+    # (None: all the dated tables' columns; customers' signup_date only when mapped)
     columns: frozenset[str] | None = None
     # timestamp columns of a time-zone-aware type, as "table.column": converted to local time
     tz_columns: frozenset[str] = frozenset()
@@ -158,7 +165,9 @@ def stg_customers(t: Target) -> exp.Query:
                                                           "signup_date"))
                 .from_("stg_subscriptions").where(_col("customer_id").is_(exp.null()).not_())
                 .distinct())
-    signup = "signup_date" in s.mapping("customers").columns
+    # mapped in the config, or found by introspecting the warehouse table
+    signup = ("signup_date" in s.mapping("customers").columns
+              or (t.columns is not None and "customers.signup_date" in t.columns))
     listed = exp.select(
         exp.alias_(_cast(_col(s.source_column("customers", "customer_id")), "VARCHAR"),
                    "customer_id"),
@@ -255,8 +264,15 @@ def calendar(t: Target) -> exp.Select:
     ).from_(inner.subquery("periods"))
 
 
+def stg_subscription_terms(t: Target) -> exp.Query:
+    from .warehouse_terms import stg_subscription_terms as terms  # it builds on this module
+
+    return terms(t)
+
+
 STAGING = {
     "stg_subscriptions": stg_subscriptions,
+    "stg_subscription_terms": stg_subscription_terms,
     "stg_customers": stg_customers,
     "stg_customer_dimensions": stg_customer_dimensions,
     "calendar": calendar,
@@ -266,6 +282,7 @@ STAGING_DEPS: dict[str, list[str]] = {
     "stg_customers": ["stg_subscriptions"],
     "stg_customer_dimensions": ["stg_customers"],
     "calendar": ["stg_subscriptions"],
+    "stg_subscription_terms": ["stg_subscriptions"],
 }
 
 
@@ -299,7 +316,7 @@ def relation_ast(name: str, t: Target) -> exp.Query:
     if model.engines and t.dialect not in model.engines:
         raise ConfigError(f"model {name!r} runs only on {', '.join(model.engines)}")
     tree = model_ast(model, grain=t.settings.grain, params=_params(t),
-                     dimensions=t.dimensions, catalog=catalog)
+                     dimensions=t.dimensions, catalog=catalog, dialect=t.dialect)
     if t.dialect in NAMES_QUALIFIED_COLUMNS:
         tree = alias_qualified_columns(tree)
     if t.dialect in CASE_SENSITIVE_FUNCTIONS:
@@ -475,12 +492,16 @@ def _wrap(text: str, width: int = 92) -> list[str]:
 
 def standalone_sql(model: str, t: Target) -> str:
     dialect = resolve(t.dialect)
-    query = standalone_ast(model, t)
-    return _header(model, t, "standalone query") + query.sql(dialect=dialect, pretty=True) + ";\n"
+    query = standalone_shape(with_query_settings(standalone_ast(model, t), dialect), dialect)
+    notes = "".join(f"-- {line}\n" for note in standalone_notes(query, dialect)
+                    for line in _wrap(note))
+    return (_header(model, t, "standalone query") + notes + query.sql(dialect=dialect, pretty=True)
+            + ";\n")
 
 
 def relation_sql(name: str, t: Target, pretty: bool = True) -> str:
-    return relation_ast(name, t).sql(dialect=resolve(t.dialect), pretty=pretty)
+    dialect = resolve(t.dialect)
+    return with_query_settings(relation_ast(name, t), dialect).sql(dialect=dialect, pretty=pretty)
 
 
 def dist_target(dialect: str, settings: Settings | None = None,

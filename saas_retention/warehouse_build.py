@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from .config import Settings
 from .contract import TABLES
-from .dialects import resolve
+from .dialects import resolve, with_query_settings
 from .errors import Problem, SaasRetentionError, SourceError, SourceProblems
 from .templates import load_catalog
 from .warehouse import STAGING, Target, relation_ast, relation_order, warehouse_models
@@ -173,7 +173,7 @@ class WarehouseBuild:
                                        if not TABLES["subscriptions"].column(c).required),
             source_schema=self.schema, relation_schema=self.target_schema,
             tables=frozenset(t for t in present if t in DATED_TABLES),
-            columns=frozenset(f"{t}.{c}" for t in present if t in DATED_TABLES
+            columns=frozenset(f"{t}.{c}" for t in present if t != "subscriptions"
                               for c in present[t]),
             tz_columns=frozenset(tz_columns),
         )
@@ -310,7 +310,8 @@ class WarehouseBuild:
                     self.target_schema, quoted=True)), kind="SCHEMA", exists=True))
         for name in order:
             t0 = time.perf_counter()
-            self._materialise(name, relation_ast(name, target))
+            self._materialise(name, with_query_settings(relation_ast(name, target),
+                                                        self.dialect))
             if name not in STAGING:
                 with self.engine.connect() as conn:
                     result.models[name] = self._scalar(

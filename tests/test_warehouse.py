@@ -211,7 +211,7 @@ def test_models_match_duckdb_on_engine(tmp_path, request, engine_name, case):
         engine.close()
 
 
-@pytest.mark.parametrize("engine_name", ["duckdb", "sqlite", "postgres"])
+@pytest.mark.parametrize("engine_name", ["duckdb", "sqlite", "postgres", "clickhouse"])
 def test_standalone_queries_run_as_shipped(tmp_path, request, engine_name):
     tables, _, as_of = playbook_case()
     db, _ = reference(tmp_path, tables, None, as_of)

@@ -9,6 +9,8 @@
 -- the running month is averaged over its elapsed days). The weekly average gives each day the
 -- active count of its whole calendar week, so a week straddling two months counts in both.
 -- Stickiness = average DAU ÷ MAU, between 0 and 1.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -713,4 +715,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM active_customers__final AS final;
+FROM active_customers__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -5,6 +5,8 @@
 -- One row per local day from the first day with activity to as_of, days without activity
 -- included as zeros: customers and users active that day (DAU), their sessions and events.
 -- Users are (customer, user_id) pairs, so adding them across customers is exact.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -565,4 +567,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM active_customers_daily__final AS final;
+FROM active_customers_daily__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -6,6 +6,8 @@
 -- first week with activity to as_of: distinct customers and users active in the week (WAU),
 -- the average of the daily active counts over the week's days (zero days included, up to
 -- as_of) and weekly stickiness (average DAU ÷ WAU).
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -658,4 +660,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM active_customers_weekly__final AS final;
+FROM active_customers_weekly__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

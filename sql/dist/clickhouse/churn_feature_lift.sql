@@ -10,6 +10,8 @@
 -- used much less (a pain point or a missing habit). Only windows lying entirely after the
 -- first event count, so neither group is cut by the start of the data. A correlation, not a
 -- cause.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -1110,4 +1112,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM churn_feature_lift__final AS final;
+FROM churn_feature_lift__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -5,6 +5,8 @@
 -- Logo and revenue retention by cohort (first paying period) and age in periods: the share of
 -- the cohort paying k periods later ("on" period k) and, as an option, paying at k or later
 -- ("on or after"). Cells in the future of as_of are NULL, never 0.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -636,4 +638,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM cohort_retention__final AS final;
+FROM cohort_retention__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -5,6 +5,8 @@
 -- Per period of the calendar (from the first with a response): CSAT survey responses (survey =
 -- 'csat', any case, scores 1–5), the satisfied ones (4 or 5), CSAT = satisfied ÷ responses ×
 -- 100 (top-2-box) and the mean score. Scores outside 1–5 are rejected by staging.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -435,4 +437,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM csat__final AS final;
+FROM csat__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

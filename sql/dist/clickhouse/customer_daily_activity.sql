@@ -8,6 +8,8 @@
 -- (naive timestamps are read as local time, timestamps with an offset are converted).
 -- Duplicate events are counted once for activity (the customer-day exists once) but `events`
 -- counts rows as delivered — the contract has no event key to deduplicate on.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_events AS (
   SELECT
     "customer_id",
@@ -102,4 +104,5 @@ WITH stg_events AS (
 )
 SELECT
   *
-FROM customer_daily_activity__final AS final;
+FROM customer_daily_activity__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

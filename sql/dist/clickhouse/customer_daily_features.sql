@@ -6,6 +6,8 @@
 -- number of events: the second and last grouped pass over the raw events. Feature adoption,
 -- breadth and performance, monthly active users and time of use read it. Events without an
 -- event name are left out; events without a user_id keep a NULL user.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_events AS (
   SELECT
     "customer_id",
@@ -97,4 +99,5 @@ WITH stg_events AS (
 )
 SELECT
   *
-FROM customer_daily_features__final AS final;
+FROM customer_daily_features__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

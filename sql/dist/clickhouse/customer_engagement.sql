@@ -10,6 +10,8 @@
 -- 100 ÷ (1 + support tickets opened in the period), so customers who need help often score
 -- lower. The score is their weighted mean with the `engagement_weights` setting (default
 -- frequency 0.4, breadth 0.3, time 0.2, support 0.1).
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -1351,4 +1353,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM customer_engagement__final AS final;
+FROM customer_engagement__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

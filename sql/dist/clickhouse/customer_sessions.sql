@@ -10,6 +10,8 @@
 -- its last event (0 for a single event). This model is the second pass over the raw events (a
 -- window over each user's events, in the local clock: a session across a daylight-saving
 -- change is off by the clock change).
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_events AS (
   SELECT
     "customer_id",
@@ -165,4 +167,5 @@ WITH stg_events AS (
 )
 SELECT
   *
-FROM customer_sessions__final AS final;
+FROM customer_sessions__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -4,6 +4,8 @@
 --
 -- Per period, the customers of customer_engagement by band of 10 score points (0–10 … 90–100),
 -- with how many of them are paying and the band's mean score.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -1413,4 +1415,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM engagement_distribution__final AS final;
+FROM engagement_distribution__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

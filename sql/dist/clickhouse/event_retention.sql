@@ -10,6 +10,8 @@
 -- week containing as_of counts although it is still running. benchmark_rate carries the usual
 -- benchmark for this metric — 35 % at week 8 (35 % of a weekly usage cohort still active 8
 -- weeks later) — on the week-8 rows only.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -651,4 +653,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM event_retention__final AS final;
+FROM event_retention__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

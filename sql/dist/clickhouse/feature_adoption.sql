@@ -6,6 +6,8 @@
 -- customers active in the period, those who used the feature, adoption = users of the feature
 -- ÷ active customers × 100, the feature's users and events. Every feature seen in the data has
 -- a row in every period.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -541,4 +543,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM feature_adoption__final AS final;
+FROM feature_adoption__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

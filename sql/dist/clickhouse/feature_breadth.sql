@@ -4,6 +4,8 @@
 --
 -- Per period of the calendar: active customers by the number of distinct features (event
 -- names) they used in it, with the number of features anyone used that period.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -506,4 +508,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM feature_breadth__final AS final;
+FROM feature_breadth__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

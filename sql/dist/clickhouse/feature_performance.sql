@@ -6,6 +6,8 @@
 -- (adopters) and those who did not, and the share of each still active in the next period. A
 -- correlation, not a causal effect — heavy users use more features and also stay. The latest
 -- period has no next period yet: its retention columns are NULL.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -585,4 +587,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM feature_performance__final AS final;
+FROM feature_performance__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

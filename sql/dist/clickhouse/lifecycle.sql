@@ -8,6 +8,8 @@
 -- the dormant customers (active in the previous period, not in this one). "New" comes from the
 -- whole activity history, never from the reporting window. For every period active = new +
 -- returning + resurrecting and previous active = returning + dormant.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -536,4 +538,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM lifecycle__final AS final;
+FROM lifecycle__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

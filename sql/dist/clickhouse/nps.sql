@@ -8,6 +8,8 @@
 -- difference of the two shares, ((p + d) − (p − d)²) ÷ n, clipped to [−100, 100]. Every
 -- response counts (a customer answering twice counts twice). Scores outside 0–10 are rejected
 -- by staging.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -479,4 +481,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM nps__final AS final;
+FROM nps__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

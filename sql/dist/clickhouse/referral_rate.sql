@@ -7,6 +7,8 @@
 -- referral naming them as referred_customer_id, dated in or before that period), the referral
 -- rate = referred new ÷ new × 100, and the referrals sent in the period with the number of
 -- customers who sent them.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -621,4 +623,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM referral_rate__final AS final;
+FROM referral_rate__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -6,6 +6,8 @@
 -- one, the average session length, sessions and minutes per such customer, and the
 -- distribution of session lengths. Sessions and their time are defined in customer_sessions
 -- (session_id or 30-minute inactivity; duration_seconds or first-to-last event).
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -577,4 +579,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM session_time__final AS final;
+FROM session_time__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -5,6 +5,8 @@
 -- Per period of the calendar (from the first with a ticket): support tickets opened, the
 -- customers who opened them, those resolved (so far), the customers active in the period (with
 -- an event) and tickets per active customer.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -533,4 +535,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM support_load__final AS final;
+FROM support_load__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

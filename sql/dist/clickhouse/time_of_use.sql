@@ -5,6 +5,8 @@
 -- Events by local hour of day × ISO day of week (Monday = 1) in the reporting time zone, per
 -- period of the calendar; cells without events are absent. A daylight-saving change moves
 -- events with the local clock (an event at 09:00 local is always in hour 9).
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -494,4 +496,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM time_of_use__final AS final;
+FROM time_of_use__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -5,6 +5,8 @@
 -- The usage-frequency histogram: for each calendar month, the number of active customers by
 -- the number of days of the month they were active on (1 … 31; the running month only has its
 -- days up to as_of). Customers without activity in a month are not in it.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -575,4 +577,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM usage_frequency__final AS final;
+FROM usage_frequency__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;
