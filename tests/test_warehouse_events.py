@@ -257,7 +257,7 @@ def test_time_zone_aware_columns_are_converted_to_local_time(tmp_path, request, 
     check_engine(tmp_path, request, engine_name, "engagement", aware=True)
 
 
-@pytest.mark.parametrize("engine_name", ["duckdb", "sqlite", "postgres"])
+@pytest.mark.parametrize("engine_name", ["duckdb", "sqlite", "postgres", "clickhouse"])
 def test_standalone_event_queries_run_as_shipped(tmp_path, request, engine_name):
     """Each shipped query reads only the source tables (the dated ones its model reads)."""
     tables, settings = engagement_case()
