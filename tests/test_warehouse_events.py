@@ -358,6 +358,18 @@ def test_event_tables_missing_columns_or_values_name_the_warehouse_table(request
         assert "clicks.happened_at: missing (NULL) values in a required column (1 row)" in \
             message
         assert "clicks.account: missing (NULL) values in a required column (1 row)" in message
+        # offsets in a text column: a cast would silently read them as local time
+        engine.execute("drop table if exists clicks")
+        engine.execute("create table clicks (account text, happened_at text, action text)")
+        engine.execute("insert into clicks values ('c1', '2024-02-01 10:00:00', 'login'), "
+                       "('c1', '2024-02-01T23:30:00+00:00', 'login'), "
+                       "('c1', '2024-02-02 10:00:00.5-05:00', 'login'), "
+                       "('c1', '2024-02-03T10:00:00Z', 'login')")
+        with pytest.raises(SourceProblems) as info:
+            build_on_warehouse(_pg_url(pg_dsn), parse_settings(base))
+        message = str(info.value)
+        assert "clicks.happened_at: timestamps with a UTC offset in a text column" in message
+        assert "(3 rows)" in message and "2024-02-01T23:30:00+00:00" in message
     finally:
         engine.close()
 
