@@ -57,7 +57,8 @@ class Target:
     # optional contract tables the source has (None: each model's own, for shipped files);
     # absent ones are staged empty, as in the DuckDB build
     tables: frozenset[str] | None = None
-    # optional columns of the dated tables the source has, as "table.column" (None: all)
+    # optional columns of customers and the dated tables the source has, as "table.column"
+    # (None: all the dated tables' columns; customers' signup_date only when mapped)
     columns: frozenset[str] | None = None
     # timestamp columns of a time-zone-aware type, as "table.column": converted to local time
     tz_columns: frozenset[str] = frozenset()
@@ -164,7 +165,9 @@ def stg_customers(t: Target) -> exp.Query:
                                                           "signup_date"))
                 .from_("stg_subscriptions").where(_col("customer_id").is_(exp.null()).not_())
                 .distinct())
-    signup = "signup_date" in s.mapping("customers").columns
+    # mapped in the config, or found by introspecting the warehouse table
+    signup = ("signup_date" in s.mapping("customers").columns
+              or (t.columns is not None and "customers.signup_date" in t.columns))
     listed = exp.select(
         exp.alias_(_cast(_col(s.source_column("customers", "customer_id")), "VARCHAR"),
                    "customer_id"),
@@ -313,7 +316,7 @@ def relation_ast(name: str, t: Target) -> exp.Query:
     if model.engines and t.dialect not in model.engines:
         raise ConfigError(f"model {name!r} runs only on {', '.join(model.engines)}")
     tree = model_ast(model, grain=t.settings.grain, params=_params(t),
-                     dimensions=t.dimensions, catalog=catalog)
+                     dimensions=t.dimensions, catalog=catalog, dialect=t.dialect)
     if t.dialect in NAMES_QUALIFIED_COLUMNS:
         tree = alias_qualified_columns(tree)
     if t.dialect in CASE_SENSITIVE_FUNCTIONS:

@@ -42,6 +42,10 @@ SQLALCHEMY_DIALECTS = {
     "mssql": "tsql",
 }
 BUILDING_SUFFIX = "__sr_building"
+# LIKE patterns of text timestamps ending with a UTC offset or Z (after the time of day: the
+# "-01" ending a plain date is no offset); LIKE is the one pattern match every engine has
+OFFSET_LIKE_PATTERNS = ("%:__+%", "%:__-%", "%:__.%+%", "%:__.%-%", "%:__Z", "%:__z",
+                        "%:__ Z", "%:__.%Z")
 EXAMPLES = 3
 
 
@@ -113,6 +117,8 @@ class WarehouseBuild:
 
     def introspect(self) -> Target:
         s = self.settings
+        # timestamp columns stored as text: checked for UTC offsets, which a cast would drop
+        self.text_time_columns: list[tuple[str, str]] = []
         problems: list[Problem] = []
         present: dict[str, list[str]] = {}
         tz_columns: set[str] = set()
@@ -153,9 +159,11 @@ class WarehouseBuild:
                 name = c["name"].lower()
                 for col in TABLES[contract].columns:
                     if (col.kind == "timestamp" and col.name in have
-                            and s.source_column(contract, col.name).lower() == name
-                            and _is_time_zone_aware(c["type"])):
-                        tz_columns.add(f"{contract}.{col.name}")
+                            and s.source_column(contract, col.name).lower() == name):
+                        if _is_time_zone_aware(c["type"]):
+                            tz_columns.add(f"{contract}.{col.name}")
+                        elif _is_text(c["type"]):
+                            self.text_time_columns.append((contract, col.name))
             if contract == "customers":
                 mapped = {s.source_column("customers", c).lower() for c in have}
                 wanted_dims = s.mapping("customers").dimensions
@@ -173,7 +181,7 @@ class WarehouseBuild:
                                        if not TABLES["subscriptions"].column(c).required),
             source_schema=self.schema, relation_schema=self.target_schema,
             tables=frozenset(t for t in present if t in DATED_TABLES),
-            columns=frozenset(f"{t}.{c}" for t in present if t in DATED_TABLES
+            columns=frozenset(f"{t}.{c}" for t in present if t != "subscriptions"
                               for c in present[t]),
             tz_columns=frozenset(tz_columns),
         )
@@ -259,6 +267,15 @@ class WarehouseBuild:
                                                          exp.Literal.string("csat"))),
                      "unknown survey kind (expected 'nps' or 'csat')"),
                 ]
+            for contract, column in self.text_time_columns:
+                if contract == table:
+                    value = c(column)
+                    rules.append((column, exp.or_(*(
+                        exp.Like(this=value.copy(), expression=exp.Literal.string(p))
+                        for p in OFFSET_LIKE_PATTERNS)),
+                        "timestamps with a UTC offset in a text column, which the warehouse "
+                        "would read as local time; store them in a time-zone-aware type "
+                        "(e.g. timestamptz) or as local times without an offset"))
             who = "referrer_customer_id" if table == "referrals" else "customer_id"
             show = [c(who), c(DATED_TABLES[table])]
             if table == "survey_responses":
@@ -368,3 +385,9 @@ def _is_time_zone_aware(kind) -> bool:
         return False
     return any(marker in name for marker in ("WITHTIMEZONE", "TIMESTAMPTZ", "TIMESTAMP_TZ",
                                              "TIMESTAMP_LTZ", "DATETIMEOFFSET"))
+
+
+def _is_text(kind) -> bool:
+    import sqlalchemy
+
+    return isinstance(kind, sqlalchemy.types.String)

@@ -2,7 +2,8 @@
 relative): the warehouse staging of the dated tables and of calendar_days, then every model,
 compiled for each engine's dialect. The fixtures are those of test_engagement.py (local days
 across a daylight-saving change, naive and offset timestamps, duplicates, sessions) and
-test_voice.py (surveys, referrals, support tickets, churn)."""
+test_voice.py (surveys, referrals, support tickets, churn) and test_journey.py (signup to
+renewal, activation windows)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from engines import DuckDBEngine, normalise, postgres_server, spark_session
 from test_engagement import AS_OF as ENGAGEMENT_AS_OF
 from test_engagement import TZ as ENGAGEMENT_TZ
 from test_engagement import tables as engagement_tables
+from test_journey import AS_OF as JOURNEY_AS_OF
+from test_journey import WINDOW as JOURNEY_WINDOW
+from test_journey import source as journey_tables
 from test_voice import AS_OF as VOICE_AS_OF
 from test_voice import tables as voice_tables
 from test_warehouse import make_engine
@@ -69,7 +73,13 @@ def weekly_case():
     return tables, settings | {"grain": "week", "week_start": "sunday"}
 
 
-CASES = {"engagement": engagement_case, "voice": voice_case, "weekly": weekly_case}
+def journey_case():
+    return journey_tables(), {"as_of": JOURNEY_AS_OF, "activation_event": "create_report",
+                              "journey_window_days": JOURNEY_WINDOW}
+
+
+CASES = {"engagement": engagement_case, "voice": voice_case, "weekly": weekly_case,
+         "journey": journey_case}
 
 OFFSET = re.compile(r"([+-]\d\d:?\d\d|Z)$")
 
@@ -187,7 +197,8 @@ def target_for(engine, tables: dict[str, str], settings: dict, aware: bool) -> T
         optional_columns=frozenset(c for c in present["subscriptions"]
                                    if not TABLES["subscriptions"].column(c).required),
         tables=frozenset(t for t in present if t in DATED),
-        columns=frozenset(f"{t}.{c}" for t in present if t in DATED for c in present[t]),
+        columns=frozenset(f"{t}.{c}" for t in present if t != "subscriptions"
+                          for c in present[t]),
         tz_columns=frozenset(f"{t}.{DATED_TABLES[t]}" for t in present if t in DATED)
         if aware else frozenset(),
     )
@@ -208,7 +219,8 @@ def check_engine(tmp_path, request, engine_name: str, case: str, aware: bool) ->
         load(engine, typed_tables(tables, settings.get("timezone", "UTC"), aware))
         target = target_for(engine, tables, settings, aware)
         models = event_models(built)
-        assert {"customer_sessions", "active_customers"} <= set(models) or case == "voice"
+        assert {"customer_sessions", "active_customers", "customer_journey",
+                "journey_funnel_cohorts"} <= set(models) or case == "voice"
         done: list[str] = []
         for model in models:
             for name in relation_order(model):
@@ -245,7 +257,7 @@ def test_time_zone_aware_columns_are_converted_to_local_time(tmp_path, request, 
     check_engine(tmp_path, request, engine_name, "engagement", aware=True)
 
 
-@pytest.mark.parametrize("engine_name", ["duckdb", "sqlite", "postgres"])
+@pytest.mark.parametrize("engine_name", ["duckdb", "sqlite", "postgres", "clickhouse"])
 def test_standalone_event_queries_run_as_shipped(tmp_path, request, engine_name):
     """Each shipped query reads only the source tables (the dated ones its model reads)."""
     tables, settings = engagement_case()
@@ -346,6 +358,18 @@ def test_event_tables_missing_columns_or_values_name_the_warehouse_table(request
         assert "clicks.happened_at: missing (NULL) values in a required column (1 row)" in \
             message
         assert "clicks.account: missing (NULL) values in a required column (1 row)" in message
+        # offsets in a text column: a cast would silently read them as local time
+        engine.execute("drop table if exists clicks")
+        engine.execute("create table clicks (account text, happened_at text, action text)")
+        engine.execute("insert into clicks values ('c1', '2024-02-01 10:00:00', 'login'), "
+                       "('c1', '2024-02-01T23:30:00+00:00', 'login'), "
+                       "('c1', '2024-02-02 10:00:00.5-05:00', 'login'), "
+                       "('c1', '2024-02-03T10:00:00Z', 'login')")
+        with pytest.raises(SourceProblems) as info:
+            build_on_warehouse(_pg_url(pg_dsn), parse_settings(base))
+        message = str(info.value)
+        assert "clicks.happened_at: timestamps with a UTC offset in a text column" in message
+        assert "(3 rows)" in message and "2024-02-01T23:30:00+00:00" in message
     finally:
         engine.close()
 

@@ -973,10 +973,12 @@ WITH stg_subscriptions AS (
   SELECT
     customer_rows.customer_id,
     COALESCE(customer_rows.signup_date, first_activity.first_activity_date) AS signup_date,
-    DATE_DIFF(
-      COALESCE(customer_rows.signup_date, first_activity.first_activity_date),
-      CAST('1970-01-01' AS DATE),
-      DAY
+    (
+      DATE_DIFF(
+        COALESCE(customer_rows.signup_date, first_activity.first_activity_date),
+        CAST('1970-01-01' AS DATE),
+        DAY
+      )
     ) AS signup_day_index
   FROM customer_journey__customer_rows AS customer_rows
   LEFT JOIN customer_journey__first_activity AS first_activity
@@ -1014,7 +1016,9 @@ WITH stg_subscriptions AS (
 ), customer_journey__first_payment AS (
   SELECT
     customer_id,
-    MIN(DATE_DIFF(start_date, CAST('1970-01-01' AS DATE), DAY)) AS paid_day_index
+    MIN((
+      DATE_DIFF(start_date, CAST('1970-01-01' AS DATE), DAY)
+    )) AS paid_day_index
   FROM customer_journey__paid_subscriptions AS paid_subscriptions
   GROUP BY
     customer_id
@@ -1090,7 +1094,9 @@ WITH stg_subscriptions AS (
     customer_id,
     signup_date,
     signup_day_index,
-    EXTRACT(YEAR FROM signup_date) * 12 + EXTRACT(MONTH FROM signup_date) - 1 AS signup_month_index,
+    (
+      EXTRACT(YEAR FROM signup_date) * 12 + EXTRACT(MONTH FROM signup_date) - 1
+    ) AS signup_month_index,
     is_window_closed,
     activation_day_index,
     active_weeks_of_first_4,

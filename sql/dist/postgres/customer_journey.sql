@@ -1041,7 +1041,9 @@ WITH stg_subscriptions AS (
     customer_rows.customer_id,
     COALESCE(customer_rows.signup_date, first_activity.first_activity_date) AS signup_date,
     (
-      CAST(COALESCE(customer_rows.signup_date, first_activity.first_activity_date) AS DATE) - CAST('1970-01-01' AS DATE)
+      (
+        CAST(COALESCE(customer_rows.signup_date, first_activity.first_activity_date) AS DATE) - CAST('1970-01-01' AS DATE)
+      )
     ) AS signup_day_index
   FROM customer_journey__customer_rows AS customer_rows
   LEFT JOIN customer_journey__first_activity AS first_activity
@@ -1082,7 +1084,9 @@ WITH stg_subscriptions AS (
   SELECT
     customer_id,
     MIN((
-      CAST(start_date AS DATE) - CAST('1970-01-01' AS DATE)
+      (
+        CAST(start_date AS DATE) - CAST('1970-01-01' AS DATE)
+      )
     )) AS paid_day_index
   FROM customer_journey__paid_subscriptions AS paid_subscriptions
   GROUP BY
@@ -1159,7 +1163,9 @@ WITH stg_subscriptions AS (
     customer_id,
     signup_date,
     signup_day_index,
-    EXTRACT(YEAR FROM signup_date) * 12 + EXTRACT(MONTH FROM signup_date) - 1 AS signup_month_index,
+    (
+      CAST(EXTRACT(YEAR FROM signup_date) AS INT) * 12 + CAST(EXTRACT(MONTH FROM signup_date) AS INT) - 1
+    ) AS signup_month_index,
     is_window_closed,
     activation_day_index,
     active_weeks_of_first_4,

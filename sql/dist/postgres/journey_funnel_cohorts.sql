@@ -1032,7 +1032,9 @@ WITH stg_subscriptions AS (
     customer_rows.customer_id,
     COALESCE(customer_rows.signup_date, first_activity.first_activity_date) AS signup_date,
     (
-      CAST(COALESCE(customer_rows.signup_date, first_activity.first_activity_date) AS DATE) - CAST('1970-01-01' AS DATE)
+      (
+        CAST(COALESCE(customer_rows.signup_date, first_activity.first_activity_date) AS DATE) - CAST('1970-01-01' AS DATE)
+      )
     ) AS signup_day_index
   FROM customer_journey__customer_rows AS customer_rows
   LEFT JOIN customer_journey__first_activity AS first_activity
@@ -1073,7 +1075,9 @@ WITH stg_subscriptions AS (
   SELECT
     customer_id,
     MIN((
-      CAST(start_date AS DATE) - CAST('1970-01-01' AS DATE)
+      (
+        CAST(start_date AS DATE) - CAST('1970-01-01' AS DATE)
+      )
     )) AS paid_day_index
   FROM customer_journey__paid_subscriptions AS paid_subscriptions
   GROUP BY
@@ -1150,7 +1154,9 @@ WITH stg_subscriptions AS (
     customer_id,
     signup_date,
     signup_day_index,
-    EXTRACT(YEAR FROM signup_date) * 12 + EXTRACT(MONTH FROM signup_date) - 1 AS signup_month_index,
+    (
+      CAST(EXTRACT(YEAR FROM signup_date) AS INT) * 12 + CAST(EXTRACT(MONTH FROM signup_date) AS INT) - 1
+    ) AS signup_month_index,
     is_window_closed,
     activation_day_index,
     active_weeks_of_first_4,
@@ -1191,7 +1197,22 @@ WITH stg_subscriptions AS (
 ), journey_funnel_cohorts__counts AS (
   SELECT
     signup_month_index,
-    CAST(DATE_TRUNC('MONTH', MIN(signup_date)) AS DATE) AS signup_month,
+    (
+      MAKE_DATE(
+        CAST(DIV(
+          (
+            CAST(EXTRACT(YEAR FROM MIN(signup_date)) AS INT) * 12 + CAST(EXTRACT(MONTH FROM MIN(signup_date)) AS INT) - 1
+          ),
+          12
+        ) AS INT),
+        CAST((
+          (
+            CAST(EXTRACT(YEAR FROM MIN(signup_date)) AS INT) * 12 + CAST(EXTRACT(MONTH FROM MIN(signup_date)) AS INT) - 1
+          ) % 12 + 1
+        ) AS INT),
+        CAST(1 AS INT)
+      )
+    ) AS signup_month,
     COUNT(*) AS signed_up,
     SUM(CASE WHEN step_reached >= 2 THEN 1 ELSE 0 END) AS activated,
     SUM(CASE WHEN step_reached >= 3 THEN 1 ELSE 0 END) AS regular,

@@ -1000,10 +1000,12 @@ WITH stg_subscriptions AS (
   SELECT
     customer_rows.customer_id,
     COALESCE(customer_rows.signup_date, first_activity.first_activity_date) AS signup_date,
-    DATEDIFF(
-      DAY,
-      CAST('1970-01-01' AS DATE),
-      COALESCE(customer_rows.signup_date, first_activity.first_activity_date)
+    (
+      DATEDIFF(
+        DAY,
+        CAST('1970-01-01' AS DATE),
+        COALESCE(customer_rows.signup_date, first_activity.first_activity_date)
+      )
     ) AS signup_day_index
   FROM customer_journey__customer_rows AS customer_rows
   LEFT JOIN customer_journey__first_activity AS first_activity
@@ -1043,7 +1045,9 @@ WITH stg_subscriptions AS (
 ), customer_journey__first_payment AS (
   SELECT
     customer_id,
-    MIN(DATEDIFF(DAY, CAST('1970-01-01' AS DATE), start_date)) AS paid_day_index
+    MIN((
+      DATEDIFF(DAY, CAST('1970-01-01' AS DATE), start_date)
+    )) AS paid_day_index
   FROM customer_journey__paid_subscriptions AS paid_subscriptions
   GROUP BY
     customer_id
@@ -1119,7 +1123,9 @@ WITH stg_subscriptions AS (
     customer_id,
     signup_date,
     signup_day_index,
-    EXTRACT(YEAR FROM signup_date) * 12 + EXTRACT(MONTH FROM signup_date) - 1 AS signup_month_index,
+    (
+      EXTRACT(YEAR FROM signup_date) * 12 + EXTRACT(MONTH FROM signup_date) - 1
+    ) AS signup_month_index,
     is_window_closed,
     activation_day_index,
     active_weeks_of_first_4,

@@ -991,10 +991,12 @@ WITH stg_subscriptions AS (
   SELECT
     customer_rows.customer_id,
     COALESCE(customer_rows.signup_date, first_activity.first_activity_date) AS signup_date,
-    DATEDIFF(
-      DAY,
-      CAST('1970-01-01' AS DATE),
-      COALESCE(customer_rows.signup_date, first_activity.first_activity_date)
+    (
+      DATEDIFF(
+        DAY,
+        CAST('1970-01-01' AS DATE),
+        COALESCE(customer_rows.signup_date, first_activity.first_activity_date)
+      )
     ) AS signup_day_index
   FROM customer_journey__customer_rows AS customer_rows
   LEFT JOIN customer_journey__first_activity AS first_activity
@@ -1034,7 +1036,9 @@ WITH stg_subscriptions AS (
 ), customer_journey__first_payment AS (
   SELECT
     customer_id,
-    MIN(DATEDIFF(DAY, CAST('1970-01-01' AS DATE), start_date)) AS paid_day_index
+    MIN((
+      DATEDIFF(DAY, CAST('1970-01-01' AS DATE), start_date)
+    )) AS paid_day_index
   FROM customer_journey__paid_subscriptions AS paid_subscriptions
   GROUP BY
     customer_id
@@ -1110,7 +1114,9 @@ WITH stg_subscriptions AS (
     customer_id,
     signup_date,
     signup_day_index,
-    EXTRACT(YEAR FROM signup_date) * 12 + EXTRACT(MONTH FROM signup_date) - 1 AS signup_month_index,
+    (
+      EXTRACT(YEAR FROM signup_date) * 12 + EXTRACT(MONTH FROM signup_date) - 1
+    ) AS signup_month_index,
     is_window_closed,
     activation_day_index,
     active_weeks_of_first_4,
@@ -1151,7 +1157,20 @@ WITH stg_subscriptions AS (
 ), journey_funnel_cohorts__counts AS (
   SELECT
     signup_month_index,
-    CAST(DATE_TRUNC('MONTH', MIN(signup_date)) AS DATE) AS signup_month,
+    (
+      TO_DATE(
+        CAST(CAST(TRUNC(
+          CAST((
+            EXTRACT(YEAR FROM MIN(signup_date)) * 12 + EXTRACT(MONTH FROM MIN(signup_date)) - 1
+          ) AS DOUBLE PRECISION) / 12
+        ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+          (
+            EXTRACT(YEAR FROM MIN(signup_date)) * 12 + EXTRACT(MONTH FROM MIN(signup_date)) - 1
+          ) % 12 + 1
+        ) AS VARCHAR) || '-' || CAST(1 AS VARCHAR),
+        'YYYY-MM-DD'
+      )
+    ) AS signup_month,
     COUNT(*) AS signed_up,
     SUM(CASE WHEN step_reached >= 2 THEN 1 ELSE 0 END) AS activated,
     SUM(CASE WHEN step_reached >= 3 THEN 1 ELSE 0 END) AS regular,

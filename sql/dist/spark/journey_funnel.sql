@@ -973,10 +973,11 @@ WITH stg_subscriptions AS (
   SELECT
     customer_rows.customer_id,
     COALESCE(customer_rows.signup_date, first_activity.first_activity_date) AS signup_date,
-    DATEDIFF(
-      DAY,
-      CAST('1970-01-01' AS DATE),
-      COALESCE(customer_rows.signup_date, first_activity.first_activity_date)
+    (
+      DATEDIFF(
+        COALESCE(customer_rows.signup_date, first_activity.first_activity_date),
+        CAST('1970-01-01' AS DATE)
+      )
     ) AS signup_day_index
   FROM customer_journey__customer_rows AS customer_rows
   LEFT JOIN customer_journey__first_activity AS first_activity
@@ -1014,7 +1015,9 @@ WITH stg_subscriptions AS (
 ), customer_journey__first_payment AS (
   SELECT
     customer_id,
-    MIN(DATEDIFF(DAY, CAST('1970-01-01' AS DATE), start_date)) AS paid_day_index
+    MIN((
+      DATEDIFF(start_date, CAST('1970-01-01' AS DATE))
+    )) AS paid_day_index
   FROM customer_journey__paid_subscriptions AS paid_subscriptions
   GROUP BY
     customer_id
@@ -1090,7 +1093,9 @@ WITH stg_subscriptions AS (
     customer_id,
     signup_date,
     signup_day_index,
-    EXTRACT(YEAR FROM signup_date) * 12 + EXTRACT(MONTH FROM signup_date) - 1 AS signup_month_index,
+    (
+      EXTRACT(YEAR FROM signup_date) * 12 + EXTRACT(MONTH FROM signup_date) - 1
+    ) AS signup_month_index,
     is_window_closed,
     activation_day_index,
     active_weeks_of_first_4,

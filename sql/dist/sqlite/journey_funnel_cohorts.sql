@@ -983,7 +983,9 @@ WITH stg_subscriptions AS (
   SELECT
     customer_rows.customer_id,
     COALESCE(customer_rows.signup_date, first_activity.first_activity_date) AS signup_date,
-    CAST((JULIANDAY(COALESCE(customer_rows.signup_date, first_activity.first_activity_date)) - JULIANDAY(DATE('1970-01-01'))) AS INTEGER) AS signup_day_index
+    (
+      CAST(JULIANDAY(COALESCE(customer_rows.signup_date, first_activity.first_activity_date)) - 2440587.5 AS INTEGER)
+    ) AS signup_day_index
   FROM customer_journey__customer_rows AS customer_rows
   LEFT JOIN customer_journey__first_activity AS first_activity
     ON first_activity.customer_id = customer_rows.customer_id
@@ -1020,7 +1022,9 @@ WITH stg_subscriptions AS (
 ), customer_journey__first_payment AS (
   SELECT
     customer_id,
-    MIN(CAST((JULIANDAY(start_date) - JULIANDAY(DATE('1970-01-01'))) AS INTEGER)) AS paid_day_index
+    MIN((
+      CAST(JULIANDAY(start_date) - 2440587.5 AS INTEGER)
+    )) AS paid_day_index
   FROM customer_journey__paid_subscriptions AS paid_subscriptions
   GROUP BY
     customer_id
@@ -1096,7 +1100,9 @@ WITH stg_subscriptions AS (
     customer_id,
     signup_date,
     signup_day_index,
-    EXTRACT(YEAR FROM signup_date) * 12 + EXTRACT(MONTH FROM signup_date) - 1 AS signup_month_index,
+    (
+      CAST(STRFTIME('%Y', signup_date) AS INTEGER) * 12 + CAST(STRFTIME('%m', signup_date) AS INTEGER) - 1
+    ) AS signup_month_index,
     is_window_closed,
     activation_day_index,
     active_weeks_of_first_4,
@@ -1137,7 +1143,22 @@ WITH stg_subscriptions AS (
 ), journey_funnel_cohorts__counts AS (
   SELECT
     signup_month_index,
-    DATE(TIMESTAMP_TRUNC(MIN(signup_date), MONTH)) AS signup_month,
+    (
+      DATE(
+        PRINTF(
+          '%04d-%02d-%02d',
+          CAST(CAST((
+            CAST(STRFTIME('%Y', MIN(signup_date)) AS INTEGER) * 12 + CAST(STRFTIME('%m', MIN(signup_date)) AS INTEGER) - 1
+          ) AS REAL) / 12 AS INTEGER),
+          (
+            (
+              CAST(STRFTIME('%Y', MIN(signup_date)) AS INTEGER) * 12 + CAST(STRFTIME('%m', MIN(signup_date)) AS INTEGER) - 1
+            ) % 12 + 1
+          ),
+          1
+        )
+      )
+    ) AS signup_month,
     COUNT(*) AS signed_up,
     SUM(CASE WHEN step_reached >= 2 THEN 1 ELSE 0 END) AS activated,
     SUM(CASE WHEN step_reached >= 3 THEN 1 ELSE 0 END) AS regular,

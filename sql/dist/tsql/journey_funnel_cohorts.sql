@@ -991,10 +991,12 @@ WITH stg_subscriptions AS (
   SELECT
     customer_rows.customer_id AS customer_id,
     COALESCE(customer_rows.signup_date, first_activity.first_activity_date) AS signup_date,
-    DATEDIFF(
-      DAY,
-      CAST('1970-01-01' AS DATE),
-      COALESCE(customer_rows.signup_date, first_activity.first_activity_date)
+    (
+      DATEDIFF(
+        DAY,
+        CAST('1970-01-01' AS DATE),
+        COALESCE(customer_rows.signup_date, first_activity.first_activity_date)
+      )
     ) AS signup_day_index
   FROM customer_journey__customer_rows AS customer_rows
   LEFT JOIN customer_journey__first_activity AS first_activity
@@ -1032,7 +1034,9 @@ WITH stg_subscriptions AS (
 ), customer_journey__first_payment AS (
   SELECT
     customer_id AS customer_id,
-    MIN(DATEDIFF(DAY, CAST('1970-01-01' AS DATE), start_date)) AS paid_day_index
+    MIN((
+      DATEDIFF(DAY, CAST('1970-01-01' AS DATE), start_date)
+    )) AS paid_day_index
   FROM customer_journey__paid_subscriptions AS paid_subscriptions
   GROUP BY
     customer_id
@@ -1108,7 +1112,9 @@ WITH stg_subscriptions AS (
     customer_id AS customer_id,
     signup_date AS signup_date,
     signup_day_index AS signup_day_index,
-    DATEPART(YEAR, signup_date) * 12 + DATEPART(MONTH, signup_date) - 1 AS signup_month_index,
+    (
+      DATEPART(YEAR, signup_date) * 12 + DATEPART(MONTH, signup_date) - 1
+    ) AS signup_month_index,
     is_window_closed AS is_window_closed,
     activation_day_index AS activation_day_index,
     active_weeks_of_first_4 AS active_weeks_of_first_4,
@@ -1149,7 +1155,19 @@ WITH stg_subscriptions AS (
 ), journey_funnel_cohorts__counts AS (
   SELECT
     signup_month_index AS signup_month_index,
-    CAST(DATETRUNC(MONTH, MIN(signup_date)) AS DATE) AS signup_month,
+    (
+      DATEFROMPARTS(
+        CAST(CAST((
+          DATEPART(YEAR, MIN(signup_date)) * 12 + DATEPART(MONTH, MIN(signup_date)) - 1
+        ) AS FLOAT) / 12 AS BIGINT),
+        (
+          (
+            DATEPART(YEAR, MIN(signup_date)) * 12 + DATEPART(MONTH, MIN(signup_date)) - 1
+          ) % 12 + 1
+        ),
+        1
+      )
+    ) AS signup_month,
     COUNT_BIG(*) AS signed_up,
     SUM(CASE WHEN step_reached >= 2 THEN 1 ELSE 0 END) AS activated,
     SUM(CASE WHEN step_reached >= 3 THEN 1 ELSE 0 END) AS regular,
