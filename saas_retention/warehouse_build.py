@@ -41,6 +41,8 @@ SQLALCHEMY_DIALECTS = {
     "mssql": "tsql",
 }
 BUILDING_SUFFIX = "__sr_building"
+# model -> the warehouse models it reads, for models fitted in the client (warehouse_value)
+CLIENT_FITTED = {"cohort_value": ["customer_periods", "cohort_retention"]}
 EXAMPLES = 3
 
 
@@ -217,14 +219,16 @@ class WarehouseBuild:
         target = self.introspect()
         result = WarehouseResult(url=self.label, dialect=self.dialect)
         models = [m for m in warehouse_models() if not only or m in only]
+        # models whose fit runs in the client between two SQL steps (warehouse_value)
+        fitted = [m for m in CLIENT_FITTED if not only or m in only]
         catalog = load_catalog()
         for name in catalog.model_order():
-            if name not in models:
+            if name not in models and name not in fitted:
                 result.skipped[name] = (f"runs only on {', '.join(catalog.models[name].engines)}"
                                         if catalog.models[name].engines
                                         else "needs inputs the warehouse staging lacks")
         order: list[str] = []
-        for m in models:
+        for m in models + [r for f in fitted for r in CLIENT_FITTED[f]]:
             order += [r for r in relation_order(m) if r not in order]
         with self.engine.begin() as conn:
             self.check(conn)
@@ -241,8 +245,30 @@ class WarehouseBuild:
                         conn, exp.select("count(*)").from_(_table(name, self.target_schema)))
                 self.progress(f"built {name}: {result.models[name]:,} rows in "
                               f"{time.perf_counter() - t0:.2f} s")
+        for name in fitted:
+            t0 = time.perf_counter()
+            result.models[name] = self._build_fitted(name, target)
+            self.progress(f"built {name}: {result.models[name]:,} rows in "
+                          f"{time.perf_counter() - t0:.2f} s (fitted in the client)")
         result.seconds = time.perf_counter() - started
         return result
+
+    def _build_fitted(self, name: str, target: Target) -> int:
+        from . import warehouse_value as value
+
+        with self.engine.connect() as conn:
+            grid = self._rows(conn, with_query_settings(value.survivors_query(target),
+                                                        self.dialect))
+        rows = value.fit_rows(grid, value.discount_rate(target))
+        self._materialise(value.FITS, value.fits_table_ast())
+        with self.engine.begin() as conn:
+            for insert in value.insert_statements(_table(value.FITS, self.target_schema), rows):
+                self._exec(conn, insert)
+        self._materialise(name, with_query_settings(value.projection_query(target),
+                                                    self.dialect))
+        with self.engine.connect() as conn:
+            return self._scalar(conn, exp.select("count(*)").from_(
+                _table(name, self.target_schema)))
 
     def _materialise(self, name: str, query: exp.Query) -> None:
         building = _table(name + BUILDING_SUFFIX, self.target_schema)
