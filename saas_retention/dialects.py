@@ -196,9 +196,7 @@ REGISTRY: dict[str, DateFunctions] = {
     ),
     "mysql": DateFunctions(
         year=DEFAULT.year, month=DEFAULT.month, day_number=_datediff_days,
-        from_parts=lambda y, m, d: exp.Anonymous(this="STR_TO_DATE", expressions=[
-            exp.Anonymous(this="CONCAT_WS", expressions=[exp.Literal.string("-"), y, m, d]),
-            exp.Literal.string("%Y-%m-%d")]),
+        from_parts=lambda y, m, d: _mysql_from_parts(y, m, d),
         from_day_number=_dateadd_days,
     ),
     "trino": DateFunctions(
@@ -209,6 +207,17 @@ REGISTRY: dict[str, DateFunctions] = {
         from_day_number=_dateadd_days,
     ),
 }
+
+
+def _mysql_from_parts(y, m, d) -> exp.Expression:
+    # MAKEDATE(year, 1) + months + days: out-of-range years give NULL where STR_TO_DATE raises
+    # (in strict mode MariaDB raises even for rows a later filter drops)
+    def plus(e, n, unit):
+        return exp.DateAdd(this=e, expression=exp.paren(exp.Sub(this=n, expression=_lit(1))),
+                           unit=exp.var(unit))
+
+    return plus(plus(exp.Anonymous(this="MAKEDATE", expressions=[y, _lit(1)]), m, "MONTH"), d,
+                "DAY")
 
 
 def _redshift_from_parts(y, m, d) -> exp.Expression:

@@ -46,6 +46,8 @@ BUILDING_SUFFIX = "__sr_building"
 # "-01" ending a plain date is no offset); LIKE is the one pattern match every engine has
 OFFSET_LIKE_PATTERNS = ("%:__+%", "%:__-%", "%:__.%+%", "%:__.%-%", "%:__Z", "%:__z",
                         "%:__ Z", "%:__.%Z")
+# model -> the warehouse models it reads, for models fitted in the client (warehouse_value)
+CLIENT_FITTED = {"cohort_value": ["customer_periods", "cohort_retention"]}
 EXAMPLES = 3
 
 
@@ -306,10 +308,12 @@ class WarehouseBuild:
         result = WarehouseResult(url=self.label, dialect=self.dialect)
         models = [m for m in warehouse_models(inputs=set(self.present))
                   if not only or m in only]
+        # models whose fit runs in the client between two SQL steps (warehouse_value)
+        fitted = [m for m in CLIENT_FITTED if not only or m in only]
         catalog = load_catalog()
         portable = set(warehouse_models())
         for name in catalog.model_order():
-            if name not in models:
+            if name not in models and name not in fitted:
                 model = catalog.models[name]
                 absent = [t for t in model.inputs if t not in self.present]
                 result.skipped[name] = (
@@ -318,7 +322,7 @@ class WarehouseBuild:
                     name in portable
                     else "needs inputs the warehouse staging lacks")
         order: list[str] = []
-        for m in models:
+        for m in models + [r for f in fitted for r in CLIENT_FITTED[f]]:
             order += [r for r in relation_order(m) if r not in order]
         with self.engine.begin() as conn:
             self.check(conn)
@@ -335,8 +339,30 @@ class WarehouseBuild:
                         conn, exp.select("count(*)").from_(_table(name, self.target_schema)))
                 self.progress(f"built {name}: {result.models[name]:,} rows in "
                               f"{time.perf_counter() - t0:.2f} s")
+        for name in fitted:
+            t0 = time.perf_counter()
+            result.models[name] = self._build_fitted(name, target)
+            self.progress(f"built {name}: {result.models[name]:,} rows in "
+                          f"{time.perf_counter() - t0:.2f} s (fitted in the client)")
         result.seconds = time.perf_counter() - started
         return result
+
+    def _build_fitted(self, name: str, target: Target) -> int:
+        from . import warehouse_value as value
+
+        with self.engine.connect() as conn:
+            grid = self._rows(conn, with_query_settings(value.survivors_query(target),
+                                                        self.dialect))
+        rows = value.fit_rows(grid, value.discount_rate(target))
+        self._materialise(value.FITS, value.fits_table_ast())
+        with self.engine.begin() as conn:
+            for insert in value.insert_statements(_table(value.FITS, self.target_schema), rows):
+                self._exec(conn, insert)
+        self._materialise(name, with_query_settings(value.projection_query(target),
+                                                    self.dialect))
+        with self.engine.connect() as conn:
+            return self._scalar(conn, exp.select("count(*)").from_(
+                _table(name, self.target_schema)))
 
     def _materialise(self, name: str, query: exp.Query) -> None:
         building = _table(name + BUILDING_SUFFIX, self.target_schema)

@@ -88,7 +88,9 @@ def stg_subscription_terms(t: Target) -> exp.Select:
     rows_table = exp.to_table("subscription_rows")
     bounds = exp.select(exp.alias_(exp.func("max", _col("months_spanned")), "max_months")
                         ).from_(rows_table.copy())
-    numbers = (exp.select(exp.column("n", "numbers"))
+    # DISTINCT: computed once before the join (MariaDB would otherwise join every
+    # subscription to all 100,000 numbers and filter afterwards)
+    numbers = (exp.select(exp.column("n", "numbers")).distinct()
                .from_(_numbers(NUMBERS_DIGITS).subquery("numbers"))
                .join(bounds.subquery("bounds"), join_type="cross")
                .where(exp.and_(

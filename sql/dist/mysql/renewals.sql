@@ -70,66 +70,72 @@ WITH stg_subscriptions AS (
       (
         bounds.first_index + numbers.n
       ) AS period_index,
-      STR_TO_DATE(
-        CONCAT_WS(
-          '-',
-          (
+      DATE_ADD(
+        DATE_ADD(
+          MAKEDATE((
             (
               bounds.first_index + numbers.n
             )
-          ) DIV 12,
-          (
+          ) DIV 12, 1),
+          INTERVAL (
             (
               (
-                bounds.first_index + numbers.n
-              )
-            ) % 12 + 1
-          ),
-          1
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) % 12 + 1
+            ) - 1
+          ) MONTH
         ),
-        '%Y-%m-%d'
+        INTERVAL (
+          1 - 1
+        ) DAY
       ) AS period_start,
-      STR_TO_DATE(
-        CONCAT_WS(
-          '-',
-          (
+      DATE_ADD(
+        DATE_ADD(
+          MAKEDATE((
             (
               bounds.first_index + numbers.n
             ) + 1
-          ) DIV 12,
-          (
+          ) DIV 12, 1),
+          INTERVAL (
             (
               (
-                bounds.first_index + numbers.n
-              ) + 1
-            ) % 12 + 1
-          ),
-          1
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) % 12 + 1
+            ) - 1
+          ) MONTH
         ),
-        '%Y-%m-%d'
+        INTERVAL (
+          1 - 1
+        ) DAY
       ) AS period_end,
       DATE_ADD(
         CAST('1970-01-01' AS DATE),
         INTERVAL (
           DATEDIFF(
-            STR_TO_DATE(
-              CONCAT_WS(
-                '-',
-                (
+            DATE_ADD(
+              DATE_ADD(
+                MAKEDATE((
                   (
                     bounds.first_index + numbers.n
                   ) + 1
-                ) DIV 12,
-                (
+                ) DIV 12, 1),
+                INTERVAL (
                   (
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) % 12 + 1
-                ),
-                1
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12 + 1
+                  ) - 1
+                ) MONTH
               ),
-              '%Y-%m-%d'
+              INTERVAL (
+                1 - 1
+              ) DAY
             ),
             CAST('1970-01-01' AS DATE)
           ) - 1
@@ -140,24 +146,26 @@ WITH stg_subscriptions AS (
           CAST('1970-01-01' AS DATE),
           INTERVAL (
             DATEDIFF(
-              STR_TO_DATE(
-                CONCAT_WS(
-                  '-',
-                  (
+              DATE_ADD(
+                DATE_ADD(
+                  MAKEDATE((
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) DIV 12,
-                  (
+                  ) DIV 12, 1),
+                  INTERVAL (
                     (
                       (
-                        bounds.first_index + numbers.n
-                      ) + 1
-                    ) % 12 + 1
-                  ),
-                  1
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12 + 1
+                    ) - 1
+                  ) MONTH
                 ),
-                '%Y-%m-%d'
+                INTERVAL (
+                  1 - 1
+                ) DAY
               ),
               CAST('1970-01-01' AS DATE)
             ) - 1
@@ -168,24 +176,26 @@ WITH stg_subscriptions AS (
           CAST('1970-01-01' AS DATE),
           INTERVAL (
             DATEDIFF(
-              STR_TO_DATE(
-                CONCAT_WS(
-                  '-',
-                  (
+              DATE_ADD(
+                DATE_ADD(
+                  MAKEDATE((
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) DIV 12,
-                  (
+                  ) DIV 12, 1),
+                  INTERVAL (
                     (
                       (
-                        bounds.first_index + numbers.n
-                      ) + 1
-                    ) % 12 + 1
-                  ),
-                  1
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12 + 1
+                    ) - 1
+                  ) MONTH
                 ),
-                '%Y-%m-%d'
+                INTERVAL (
+                  1 - 1
+                ) DAY
               ),
               CAST('1970-01-01' AS DATE)
             ) - 1
@@ -549,24 +559,29 @@ WITH stg_subscriptions AS (
     ) AS start_month_index,
     (
       DATEDIFF(`start_date`, CAST('1970-01-01' AS DATE)) - DATEDIFF(
-        STR_TO_DATE(
-          CONCAT_WS(
-            '-',
-            (
-              (
-                EXTRACT(YEAR FROM `start_date`) * 12 + EXTRACT(MONTH FROM `start_date`) - 1
-              )
-            ) DIV 12,
-            (
+        DATE_ADD(
+          DATE_ADD(
+            MAKEDATE(
               (
                 (
                   EXTRACT(YEAR FROM `start_date`) * 12 + EXTRACT(MONTH FROM `start_date`) - 1
                 )
-              ) % 12 + 1
+              ) DIV 12,
+              1
             ),
-            1
+            INTERVAL (
+              (
+                (
+                  (
+                    EXTRACT(YEAR FROM `start_date`) * 12 + EXTRACT(MONTH FROM `start_date`) - 1
+                  )
+                ) % 12 + 1
+              ) - 1
+            ) MONTH
           ),
-          '%Y-%m-%d'
+          INTERVAL (
+            1 - 1
+          ) DAY
         ),
         CAST('1970-01-01' AS DATE)
       )
@@ -634,45 +649,61 @@ WITH stg_subscriptions AS (
           `term_months`,
           `start_day`,
           DATEDIFF(
-            STR_TO_DATE(
-              CONCAT_WS('-', (
-                `end_month_index`
-              ) DIV 12, (
-                (
+            DATE_ADD(
+              DATE_ADD(
+                MAKEDATE((
                   `end_month_index`
-                ) % 12 + 1
-              ), 1),
-              '%Y-%m-%d'
+                ) DIV 12, 1),
+                INTERVAL (
+                  (
+                    (
+                      `end_month_index`
+                    ) % 12 + 1
+                  ) - 1
+                ) MONTH
+              ),
+              INTERVAL (
+                1 - 1
+              ) DAY
             ),
             CAST('1970-01-01' AS DATE)
           ) AS first_day_number,
           DATEDIFF(
-            STR_TO_DATE(
-              CONCAT_WS(
-                '-',
-                (
+            DATE_ADD(
+              DATE_ADD(
+                MAKEDATE((
                   `end_month_index` + 1
-                ) DIV 12,
-                (
+                ) DIV 12, 1),
+                INTERVAL (
                   (
-                    `end_month_index` + 1
-                  ) % 12 + 1
-                ),
-                1
+                    (
+                      `end_month_index` + 1
+                    ) % 12 + 1
+                  ) - 1
+                ) MONTH
               ),
-              '%Y-%m-%d'
+              INTERVAL (
+                1 - 1
+              ) DAY
             ),
             CAST('1970-01-01' AS DATE)
           ) - DATEDIFF(
-            STR_TO_DATE(
-              CONCAT_WS('-', (
-                `end_month_index`
-              ) DIV 12, (
-                (
+            DATE_ADD(
+              DATE_ADD(
+                MAKEDATE((
                   `end_month_index`
-                ) % 12 + 1
-              ), 1),
-              '%Y-%m-%d'
+                ) DIV 12, 1),
+                INTERVAL (
+                  (
+                    (
+                      `end_month_index`
+                    ) % 12 + 1
+                  ) - 1
+                ) MONTH
+              ),
+              INTERVAL (
+                1 - 1
+              ) DAY
             ),
             CAST('1970-01-01' AS DATE)
           ) AS month_days
@@ -689,7 +720,7 @@ WITH stg_subscriptions AS (
             subs.start_month_index + k.n * subs.term_months AS end_month_index
           FROM stg_subscription_terms__subscription_rows AS subs
           CROSS JOIN (
-            SELECT
+            SELECT DISTINCT
               numbers.n
             FROM (
               SELECT
