@@ -560,8 +560,9 @@ group by date_month, change_category
 
 
 def ours_mrr(source: Path) -> dict:
-    """Our pipeline on the subscriptions alone: staging with every contract check, the
-    calendar, ``customer_periods`` and ``mrr_movements``."""
+    """Our pipeline on the subscriptions alone: staging with every contract check (staging
+    only the relations these models read, as a build of them alone does), the calendar,
+    ``customer_periods`` and ``mrr_movements``."""
     from .builder import _connect, build_models, relations_read
     from .config import parse_settings
     from .sources import open_source
@@ -913,7 +914,8 @@ def _comparison(entries: list[dict]) -> list[str]:
         "",
         "Same subscriptions, same output (checked: every month × movement count and amount), "
         "each approach materialising a customer × month table and the monthly movements: "
-        "ours = staging with every contract check + `customer_periods` + `mrr_movements`; "
+        "ours = staging with every contract check (of the relations these models read) + "
+        "`customer_periods` + `mrr_movements`; "
         "playbook = its month spine joined to customers, left-joined to subscriptions, then "
         "lag and classify, in DuckDB (`saas_retention.bench.PLAYBOOK_SQL`); pandas = "
         "vectorised explode, groupby, dense spine, shift (`saas_retention.bench.pandas_mrr`). "
