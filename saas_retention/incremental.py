@@ -52,7 +52,7 @@ from .builder import (
     model_params,
 )
 from .config import Settings, load_settings
-from .errors import SaasRetentionError, SourceError, SourceProblems
+from .errors import SaasRetentionError, SourceProblems
 from .sources import Source, open_source
 from .stage import RAW_PREFIX, Stager
 
@@ -451,5 +451,5 @@ def _drop_staging(con) -> None:
     register(con, arrow=False)
 
 
-__all__ = ["Decision", "IncrementalResult", "SourceError", "build_incremental", "decide",
+__all__ = ["Decision", "IncrementalResult", "build_incremental", "decide", "read_manifest",
            "record_state"]
