@@ -52,12 +52,12 @@ from .builder import (
     model_params,
 )
 from .config import Settings, load_settings
-from .errors import SaasRetentionError, SourceError, SourceProblems
+from .errors import SaasRetentionError, SourceProblems
 from .sources import Source, open_source
 from .stage import RAW_PREFIX, Stager
 
 STATE_SCHEMA = "sr_build"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
 
 
 @dataclass
@@ -159,10 +159,26 @@ def _write_manifest(con, settings: Settings, stager: Stager) -> None:
         "code": code_fingerprint(),
         "as_of": settings.as_of_date.isoformat(),
         "event_columns": _event_types(stager),
+        "rows": _row_counts(con),
         "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     con.execute(f"create or replace table {STATE_SCHEMA}.manifest (manifest varchar)")
     con.execute(f"insert into {STATE_SCHEMA}.manifest values (?)", [json.dumps(manifest)])
+
+
+def _row_counts(con) -> dict[str, int]:
+    """Rows of every table the build leaves in the file (models, calendars, staged events): a
+    refresh of a file someone changed since would carry the change on."""
+    names = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_catalog = current_database() and table_type = 'BASE TABLE' and "
+        "((table_schema = 'main' and not (starts_with(table_name, 'raw_') or "
+        "starts_with(table_name, 'typed_') or starts_with(table_name, 'stg_'))) or "
+        f"(table_schema = '{STATE_SCHEMA}' and table_name = 'stg_events')) "
+        "order by 1, 2").fetchall()
+    return {f"{schema}.{name}": con.execute(
+        f"select count(*) from {_quoted(schema)}.{_quoted(name)}").fetchall()[0][0]
+        for schema, name in names}
 
 
 def read_manifest(con) -> dict | None:
@@ -200,6 +216,10 @@ def decide(con, manifest: dict | None, settings: Settings, stager: Stager) -> De
     changed = _diff(manifest["settings"], settings_fingerprint(settings))
     if changed:
         return Decision(True, "settings changed: " + "; ".join(changed))
+    changed = _diff(manifest["rows"], _row_counts(con))
+    if changed:
+        return Decision(True, "the database was changed after its last build (rows of "
+                              + "; ".join(changed[:3]) + ")")
     old_as_of = dt.date.fromisoformat(manifest["as_of"])
     if settings.as_of_date < old_as_of:
         return Decision(True, f"as_of moved back ({old_as_of} → {settings.as_of_date})")
@@ -297,6 +317,10 @@ def build_incremental(
 
     if not db_path.is_file():
         return full(f"{db_path.name} does not exist yet")
+    if Path(f"{db_path}.wal").exists():
+        # a copy of the file alone would lose what the log holds
+        return full(f"{db_path.name} has a write-ahead log (it was written to after the build, "
+                    "or a writer is still open)")
     db_path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(db_path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{db_path.name}.{os.getpid()}.",
@@ -427,5 +451,5 @@ def _drop_staging(con) -> None:
     register(con, arrow=False)
 
 
-__all__ = ["Decision", "IncrementalResult", "SourceError", "build_incremental", "decide",
+__all__ = ["Decision", "IncrementalResult", "build_incremental", "decide", "read_manifest",
            "record_state"]

@@ -530,3 +530,27 @@ def test_csv_source_with_offsets_and_text_timestamps(base, tmp_path):
     assert result.incremental, result.reason
     build(after, s1, database=tmp_path / "full.duckdb", keep_state=True)
     assert assert_same_database(db, tmp_path / "full.duckdb") >= 30
+
+
+def test_a_database_changed_after_its_build_is_rebuilt(base, tmp_path):
+    before = _source(base, tmp_path / "before.duckdb", [_events_until("2024-08-19")])
+    after = _source(base, tmp_path / "after.duckdb", [_events_until("2024-08-20")])
+    db = tmp_path / "m.duckdb"
+    s0, s1 = (parse_settings({"as_of": d}) for d in (D(2024, 8, 19), D(2024, 8, 20)))
+    build_incremental(before, s0, database=db)
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("delete from customer_daily_activity where day_index = "
+                    "(select min(day_index) from customer_daily_activity)")
+    finally:
+        con.close()
+    result = build_incremental(after, s1, database=db)
+    assert not result.incremental
+    assert "changed after its last build" in result.reason
+    assert "main.customer_daily_activity" in result.reason
+    build(after, s1, database=tmp_path / "full.duckdb", keep_state=True)
+    assert_same_database(db, tmp_path / "full.duckdb")
+    # a write-ahead log beside the file: a copy of the file alone would lose it
+    Path(f"{db}.wal").write_bytes(b"")
+    result = build_incremental(after, s1, database=db)
+    assert not result.incremental and "write-ahead log" in result.reason
