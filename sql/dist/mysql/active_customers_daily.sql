@@ -185,20 +185,25 @@ WITH stg_subscriptions AS (
     CAST(FLOOR(CAST(DATEDIFF(`activity_date`, CAST('1970-01-01' AS DATE)) + 3 AS DOUBLE) / 7) AS SIGNED) AS week_index,
     EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1 AS month_index,
     EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1 AS period_index,
-    STR_TO_DATE(
-      CONCAT_WS(
-        '-',
-        (
-          EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
-        ) DIV 12,
-        (
+    DATE_ADD(
+      DATE_ADD(
+        MAKEDATE(
           (
             EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
-          ) % 12 + 1
+          ) DIV 12,
+          1
         ),
-        1
+        INTERVAL (
+          (
+            (
+              EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
+            ) % 12 + 1
+          ) - 1
+        ) MONTH
       ),
-      '%Y-%m-%d'
+      INTERVAL (
+        1 - 1
+      ) DAY
     ) AS month_start
   FROM (
     SELECT
@@ -394,20 +399,25 @@ WITH stg_subscriptions AS (
               CAST('1970-01-01' AS DATE)
             ) AS week_first_day,
             DATEDIFF(
-              STR_TO_DATE(
-                CONCAT_WS(
-                  '-',
-                  (
-                    EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
-                  ) DIV 12,
-                  (
+              DATE_ADD(
+                DATE_ADD(
+                  MAKEDATE(
                     (
                       EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
-                    ) % 12 + 1
+                    ) DIV 12,
+                    1
                   ),
-                  1
+                  INTERVAL (
+                    (
+                      (
+                        EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
+                      ) % 12 + 1
+                    ) - 1
+                  ) MONTH
                 ),
-                '%Y-%m-%d'
+                INTERVAL (
+                  1 - 1
+                ) DAY
               ),
               CAST('1970-01-01' AS DATE)
             ) AS month_first_day
@@ -417,20 +427,22 @@ WITH stg_subscriptions AS (
             FROM (
               SELECT
                 DATEDIFF(
-                  STR_TO_DATE(
-                    CONCAT_WS(
-                      '-',
-                      (
+                  DATE_ADD(
+                    DATE_ADD(
+                      MAKEDATE((
                         MIN(`first_period_index`)
-                      ) DIV 12,
-                      (
+                      ) DIV 12, 1),
+                      INTERVAL (
                         (
-                          MIN(`first_period_index`)
-                        ) % 12 + 1
-                      ),
-                      1
+                          (
+                            MIN(`first_period_index`)
+                          ) % 12 + 1
+                        ) - 1
+                      ) MONTH
                     ),
-                    '%Y-%m-%d'
+                    INTERVAL (
+                      1 - 1
+                    ) DAY
                   ),
                   CAST('1970-01-01' AS DATE)
                 ) AS first_day

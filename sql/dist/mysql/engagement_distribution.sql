@@ -66,66 +66,72 @@ WITH stg_subscriptions AS (
       (
         bounds.first_index + numbers.n
       ) AS period_index,
-      STR_TO_DATE(
-        CONCAT_WS(
-          '-',
-          (
+      DATE_ADD(
+        DATE_ADD(
+          MAKEDATE((
             (
               bounds.first_index + numbers.n
             )
-          ) DIV 12,
-          (
+          ) DIV 12, 1),
+          INTERVAL (
             (
               (
-                bounds.first_index + numbers.n
-              )
-            ) % 12 + 1
-          ),
-          1
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) % 12 + 1
+            ) - 1
+          ) MONTH
         ),
-        '%Y-%m-%d'
+        INTERVAL (
+          1 - 1
+        ) DAY
       ) AS period_start,
-      STR_TO_DATE(
-        CONCAT_WS(
-          '-',
-          (
+      DATE_ADD(
+        DATE_ADD(
+          MAKEDATE((
             (
               bounds.first_index + numbers.n
             ) + 1
-          ) DIV 12,
-          (
+          ) DIV 12, 1),
+          INTERVAL (
             (
               (
-                bounds.first_index + numbers.n
-              ) + 1
-            ) % 12 + 1
-          ),
-          1
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) % 12 + 1
+            ) - 1
+          ) MONTH
         ),
-        '%Y-%m-%d'
+        INTERVAL (
+          1 - 1
+        ) DAY
       ) AS period_end,
       DATE_ADD(
         CAST('1970-01-01' AS DATE),
         INTERVAL (
           DATEDIFF(
-            STR_TO_DATE(
-              CONCAT_WS(
-                '-',
-                (
+            DATE_ADD(
+              DATE_ADD(
+                MAKEDATE((
                   (
                     bounds.first_index + numbers.n
                   ) + 1
-                ) DIV 12,
-                (
+                ) DIV 12, 1),
+                INTERVAL (
                   (
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) % 12 + 1
-                ),
-                1
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12 + 1
+                  ) - 1
+                ) MONTH
               ),
-              '%Y-%m-%d'
+              INTERVAL (
+                1 - 1
+              ) DAY
             ),
             CAST('1970-01-01' AS DATE)
           ) - 1
@@ -136,24 +142,26 @@ WITH stg_subscriptions AS (
           CAST('1970-01-01' AS DATE),
           INTERVAL (
             DATEDIFF(
-              STR_TO_DATE(
-                CONCAT_WS(
-                  '-',
-                  (
+              DATE_ADD(
+                DATE_ADD(
+                  MAKEDATE((
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) DIV 12,
-                  (
+                  ) DIV 12, 1),
+                  INTERVAL (
                     (
                       (
-                        bounds.first_index + numbers.n
-                      ) + 1
-                    ) % 12 + 1
-                  ),
-                  1
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12 + 1
+                    ) - 1
+                  ) MONTH
                 ),
-                '%Y-%m-%d'
+                INTERVAL (
+                  1 - 1
+                ) DAY
               ),
               CAST('1970-01-01' AS DATE)
             ) - 1
@@ -164,24 +172,26 @@ WITH stg_subscriptions AS (
           CAST('1970-01-01' AS DATE),
           INTERVAL (
             DATEDIFF(
-              STR_TO_DATE(
-                CONCAT_WS(
-                  '-',
-                  (
+              DATE_ADD(
+                DATE_ADD(
+                  MAKEDATE((
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) DIV 12,
-                  (
+                  ) DIV 12, 1),
+                  INTERVAL (
                     (
                       (
-                        bounds.first_index + numbers.n
-                      ) + 1
-                    ) % 12 + 1
-                  ),
-                  1
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12 + 1
+                    ) - 1
+                  ) MONTH
                 ),
-                '%Y-%m-%d'
+                INTERVAL (
+                  1 - 1
+                ) DAY
               ),
               CAST('1970-01-01' AS DATE)
             ) - 1
@@ -500,20 +510,25 @@ WITH stg_subscriptions AS (
     CAST(FLOOR(CAST(DATEDIFF(`activity_date`, CAST('1970-01-01' AS DATE)) + 3 AS DOUBLE) / 7) AS SIGNED) AS week_index,
     EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1 AS month_index,
     EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1 AS period_index,
-    STR_TO_DATE(
-      CONCAT_WS(
-        '-',
-        (
-          EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
-        ) DIV 12,
-        (
+    DATE_ADD(
+      DATE_ADD(
+        MAKEDATE(
           (
             EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
-          ) % 12 + 1
+          ) DIV 12,
+          1
         ),
-        1
+        INTERVAL (
+          (
+            (
+              EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
+            ) % 12 + 1
+          ) - 1
+        ) MONTH
       ),
-      '%Y-%m-%d'
+      INTERVAL (
+        1 - 1
+      ) DAY
     ) AS month_start
   FROM (
     SELECT
@@ -709,20 +724,25 @@ WITH stg_subscriptions AS (
               CAST('1970-01-01' AS DATE)
             ) AS week_first_day,
             DATEDIFF(
-              STR_TO_DATE(
-                CONCAT_WS(
-                  '-',
-                  (
-                    EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
-                  ) DIV 12,
-                  (
+              DATE_ADD(
+                DATE_ADD(
+                  MAKEDATE(
                     (
                       EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
-                    ) % 12 + 1
+                    ) DIV 12,
+                    1
                   ),
-                  1
+                  INTERVAL (
+                    (
+                      (
+                        EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
+                      ) % 12 + 1
+                    ) - 1
+                  ) MONTH
                 ),
-                '%Y-%m-%d'
+                INTERVAL (
+                  1 - 1
+                ) DAY
               ),
               CAST('1970-01-01' AS DATE)
             ) AS month_first_day
@@ -732,20 +752,22 @@ WITH stg_subscriptions AS (
             FROM (
               SELECT
                 DATEDIFF(
-                  STR_TO_DATE(
-                    CONCAT_WS(
-                      '-',
-                      (
+                  DATE_ADD(
+                    DATE_ADD(
+                      MAKEDATE((
                         MIN(`first_period_index`)
-                      ) DIV 12,
-                      (
+                      ) DIV 12, 1),
+                      INTERVAL (
                         (
-                          MIN(`first_period_index`)
-                        ) % 12 + 1
-                      ),
-                      1
+                          (
+                            MIN(`first_period_index`)
+                          ) % 12 + 1
+                        ) - 1
+                      ) MONTH
                     ),
-                    '%Y-%m-%d'
+                    INTERVAL (
+                      1 - 1
+                    ) DAY
                   ),
                   CAST('1970-01-01' AS DATE)
                 ) AS first_day

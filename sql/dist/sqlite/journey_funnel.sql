@@ -729,7 +729,7 @@ WITH stg_subscriptions AS (
             subs.start_month_index + k.n * subs.term_months AS end_month_index
           FROM stg_subscription_terms__subscription_rows AS subs
           CROSS JOIN (
-            SELECT
+            SELECT DISTINCT
               numbers.n
             FROM (
               SELECT
