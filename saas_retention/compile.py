@@ -97,7 +97,22 @@ def expand_dimensions(tree: exp.Expression, dimensions: Sequence[str]) -> exp.Ex
                 new.append(projection)
         if changed:
             select.set("expressions", new)
+            if not dimensions:
+                _drop_unused_customer_join(select, alias)
     return tree
+
+
+def _drop_unused_customer_join(select: exp.Select, alias: str) -> None:
+    """Without dimensions, the left join to ``stg_customers`` that only fed
+    ``sr_dimensions(alias)`` is dropped: staging keeps one row per customer, so the join
+    neither adds nor removes rows, and probing it cost every customer-period row a lookup."""
+    for join in list(select.args.get("joins") or []):
+        table = join.this
+        if (isinstance(table, exp.Table) and table.name == "stg_customers"
+                and table.alias_or_name == alias and join.side == "LEFT"
+                and not any(c.table == alias for c in select.find_all(exp.Column)
+                            if c.find_ancestor(exp.Join) is not join)):
+            join.pop()
 
 
 def bind_params(tree: exp.Expression, params: Mapping[str, object], model: str) -> exp.Expression:

@@ -226,6 +226,106 @@ def date_functions(dialect: str) -> DateFunctions:
     return REGISTRY.get(dialect, DEFAULT)
 
 
+# -- per-query settings -------------------------------------------------------------------------
+
+# Settings an engine needs for our SQL to mean what it means on DuckDB, carried by each query
+# (a SETTINGS clause) so that shipped files and warehouse builds need no session set-up.
+QUERY_SETTINGS: dict[str, dict[str, int]] = {
+    "clickhouse": {
+        # LEFT JOIN misses are NULL, not 0 / '' (the default fills in the type's default)
+        "join_use_nulls": 1,
+        # `sum(renewed) as renewed` elsewhere in the select list means the column, not the
+        # aggregate (ClickHouse otherwise substitutes aliases everywhere in the query)
+        "prefer_column_name_to_alias": 1,
+    },
+}
+
+
+def with_query_settings(query: exp.Query, dialect: str) -> exp.Query:
+    """``query`` with the engine's QUERY_SETTINGS attached to its outermost SELECT."""
+    settings = QUERY_SETTINGS.get(dialect)
+    if not settings:
+        return query
+    if not isinstance(query, exp.Select):
+        query = exp.select("*").from_(query.subquery("settings_scope"))
+    query = query.copy()
+    query.set("settings", [exp.EQ(this=exp.column(k), expression=exp.Literal.number(v))
+                           for k, v in settings.items()])
+    return query
+
+
+# -- whole-query shapes -------------------------------------------------------------------------
+
+# ClickHouse plans every reference to a CTE as a fresh copy of its subquery, so a standalone
+# query whose CTEs reference shared CTEs grows with the number of paths through them; past a few
+# hundred copies its planner gives up ("Too many optimizations applied to query plan"). Such
+# queries (churn_presets) read their shared CTEs as MATERIALIZED instead, computed once. That
+# is an experimental ClickHouse feature (analyzer + enable_materialized_cte), so only the
+# queries that need it use it.
+CLICKHOUSE_MAX_INLINED_CTES = 300
+
+
+def inlined_cte_copies(query: exp.Query) -> int:
+    """How many CTE bodies an engine that inlines every reference plans for ``query``."""
+    with_ = query.args.get("with_", query.args.get("with"))
+    if with_ is None:
+        return 0
+    ctes = {c.alias: c.this for c in with_.expressions}
+    copies: dict[str, int] = {}
+
+    def size(name: str) -> int:
+        if name not in copies:
+            copies[name] = 1 + sum(size(t.name) for t in ctes[name].find_all(exp.Table)
+                                   if t.name in ctes and not t.db)
+        return copies[name]
+
+    body = query.copy()
+    body.set("with_" if "with_" in query.args else "with", None)
+    return sum(size(t.name) for t in body.find_all(exp.Table) if t.name in ctes and not t.db)
+
+
+def materialize_shared_ctes(query: exp.Query) -> exp.Query:
+    """ClickHouse: CTEs referenced more than once become ``AS MATERIALIZED`` when inlining
+    would plan more than CLICKHOUSE_MAX_INLINED_CTES copies."""
+    if inlined_cte_copies(query) <= CLICKHOUSE_MAX_INLINED_CTES:
+        return query
+    query = query.copy()
+    with_ = query.args.get("with_", query.args.get("with"))
+    names = [t.name for t in query.find_all(exp.Table) if not t.db]
+    for cte in with_.expressions:
+        if names.count(cte.alias) > 1:
+            cte.set("materialized", True)
+    settings = list(query.args.get("settings") or [])
+    settings.append(exp.EQ(this=exp.column("enable_materialized_cte"),
+                           expression=exp.Literal.number(1)))
+    query.set("settings", settings)
+    return query
+
+
+STANDALONE_SHAPES: dict[str, Callable[[exp.Query], exp.Query]] = {
+    "clickhouse": materialize_shared_ctes,
+}
+
+
+def standalone_shape(query: exp.Query, dialect: str) -> exp.Query:
+    shape = STANDALONE_SHAPES.get(dialect)
+    return shape(query) if shape else query
+
+
+def standalone_notes(query: exp.Query, dialect: str) -> list[str]:
+    """Header lines telling users what the shipped query needs from their engine."""
+    notes = []
+    settings = QUERY_SETTINGS.get(dialect)
+    if settings:
+        notes.append("Keep the SETTINGS clause at the end: "
+                     f"{', '.join(settings)} make the numbers match the other engines.")
+    if any(c.args.get("materialized") for c in query.find_all(exp.CTE)):
+        notes.append("Its shared CTEs are MATERIALIZED (experimental in ClickHouse: needs the "
+                     "analyzer and enable_materialized_cte); without them build it relation by "
+                     "relation with `saas-retention build --source <URL>`.")
+    return notes
+
+
 # -- timestamps: parts of the local clock, and time zones --------------------------------------
 
 @dataclass(frozen=True)
@@ -344,103 +444,3 @@ TIME_REGISTRY["databricks"] = TIME_REGISTRY["spark"]
 
 def time_functions(dialect: str) -> TimeFunctions:
     return TIME_REGISTRY.get(dialect, DEFAULT_TIME)
-
-
-# -- per-query settings -------------------------------------------------------------------------
-
-# Settings an engine needs for our SQL to mean what it means on DuckDB, carried by each query
-# (a SETTINGS clause) so that shipped files and warehouse builds need no session set-up.
-QUERY_SETTINGS: dict[str, dict[str, int]] = {
-    "clickhouse": {
-        # LEFT JOIN misses are NULL, not 0 / '' (the default fills in the type's default)
-        "join_use_nulls": 1,
-        # `sum(renewed) as renewed` elsewhere in the select list means the column, not the
-        # aggregate (ClickHouse otherwise substitutes aliases everywhere in the query)
-        "prefer_column_name_to_alias": 1,
-    },
-}
-
-
-def with_query_settings(query: exp.Query, dialect: str) -> exp.Query:
-    """``query`` with the engine's QUERY_SETTINGS attached to its outermost SELECT."""
-    settings = QUERY_SETTINGS.get(dialect)
-    if not settings:
-        return query
-    if not isinstance(query, exp.Select):
-        query = exp.select("*").from_(query.subquery("settings_scope"))
-    query = query.copy()
-    query.set("settings", [exp.EQ(this=exp.column(k), expression=exp.Literal.number(v))
-                           for k, v in settings.items()])
-    return query
-
-
-# -- whole-query shapes -------------------------------------------------------------------------
-
-# ClickHouse plans every reference to a CTE as a fresh copy of its subquery, so a standalone
-# query whose CTEs reference shared CTEs grows with the number of paths through them; past a few
-# hundred copies its planner gives up ("Too many optimizations applied to query plan"). Such
-# queries (churn_presets) read their shared CTEs as MATERIALIZED instead, computed once. That
-# is an experimental ClickHouse feature (analyzer + enable_materialized_cte), so only the
-# queries that need it use it.
-CLICKHOUSE_MAX_INLINED_CTES = 300
-
-
-def inlined_cte_copies(query: exp.Query) -> int:
-    """How many CTE bodies an engine that inlines every reference plans for ``query``."""
-    with_ = query.args.get("with_", query.args.get("with"))
-    if with_ is None:
-        return 0
-    ctes = {c.alias: c.this for c in with_.expressions}
-    copies: dict[str, int] = {}
-
-    def size(name: str) -> int:
-        if name not in copies:
-            copies[name] = 1 + sum(size(t.name) for t in ctes[name].find_all(exp.Table)
-                                   if t.name in ctes and not t.db)
-        return copies[name]
-
-    body = query.copy()
-    body.set("with_" if "with_" in query.args else "with", None)
-    return sum(size(t.name) for t in body.find_all(exp.Table) if t.name in ctes and not t.db)
-
-
-def materialize_shared_ctes(query: exp.Query) -> exp.Query:
-    """ClickHouse: CTEs referenced more than once become ``AS MATERIALIZED`` when inlining
-    would plan more than CLICKHOUSE_MAX_INLINED_CTES copies."""
-    if inlined_cte_copies(query) <= CLICKHOUSE_MAX_INLINED_CTES:
-        return query
-    query = query.copy()
-    with_ = query.args.get("with_", query.args.get("with"))
-    names = [t.name for t in query.find_all(exp.Table) if not t.db]
-    for cte in with_.expressions:
-        if names.count(cte.alias) > 1:
-            cte.set("materialized", True)
-    settings = list(query.args.get("settings") or [])
-    settings.append(exp.EQ(this=exp.column("enable_materialized_cte"),
-                           expression=exp.Literal.number(1)))
-    query.set("settings", settings)
-    return query
-
-
-STANDALONE_SHAPES: dict[str, Callable[[exp.Query], exp.Query]] = {
-    "clickhouse": materialize_shared_ctes,
-}
-
-
-def standalone_shape(query: exp.Query, dialect: str) -> exp.Query:
-    shape = STANDALONE_SHAPES.get(dialect)
-    return shape(query) if shape else query
-
-
-def standalone_notes(query: exp.Query, dialect: str) -> list[str]:
-    """Header lines telling users what the shipped query needs from their engine."""
-    notes = []
-    settings = QUERY_SETTINGS.get(dialect)
-    if settings:
-        notes.append("Keep the SETTINGS clause at the end: "
-                     f"{', '.join(settings)} make the numbers match the other engines.")
-    if any(c.args.get("materialized") for c in query.find_all(exp.CTE)):
-        notes.append("Its shared CTEs are MATERIALIZED (experimental in ClickHouse: needs the "
-                     "analyzer and enable_materialized_cte); without them build it relation by "
-                     "relation with `saas-retention build --source <URL>`.")
-    return notes

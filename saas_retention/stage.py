@@ -472,7 +472,7 @@ class Stager:
             self._create(f"stg_{name}", select,
                          view=name in TIME_COLUMNS and self._as_view(name))
         for name in TIME_COLUMNS:
-            if name not in self.present:
+            if name not in self.present and (all_dated or wanted(f"stg_{name}")):
                 self._stage_empty(name)
         if "customers" not in self.present:
             # No customers table: the customers are those of the subscriptions.

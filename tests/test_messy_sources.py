@@ -392,7 +392,7 @@ def test_every_defect_kind_is_generated():
     """The strategy can produce each defect (a guard against a defect silently never drawn)."""
     seen: set[str] = set()
 
-    @settings(max_examples=300, deadline=None, database=None,
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(messy_sources())
     def collect(m):
