@@ -45,6 +45,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -372,6 +373,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_customers AS (
   SELECT DISTINCT
     `customer_id`,
@@ -379,6 +381,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `customer_id` IS NULL
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_rows AS (
   /* only subscriptions whose snapshot window is not empty */
   SELECT
@@ -389,12 +392,14 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__periods AS (
   SELECT
     period_index,
     period_start,
     period_end
   FROM calendar
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_periods AS (
   /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
   /* falls in [start_date, end_date); staging turned that into an index range */
@@ -406,6 +411,7 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= subscription_rows.first_period_index
     AND periods.period_index <= subscription_rows.last_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__customer_mrr AS (
   /* add-ons and parallel subscriptions add up */
   SELECT
@@ -416,6 +422,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), customer_periods__paying_bounds AS (
   /* trials and free plans (MRR 0) are not customers yet */
   SELECT
@@ -427,6 +434,7 @@ WITH stg_subscriptions AS (
     mrr > 0
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_periods__spine AS (
   /* dense: every period from the first paying one to the one after the last; the */
   /* calendar stops at as_of, so the spine never runs into the future */
@@ -441,6 +449,7 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= paying_bounds.first_paying_index
     AND periods.period_index <= paying_bounds.last_paying_index + 1
+  LIMIT 18446744073709551615
 ), customer_periods__snapshots AS (
   SELECT
     spine.customer_id,
@@ -454,6 +463,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN customer_periods__customer_mrr AS customer_mrr
     ON customer_mrr.customer_id = spine.customer_id
     AND customer_mrr.period_index = spine.period_index
+  LIMIT 18446744073709551615
 ), customer_periods__with_previous AS (
   /* the spine is dense, so the previous row is the previous period */
   SELECT
@@ -466,6 +476,7 @@ WITH stg_subscriptions AS (
       0
     ) AS previous_mrr
   FROM customer_periods__snapshots AS snapshots
+  LIMIT 18446744073709551615
 ), customer_periods__classified AS (
   /* zero-start branches first: testing "more than last period" first would turn every */
   /* reactivation into an expansion */
@@ -487,6 +498,7 @@ WITH stg_subscriptions AS (
       ELSE 'inactive'
     END AS movement
   FROM customer_periods__with_previous AS with_previous
+  LIMIT 18446744073709551615
 ), customer_periods__final AS (
   /* money stays decimal: the marts sum it, and sums of decimals are exact and the same */
   /* whatever order parallel threads add them in (sums of doubles are not) */
@@ -524,10 +536,12 @@ WITH stg_subscriptions AS (
     ON cohort_periods.period_index = classified.first_paying_index
   LEFT JOIN stg_customers AS customer_dims
     ON customer_dims.customer_id = classified.customer_id
+  LIMIT 18446744073709551615
 ), customer_periods AS (
   SELECT
     *
   FROM customer_periods__final AS final
+  LIMIT 18446744073709551615
 ), churn_reasons__churn_rows AS (
   SELECT
     customer_id,
@@ -536,6 +550,7 @@ WITH stg_subscriptions AS (
   FROM customer_periods
   WHERE
     movement = 'churn'
+  LIMIT 18446744073709551615
 ), churn_reasons__ended_subscriptions AS (
   SELECT
     customer_id,
@@ -546,11 +561,13 @@ WITH stg_subscriptions AS (
     mrr > 0
     AND NOT first_period_index IS NULL
     AND last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), churn_reasons__periods AS (
   SELECT
     period_index,
     period_start
   FROM calendar
+  LIMIT 18446744073709551615
 ), churn_reasons__reasons AS (
   /* the subscriptions last counted in the period before the churn are the ones that ended; */
   /* several reasons for one churn: the alphabetically last one, for a stable answer */
@@ -566,6 +583,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     churn_rows.customer_id,
     churn_rows.period_index
+  LIMIT 18446744073709551615
 ), churn_reasons__counts AS (
   SELECT
     period_index,
@@ -576,6 +594,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     period_index,
     cancel_reason
+  LIMIT 18446744073709551615
 ), churn_reasons__period_totals AS (
   SELECT
     period_index,
@@ -583,6 +602,7 @@ WITH stg_subscriptions AS (
   FROM churn_reasons__reasons AS reasons
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), churn_reasons__final AS (
   SELECT
     counts.period_index,
@@ -600,6 +620,7 @@ WITH stg_subscriptions AS (
     ON periods.period_index = counts.period_index
   INNER JOIN churn_reasons__period_totals AS period_totals
     ON period_totals.period_index = counts.period_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *
