@@ -94,6 +94,7 @@ def run(
     data_dir: str | os.PathLike | None = None,
     command: str | None = None,
     progress: Callable[[str], None] | None = None,
+    incremental: bool = True,
 ) -> dict:
     """Run the benchmark; return the results as a JSON-ready dict (see :func:`markdown`)."""
     say = progress or (lambda _m: None)
@@ -110,7 +111,7 @@ def run(
     }
     for customers in sorted(sizes):
         result["sizes"].append(_size(customers, months, events_per_customer_month, seed, repeat,
-                                     compare, data, say))
+                                     compare, data, say, incremental))
     if udf_rows:
         say(f"metric functions over {udf_rows:,} rows")
         result["metric_functions"] = metric_functions(udf_rows)
@@ -118,7 +119,8 @@ def run(
     return result
 
 
-def _size(customers, months, epcm, seed, repeat, compare, data: Path, say) -> dict:
+def _size(customers, months, epcm, seed, repeat, compare, data: Path, say,
+          incremental: bool = True) -> dict:
     source, counts, generated = _source(data, customers, months, epcm, seed, say)
     load_before = os.getloadavg()
     baselines, builds = [], []
@@ -129,6 +131,11 @@ def _size(customers, months, epcm, seed, repeat, compare, data: Path, say) -> di
             say(f"{customers:,} customers: build {i + 1}/{repeat}")
             builds.append(build_in_child(source, Path(work)))
             baselines += [baseline(source, Path(work)) for _ in range(2)]
+        if incremental:
+            from .bench_incremental import measure
+
+            refresh = measure(source, Path(work), END_DATE, repeat=repeat,
+                              say=lambda m: say(f"{customers:,} customers: {m}"))
     base = min(baselines, key=lambda b: b["seconds"])
     best = min(builds, key=lambda b: b["seconds"])
     events = counts["events"]
@@ -154,6 +161,8 @@ def _size(customers, months, epcm, seed, repeat, compare, data: Path, say) -> di
     say(f"{customers:,} customers: baseline {base['seconds']:.2f} s, build "
         f"{best['seconds']:.2f} s, ratio {entry['ratio_build_to_baseline']:.1f}, peak RSS "
         f"{entry['build']['peak_rss_bytes'] / 2**30:.2f} GiB")
+    if incremental:
+        entry["incremental"] = refresh
     if compare:
         say(f"{customers:,} customers: MRR movements, ours vs playbook vs pandas")
         entry["comparison"] = compare_mrr(source, samples=max(repeat, 3))
@@ -551,18 +560,21 @@ group by date_month, change_category
 
 
 def ours_mrr(source: Path) -> dict:
-    """Our pipeline on the subscriptions alone: staging with every contract check, the
-    calendar, ``customer_periods`` and ``mrr_movements``."""
-    from .builder import _connect, build_models
+    """Our pipeline on the subscriptions alone: staging with every contract check (staging
+    only the relations these models read, as a build of them alone does), the calendar,
+    ``customer_periods`` and ``mrr_movements``."""
+    from .builder import _connect, build_models, relations_read
     from .config import parse_settings
     from .sources import open_source
     from .stage import Stager
 
     settings = parse_settings({"as_of": END_DATE})
+    models = ["customer_periods", "mrr_movements"]
     con = _connect()
     try:
-        report = Stager(con, open_source(source / "subscriptions.parquet"), settings).run()
-        build_models(con, settings, report, only=["customer_periods", "mrr_movements"])
+        report = Stager(con, open_source(source / "subscriptions.parquet"), settings).run(
+            needed=relations_read(models))
+        build_models(con, settings, report, only=models)
         rows = con.execute("select period_start, movement, customers, mrr_amount "
                            "from mrr_movements where customers > 0").fetchall()
     finally:
@@ -821,6 +833,9 @@ def markdown(result: dict) -> str:
         f"{'met' if largest['build']['peak_rss_bytes'] <= 6e9 else 'not met'}).",
     ]
     lines += _model_table(entries)
+    from .bench_incremental import markdown as incremental_markdown
+
+    lines += incremental_markdown(entries)
     mf = result.get("metric_functions")
     if mf:
         lines += [
@@ -899,7 +914,8 @@ def _comparison(entries: list[dict]) -> list[str]:
         "",
         "Same subscriptions, same output (checked: every month × movement count and amount), "
         "each approach materialising a customer × month table and the monthly movements: "
-        "ours = staging with every contract check + `customer_periods` + `mrr_movements`; "
+        "ours = staging with every contract check (of the relations these models read) + "
+        "`customer_periods` + `mrr_movements`; "
         "playbook = its month spine joined to customers, left-joined to subscriptions, then "
         "lag and classify, in DuckDB (`saas_retention.bench.PLAYBOOK_SQL`); pandas = "
         "vectorised explode, groupby, dense spine, shift (`saas_retention.bench.pandas_mrr`). "

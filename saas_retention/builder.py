@@ -21,7 +21,7 @@ from sqlglot import exp
 from .calendar import calendar_rows
 from .compile import compile_model
 from .config import Settings, load_settings
-from .errors import SaasRetentionError, SourceError
+from .errors import ConfigError, SaasRetentionError, SourceError
 from .sources import Source, open_source
 from .stage import Stager, StagingReport
 
@@ -38,15 +38,29 @@ class BuildResult:
     seconds: float = 0.0
 
 
+MEMORY_LIMIT_ENV = "SAAS_RETENTION_MEMORY_LIMIT"
+
+
 def _connect(path: str | None = None):
     import duckdb
 
     target = path or ":memory:"
     try:
         # Files written by duckdb 2.x stay readable by the duckdb 1.x that Superset 6.1 pins.
-        return duckdb.connect(target, config={"storage_compatibility_version": "v1.0.0"})
+        con = duckdb.connect(target, config={"storage_compatibility_version": "v1.0.0"})
     except duckdb.Error:
-        return duckdb.connect(target)
+        con = duckdb.connect(target)
+    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if limit:
+        # DuckDB takes 80 % of the machine by default; on a shared machine (or to keep a
+        # large build within a budget) it spills to disk beyond this instead
+        try:
+            con.execute(f"set memory_limit = {exp.Literal.string(limit).sql('duckdb')}")
+        except duckdb.Error as exc:
+            con.close()
+            raise ConfigError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size DuckDB "
+                              f"accepts (e.g. 4GB, 500MB): {exc}") from None
+    return con
 
 
 def check(source: str | Path | Source, settings: Settings | None = None) -> StagingReport:
@@ -60,7 +74,8 @@ def check(source: str | Path | Source, settings: Settings | None = None) -> Stag
         con.close()
 
 
-def _create_calendar(con, settings: Settings, report: StagingReport) -> None:
+def _create_calendar(con, settings: Settings, report: StagingReport, *,
+                     days: bool = True) -> None:
     import pyarrow as pa
 
     first, last = report.first_period_index, report.as_of_index
@@ -80,7 +95,8 @@ def _create_calendar(con, settings: Settings, report: StagingReport) -> None:
     con.execute("create or replace table calendar as select * from sr_calendar_rows "
                 "order by period_index")
     con.unregister("sr_calendar_rows")
-    _create_day_calendar(con, settings, report)
+    if days:
+        _create_day_calendar(con, settings, report)
 
 
 def _create_day_calendar(con, settings: Settings, report: StagingReport) -> None:
@@ -110,6 +126,8 @@ def _create_day_calendar(con, settings: Settings, report: StagingReport) -> None
         "month_index": pa.array([period_index(d, "month") for d in days], pa.int64()),
         "period_index": pa.array([period_index(d, settings.grain, settings.week_start)
                                   for d in days], pa.int64()),
+        # the month's first day, so monthly models need no date truncation (not portable)
+        "month_start": pa.array([d.replace(day=1) for d in days], pa.date32()),
     })
     con.register("sr_day_rows", table)
     con.execute("create or replace table calendar_days as select * from sr_day_rows "
@@ -151,6 +169,25 @@ def model_params(settings: Settings) -> dict[str, object]:
     }
 
 
+def relations_read(models: list[str] | None = None) -> set[str] | None:
+    """Every relation (staged table, calendar, model) that building ``models`` and the models
+    they depend on reads; None for every model. Staging leaves out what none of them read."""
+    if models is None:
+        return None
+    from .templates import load_catalog
+
+    catalog = load_catalog().models
+    read: set[str] = set()
+    todo = list(models)
+    while todo:
+        name = todo.pop()
+        if name in read:
+            continue
+        read.add(name)
+        todo.extend(catalog[name].relations if name in catalog else ())
+    return read
+
+
 def build_models(con, settings: Settings, report: StagingReport, *,
                  only: list[str] | None = None,
                  progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
@@ -160,8 +197,10 @@ def build_models(con, settings: Settings, report: StagingReport, *,
     catalog = load_catalog()
     built: dict[str, int] = {}
     skipped: dict[str, str] = {}
-    _create_calendar(con, settings, report)
-    if any(catalog.models[m].engines == ("duckdb",) for m in catalog.models):
+    needed = relations_read(only)
+    _create_calendar(con, settings, report, days=needed is None or "calendar_days" in needed)
+    if any(catalog.models[m].engines == ("duckdb",) for m in catalog.models
+           if needed is None or m in needed):
         from saas_retention.udfs.arrow import register_arrow_udfs
 
         register_arrow_udfs(con)  # model fitting (sbg_fit) runs as a vectorised Arrow UDF
@@ -213,8 +252,12 @@ def build(
     fmt: str = "csv",
     database: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    keep_state: bool = False,
 ) -> BuildResult:
-    """Build every model whose inputs exist; write files into ``out_dir`` and/or ``database``."""
+    """Build every model whose inputs exist; write files into ``out_dir`` and/or ``database``.
+
+    ``keep_state`` records in the database what ``build --incremental`` needs to refresh it
+    later (see saas_retention.incremental)."""
     started = time.perf_counter()
     settings = settings or load_settings()
     if fmt not in FORMATS:
@@ -233,7 +276,8 @@ def build(
     con = _connect(str(tmp_db) if tmp_db else None)
     staged_out: Path | None = None
     try:
-        report = Stager(con, src, settings).run()
+        stager = Stager(con, src, settings)
+        report = stager.run()
         if progress:
             read = ", ".join(f"{t} {n:,}" for t, n in report.tables.items())
             progress(f"read {read}")
@@ -252,6 +296,11 @@ def build(
                             f"{exp.Literal.string(str(target)).sql('duckdb')} {options}")
         if tmp_db is not None:
             from saas_retention.udfs import register
+
+            if keep_state:
+                from .incremental import record_state
+
+                record_state(con, settings, stager, report)
 
             for rel in ("raw", "typed", "stg"):
                 for (name, kind) in con.execute(

@@ -235,6 +235,126 @@ def date_functions(dialect: str) -> DateFunctions:
     return REGISTRY.get(dialect, DEFAULT)
 
 
+# -- timestamps: parts of the local clock, and time zones --------------------------------------
+
+@dataclass(frozen=True)
+class TimeFunctions:
+    """Parts of a (local, naive) timestamp as integers, and the conversion of a time-zone-aware
+    timestamp column to the reporting time zone's local clock."""
+    hour: Callable[[exp.Expression], exp.Expression]
+    minute: Callable[[exp.Expression], exp.Expression]
+    second: Callable[[exp.Expression], exp.Expression]  # whole seconds, fraction dropped
+    # ISO day of week (Monday = 1 … Sunday = 7) of a DATE expression
+    iso_day_of_week: Callable[[exp.Expression, str], exp.Expression]
+    # a tz-aware timestamp -> the naive local timestamp in zone ``tz``
+    local_time: Callable[[exp.Expression, str], exp.Expression]
+    # a naive timestamp column as the engine's timestamp type
+    to_timestamp: Callable[[exp.Expression], exp.Expression] = (
+        lambda e: exp.cast(e, exp.DataType.Type.TIMESTAMP))
+
+
+def _floor_second(ts: exp.Expression) -> exp.Expression:
+    return exp.cast(exp.Floor(this=exp.Extract(this=exp.var("SECOND"), expression=ts)),
+                    exp.DataType.Type.INT)
+
+
+def _iso_dow_from_days(d: exp.Expression, dialect: str) -> exp.Expression:
+    # 1970-01-01 (day 0) was a Thursday (ISO 4); +7 keeps truncating modulo non-negative
+    days = date_functions(dialect).day_number(d)
+    mod = exp.Mod(this=exp.paren(exp.Add(this=exp.paren(exp.Mod(this=days, expression=_lit(7))),
+                                         expression=_lit(10))), expression=_lit(7))
+    return exp.Add(this=exp.paren(mod), expression=_lit(1))
+
+
+def _at_time_zone(ts: exp.Expression, tz: str) -> exp.Expression:
+    return exp.AtTimeZone(this=ts, zone=exp.Literal.string(tz))
+
+
+DEFAULT_TIME = TimeFunctions(
+    hour=_int_extract("HOUR"),
+    minute=_int_extract("MINUTE"),
+    second=_floor_second,
+    iso_day_of_week=_iso_dow_from_days,
+    local_time=lambda ts, tz: exp.cast(_at_time_zone(ts, tz), exp.DataType.Type.TIMESTAMP),
+)
+
+
+def _sqlite_no_time_zones(ts: exp.Expression, tz: str) -> exp.Expression:
+    raise ConfigError("SQLite has no time-zone-aware timestamp type: store local times (or "
+                      "UTC times and set timezone: UTC)")
+
+
+TIME_REGISTRY: dict[str, TimeFunctions] = {
+    "duckdb": TimeFunctions(
+        # what the DuckDB staging has always used
+        hour=_extract("HOUR"), minute=_extract("MINUTE"), second=_floor_second,
+        iso_day_of_week=lambda d, _dialect: exp.Extract(this=exp.var("ISODOW"), expression=d),
+        local_time=lambda ts, tz: exp.Anonymous(this="TIMEZONE", expressions=[
+            exp.Literal.string(tz), ts]),
+    ),
+    "sqlite": TimeFunctions(
+        hour=_strftime_int("%H"), minute=_strftime_int("%M"), second=_strftime_int("%S"),
+        iso_day_of_week=_iso_dow_from_days, local_time=_sqlite_no_time_zones,
+        # DATETIME() normalises 'YYYY-MM-DDTHH:MM:SS' text to 'YYYY-MM-DD HH:MM:SS'
+        to_timestamp=lambda e: exp.Anonymous(this="DATETIME", expressions=[e]),
+    ),
+    "postgres": TimeFunctions(
+        hour=DEFAULT_TIME.hour, minute=DEFAULT_TIME.minute, second=_floor_second,
+        iso_day_of_week=_iso_dow_from_days,
+        # timestamptz AT TIME ZONE z is the naive wall-clock time in z
+        local_time=_at_time_zone,
+    ),
+    "redshift": TimeFunctions(
+        hour=DEFAULT_TIME.hour, minute=DEFAULT_TIME.minute, second=_floor_second,
+        iso_day_of_week=_iso_dow_from_days, local_time=_at_time_zone,
+    ),
+    "clickhouse": TimeFunctions(
+        hour=_anon("toHour"), minute=_anon("toMinute"), second=_anon("toSecond"),
+        iso_day_of_week=_iso_dow_from_days,
+        # toTimeZone keeps the instant and changes the zone its parts (toHour, toDate) use
+        local_time=lambda ts, tz: exp.Anonymous(this="toTimeZone", expressions=[
+            ts, exp.Literal.string(tz)]),
+        # DateTime64 columns stay as they are: a cast to DateTime would drop sub-seconds
+        to_timestamp=lambda e: e,
+    ),
+    "spark": TimeFunctions(
+        hour=_anon("HOUR"), minute=_anon("MINUTE"), second=_anon("SECOND"),
+        iso_day_of_week=_iso_dow_from_days,
+        # Spark timestamps are instants shown in the session zone; from_utc_timestamp
+        # shifts one so that, shown in UTC, it reads as the local clock of tz
+        local_time=lambda ts, tz: exp.Anonymous(this="FROM_UTC_TIMESTAMP", expressions=[
+            ts, exp.Literal.string(tz)]),
+    ),
+    "snowflake": TimeFunctions(
+        hour=DEFAULT_TIME.hour, minute=DEFAULT_TIME.minute, second=_floor_second,
+        iso_day_of_week=_iso_dow_from_days,
+        local_time=lambda ts, tz: exp.cast(exp.Anonymous(this="CONVERT_TIMEZONE", expressions=[
+            exp.Literal.string(tz), ts]), exp.DataType.build("TIMESTAMP_NTZ", dialect="snowflake")),
+    ),
+    "bigquery": TimeFunctions(
+        hour=DEFAULT_TIME.hour, minute=DEFAULT_TIME.minute, second=_floor_second,
+        iso_day_of_week=_iso_dow_from_days,
+        # DATETIME(timestamp, zone) is the civil time in zone
+        local_time=lambda ts, tz: exp.Anonymous(this="DATETIME", expressions=[
+            ts, exp.Literal.string(tz)]),
+        to_timestamp=lambda e: exp.cast(e, exp.DataType.Type.DATETIME),
+    ),
+    "mysql": TimeFunctions(
+        hour=DEFAULT_TIME.hour, minute=DEFAULT_TIME.minute, second=_floor_second,
+        iso_day_of_week=_iso_dow_from_days,
+        # MySQL TIMESTAMP values are read in the session zone: set it to UTC
+        local_time=lambda ts, tz: exp.Anonymous(this="CONVERT_TZ", expressions=[
+            ts, exp.Literal.string("+00:00"), exp.Literal.string(tz)]),
+        to_timestamp=lambda e: exp.cast(e, exp.DataType.Type.DATETIME),
+    ),
+}
+TIME_REGISTRY["databricks"] = TIME_REGISTRY["spark"]
+
+
+def time_functions(dialect: str) -> TimeFunctions:
+    return TIME_REGISTRY.get(dialect, DEFAULT_TIME)
+
+
 # -- per-query settings -------------------------------------------------------------------------
 
 # Settings an engine needs for our SQL to mean what it means on DuckDB, carried by each query

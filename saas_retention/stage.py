@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from .calendar import period_index, period_index_sql, snapshot_index_columns
+from .calendar import period_index, snapshot_index_columns
 from .config import Settings
 from .contract import INTERVAL_TO_MONTHLY, TABLES, Table
 from .errors import Problem, SourceError, SourceProblems
@@ -28,6 +28,10 @@ EXAMPLES = 3
 # An explicit UTC offset or Z at the end of a timestamp string.
 # (only after a time of day: the "-01" that ends a plain date is not an offset)
 OFFSET_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|[Zz])$"
+# A zone name after the time of day ("… 10:00:00 UTC", "… Europe/Paris"): a cast to TIMESTAMP
+# would silently drop it and read the value as local time, so it is converted like an offset
+# (an unknown name then fails the cast and is reported as not a timestamp).
+ZONE_NAME_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?[A-Za-z][A-Za-z0-9_/+-]*$"
 RAW_PREFIX = "__raw_"
 
 
@@ -66,6 +70,8 @@ class Stager:
         # contract table -> contract column -> the source's column name / its DuckDB type
         self._raw_names: dict[str, dict[str, str]] = {}
         self._raw_types: dict[str, dict[str, str]] = {}
+        # while check_rules runs: the checks in order, counted together at its end
+        self._deferred: list[tuple] | None = None
 
     # -- 1. read -----------------------------------------------------------------------------
     def read(self) -> None:
@@ -170,7 +176,9 @@ class Stager:
         if raw_type.startswith("TIMESTAMP WITH TIME ZONE") or raw_type == "TIMESTAMPTZ":
             local = exp.func("timezone", tz, source)
         elif raw_type == "VARCHAR":
-            has_offset = exp.func("regexp_matches", source, exp.Literal.string(OFFSET_PATTERN))
+            has_offset = exp.or_(
+                exp.func("regexp_matches", source, exp.Literal.string(OFFSET_PATTERN)),
+                exp.func("regexp_matches", source, exp.Literal.string(ZONE_NAME_PATTERN)))
             local = exp.Case(
                 ifs=[
                     exp.If(
@@ -178,7 +186,8 @@ class Stager:
                         true=exp.func(
                             "timezone",
                             tz,
-                            exp.TryCast(this=source, to=exp.DataType.build("TIMESTAMPTZ")),
+                            exp.TryCast(this=_offset_spelling(source),
+                                        to=exp.DataType.build("TIMESTAMPTZ")),
                         ),
                     )
                 ],
@@ -207,11 +216,13 @@ class Stager:
             self.con.execute(_sql(view))
 
     # -- 4. rules ----------------------------------------------------------------------------
-    def _count_and_examples(self, table: str, condition: exp.Expression, show: list[str]):
+    def _count_and_examples(self, table: str, condition: exp.Expression, show: list[str],
+                            count: int | None = None):
         rel = exp.to_table(f"typed_{table}")
-        count = self.con.execute(
-            _sql(exp.select(exp.func("count", exp.Star())).from_(rel).where(condition))
-        ).fetchall()[0][0]
+        if count is None:
+            count = self.con.execute(
+                _sql(exp.select(exp.func("count", exp.Star())).from_(rel).where(condition))
+            ).fetchall()[0][0]
         if not count:
             return 0, []
         cols = [exp.alias_(col(RAW_PREFIX + c), q(self._raw_names[table][c])) for c in show]
@@ -222,18 +233,63 @@ class Stager:
         return count, [dict(zip(names, r, strict=False)) for r in rows]
 
     def _rule(self, table: str, column: str | None, condition, message: str, show: list[str],
-              severity: str = "error") -> int:
+              severity: str = "error") -> None:
         show = [c for c in show if c in self.present[table]]
-        count, examples = self._count_and_examples(
-            table, exp.condition(condition, dialect="duckdb"), show
-        )
+        spec = ("rule", table, column, exp.condition(condition, dialect="duckdb"), message, show,
+                severity)
+        if self._deferred is not None:
+            self._deferred.append(spec)
+        else:
+            self._report_rule(spec, None)
+
+    def _report_rule(self, spec: tuple, count: int | None) -> None:
+        """Record the rule's problem (with examples) if any row breaks it; ``count`` when it
+        was already counted."""
+        _, table, column, condition, message, show, severity = spec
+        if count is None:
+            count, examples = self._count_and_examples(table, condition, show)
+        elif count:
+            examples = self._count_and_examples(table, condition, show, count=count)[1]
         if count:
             raw_col = self._raw_names[table].get(column, column) if column else None
             problem = Problem(table, raw_col, count, message, examples, severity)
             (self.problems if severity == "error" else self.report.warnings).append(problem)
-        return count
+
+    def _run_deferred(self) -> None:
+        """Count every deferred rule of a table in one scan of it (``count(*) filter``), not
+        one scan per rule: on a Parquet source each scan re-reads and re-types every row.
+        Rules with a subquery keep their own query. Problems are recorded in check order."""
+        specs, self._deferred = self._deferred or [], None
+        counts: dict[int, int] = {}
+        by_table: dict[str, list[int]] = {}
+        for i, spec in enumerate(specs):
+            if spec[0] == "rule" and spec[3].find(exp.Select) is None:
+                by_table.setdefault(spec[1], []).append(i)
+        for table, indexes in by_table.items():
+            filters = [exp.Filter(this=exp.func("count", exp.Star()),
+                                  expression=exp.Where(this=specs[i][3].copy()))
+                       for i in indexes]
+            row = self.con.execute(
+                _sql(exp.select(*filters).from_(exp.to_table(f"typed_{table}")))
+            ).fetchall()[0]
+            counts.update(zip(indexes, row, strict=True))
+        for i, spec in enumerate(specs):
+            if spec[0] == "rule":
+                self._report_rule(spec, counts.get(i))
+            elif spec[0] == "problem":
+                self.problems.append(spec[1])
+            else:
+                self._duplicates(*spec[1:])
 
     def check_rules(self) -> None:
+        self._deferred = []
+        try:
+            self._check_rules()
+            self._run_deferred()
+        finally:
+            self._deferred = None
+
+    def _check_rules(self) -> None:
         as_of = exp.cast(exp.Literal.string(self.settings.as_of_date.isoformat()), "DATE")
         for name, columns in self.present.items():
             table = TABLES[name]
@@ -296,6 +352,9 @@ class Stager:
                            severity="warning")
 
     def _duplicates(self, table: str, key: str) -> None:
+        if self._deferred is not None:
+            self._deferred.append(("duplicates", table, key))
+            return
         rel = exp.to_table(f"typed_{table}")
         dup = (
             exp.select(col(key), exp.alias_(exp.func("count", exp.Star()), "n"))
@@ -335,9 +394,12 @@ class Stager:
         mapping = self.settings.mapping("subscriptions")
         if mapping.amounts_per_interval:
             if "billing_interval" not in cols:
-                self.problems.append(Problem("subscriptions", "billing_interval", 0,
-                                             "amounts_per_interval needs a billing_interval "
-                                             "column"))
+                problem = Problem("subscriptions", "billing_interval", 0,
+                                  "amounts_per_interval needs a billing_interval column")
+                if self._deferred is not None:
+                    self._deferred.append(("problem", problem))
+                else:
+                    self.problems.append(problem)
             else:
                 known = ", ".join(f"'{k}'" for k in INTERVAL_TO_MONTHLY)
                 self._rule("subscriptions", "billing_interval",
@@ -355,12 +417,39 @@ class Stager:
                        "dimensions", show, severity="warning")
 
     # -- 5. stage ----------------------------------------------------------------------------
-    def stage(self) -> None:
+    def _create(self, name: str, select: exp.Expression | str, *, view: bool = False) -> None:
+        """``name`` as a temporary table (or a view): staged relations are working data of
+        one build — writing them into the output database file and dropping them at the end
+        cost as much as several models."""
+        body = select if isinstance(select, str) else _sql(select)
+        kind = "view" if view else "temp table"
+        self.con.execute(f"create or replace {kind} {_sql(q(name))} as {body}")
+
+    def _as_view(self, name: str) -> bool:
+        """A dated table (events: the largest by far) is staged as a view when typing its time
+        column is cheap: each model reading it then scans the source once, instead of every
+        event being copied once more and read back. A text time column (CSV) is parsed with
+        a regular expression per row, so it is converted once into a table."""
+        raw_type = self._raw_types[name].get(TIME_COLUMNS[name], "VARCHAR").upper()
+        return raw_type != "VARCHAR"
+
+    def stage(self, needed: set[str] | None = None) -> None:
+        """Create the ``stg_*`` relations; ``needed`` (relation names the models to be built
+        read, None: every one) leaves out the derived ones no model will read."""
         s = self.settings
         as_of = s.as_of_date
         as_of_index = period_index(as_of, s.grain, s.week_start)
         self.report.as_of_index = as_of_index
+
+        def wanted(relation: str) -> bool:
+            return needed is None or relation in needed
+
+        # the day calendar starts at the earliest dated row of any table, so the dated tables
+        # are all staged whenever a model reads it
+        all_dated = wanted("calendar_days")
         for name, columns in self.present.items():
+            if name in TIME_COLUMNS and not (all_dated or wanted(f"stg_{name}")):
+                continue
             projections: list[exp.Expression] = []
             for c in TABLES[name].columns:
                 if c.name in columns and c.kind == "number":
@@ -380,16 +469,15 @@ class Stager:
                 select = self._subscription_stage(select, as_of, as_of_index)
             elif name in TIME_COLUMNS:
                 select = self._time_stage(select, TIME_COLUMNS[name])
-            create = exp.Create(this=exp.to_table(f"stg_{name}"), kind="TABLE", replace=True,
-                                expression=select)
-            self.con.execute(_sql(create))
+            self._create(f"stg_{name}", select,
+                         view=name in TIME_COLUMNS and self._as_view(name))
         for name in TIME_COLUMNS:
-            if name not in self.present:
+            if name not in self.present and (all_dated or wanted(f"stg_{name}")):
                 self._stage_empty(name)
         if "customers" not in self.present:
             # No customers table: the customers are those of the subscriptions.
-            self.con.execute(
-                "create or replace table stg_customers as "
+            self._create(
+                "stg_customers",
                 "select distinct customer_id, cast(null as date) as signup_date "
                 "from stg_subscriptions where customer_id is not null"
             )
@@ -402,8 +490,9 @@ class Stager:
                 "where customer_id not in (select customer_id from stg_customers "
                 "where customer_id is not null)"
             )
-        self._stage_dimensions()
-        if "subscriptions" in self.present:
+        if wanted("stg_customer_dimensions"):
+            self._stage_dimensions()
+        if "subscriptions" in self.present and wanted("stg_subscription_terms"):
             self._stage_terms(as_of, as_of_index)
         first = self.con.execute(
             "select min(first_period_index) from stg_subscriptions "
@@ -413,7 +502,7 @@ class Stager:
         firsts = [
             self.con.execute(f"select min(activity_date) from {_sql(q('stg_' + t))}"
                              ).fetchall()[0][0]
-            for t in TIME_COLUMNS if t in self.present
+            for t in TIME_COLUMNS if t in self.present and (all_dated or wanted(f"stg_{t}"))
         ]
         firsts = [f for f in firsts if f is not None]
         self.report.first_activity_date = min(firsts) if firsts else None
@@ -429,28 +518,18 @@ class Stager:
                        for c in TABLES[name].columns]
         select = self._time_stage(exp.select(*projections), TIME_COLUMNS[name])
         select = select.where(exp.false(), append=False)
-        self.con.execute(_sql(exp.Create(this=exp.to_table(f"stg_{name}"), kind="TABLE",
-                                         replace=True, expression=select)))
+        self._create(f"stg_{name}", select)
 
     def _time_stage(self, select: exp.Select, column: str) -> exp.Select:
         """Integer day / week / month / period indexes of a table's time column (local time),
         so engagement models never do calendar arithmetic; rows after as_of are dropped here
         (reported as a warning by the rules)."""
+        from .warehouse_events import time_index_columns
+
         s = self.settings
         names = [p.alias_or_name for p in select.expressions]
-        day = exp.cast(col(column), "DATE")
-        derived = [
-            exp.alias_(day, q("activity_date")),
-            exp.alias_(period_index_sql(day, "day"), q("day_index")),
-            exp.alias_(period_index_sql(day, "week", s.week_start), q("week_index")),
-            exp.alias_(period_index_sql(day, "month"), q("month_index")),
-            exp.alias_(period_index_sql(day, s.grain, s.week_start), q("period_index")),
-            exp.alias_(exp.Extract(this=exp.var("HOUR"), expression=col(column)),
-                       q("hour_of_day")),
-            # ISO day of week, Monday = 1 … Sunday = 7, whatever the engine's convention
-            exp.alias_(exp.Extract(this=exp.var("ISODOW"), expression=day.copy()),
-                       q("day_of_week")),
-        ]
+        # one definition with the warehouse staging (warehouse_events.py)
+        derived = time_index_columns(col(column), s.grain, s.week_start)
         as_of = exp.cast(exp.Literal.string(s.as_of_date.isoformat()), "DATE")
         return (
             exp.select(*(col(n) for n in names), *derived)
@@ -465,9 +544,7 @@ class Stager:
         from .warehouse_terms import stg_subscription_terms
 
         select = stg_subscription_terms(Target("duckdb", self.settings))
-        create = exp.Create(this=exp.to_table("stg_subscription_terms"), kind="TABLE",
-                            replace=True, expression=select)
-        self.con.execute(_sql(create))
+        self.con.execute(f"create or replace temp table stg_subscription_terms as {_sql(select)}")
 
     def _stage_dimensions(self) -> None:
         """``stg_customer_dimensions``: one row per customer and dimension, plus an ``all`` row
@@ -476,9 +553,7 @@ class Stager:
 
         union = stg_customer_dimensions(Target("duckdb", self.settings,
                                                dimensions=tuple(self.report.dimensions)))
-        create = exp.Create(this=exp.to_table("stg_customer_dimensions"), kind="TABLE",
-                            replace=True, expression=union)
-        self.con.execute(_sql(create))
+        self._create("stg_customer_dimensions", union)
 
     def _subscription_stage(self, select: exp.Select, as_of, as_of_index: int) -> exp.Select:
         s = self.settings
@@ -513,7 +588,7 @@ class Stager:
             as_of_index), s.grain, s.week_start)
         return exp.select(*projections).from_(select.subquery("contract"))
 
-    def run(self, *, stage: bool = True) -> StagingReport:
+    def run(self, *, stage: bool = True, needed: set[str] | None = None) -> StagingReport:
         self.read()
         if self.problems:
             raise SourceProblems(self.problems)
@@ -522,7 +597,7 @@ class Stager:
         if self.problems:
             raise SourceProblems(self.problems)
         if stage:
-            self.stage()
+            self.stage(needed)
         return self.report
 
 
@@ -541,6 +616,17 @@ def _closest(wanted: str, candidates: list[str]) -> list[str]:
     if containing:
         return sorted(containing, key=lambda c: abs(len(c) - len(wanted)))[:1]
     return difflib.get_close_matches(wanted, candidates, n=1, cutoff=0.5)
+
+
+def _offset_spelling(value: exp.Expression) -> exp.Expression:
+    """The offsets OFFSET_PATTERN accepts in the spelling DuckDB's TIMESTAMPTZ cast reads:
+    it rejects a space before the offset ("10:00:00 +0200", git's format) and a lower-case
+    or spaced Z."""
+    zulu = exp.func("regexp_replace", value, exp.Literal.string("([0-9]) ?[Zz]$"),
+                    exp.Literal.string("\\1+00"))
+    return exp.func("regexp_replace", zulu,
+                    exp.Literal.string("([0-9]) ([+-][0-9]{2}(:?[0-9]{2})?)$"),
+                    exp.Literal.string("\\1\\2"))
 
 
 def _sql_type(kind: str) -> str:

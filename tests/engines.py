@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-COLUMN_TYPES = {"text": "VARCHAR", "date": "DATE", "number": "DOUBLE", "bool": "BOOLEAN"}
+COLUMN_TYPES = {"text": "VARCHAR", "date": "DATE", "number": "DOUBLE", "bool": "BOOLEAN",
+                "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ"}
 
 
 def normalise(value):
@@ -99,7 +100,8 @@ class SQLiteEngine(Engine):
         return [d[0] for d in cur.description], cur.fetchall()
 
     def load(self, table, columns, rows):
-        types = {"text": "TEXT", "date": "TEXT", "number": "REAL", "bool": "INTEGER"}
+        types = {"text": "TEXT", "date": "TEXT", "number": "REAL", "bool": "INTEGER",
+                 "timestamp": "TEXT"}
         cols = ", ".join(f'"{c}" {types[k]}' for c, k in columns)
         self.execute(f'create table "{table}" ({cols})')
         marks = ", ".join("?" for _ in columns)
@@ -128,7 +130,7 @@ class PostgresEngine(Engine):
 
     def load(self, table, columns, rows):
         types = {"text": "TEXT", "date": "DATE", "number": "DOUBLE PRECISION",
-                 "bool": "BOOLEAN"}
+                 "bool": "BOOLEAN", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ"}
         cols = ", ".join(f'"{c}" {types[k]}' for c, k in columns)
         self.execute(f'drop table if exists "{table}"')
         self.execute(f'create table "{table}" ({cols})')
@@ -159,13 +161,18 @@ class ClickHouseEngine(Engine):
 
     def load(self, table, columns, rows):
         types = {"text": "Nullable(String)", "date": "Nullable(Date32)",
-                 "number": "Nullable(Float64)", "bool": "Nullable(Bool)"}
+                 "number": "Nullable(Float64)", "bool": "Nullable(Bool)",
+                 "timestamp": "Nullable(DateTime64(6))",
+                 "timestamptz": "Nullable(DateTime64(6, 'UTC'))"}
         cols = ", ".join(f'"{c}" {types[k]}' for c, k in columns)
         self.execute(f'create table "{table}" ({cols}) engine = Memory')
         if rows:
             def lit(v):
                 if v is None:
                     return "NULL"
+                if isinstance(v, dt.datetime) and v.tzinfo is not None:
+                    # an instant, written as its UTC time into a UTC column
+                    v = v.astimezone(dt.timezone.utc).replace(tzinfo=None)
                 if isinstance(v, bool):
                     return "true" if v else "false"
                 if isinstance(v, int | float):
@@ -208,7 +215,8 @@ class SparkEngine(Engine):
         import pyspark.sql.types as T
 
         types = {"text": T.StringType(), "date": T.DateType(), "number": T.DoubleType(),
-                 "bool": T.BooleanType()}
+                 "bool": T.BooleanType(), "timestamp": T.TimestampType(),
+                 "timestamptz": T.TimestampType()}
         schema = T.StructType([T.StructField(c, types[k]) for c, k in columns])
         data = [tuple(float(v) if k == "number" and v is not None else v
                       for v, (_, k) in zip(r, columns, strict=True)) for r in rows]

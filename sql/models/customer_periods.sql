@@ -32,14 +32,36 @@ subscription_periods as (
         and periods.period_index <= subscription_rows.last_period_index
 ),
 
-customer_mrr as (
-    -- add-ons and parallel subscriptions add up
+shifted_mrr as (
+    -- each subscription-period also counts as the previous MRR of the period after it, so
+    -- one grouping gives both, instead of lag() (a sort) or a second join; new names, not
+    -- the columns' own: ClickHouse resolves a name to a same-select alias first
     select
         customer_id,
-        period_index,
-        sum(mrr) as mrr
+        period_index as snapshot_index,
+        mrr as amount,
+        cast(0 as decimal(18, 6)) as previous_amount
     from subscription_periods
-    group by customer_id, period_index
+    union all
+    select
+        customer_id,
+        period_index + 1 as snapshot_index,
+        cast(0 as decimal(18, 6)) as amount,
+        mrr as previous_amount
+    from subscription_periods
+),
+
+customer_mrr as (
+    -- add-ons and parallel subscriptions add up; back to the staged decimal type, so later
+    -- comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer
+    -- over 10^12 a month fails the cast instead of being rounded)
+    select
+        customer_id,
+        snapshot_index as period_index,
+        cast(sum(amount) as decimal(18, 6)) as mrr,
+        cast(sum(previous_amount) as decimal(18, 6)) as previous_mrr
+    from shifted_mrr
+    group by customer_id, snapshot_index
 ),
 
 paying_bounds as (
@@ -69,7 +91,8 @@ spine as (
         and periods.period_index <= paying_bounds.last_paying_index + 1
 ),
 
-snapshots as (
+with_previous as (
+    -- before the first paying period the previous MRR is 0 or absent either way
     select
         spine.customer_id,
         spine.period_index,
@@ -77,21 +100,12 @@ snapshots as (
         spine.period_end,
         spine.first_paying_index,
         spine.last_paying_index,
-        coalesce(customer_mrr.mrr, 0) as mrr
+        coalesce(customer_mrr.mrr, 0) as mrr,
+        coalesce(customer_mrr.previous_mrr, 0) as previous_mrr
     from spine
     left join customer_mrr
         on customer_mrr.customer_id = spine.customer_id
         and customer_mrr.period_index = spine.period_index
-),
-
-with_previous as (
-    -- the spine is dense, so the previous row is the previous period
-    select
-        snapshots.*,
-        coalesce(
-            lag(mrr) over (partition by customer_id order by period_index), 0
-        ) as previous_mrr
-    from snapshots
 ),
 
 classified as (

@@ -412,16 +412,41 @@ WITH stg_subscriptions AS (
     ON periods.period_index >= subscription_rows.first_period_index
     AND periods.period_index <= subscription_rows.last_period_index
   LIMIT 18446744073709551615
+), customer_periods__shifted_mrr AS (
+  SELECT
+    *
+  FROM (
+    /* each subscription-period also counts as the previous MRR of the period after it, so */
+    /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
+    /* the columns' own: ClickHouse resolves a name to a same-select alias first */
+    SELECT
+      customer_id,
+      period_index AS snapshot_index,
+      mrr AS amount,
+      CAST(0 AS DECIMAL(18, 6)) AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index + 1 AS snapshot_index,
+      CAST(0 AS DECIMAL(18, 6)) AS amount,
+      mrr AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+  ) AS customer_periods__shifted_mrr__rows
+  LIMIT 18446744073709551615
 ), customer_periods__customer_mrr AS (
-  /* add-ons and parallel subscriptions add up */
+  /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
+  /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
+  /* over 10^12 a month fails the cast instead of being rounded) */
   SELECT
     customer_id,
-    period_index,
-    SUM(mrr) AS mrr
-  FROM customer_periods__subscription_periods AS subscription_periods
+    snapshot_index AS period_index,
+    CAST(SUM(amount) AS DECIMAL(18, 6)) AS mrr,
+    CAST(SUM(previous_amount) AS DECIMAL(18, 6)) AS previous_mrr
+  FROM customer_periods__shifted_mrr AS shifted_mrr
   GROUP BY
     customer_id,
-    period_index
+    snapshot_index
   LIMIT 18446744073709551615
 ), customer_periods__paying_bounds AS (
   /* trials and free plans (MRR 0) are not customers yet */
@@ -450,7 +475,8 @@ WITH stg_subscriptions AS (
     ON periods.period_index >= paying_bounds.first_paying_index
     AND periods.period_index <= paying_bounds.last_paying_index + 1
   LIMIT 18446744073709551615
-), customer_periods__snapshots AS (
+), customer_periods__with_previous AS (
+  /* before the first paying period the previous MRR is 0 or absent either way */
   SELECT
     spine.customer_id,
     spine.period_index,
@@ -458,24 +484,12 @@ WITH stg_subscriptions AS (
     spine.period_end,
     spine.first_paying_index,
     spine.last_paying_index,
-    COALESCE(customer_mrr.mrr, 0) AS mrr
+    COALESCE(customer_mrr.mrr, 0) AS mrr,
+    COALESCE(customer_mrr.previous_mrr, 0) AS previous_mrr
   FROM customer_periods__spine AS spine
   LEFT JOIN customer_periods__customer_mrr AS customer_mrr
     ON customer_mrr.customer_id = spine.customer_id
     AND customer_mrr.period_index = spine.period_index
-  LIMIT 18446744073709551615
-), customer_periods__with_previous AS (
-  /* the spine is dense, so the previous row is the previous period */
-  SELECT
-    snapshots.*,
-    COALESCE(
-      LAG(mrr) OVER (
-        PARTITION BY customer_id
-        ORDER BY CASE WHEN period_index IS NULL THEN 1 ELSE 0 END, period_index
-      ),
-      0
-    ) AS previous_mrr
-  FROM customer_periods__snapshots AS snapshots
   LIMIT 18446744073709551615
 ), customer_periods__classified AS (
   /* zero-start branches first: testing "more than last period" first would turn every */
@@ -534,8 +548,6 @@ WITH stg_subscriptions AS (
   FROM customer_periods__classified AS classified
   INNER JOIN customer_periods__periods AS cohort_periods
     ON cohort_periods.period_index = classified.first_paying_index
-  LEFT JOIN stg_customers AS customer_dims
-    ON customer_dims.customer_id = classified.customer_id
   LIMIT 18446744073709551615
 ), customer_periods AS (
   SELECT
