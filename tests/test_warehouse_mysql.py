@@ -9,6 +9,7 @@ from engines import DuckDBEngine, MySQLEngine, mysql_server
 from test_warehouse import (
     CASES,
     SUB_COLUMNS,
+    SUBSCRIPTION_INPUTS,
     assert_same,
     edge_case,
     engine_rows,
@@ -67,14 +68,14 @@ def test_models_match_duckdb_on_mariadb(tmp_path, mysql, case):
                                     "cancel_reason"}),
     )
     done: list[str] = []
-    for model in warehouse_models():
+    for model in warehouse_models(inputs=SUBSCRIPTION_INPUTS):
         for name in relation_order(model):
             if name not in done:
                 mysql.materialise(name, relation_sql(name, target, pretty=False))
                 done.append(name)
     ref = DuckDBEngine(str(db))
     try:
-        for model in warehouse_models():
+        for model in warehouse_models(inputs=SUBSCRIPTION_INPUTS):
             key = load_catalog().models[model].key
             assert_same(engine_rows(ref, model, key), engine_rows(mysql, model, key),
                         f"mysql/{case}/{model}")
@@ -95,7 +96,7 @@ def test_standalone_queries_run_as_shipped_on_mariadb(tmp_path, mysql):
     target = Target("mysql", parse_settings({"as_of": as_of}))
     ref = DuckDBEngine(str(db))
     try:
-        for model in warehouse_models():
+        for model in warehouse_models(inputs=SUBSCRIPTION_INPUTS):
             key = load_catalog().models[model].key
             mysql.materialise(f"standalone_{model}",
                               standalone_sql(model, target).rstrip().rstrip(";"))
@@ -121,10 +122,10 @@ def test_build_inside_mariadb_matches_duckdb(tmp_path, mysql, mysql_args):
            f"{mysql_args['database']}")
     for _ in range(2):  # a rebuild swaps the tables in place
         result = build_on_warehouse(url, settings, target_schema="analytics")
-    assert set(result.models) == {*warehouse_models(), "cohort_value"}
+    assert set(result.models) == {*warehouse_models(inputs=SUBSCRIPTION_INPUTS), "cohort_value"}
     ref = DuckDBEngine(str(db))
     try:
-        for model in [*warehouse_models(), "cohort_value"]:
+        for model in [*warehouse_models(inputs=SUBSCRIPTION_INPUTS), "cohort_value"]:
             key = load_catalog().models[model].key
             assert_same(engine_rows(ref, model, key),
                         engine_rows(mysql, f"analytics`.`{model}", key),
