@@ -26,7 +26,7 @@ TIERS = {
     "bigquery": "generated",
     "trino": "generated",
     "redshift": "generated",
-    "mysql": "generated",
+    "mysql": "executed",
     "tsql": "generated",
 }
 SUPPORTED = tuple(TIERS)
@@ -431,8 +431,29 @@ def materialize_shared_ctes(query: exp.Query) -> exp.Query:
     return query
 
 
+# MySQL/MariaDB merge a CTE into every query that reads it; merged into joins, the calendar's
+# 100,000-row numbers relation is re-joined for each outer row (a standalone customer_periods
+# ran for minutes on a 40-subscription fixture). A LIMIT above any possible row count keeps
+# the rows and makes each CTE a derived table computed once (neither engine merges those).
+MYSQL_NO_MERGE_LIMIT = "18446744073709551615"
+
+
+def mysql_unmerged_ctes(query: exp.Query) -> exp.Query:
+    query = query.copy()
+    with_ = query.args.get("with_", query.args.get("with"))
+    for cte in with_.expressions if with_ else []:
+        body = cte.this
+        if not isinstance(body, exp.Select):
+            body = exp.select("*").from_(body.subquery(f"{cte.alias}__rows"))
+        if body.args.get("limit") is None:
+            body.set("limit", exp.Limit(expression=exp.Literal.number(MYSQL_NO_MERGE_LIMIT)))
+        cte.set("this", body)
+    return query
+
+
 STANDALONE_SHAPES: dict[str, Callable[[exp.Query], exp.Query]] = {
     "clickhouse": materialize_shared_ctes,
+    "mysql": mysql_unmerged_ctes,
 }
 
 

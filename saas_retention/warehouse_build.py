@@ -368,8 +368,12 @@ class WarehouseBuild:
         building = _table(name + BUILDING_SUFFIX, self.target_schema)
         final = _table(name, self.target_schema)
         create = exp.Create(this=building.copy(), kind="TABLE", expression=query)
+        renamed = exp.to_table(name, quoted=True)
+        if self.dialect == "mysql" and self.target_schema:
+            # MySQL's RENAME TO an unqualified name moves the table to the current database
+            renamed = final.copy()
         rename = exp.Alter(this=building.copy(), kind="TABLE", actions=[
-            exp.AlterRename(this=exp.to_table(name, quoted=True))])
+            exp.AlterRename(this=renamed)])
         with self.engine.begin() as conn:
             self._exec(conn, _drop(building.copy()))
             self._exec(conn, create)

@@ -11,6 +11,7 @@ from engines import DuckDBEngine, PostgresEngine, SQLiteEngine
 from test_warehouse import (  # noqa: F401  (pg_dsn is a fixture)
     CASES,
     SUB_COLUMNS,
+    SUBSCRIPTION_INPUTS,
     _pg_url,
     assert_same,
     engine_rows,
@@ -56,7 +57,7 @@ def test_cohort_value_built_in_sqlite_matches_duckdb(tmp_path, case):
         engine.con.commit()
         result = build_on_warehouse(f"sqlite:///{path}", parse_settings({"as_of": as_of}))
         assert "cohort_value" in result.models and "cohort_value" not in result.skipped
-        assert set(result.models) == {*warehouse_models(), "cohort_value"}
+        assert set(result.models) == {*warehouse_models(inputs=SUBSCRIPTION_INPUTS), "cohort_value"}
         _compare(db, engine, "cohort_value", f"sqlite-build/{case}/cohort_value")
     finally:
         engine.close()

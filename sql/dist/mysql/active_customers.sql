@@ -47,6 +47,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -83,6 +84,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -120,6 +122,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -151,6 +154,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`referred_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_support_tickets AS (
   SELECT
     `customer_id`,
@@ -182,6 +186,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`created_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), calendar_days AS (
   SELECT
     `day_index`,
@@ -479,6 +484,7 @@ WITH stg_subscriptions AS (
         ) <= DATEDIFF(CURRENT_DATE, CAST('1970-01-01' AS DATE))
     ) AS days
   ) AS dated
+  LIMIT 18446744073709551615
 ), customer_daily_activity__event_rows AS (
   /* staging already dropped rows after as_of and derived the local-time indexes */
   SELECT
@@ -496,6 +502,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_activity__daily AS (
   /* duplicate events still make one active customer-day; `events` counts rows as given */
   SELECT
@@ -516,6 +523,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_daily_activity__final AS (
   SELECT
     customer_id,
@@ -532,10 +540,12 @@ WITH stg_subscriptions AS (
     first_event_at,
     last_event_at
   FROM customer_daily_activity__daily AS daily
+  LIMIT 18446744073709551615
 ), customer_daily_activity AS (
   SELECT
     *
   FROM customer_daily_activity__final AS final
+  LIMIT 18446744073709551615
 ), customer_daily_features__event_rows AS (
   SELECT
     customer_id,
@@ -550,6 +560,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_features__grouped AS (
   /* user and hour stay in the key so distinct users per month and events per hour can be */
   /* counted later without another pass over the events */
@@ -571,6 +582,7 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day
+  LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -584,10 +596,12 @@ WITH stg_subscriptions AS (
     period_index,
     events
   FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
 ), customer_daily_features AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
 ), active_customers__activity AS (
   SELECT
     customer_id,
@@ -597,6 +611,7 @@ WITH stg_subscriptions AS (
     active_users,
     events
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), active_customers__feature_rows AS (
   SELECT
     customer_id,
@@ -605,6 +620,7 @@ WITH stg_subscriptions AS (
   FROM customer_daily_features
   WHERE
     NOT user_id IS NULL
+  LIMIT 18446744073709551615
 ), active_customers__days AS (
   /* every day from the first day of data to as_of, active or not: days without activity */
   /* count as zeros in the averages */
@@ -614,11 +630,13 @@ WITH stg_subscriptions AS (
     month_index,
     month_start
   FROM calendar_days
+  LIMIT 18446744073709551615
 ), active_customers__first_month AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(month_index) AS first_month_index
   FROM active_customers__activity AS activity
+  LIMIT 18446744073709551615
 ), active_customers__months AS (
   /* from the first month with any activity; the as_of month stops at as_of */
   SELECT
@@ -630,6 +648,7 @@ WITH stg_subscriptions AS (
     ON month_index >= first_month.first_month_index
   GROUP BY
     month_index
+  LIMIT 18446744073709551615
 ), active_customers__monthly_customers AS (
   SELECT
     month_index,
@@ -640,6 +659,7 @@ WITH stg_subscriptions AS (
   FROM active_customers__activity AS activity
   GROUP BY
     month_index
+  LIMIT 18446744073709551615
 ), active_customers__month_user_rows AS (
   /* a user is a (customer, user_id) pair: two customers may reuse the same user ids */
   SELECT
@@ -651,6 +671,7 @@ WITH stg_subscriptions AS (
     month_index,
     customer_id,
     user_id
+  LIMIT 18446744073709551615
 ), active_customers__monthly_users AS (
   SELECT
     month_index,
@@ -658,6 +679,7 @@ WITH stg_subscriptions AS (
   FROM active_customers__month_user_rows AS month_user_rows
   GROUP BY
     month_index
+  LIMIT 18446744073709551615
 ), active_customers__weekly_customers AS (
   /* WAU of each week, whole week (a week straddling two months counts in both) */
   SELECT
@@ -666,6 +688,7 @@ WITH stg_subscriptions AS (
   FROM active_customers__activity AS activity
   GROUP BY
     week_index
+  LIMIT 18446744073709551615
 ), active_customers__month_weeks AS (
   /* how many days of each month fall in each week: the weights of the weekly average */
   SELECT
@@ -676,6 +699,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     month_index,
     week_index
+  LIMIT 18446744073709551615
 ), active_customers__weekly_average AS (
   SELECT
     month_weeks.month_index,
@@ -685,6 +709,7 @@ WITH stg_subscriptions AS (
     ON weekly_customers.week_index = month_weeks.week_index
   GROUP BY
     month_weeks.month_index
+  LIMIT 18446744073709551615
 ), active_customers__final AS (
   SELECT
     months.month_index,
@@ -719,6 +744,7 @@ WITH stg_subscriptions AS (
     ON monthly_users.month_index = months.month_index
   LEFT JOIN active_customers__weekly_average AS weekly_average
     ON weekly_average.month_index = months.month_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *

@@ -43,6 +43,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -79,6 +80,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -116,6 +118,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -147,6 +150,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`referred_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_support_tickets AS (
   SELECT
     `customer_id`,
@@ -178,6 +182,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`created_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), calendar_days AS (
   SELECT
     `day_index`,
@@ -475,6 +480,7 @@ WITH stg_subscriptions AS (
         ) <= DATEDIFF(CURRENT_DATE, CAST('1970-01-01' AS DATE))
     ) AS days
   ) AS dated
+  LIMIT 18446744073709551615
 ), customer_daily_activity__event_rows AS (
   /* staging already dropped rows after as_of and derived the local-time indexes */
   SELECT
@@ -492,6 +498,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_activity__daily AS (
   /* duplicate events still make one active customer-day; `events` counts rows as given */
   SELECT
@@ -512,6 +519,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_daily_activity__final AS (
   SELECT
     customer_id,
@@ -528,10 +536,12 @@ WITH stg_subscriptions AS (
     first_event_at,
     last_event_at
   FROM customer_daily_activity__daily AS daily
+  LIMIT 18446744073709551615
 ), customer_daily_activity AS (
   SELECT
     *
   FROM customer_daily_activity__final AS final
+  LIMIT 18446744073709551615
 ), active_customers_daily__activity AS (
   SELECT
     day_index,
@@ -539,11 +549,13 @@ WITH stg_subscriptions AS (
     sessions,
     events
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), active_customers_daily__first_day AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(day_index) AS first_day_index
   FROM active_customers_daily__activity AS activity
+  LIMIT 18446744073709551615
 ), active_customers_daily__days AS (
   SELECT
     day_index,
@@ -553,6 +565,7 @@ WITH stg_subscriptions AS (
   FROM calendar_days
   INNER JOIN active_customers_daily__first_day AS first_day
     ON day_index >= first_day.first_day_index
+  LIMIT 18446744073709551615
 ), active_customers_daily__daily AS (
   /* one activity row per customer and day, so counting rows counts distinct customers */
   SELECT
@@ -564,6 +577,7 @@ WITH stg_subscriptions AS (
   FROM active_customers_daily__activity AS activity
   GROUP BY
     day_index
+  LIMIT 18446744073709551615
 ), active_customers_daily__final AS (
   SELECT
     days.day_index,
@@ -577,6 +591,7 @@ WITH stg_subscriptions AS (
   FROM active_customers_daily__days AS days
   LEFT JOIN active_customers_daily__daily AS daily
     ON daily.day_index = days.day_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *

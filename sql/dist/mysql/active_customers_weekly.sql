@@ -44,6 +44,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -80,6 +81,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -117,6 +119,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -148,6 +151,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`referred_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_support_tickets AS (
   SELECT
     `customer_id`,
@@ -179,6 +183,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`created_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), calendar_days AS (
   SELECT
     `day_index`,
@@ -476,6 +481,7 @@ WITH stg_subscriptions AS (
         ) <= DATEDIFF(CURRENT_DATE, CAST('1970-01-01' AS DATE))
     ) AS days
   ) AS dated
+  LIMIT 18446744073709551615
 ), customer_daily_activity__event_rows AS (
   /* staging already dropped rows after as_of and derived the local-time indexes */
   SELECT
@@ -493,6 +499,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_activity__daily AS (
   /* duplicate events still make one active customer-day; `events` counts rows as given */
   SELECT
@@ -513,6 +520,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_daily_activity__final AS (
   SELECT
     customer_id,
@@ -529,10 +537,12 @@ WITH stg_subscriptions AS (
     first_event_at,
     last_event_at
   FROM customer_daily_activity__daily AS daily
+  LIMIT 18446744073709551615
 ), customer_daily_activity AS (
   SELECT
     *
   FROM customer_daily_activity__final AS final
+  LIMIT 18446744073709551615
 ), customer_daily_features__event_rows AS (
   SELECT
     customer_id,
@@ -547,6 +557,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_features__grouped AS (
   /* user and hour stay in the key so distinct users per month and events per hour can be */
   /* counted later without another pass over the events */
@@ -568,6 +579,7 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day
+  LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -581,10 +593,12 @@ WITH stg_subscriptions AS (
     period_index,
     events
   FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
 ), customer_daily_features AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
 ), active_customers_weekly__activity AS (
   SELECT
     customer_id,
@@ -592,6 +606,7 @@ WITH stg_subscriptions AS (
     week_index,
     events
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), active_customers_weekly__feature_rows AS (
   SELECT
     customer_id,
@@ -600,11 +615,13 @@ WITH stg_subscriptions AS (
   FROM customer_daily_features
   WHERE
     NOT user_id IS NULL
+  LIMIT 18446744073709551615
 ), active_customers_weekly__first_week AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(week_index) AS first_week_index
   FROM active_customers_weekly__activity AS activity
+  LIMIT 18446744073709551615
 ), active_customers_weekly__weeks AS (
   /* every week from the first with activity; the as_of week stops at as_of */
   SELECT
@@ -616,6 +633,7 @@ WITH stg_subscriptions AS (
     ON week_index >= first_week.first_week_index
   GROUP BY
     week_index
+  LIMIT 18446744073709551615
 ), active_customers_weekly__weekly_customers AS (
   SELECT
     week_index,
@@ -625,6 +643,7 @@ WITH stg_subscriptions AS (
   FROM active_customers_weekly__activity AS activity
   GROUP BY
     week_index
+  LIMIT 18446744073709551615
 ), active_customers_weekly__week_user_rows AS (
   /* a user is a (customer, user_id) pair */
   SELECT
@@ -636,6 +655,7 @@ WITH stg_subscriptions AS (
     week_index,
     customer_id,
     user_id
+  LIMIT 18446744073709551615
 ), active_customers_weekly__weekly_users AS (
   SELECT
     week_index,
@@ -643,6 +663,7 @@ WITH stg_subscriptions AS (
   FROM active_customers_weekly__week_user_rows AS week_user_rows
   GROUP BY
     week_index
+  LIMIT 18446744073709551615
 ), active_customers_weekly__final AS (
   SELECT
     weeks.week_index,
@@ -664,6 +685,7 @@ WITH stg_subscriptions AS (
     ON weekly_customers.week_index = weeks.week_index
   LEFT JOIN active_customers_weekly__weekly_users AS weekly_users
     ON weekly_users.week_index = weeks.week_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *

@@ -48,6 +48,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -84,6 +85,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -121,6 +123,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -152,6 +155,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`referred_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_support_tickets AS (
   SELECT
     `customer_id`,
@@ -183,6 +187,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`created_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), calendar_days AS (
   SELECT
     `day_index`,
@@ -480,6 +485,7 @@ WITH stg_subscriptions AS (
         ) <= DATEDIFF(CURRENT_DATE, CAST('1970-01-01' AS DATE))
     ) AS days
   ) AS dated
+  LIMIT 18446744073709551615
 ), customer_daily_features__event_rows AS (
   SELECT
     customer_id,
@@ -494,6 +500,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_features__grouped AS (
   /* user and hour stay in the key so distinct users per month and events per hour can be */
   /* counted later without another pass over the events */
@@ -515,6 +522,7 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day
+  LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -528,10 +536,12 @@ WITH stg_subscriptions AS (
     period_index,
     events
   FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
 ), customer_daily_features AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -859,6 +869,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_customers AS (
   SELECT DISTINCT
     `customer_id`,
@@ -866,6 +877,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `customer_id` IS NULL
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_rows AS (
   /* only subscriptions whose snapshot window is not empty */
   SELECT
@@ -876,12 +888,14 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__periods AS (
   SELECT
     period_index,
     period_start,
     period_end
   FROM calendar
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_periods AS (
   /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
   /* falls in [start_date, end_date); staging turned that into an index range */
@@ -893,23 +907,29 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= subscription_rows.first_period_index
     AND periods.period_index <= subscription_rows.last_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__shifted_mrr AS (
-  /* each subscription-period also counts as the previous MRR of the period after it, so */
-  /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
-  /* the columns' own: ClickHouse resolves a name to a same-select alias first */
   SELECT
-    customer_id,
-    period_index AS snapshot_index,
-    mrr AS amount,
-    CAST(0 AS DECIMAL(18, 6)) AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index + 1 AS snapshot_index,
-    CAST(0 AS DECIMAL(18, 6)) AS amount,
-    mrr AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
+    *
+  FROM (
+    /* each subscription-period also counts as the previous MRR of the period after it, so */
+    /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
+    /* the columns' own: ClickHouse resolves a name to a same-select alias first */
+    SELECT
+      customer_id,
+      period_index AS snapshot_index,
+      mrr AS amount,
+      CAST(0 AS DECIMAL(18, 6)) AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index + 1 AS snapshot_index,
+      CAST(0 AS DECIMAL(18, 6)) AS amount,
+      mrr AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+  ) AS customer_periods__shifted_mrr__rows
+  LIMIT 18446744073709551615
 ), customer_periods__customer_mrr AS (
   /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
   /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
@@ -923,6 +943,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     snapshot_index
+  LIMIT 18446744073709551615
 ), customer_periods__paying_bounds AS (
   /* trials and free plans (MRR 0) are not customers yet */
   SELECT
@@ -934,6 +955,7 @@ WITH stg_subscriptions AS (
     mrr > 0
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_periods__spine AS (
   /* dense: every period from the first paying one to the one after the last; the */
   /* calendar stops at as_of, so the spine never runs into the future */
@@ -948,6 +970,7 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= paying_bounds.first_paying_index
     AND periods.period_index <= paying_bounds.last_paying_index + 1
+  LIMIT 18446744073709551615
 ), customer_periods__with_previous AS (
   /* before the first paying period the previous MRR is 0 or absent either way */
   SELECT
@@ -963,6 +986,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN customer_periods__customer_mrr AS customer_mrr
     ON customer_mrr.customer_id = spine.customer_id
     AND customer_mrr.period_index = spine.period_index
+  LIMIT 18446744073709551615
 ), customer_periods__classified AS (
   /* zero-start branches first: testing "more than last period" first would turn every */
   /* reactivation into an expansion */
@@ -984,6 +1008,7 @@ WITH stg_subscriptions AS (
       ELSE 'inactive'
     END AS movement
   FROM customer_periods__with_previous AS with_previous
+  LIMIT 18446744073709551615
 ), customer_periods__final AS (
   /* money stays decimal: the marts sum it, and sums of decimals are exact and the same */
   /* whatever order parallel threads add them in (sums of doubles are not) */
@@ -1019,10 +1044,12 @@ WITH stg_subscriptions AS (
   FROM customer_periods__classified AS classified
   INNER JOIN customer_periods__periods AS cohort_periods
     ON cohort_periods.period_index = classified.first_paying_index
+  LIMIT 18446744073709551615
 ), customer_periods AS (
   SELECT
     *
   FROM customer_periods__final AS final
+  LIMIT 18446744073709551615
 ), churn_feature_lift__customer_rows AS (
   SELECT
     customer_id,
@@ -1031,12 +1058,14 @@ WITH stg_subscriptions AS (
     is_paying,
     was_paying
   FROM customer_periods
+  LIMIT 18446744073709551615
 ), churn_feature_lift__feature_rows AS (
   SELECT
     customer_id,
     day_index,
     event_name
   FROM customer_daily_features
+  LIMIT 18446744073709551615
 ), churn_feature_lift__periods AS (
   /* the anchor: the last day of the period before, the last snapshot at which both the */
   /* churned and the retained customers were paying (the latest day of a period in */
@@ -1048,10 +1077,12 @@ WITH stg_subscriptions AS (
   FROM calendar_days
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), churn_feature_lift__first_day AS (
   SELECT
     MIN(day_index) AS first_day_index
   FROM churn_feature_lift__feature_rows AS feature_rows
+  LIMIT 18446744073709551615
 ), churn_feature_lift__feature_days AS (
   SELECT
     customer_id,
@@ -1062,6 +1093,7 @@ WITH stg_subscriptions AS (
     customer_id,
     day_index,
     event_name
+  LIMIT 18446744073709551615
 ), churn_feature_lift__population AS (
   /* churned: paying at the previous snapshot, not at this one; retained: paying at both; */
   /* only windows that lie entirely after the first event, so both groups are observed */
@@ -1077,6 +1109,7 @@ WITH stg_subscriptions AS (
   WHERE
     customer_rows.was_paying = 1
     AND periods.anchor_day_index - 89 >= first_day.first_day_index
+  LIMIT 18446744073709551615
 ), churn_feature_lift__usage AS (
   SELECT
     population.is_churned,
@@ -1093,11 +1126,13 @@ WITH stg_subscriptions AS (
     feature_days.event_name,
     population.customer_id,
     population.period_index
+  LIMIT 18446744073709551615
 ), churn_feature_lift__group_sizes AS (
   SELECT
     SUM(is_churned) AS churned_customers,
     SUM(1 - is_churned) AS retained_customers
   FROM churn_feature_lift__population AS population
+  LIMIT 18446744073709551615
 ), churn_feature_lift__feature_counts AS (
   SELECT
     event_name,
@@ -1106,10 +1141,12 @@ WITH stg_subscriptions AS (
   FROM churn_feature_lift__usage AS `usage`
   GROUP BY
     event_name
+  LIMIT 18446744073709551615
 ), churn_feature_lift__features AS (
   SELECT DISTINCT
     event_name
   FROM churn_feature_lift__feature_rows AS feature_rows
+  LIMIT 18446744073709551615
 ), churn_feature_lift__final AS (
   SELECT
     features.event_name,
@@ -1154,6 +1191,7 @@ WITH stg_subscriptions AS (
   CROSS JOIN churn_feature_lift__group_sizes AS group_sizes
   LEFT JOIN churn_feature_lift__feature_counts AS feature_counts
     ON feature_counts.event_name = features.event_name
+  LIMIT 18446744073709551615
 )
 SELECT
   *

@@ -46,6 +46,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -373,6 +374,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_customers AS (
   SELECT DISTINCT
     `customer_id`,
@@ -380,6 +382,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `customer_id` IS NULL
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_rows AS (
   /* only subscriptions whose snapshot window is not empty */
   SELECT
@@ -390,12 +393,14 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__periods AS (
   SELECT
     period_index,
     period_start,
     period_end
   FROM calendar
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_periods AS (
   /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
   /* falls in [start_date, end_date); staging turned that into an index range */
@@ -407,23 +412,29 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= subscription_rows.first_period_index
     AND periods.period_index <= subscription_rows.last_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__shifted_mrr AS (
-  /* each subscription-period also counts as the previous MRR of the period after it, so */
-  /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
-  /* the columns' own: ClickHouse resolves a name to a same-select alias first */
   SELECT
-    customer_id,
-    period_index AS snapshot_index,
-    mrr AS amount,
-    CAST(0 AS DECIMAL(18, 6)) AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index + 1 AS snapshot_index,
-    CAST(0 AS DECIMAL(18, 6)) AS amount,
-    mrr AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
+    *
+  FROM (
+    /* each subscription-period also counts as the previous MRR of the period after it, so */
+    /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
+    /* the columns' own: ClickHouse resolves a name to a same-select alias first */
+    SELECT
+      customer_id,
+      period_index AS snapshot_index,
+      mrr AS amount,
+      CAST(0 AS DECIMAL(18, 6)) AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index + 1 AS snapshot_index,
+      CAST(0 AS DECIMAL(18, 6)) AS amount,
+      mrr AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+  ) AS customer_periods__shifted_mrr__rows
+  LIMIT 18446744073709551615
 ), customer_periods__customer_mrr AS (
   /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
   /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
@@ -437,6 +448,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     snapshot_index
+  LIMIT 18446744073709551615
 ), customer_periods__paying_bounds AS (
   /* trials and free plans (MRR 0) are not customers yet */
   SELECT
@@ -448,6 +460,7 @@ WITH stg_subscriptions AS (
     mrr > 0
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_periods__spine AS (
   /* dense: every period from the first paying one to the one after the last; the */
   /* calendar stops at as_of, so the spine never runs into the future */
@@ -462,6 +475,7 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= paying_bounds.first_paying_index
     AND periods.period_index <= paying_bounds.last_paying_index + 1
+  LIMIT 18446744073709551615
 ), customer_periods__with_previous AS (
   /* before the first paying period the previous MRR is 0 or absent either way */
   SELECT
@@ -477,6 +491,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN customer_periods__customer_mrr AS customer_mrr
     ON customer_mrr.customer_id = spine.customer_id
     AND customer_mrr.period_index = spine.period_index
+  LIMIT 18446744073709551615
 ), customer_periods__classified AS (
   /* zero-start branches first: testing "more than last period" first would turn every */
   /* reactivation into an expansion */
@@ -498,6 +513,7 @@ WITH stg_subscriptions AS (
       ELSE 'inactive'
     END AS movement
   FROM customer_periods__with_previous AS with_previous
+  LIMIT 18446744073709551615
 ), customer_periods__final AS (
   /* money stays decimal: the marts sum it, and sums of decimals are exact and the same */
   /* whatever order parallel threads add them in (sums of doubles are not) */
@@ -533,10 +549,12 @@ WITH stg_subscriptions AS (
   FROM customer_periods__classified AS classified
   INNER JOIN customer_periods__periods AS cohort_periods
     ON cohort_periods.period_index = classified.first_paying_index
+  LIMIT 18446744073709551615
 ), customer_periods AS (
   SELECT
     *
   FROM customer_periods__final AS final
+  LIMIT 18446744073709551615
 ), retention__customer_rows AS (
   SELECT
     customer_id,
@@ -550,6 +568,7 @@ WITH stg_subscriptions AS (
     contraction_mrr,
     churned_mrr
   FROM customer_periods
+  LIMIT 18446744073709551615
 ), retention__periods AS (
   /* every period from the first paying one to as_of, even one without customers (a */
   /* join, not a scalar subquery: ClickHouse rejects those inside joins) */
@@ -564,6 +583,7 @@ WITH stg_subscriptions AS (
     FROM retention__customer_rows AS customer_rows
   ) AS first_period
     ON calendar.period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), retention__acquisitions AS (
   /* textbook CRR counts every customer who started paying during the period, including */
   /* those who left again before its end (invisible to end-of-period snapshots) */
@@ -580,6 +600,7 @@ WITH stg_subscriptions AS (
     AND COALESCE(at_start.mrr, 0) = 0
   GROUP BY
     stg_subscriptions.start_period_index
+  LIMIT 18446744073709551615
 ), retention__counts AS (
   SELECT
     period_index,
@@ -600,6 +621,7 @@ WITH stg_subscriptions AS (
   FROM retention__customer_rows AS customer_rows
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), retention__base_customers AS (
   /* customers paying at a base period, for trailing NRR / GRR */
   SELECT
@@ -609,6 +631,7 @@ WITH stg_subscriptions AS (
   FROM retention__customer_rows AS customer_rows
   WHERE
     mrr > 0
+  LIMIT 18446744073709551615
 ), retention__trailing_year AS (
   /* MRR now of the customers paying one year earlier; rows after the last paying period */
   /* are absent from the spine and count as 0 */
@@ -629,6 +652,7 @@ WITH stg_subscriptions AS (
     AND later.period_index = base_customers.period_index + 12
   GROUP BY
     base_customers.period_index + 12
+  LIMIT 18446744073709551615
 ), retention__joined AS (
   SELECT
     periods.period_index,
@@ -659,6 +683,7 @@ WITH stg_subscriptions AS (
     ON acquisitions.period_index = periods.period_index
   LEFT JOIN retention__trailing_year AS trailing_year
     ON trailing_year.period_index = periods.period_index
+  LIMIT 18446744073709551615
 ), retention__final AS (
   SELECT
     period_index,
@@ -758,10 +783,12 @@ WITH stg_subscriptions AS (
       )
     ) AS grr_12m
   FROM retention__joined AS joined
+  LIMIT 18446744073709551615
 ), retention AS (
   SELECT
     *
   FROM retention__final AS final
+  LIMIT 18446744073709551615
 ), churn_presets__paid_subscriptions AS (
   SELECT
     customer_id,
@@ -771,6 +798,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     mrr > 0 AND NOT first_period_index IS NULL
+  LIMIT 18446744073709551615
 ), churn_presets__periods AS (
   /* from the first period with a customer row (a join, not a scalar subquery: */
   /* ClickHouse rejects those inside joins) */
@@ -787,6 +815,7 @@ WITH stg_subscriptions AS (
     FROM customer_periods
   ) AS first_period
     ON calendar.period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), churn_presets__paying_at_snapshot AS (
   /* state on a given day: a paid subscription covers it (end dates are exclusive) */
   SELECT DISTINCT
@@ -798,6 +827,7 @@ WITH stg_subscriptions AS (
     AND (
       paid.end_date IS NULL OR paid.end_date > periods.snapshot_date
     )
+  LIMIT 18446744073709551615
 ), churn_presets__paying_30_days_before AS (
   SELECT
     periods.period_index,
@@ -812,6 +842,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     periods.period_index,
     paid.customer_id
+  LIMIT 18446744073709551615
 ), churn_presets__paying_365_days_before AS (
   SELECT
     periods.period_index,
@@ -826,6 +857,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     periods.period_index,
     paid.customer_id
+  LIMIT 18446744073709551615
 ), churn_presets__rolling_30 AS (
   /* Stripe: churned in the trailing 30 days ÷ (paying 30 days ago + new since) */
   SELECT
@@ -867,6 +899,7 @@ WITH stg_subscriptions AS (
     ON now.period_index = anyone.period_index AND now.customer_id = anyone.customer_id
   GROUP BY
     periods.period_index
+  LIMIT 18446744073709551615
 ), churn_presets__rolling_365_annual AS (
   /* Baremetrics measures annual-plan customers over 365 days instead of 30 */
   SELECT
@@ -881,12 +914,14 @@ WITH stg_subscriptions AS (
     `before`.is_annual = 1
   GROUP BY
     `before`.period_index
+  LIMIT 18446744073709551615
 ), churn_presets__calendar_counts AS (
   SELECT
     period_index,
     customers_start,
     customers_churned
   FROM retention
+  LIMIT 18446744073709551615
 ), churn_presets__rates AS (
   SELECT
     periods.period_index,
@@ -937,6 +972,7 @@ WITH stg_subscriptions AS (
     ON rolling_30.period_index = periods.period_index
   LEFT JOIN churn_presets__rolling_365_annual AS rolling_365_annual
     ON rolling_365_annual.period_index = periods.period_index
+  LIMIT 18446744073709551615
 ), churn_presets__final AS (
   SELECT
     rates.*,
@@ -950,6 +986,7 @@ WITH stg_subscriptions AS (
       ELSE churn_rate_default
     END AS churn_rate
   FROM churn_presets__rates AS rates
+  LIMIT 18446744073709551615
 )
 SELECT
   *

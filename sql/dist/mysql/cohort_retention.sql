@@ -43,6 +43,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -370,6 +371,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_customers AS (
   SELECT DISTINCT
     `customer_id`,
@@ -377,6 +379,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `customer_id` IS NULL
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_rows AS (
   /* only subscriptions whose snapshot window is not empty */
   SELECT
@@ -387,12 +390,14 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__periods AS (
   SELECT
     period_index,
     period_start,
     period_end
   FROM calendar
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_periods AS (
   /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
   /* falls in [start_date, end_date); staging turned that into an index range */
@@ -404,23 +409,29 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= subscription_rows.first_period_index
     AND periods.period_index <= subscription_rows.last_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__shifted_mrr AS (
-  /* each subscription-period also counts as the previous MRR of the period after it, so */
-  /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
-  /* the columns' own: ClickHouse resolves a name to a same-select alias first */
   SELECT
-    customer_id,
-    period_index AS snapshot_index,
-    mrr AS amount,
-    CAST(0 AS DECIMAL(18, 6)) AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index + 1 AS snapshot_index,
-    CAST(0 AS DECIMAL(18, 6)) AS amount,
-    mrr AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
+    *
+  FROM (
+    /* each subscription-period also counts as the previous MRR of the period after it, so */
+    /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
+    /* the columns' own: ClickHouse resolves a name to a same-select alias first */
+    SELECT
+      customer_id,
+      period_index AS snapshot_index,
+      mrr AS amount,
+      CAST(0 AS DECIMAL(18, 6)) AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index + 1 AS snapshot_index,
+      CAST(0 AS DECIMAL(18, 6)) AS amount,
+      mrr AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+  ) AS customer_periods__shifted_mrr__rows
+  LIMIT 18446744073709551615
 ), customer_periods__customer_mrr AS (
   /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
   /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
@@ -434,6 +445,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     snapshot_index
+  LIMIT 18446744073709551615
 ), customer_periods__paying_bounds AS (
   /* trials and free plans (MRR 0) are not customers yet */
   SELECT
@@ -445,6 +457,7 @@ WITH stg_subscriptions AS (
     mrr > 0
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_periods__spine AS (
   /* dense: every period from the first paying one to the one after the last; the */
   /* calendar stops at as_of, so the spine never runs into the future */
@@ -459,6 +472,7 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= paying_bounds.first_paying_index
     AND periods.period_index <= paying_bounds.last_paying_index + 1
+  LIMIT 18446744073709551615
 ), customer_periods__with_previous AS (
   /* before the first paying period the previous MRR is 0 or absent either way */
   SELECT
@@ -474,6 +488,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN customer_periods__customer_mrr AS customer_mrr
     ON customer_mrr.customer_id = spine.customer_id
     AND customer_mrr.period_index = spine.period_index
+  LIMIT 18446744073709551615
 ), customer_periods__classified AS (
   /* zero-start branches first: testing "more than last period" first would turn every */
   /* reactivation into an expansion */
@@ -495,6 +510,7 @@ WITH stg_subscriptions AS (
       ELSE 'inactive'
     END AS movement
   FROM customer_periods__with_previous AS with_previous
+  LIMIT 18446744073709551615
 ), customer_periods__final AS (
   /* money stays decimal: the marts sum it, and sums of decimals are exact and the same */
   /* whatever order parallel threads add them in (sums of doubles are not) */
@@ -530,10 +546,12 @@ WITH stg_subscriptions AS (
   FROM customer_periods__classified AS classified
   INNER JOIN customer_periods__periods AS cohort_periods
     ON cohort_periods.period_index = classified.first_paying_index
+  LIMIT 18446744073709551615
 ), customer_periods AS (
   SELECT
     *
   FROM customer_periods__final AS final
+  LIMIT 18446744073709551615
 ), cohort_retention__customer_rows AS (
   SELECT
     customer_id,
@@ -542,11 +560,13 @@ WITH stg_subscriptions AS (
     cohort_period_index,
     last_paying_period_index
   FROM customer_periods
+  LIMIT 18446744073709551615
 ), cohort_retention__periods AS (
   SELECT
     period_index,
     period_start
   FROM calendar
+  LIMIT 18446744073709551615
 ), cohort_retention__cohorts AS (
   SELECT
     cohort_period_index,
@@ -557,6 +577,7 @@ WITH stg_subscriptions AS (
     period_index = cohort_period_index
   GROUP BY
     cohort_period_index
+  LIMIT 18446744073709551615
 ), cohort_retention__bounds AS (
   /* cells after as_of's period are the future (NULL); the calendar ends there, while a */
   /* cohort whose customers all churned has no customer rows left long before it */
@@ -569,6 +590,7 @@ WITH stg_subscriptions AS (
       MAX(period_index) AS last_period_index
     FROM calendar
   ) AS calendar_end
+  LIMIT 18446744073709551615
 ), cohort_retention__ages AS (
   /* the full square up to the oldest cohort's age, so future cells exist and are NULL */
   SELECT
@@ -577,6 +599,7 @@ WITH stg_subscriptions AS (
   CROSS JOIN cohort_retention__bounds AS bounds
   WHERE
     periods.period_index >= bounds.first_cohort_index
+  LIMIT 18446744073709551615
 ), cohort_retention__cells AS (
   SELECT
     customer_rows.cohort_period_index,
@@ -587,6 +610,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_rows.cohort_period_index,
     customer_rows.period_index - customer_rows.cohort_period_index
+  LIMIT 18446744073709551615
 ), cohort_retention__on_or_after AS (
   /* customers paying at age k or at any later age */
   SELECT
@@ -607,6 +631,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     cohorts.cohort_period_index,
     ages.period_number
+  LIMIT 18446744073709551615
 ), cohort_retention__grid AS (
   SELECT
     cohorts.cohort_period_index,
@@ -621,6 +646,7 @@ WITH stg_subscriptions AS (
   FROM cohort_retention__cohorts AS cohorts
   CROSS JOIN cohort_retention__ages AS ages
   CROSS JOIN cohort_retention__bounds AS bounds
+  LIMIT 18446744073709551615
 ), cohort_retention__final AS (
   SELECT
     cohort_periods.period_start AS cohort_month,
@@ -667,6 +693,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN cohort_retention__on_or_after AS on_or_after
     ON on_or_after.cohort_period_index = grid.cohort_period_index
     AND on_or_after.period_number = grid.period_number
+  LIMIT 18446744073709551615
 )
 SELECT
   *

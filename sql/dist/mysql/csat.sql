@@ -43,6 +43,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -370,6 +371,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -406,6 +408,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), csat__responses AS (
   SELECT
     customer_id,
@@ -414,11 +417,13 @@ WITH stg_subscriptions AS (
   FROM stg_survey_responses
   WHERE
     LOWER(survey) = 'csat' AND NOT score IS NULL
+  LIMIT 18446744073709551615
 ), csat__first_period AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(period_index) AS first_period_index
   FROM csat__responses AS responses
+  LIMIT 18446744073709551615
 ), csat__periods AS (
   SELECT
     period_index,
@@ -426,6 +431,7 @@ WITH stg_subscriptions AS (
   FROM calendar
   INNER JOIN csat__first_period AS first_period
     ON period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), csat__counts AS (
   SELECT
     period_index,
@@ -435,6 +441,7 @@ WITH stg_subscriptions AS (
   FROM csat__responses AS responses
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), csat__final AS (
   SELECT
     periods.period_index,
@@ -452,6 +459,7 @@ WITH stg_subscriptions AS (
   FROM csat__periods AS periods
   LEFT JOIN csat__counts AS counts
     ON counts.period_index = periods.period_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *

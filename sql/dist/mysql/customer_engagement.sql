@@ -48,6 +48,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -375,6 +376,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -411,6 +413,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -448,6 +451,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -479,6 +483,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`referred_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_support_tickets AS (
   SELECT
     `customer_id`,
@@ -509,6 +514,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`created_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), calendar_days AS (
   SELECT
     `day_index`,
@@ -806,6 +812,7 @@ WITH stg_subscriptions AS (
         ) <= DATEDIFF(CURRENT_DATE, CAST('1970-01-01' AS DATE))
     ) AS days
   ) AS dated
+  LIMIT 18446744073709551615
 ), customer_daily_activity__event_rows AS (
   /* staging already dropped rows after as_of and derived the local-time indexes */
   SELECT
@@ -823,6 +830,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_activity__daily AS (
   /* duplicate events still make one active customer-day; `events` counts rows as given */
   SELECT
@@ -843,6 +851,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_daily_activity__final AS (
   SELECT
     customer_id,
@@ -859,10 +868,12 @@ WITH stg_subscriptions AS (
     first_event_at,
     last_event_at
   FROM customer_daily_activity__daily AS daily
+  LIMIT 18446744073709551615
 ), customer_daily_activity AS (
   SELECT
     *
   FROM customer_daily_activity__final AS final
+  LIMIT 18446744073709551615
 ), customer_daily_features__event_rows AS (
   SELECT
     customer_id,
@@ -877,6 +888,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_features__grouped AS (
   /* user and hour stay in the key so distinct users per month and events per hour can be */
   /* counted later without another pass over the events */
@@ -898,6 +910,7 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day
+  LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -911,10 +924,12 @@ WITH stg_subscriptions AS (
     period_index,
     events
   FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
 ), customer_daily_features AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
 ), stg_customers AS (
   SELECT DISTINCT
     `customer_id`,
@@ -922,6 +937,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `customer_id` IS NULL
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_rows AS (
   /* only subscriptions whose snapshot window is not empty */
   SELECT
@@ -932,12 +948,14 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__periods AS (
   SELECT
     period_index,
     period_start,
     period_end
   FROM calendar
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_periods AS (
   /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
   /* falls in [start_date, end_date); staging turned that into an index range */
@@ -949,23 +967,29 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= subscription_rows.first_period_index
     AND periods.period_index <= subscription_rows.last_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__shifted_mrr AS (
-  /* each subscription-period also counts as the previous MRR of the period after it, so */
-  /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
-  /* the columns' own: ClickHouse resolves a name to a same-select alias first */
   SELECT
-    customer_id,
-    period_index AS snapshot_index,
-    mrr AS amount,
-    CAST(0 AS DECIMAL(18, 6)) AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index + 1 AS snapshot_index,
-    CAST(0 AS DECIMAL(18, 6)) AS amount,
-    mrr AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
+    *
+  FROM (
+    /* each subscription-period also counts as the previous MRR of the period after it, so */
+    /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
+    /* the columns' own: ClickHouse resolves a name to a same-select alias first */
+    SELECT
+      customer_id,
+      period_index AS snapshot_index,
+      mrr AS amount,
+      CAST(0 AS DECIMAL(18, 6)) AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index + 1 AS snapshot_index,
+      CAST(0 AS DECIMAL(18, 6)) AS amount,
+      mrr AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+  ) AS customer_periods__shifted_mrr__rows
+  LIMIT 18446744073709551615
 ), customer_periods__customer_mrr AS (
   /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
   /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
@@ -979,6 +1003,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     snapshot_index
+  LIMIT 18446744073709551615
 ), customer_periods__paying_bounds AS (
   /* trials and free plans (MRR 0) are not customers yet */
   SELECT
@@ -990,6 +1015,7 @@ WITH stg_subscriptions AS (
     mrr > 0
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_periods__spine AS (
   /* dense: every period from the first paying one to the one after the last; the */
   /* calendar stops at as_of, so the spine never runs into the future */
@@ -1004,6 +1030,7 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= paying_bounds.first_paying_index
     AND periods.period_index <= paying_bounds.last_paying_index + 1
+  LIMIT 18446744073709551615
 ), customer_periods__with_previous AS (
   /* before the first paying period the previous MRR is 0 or absent either way */
   SELECT
@@ -1019,6 +1046,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN customer_periods__customer_mrr AS customer_mrr
     ON customer_mrr.customer_id = spine.customer_id
     AND customer_mrr.period_index = spine.period_index
+  LIMIT 18446744073709551615
 ), customer_periods__classified AS (
   /* zero-start branches first: testing "more than last period" first would turn every */
   /* reactivation into an expansion */
@@ -1040,6 +1068,7 @@ WITH stg_subscriptions AS (
       ELSE 'inactive'
     END AS movement
   FROM customer_periods__with_previous AS with_previous
+  LIMIT 18446744073709551615
 ), customer_periods__final AS (
   /* money stays decimal: the marts sum it, and sums of decimals are exact and the same */
   /* whatever order parallel threads add them in (sums of doubles are not) */
@@ -1075,10 +1104,12 @@ WITH stg_subscriptions AS (
   FROM customer_periods__classified AS classified
   INNER JOIN customer_periods__periods AS cohort_periods
     ON cohort_periods.period_index = classified.first_paying_index
+  LIMIT 18446744073709551615
 ), customer_periods AS (
   SELECT
     *
   FROM customer_periods__final AS final
+  LIMIT 18446744073709551615
 ), customer_sessions__event_rows AS (
   /* seconds since 1970-01-01 on the local clock, staged from integer parts (portable) */
   SELECT
@@ -1091,6 +1122,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_sessions__gap_flags AS (
   /* without a session id: a new session starts after more than the timeout of inactivity */
   SELECT
@@ -1113,6 +1145,7 @@ WITH stg_subscriptions AS (
   FROM customer_sessions__event_rows AS event_rows
   WHERE
     session_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_sessions__gap_numbered AS (
   SELECT
     customer_id,
@@ -1126,6 +1159,7 @@ WITH stg_subscriptions AS (
       rows BETWEEN UNBOUNDED preceding AND CURRENT ROW
     ) AS session_number
   FROM customer_sessions__gap_flags AS gap_flags
+  LIMIT 18446744073709551615
 ), customer_sessions__id_sessions AS (
   SELECT
     customer_id,
@@ -1140,6 +1174,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     session_id
+  LIMIT 18446744073709551615
 ), customer_sessions__gap_sessions AS (
   SELECT
     customer_id,
@@ -1153,31 +1188,37 @@ WITH stg_subscriptions AS (
     customer_id,
     user_id,
     session_number
+  LIMIT 18446744073709551615
 ), customer_sessions__all_sessions AS (
-  /* a session belongs to the period it starts in; its time is the sum of its events' */
-  /* duration_seconds when they carry one, else first to last event (decimal, so sums do not */
-  /* depend on the order threads add them in). Inner names differ from the output names */
-  /* (timed_seconds, length_seconds): ClickHouse reads a name in a select list as the */
-  /* alias defined beside it, e.g. count(x) next to sum(x) as x as a nested aggregate */
   SELECT
-    customer_id,
-    period_index,
-    CASE
-      WHEN timed_events > 0
-      THEN CAST(timed_seconds AS DECIMAL(18, 6))
-      ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
-    END AS length_seconds
-  FROM customer_sessions__id_sessions AS id_sessions
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index,
-    CASE
-      WHEN timed_events > 0
-      THEN CAST(timed_seconds AS DECIMAL(18, 6))
-      ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
-    END AS length_seconds
-  FROM customer_sessions__gap_sessions AS gap_sessions
+    *
+  FROM (
+    /* a session belongs to the period it starts in; its time is the sum of its events' */
+    /* duration_seconds when they carry one, else first to last event (decimal, so sums do not */
+    /* depend on the order threads add them in). Inner names differ from the output names */
+    /* (timed_seconds, length_seconds): ClickHouse reads a name in a select list as the */
+    /* alias defined beside it, e.g. count(x) next to sum(x) as x as a nested aggregate */
+    SELECT
+      customer_id,
+      period_index,
+      CASE
+        WHEN timed_events > 0
+        THEN CAST(timed_seconds AS DECIMAL(18, 6))
+        ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
+      END AS length_seconds
+    FROM customer_sessions__id_sessions AS id_sessions
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index,
+      CASE
+        WHEN timed_events > 0
+        THEN CAST(timed_seconds AS DECIMAL(18, 6))
+        ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
+      END AS length_seconds
+    FROM customer_sessions__gap_sessions AS gap_sessions
+  ) AS customer_sessions__all_sessions__rows
+  LIMIT 18446744073709551615
 ), customer_sessions__final AS (
   SELECT
     customer_id,
@@ -1194,27 +1235,32 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), customer_sessions AS (
   SELECT
     *
   FROM customer_sessions__final AS final
+  LIMIT 18446744073709551615
 ), customer_engagement__activity AS (
   SELECT
     customer_id,
     period_index
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), customer_engagement__feature_rows AS (
   SELECT
     customer_id,
     period_index,
     event_name
   FROM customer_daily_features
+  LIMIT 18446744073709551615
 ), customer_engagement__session_rows AS (
   SELECT
     customer_id,
     period_index,
     session_seconds
   FROM customer_sessions
+  LIMIT 18446744073709551615
 ), customer_engagement__ticket_rows AS (
   SELECT
     customer_id,
@@ -1222,6 +1268,7 @@ WITH stg_subscriptions AS (
   FROM stg_support_tickets
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_engagement__paying AS (
   SELECT
     customer_id,
@@ -1229,11 +1276,13 @@ WITH stg_subscriptions AS (
   FROM customer_periods
   WHERE
     is_paying = 1
+  LIMIT 18446744073709551615
 ), customer_engagement__first_period AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(period_index) AS first_period_index
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), customer_engagement__periods AS (
   SELECT
     period_index,
@@ -1241,6 +1290,7 @@ WITH stg_subscriptions AS (
   FROM calendar
   INNER JOIN customer_engagement__first_period AS first_period
     ON period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__period_days AS (
   /* days of the period up to as_of: the denominator of frequency */
   SELECT
@@ -1249,20 +1299,26 @@ WITH stg_subscriptions AS (
   FROM calendar_days
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__population_rows AS (
-  /* customers active in the period, and paying customers without any activity (who score */
-  /* low instead of disappearing) */
   SELECT
-    customer_id,
-    period_index,
-    0 AS is_paying
-  FROM customer_engagement__activity AS activity
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index,
-    1 AS is_paying
-  FROM customer_engagement__paying AS paying
+    *
+  FROM (
+    /* customers active in the period, and paying customers without any activity (who score */
+    /* low instead of disappearing) */
+    SELECT
+      customer_id,
+      period_index,
+      0 AS is_paying
+    FROM customer_engagement__activity AS activity
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index,
+      1 AS is_paying
+    FROM customer_engagement__paying AS paying
+  ) AS customer_engagement__population_rows__rows
+  LIMIT 18446744073709551615
 ), customer_engagement__population AS (
   SELECT
     customer_id,
@@ -1272,6 +1328,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__active_days AS (
   SELECT
     customer_id,
@@ -1281,6 +1338,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__features_used AS (
   SELECT
     customer_id,
@@ -1290,6 +1348,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__features_available AS (
   SELECT
     period_index,
@@ -1297,6 +1356,7 @@ WITH stg_subscriptions AS (
   FROM customer_engagement__feature_rows AS feature_rows
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__time_ranks AS (
   /* time in the product has no natural maximum: rank it among the period's customers */
   /* with sessions (share of them with as much time or less) */
@@ -1311,6 +1371,7 @@ WITH stg_subscriptions AS (
   FROM customer_engagement__session_rows AS session_rows
   WHERE
     session_seconds > 0
+  LIMIT 18446744073709551615
 ), customer_engagement__tickets AS (
   SELECT
     customer_id,
@@ -1320,6 +1381,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__components AS (
   SELECT
     population.customer_id,
@@ -1371,6 +1433,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN customer_engagement__tickets AS tickets
     ON tickets.customer_id = population.customer_id
     AND tickets.period_index = population.period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__final AS (
   SELECT
     customer_id,
@@ -1393,6 +1456,7 @@ WITH stg_subscriptions AS (
       ) AS DOUBLE), 0)
     ) AS engagement_score
   FROM customer_engagement__components AS components
+  LIMIT 18446744073709551615
 )
 SELECT
   *

@@ -52,6 +52,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -88,6 +89,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -125,6 +127,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -156,6 +159,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`referred_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_support_tickets AS (
   SELECT
     `customer_id`,
@@ -187,6 +191,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`created_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), calendar_days AS (
   SELECT
     `day_index`,
@@ -484,6 +489,7 @@ WITH stg_subscriptions AS (
         ) <= DATEDIFF(CURRENT_DATE, CAST('1970-01-01' AS DATE))
     ) AS days
   ) AS dated
+  LIMIT 18446744073709551615
 ), customer_daily_activity__event_rows AS (
   /* staging already dropped rows after as_of and derived the local-time indexes */
   SELECT
@@ -501,6 +507,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_activity__daily AS (
   /* duplicate events still make one active customer-day; `events` counts rows as given */
   SELECT
@@ -521,6 +528,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_daily_activity__final AS (
   SELECT
     customer_id,
@@ -537,10 +545,12 @@ WITH stg_subscriptions AS (
     first_event_at,
     last_event_at
   FROM customer_daily_activity__daily AS daily
+  LIMIT 18446744073709551615
 ), customer_daily_activity AS (
   SELECT
     *
   FROM customer_daily_activity__final AS final
+  LIMIT 18446744073709551615
 ), customer_daily_features__event_rows AS (
   SELECT
     customer_id,
@@ -555,6 +565,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_features__grouped AS (
   /* user and hour stay in the key so distinct users per month and events per hour can be */
   /* counted later without another pass over the events */
@@ -576,6 +587,7 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day
+  LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -589,10 +601,12 @@ WITH stg_subscriptions AS (
     period_index,
     events
   FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
 ), customer_daily_features AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
 ), stg_customers AS (
   SELECT DISTINCT
     `customer_id`,
@@ -600,6 +614,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `customer_id` IS NULL
+  LIMIT 18446744073709551615
 ), stg_subscription_terms__subscription_rows AS (
   SELECT
     `subscription_id`,
@@ -657,6 +672,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `first_period_index` IS NULL
+  LIMIT 18446744073709551615
 ), stg_subscription_terms AS (
   SELECT
     `subscription_id`,
@@ -977,6 +993,7 @@ WITH stg_subscriptions AS (
     WHERE
       NOT `end_date` IS NULL AND `end_date` <= CURRENT_DATE
   ) AS terms
+  LIMIT 18446744073709551615
 ), customer_journey__customer_rows AS (
   SELECT
     customer_id,
@@ -984,12 +1001,14 @@ WITH stg_subscriptions AS (
   FROM stg_customers
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_journey__activity AS (
   SELECT
     customer_id,
     day_index,
     activity_date
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), customer_journey__feature_days AS (
   /* days on which the activation event happened ('' = any event) */
   SELECT
@@ -1001,6 +1020,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_journey__paid_subscriptions AS (
   /* paid subscriptions that count under the snapshot rule */
   SELECT
@@ -1013,6 +1033,7 @@ WITH stg_subscriptions AS (
     mrr > 0
     AND NOT first_period_index IS NULL
     AND last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), customer_journey__paid_terms AS (
   SELECT
     subscription_id,
@@ -1023,10 +1044,12 @@ WITH stg_subscriptions AS (
   FROM stg_subscription_terms
   WHERE
     is_trial = FALSE AND mrr > 0
+  LIMIT 18446744073709551615
 ), customer_journey__today AS (
   SELECT
     MAX(day_index) AS as_of_day_index
   FROM calendar_days
+  LIMIT 18446744073709551615
 ), customer_journey__first_activity AS (
   SELECT
     customer_id,
@@ -1034,6 +1057,7 @@ WITH stg_subscriptions AS (
   FROM customer_journey__activity AS activity
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__signups AS (
   /* signup = signup_date, else the first event's day; integer day indexes from here on */
   SELECT
@@ -1050,6 +1074,7 @@ WITH stg_subscriptions AS (
     ON first_activity.customer_id = customer_rows.customer_id
   WHERE
     NOT COALESCE(customer_rows.signup_date, first_activity.first_activity_date) IS NULL
+  LIMIT 18446744073709551615
 ), customer_journey__activation AS (
   /* activity before signup is ignored by the journey */
   SELECT
@@ -1062,6 +1087,7 @@ WITH stg_subscriptions AS (
     AND feature_days.day_index < signups.signup_day_index + 90
   GROUP BY
     signups.customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__first_weeks AS (
   /* weeks 0–3 counted from the signup day (not calendar weeks) */
   SELECT
@@ -1078,6 +1104,7 @@ WITH stg_subscriptions AS (
     AND activity.day_index < signups.signup_day_index + 28
   GROUP BY
     signups.customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__first_payment AS (
   SELECT
     customer_id,
@@ -1087,6 +1114,7 @@ WITH stg_subscriptions AS (
   FROM customer_journey__paid_subscriptions AS paid_subscriptions
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__first_term_ends AS (
   SELECT
     customer_id,
@@ -1094,6 +1122,7 @@ WITH stg_subscriptions AS (
   FROM customer_journey__paid_terms AS paid_terms
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__first_terms AS (
   /* renewed: the subscription went on past its first term, or another paid subscription */
   /* ran at its end or started within the renewal grace window */
@@ -1121,6 +1150,7 @@ WITH stg_subscriptions AS (
     )
   GROUP BY
     paid_terms.customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__flags AS (
   SELECT
     signups.customer_id,
@@ -1153,6 +1183,7 @@ WITH stg_subscriptions AS (
     ON first_payment.customer_id = signups.customer_id
   LEFT JOIN customer_journey__first_terms AS first_terms
     ON first_terms.customer_id = signups.customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__final AS (
   /* steps are ordered: a step counts only when every earlier step was reached */
   SELECT
@@ -1182,6 +1213,7 @@ WITH stg_subscriptions AS (
       ELSE 5
     END AS step_reached
   FROM customer_journey__flags AS flags
+  LIMIT 18446744073709551615
 )
 SELECT
   *

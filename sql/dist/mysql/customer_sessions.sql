@@ -46,6 +46,7 @@ WITH stg_events AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), customer_sessions__event_rows AS (
   /* seconds since 1970-01-01 on the local clock, staged from integer parts (portable) */
   SELECT
@@ -58,6 +59,7 @@ WITH stg_events AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_sessions__gap_flags AS (
   /* without a session id: a new session starts after more than the timeout of inactivity */
   SELECT
@@ -80,6 +82,7 @@ WITH stg_events AS (
   FROM customer_sessions__event_rows AS event_rows
   WHERE
     session_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_sessions__gap_numbered AS (
   SELECT
     customer_id,
@@ -93,6 +96,7 @@ WITH stg_events AS (
       rows BETWEEN UNBOUNDED preceding AND CURRENT ROW
     ) AS session_number
   FROM customer_sessions__gap_flags AS gap_flags
+  LIMIT 18446744073709551615
 ), customer_sessions__id_sessions AS (
   SELECT
     customer_id,
@@ -107,6 +111,7 @@ WITH stg_events AS (
   GROUP BY
     customer_id,
     session_id
+  LIMIT 18446744073709551615
 ), customer_sessions__gap_sessions AS (
   SELECT
     customer_id,
@@ -120,31 +125,37 @@ WITH stg_events AS (
     customer_id,
     user_id,
     session_number
+  LIMIT 18446744073709551615
 ), customer_sessions__all_sessions AS (
-  /* a session belongs to the period it starts in; its time is the sum of its events' */
-  /* duration_seconds when they carry one, else first to last event (decimal, so sums do not */
-  /* depend on the order threads add them in). Inner names differ from the output names */
-  /* (timed_seconds, length_seconds): ClickHouse reads a name in a select list as the */
-  /* alias defined beside it, e.g. count(x) next to sum(x) as x as a nested aggregate */
   SELECT
-    customer_id,
-    period_index,
-    CASE
-      WHEN timed_events > 0
-      THEN CAST(timed_seconds AS DECIMAL(18, 6))
-      ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
-    END AS length_seconds
-  FROM customer_sessions__id_sessions AS id_sessions
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index,
-    CASE
-      WHEN timed_events > 0
-      THEN CAST(timed_seconds AS DECIMAL(18, 6))
-      ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
-    END AS length_seconds
-  FROM customer_sessions__gap_sessions AS gap_sessions
+    *
+  FROM (
+    /* a session belongs to the period it starts in; its time is the sum of its events' */
+    /* duration_seconds when they carry one, else first to last event (decimal, so sums do not */
+    /* depend on the order threads add them in). Inner names differ from the output names */
+    /* (timed_seconds, length_seconds): ClickHouse reads a name in a select list as the */
+    /* alias defined beside it, e.g. count(x) next to sum(x) as x as a nested aggregate */
+    SELECT
+      customer_id,
+      period_index,
+      CASE
+        WHEN timed_events > 0
+        THEN CAST(timed_seconds AS DECIMAL(18, 6))
+        ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
+      END AS length_seconds
+    FROM customer_sessions__id_sessions AS id_sessions
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index,
+      CASE
+        WHEN timed_events > 0
+        THEN CAST(timed_seconds AS DECIMAL(18, 6))
+        ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
+      END AS length_seconds
+    FROM customer_sessions__gap_sessions AS gap_sessions
+  ) AS customer_sessions__all_sessions__rows
+  LIMIT 18446744073709551615
 ), customer_sessions__final AS (
   SELECT
     customer_id,
@@ -161,6 +172,7 @@ WITH stg_events AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *

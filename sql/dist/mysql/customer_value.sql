@@ -44,6 +44,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -371,6 +372,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_customers AS (
   SELECT DISTINCT
     `customer_id`,
@@ -378,6 +380,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `customer_id` IS NULL
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_rows AS (
   /* only subscriptions whose snapshot window is not empty */
   SELECT
@@ -388,12 +391,14 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__periods AS (
   SELECT
     period_index,
     period_start,
     period_end
   FROM calendar
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_periods AS (
   /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
   /* falls in [start_date, end_date); staging turned that into an index range */
@@ -405,23 +410,29 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= subscription_rows.first_period_index
     AND periods.period_index <= subscription_rows.last_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__shifted_mrr AS (
-  /* each subscription-period also counts as the previous MRR of the period after it, so */
-  /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
-  /* the columns' own: ClickHouse resolves a name to a same-select alias first */
   SELECT
-    customer_id,
-    period_index AS snapshot_index,
-    mrr AS amount,
-    CAST(0 AS DECIMAL(18, 6)) AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index + 1 AS snapshot_index,
-    CAST(0 AS DECIMAL(18, 6)) AS amount,
-    mrr AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
+    *
+  FROM (
+    /* each subscription-period also counts as the previous MRR of the period after it, so */
+    /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
+    /* the columns' own: ClickHouse resolves a name to a same-select alias first */
+    SELECT
+      customer_id,
+      period_index AS snapshot_index,
+      mrr AS amount,
+      CAST(0 AS DECIMAL(18, 6)) AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index + 1 AS snapshot_index,
+      CAST(0 AS DECIMAL(18, 6)) AS amount,
+      mrr AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+  ) AS customer_periods__shifted_mrr__rows
+  LIMIT 18446744073709551615
 ), customer_periods__customer_mrr AS (
   /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
   /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
@@ -435,6 +446,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     snapshot_index
+  LIMIT 18446744073709551615
 ), customer_periods__paying_bounds AS (
   /* trials and free plans (MRR 0) are not customers yet */
   SELECT
@@ -446,6 +458,7 @@ WITH stg_subscriptions AS (
     mrr > 0
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_periods__spine AS (
   /* dense: every period from the first paying one to the one after the last; the */
   /* calendar stops at as_of, so the spine never runs into the future */
@@ -460,6 +473,7 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= paying_bounds.first_paying_index
     AND periods.period_index <= paying_bounds.last_paying_index + 1
+  LIMIT 18446744073709551615
 ), customer_periods__with_previous AS (
   /* before the first paying period the previous MRR is 0 or absent either way */
   SELECT
@@ -475,6 +489,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN customer_periods__customer_mrr AS customer_mrr
     ON customer_mrr.customer_id = spine.customer_id
     AND customer_mrr.period_index = spine.period_index
+  LIMIT 18446744073709551615
 ), customer_periods__classified AS (
   /* zero-start branches first: testing "more than last period" first would turn every */
   /* reactivation into an expansion */
@@ -496,6 +511,7 @@ WITH stg_subscriptions AS (
       ELSE 'inactive'
     END AS movement
   FROM customer_periods__with_previous AS with_previous
+  LIMIT 18446744073709551615
 ), customer_periods__final AS (
   /* money stays decimal: the marts sum it, and sums of decimals are exact and the same */
   /* whatever order parallel threads add them in (sums of doubles are not) */
@@ -531,16 +547,19 @@ WITH stg_subscriptions AS (
   FROM customer_periods__classified AS classified
   INNER JOIN customer_periods__periods AS cohort_periods
     ON cohort_periods.period_index = classified.first_paying_index
+  LIMIT 18446744073709551615
 ), customer_periods AS (
   SELECT
     *
   FROM customer_periods__final AS final
+  LIMIT 18446744073709551615
 ), stg_customer_dimensions AS (
   SELECT
     `customer_id`,
     'all' AS dimension,
     'all' AS dimension_value
   FROM stg_customers
+  LIMIT 18446744073709551615
 ), customer_value__customer_rows AS (
   SELECT
     customer_id,
@@ -549,12 +568,14 @@ WITH stg_subscriptions AS (
     previous_mrr,
     movement
   FROM customer_periods
+  LIMIT 18446744073709551615
 ), customer_value__dimensions AS (
   SELECT
     customer_id,
     dimension,
     dimension_value
   FROM stg_customer_dimensions
+  LIMIT 18446744073709551615
 ), customer_value__periods AS (
   /* from the first period with a customer row (a join, not a scalar subquery: */
   /* ClickHouse rejects those inside joins) */
@@ -568,11 +589,13 @@ WITH stg_subscriptions AS (
     FROM customer_value__customer_rows AS customer_rows
   ) AS first_period
     ON calendar.period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), customer_value__dimension_groups AS (
   SELECT DISTINCT
     dimension,
     dimension_value
   FROM customer_value__dimensions AS dimensions
+  LIMIT 18446744073709551615
 ), customer_value__counts AS (
   SELECT
     customer_rows.period_index,
@@ -589,6 +612,7 @@ WITH stg_subscriptions AS (
     customer_rows.period_index,
     dimensions.dimension,
     dimensions.dimension_value
+  LIMIT 18446744073709551615
 ), customer_value__dense AS (
   /* every group in every period, so the trailing window counts periods, not rows */
   SELECT
@@ -611,6 +635,7 @@ WITH stg_subscriptions AS (
     ON counts.period_index = periods.period_index
     AND counts.dimension = dimension_groups.dimension
     AND counts.dimension_value = dimension_groups.dimension_value
+  LIMIT 18446744073709551615
 ), customer_value__with_trailing_churn AS (
   /* churn averaged over the trailing window of periods (periods without customers at */
   /* their start have no churn rate and are left out of the average) */
@@ -627,6 +652,7 @@ WITH stg_subscriptions AS (
       rows BETWEEN 5 preceding AND CURRENT ROW
     ) AS churn_periods_in_window
   FROM customer_value__dense AS dense
+  LIMIT 18446744073709551615
 ), customer_value__final AS (
   SELECT
     period_index,
@@ -657,6 +683,7 @@ WITH stg_subscriptions AS (
       ) AS DOUBLE), 0)
     ) AS cltv
   FROM customer_value__with_trailing_churn AS with_trailing_churn
+  LIMIT 18446744073709551615
 )
 SELECT
   *

@@ -42,6 +42,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -369,6 +370,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -405,6 +407,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -442,6 +445,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -473,6 +477,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`referred_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_support_tickets AS (
   SELECT
     `customer_id`,
@@ -503,6 +508,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`created_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), calendar_days AS (
   SELECT
     `day_index`,
@@ -800,6 +806,7 @@ WITH stg_subscriptions AS (
         ) <= DATEDIFF(CURRENT_DATE, CAST('1970-01-01' AS DATE))
     ) AS days
   ) AS dated
+  LIMIT 18446744073709551615
 ), customer_daily_activity__event_rows AS (
   /* staging already dropped rows after as_of and derived the local-time indexes */
   SELECT
@@ -817,6 +824,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_activity__daily AS (
   /* duplicate events still make one active customer-day; `events` counts rows as given */
   SELECT
@@ -837,6 +845,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_daily_activity__final AS (
   SELECT
     customer_id,
@@ -853,10 +862,12 @@ WITH stg_subscriptions AS (
     first_event_at,
     last_event_at
   FROM customer_daily_activity__daily AS daily
+  LIMIT 18446744073709551615
 ), customer_daily_activity AS (
   SELECT
     *
   FROM customer_daily_activity__final AS final
+  LIMIT 18446744073709551615
 ), customer_daily_features__event_rows AS (
   SELECT
     customer_id,
@@ -871,6 +882,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_features__grouped AS (
   /* user and hour stay in the key so distinct users per month and events per hour can be */
   /* counted later without another pass over the events */
@@ -892,6 +904,7 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day
+  LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -905,10 +918,12 @@ WITH stg_subscriptions AS (
     period_index,
     events
   FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
 ), customer_daily_features AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
 ), stg_customers AS (
   SELECT DISTINCT
     `customer_id`,
@@ -916,6 +931,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `customer_id` IS NULL
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_rows AS (
   /* only subscriptions whose snapshot window is not empty */
   SELECT
@@ -926,12 +942,14 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__periods AS (
   SELECT
     period_index,
     period_start,
     period_end
   FROM calendar
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_periods AS (
   /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
   /* falls in [start_date, end_date); staging turned that into an index range */
@@ -943,23 +961,29 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= subscription_rows.first_period_index
     AND periods.period_index <= subscription_rows.last_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__shifted_mrr AS (
-  /* each subscription-period also counts as the previous MRR of the period after it, so */
-  /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
-  /* the columns' own: ClickHouse resolves a name to a same-select alias first */
   SELECT
-    customer_id,
-    period_index AS snapshot_index,
-    mrr AS amount,
-    CAST(0 AS DECIMAL(18, 6)) AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index + 1 AS snapshot_index,
-    CAST(0 AS DECIMAL(18, 6)) AS amount,
-    mrr AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
+    *
+  FROM (
+    /* each subscription-period also counts as the previous MRR of the period after it, so */
+    /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
+    /* the columns' own: ClickHouse resolves a name to a same-select alias first */
+    SELECT
+      customer_id,
+      period_index AS snapshot_index,
+      mrr AS amount,
+      CAST(0 AS DECIMAL(18, 6)) AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index + 1 AS snapshot_index,
+      CAST(0 AS DECIMAL(18, 6)) AS amount,
+      mrr AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+  ) AS customer_periods__shifted_mrr__rows
+  LIMIT 18446744073709551615
 ), customer_periods__customer_mrr AS (
   /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
   /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
@@ -973,6 +997,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     snapshot_index
+  LIMIT 18446744073709551615
 ), customer_periods__paying_bounds AS (
   /* trials and free plans (MRR 0) are not customers yet */
   SELECT
@@ -984,6 +1009,7 @@ WITH stg_subscriptions AS (
     mrr > 0
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_periods__spine AS (
   /* dense: every period from the first paying one to the one after the last; the */
   /* calendar stops at as_of, so the spine never runs into the future */
@@ -998,6 +1024,7 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= paying_bounds.first_paying_index
     AND periods.period_index <= paying_bounds.last_paying_index + 1
+  LIMIT 18446744073709551615
 ), customer_periods__with_previous AS (
   /* before the first paying period the previous MRR is 0 or absent either way */
   SELECT
@@ -1013,6 +1040,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN customer_periods__customer_mrr AS customer_mrr
     ON customer_mrr.customer_id = spine.customer_id
     AND customer_mrr.period_index = spine.period_index
+  LIMIT 18446744073709551615
 ), customer_periods__classified AS (
   /* zero-start branches first: testing "more than last period" first would turn every */
   /* reactivation into an expansion */
@@ -1034,6 +1062,7 @@ WITH stg_subscriptions AS (
       ELSE 'inactive'
     END AS movement
   FROM customer_periods__with_previous AS with_previous
+  LIMIT 18446744073709551615
 ), customer_periods__final AS (
   /* money stays decimal: the marts sum it, and sums of decimals are exact and the same */
   /* whatever order parallel threads add them in (sums of doubles are not) */
@@ -1069,10 +1098,12 @@ WITH stg_subscriptions AS (
   FROM customer_periods__classified AS classified
   INNER JOIN customer_periods__periods AS cohort_periods
     ON cohort_periods.period_index = classified.first_paying_index
+  LIMIT 18446744073709551615
 ), customer_periods AS (
   SELECT
     *
   FROM customer_periods__final AS final
+  LIMIT 18446744073709551615
 ), customer_sessions__event_rows AS (
   /* seconds since 1970-01-01 on the local clock, staged from integer parts (portable) */
   SELECT
@@ -1085,6 +1116,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_sessions__gap_flags AS (
   /* without a session id: a new session starts after more than the timeout of inactivity */
   SELECT
@@ -1107,6 +1139,7 @@ WITH stg_subscriptions AS (
   FROM customer_sessions__event_rows AS event_rows
   WHERE
     session_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_sessions__gap_numbered AS (
   SELECT
     customer_id,
@@ -1120,6 +1153,7 @@ WITH stg_subscriptions AS (
       rows BETWEEN UNBOUNDED preceding AND CURRENT ROW
     ) AS session_number
   FROM customer_sessions__gap_flags AS gap_flags
+  LIMIT 18446744073709551615
 ), customer_sessions__id_sessions AS (
   SELECT
     customer_id,
@@ -1134,6 +1168,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     session_id
+  LIMIT 18446744073709551615
 ), customer_sessions__gap_sessions AS (
   SELECT
     customer_id,
@@ -1147,31 +1182,37 @@ WITH stg_subscriptions AS (
     customer_id,
     user_id,
     session_number
+  LIMIT 18446744073709551615
 ), customer_sessions__all_sessions AS (
-  /* a session belongs to the period it starts in; its time is the sum of its events' */
-  /* duration_seconds when they carry one, else first to last event (decimal, so sums do not */
-  /* depend on the order threads add them in). Inner names differ from the output names */
-  /* (timed_seconds, length_seconds): ClickHouse reads a name in a select list as the */
-  /* alias defined beside it, e.g. count(x) next to sum(x) as x as a nested aggregate */
   SELECT
-    customer_id,
-    period_index,
-    CASE
-      WHEN timed_events > 0
-      THEN CAST(timed_seconds AS DECIMAL(18, 6))
-      ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
-    END AS length_seconds
-  FROM customer_sessions__id_sessions AS id_sessions
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index,
-    CASE
-      WHEN timed_events > 0
-      THEN CAST(timed_seconds AS DECIMAL(18, 6))
-      ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
-    END AS length_seconds
-  FROM customer_sessions__gap_sessions AS gap_sessions
+    *
+  FROM (
+    /* a session belongs to the period it starts in; its time is the sum of its events' */
+    /* duration_seconds when they carry one, else first to last event (decimal, so sums do not */
+    /* depend on the order threads add them in). Inner names differ from the output names */
+    /* (timed_seconds, length_seconds): ClickHouse reads a name in a select list as the */
+    /* alias defined beside it, e.g. count(x) next to sum(x) as x as a nested aggregate */
+    SELECT
+      customer_id,
+      period_index,
+      CASE
+        WHEN timed_events > 0
+        THEN CAST(timed_seconds AS DECIMAL(18, 6))
+        ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
+      END AS length_seconds
+    FROM customer_sessions__id_sessions AS id_sessions
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index,
+      CASE
+        WHEN timed_events > 0
+        THEN CAST(timed_seconds AS DECIMAL(18, 6))
+        ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
+      END AS length_seconds
+    FROM customer_sessions__gap_sessions AS gap_sessions
+  ) AS customer_sessions__all_sessions__rows
+  LIMIT 18446744073709551615
 ), customer_sessions__final AS (
   SELECT
     customer_id,
@@ -1188,27 +1229,32 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), customer_sessions AS (
   SELECT
     *
   FROM customer_sessions__final AS final
+  LIMIT 18446744073709551615
 ), customer_engagement__activity AS (
   SELECT
     customer_id,
     period_index
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), customer_engagement__feature_rows AS (
   SELECT
     customer_id,
     period_index,
     event_name
   FROM customer_daily_features
+  LIMIT 18446744073709551615
 ), customer_engagement__session_rows AS (
   SELECT
     customer_id,
     period_index,
     session_seconds
   FROM customer_sessions
+  LIMIT 18446744073709551615
 ), customer_engagement__ticket_rows AS (
   SELECT
     customer_id,
@@ -1216,6 +1262,7 @@ WITH stg_subscriptions AS (
   FROM stg_support_tickets
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_engagement__paying AS (
   SELECT
     customer_id,
@@ -1223,11 +1270,13 @@ WITH stg_subscriptions AS (
   FROM customer_periods
   WHERE
     is_paying = 1
+  LIMIT 18446744073709551615
 ), customer_engagement__first_period AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(period_index) AS first_period_index
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), customer_engagement__periods AS (
   SELECT
     period_index,
@@ -1235,6 +1284,7 @@ WITH stg_subscriptions AS (
   FROM calendar
   INNER JOIN customer_engagement__first_period AS first_period
     ON period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__period_days AS (
   /* days of the period up to as_of: the denominator of frequency */
   SELECT
@@ -1243,20 +1293,26 @@ WITH stg_subscriptions AS (
   FROM calendar_days
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__population_rows AS (
-  /* customers active in the period, and paying customers without any activity (who score */
-  /* low instead of disappearing) */
   SELECT
-    customer_id,
-    period_index,
-    0 AS is_paying
-  FROM customer_engagement__activity AS activity
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index,
-    1 AS is_paying
-  FROM customer_engagement__paying AS paying
+    *
+  FROM (
+    /* customers active in the period, and paying customers without any activity (who score */
+    /* low instead of disappearing) */
+    SELECT
+      customer_id,
+      period_index,
+      0 AS is_paying
+    FROM customer_engagement__activity AS activity
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index,
+      1 AS is_paying
+    FROM customer_engagement__paying AS paying
+  ) AS customer_engagement__population_rows__rows
+  LIMIT 18446744073709551615
 ), customer_engagement__population AS (
   SELECT
     customer_id,
@@ -1266,6 +1322,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__active_days AS (
   SELECT
     customer_id,
@@ -1275,6 +1332,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__features_used AS (
   SELECT
     customer_id,
@@ -1284,6 +1342,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__features_available AS (
   SELECT
     period_index,
@@ -1291,6 +1350,7 @@ WITH stg_subscriptions AS (
   FROM customer_engagement__feature_rows AS feature_rows
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__time_ranks AS (
   /* time in the product has no natural maximum: rank it among the period's customers */
   /* with sessions (share of them with as much time or less) */
@@ -1305,6 +1365,7 @@ WITH stg_subscriptions AS (
   FROM customer_engagement__session_rows AS session_rows
   WHERE
     session_seconds > 0
+  LIMIT 18446744073709551615
 ), customer_engagement__tickets AS (
   SELECT
     customer_id,
@@ -1314,6 +1375,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__components AS (
   SELECT
     population.customer_id,
@@ -1365,6 +1427,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN customer_engagement__tickets AS tickets
     ON tickets.customer_id = population.customer_id
     AND tickets.period_index = population.period_index
+  LIMIT 18446744073709551615
 ), customer_engagement__final AS (
   SELECT
     customer_id,
@@ -1387,10 +1450,12 @@ WITH stg_subscriptions AS (
       ) AS DOUBLE), 0)
     ) AS engagement_score
   FROM customer_engagement__components AS components
+  LIMIT 18446744073709551615
 ), customer_engagement AS (
   SELECT
     *
   FROM customer_engagement__final AS final
+  LIMIT 18446744073709551615
 ), engagement_distribution__scores AS (
   SELECT
     customer_id,
@@ -1400,11 +1465,13 @@ WITH stg_subscriptions AS (
   FROM customer_engagement
   WHERE
     NOT engagement_score IS NULL
+  LIMIT 18446744073709551615
 ), engagement_distribution__periods AS (
   SELECT
     period_index,
     period_start
   FROM calendar
+  LIMIT 18446744073709551615
 ), engagement_distribution__banded AS (
   /* bands 0–10, 10–20 … 90–100 (a score of exactly 100 is in the top band) */
   SELECT
@@ -1417,6 +1484,7 @@ WITH stg_subscriptions AS (
       ELSE CAST(FLOOR(engagement_score / 10) AS SIGNED) * 10
     END AS score_band
   FROM engagement_distribution__scores AS scores
+  LIMIT 18446744073709551615
 ), engagement_distribution__bands AS (
   SELECT
     period_index,
@@ -1428,6 +1496,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     period_index,
     score_band
+  LIMIT 18446744073709551615
 ), engagement_distribution__period_totals AS (
   SELECT
     period_index,
@@ -1435,6 +1504,7 @@ WITH stg_subscriptions AS (
   FROM engagement_distribution__scores AS scores
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), engagement_distribution__final AS (
   SELECT
     bands.period_index,
@@ -1453,6 +1523,7 @@ WITH stg_subscriptions AS (
     ON periods.period_index = bands.period_index
   INNER JOIN engagement_distribution__period_totals AS period_totals
     ON period_totals.period_index = bands.period_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *

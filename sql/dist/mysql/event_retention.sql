@@ -48,6 +48,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -84,6 +85,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -121,6 +123,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -152,6 +155,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`referred_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_support_tickets AS (
   SELECT
     `customer_id`,
@@ -183,6 +187,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`created_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), calendar_days AS (
   SELECT
     `day_index`,
@@ -480,6 +485,7 @@ WITH stg_subscriptions AS (
         ) <= DATEDIFF(CURRENT_DATE, CAST('1970-01-01' AS DATE))
     ) AS days
   ) AS dated
+  LIMIT 18446744073709551615
 ), customer_daily_activity__event_rows AS (
   /* staging already dropped rows after as_of and derived the local-time indexes */
   SELECT
@@ -497,6 +503,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_activity__daily AS (
   /* duplicate events still make one active customer-day; `events` counts rows as given */
   SELECT
@@ -517,6 +524,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_daily_activity__final AS (
   SELECT
     customer_id,
@@ -533,15 +541,18 @@ WITH stg_subscriptions AS (
     first_event_at,
     last_event_at
   FROM customer_daily_activity__daily AS daily
+  LIMIT 18446744073709551615
 ), customer_daily_activity AS (
   SELECT
     *
   FROM customer_daily_activity__final AS final
+  LIMIT 18446744073709551615
 ), event_retention__activity AS (
   SELECT
     customer_id,
     week_index
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), event_retention__weeks AS (
   SELECT
     week_index,
@@ -549,11 +560,13 @@ WITH stg_subscriptions AS (
   FROM calendar_days
   GROUP BY
     week_index
+  LIMIT 18446744073709551615
 ), event_retention__bounds AS (
   SELECT
     MIN(week_index) AS first_week_index,
     MAX(week_index) AS last_week_index
   FROM event_retention__weeks AS weeks
+  LIMIT 18446744073709551615
 ), event_retention__customer_weeks AS (
   SELECT
     customer_id,
@@ -562,6 +575,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     week_index
+  LIMIT 18446744073709551615
 ), event_retention__customer_spans AS (
   /* cohort = first activity week over the whole history */
   SELECT
@@ -571,6 +585,7 @@ WITH stg_subscriptions AS (
   FROM event_retention__customer_weeks AS customer_weeks
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), event_retention__cohorts AS (
   SELECT
     cohort_week_index,
@@ -578,10 +593,12 @@ WITH stg_subscriptions AS (
   FROM event_retention__customer_spans AS customer_spans
   GROUP BY
     cohort_week_index
+  LIMIT 18446744073709551615
 ), event_retention__first_cohort AS (
   SELECT
     MIN(cohort_week_index) AS cohort_week_index
   FROM event_retention__cohorts AS cohorts
+  LIMIT 18446744073709551615
 ), event_retention__ages AS (
   /* the full square up to the oldest cohort's age, so future cells exist and are NULL */
   SELECT
@@ -590,6 +607,7 @@ WITH stg_subscriptions AS (
   CROSS JOIN event_retention__first_cohort AS first_cohort
   WHERE
     weeks.week_index >= first_cohort.cohort_week_index
+  LIMIT 18446744073709551615
 ), event_retention__cells AS (
   SELECT
     customer_spans.cohort_week_index,
@@ -601,6 +619,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_spans.cohort_week_index,
     customer_weeks.week_index - customer_spans.cohort_week_index
+  LIMIT 18446744073709551615
 ), event_retention__on_or_after AS (
   /* active at week k or at any later week */
   SELECT
@@ -613,6 +632,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_spans.cohort_week_index,
     ages.week_number
+  LIMIT 18446744073709551615
 ), event_retention__grid AS (
   SELECT
     cohorts.cohort_week_index,
@@ -626,6 +646,7 @@ WITH stg_subscriptions AS (
   FROM event_retention__cohorts AS cohorts
   CROSS JOIN event_retention__ages AS ages
   CROSS JOIN event_retention__bounds AS bounds
+  LIMIT 18446744073709551615
 ), event_retention__final AS (
   SELECT
     weeks.week_start AS cohort_week,
@@ -663,6 +684,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN event_retention__on_or_after AS on_or_after
     ON on_or_after.cohort_week_index = grid.cohort_week_index
     AND on_or_after.week_number = grid.week_number
+  LIMIT 18446744073709551615
 )
 SELECT
   *

@@ -44,6 +44,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -371,6 +372,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -407,6 +409,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), customer_daily_features__event_rows AS (
   SELECT
     customer_id,
@@ -421,6 +424,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_features__grouped AS (
   /* user and hour stay in the key so distinct users per month and events per hour can be */
   /* counted later without another pass over the events */
@@ -442,6 +446,7 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day
+  LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -455,10 +460,12 @@ WITH stg_subscriptions AS (
     period_index,
     events
   FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
 ), customer_daily_features AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
 ), feature_adoption__feature_rows AS (
   SELECT
     customer_id,
@@ -467,11 +474,13 @@ WITH stg_subscriptions AS (
     event_name,
     events
   FROM customer_daily_features
+  LIMIT 18446744073709551615
 ), feature_adoption__first_period AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(period_index) AS first_period_index
   FROM customer_daily_features
+  LIMIT 18446744073709551615
 ), feature_adoption__periods AS (
   SELECT
     period_index,
@@ -479,10 +488,12 @@ WITH stg_subscriptions AS (
   FROM calendar
   INNER JOIN feature_adoption__first_period AS first_period
     ON period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), feature_adoption__features AS (
   SELECT DISTINCT
     event_name
   FROM feature_adoption__feature_rows AS feature_rows
+  LIMIT 18446744073709551615
 ), feature_adoption__active AS (
   SELECT
     period_index,
@@ -490,6 +501,7 @@ WITH stg_subscriptions AS (
   FROM feature_adoption__feature_rows AS feature_rows
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), feature_adoption__usage AS (
   SELECT
     period_index,
@@ -500,6 +512,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     period_index,
     event_name
+  LIMIT 18446744073709551615
 ), feature_adoption__user_rows AS (
   /* a user is a (customer, user_id) pair */
   SELECT
@@ -515,6 +528,7 @@ WITH stg_subscriptions AS (
     event_name,
     customer_id,
     user_id
+  LIMIT 18446744073709551615
 ), feature_adoption__feature_users AS (
   SELECT
     period_index,
@@ -524,6 +538,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     period_index,
     event_name
+  LIMIT 18446744073709551615
 ), feature_adoption__grid AS (
   /* every feature in every period, so a feature nobody used shows 0, not a missing row */
   SELECT
@@ -532,6 +547,7 @@ WITH stg_subscriptions AS (
     features.event_name
   FROM feature_adoption__periods AS periods
   CROSS JOIN feature_adoption__features AS features
+  LIMIT 18446744073709551615
 ), feature_adoption__final AS (
   SELECT
     grid.period_index,
@@ -554,6 +570,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN feature_adoption__feature_users AS feature_users
     ON feature_users.period_index = grid.period_index
     AND feature_users.event_name = grid.event_name
+  LIMIT 18446744073709551615
 )
 SELECT
   *

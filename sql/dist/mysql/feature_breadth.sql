@@ -42,6 +42,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -369,6 +370,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -405,6 +407,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), customer_daily_features__event_rows AS (
   SELECT
     customer_id,
@@ -419,6 +422,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_features__grouped AS (
   /* user and hour stay in the key so distinct users per month and events per hour can be */
   /* counted later without another pass over the events */
@@ -440,6 +444,7 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day
+  LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -453,21 +458,25 @@ WITH stg_subscriptions AS (
     period_index,
     events
   FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
 ), customer_daily_features AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
 ), feature_breadth__feature_rows AS (
   SELECT
     customer_id,
     period_index,
     event_name
   FROM customer_daily_features
+  LIMIT 18446744073709551615
 ), feature_breadth__periods AS (
   SELECT
     period_index,
     period_start
   FROM calendar
+  LIMIT 18446744073709551615
 ), feature_breadth__customer_features AS (
   SELECT
     customer_id,
@@ -477,6 +486,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), feature_breadth__available AS (
   /* features anyone used in the period: the denominator of a customer's breadth */
   SELECT
@@ -485,6 +495,7 @@ WITH stg_subscriptions AS (
   FROM feature_breadth__feature_rows AS feature_rows
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), feature_breadth__histogram AS (
   SELECT
     period_index,
@@ -494,6 +505,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     period_index,
     features_used
+  LIMIT 18446744073709551615
 ), feature_breadth__period_totals AS (
   SELECT
     period_index,
@@ -501,6 +513,7 @@ WITH stg_subscriptions AS (
   FROM feature_breadth__customer_features AS customer_features
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), feature_breadth__final AS (
   SELECT
     histogram.period_index,
@@ -521,6 +534,7 @@ WITH stg_subscriptions AS (
     ON available.period_index = histogram.period_index
   INNER JOIN feature_breadth__period_totals AS period_totals
     ON period_totals.period_index = histogram.period_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *

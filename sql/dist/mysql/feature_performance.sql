@@ -44,6 +44,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -371,6 +372,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -407,6 +409,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), customer_daily_features__event_rows AS (
   SELECT
     customer_id,
@@ -421,6 +424,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_features__grouped AS (
   /* user and hour stay in the key so distinct users per month and events per hour can be */
   /* counted later without another pass over the events */
@@ -442,6 +446,7 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day
+  LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -455,21 +460,25 @@ WITH stg_subscriptions AS (
     period_index,
     events
   FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
 ), customer_daily_features AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
 ), feature_performance__feature_rows AS (
   SELECT
     customer_id,
     period_index,
     event_name
   FROM customer_daily_features
+  LIMIT 18446744073709551615
 ), feature_performance__first_period AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(period_index) AS first_period_index
   FROM customer_daily_features
+  LIMIT 18446744073709551615
 ), feature_performance__periods AS (
   SELECT
     period_index,
@@ -477,10 +486,12 @@ WITH stg_subscriptions AS (
   FROM calendar
   INNER JOIN feature_performance__first_period AS first_period
     ON period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), feature_performance__bounds AS (
   SELECT
     MAX(period_index) AS last_period_index
   FROM feature_performance__periods AS periods
+  LIMIT 18446744073709551615
 ), feature_performance__customer_features AS (
   SELECT
     customer_id,
@@ -491,6 +502,7 @@ WITH stg_subscriptions AS (
     customer_id,
     period_index,
     event_name
+  LIMIT 18446744073709551615
 ), feature_performance__customer_active AS (
   SELECT
     customer_id,
@@ -499,6 +511,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), feature_performance__with_next AS (
   /* retained = active again in the next period */
   SELECT
@@ -509,6 +522,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN feature_performance__customer_active AS next_period
     ON next_period.customer_id = customer_active.customer_id
     AND next_period.period_index = customer_active.period_index + 1
+  LIMIT 18446744073709551615
 ), feature_performance__period_totals AS (
   SELECT
     period_index,
@@ -517,6 +531,7 @@ WITH stg_subscriptions AS (
   FROM feature_performance__with_next AS with_next
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), feature_performance__adopters AS (
   SELECT
     customer_features.period_index,
@@ -530,10 +545,12 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_features.period_index,
     customer_features.event_name
+  LIMIT 18446744073709551615
 ), feature_performance__features AS (
   SELECT DISTINCT
     event_name
   FROM feature_performance__feature_rows AS feature_rows
+  LIMIT 18446744073709551615
 ), feature_performance__grid AS (
   /* every feature in every period; the next period must have begun by as_of */
   SELECT
@@ -544,6 +561,7 @@ WITH stg_subscriptions AS (
   FROM feature_performance__periods AS periods
   CROSS JOIN feature_performance__features AS features
   CROSS JOIN feature_performance__bounds AS bounds
+  LIMIT 18446744073709551615
 ), feature_performance__counts AS (
   SELECT
     grid.period_index,
@@ -560,6 +578,7 @@ WITH stg_subscriptions AS (
     AND adopters.event_name = grid.event_name
   LEFT JOIN feature_performance__period_totals AS period_totals
     ON period_totals.period_index = grid.period_index
+  LIMIT 18446744073709551615
 ), feature_performance__final AS (
   SELECT
     period_index,
@@ -598,6 +617,7 @@ WITH stg_subscriptions AS (
       )
     END AS retention_difference
   FROM feature_performance__counts AS counts
+  LIMIT 18446744073709551615
 )
 SELECT
   *

@@ -45,6 +45,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -81,6 +82,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -118,6 +120,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -149,6 +152,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`referred_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_support_tickets AS (
   SELECT
     `customer_id`,
@@ -180,6 +184,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`created_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), calendar_days AS (
   SELECT
     `day_index`,
@@ -477,6 +482,7 @@ WITH stg_subscriptions AS (
         ) <= DATEDIFF(CURRENT_DATE, CAST('1970-01-01' AS DATE))
     ) AS days
   ) AS dated
+  LIMIT 18446744073709551615
 ), customer_daily_activity__event_rows AS (
   /* staging already dropped rows after as_of and derived the local-time indexes */
   SELECT
@@ -494,6 +500,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_activity__daily AS (
   /* duplicate events still make one active customer-day; `events` counts rows as given */
   SELECT
@@ -514,6 +521,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_daily_activity__final AS (
   SELECT
     customer_id,
@@ -530,10 +538,12 @@ WITH stg_subscriptions AS (
     first_event_at,
     last_event_at
   FROM customer_daily_activity__daily AS daily
+  LIMIT 18446744073709551615
 ), customer_daily_activity AS (
   SELECT
     *
   FROM customer_daily_activity__final AS final
+  LIMIT 18446744073709551615
 ), customer_daily_features__event_rows AS (
   SELECT
     customer_id,
@@ -548,6 +558,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_features__grouped AS (
   /* user and hour stay in the key so distinct users per month and events per hour can be */
   /* counted later without another pass over the events */
@@ -569,6 +580,7 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day
+  LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -582,10 +594,12 @@ WITH stg_subscriptions AS (
     period_index,
     events
   FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
 ), customer_daily_features AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
 ), stg_customers AS (
   SELECT DISTINCT
     `customer_id`,
@@ -593,6 +607,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `customer_id` IS NULL
+  LIMIT 18446744073709551615
 ), stg_subscription_terms__subscription_rows AS (
   SELECT
     `subscription_id`,
@@ -650,6 +665,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `first_period_index` IS NULL
+  LIMIT 18446744073709551615
 ), stg_subscription_terms AS (
   SELECT
     `subscription_id`,
@@ -970,6 +986,7 @@ WITH stg_subscriptions AS (
     WHERE
       NOT `end_date` IS NULL AND `end_date` <= CURRENT_DATE
   ) AS terms
+  LIMIT 18446744073709551615
 ), customer_journey__customer_rows AS (
   SELECT
     customer_id,
@@ -977,12 +994,14 @@ WITH stg_subscriptions AS (
   FROM stg_customers
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_journey__activity AS (
   SELECT
     customer_id,
     day_index,
     activity_date
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), customer_journey__feature_days AS (
   /* days on which the activation event happened ('' = any event) */
   SELECT
@@ -994,6 +1013,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_journey__paid_subscriptions AS (
   /* paid subscriptions that count under the snapshot rule */
   SELECT
@@ -1006,6 +1026,7 @@ WITH stg_subscriptions AS (
     mrr > 0
     AND NOT first_period_index IS NULL
     AND last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), customer_journey__paid_terms AS (
   SELECT
     subscription_id,
@@ -1016,10 +1037,12 @@ WITH stg_subscriptions AS (
   FROM stg_subscription_terms
   WHERE
     is_trial = FALSE AND mrr > 0
+  LIMIT 18446744073709551615
 ), customer_journey__today AS (
   SELECT
     MAX(day_index) AS as_of_day_index
   FROM calendar_days
+  LIMIT 18446744073709551615
 ), customer_journey__first_activity AS (
   SELECT
     customer_id,
@@ -1027,6 +1050,7 @@ WITH stg_subscriptions AS (
   FROM customer_journey__activity AS activity
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__signups AS (
   /* signup = signup_date, else the first event's day; integer day indexes from here on */
   SELECT
@@ -1043,6 +1067,7 @@ WITH stg_subscriptions AS (
     ON first_activity.customer_id = customer_rows.customer_id
   WHERE
     NOT COALESCE(customer_rows.signup_date, first_activity.first_activity_date) IS NULL
+  LIMIT 18446744073709551615
 ), customer_journey__activation AS (
   /* activity before signup is ignored by the journey */
   SELECT
@@ -1055,6 +1080,7 @@ WITH stg_subscriptions AS (
     AND feature_days.day_index < signups.signup_day_index + 90
   GROUP BY
     signups.customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__first_weeks AS (
   /* weeks 0–3 counted from the signup day (not calendar weeks) */
   SELECT
@@ -1071,6 +1097,7 @@ WITH stg_subscriptions AS (
     AND activity.day_index < signups.signup_day_index + 28
   GROUP BY
     signups.customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__first_payment AS (
   SELECT
     customer_id,
@@ -1080,6 +1107,7 @@ WITH stg_subscriptions AS (
   FROM customer_journey__paid_subscriptions AS paid_subscriptions
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__first_term_ends AS (
   SELECT
     customer_id,
@@ -1087,6 +1115,7 @@ WITH stg_subscriptions AS (
   FROM customer_journey__paid_terms AS paid_terms
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__first_terms AS (
   /* renewed: the subscription went on past its first term, or another paid subscription */
   /* ran at its end or started within the renewal grace window */
@@ -1114,6 +1143,7 @@ WITH stg_subscriptions AS (
     )
   GROUP BY
     paid_terms.customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__flags AS (
   SELECT
     signups.customer_id,
@@ -1146,6 +1176,7 @@ WITH stg_subscriptions AS (
     ON first_payment.customer_id = signups.customer_id
   LEFT JOIN customer_journey__first_terms AS first_terms
     ON first_terms.customer_id = signups.customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__final AS (
   /* steps are ordered: a step counts only when every earlier step was reached */
   SELECT
@@ -1175,10 +1206,12 @@ WITH stg_subscriptions AS (
       ELSE 5
     END AS step_reached
   FROM customer_journey__flags AS flags
+  LIMIT 18446744073709551615
 ), customer_journey AS (
   SELECT
     *
   FROM customer_journey__final AS final
+  LIMIT 18446744073709551615
 ), journey_funnel__journeys AS (
   SELECT
     customer_id,
@@ -1190,6 +1223,7 @@ WITH stg_subscriptions AS (
   FROM customer_journey
   WHERE
     is_window_closed = 1
+  LIMIT 18446744073709551615
 ), journey_funnel__counts AS (
   /* ordered counts (every earlier step reached) and, for diagnosis, each step's condition */
   /* on its own */
@@ -1204,51 +1238,57 @@ WITH stg_subscriptions AS (
     SUM(is_paying) AS paying_any_order,
     SUM(is_renewed) AS renewed_any_order
   FROM journey_funnel__journeys AS journeys
+  LIMIT 18446744073709551615
 ), journey_funnel__steps AS (
   SELECT
-    1 AS step_number,
-    'signup' AS step,
-    signed_up AS customers,
-    signed_up AS customers_any_order,
-    signed_up AS previous_customers,
-    signed_up AS signed_up
-  FROM journey_funnel__counts AS counts
-  UNION ALL
-  SELECT
-    2,
-    'activation',
-    activated,
-    activated_any_order,
-    signed_up,
-    signed_up
-  FROM journey_funnel__counts AS counts
-  UNION ALL
-  SELECT
-    3,
-    'regular_use',
-    regular,
-    regular_any_order,
-    activated,
-    signed_up
-  FROM journey_funnel__counts AS counts
-  UNION ALL
-  SELECT
-    4,
-    'paying',
-    paying,
-    paying_any_order,
-    regular,
-    signed_up
-  FROM journey_funnel__counts AS counts
-  UNION ALL
-  SELECT
-    5,
-    'renewed',
-    renewed,
-    renewed_any_order,
-    paying,
-    signed_up
-  FROM journey_funnel__counts AS counts
+    *
+  FROM (
+    SELECT
+      1 AS step_number,
+      'signup' AS step,
+      signed_up AS customers,
+      signed_up AS customers_any_order,
+      signed_up AS previous_customers,
+      signed_up AS signed_up
+    FROM journey_funnel__counts AS counts
+    UNION ALL
+    SELECT
+      2,
+      'activation',
+      activated,
+      activated_any_order,
+      signed_up,
+      signed_up
+    FROM journey_funnel__counts AS counts
+    UNION ALL
+    SELECT
+      3,
+      'regular_use',
+      regular,
+      regular_any_order,
+      activated,
+      signed_up
+    FROM journey_funnel__counts AS counts
+    UNION ALL
+    SELECT
+      4,
+      'paying',
+      paying,
+      paying_any_order,
+      regular,
+      signed_up
+    FROM journey_funnel__counts AS counts
+    UNION ALL
+    SELECT
+      5,
+      'renewed',
+      renewed,
+      renewed_any_order,
+      paying,
+      signed_up
+    FROM journey_funnel__counts AS counts
+  ) AS journey_funnel__steps__rows
+  LIMIT 18446744073709551615
 ), journey_funnel__final AS (
   SELECT
     step_number,
@@ -1266,6 +1306,7 @@ WITH stg_subscriptions AS (
       )
     ) AS conversion_overall
   FROM journey_funnel__steps AS steps
+  LIMIT 18446744073709551615
 )
 SELECT
   *

@@ -43,6 +43,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -79,6 +80,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -116,6 +118,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -147,6 +150,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`referred_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_support_tickets AS (
   SELECT
     `customer_id`,
@@ -178,6 +182,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`created_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), calendar_days AS (
   SELECT
     `day_index`,
@@ -475,6 +480,7 @@ WITH stg_subscriptions AS (
         ) <= DATEDIFF(CURRENT_DATE, CAST('1970-01-01' AS DATE))
     ) AS days
   ) AS dated
+  LIMIT 18446744073709551615
 ), customer_daily_activity__event_rows AS (
   /* staging already dropped rows after as_of and derived the local-time indexes */
   SELECT
@@ -492,6 +498,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_activity__daily AS (
   /* duplicate events still make one active customer-day; `events` counts rows as given */
   SELECT
@@ -512,6 +519,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_daily_activity__final AS (
   SELECT
     customer_id,
@@ -528,10 +536,12 @@ WITH stg_subscriptions AS (
     first_event_at,
     last_event_at
   FROM customer_daily_activity__daily AS daily
+  LIMIT 18446744073709551615
 ), customer_daily_activity AS (
   SELECT
     *
   FROM customer_daily_activity__final AS final
+  LIMIT 18446744073709551615
 ), customer_daily_features__event_rows AS (
   SELECT
     customer_id,
@@ -546,6 +556,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_features__grouped AS (
   /* user and hour stay in the key so distinct users per month and events per hour can be */
   /* counted later without another pass over the events */
@@ -567,6 +578,7 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day
+  LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -580,10 +592,12 @@ WITH stg_subscriptions AS (
     period_index,
     events
   FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
 ), customer_daily_features AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
 ), stg_customers AS (
   SELECT DISTINCT
     `customer_id`,
@@ -591,6 +605,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `customer_id` IS NULL
+  LIMIT 18446744073709551615
 ), stg_subscription_terms__subscription_rows AS (
   SELECT
     `subscription_id`,
@@ -648,6 +663,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `first_period_index` IS NULL
+  LIMIT 18446744073709551615
 ), stg_subscription_terms AS (
   SELECT
     `subscription_id`,
@@ -968,6 +984,7 @@ WITH stg_subscriptions AS (
     WHERE
       NOT `end_date` IS NULL AND `end_date` <= CURRENT_DATE
   ) AS terms
+  LIMIT 18446744073709551615
 ), customer_journey__customer_rows AS (
   SELECT
     customer_id,
@@ -975,12 +992,14 @@ WITH stg_subscriptions AS (
   FROM stg_customers
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_journey__activity AS (
   SELECT
     customer_id,
     day_index,
     activity_date
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), customer_journey__feature_days AS (
   /* days on which the activation event happened ('' = any event) */
   SELECT
@@ -992,6 +1011,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_journey__paid_subscriptions AS (
   /* paid subscriptions that count under the snapshot rule */
   SELECT
@@ -1004,6 +1024,7 @@ WITH stg_subscriptions AS (
     mrr > 0
     AND NOT first_period_index IS NULL
     AND last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), customer_journey__paid_terms AS (
   SELECT
     subscription_id,
@@ -1014,10 +1035,12 @@ WITH stg_subscriptions AS (
   FROM stg_subscription_terms
   WHERE
     is_trial = FALSE AND mrr > 0
+  LIMIT 18446744073709551615
 ), customer_journey__today AS (
   SELECT
     MAX(day_index) AS as_of_day_index
   FROM calendar_days
+  LIMIT 18446744073709551615
 ), customer_journey__first_activity AS (
   SELECT
     customer_id,
@@ -1025,6 +1048,7 @@ WITH stg_subscriptions AS (
   FROM customer_journey__activity AS activity
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__signups AS (
   /* signup = signup_date, else the first event's day; integer day indexes from here on */
   SELECT
@@ -1041,6 +1065,7 @@ WITH stg_subscriptions AS (
     ON first_activity.customer_id = customer_rows.customer_id
   WHERE
     NOT COALESCE(customer_rows.signup_date, first_activity.first_activity_date) IS NULL
+  LIMIT 18446744073709551615
 ), customer_journey__activation AS (
   /* activity before signup is ignored by the journey */
   SELECT
@@ -1053,6 +1078,7 @@ WITH stg_subscriptions AS (
     AND feature_days.day_index < signups.signup_day_index + 90
   GROUP BY
     signups.customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__first_weeks AS (
   /* weeks 0–3 counted from the signup day (not calendar weeks) */
   SELECT
@@ -1069,6 +1095,7 @@ WITH stg_subscriptions AS (
     AND activity.day_index < signups.signup_day_index + 28
   GROUP BY
     signups.customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__first_payment AS (
   SELECT
     customer_id,
@@ -1078,6 +1105,7 @@ WITH stg_subscriptions AS (
   FROM customer_journey__paid_subscriptions AS paid_subscriptions
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__first_term_ends AS (
   SELECT
     customer_id,
@@ -1085,6 +1113,7 @@ WITH stg_subscriptions AS (
   FROM customer_journey__paid_terms AS paid_terms
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__first_terms AS (
   /* renewed: the subscription went on past its first term, or another paid subscription */
   /* ran at its end or started within the renewal grace window */
@@ -1112,6 +1141,7 @@ WITH stg_subscriptions AS (
     )
   GROUP BY
     paid_terms.customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__flags AS (
   SELECT
     signups.customer_id,
@@ -1144,6 +1174,7 @@ WITH stg_subscriptions AS (
     ON first_payment.customer_id = signups.customer_id
   LEFT JOIN customer_journey__first_terms AS first_terms
     ON first_terms.customer_id = signups.customer_id
+  LIMIT 18446744073709551615
 ), customer_journey__final AS (
   /* steps are ordered: a step counts only when every earlier step was reached */
   SELECT
@@ -1173,10 +1204,12 @@ WITH stg_subscriptions AS (
       ELSE 5
     END AS step_reached
   FROM customer_journey__flags AS flags
+  LIMIT 18446744073709551615
 ), customer_journey AS (
   SELECT
     *
   FROM customer_journey__final AS final
+  LIMIT 18446744073709551615
 ), journey_funnel_cohorts__journeys AS (
   SELECT
     customer_id,
@@ -1190,6 +1223,7 @@ WITH stg_subscriptions AS (
   FROM customer_journey
   WHERE
     is_window_closed = 1
+  LIMIT 18446744073709551615
 ), journey_funnel_cohorts__counts AS (
   SELECT
     signup_month_index,
@@ -1227,61 +1261,67 @@ WITH stg_subscriptions AS (
   FROM journey_funnel_cohorts__journeys AS journeys
   GROUP BY
     signup_month_index
+  LIMIT 18446744073709551615
 ), journey_funnel_cohorts__steps AS (
   SELECT
-    signup_month_index,
-    signup_month,
-    1 AS step_number,
-    'signup' AS step,
-    signed_up AS customers,
-    signed_up AS customers_any_order,
-    signed_up AS previous_customers,
-    signed_up AS signed_up
-  FROM journey_funnel_cohorts__counts AS counts
-  UNION ALL
-  SELECT
-    signup_month_index,
-    signup_month,
-    2,
-    'activation',
-    activated,
-    activated_any_order,
-    signed_up,
-    signed_up
-  FROM journey_funnel_cohorts__counts AS counts
-  UNION ALL
-  SELECT
-    signup_month_index,
-    signup_month,
-    3,
-    'regular_use',
-    regular,
-    regular_any_order,
-    activated,
-    signed_up
-  FROM journey_funnel_cohorts__counts AS counts
-  UNION ALL
-  SELECT
-    signup_month_index,
-    signup_month,
-    4,
-    'paying',
-    paying,
-    paying_any_order,
-    regular,
-    signed_up
-  FROM journey_funnel_cohorts__counts AS counts
-  UNION ALL
-  SELECT
-    signup_month_index,
-    signup_month,
-    5,
-    'renewed',
-    renewed,
-    renewed_any_order,
-    paying,
-    signed_up
-  FROM journey_funnel_cohorts__counts AS counts
+    *
+  FROM (
+    SELECT
+      signup_month_index,
+      signup_month,
+      1 AS step_number,
+      'signup' AS step,
+      signed_up AS customers,
+      signed_up AS customers_any_order,
+      signed_up AS previous_customers,
+      signed_up AS signed_up
+    FROM journey_funnel_cohorts__counts AS counts
+    UNION ALL
+    SELECT
+      signup_month_index,
+      signup_month,
+      2,
+      'activation',
+      activated,
+      activated_any_order,
+      signed_up,
+      signed_up
+    FROM journey_funnel_cohorts__counts AS counts
+    UNION ALL
+    SELECT
+      signup_month_index,
+      signup_month,
+      3,
+      'regular_use',
+      regular,
+      regular_any_order,
+      activated,
+      signed_up
+    FROM journey_funnel_cohorts__counts AS counts
+    UNION ALL
+    SELECT
+      signup_month_index,
+      signup_month,
+      4,
+      'paying',
+      paying,
+      paying_any_order,
+      regular,
+      signed_up
+    FROM journey_funnel_cohorts__counts AS counts
+    UNION ALL
+    SELECT
+      signup_month_index,
+      signup_month,
+      5,
+      'renewed',
+      renewed,
+      renewed_any_order,
+      paying,
+      signed_up
+    FROM journey_funnel_cohorts__counts AS counts
+  ) AS journey_funnel_cohorts__steps__rows
+  LIMIT 18446744073709551615
 ), journey_funnel_cohorts__final AS (
   SELECT
     signup_month_index,
@@ -1301,6 +1341,7 @@ WITH stg_subscriptions AS (
       )
     ) AS conversion_overall
   FROM journey_funnel_cohorts__steps AS steps
+  LIMIT 18446744073709551615
 )
 SELECT
   *

@@ -46,6 +46,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -373,6 +374,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -409,6 +411,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), customer_daily_activity__event_rows AS (
   /* staging already dropped rows after as_of and derived the local-time indexes */
   SELECT
@@ -426,6 +429,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_activity__daily AS (
   /* duplicate events still make one active customer-day; `events` counts rows as given */
   SELECT
@@ -446,6 +450,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_daily_activity__final AS (
   SELECT
     customer_id,
@@ -462,24 +467,29 @@ WITH stg_subscriptions AS (
     first_event_at,
     last_event_at
   FROM customer_daily_activity__daily AS daily
+  LIMIT 18446744073709551615
 ), customer_daily_activity AS (
   SELECT
     *
   FROM customer_daily_activity__final AS final
+  LIMIT 18446744073709551615
 ), lifecycle__activity AS (
   SELECT
     customer_id,
     period_index
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), lifecycle__periods AS (
   SELECT
     period_index,
     period_start
   FROM calendar
+  LIMIT 18446744073709551615
 ), lifecycle__bounds AS (
   SELECT
     MAX(period_index) AS last_period_index
   FROM lifecycle__periods AS periods
+  LIMIT 18446744073709551615
 ), lifecycle__customer_periods_active AS (
   /* every period, from the first ever, in which the customer had an event */
   SELECT
@@ -489,6 +499,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), lifecycle__with_neighbours AS (
   /* the customer's previous and next active periods (NULL when there is none) */
   SELECT
@@ -503,6 +514,7 @@ WITH stg_subscriptions AS (
       ORDER BY CASE WHEN period_index IS NULL THEN 1 ELSE 0 END, period_index
     ) AS next_active_index
   FROM lifecycle__customer_periods_active AS customer_periods_active
+  LIMIT 18446744073709551615
 ), lifecycle__active_states AS (
   SELECT
     period_index,
@@ -513,6 +525,7 @@ WITH stg_subscriptions AS (
   FROM lifecycle__with_neighbours AS with_neighbours
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), lifecycle__dormant AS (
   /* active in a period and not in the next one: dormant in that next period (which must */
   /* have begun by as_of) */
@@ -529,11 +542,13 @@ WITH stg_subscriptions AS (
     AND with_neighbours.period_index + 1 <= bounds.last_period_index
   GROUP BY
     with_neighbours.period_index + 1
+  LIMIT 18446744073709551615
 ), lifecycle__first_period AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(period_index) AS first_period_index
   FROM lifecycle__customer_periods_active AS customer_periods_active
+  LIMIT 18446744073709551615
 ), lifecycle__reported AS (
   /* periods of the calendar from the first one with activity */
   SELECT
@@ -542,6 +557,7 @@ WITH stg_subscriptions AS (
   FROM lifecycle__periods AS periods
   INNER JOIN lifecycle__first_period AS first_period
     ON period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), lifecycle__final AS (
   SELECT
     reported.period_index,
@@ -559,6 +575,7 @@ WITH stg_subscriptions AS (
     ON dormant.period_index = reported.period_index
   LEFT JOIN lifecycle__active_states AS previous_states
     ON previous_states.period_index = reported.period_index - 1
+  LIMIT 18446744073709551615
 )
 SELECT
   *

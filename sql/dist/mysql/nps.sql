@@ -46,6 +46,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -373,6 +374,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -409,6 +411,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), nps__responses AS (
   SELECT
     customer_id,
@@ -417,11 +420,13 @@ WITH stg_subscriptions AS (
   FROM stg_survey_responses
   WHERE
     LOWER(survey) = 'nps' AND NOT score IS NULL
+  LIMIT 18446744073709551615
 ), nps__first_period AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(period_index) AS first_period_index
   FROM nps__responses AS responses
+  LIMIT 18446744073709551615
 ), nps__periods AS (
   SELECT
     period_index,
@@ -429,6 +434,7 @@ WITH stg_subscriptions AS (
   FROM calendar
   INNER JOIN nps__first_period AS first_period
     ON period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), nps__counts AS (
   /* promoters 9–10, passives 7–8, detractors 0–6 (staging rejects scores off the scale) */
   SELECT
@@ -441,6 +447,7 @@ WITH stg_subscriptions AS (
   FROM nps__responses AS responses
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), nps__scored AS (
   SELECT
     periods.period_index,
@@ -481,6 +488,7 @@ WITH stg_subscriptions AS (
   FROM nps__periods AS periods
   LEFT JOIN nps__counts AS counts
     ON counts.period_index = periods.period_index
+  LIMIT 18446744073709551615
 ), nps__final AS (
   /* the interval is clipped to the scale */
   SELECT
@@ -496,6 +504,7 @@ WITH stg_subscriptions AS (
     CASE WHEN nps - margin < -100 THEN -100 ELSE nps - margin END AS nps_ci_lower,
     CASE WHEN nps + margin > 100 THEN 100 ELSE nps + margin END AS nps_ci_upper
   FROM nps__scored AS scored
+  LIMIT 18446744073709551615
 )
 SELECT
   *

@@ -45,6 +45,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -372,6 +373,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_customers AS (
   SELECT DISTINCT
     `customer_id`,
@@ -379,6 +381,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `customer_id` IS NULL
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_rows AS (
   /* only subscriptions whose snapshot window is not empty */
   SELECT
@@ -389,12 +392,14 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__periods AS (
   SELECT
     period_index,
     period_start,
     period_end
   FROM calendar
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_periods AS (
   /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
   /* falls in [start_date, end_date); staging turned that into an index range */
@@ -406,23 +411,29 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= subscription_rows.first_period_index
     AND periods.period_index <= subscription_rows.last_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__shifted_mrr AS (
-  /* each subscription-period also counts as the previous MRR of the period after it, so */
-  /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
-  /* the columns' own: ClickHouse resolves a name to a same-select alias first */
   SELECT
-    customer_id,
-    period_index AS snapshot_index,
-    mrr AS amount,
-    CAST(0 AS DECIMAL(18, 6)) AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index + 1 AS snapshot_index,
-    CAST(0 AS DECIMAL(18, 6)) AS amount,
-    mrr AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
+    *
+  FROM (
+    /* each subscription-period also counts as the previous MRR of the period after it, so */
+    /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
+    /* the columns' own: ClickHouse resolves a name to a same-select alias first */
+    SELECT
+      customer_id,
+      period_index AS snapshot_index,
+      mrr AS amount,
+      CAST(0 AS DECIMAL(18, 6)) AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index + 1 AS snapshot_index,
+      CAST(0 AS DECIMAL(18, 6)) AS amount,
+      mrr AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+  ) AS customer_periods__shifted_mrr__rows
+  LIMIT 18446744073709551615
 ), customer_periods__customer_mrr AS (
   /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
   /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
@@ -436,6 +447,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     snapshot_index
+  LIMIT 18446744073709551615
 ), customer_periods__paying_bounds AS (
   /* trials and free plans (MRR 0) are not customers yet */
   SELECT
@@ -447,6 +459,7 @@ WITH stg_subscriptions AS (
     mrr > 0
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_periods__spine AS (
   /* dense: every period from the first paying one to the one after the last; the */
   /* calendar stops at as_of, so the spine never runs into the future */
@@ -461,6 +474,7 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= paying_bounds.first_paying_index
     AND periods.period_index <= paying_bounds.last_paying_index + 1
+  LIMIT 18446744073709551615
 ), customer_periods__with_previous AS (
   /* before the first paying period the previous MRR is 0 or absent either way */
   SELECT
@@ -476,6 +490,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN customer_periods__customer_mrr AS customer_mrr
     ON customer_mrr.customer_id = spine.customer_id
     AND customer_mrr.period_index = spine.period_index
+  LIMIT 18446744073709551615
 ), customer_periods__classified AS (
   /* zero-start branches first: testing "more than last period" first would turn every */
   /* reactivation into an expansion */
@@ -497,6 +512,7 @@ WITH stg_subscriptions AS (
       ELSE 'inactive'
     END AS movement
   FROM customer_periods__with_previous AS with_previous
+  LIMIT 18446744073709551615
 ), customer_periods__final AS (
   /* money stays decimal: the marts sum it, and sums of decimals are exact and the same */
   /* whatever order parallel threads add them in (sums of doubles are not) */
@@ -532,10 +548,12 @@ WITH stg_subscriptions AS (
   FROM customer_periods__classified AS classified
   INNER JOIN customer_periods__periods AS cohort_periods
     ON cohort_periods.period_index = classified.first_paying_index
+  LIMIT 18446744073709551615
 ), customer_periods AS (
   SELECT
     *
   FROM customer_periods__final AS final
+  LIMIT 18446744073709551615
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -566,23 +584,27 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`referred_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), referral_rate__customer_rows AS (
   SELECT
     customer_id,
     period_index,
     movement
   FROM customer_periods
+  LIMIT 18446744073709551615
 ), referral_rate__referral_rows AS (
   SELECT
     referrer_customer_id,
     referred_customer_id,
     period_index
   FROM stg_referrals
+  LIMIT 18446744073709551615
 ), referral_rate__first_period AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(period_index) AS first_period_index
   FROM referral_rate__customer_rows AS customer_rows
+  LIMIT 18446744073709551615
 ), referral_rate__periods AS (
   SELECT
     period_index,
@@ -590,6 +612,7 @@ WITH stg_subscriptions AS (
   FROM calendar
   INNER JOIN referral_rate__first_period AS first_period
     ON period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), referral_rate__new_customers AS (
   /* new = first paying period ever (movement 'new'); reactivations are not new */
   SELECT
@@ -598,6 +621,7 @@ WITH stg_subscriptions AS (
   FROM referral_rate__customer_rows AS customer_rows
   WHERE
     movement = 'new'
+  LIMIT 18446744073709551615
 ), referral_rate__referred AS (
   SELECT
     referred_customer_id AS customer_id,
@@ -607,6 +631,7 @@ WITH stg_subscriptions AS (
     NOT referred_customer_id IS NULL
   GROUP BY
     referred_customer_id
+  LIMIT 18446744073709551615
 ), referral_rate__new_counts AS (
   /* referred = a referral naming the customer dated in or before its first paying period */
   SELECT
@@ -624,6 +649,7 @@ WITH stg_subscriptions AS (
     ON referred.customer_id = new_customers.customer_id
   GROUP BY
     new_customers.period_index
+  LIMIT 18446744073709551615
 ), referral_rate__referral_counts AS (
   SELECT
     period_index,
@@ -632,6 +658,7 @@ WITH stg_subscriptions AS (
   FROM referral_rate__referral_rows AS referral_rows
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), referral_rate__final AS (
   SELECT
     periods.period_index,
@@ -650,6 +677,7 @@ WITH stg_subscriptions AS (
     ON new_counts.period_index = periods.period_index
   LEFT JOIN referral_rate__referral_counts AS referral_counts
     ON referral_counts.period_index = periods.period_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *

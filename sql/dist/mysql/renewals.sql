@@ -46,6 +46,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -373,6 +374,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_customers AS (
   SELECT DISTINCT
     `customer_id`,
@@ -380,6 +382,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `customer_id` IS NULL
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_rows AS (
   /* only subscriptions whose snapshot window is not empty */
   SELECT
@@ -390,12 +393,14 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     last_period_index >= first_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__periods AS (
   SELECT
     period_index,
     period_start,
     period_end
   FROM calendar
+  LIMIT 18446744073709551615
 ), customer_periods__subscription_periods AS (
   /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
   /* falls in [start_date, end_date); staging turned that into an index range */
@@ -407,23 +412,29 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= subscription_rows.first_period_index
     AND periods.period_index <= subscription_rows.last_period_index
+  LIMIT 18446744073709551615
 ), customer_periods__shifted_mrr AS (
-  /* each subscription-period also counts as the previous MRR of the period after it, so */
-  /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
-  /* the columns' own: ClickHouse resolves a name to a same-select alias first */
   SELECT
-    customer_id,
-    period_index AS snapshot_index,
-    mrr AS amount,
-    CAST(0 AS DECIMAL(18, 6)) AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index + 1 AS snapshot_index,
-    CAST(0 AS DECIMAL(18, 6)) AS amount,
-    mrr AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
+    *
+  FROM (
+    /* each subscription-period also counts as the previous MRR of the period after it, so */
+    /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
+    /* the columns' own: ClickHouse resolves a name to a same-select alias first */
+    SELECT
+      customer_id,
+      period_index AS snapshot_index,
+      mrr AS amount,
+      CAST(0 AS DECIMAL(18, 6)) AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index + 1 AS snapshot_index,
+      CAST(0 AS DECIMAL(18, 6)) AS amount,
+      mrr AS previous_amount
+    FROM customer_periods__subscription_periods AS subscription_periods
+  ) AS customer_periods__shifted_mrr__rows
+  LIMIT 18446744073709551615
 ), customer_periods__customer_mrr AS (
   /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
   /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
@@ -437,6 +448,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     snapshot_index
+  LIMIT 18446744073709551615
 ), customer_periods__paying_bounds AS (
   /* trials and free plans (MRR 0) are not customers yet */
   SELECT
@@ -448,6 +460,7 @@ WITH stg_subscriptions AS (
     mrr > 0
   GROUP BY
     customer_id
+  LIMIT 18446744073709551615
 ), customer_periods__spine AS (
   /* dense: every period from the first paying one to the one after the last; the */
   /* calendar stops at as_of, so the spine never runs into the future */
@@ -462,6 +475,7 @@ WITH stg_subscriptions AS (
   INNER JOIN customer_periods__periods AS periods
     ON periods.period_index >= paying_bounds.first_paying_index
     AND periods.period_index <= paying_bounds.last_paying_index + 1
+  LIMIT 18446744073709551615
 ), customer_periods__with_previous AS (
   /* before the first paying period the previous MRR is 0 or absent either way */
   SELECT
@@ -477,6 +491,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN customer_periods__customer_mrr AS customer_mrr
     ON customer_mrr.customer_id = spine.customer_id
     AND customer_mrr.period_index = spine.period_index
+  LIMIT 18446744073709551615
 ), customer_periods__classified AS (
   /* zero-start branches first: testing "more than last period" first would turn every */
   /* reactivation into an expansion */
@@ -498,6 +513,7 @@ WITH stg_subscriptions AS (
       ELSE 'inactive'
     END AS movement
   FROM customer_periods__with_previous AS with_previous
+  LIMIT 18446744073709551615
 ), customer_periods__final AS (
   /* money stays decimal: the marts sum it, and sums of decimals are exact and the same */
   /* whatever order parallel threads add them in (sums of doubles are not) */
@@ -533,10 +549,12 @@ WITH stg_subscriptions AS (
   FROM customer_periods__classified AS classified
   INNER JOIN customer_periods__periods AS cohort_periods
     ON cohort_periods.period_index = classified.first_paying_index
+  LIMIT 18446744073709551615
 ), customer_periods AS (
   SELECT
     *
   FROM customer_periods__final AS final
+  LIMIT 18446744073709551615
 ), stg_subscription_terms__subscription_rows AS (
   SELECT
     `subscription_id`,
@@ -594,6 +612,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     NOT `first_period_index` IS NULL
+  LIMIT 18446744073709551615
 ), stg_subscription_terms AS (
   SELECT
     `subscription_id`,
@@ -914,6 +933,7 @@ WITH stg_subscriptions AS (
     WHERE
       NOT `end_date` IS NULL AND `end_date` <= CURRENT_DATE
   ) AS terms
+  LIMIT 18446744073709551615
 ), renewals__terms AS (
   SELECT
     subscription_id,
@@ -926,6 +946,7 @@ WITH stg_subscriptions AS (
     is_trial,
     mrr
   FROM stg_subscription_terms
+  LIMIT 18446744073709551615
 ), renewals__paid_subscriptions AS (
   SELECT
     subscription_id,
@@ -935,6 +956,7 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     mrr > 0 AND NOT first_period_index IS NULL
+  LIMIT 18446744073709551615
 ), renewals__periods AS (
   /* from the first period with a customer row (a join, not a scalar subquery: */
   /* ClickHouse rejects those inside joins) */
@@ -948,12 +970,14 @@ WITH stg_subscriptions AS (
     FROM customer_periods
   ) AS first_period
     ON calendar.period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), renewals__paid_terms AS (
   SELECT
     *
   FROM renewals__terms AS terms
   WHERE
     is_trial = FALSE AND mrr > 0
+  LIMIT 18446744073709551615
 ), renewals__picked_up AS (
   /* a final term renewed when another paid subscription of the customer is running at */
   /* its end or starts within the grace window */
@@ -975,6 +999,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     paid_terms.subscription_id,
     paid_terms.term_end
+  LIMIT 18446744073709551615
 ), renewals__term_outcomes AS (
   SELECT
     paid_terms.term_end_period_index AS period_index,
@@ -991,6 +1016,7 @@ WITH stg_subscriptions AS (
   LEFT JOIN renewals__picked_up AS picked_up
     ON picked_up.subscription_id = paid_terms.subscription_id
     AND picked_up.term_end = paid_terms.term_end
+  LIMIT 18446744073709551615
 ), renewals__trial_outcomes AS (
   /* a trial converted when a paid subscription of the customer runs at some point between */
   /* the trial's start and its end plus the grace window */
@@ -1013,6 +1039,7 @@ WITH stg_subscriptions AS (
     trials.term_end_period_index,
     trials.subscription_id,
     trials.renewal_deadline
+  LIMIT 18446744073709551615
 ), renewals__renewal_counts AS (
   SELECT
     period_index,
@@ -1022,6 +1049,7 @@ WITH stg_subscriptions AS (
   FROM renewals__term_outcomes AS term_outcomes
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), renewals__trial_counts AS (
   SELECT
     period_index,
@@ -1043,6 +1071,7 @@ WITH stg_subscriptions AS (
   FROM renewals__trial_outcomes AS trial_outcomes
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), renewals__final AS (
   SELECT
     periods.period_index,
@@ -1068,6 +1097,7 @@ WITH stg_subscriptions AS (
     ON renewal_counts.period_index = periods.period_index
   LEFT JOIN renewals__trial_counts AS trial_counts
     ON trial_counts.period_index = periods.period_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *

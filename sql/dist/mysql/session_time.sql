@@ -44,6 +44,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -371,6 +372,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -407,6 +409,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), customer_sessions__event_rows AS (
   /* seconds since 1970-01-01 on the local clock, staged from integer parts (portable) */
   SELECT
@@ -419,6 +422,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_sessions__gap_flags AS (
   /* without a session id: a new session starts after more than the timeout of inactivity */
   SELECT
@@ -441,6 +445,7 @@ WITH stg_subscriptions AS (
   FROM customer_sessions__event_rows AS event_rows
   WHERE
     session_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_sessions__gap_numbered AS (
   SELECT
     customer_id,
@@ -454,6 +459,7 @@ WITH stg_subscriptions AS (
       rows BETWEEN UNBOUNDED preceding AND CURRENT ROW
     ) AS session_number
   FROM customer_sessions__gap_flags AS gap_flags
+  LIMIT 18446744073709551615
 ), customer_sessions__id_sessions AS (
   SELECT
     customer_id,
@@ -468,6 +474,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     session_id
+  LIMIT 18446744073709551615
 ), customer_sessions__gap_sessions AS (
   SELECT
     customer_id,
@@ -481,31 +488,37 @@ WITH stg_subscriptions AS (
     customer_id,
     user_id,
     session_number
+  LIMIT 18446744073709551615
 ), customer_sessions__all_sessions AS (
-  /* a session belongs to the period it starts in; its time is the sum of its events' */
-  /* duration_seconds when they carry one, else first to last event (decimal, so sums do not */
-  /* depend on the order threads add them in). Inner names differ from the output names */
-  /* (timed_seconds, length_seconds): ClickHouse reads a name in a select list as the */
-  /* alias defined beside it, e.g. count(x) next to sum(x) as x as a nested aggregate */
   SELECT
-    customer_id,
-    period_index,
-    CASE
-      WHEN timed_events > 0
-      THEN CAST(timed_seconds AS DECIMAL(18, 6))
-      ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
-    END AS length_seconds
-  FROM customer_sessions__id_sessions AS id_sessions
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index,
-    CASE
-      WHEN timed_events > 0
-      THEN CAST(timed_seconds AS DECIMAL(18, 6))
-      ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
-    END AS length_seconds
-  FROM customer_sessions__gap_sessions AS gap_sessions
+    *
+  FROM (
+    /* a session belongs to the period it starts in; its time is the sum of its events' */
+    /* duration_seconds when they carry one, else first to last event (decimal, so sums do not */
+    /* depend on the order threads add them in). Inner names differ from the output names */
+    /* (timed_seconds, length_seconds): ClickHouse reads a name in a select list as the */
+    /* alias defined beside it, e.g. count(x) next to sum(x) as x as a nested aggregate */
+    SELECT
+      customer_id,
+      period_index,
+      CASE
+        WHEN timed_events > 0
+        THEN CAST(timed_seconds AS DECIMAL(18, 6))
+        ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
+      END AS length_seconds
+    FROM customer_sessions__id_sessions AS id_sessions
+    UNION ALL
+    SELECT
+      customer_id,
+      period_index,
+      CASE
+        WHEN timed_events > 0
+        THEN CAST(timed_seconds AS DECIMAL(18, 6))
+        ELSE CAST(last_second - first_second AS DECIMAL(18, 6))
+      END AS length_seconds
+    FROM customer_sessions__gap_sessions AS gap_sessions
+  ) AS customer_sessions__all_sessions__rows
+  LIMIT 18446744073709551615
 ), customer_sessions__final AS (
   SELECT
     customer_id,
@@ -522,10 +535,12 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     period_index
+  LIMIT 18446744073709551615
 ), customer_sessions AS (
   SELECT
     *
   FROM customer_sessions__final AS final
+  LIMIT 18446744073709551615
 ), session_time__session_rows AS (
   SELECT
     customer_id,
@@ -539,11 +554,13 @@ WITH stg_subscriptions AS (
     sessions_30_to_60_min,
     sessions_over_60_min
   FROM customer_sessions
+  LIMIT 18446744073709551615
 ), session_time__first_period AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(period_index) AS first_period_index
   FROM customer_sessions
+  LIMIT 18446744073709551615
 ), session_time__periods AS (
   SELECT
     period_index,
@@ -551,6 +568,7 @@ WITH stg_subscriptions AS (
   FROM calendar
   INNER JOIN session_time__first_period AS first_period
     ON period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), session_time__totals AS (
   SELECT
     period_index,
@@ -566,6 +584,7 @@ WITH stg_subscriptions AS (
   FROM session_time__session_rows AS session_rows
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), session_time__final AS (
   SELECT
     periods.period_index,
@@ -595,6 +614,7 @@ WITH stg_subscriptions AS (
   FROM session_time__periods AS periods
   LEFT JOIN session_time__totals AS totals
     ON totals.period_index = periods.period_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *

@@ -43,6 +43,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -370,6 +371,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -406,6 +408,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), customer_daily_activity__event_rows AS (
   /* staging already dropped rows after as_of and derived the local-time indexes */
   SELECT
@@ -423,6 +426,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_activity__daily AS (
   /* duplicate events still make one active customer-day; `events` counts rows as given */
   SELECT
@@ -443,6 +447,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_daily_activity__final AS (
   SELECT
     customer_id,
@@ -459,10 +464,12 @@ WITH stg_subscriptions AS (
     first_event_at,
     last_event_at
   FROM customer_daily_activity__daily AS daily
+  LIMIT 18446744073709551615
 ), customer_daily_activity AS (
   SELECT
     *
   FROM customer_daily_activity__final AS final
+  LIMIT 18446744073709551615
 ), stg_support_tickets AS (
   SELECT
     `customer_id`,
@@ -493,22 +500,26 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`created_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), support_load__ticket_rows AS (
   SELECT
     customer_id,
     period_index,
     resolved_at
   FROM stg_support_tickets
+  LIMIT 18446744073709551615
 ), support_load__activity AS (
   SELECT
     customer_id,
     period_index
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), support_load__first_period AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(period_index) AS first_period_index
   FROM support_load__ticket_rows AS ticket_rows
+  LIMIT 18446744073709551615
 ), support_load__periods AS (
   SELECT
     period_index,
@@ -516,6 +527,7 @@ WITH stg_subscriptions AS (
   FROM calendar
   INNER JOIN support_load__first_period AS first_period
     ON period_index >= first_period.first_period_index
+  LIMIT 18446744073709551615
 ), support_load__ticket_counts AS (
   SELECT
     period_index,
@@ -525,6 +537,7 @@ WITH stg_subscriptions AS (
   FROM support_load__ticket_rows AS ticket_rows
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), support_load__active AS (
   SELECT
     period_index,
@@ -532,6 +545,7 @@ WITH stg_subscriptions AS (
   FROM support_load__activity AS activity
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), support_load__final AS (
   SELECT
     periods.period_index,
@@ -548,6 +562,7 @@ WITH stg_subscriptions AS (
     ON ticket_counts.period_index = periods.period_index
   LEFT JOIN support_load__active AS active
     ON active.period_index = periods.period_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *

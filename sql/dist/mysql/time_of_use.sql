@@ -43,6 +43,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -370,6 +371,7 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) <= EXTRACT(YEAR FROM CURRENT_DATE) * 12 + EXTRACT(MONTH FROM CURRENT_DATE) - 1
   ) AS periods
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -406,6 +408,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), customer_daily_features__event_rows AS (
   SELECT
     customer_id,
@@ -420,6 +423,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_features__grouped AS (
   /* user and hour stay in the key so distinct users per month and events per hour can be */
   /* counted later without another pass over the events */
@@ -441,6 +445,7 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day
+  LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -454,10 +459,12 @@ WITH stg_subscriptions AS (
     period_index,
     events
   FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
 ), customer_daily_features AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
 ), time_of_use__feature_rows AS (
   SELECT
     customer_id,
@@ -466,11 +473,13 @@ WITH stg_subscriptions AS (
     hour_of_day,
     events
   FROM customer_daily_features
+  LIMIT 18446744073709551615
 ), time_of_use__periods AS (
   SELECT
     period_index,
     period_start
   FROM calendar
+  LIMIT 18446744073709551615
 ), time_of_use__cells AS (
   /* distinct customers per cell are counted here, never added up from days */
   SELECT
@@ -484,6 +493,7 @@ WITH stg_subscriptions AS (
     period_index,
     day_of_week,
     hour_of_day
+  LIMIT 18446744073709551615
 ), time_of_use__period_totals AS (
   SELECT
     period_index,
@@ -491,6 +501,7 @@ WITH stg_subscriptions AS (
   FROM time_of_use__feature_rows AS feature_rows
   GROUP BY
     period_index
+  LIMIT 18446744073709551615
 ), time_of_use__final AS (
   SELECT
     cells.period_index,
@@ -509,6 +520,7 @@ WITH stg_subscriptions AS (
     ON periods.period_index = cells.period_index
   INNER JOIN time_of_use__period_totals AS period_totals
     ON period_totals.period_index = cells.period_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *

@@ -43,6 +43,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS CHAR) AS cancel_reason
     FROM `subscriptions`
   ) AS contract
+  LIMIT 18446744073709551615
 ), stg_events AS (
   SELECT
     `customer_id`,
@@ -79,6 +80,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`event_time` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_survey_responses AS (
   SELECT
     `customer_id`,
@@ -116,6 +118,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`responded_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -147,6 +150,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`referred_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), stg_support_tickets AS (
   SELECT
     `customer_id`,
@@ -178,6 +182,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST(`created_at` AS DATE) <= CURRENT_DATE
+  LIMIT 18446744073709551615
 ), calendar_days AS (
   SELECT
     `day_index`,
@@ -475,6 +480,7 @@ WITH stg_subscriptions AS (
         ) <= DATEDIFF(CURRENT_DATE, CAST('1970-01-01' AS DATE))
     ) AS days
   ) AS dated
+  LIMIT 18446744073709551615
 ), customer_daily_activity__event_rows AS (
   /* staging already dropped rows after as_of and derived the local-time indexes */
   SELECT
@@ -492,6 +498,7 @@ WITH stg_subscriptions AS (
   FROM stg_events
   WHERE
     NOT customer_id IS NULL
+  LIMIT 18446744073709551615
 ), customer_daily_activity__daily AS (
   /* duplicate events still make one active customer-day; `events` counts rows as given */
   SELECT
@@ -512,6 +519,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     day_index
+  LIMIT 18446744073709551615
 ), customer_daily_activity__final AS (
   SELECT
     customer_id,
@@ -528,15 +536,18 @@ WITH stg_subscriptions AS (
     first_event_at,
     last_event_at
   FROM customer_daily_activity__daily AS daily
+  LIMIT 18446744073709551615
 ), customer_daily_activity AS (
   SELECT
     *
   FROM customer_daily_activity__final AS final
+  LIMIT 18446744073709551615
 ), usage_frequency__activity AS (
   SELECT
     customer_id,
     month_index
   FROM customer_daily_activity
+  LIMIT 18446744073709551615
 ), usage_frequency__months AS (
   SELECT
     month_index,
@@ -544,6 +555,7 @@ WITH stg_subscriptions AS (
   FROM calendar_days
   GROUP BY
     month_index
+  LIMIT 18446744073709551615
 ), usage_frequency__customer_months AS (
   /* one activity row per customer-day: counting rows counts active days */
   SELECT
@@ -554,6 +566,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     month_index
+  LIMIT 18446744073709551615
 ), usage_frequency__histogram AS (
   SELECT
     month_index,
@@ -563,6 +576,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     month_index,
     active_days
+  LIMIT 18446744073709551615
 ), usage_frequency__month_totals AS (
   SELECT
     month_index,
@@ -570,6 +584,7 @@ WITH stg_subscriptions AS (
   FROM usage_frequency__customer_months AS customer_months
   GROUP BY
     month_index
+  LIMIT 18446744073709551615
 ), usage_frequency__final AS (
   SELECT
     histogram.month_index,
@@ -587,6 +602,7 @@ WITH stg_subscriptions AS (
     ON months.month_index = histogram.month_index
   INNER JOIN usage_frequency__month_totals AS month_totals
     ON month_totals.month_index = histogram.month_index
+  LIMIT 18446744073709551615
 )
 SELECT
   *
