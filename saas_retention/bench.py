@@ -94,6 +94,7 @@ def run(
     data_dir: str | os.PathLike | None = None,
     command: str | None = None,
     progress: Callable[[str], None] | None = None,
+    incremental: bool = True,
 ) -> dict:
     """Run the benchmark; return the results as a JSON-ready dict (see :func:`markdown`)."""
     say = progress or (lambda _m: None)
@@ -110,7 +111,7 @@ def run(
     }
     for customers in sorted(sizes):
         result["sizes"].append(_size(customers, months, events_per_customer_month, seed, repeat,
-                                     compare, data, say))
+                                     compare, data, say, incremental))
     if udf_rows:
         say(f"metric functions over {udf_rows:,} rows")
         result["metric_functions"] = metric_functions(udf_rows)
@@ -118,7 +119,8 @@ def run(
     return result
 
 
-def _size(customers, months, epcm, seed, repeat, compare, data: Path, say) -> dict:
+def _size(customers, months, epcm, seed, repeat, compare, data: Path, say,
+          incremental: bool = True) -> dict:
     source, counts, generated = _source(data, customers, months, epcm, seed, say)
     load_before = os.getloadavg()
     baselines, builds = [], []
@@ -129,6 +131,11 @@ def _size(customers, months, epcm, seed, repeat, compare, data: Path, say) -> di
             say(f"{customers:,} customers: build {i + 1}/{repeat}")
             builds.append(build_in_child(source, Path(work)))
             baselines += [baseline(source, Path(work)) for _ in range(2)]
+        if incremental:
+            from .bench_incremental import measure
+
+            refresh = measure(source, Path(work), END_DATE, repeat=repeat,
+                              say=lambda m: say(f"{customers:,} customers: {m}"))
     base = min(baselines, key=lambda b: b["seconds"])
     best = min(builds, key=lambda b: b["seconds"])
     events = counts["events"]
@@ -154,6 +161,8 @@ def _size(customers, months, epcm, seed, repeat, compare, data: Path, say) -> di
     say(f"{customers:,} customers: baseline {base['seconds']:.2f} s, build "
         f"{best['seconds']:.2f} s, ratio {entry['ratio_build_to_baseline']:.1f}, peak RSS "
         f"{entry['build']['peak_rss_bytes'] / 2**30:.2f} GiB")
+    if incremental:
+        entry["incremental"] = refresh
     if compare:
         say(f"{customers:,} customers: MRR movements, ours vs playbook vs pandas")
         entry["comparison"] = compare_mrr(source, samples=max(repeat, 3))
@@ -824,6 +833,9 @@ def markdown(result: dict) -> str:
         f"{'met' if largest['build']['peak_rss_bytes'] <= 6e9 else 'not met'}).",
     ]
     lines += _model_table(entries)
+    from .bench_incremental import markdown as incremental_markdown
+
+    lines += incremental_markdown(entries)
     mf = result.get("metric_functions")
     if mf:
         lines += [

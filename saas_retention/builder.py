@@ -126,6 +126,8 @@ def _create_day_calendar(con, settings: Settings, report: StagingReport) -> None
         "month_index": pa.array([period_index(d, "month") for d in days], pa.int64()),
         "period_index": pa.array([period_index(d, settings.grain, settings.week_start)
                                   for d in days], pa.int64()),
+        # the month's first day, so monthly models need no date truncation (not portable)
+        "month_start": pa.array([d.replace(day=1) for d in days], pa.date32()),
     })
     con.register("sr_day_rows", table)
     con.execute("create or replace table calendar_days as select * from sr_day_rows "
@@ -250,8 +252,12 @@ def build(
     fmt: str = "csv",
     database: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    keep_state: bool = False,
 ) -> BuildResult:
-    """Build every model whose inputs exist; write files into ``out_dir`` and/or ``database``."""
+    """Build every model whose inputs exist; write files into ``out_dir`` and/or ``database``.
+
+    ``keep_state`` records in the database what ``build --incremental`` needs to refresh it
+    later (see saas_retention.incremental)."""
     started = time.perf_counter()
     settings = settings or load_settings()
     if fmt not in FORMATS:
@@ -270,7 +276,8 @@ def build(
     con = _connect(str(tmp_db) if tmp_db else None)
     staged_out: Path | None = None
     try:
-        report = Stager(con, src, settings).run()
+        stager = Stager(con, src, settings)
+        report = stager.run()
         if progress:
             read = ", ".join(f"{t} {n:,}" for t, n in report.tables.items())
             progress(f"read {read}")
@@ -289,6 +296,11 @@ def build(
                             f"{exp.Literal.string(str(target)).sql('duckdb')} {options}")
         if tmp_db is not None:
             from saas_retention.udfs import register
+
+            if keep_state:
+                from .incremental import record_state
+
+                record_state(con, settings, stager, report)
 
             for rel in ("raw", "typed", "stg"):
                 for (name, kind) in con.execute(

@@ -73,7 +73,13 @@ _grain = click.option("--grain", type=GRAIN_CHOICE, help="Period grain (default:
 @click.option("--schema", help="Warehouse sources: the schema holding your tables.")
 @click.option("--target-schema", help="Warehouse sources: the schema the models are built in.")
 @click.option("--quiet", is_flag=True, help="Only print the summary.")
-def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_schema, quiet):
+@click.option("--incremental", is_flag=True,
+              help="Refresh --database from the last day it covers: only the new events are "
+                   "staged and the per-day event models recomputed from that day; a full "
+                   "rebuild (saying why) when anything earlier, the settings or the code "
+                   "changed. The first such build is full and records what the next needs.")
+def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_schema, quiet,
+          incremental):
     """Build every model whose inputs exist.
 
     SOURCE may also be a SQLAlchemy URL (postgresql+psycopg://…): the models are then built
@@ -97,6 +103,24 @@ def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_s
         return
     if schema or target_schema:
         raise click.UsageError("--schema and --target-schema apply to warehouse URLs only")
+    if incremental:
+        if database is None or out_dir is not None:
+            raise click.UsageError("--incremental refreshes a --database (without --out)")
+        from .incremental import build_incremental
+
+        settings = _settings(config, as_of=as_of, grain=grain)
+        result = build_incremental(source, settings, database=database,
+                                   progress=None if quiet else _echo_err)
+        _summary(result)
+        if result.incremental:
+            click.echo(f"incremental: recomputed from {result.from_day} "
+                       f"({result.staged_events if result.staged_events is not None else 0:,} "
+                       f"event rows staged; "
+                       f"{', '.join(f'{m} {n:,} rows' for m, n in result.refreshed.items())}"
+                       f" refreshed by day; every other model in full) — {result.reason}")
+        else:
+            click.echo(f"incremental: full rebuild — {result.reason}")
+        return
     if out_dir is None and database is None:
         out_dir = "out"
     settings = _settings(config, as_of=as_of, grain=grain)
@@ -272,12 +296,14 @@ def demo(directory, customers, months, seed):
               show_default=True, help="Rows for macro vs inline vs Arrow UDF (0 skips).")
 @click.option("--no-compare", is_flag=True,
               help="Skip the comparison with the dbt playbook pattern and pandas.")
+@click.option("--no-incremental", is_flag=True,
+              help="Skip timing build --incremental after one more day of events.")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False),
               help="Where generated sources are kept between runs (default: the temp dir).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench_results",
               show_default=True, help="Writes RESULTS.md and results.json here.")
 def bench(sizes, months, events_per_customer_month, seed, repeat, udf_rows, no_compare,
-          data_dir, out_dir):
+          no_incremental, data_dir, out_dir):
     """Time a full build against one pass over the raw events, per model, metric functions
     three ways and the usual alternatives, on generated data of each size."""
     import shlex
@@ -292,10 +318,12 @@ def bench(sizes, months, events_per_customer_month, seed, repeat, udf_rows, no_c
     command = ["saas-retention", "bench", "--sizes", sizes, "--months", str(months),
                "--events-per-customer-month", f"{events_per_customer_month:g}", "--seed",
                str(seed), "--repeat", str(repeat), "--udf-rows", str(udf_rows),
-               *(["--no-compare"] if no_compare else []), "--out", str(out_dir)]
+               *(["--no-compare"] if no_compare else []),
+               *(["--no-incremental"] if no_incremental else []), "--out", str(out_dir)]
     result = run(chosen, months=months, events_per_customer_month=events_per_customer_month,
                  seed=seed, repeat=repeat, udf_rows=udf_rows, compare=not no_compare,
-                 data_dir=data_dir, command=shlex.join(command), progress=_echo_err)
+                 data_dir=data_dir, command=shlex.join(command), progress=_echo_err,
+                 incremental=not no_incremental)
     json_path, md_path = write_results(result, out_dir)
     click.echo(md_path.read_text(encoding="utf-8"))
     click.echo(f"wrote {md_path} and {json_path}")

@@ -6,12 +6,14 @@ Steps, in order, for a model:
 3. metric-function calls (``crr(a, b, c)``) are inlined from their single definition;
 4. output aliases named after the period (``date_period``, ``cohort_period``) take the grain's
    name (``date_month``, ``cohort_month``);
-5. the tree is generated for the target dialect.
+5. date pseudo-functions (``sr_day_index(d)``…) become the dialect's own expressions, from the
+   registry in dialects.py;
+6. the tree is generated for the target dialect.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sqlglot import exp
 
@@ -132,6 +134,40 @@ def _literal(value: object) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
+def _date_pseudo_functions(dialect: str) -> dict[str, Callable[[exp.Expression], exp.Expression]]:
+    from .calendar import day_number_sql, period_index_sql, period_start_sql
+
+    return {
+        # days since 1970-01-01 of a DATE: the day_index of staged rows
+        "sr_day_index": lambda d: day_number_sql(d, dialect),
+        # year * 12 + month - 1 of a DATE: the month_index of staged rows
+        "sr_month_index": lambda d: period_index_sql(d, "month", dialect=dialect),
+        # the first day of a DATE's month
+        "sr_month_start": lambda d: period_start_sql(
+            period_index_sql(d, "month", dialect=dialect), "month", dialect=dialect),
+    }
+
+
+DATE_PSEUDO_FUNCTIONS = frozenset(_date_pseudo_functions("duckdb"))
+
+
+def expand_date_functions(tree: exp.Expression, dialect: str) -> exp.Expression:
+    """``sr_day_index(d)`` -> the dialect's day number of ``d`` (and the other
+    DATE_PSEUDO_FUNCTIONS): date arithmetic differs between engines, so the few per-row date
+    computations templates need are written once and built per dialect."""
+    builders = _date_pseudo_functions(dialect)
+
+    def expand(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.lower() in builders:
+            if len(node.expressions) != 1:
+                raise TemplateError(f"{node.name}() takes one DATE argument: "
+                                    f"{node.sql('duckdb')}")
+            return exp.paren(builders[node.name.lower()](node.expressions[0].copy()))
+        return node
+
+    return tree.transform(expand)
+
+
 def rename_grain_aliases(tree: exp.Expression, grain: str) -> exp.Expression:
     for alias in tree.find_all(exp.Alias):
         name = alias.alias
@@ -147,6 +183,7 @@ def model_ast(
     params: Mapping[str, object],
     dimensions: Sequence[str] = (),
     catalog: Catalog | None = None,
+    dialect: str = "duckdb",
 ) -> exp.Expression:
     catalog = catalog or load_catalog()
     tree = model.ast.copy()
@@ -154,6 +191,7 @@ def model_ast(
     tree = bind_params(tree, {k: params[k] for k in model.params if k in params}, model.name)
     tree = inline_metrics(tree, catalog.metrics)
     tree = rename_grain_aliases(tree, grain)
+    tree = expand_date_functions(tree, dialect)
     return tree
 
 
@@ -170,7 +208,8 @@ def compile_model(
     if isinstance(model, str):
         model = catalog.models[model]
     tree = model_ast(
-        model, grain=grain, params=params or {}, dimensions=dimensions, catalog=catalog
+        model, grain=grain, params=params or {}, dimensions=dimensions, catalog=catalog,
+        dialect=dialect,
     )
     return tree.sql(dialect=dialect, pretty=pretty)
 

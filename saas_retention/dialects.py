@@ -196,9 +196,7 @@ REGISTRY: dict[str, DateFunctions] = {
     ),
     "mysql": DateFunctions(
         year=DEFAULT.year, month=DEFAULT.month, day_number=_datediff_days,
-        from_parts=lambda y, m, d: exp.Anonymous(this="STR_TO_DATE", expressions=[
-            exp.Anonymous(this="CONCAT_WS", expressions=[exp.Literal.string("-"), y, m, d]),
-            exp.Literal.string("%Y-%m-%d")]),
+        from_parts=lambda y, m, d: _mysql_from_parts(y, m, d),
         from_day_number=_dateadd_days,
     ),
     "trino": DateFunctions(
@@ -209,6 +207,17 @@ REGISTRY: dict[str, DateFunctions] = {
         from_day_number=_dateadd_days,
     ),
 }
+
+
+def _mysql_from_parts(y, m, d) -> exp.Expression:
+    # MAKEDATE(year, 1) + months + days: out-of-range years give NULL where STR_TO_DATE raises
+    # (in strict mode MariaDB raises even for rows a later filter drops)
+    def plus(e, n, unit):
+        return exp.DateAdd(this=e, expression=exp.paren(exp.Sub(this=n, expression=_lit(1))),
+                           unit=exp.var(unit))
+
+    return plus(plus(exp.Anonymous(this="MAKEDATE", expressions=[y, _lit(1)]), m, "MONTH"), d,
+                "DAY")
 
 
 def _redshift_from_parts(y, m, d) -> exp.Expression:
@@ -224,3 +233,223 @@ def _redshift_from_parts(y, m, d) -> exp.Expression:
 
 def date_functions(dialect: str) -> DateFunctions:
     return REGISTRY.get(dialect, DEFAULT)
+
+
+# -- timestamps: parts of the local clock, and time zones --------------------------------------
+
+@dataclass(frozen=True)
+class TimeFunctions:
+    """Parts of a (local, naive) timestamp as integers, and the conversion of a time-zone-aware
+    timestamp column to the reporting time zone's local clock."""
+    hour: Callable[[exp.Expression], exp.Expression]
+    minute: Callable[[exp.Expression], exp.Expression]
+    second: Callable[[exp.Expression], exp.Expression]  # whole seconds, fraction dropped
+    # ISO day of week (Monday = 1 … Sunday = 7) of a DATE expression
+    iso_day_of_week: Callable[[exp.Expression, str], exp.Expression]
+    # a tz-aware timestamp -> the naive local timestamp in zone ``tz``
+    local_time: Callable[[exp.Expression, str], exp.Expression]
+    # a naive timestamp column as the engine's timestamp type
+    to_timestamp: Callable[[exp.Expression], exp.Expression] = (
+        lambda e: exp.cast(e, exp.DataType.Type.TIMESTAMP))
+
+
+def _floor_second(ts: exp.Expression) -> exp.Expression:
+    return exp.cast(exp.Floor(this=exp.Extract(this=exp.var("SECOND"), expression=ts)),
+                    exp.DataType.Type.INT)
+
+
+def _iso_dow_from_days(d: exp.Expression, dialect: str) -> exp.Expression:
+    # 1970-01-01 (day 0) was a Thursday (ISO 4); +7 keeps truncating modulo non-negative
+    days = date_functions(dialect).day_number(d)
+    mod = exp.Mod(this=exp.paren(exp.Add(this=exp.paren(exp.Mod(this=days, expression=_lit(7))),
+                                         expression=_lit(10))), expression=_lit(7))
+    return exp.Add(this=exp.paren(mod), expression=_lit(1))
+
+
+def _at_time_zone(ts: exp.Expression, tz: str) -> exp.Expression:
+    return exp.AtTimeZone(this=ts, zone=exp.Literal.string(tz))
+
+
+DEFAULT_TIME = TimeFunctions(
+    hour=_int_extract("HOUR"),
+    minute=_int_extract("MINUTE"),
+    second=_floor_second,
+    iso_day_of_week=_iso_dow_from_days,
+    local_time=lambda ts, tz: exp.cast(_at_time_zone(ts, tz), exp.DataType.Type.TIMESTAMP),
+)
+
+
+def _sqlite_no_time_zones(ts: exp.Expression, tz: str) -> exp.Expression:
+    raise ConfigError("SQLite has no time-zone-aware timestamp type: store local times (or "
+                      "UTC times and set timezone: UTC)")
+
+
+TIME_REGISTRY: dict[str, TimeFunctions] = {
+    "duckdb": TimeFunctions(
+        # what the DuckDB staging has always used
+        hour=_extract("HOUR"), minute=_extract("MINUTE"), second=_floor_second,
+        iso_day_of_week=lambda d, _dialect: exp.Extract(this=exp.var("ISODOW"), expression=d),
+        local_time=lambda ts, tz: exp.Anonymous(this="TIMEZONE", expressions=[
+            exp.Literal.string(tz), ts]),
+    ),
+    "sqlite": TimeFunctions(
+        hour=_strftime_int("%H"), minute=_strftime_int("%M"), second=_strftime_int("%S"),
+        iso_day_of_week=_iso_dow_from_days, local_time=_sqlite_no_time_zones,
+        # DATETIME() normalises 'YYYY-MM-DDTHH:MM:SS' text to 'YYYY-MM-DD HH:MM:SS'
+        to_timestamp=lambda e: exp.Anonymous(this="DATETIME", expressions=[e]),
+    ),
+    "postgres": TimeFunctions(
+        hour=DEFAULT_TIME.hour, minute=DEFAULT_TIME.minute, second=_floor_second,
+        iso_day_of_week=_iso_dow_from_days,
+        # timestamptz AT TIME ZONE z is the naive wall-clock time in z
+        local_time=_at_time_zone,
+    ),
+    "redshift": TimeFunctions(
+        hour=DEFAULT_TIME.hour, minute=DEFAULT_TIME.minute, second=_floor_second,
+        iso_day_of_week=_iso_dow_from_days, local_time=_at_time_zone,
+    ),
+    "clickhouse": TimeFunctions(
+        hour=_anon("toHour"), minute=_anon("toMinute"), second=_anon("toSecond"),
+        iso_day_of_week=_iso_dow_from_days,
+        # toTimeZone keeps the instant and changes the zone its parts (toHour, toDate) use
+        local_time=lambda ts, tz: exp.Anonymous(this="toTimeZone", expressions=[
+            ts, exp.Literal.string(tz)]),
+        # DateTime64 columns stay as they are: a cast to DateTime would drop sub-seconds
+        to_timestamp=lambda e: e,
+    ),
+    "spark": TimeFunctions(
+        hour=_anon("HOUR"), minute=_anon("MINUTE"), second=_anon("SECOND"),
+        iso_day_of_week=_iso_dow_from_days,
+        # Spark timestamps are instants shown in the session zone; from_utc_timestamp
+        # shifts one so that, shown in UTC, it reads as the local clock of tz
+        local_time=lambda ts, tz: exp.Anonymous(this="FROM_UTC_TIMESTAMP", expressions=[
+            ts, exp.Literal.string(tz)]),
+    ),
+    "snowflake": TimeFunctions(
+        hour=DEFAULT_TIME.hour, minute=DEFAULT_TIME.minute, second=_floor_second,
+        iso_day_of_week=_iso_dow_from_days,
+        local_time=lambda ts, tz: exp.cast(exp.Anonymous(this="CONVERT_TIMEZONE", expressions=[
+            exp.Literal.string(tz), ts]), exp.DataType.build("TIMESTAMP_NTZ", dialect="snowflake")),
+    ),
+    "bigquery": TimeFunctions(
+        hour=DEFAULT_TIME.hour, minute=DEFAULT_TIME.minute, second=_floor_second,
+        iso_day_of_week=_iso_dow_from_days,
+        # DATETIME(timestamp, zone) is the civil time in zone
+        local_time=lambda ts, tz: exp.Anonymous(this="DATETIME", expressions=[
+            ts, exp.Literal.string(tz)]),
+        to_timestamp=lambda e: exp.cast(e, exp.DataType.Type.DATETIME),
+    ),
+    "mysql": TimeFunctions(
+        hour=DEFAULT_TIME.hour, minute=DEFAULT_TIME.minute, second=_floor_second,
+        iso_day_of_week=_iso_dow_from_days,
+        # MySQL TIMESTAMP values are read in the session zone: set it to UTC
+        local_time=lambda ts, tz: exp.Anonymous(this="CONVERT_TZ", expressions=[
+            ts, exp.Literal.string("+00:00"), exp.Literal.string(tz)]),
+        to_timestamp=lambda e: exp.cast(e, exp.DataType.Type.DATETIME),
+    ),
+}
+TIME_REGISTRY["databricks"] = TIME_REGISTRY["spark"]
+
+
+def time_functions(dialect: str) -> TimeFunctions:
+    return TIME_REGISTRY.get(dialect, DEFAULT_TIME)
+
+
+# -- per-query settings -------------------------------------------------------------------------
+
+# Settings an engine needs for our SQL to mean what it means on DuckDB, carried by each query
+# (a SETTINGS clause) so that shipped files and warehouse builds need no session set-up.
+QUERY_SETTINGS: dict[str, dict[str, int]] = {
+    "clickhouse": {
+        # LEFT JOIN misses are NULL, not 0 / '' (the default fills in the type's default)
+        "join_use_nulls": 1,
+        # `sum(renewed) as renewed` elsewhere in the select list means the column, not the
+        # aggregate (ClickHouse otherwise substitutes aliases everywhere in the query)
+        "prefer_column_name_to_alias": 1,
+    },
+}
+
+
+def with_query_settings(query: exp.Query, dialect: str) -> exp.Query:
+    """``query`` with the engine's QUERY_SETTINGS attached to its outermost SELECT."""
+    settings = QUERY_SETTINGS.get(dialect)
+    if not settings:
+        return query
+    if not isinstance(query, exp.Select):
+        query = exp.select("*").from_(query.subquery("settings_scope"))
+    query = query.copy()
+    query.set("settings", [exp.EQ(this=exp.column(k), expression=exp.Literal.number(v))
+                           for k, v in settings.items()])
+    return query
+
+
+# -- whole-query shapes -------------------------------------------------------------------------
+
+# ClickHouse plans every reference to a CTE as a fresh copy of its subquery, so a standalone
+# query whose CTEs reference shared CTEs grows with the number of paths through them; past a few
+# hundred copies its planner gives up ("Too many optimizations applied to query plan"). Such
+# queries (churn_presets) read their shared CTEs as MATERIALIZED instead, computed once. That
+# is an experimental ClickHouse feature (analyzer + enable_materialized_cte), so only the
+# queries that need it use it.
+CLICKHOUSE_MAX_INLINED_CTES = 300
+
+
+def inlined_cte_copies(query: exp.Query) -> int:
+    """How many CTE bodies an engine that inlines every reference plans for ``query``."""
+    with_ = query.args.get("with_", query.args.get("with"))
+    if with_ is None:
+        return 0
+    ctes = {c.alias: c.this for c in with_.expressions}
+    copies: dict[str, int] = {}
+
+    def size(name: str) -> int:
+        if name not in copies:
+            copies[name] = 1 + sum(size(t.name) for t in ctes[name].find_all(exp.Table)
+                                   if t.name in ctes and not t.db)
+        return copies[name]
+
+    body = query.copy()
+    body.set("with_" if "with_" in query.args else "with", None)
+    return sum(size(t.name) for t in body.find_all(exp.Table) if t.name in ctes and not t.db)
+
+
+def materialize_shared_ctes(query: exp.Query) -> exp.Query:
+    """ClickHouse: CTEs referenced more than once become ``AS MATERIALIZED`` when inlining
+    would plan more than CLICKHOUSE_MAX_INLINED_CTES copies."""
+    if inlined_cte_copies(query) <= CLICKHOUSE_MAX_INLINED_CTES:
+        return query
+    query = query.copy()
+    with_ = query.args.get("with_", query.args.get("with"))
+    names = [t.name for t in query.find_all(exp.Table) if not t.db]
+    for cte in with_.expressions:
+        if names.count(cte.alias) > 1:
+            cte.set("materialized", True)
+    settings = list(query.args.get("settings") or [])
+    settings.append(exp.EQ(this=exp.column("enable_materialized_cte"),
+                           expression=exp.Literal.number(1)))
+    query.set("settings", settings)
+    return query
+
+
+STANDALONE_SHAPES: dict[str, Callable[[exp.Query], exp.Query]] = {
+    "clickhouse": materialize_shared_ctes,
+}
+
+
+def standalone_shape(query: exp.Query, dialect: str) -> exp.Query:
+    shape = STANDALONE_SHAPES.get(dialect)
+    return shape(query) if shape else query
+
+
+def standalone_notes(query: exp.Query, dialect: str) -> list[str]:
+    """Header lines telling users what the shipped query needs from their engine."""
+    notes = []
+    settings = QUERY_SETTINGS.get(dialect)
+    if settings:
+        notes.append("Keep the SETTINGS clause at the end: "
+                     f"{', '.join(settings)} make the numbers match the other engines.")
+    if any(c.args.get("materialized") for c in query.find_all(exp.CTE)):
+        notes.append("Its shared CTEs are MATERIALIZED (experimental in ClickHouse: needs the "
+                     "analyzer and enable_materialized_cte); without them build it relation by "
+                     "relation with `saas-retention build --source <URL>`.")
+    return notes

@@ -16,10 +16,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-import sqlglot
 from sqlglot import exp
 
-from .calendar import period_index, period_index_sql, snapshot_index_columns
+from .calendar import period_index, snapshot_index_columns
 from .config import Settings
 from .contract import INTERVAL_TO_MONTHLY, TABLES, Table
 from .errors import Problem, SourceError, SourceProblems
@@ -29,6 +28,10 @@ EXAMPLES = 3
 # An explicit UTC offset or Z at the end of a timestamp string.
 # (only after a time of day: the "-01" that ends a plain date is not an offset)
 OFFSET_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|[Zz])$"
+# A zone name after the time of day ("… 10:00:00 UTC", "… Europe/Paris"): a cast to TIMESTAMP
+# would silently drop it and read the value as local time, so it is converted like an offset
+# (an unknown name then fails the cast and is reported as not a timestamp).
+ZONE_NAME_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?[A-Za-z][A-Za-z0-9_/+-]*$"
 RAW_PREFIX = "__raw_"
 
 
@@ -173,7 +176,9 @@ class Stager:
         if raw_type.startswith("TIMESTAMP WITH TIME ZONE") or raw_type == "TIMESTAMPTZ":
             local = exp.func("timezone", tz, source)
         elif raw_type == "VARCHAR":
-            has_offset = exp.func("regexp_matches", source, exp.Literal.string(OFFSET_PATTERN))
+            has_offset = exp.or_(
+                exp.func("regexp_matches", source, exp.Literal.string(OFFSET_PATTERN)),
+                exp.func("regexp_matches", source, exp.Literal.string(ZONE_NAME_PATTERN)))
             local = exp.Case(
                 ifs=[
                     exp.If(
@@ -181,7 +186,8 @@ class Stager:
                         true=exp.func(
                             "timezone",
                             tz,
-                            exp.TryCast(this=source, to=exp.DataType.build("TIMESTAMPTZ")),
+                            exp.TryCast(this=_offset_spelling(source),
+                                        to=exp.DataType.build("TIMESTAMPTZ")),
                         ),
                     )
                 ],
@@ -518,21 +524,12 @@ class Stager:
         """Integer day / week / month / period indexes of a table's time column (local time),
         so engagement models never do calendar arithmetic; rows after as_of are dropped here
         (reported as a warning by the rules)."""
+        from .warehouse_events import time_index_columns
+
         s = self.settings
         names = [p.alias_or_name for p in select.expressions]
-        day = exp.cast(col(column), "DATE")
-        derived = [
-            exp.alias_(day, q("activity_date")),
-            exp.alias_(period_index_sql(day, "day"), q("day_index")),
-            exp.alias_(period_index_sql(day, "week", s.week_start), q("week_index")),
-            exp.alias_(period_index_sql(day, "month"), q("month_index")),
-            exp.alias_(period_index_sql(day, s.grain, s.week_start), q("period_index")),
-            exp.alias_(exp.Extract(this=exp.var("HOUR"), expression=col(column)),
-                       q("hour_of_day")),
-            # ISO day of week, Monday = 1 … Sunday = 7, whatever the engine's convention
-            exp.alias_(exp.Extract(this=exp.var("ISODOW"), expression=day.copy()),
-                       q("day_of_week")),
-        ]
+        # one definition with the warehouse staging (warehouse_events.py)
+        derived = time_index_columns(col(column), s.grain, s.week_start)
         as_of = exp.cast(exp.Literal.string(s.as_of_date.isoformat()), "DATE")
         return (
             exp.select(*(col(n) for n in names), *derived)
@@ -541,30 +538,13 @@ class Stager:
         )
 
     def _stage_terms(self, as_of, as_of_index: int) -> None:
-        """``stg_subscription_terms``: every term end of every subscription up to as_of.
+        """``stg_subscription_terms``: every term end of every subscription up to as_of — the
+        same portable query the warehouse staging runs (see warehouse_terms)."""
+        from .warehouse import Target
+        from .warehouse_terms import stg_subscription_terms
 
-        ``billing_interval`` decides the term (year = 12 months, quarter = 3, otherwise a
-        month, times ``billing_interval_count``); anniversaries of a running subscription are
-        terms that renewed by continuing, and the row's own end_date is its final term end.
-        Month arithmetic is counted from the start date (Jan 31 + 1 month = Feb 29), never
-        chained.
-        """
-        s = self.settings
-        terms = sqlglot.parse_one(TERMS_SQL, read="duckdb")
-        term_end = col("term_end", "t")
-        select = (
-            exp.select(
-                "t.*",
-                exp.alias_(period_index_sql(term_end, s.grain, s.week_start),
-                           q("term_end_period_index")),
-                exp.alias_(exp.DateAdd(this=term_end.copy(),
-                                       expression=exp.Literal.number(s.renewal_grace_days),
-                                       unit=exp.var("DAY")), q("renewal_deadline")),
-            )
-            .from_(terms.subquery("t"))
-        )
-        self.con.execute(f"create or replace temp table stg_subscription_terms as {_sql(select)}",
-                         {"as_of": as_of})
+        select = stg_subscription_terms(Target("duckdb", self.settings))
+        self.con.execute(f"create or replace temp table stg_subscription_terms as {_sql(select)}")
 
     def _stage_dimensions(self) -> None:
         """``stg_customer_dimensions``: one row per customer and dimension, plus an ``all`` row
@@ -629,46 +609,6 @@ TIME_COLUMNS = {
     "support_tickets": "created_at",
 }
 
-# Term ends of each subscription (fixed SQL over contract columns; as_of is a bound parameter).
-TERMS_SQL = """
-with subscription_rows as (
-    select
-        subscription_id,
-        customer_id,
-        start_date,
-        end_date,
-        mrr,
-        coalesce(is_trial, false) as is_trial,
-        case lower(trim(billing_interval))
-            when 'year' then 12 when 'annual' then 12 when 'quarter' then 3 else 1
-        end * cast(coalesce(billing_interval_count, 1) as integer) as term_months
-    from stg_subscriptions
-    where first_period_index is not null
-),
-anniversaries as (
-    select
-        subscription_rows.*,
-        unnest(list_transform(
-            range(1, cast(date_diff('month', start_date, coalesce(end_date, $as_of)) / term_months
-                  as integer) + 2),
-            lambda k: cast(start_date + to_months(cast(k * term_months as integer)) as date)
-        )) as term_end
-    from subscription_rows
-)
-select
-    subscription_id, customer_id, start_date, end_date, mrr, is_trial, term_months, term_end,
-    0 as is_final
-from anniversaries
-where term_end < coalesce(end_date, $as_of + 1) and term_end <= $as_of
-union all
-select
-    subscription_id, customer_id, start_date, end_date, mrr, is_trial, term_months,
-    end_date as term_end, 1 as is_final
-from subscription_rows
-where end_date is not null and end_date <= $as_of
-"""
-
-
 def _closest(wanted: str, candidates: list[str]) -> list[str]:
     """The likeliest intended column: one containing the name (``monthly_mrr`` for ``mrr``),
     else the closest spelling."""
@@ -676,6 +616,17 @@ def _closest(wanted: str, candidates: list[str]) -> list[str]:
     if containing:
         return sorted(containing, key=lambda c: abs(len(c) - len(wanted)))[:1]
     return difflib.get_close_matches(wanted, candidates, n=1, cutoff=0.5)
+
+
+def _offset_spelling(value: exp.Expression) -> exp.Expression:
+    """The offsets OFFSET_PATTERN accepts in the spelling DuckDB's TIMESTAMPTZ cast reads:
+    it rejects a space before the offset ("10:00:00 +0200", git's format) and a lower-case
+    or spaced Z."""
+    zulu = exp.func("regexp_replace", value, exp.Literal.string("([0-9]) ?[Zz]$"),
+                    exp.Literal.string("\\1+00"))
+    return exp.func("regexp_replace", zulu,
+                    exp.Literal.string("([0-9]) ([+-][0-9]{2}(:?[0-9]{2})?)$"),
+                    exp.Literal.string("\\1\\2"))
 
 
 def _sql_type(kind: str) -> str:

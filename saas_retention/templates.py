@@ -30,7 +30,7 @@ READ_DIALECT = "duckdb"
 BASE_RELATIONS = {f"stg_{t}" for t in TABLES} | {
     "calendar", "calendar_days", "stg_customer_dimensions", "stg_subscription_terms"}
 # Pseudo-functions expanded by the compiler, not metric functions.
-PSEUDO_FUNCTIONS = {"sr_dimensions"}
+PSEUDO_FUNCTIONS = {"sr_dimensions", "sr_day_index", "sr_month_index", "sr_month_start"}
 # Functions only DuckDB has (Arrow UDFs registered by udfs, list aggregation): a model calling
 # one must declare `engines: [duckdb]`.
 DUCKDB_ONLY_FUNCTIONS = {"sbg_fit", "list", "classify_sentiment"}
@@ -67,6 +67,10 @@ class Model:
     params: tuple[str, ...] = ()
     columns: dict[str, str] = field(default_factory=dict)
     engines: tuple[str, ...] = ()  # empty: every engine
+    # how `build --incremental` refreshes it: "day" = rows keyed by day_index computed from that
+    # day's events alone (only the days from the last covered one on are recomputed); empty =
+    # recomputed in full
+    incremental: str = ""
 
     @functools.cached_property
     def ast(self) -> exp.Expression:
@@ -162,6 +166,7 @@ def load_models() -> dict[str, Model]:
             engines=tuple(meta.get("engines", ())),
             params=tuple(meta.get("params", ())),
             columns=dict(meta.get("columns", {})),
+            incremental=meta.get("incremental", "") or "",
         )
     return models
 
@@ -214,7 +219,38 @@ def validate(catalog: Catalog) -> None:
                                         "but does not declare engines: [duckdb]")
             elif n not in metrics and n not in PSEUDO_FUNCTIONS:
                 raise TemplateError(f"model {model.name!r} calls unknown function {n!r}")
+        _validate_incremental(model)
     catalog.model_order()
+
+
+# The relations an `incremental: <kind>` model may read, and the key column it is refreshed by:
+# reading anything else (another model, the calendar, a window over all history) would make
+# a row depend on more than its own day's events.
+INCREMENTAL_KINDS = {"day": ({"stg_events"}, "day_index")}
+
+
+def _validate_incremental(model: Model) -> None:
+    if not model.incremental:
+        return
+    if model.incremental not in INCREMENTAL_KINDS:
+        raise TemplateError(f"model {model.name!r}: unknown incremental kind "
+                            f"{model.incremental!r} (known: {sorted(INCREMENTAL_KINDS)})")
+    allowed, key = INCREMENTAL_KINDS[model.incremental]
+    if model.relations - allowed:
+        raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
+                            f"reads {sorted(model.relations - allowed)}")
+    if key not in model.key:
+        raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
+                            f"{key} is not in its key")
+    windows = [w for w in model.ast.find_all(exp.Window)]
+    if windows:
+        raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
+                            "uses a window function (rows could depend on other days)")
+    group_keys = [{c.name for c in g.find_all(exp.Column)}
+                  for g in model.ast.find_all(exp.Group)]
+    if not group_keys or not all(key in g for g in group_keys):
+        raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
+                            f"not every aggregation groups by {key}")
 
 
 @functools.lru_cache(maxsize=1)

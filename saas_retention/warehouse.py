@@ -15,8 +15,8 @@ The source tables and columns come from the user's mapping and are quoted by sql
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 
 from sqlglot import exp
 
@@ -24,13 +24,19 @@ from .calendar import period_index_sql, period_start_sql, snapshot_index_columns
 from .compile import model_ast
 from .config import Settings
 from .contract import TABLES
-from .dialects import date_functions, resolve
+from .dialects import (
+    date_functions,
+    resolve,
+    standalone_notes,
+    standalone_shape,
+    with_query_settings,
+)
 from .errors import ConfigError
 from .templates import Catalog, load_catalog
 
 # Relations the warehouse staging provides; models needing others stay DuckDB-only for now.
 WAREHOUSE_RELATIONS = ("stg_subscriptions", "stg_customers", "stg_customer_dimensions",
-                       "calendar")
+                       "calendar", "stg_subscription_terms")
 NUMBERS_DIGITS = 5  # calendars of up to 100,000 periods
 # the arg holding a query's WITH clause ("with_" since sqlglot 28; "with" before)
 WITH_KEY = "with_" if "with_" in exp.Select.arg_types else "with"
@@ -48,6 +54,22 @@ class Target:
     optional_columns: frozenset[str] = frozenset({"end_date"})
     source_schema: str | None = None  # where the user's tables are
     relation_schema: str | None = None  # where staging, calendar and models are built
+    # optional contract tables the source has (None: each model's own, for shipped files);
+    # absent ones are staged empty, as in the DuckDB build
+    tables: frozenset[str] | None = None
+    # optional columns of customers and the dated tables the source has, as "table.column"
+    # (None: all the dated tables' columns; customers' signup_date only when mapped)
+    columns: frozenset[str] | None = None
+    # timestamp columns of a time-zone-aware type, as "table.column": converted to local time
+    tz_columns: frozenset[str] = frozenset()
+
+    def has_table(self, table: str) -> bool:
+        return self.tables is None or table in self.tables
+
+    def has_column(self, table: str, column: str) -> bool:
+        if TABLES[table].column(column).required:
+            return True
+        return self.columns is None or f"{table}.{column}" in self.columns
 
     @property
     def as_of_sql(self) -> exp.Expression:
@@ -81,13 +103,17 @@ def _cast(e: exp.Expression, to: str) -> exp.Expression:
     return exp.cast(e, exp.DataType.build(to))
 
 
-def warehouse_models(catalog: Catalog | None = None) -> list[str]:
-    """Models that compile for every engine: portable SQL reading warehouse relations."""
+def warehouse_models(catalog: Catalog | None = None,
+                     inputs: Collection[str] | None = None) -> list[str]:
+    """Models that compile for every engine: portable SQL reading warehouse relations; with
+    ``inputs``, only those whose input tables are all among them."""
     catalog = catalog or load_catalog()
     names = []
     for name in catalog.model_order():
         model = catalog.models[name]
         if model.engines:
+            continue
+        if inputs is not None and not set(model.inputs) <= set(inputs):
             continue
         base = model.relations - set(catalog.models)
         deps_ok = all(d in names for d in model.depends_on(catalog.models))
@@ -139,7 +165,9 @@ def stg_customers(t: Target) -> exp.Query:
                                                           "signup_date"))
                 .from_("stg_subscriptions").where(_col("customer_id").is_(exp.null()).not_())
                 .distinct())
-    signup = "signup_date" in s.mapping("customers").columns
+    # mapped in the config, or found by introspecting the warehouse table
+    signup = ("signup_date" in s.mapping("customers").columns
+              or (t.columns is not None and "customers.signup_date" in t.columns))
     listed = exp.select(
         exp.alias_(_cast(_col(s.source_column("customers", "customer_id")), "VARCHAR"),
                    "customer_id"),
@@ -236,12 +264,39 @@ def calendar(t: Target) -> exp.Select:
     ).from_(inner.subquery("periods"))
 
 
+def stg_subscription_terms(t: Target) -> exp.Query:
+    from .warehouse_terms import stg_subscription_terms as terms  # it builds on this module
+
+    return terms(t)
+
+
 STAGING = {
     "stg_subscriptions": stg_subscriptions,
+    "stg_subscription_terms": stg_subscription_terms,
     "stg_customers": stg_customers,
     "stg_customer_dimensions": stg_customer_dimensions,
     "calendar": calendar,
 }
+# relations each staging relation reads (besides the user's source tables)
+STAGING_DEPS: dict[str, list[str]] = {
+    "stg_customers": ["stg_subscriptions"],
+    "stg_customer_dimensions": ["stg_customers"],
+    "calendar": ["stg_subscriptions"],
+    "stg_subscription_terms": ["stg_subscriptions"],
+}
+
+
+def _register_dated_staging() -> None:
+    """The dated tables and calendar_days (warehouse_events.py) join the warehouse staging."""
+    global WAREHOUSE_RELATIONS
+    from . import warehouse_events
+
+    STAGING.update(warehouse_events.STAGING)
+    STAGING_DEPS.update(warehouse_events.STAGING_DEPS)
+    WAREHOUSE_RELATIONS = (*WAREHOUSE_RELATIONS, *warehouse_events.STAGING)
+
+
+_register_dated_staging()
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -261,9 +316,11 @@ def relation_ast(name: str, t: Target) -> exp.Query:
     if model.engines and t.dialect not in model.engines:
         raise ConfigError(f"model {name!r} runs only on {', '.join(model.engines)}")
     tree = model_ast(model, grain=t.settings.grain, params=_params(t),
-                     dimensions=t.dimensions, catalog=catalog)
+                     dimensions=t.dimensions, catalog=catalog, dialect=t.dialect)
     if t.dialect in NAMES_QUALIFIED_COLUMNS:
         tree = alias_qualified_columns(tree)
+    if t.dialect in CASE_SENSITIVE_FUNCTIONS:
+        tree = lower_case_functions(tree, CASE_SENSITIVE_FUNCTIONS[t.dialect])
     return _in_schema(tree, t, catalog)
 
 
@@ -288,6 +345,24 @@ def _in_schema(tree: exp.Expression, t: Target, catalog: Catalog) -> exp.Express
 NAMES_QUALIFIED_COLUMNS = {"clickhouse"}
 
 
+# Functions an engine knows only under their lower-case name (sqlglot writes them upper-case).
+CASE_SENSITIVE_FUNCTIONS: dict[str, tuple[type[exp.Func], ...]] = {
+    "clickhouse": (exp.CumeDist, exp.PercentRank),
+}
+
+
+def lower_case_functions(tree: exp.Expression,
+                         kinds: tuple[type[exp.Func], ...]) -> exp.Expression:
+    """``CUME_DIST()`` -> ``cume_dist()``: the same call, named as the engine spells it."""
+    def lower(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, kinds):
+            return exp.Anonymous(this=node.sql_name().lower(),
+                                 expressions=[a.copy() for a in node.expressions])
+        return node
+
+    return tree.transform(lower)
+
+
 def alias_qualified_columns(tree: exp.Expression) -> exp.Expression:
     """``select t.c`` -> ``select t.c as c`` in every select list."""
     for select in tree.find_all(exp.Select):
@@ -308,9 +383,7 @@ def relation_order(model: str) -> list[str]:
         if name in order:
             return
         if name in STAGING:
-            deps = {"stg_customers": ["stg_subscriptions"],
-                    "stg_customer_dimensions": ["stg_customers"],
-                    "calendar": ["stg_subscriptions"]}.get(name, [])
+            deps = STAGING_DEPS.get(name, [])
         else:
             deps = sorted(catalog.models[name].relations)
         for d in deps:
@@ -344,7 +417,31 @@ def _flatten(name: str, query: exp.Query, ctes: list[exp.CTE]) -> None:
     ctes.append(exp.CTE(this=query, alias=exp.TableAlias(this=exp.to_identifier(name))))
 
 
+def read_tables(model: str) -> frozenset[str]:
+    """The optional dated tables ``model`` reads, directly or through other models."""
+    catalog = load_catalog()
+    seen: set[str] = set()
+    todo = [model]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in catalog.models:
+            continue
+        seen.add(name)
+        todo.extend(catalog.models[name].relations)
+    read = {r for m in seen for r in catalog.models[m].relations}
+    return frozenset(t for t in TABLES if t not in ("subscriptions", "customers")
+                     and f"stg_{t}" in read)
+
+
+def _for_model(model: str, t: Target) -> Target:
+    """A shipped query reads the tables its model reads: the others are staged empty."""
+    if t.tables is not None:
+        return t
+    return replace(t, tables=read_tables(model))
+
+
 def standalone_ast(model: str, t: Target) -> exp.Query:
+    t = _for_model(model, t)
     ctes: list[exp.CTE] = []
     for name in relation_order(model):
         _flatten(name, relation_ast(name, t), ctes)
@@ -361,9 +458,12 @@ def standalone_ast(model: str, t: Target) -> exp.Query:
 
 def _header(model: str, t: Target, shape: str) -> str:
     catalog = load_catalog()
+    t = _for_model(model, t)
     sources = [t.settings.source_table("subscriptions")]
     if t.has_customers:
         sources.append(t.settings.source_table("customers"))
+    sources += [t.settings.source_table(d) for d in TABLES
+                if d not in ("subscriptions", "customers") and d in (t.tables or ())]
     lines = [
         f"{model} — generated by saas-retention for {t.dialect} ({shape}); do not edit.",
         f"Reads the source tables: {', '.join(sources)} "
@@ -392,12 +492,16 @@ def _wrap(text: str, width: int = 92) -> list[str]:
 
 def standalone_sql(model: str, t: Target) -> str:
     dialect = resolve(t.dialect)
-    query = standalone_ast(model, t)
-    return _header(model, t, "standalone query") + query.sql(dialect=dialect, pretty=True) + ";\n"
+    query = standalone_shape(with_query_settings(standalone_ast(model, t), dialect), dialect)
+    notes = "".join(f"-- {line}\n" for note in standalone_notes(query, dialect)
+                    for line in _wrap(note))
+    return (_header(model, t, "standalone query") + notes + query.sql(dialect=dialect, pretty=True)
+            + ";\n")
 
 
 def relation_sql(name: str, t: Target, pretty: bool = True) -> str:
-    return relation_ast(name, t).sql(dialect=resolve(t.dialect), pretty=pretty)
+    dialect = resolve(t.dialect)
+    return with_query_settings(relation_ast(name, t), dialect).sql(dialect=dialect, pretty=pretty)
 
 
 def dist_target(dialect: str, settings: Settings | None = None,

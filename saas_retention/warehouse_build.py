@@ -18,10 +18,11 @@ from sqlglot import exp
 
 from .config import Settings
 from .contract import TABLES
-from .dialects import resolve
+from .dialects import resolve, with_query_settings
 from .errors import Problem, SaasRetentionError, SourceError, SourceProblems
 from .templates import load_catalog
 from .warehouse import STAGING, Target, relation_ast, relation_order, warehouse_models
+from .warehouse_events import DATED_TABLES
 
 # SQLAlchemy dialect names -> sqlglot dialects
 SQLALCHEMY_DIALECTS = {
@@ -41,6 +42,12 @@ SQLALCHEMY_DIALECTS = {
     "mssql": "tsql",
 }
 BUILDING_SUFFIX = "__sr_building"
+# LIKE patterns of text timestamps ending with a UTC offset or Z (after the time of day: the
+# "-01" ending a plain date is no offset); LIKE is the one pattern match every engine has
+OFFSET_LIKE_PATTERNS = ("%:__+%", "%:__-%", "%:__.%+%", "%:__.%-%", "%:__Z", "%:__z",
+                        "%:__ Z", "%:__.%Z")
+# model -> the warehouse models it reads, for models fitted in the client (warehouse_value)
+CLIENT_FITTED = {"cohort_value": ["customer_periods", "cohort_retention"]}
 EXAMPLES = 3
 
 
@@ -93,6 +100,10 @@ class WarehouseBuild:
 
     # -- introspection -----------------------------------------------------------------------
     def _columns(self, table: str) -> list[str] | None:
+        info = self._column_info(table)
+        return None if info is None else [c["name"] for c in info]
+
+    def _column_info(self, table: str) -> list[dict] | None:
         import sqlalchemy
 
         inspector = sqlalchemy.inspect(self.engine)
@@ -101,18 +112,22 @@ class WarehouseBuild:
         real = names.get(table.lower())
         if real is None:
             return None
-        return [c["name"] for c in inspector.get_columns(real, schema=self.schema)]
+        return inspector.get_columns(real, schema=self.schema)
 
     def _where(self, table: str) -> str:
         return f"{self.schema}.{table}" if self.schema else table
 
     def introspect(self) -> Target:
         s = self.settings
+        # timestamp columns stored as text: checked for UTC offsets, which a cast would drop
+        self.text_time_columns: list[tuple[str, str]] = []
         problems: list[Problem] = []
         present: dict[str, list[str]] = {}
-        for contract in ("subscriptions", "customers"):
+        tz_columns: set[str] = set()
+        for contract in ("subscriptions", "customers", *DATED_TABLES):
             source = s.source_table(contract)
-            cols = self._columns(source)
+            info = self._column_info(source)
+            cols = None if info is None else [c["name"] for c in info]
             if cols is None:
                 if contract == "subscriptions":
                     import sqlalchemy
@@ -142,6 +157,15 @@ class WarehouseBuild:
                         f"required column missing from the warehouse table{hint}; "
                         f"columns found: {', '.join(cols)}"))
             present[contract] = have
+            for c in info:
+                name = c["name"].lower()
+                for col in TABLES[contract].columns:
+                    if (col.kind == "timestamp" and col.name in have
+                            and s.source_column(contract, col.name).lower() == name):
+                        if _is_time_zone_aware(c["type"]):
+                            tz_columns.add(f"{contract}.{col.name}")
+                        elif _is_text(c["type"]):
+                            self.text_time_columns.append((contract, col.name))
             if contract == "customers":
                 mapped = {s.source_column("customers", c).lower() for c in have}
                 wanted_dims = s.mapping("customers").dimensions
@@ -158,6 +182,10 @@ class WarehouseBuild:
             optional_columns=frozenset(c for c in present["subscriptions"]
                                        if not TABLES["subscriptions"].column(c).required),
             source_schema=self.schema, relation_schema=self.target_schema,
+            tables=frozenset(t for t in present if t in DATED_TABLES),
+            columns=frozenset(f"{t}.{c}" for t in present if t != "subscriptions"
+                              for c in present[t]),
+            tz_columns=frozenset(tz_columns),
         )
 
     # -- rules -------------------------------------------------------------------------------
@@ -202,8 +230,70 @@ class WarehouseBuild:
             examples = [r[0] for r in self._rows(conn, dup.limit(EXAMPLES))]
             problems.append(Problem(where, s.source_column("subscriptions", "subscription_id"),
                                     n, "duplicate values in a key column", examples))
+        problems += self._dated_problems(conn)
         if problems:
             raise SourceProblems(problems)
+
+    def _dated_problems(self, conn) -> list[Problem]:
+        """The dated tables' rules that would otherwise drop or miscount rows: required values
+        missing, survey scores off their scale, unknown survey kinds (as the DuckDB staging)."""
+        s = self.settings
+        problems = []
+        for table in DATED_TABLES:
+            if table not in self.present:
+                continue
+            src = _table(s.source_table(table), self.schema)
+
+            def c(name: str, table: str = table) -> exp.Column:
+                return exp.column(s.source_column(table, name), quoted=True)
+
+            rules = [(col.name, c(col.name).is_(exp.null()),
+                      "missing (NULL) values in a required column")
+                     for col in TABLES[table].columns if col.required]
+            if table == "survey_responses":
+                kind = exp.func("lower", exp.func("trim", c("survey")))
+                score = c("score")
+                rules += [
+                    ("score", exp.or_(
+                        exp.and_(exp.EQ(this=kind, expression=exp.Literal.string("nps")),
+                                 exp.or_(exp.LT(this=score, expression=exp.Literal.number(0)),
+                                         exp.GT(this=score.copy(),
+                                                expression=exp.Literal.number(10)))),
+                        exp.and_(exp.EQ(this=kind.copy(), expression=exp.Literal.string("csat")),
+                                 exp.or_(exp.LT(this=score.copy(),
+                                                expression=exp.Literal.number(1)),
+                                         exp.GT(this=score.copy(),
+                                                expression=exp.Literal.number(5))))),
+                     "scores outside the survey's scale (NPS 0–10, CSAT 1–5)"),
+                    ("survey", exp.not_(kind.copy().isin(exp.Literal.string("nps"),
+                                                         exp.Literal.string("csat"))),
+                     "unknown survey kind (expected 'nps' or 'csat')"),
+                ]
+            for contract, column in self.text_time_columns:
+                if contract == table:
+                    value = c(column)
+                    rules.append((column, exp.or_(*(
+                        exp.Like(this=value.copy(), expression=exp.Literal.string(p))
+                        for p in OFFSET_LIKE_PATTERNS)),
+                        "timestamps with a UTC offset in a text column, which the warehouse "
+                        "would read as local time; store them in a time-zone-aware type "
+                        "(e.g. timestamptz) or as local times without an offset"))
+            who = "referrer_customer_id" if table == "referrals" else "customer_id"
+            show = [c(who), c(DATED_TABLES[table])]
+            if table == "survey_responses":
+                show += [c("survey"), c("score")]
+            for column, condition, message in rules:
+                count = self._scalar(conn, exp.select("count(*)").from_(src.copy())
+                                     .where(condition))
+                if count:
+                    rows = self._rows(conn, exp.select(*(x.copy() for x in show))
+                                      .from_(src.copy()).where(condition.copy())
+                                      .limit(EXAMPLES))
+                    names = [x.name for x in show]
+                    problems.append(Problem(
+                        self._where(s.source_table(table)), s.source_column(table, column),
+                        count, message, [dict(zip(names, r, strict=True)) for r in rows]))
+        return problems
 
     def _scalar(self, conn, query: exp.Expression):
         return self._rows(conn, query)[0][0]
@@ -216,15 +306,23 @@ class WarehouseBuild:
         started = time.perf_counter()
         target = self.introspect()
         result = WarehouseResult(url=self.label, dialect=self.dialect)
-        models = [m for m in warehouse_models() if not only or m in only]
+        models = [m for m in warehouse_models(inputs=set(self.present))
+                  if not only or m in only]
+        # models whose fit runs in the client between two SQL steps (warehouse_value)
+        fitted = [m for m in CLIENT_FITTED if not only or m in only]
         catalog = load_catalog()
+        portable = set(warehouse_models())
         for name in catalog.model_order():
-            if name not in models:
-                result.skipped[name] = (f"runs only on {', '.join(catalog.models[name].engines)}"
-                                        if catalog.models[name].engines
-                                        else "needs inputs the warehouse staging lacks")
+            if name not in models and name not in fitted:
+                model = catalog.models[name]
+                absent = [t for t in model.inputs if t not in self.present]
+                result.skipped[name] = (
+                    f"runs only on {', '.join(model.engines)}" if model.engines
+                    else f"input table {', '.join(absent)} absent" if absent and
+                    name in portable
+                    else "needs inputs the warehouse staging lacks")
         order: list[str] = []
-        for m in models:
+        for m in models + [r for f in fitted for r in CLIENT_FITTED[f]]:
             order += [r for r in relation_order(m) if r not in order]
         with self.engine.begin() as conn:
             self.check(conn)
@@ -233,15 +331,38 @@ class WarehouseBuild:
                     self.target_schema, quoted=True)), kind="SCHEMA", exists=True))
         for name in order:
             t0 = time.perf_counter()
-            self._materialise(name, relation_ast(name, target))
+            self._materialise(name, with_query_settings(relation_ast(name, target),
+                                                        self.dialect))
             if name not in STAGING:
                 with self.engine.connect() as conn:
                     result.models[name] = self._scalar(
                         conn, exp.select("count(*)").from_(_table(name, self.target_schema)))
                 self.progress(f"built {name}: {result.models[name]:,} rows in "
                               f"{time.perf_counter() - t0:.2f} s")
+        for name in fitted:
+            t0 = time.perf_counter()
+            result.models[name] = self._build_fitted(name, target)
+            self.progress(f"built {name}: {result.models[name]:,} rows in "
+                          f"{time.perf_counter() - t0:.2f} s (fitted in the client)")
         result.seconds = time.perf_counter() - started
         return result
+
+    def _build_fitted(self, name: str, target: Target) -> int:
+        from . import warehouse_value as value
+
+        with self.engine.connect() as conn:
+            grid = self._rows(conn, with_query_settings(value.survivors_query(target),
+                                                        self.dialect))
+        rows = value.fit_rows(grid, value.discount_rate(target))
+        self._materialise(value.FITS, value.fits_table_ast())
+        with self.engine.begin() as conn:
+            for insert in value.insert_statements(_table(value.FITS, self.target_schema), rows):
+                self._exec(conn, insert)
+        self._materialise(name, with_query_settings(value.projection_query(target),
+                                                    self.dialect))
+        with self.engine.connect() as conn:
+            return self._scalar(conn, exp.select("count(*)").from_(
+                _table(name, self.target_schema)))
 
     def _materialise(self, name: str, query: exp.Query) -> None:
         building = _table(name + BUILDING_SUFFIX, self.target_schema)
@@ -277,3 +398,22 @@ def build_on_warehouse(url: str, settings: Settings, *, schema: str | None = Non
                        progress: Callable[[str], None] | None = None) -> WarehouseResult:
     return WarehouseBuild(url, settings, schema=schema, target_schema=target_schema,
                           progress=progress).run()
+
+
+def _is_time_zone_aware(kind) -> bool:
+    """A SQLAlchemy column type holding instants (timestamptz, TIMESTAMP_TZ, DateTime64 with a
+    zone…), whose values the staging converts to the reporting zone's local time."""
+    if getattr(kind, "timezone", False) is True:
+        return True
+    try:
+        name = str(kind).upper().replace(" ", "")
+    except Exception:  # a type SQLAlchemy cannot print: not one of the known zoned types
+        return False
+    return any(marker in name for marker in ("WITHTIMEZONE", "TIMESTAMPTZ", "TIMESTAMP_TZ",
+                                             "TIMESTAMP_LTZ", "DATETIMEOFFSET"))
+
+
+def _is_text(kind) -> bool:
+    import sqlalchemy
+
+    return isinstance(kind, sqlalchemy.types.String)

@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-COLUMN_TYPES = {"text": "VARCHAR", "date": "DATE", "number": "DOUBLE", "bool": "BOOLEAN"}
+COLUMN_TYPES = {"text": "VARCHAR", "date": "DATE", "number": "DOUBLE", "bool": "BOOLEAN",
+                "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ"}
 
 
 def normalise(value):
@@ -99,7 +100,8 @@ class SQLiteEngine(Engine):
         return [d[0] for d in cur.description], cur.fetchall()
 
     def load(self, table, columns, rows):
-        types = {"text": "TEXT", "date": "TEXT", "number": "REAL", "bool": "INTEGER"}
+        types = {"text": "TEXT", "date": "TEXT", "number": "REAL", "bool": "INTEGER",
+                 "timestamp": "TEXT"}
         cols = ", ".join(f'"{c}" {types[k]}' for c, k in columns)
         self.execute(f'create table "{table}" ({cols})')
         marks = ", ".join("?" for _ in columns)
@@ -128,7 +130,7 @@ class PostgresEngine(Engine):
 
     def load(self, table, columns, rows):
         types = {"text": "TEXT", "date": "DATE", "number": "DOUBLE PRECISION",
-                 "bool": "BOOLEAN"}
+                 "bool": "BOOLEAN", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ"}
         cols = ", ".join(f'"{c}" {types[k]}' for c, k in columns)
         self.execute(f'drop table if exists "{table}"')
         self.execute(f'create table "{table}" ({cols})')
@@ -147,9 +149,8 @@ class ClickHouseEngine(Engine):
         from chdb import session
 
         self.path = tempfile.mkdtemp(prefix="sr-chdb-")
+        # no session settings: the SQL under test carries the ones it needs (join_use_nulls…)
         self.session = session.Session(self.path)
-        # LEFT JOIN misses must be NULL, not 0 / '' (PORTABILITY.md)
-        self.execute("SET join_use_nulls = 1")
 
     def execute(self, sql):
         self.session.query(sql)
@@ -160,13 +161,18 @@ class ClickHouseEngine(Engine):
 
     def load(self, table, columns, rows):
         types = {"text": "Nullable(String)", "date": "Nullable(Date32)",
-                 "number": "Nullable(Float64)", "bool": "Nullable(Bool)"}
+                 "number": "Nullable(Float64)", "bool": "Nullable(Bool)",
+                 "timestamp": "Nullable(DateTime64(6))",
+                 "timestamptz": "Nullable(DateTime64(6, 'UTC'))"}
         cols = ", ".join(f'"{c}" {types[k]}' for c, k in columns)
         self.execute(f'create table "{table}" ({cols}) engine = Memory')
         if rows:
             def lit(v):
                 if v is None:
                     return "NULL"
+                if isinstance(v, dt.datetime) and v.tzinfo is not None:
+                    # an instant, written as its UTC time into a UTC column
+                    v = v.astimezone(dt.timezone.utc).replace(tzinfo=None)
                 if isinstance(v, bool):
                     return "true" if v else "false"
                 if isinstance(v, int | float):
@@ -209,7 +215,8 @@ class SparkEngine(Engine):
         import pyspark.sql.types as T
 
         types = {"text": T.StringType(), "date": T.DateType(), "number": T.DoubleType(),
-                 "bool": T.BooleanType()}
+                 "bool": T.BooleanType(), "timestamp": T.TimestampType(),
+                 "timestamptz": T.TimestampType()}
         schema = T.StructType([T.StructField(c, types[k]) for c, k in columns])
         data = [tuple(float(v) if k == "number" and v is not None else v
                       for v, (_, k) in zip(r, columns, strict=True)) for r in rows]
@@ -297,4 +304,109 @@ def postgres_server():
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- MariaDB server (the MySQL dialect) ----------------------------------------------------------
+
+class MySQLEngine(Engine):
+    """MariaDB (or MySQL) through pymysql: the engine for sqlglot's ``mysql`` dialect."""
+
+    name = "mysql"
+    dialect = "mysql"
+
+    def quote(self, name: str) -> str:
+        return f"`{name}`"
+
+    def __init__(self, url: dict):
+        import pymysql
+
+        self.con = pymysql.connect(**url, autocommit=True)
+
+    def execute(self, sql):
+        with self.con.cursor() as cur:
+            cur.execute(sql)
+
+    def rows(self, sql):
+        with self.con.cursor() as cur:
+            cur.execute(sql)
+            return [d[0] for d in cur.description], list(cur.fetchall())
+
+    def load(self, table, columns, rows):
+        types = {"text": "VARCHAR(255)", "date": "DATE", "number": "DOUBLE", "bool": "BOOLEAN"}
+        cols = ", ".join(f"`{c}` {types[k]}" for c, k in columns)
+        self.execute(f"drop table if exists `{table}`")
+        self.execute(f"create table `{table}` ({cols})")
+        if rows:
+            marks = ", ".join("%s" for _ in columns)
+            with self.con.cursor() as cur:
+                cur.executemany(f"insert into `{table}` values ({marks})", rows)
+
+    def materialise(self, name, sql):
+        self.execute(f"drop table if exists `{name}`")
+        self.execute(f"create table `{name}` as {sql}")
+
+    def close(self):
+        self.con.close()
+
+
+def _mysql_bin(*names: str) -> str | None:
+    for name in names:
+        found = shutil.which(name) or next(
+            (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name) if p.exists()),
+            None)
+        if found:
+            return found
+    return None
+
+
+@contextlib.contextmanager
+def mysql_server():
+    """A throwaway MariaDB on 127.0.0.1 in a temporary datadir; yields pymysql connect args."""
+    install = _mysql_bin("mariadb-install-db", "mysql_install_db")
+    server = _mysql_bin("mariadbd", "mysqld")
+    if not install or not server:
+        raise RuntimeError("MariaDB server binaries not found (apt-get install mariadb-server)")
+    root = Path(tempfile.mkdtemp(prefix="sr-mariadb-"))
+    data = root / "data"
+    # as root the server must be told to run as root (the tests' own throwaway server)
+    user = ["--user=root"] if os.geteuid() == 0 else []
+    subprocess.run([install, f"--datadir={data}", "--auth-root-authentication-method=normal",
+                    "--skip-test-db", *user], check=True, capture_output=True)
+    port = _free_port()
+    log = (root / "log").open("w")
+    proc = subprocess.Popen(
+        [server, "--no-defaults", f"--datadir={data}", f"--socket={root / 'sock'}",
+         f"--port={port}", "--bind-address=127.0.0.1", "--skip-grant-tables",
+         "--skip-name-resolve", f"--pid-file={root / 'pid'}", "--innodb-flush-log-at-trx-commit=0",
+         "--character-set-server=utf8mb4", "--collation-server=utf8mb4_bin",
+         "--default-time-zone=+00:00", *user],
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        import pymysql
+
+        args = {"host": "127.0.0.1", "port": port, "user": "root", "password": ""}
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                pymysql.connect(**args).close()
+                break
+            except Exception:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log_text = (root / "log").read_text()
+                    raise RuntimeError(f"MariaDB did not start:\n{log_text}") from None
+                time.sleep(0.2)
+        con = pymysql.connect(**args, autocommit=True)
+        with con.cursor() as cur:
+            cur.execute("create database sr")
+        con.close()
+        yield {**args, "database": "sr"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
         shutil.rmtree(root, ignore_errors=True)

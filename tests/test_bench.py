@@ -47,6 +47,12 @@ def test_bench_smoke_run(tmp_path):
     assert size["ratio_build_to_baseline"] > 0 and size["cpu_ratio_build_to_baseline"] > 0
     assert size["events_per_second"]["baseline"] > 0 and size["events_per_second"]["build"] > 0
 
+    refresh = size["incremental"]  # build --incremental after one more day of events
+    assert refresh["refresh"]["incremental"] and all(refresh["same_result"].values())
+    assert refresh["ratio"] > 0 and refresh["appended_events"] > 0
+    assert "Incremental refresh: one more day of events" in (out / "RESULTS.md").read_text(
+        encoding="utf-8")
+
     comparison = size["comparison"]
     assert set(comparison["same_result"].values()) == {True}, comparison
     assert all(s > 0 for s in comparison["seconds"].values())

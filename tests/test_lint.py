@@ -33,10 +33,10 @@ def schema_and_dims(tmp_path_factory):
         report = Stager(con, open_source(src), SETTINGS).run()
         build_models(con, SETTINGS, report)
         schema = {}
-        # staged relations are temporary tables (catalog temp) or views
+        # staged relations are temp tables (catalog 'temp'), models are in the database
         tables = con.execute("select table_name from information_schema.tables where "
-                             "table_schema = 'main' and table_catalog in "
-                             "(current_database(), 'temp')").fetchall()
+                             "table_schema = 'main' and "
+                             "table_catalog in (current_database(), 'temp')").fetchall()
         for (table,) in tables:
             schema[table] = {c[0]: c[1] for c in con.execute(f'describe "{table}"').fetchall()}
         return schema, report.dimensions

@@ -14,15 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
-import os
 import secrets
-import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -34,121 +28,22 @@ if importlib.util.find_spec("superset") is None:
     pytest.skip("Apache Superset is not installed here (pip install 'saas-retention[superset]'; "
                 "nox -s superset runs these tests)", allow_module_level=True)
 
+from superset_server import ARTIFACTS, running_superset  # noqa: E402
+
 from saas_retention.superset_plugin.bundle import demo_bundle  # noqa: E402
-from saas_retention.superset_plugin.demo import (  # noqa: E402
-    _run,
-    superset_env,
-    superset_executable,
-    write_config,
-)
 from saas_retention.superset_plugin.install import RestClient  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = Path(os.environ.get("SUPERSET_ARTIFACTS", ROOT / ".nox" / "artifacts" / "superset"))
 TIMINGS: dict[str, float] = {}
-PASSWORD_VAR = "SAAS_RETENTION_E2E_PASSWORD"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _timed(name: str, started: float) -> None:
     TIMINGS[name] = round(time.perf_counter() - started, 2)
 
 
-def _build_demo(folder: Path) -> Path:
-    from saas_retention.builder import build
-    from saas_retention.config import parse_settings
-    from saas_retention.demo import generate
-
-    end = dt.date(2025, 12, 31)
-    generate(str(folder / "source.duckdb"), customers=600, months=24, end_date=end)
-    database = folder / "saas_retention.duckdb"
-    build(folder / "source.duckdb", parse_settings({"as_of": end}), database=database)
-    return database
-
-
-class Server:
-    def __init__(self, folder: Path, database: Path, password: str, port: int, proc):
-        self.folder, self.database, self.password = folder, database, password
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc = proc
-        self.env = superset_env(folder)
-        self.exe = superset_executable()
-
-    def api(self) -> RestClient:
-        return RestClient(self.url, "admin", self.password)
-
-    def superset_cli(self, *args: str) -> str:
-        return _run([self.exe, *args], self.env, f"superset {' '.join(args)}")
-
-    def rest_install(self) -> str:
-        env = {**os.environ, PASSWORD_VAR: self.password}
-        done = subprocess.run(
-            [sys.executable, "-m", "saas_retention.cli", "superset", "install", "--url",
-             self.url, "--username", "admin", "--password-env", PASSWORD_VAR,
-             "--database", "saas_retention_demo"], env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr + done.stdout
-        assert self.password not in done.stdout + done.stderr
-        return done.stdout
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("superset")
-    exe = superset_executable()
-    write_config(folder)
-    env = superset_env(folder)
-    password = secrets.token_urlsafe(12)
-    started = time.perf_counter()
-    with ThreadPoolExecutor(1) as pool:
-        building = pool.submit(_build_demo, folder)
-        step = time.perf_counter()
-        _run([exe, "db", "upgrade"], env, "superset db upgrade")
-        _timed("superset db upgrade", step)
-        step = time.perf_counter()
-        _run([exe, "fab", "create-admin", "--username", "admin", "--firstname", "a",
-              "--lastname", "b", "--email", "admin@localhost", "--password", password],
-             env, "superset fab create-admin")
-        _timed("superset fab create-admin", step)
-        step = time.perf_counter()
-        _run([exe, "init"], env, "superset init")
-        _timed("superset init", step)
-        database = building.result()
-    _timed("set-up (metadata and demo build in parallel)", started)
-    port = _free_port()
-    log = open(folder / "superset.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen([exe, "run", "-h", "127.0.0.1", "-p", str(port), "--with-threads"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    step = time.perf_counter()
-    srv = Server(folder, database, password, port, proc)
-    deadline = time.time() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{srv.url}/health", timeout=5) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            log.close()
-            raise RuntimeError("Superset did not start:\n"
-                               + (folder / "superset.log").read_text()[-3000:])
-        time.sleep(1)
-    _timed("superset run until /health", step)
-    yield srv
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS, indent=2))
-    shutil.copy(folder / "superset.log", ARTIFACTS / "superset.log")
+    with running_superset(tmp_path_factory.mktemp("superset"), TIMINGS) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -26,9 +26,9 @@ days as (
     -- count as zeros in the averages
     select
         day_index,
-        activity_date,
         week_index,
-        month_index
+        month_index,
+        month_start
     from calendar_days
 ),
 
@@ -42,7 +42,7 @@ months as (
     -- from the first month with any activity; the as_of month stops at as_of
     select
         month_index,
-        cast(date_trunc('month', min(activity_date)) as date) as date_month,
+        min(month_start) as date_month,
         count(*) as days
     from days
     inner join first_month on month_index >= first_month.first_month_index

@@ -21,11 +21,14 @@ feature_rows as (
 
 periods as (
     -- the anchor: the last day of the period before, the last snapshot at which both the
-    -- churned and the retained customers were paying
+    -- churned and the retained customers were paying (the latest day of a period in
+    -- calendar_days is its last day; only the as_of period's stops early, and no period
+    -- follows it)
     select
         period_index + 1 as period_index,
-        date_diff('day', cast('1970-01-01' as date), last_day) as anchor_day_index
-    from calendar
+        max(day_index) as anchor_day_index
+    from calendar_days
+    group by period_index
 ),
 
 first_day as (

@@ -69,8 +69,7 @@ signups as (
     select
         customer_rows.customer_id,
         coalesce(customer_rows.signup_date, first_activity.first_activity_date) as signup_date,
-        date_diff(
-            'day', cast('1970-01-01' as date),
+        sr_day_index(
             coalesce(customer_rows.signup_date, first_activity.first_activity_date)
         ) as signup_day_index
     from customer_rows
@@ -109,7 +108,7 @@ first_weeks as (
 first_payment as (
     select
         customer_id,
-        min(date_diff('day', cast('1970-01-01' as date), start_date)) as paid_day_index
+        min(sr_day_index(start_date)) as paid_day_index
     from paid_subscriptions
     group by customer_id
 ),
@@ -183,8 +182,7 @@ final as (
         customer_id,
         signup_date,
         signup_day_index,
-        extract(year from signup_date) * 12 + extract(month from signup_date) - 1
-            as signup_month_index,
+        sr_month_index(signup_date) as signup_month_index,
         is_window_closed,
         activation_day_index,
         active_weeks_of_first_4,

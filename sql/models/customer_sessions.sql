@@ -3,15 +3,14 @@
 -- :session_timeout_seconds of inactivity. This is the second pass over the raw events (a
 -- window over each user's events), needed because a session can cross a day boundary.
 with event_rows as (
-    -- seconds since 1970-01-01 on the local clock, from integer parts only (portable)
+    -- seconds since 1970-01-01 on the local clock, staged from integer parts (portable)
     select
         customer_id,
         user_id,
         session_id,
         duration_seconds,
         period_index,
-        day_index * 86400 + hour_of_day * 3600 + extract(minute from event_time) * 60
-            + cast(floor(extract(second from event_time)) as bigint) as event_second
+        second_index as event_second
     from stg_events
     where customer_id is not null
 ),
@@ -55,7 +54,7 @@ id_sessions as (
         min(period_index) as period_index,
         min(event_second) as first_second,
         max(event_second) as last_second,
-        sum(duration_seconds) as duration_seconds,
+        sum(duration_seconds) as timed_seconds,
         count(duration_seconds) as timed_events
     from event_rows
     where session_id is not null
@@ -68,7 +67,7 @@ gap_sessions as (
         min(period_index) as period_index,
         min(event_second) as first_second,
         max(event_second) as last_second,
-        sum(duration_seconds) as duration_seconds,
+        sum(duration_seconds) as timed_seconds,
         count(duration_seconds) as timed_events
     from gap_numbered
     group by customer_id, user_id, session_number
@@ -77,23 +76,25 @@ gap_sessions as (
 all_sessions as (
     -- a session belongs to the period it starts in; its time is the sum of its events'
     -- duration_seconds when they carry one, else first to last event (decimal, so sums do not
-    -- depend on the order threads add them in)
+    -- depend on the order threads add them in). Inner names differ from the output names
+    -- (timed_seconds, length_seconds): ClickHouse reads a name in a select list as the
+    -- alias defined beside it, e.g. count(x) next to sum(x) as x as a nested aggregate
     select
         customer_id,
         period_index,
         case
-            when timed_events > 0 then cast(duration_seconds as decimal(18, 6))
+            when timed_events > 0 then cast(timed_seconds as decimal(18, 6))
             else cast(last_second - first_second as decimal(18, 6))
-        end as session_seconds
+        end as length_seconds
     from id_sessions
     union all
     select
         customer_id,
         period_index,
         case
-            when timed_events > 0 then cast(duration_seconds as decimal(18, 6))
+            when timed_events > 0 then cast(timed_seconds as decimal(18, 6))
             else cast(last_second - first_second as decimal(18, 6))
-        end as session_seconds
+        end as length_seconds
     from gap_sessions
 ),
 
@@ -102,17 +103,17 @@ final as (
         customer_id,
         period_index,
         count(*) as sessions,
-        sum(session_seconds) as session_seconds,
-        sum(case when session_seconds < 60 then 1 else 0 end) as sessions_under_1_min,
-        sum(case when session_seconds >= 60 and session_seconds < 300 then 1 else 0 end)
+        sum(length_seconds) as session_seconds,
+        sum(case when length_seconds < 60 then 1 else 0 end) as sessions_under_1_min,
+        sum(case when length_seconds >= 60 and length_seconds < 300 then 1 else 0 end)
             as sessions_1_to_5_min,
-        sum(case when session_seconds >= 300 and session_seconds < 900 then 1 else 0 end)
+        sum(case when length_seconds >= 300 and length_seconds < 900 then 1 else 0 end)
             as sessions_5_to_15_min,
-        sum(case when session_seconds >= 900 and session_seconds < 1800 then 1 else 0 end)
+        sum(case when length_seconds >= 900 and length_seconds < 1800 then 1 else 0 end)
             as sessions_15_to_30_min,
-        sum(case when session_seconds >= 1800 and session_seconds < 3600 then 1 else 0 end)
+        sum(case when length_seconds >= 1800 and length_seconds < 3600 then 1 else 0 end)
             as sessions_30_to_60_min,
-        sum(case when session_seconds >= 3600 then 1 else 0 end) as sessions_over_60_min
+        sum(case when length_seconds >= 3600 then 1 else 0 end) as sessions_over_60_min
     from all_sessions
     group by customer_id, period_index
 )

@@ -16,7 +16,7 @@ with journeys as (
 counts as (
     select
         signup_month_index,
-        cast(date_trunc('month', min(signup_date)) as date) as signup_month,
+        sr_month_start(min(signup_date)) as signup_month,
         count(*) as signed_up,
         sum(case when step_reached >= 2 then 1 else 0 end) as activated,
         sum(case when step_reached >= 3 then 1 else 0 end) as regular,

@@ -10,7 +10,7 @@ with activity as (
 months as (
     select
         month_index,
-        cast(date_trunc('month', min(activity_date)) as date) as date_month
+        min(month_start) as date_month
     from calendar_days
     group by month_index
 ),

@@ -8,7 +8,12 @@
 -- new since); baremetrics — trailing 30 days, 365 days for annual-plan customers; profitwell —
 -- ignores customers who join and churn within the same period, which end-of-period snapshots
 -- already do, so it equals the default. churn_rate is the preset the config selects.
-WITH stg_subscriptions AS (
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
+-- Its shared CTEs are MATERIALIZED (experimental in ClickHouse: needs the analyzer and
+-- enable_materialized_cte); without them build it relation by relation with `saas-retention
+-- build --source <URL>`.
+WITH stg_subscriptions AS MATERIALIZED (
   SELECT
     "subscription_id",
     "customer_id",
@@ -46,7 +51,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS Nullable(String)) AS cancel_reason
     FROM "subscriptions"
   ) AS contract
-), calendar AS (
+), calendar AS MATERIALIZED (
   SELECT
     period_index,
     period_start,
@@ -370,13 +375,13 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     last_period_index >= first_period_index
-), customer_periods__periods AS (
+), customer_periods__periods AS MATERIALIZED (
   SELECT
     period_index,
     period_start,
     period_end
   FROM calendar
-), customer_periods__subscription_periods AS (
+), customer_periods__subscription_periods AS MATERIALIZED (
   /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
   /* falls in [start_date, end_date); staging turned that into an index range */
   SELECT
@@ -404,7 +409,7 @@ WITH stg_subscriptions AS (
     CAST(0 AS Nullable(Decimal(18, 6))) AS amount,
     mrr AS previous_amount
   FROM customer_periods__subscription_periods AS subscription_periods
-), customer_periods__customer_mrr AS (
+), customer_periods__customer_mrr AS MATERIALIZED (
   /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
   /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
   /* over 10^12 a month fails the cast instead of being rounded) */
@@ -513,11 +518,11 @@ WITH stg_subscriptions AS (
   FROM customer_periods__classified AS classified
   INNER JOIN customer_periods__periods AS cohort_periods
     ON cohort_periods.period_index = classified.first_paying_index
-), customer_periods AS (
+), customer_periods AS MATERIALIZED (
   SELECT
     *
   FROM customer_periods__final AS final
-), retention__customer_rows AS (
+), retention__customer_rows AS MATERIALIZED (
   SELECT
     customer_id,
     period_index,
@@ -744,7 +749,7 @@ WITH stg_subscriptions AS (
   SELECT
     *
   FROM retention__final AS final
-), churn_presets__paid_subscriptions AS (
+), churn_presets__paid_subscriptions AS MATERIALIZED (
   SELECT
     customer_id,
     start_date,
@@ -755,7 +760,7 @@ WITH stg_subscriptions AS (
     mrr > 0 AND NOT (
       first_period_index IS NULL
     )
-), churn_presets__periods AS (
+), churn_presets__periods AS MATERIALIZED (
   /* from the first period with a customer row (a join, not a scalar subquery: */
   /* ClickHouse rejects those inside joins) */
   SELECT
@@ -771,7 +776,7 @@ WITH stg_subscriptions AS (
     FROM customer_periods
   ) AS first_period
     ON calendar.period_index >= first_period.first_period_index
-), churn_presets__paying_at_snapshot AS (
+), churn_presets__paying_at_snapshot AS MATERIALIZED (
   /* state on a given day: a paid subscription covers it (end dates are exclusive) */
   SELECT DISTINCT
     periods.period_index AS period_index,
@@ -782,7 +787,7 @@ WITH stg_subscriptions AS (
     AND (
       paid.end_date IS NULL OR paid.end_date > periods.snapshot_date
     )
-), churn_presets__paying_30_days_before AS (
+), churn_presets__paying_30_days_before AS MATERIALIZED (
   SELECT
     periods.period_index AS period_index,
     paid.customer_id AS customer_id,
@@ -942,4 +947,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM churn_presets__final AS final;
+FROM churn_presets__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1, enable_materialized_cte = 1;

@@ -7,6 +7,8 @@
 -- reason is the cancel_reason of the paid subscriptions last counted in the previous period
 -- (the ones that ended); '(none)' when they carry none, the alphabetically last one when they
 -- disagree.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -593,4 +595,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM churn_reasons__final AS final;
+FROM churn_reasons__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -5,7 +5,12 @@
 -- Logo and revenue retention by cohort (first paying period) and age in periods: the share of
 -- the cohort paying k periods later ("on" period k) and, as an option, paying at k or later
 -- ("on or after"). Cells in the future of as_of are NULL, never 0.
-WITH stg_subscriptions AS (
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
+-- Its shared CTEs are MATERIALIZED (experimental in ClickHouse: needs the analyzer and
+-- enable_materialized_cte); without them build it relation by relation with `saas-retention
+-- build --source <URL>`.
+WITH stg_subscriptions AS MATERIALIZED (
   SELECT
     "subscription_id",
     "customer_id",
@@ -43,7 +48,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS Nullable(String)) AS cancel_reason
     FROM "subscriptions"
   ) AS contract
-), calendar AS (
+), calendar AS MATERIALIZED (
   SELECT
     period_index,
     period_start,
@@ -367,13 +372,13 @@ WITH stg_subscriptions AS (
   FROM stg_subscriptions
   WHERE
     last_period_index >= first_period_index
-), customer_periods__periods AS (
+), customer_periods__periods AS MATERIALIZED (
   SELECT
     period_index,
     period_start,
     period_end
   FROM calendar
-), customer_periods__subscription_periods AS (
+), customer_periods__subscription_periods AS MATERIALIZED (
   /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
   /* falls in [start_date, end_date); staging turned that into an index range */
   SELECT
@@ -401,7 +406,7 @@ WITH stg_subscriptions AS (
     CAST(0 AS Nullable(Decimal(18, 6))) AS amount,
     mrr AS previous_amount
   FROM customer_periods__subscription_periods AS subscription_periods
-), customer_periods__customer_mrr AS (
+), customer_periods__customer_mrr AS MATERIALIZED (
   /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
   /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
   /* over 10^12 a month fails the cast instead of being rounded) */
@@ -514,7 +519,7 @@ WITH stg_subscriptions AS (
   SELECT
     *
   FROM customer_periods__final AS final
-), cohort_retention__customer_rows AS (
+), cohort_retention__customer_rows AS MATERIALIZED (
   SELECT
     customer_id,
     period_index,
@@ -522,12 +527,12 @@ WITH stg_subscriptions AS (
     cohort_period_index,
     last_paying_period_index
   FROM customer_periods
-), cohort_retention__periods AS (
+), cohort_retention__periods AS MATERIALIZED (
   SELECT
     period_index,
     period_start
   FROM calendar
-), cohort_retention__cohorts AS (
+), cohort_retention__cohorts AS MATERIALIZED (
   SELECT
     cohort_period_index,
     COUNT(*) AS cohort_size,
@@ -537,7 +542,7 @@ WITH stg_subscriptions AS (
     period_index = cohort_period_index
   GROUP BY
     cohort_period_index
-), cohort_retention__bounds AS (
+), cohort_retention__bounds AS MATERIALIZED (
   /* cells after as_of's period are the future (NULL); the calendar ends there, while a */
   /* cohort whose customers all churned has no customer rows left long before it */
   SELECT
@@ -549,7 +554,7 @@ WITH stg_subscriptions AS (
       MAX(period_index) AS last_period_index
     FROM calendar
   ) AS calendar_end
-), cohort_retention__ages AS (
+), cohort_retention__ages AS MATERIALIZED (
   /* the full square up to the oldest cohort's age, so future cells exist and are NULL */
   SELECT
     periods.period_index - bounds.first_cohort_index AS period_number
@@ -650,4 +655,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM cohort_retention__final AS final;
+FROM cohort_retention__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1, enable_materialized_cte = 1;

@@ -5,6 +5,8 @@
 -- One row per customer per period from the customer's first paying period to the period after
 -- the last one (capped at as_of): MRR at the period-end snapshot, the previous period's MRR,
 -- the movement between them and the customer's dimensions.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -513,4 +515,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM customer_periods__final AS final;
+FROM customer_periods__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -6,6 +6,8 @@
 -- ARR, ARPA, customer churn, churn averaged over the trailing window (setting churn_window,
 -- default 6 periods) and the formula CLTV = ARPA × gross margin ÷ trailing churn, NULL when
 -- churn is 0.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -640,4 +642,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM customer_value__final AS final;
+FROM customer_value__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

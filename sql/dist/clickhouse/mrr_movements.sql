@@ -5,6 +5,8 @@
 -- The MRR bridge in long form: one row per period and movement (new, reactivation, expansion,
 -- contraction, churn) with the customers moving and the signed MRR amount. Per period, start
 -- MRR + the sum of mrr_amount = end MRR.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -583,4 +585,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM mrr_movements__final AS final;
+FROM mrr_movements__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -5,6 +5,8 @@
 -- One row per period: customers at start and end, acquisitions and churn, the MRR bridge
 -- (start + movements = end), CRR, customer churn, NRR/GRR (one period and trailing year),
 -- quick ratio and ARPA.
+-- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
+-- numbers match the other engines.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -740,4 +742,5 @@ WITH stg_subscriptions AS (
 )
 SELECT
   *
-FROM retention__final AS final;
+FROM retention__final AS final
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

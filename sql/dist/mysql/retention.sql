@@ -67,66 +67,72 @@ WITH stg_subscriptions AS (
       (
         bounds.first_index + numbers.n
       ) AS period_index,
-      STR_TO_DATE(
-        CONCAT_WS(
-          '-',
-          (
+      DATE_ADD(
+        DATE_ADD(
+          MAKEDATE((
             (
               bounds.first_index + numbers.n
             )
-          ) DIV 12,
-          (
+          ) DIV 12, 1),
+          INTERVAL (
             (
               (
-                bounds.first_index + numbers.n
-              )
-            ) % 12 + 1
-          ),
-          1
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) % 12 + 1
+            ) - 1
+          ) MONTH
         ),
-        '%Y-%m-%d'
+        INTERVAL (
+          1 - 1
+        ) DAY
       ) AS period_start,
-      STR_TO_DATE(
-        CONCAT_WS(
-          '-',
-          (
+      DATE_ADD(
+        DATE_ADD(
+          MAKEDATE((
             (
               bounds.first_index + numbers.n
             ) + 1
-          ) DIV 12,
-          (
+          ) DIV 12, 1),
+          INTERVAL (
             (
               (
-                bounds.first_index + numbers.n
-              ) + 1
-            ) % 12 + 1
-          ),
-          1
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) % 12 + 1
+            ) - 1
+          ) MONTH
         ),
-        '%Y-%m-%d'
+        INTERVAL (
+          1 - 1
+        ) DAY
       ) AS period_end,
       DATE_ADD(
         CAST('1970-01-01' AS DATE),
         INTERVAL (
           DATEDIFF(
-            STR_TO_DATE(
-              CONCAT_WS(
-                '-',
-                (
+            DATE_ADD(
+              DATE_ADD(
+                MAKEDATE((
                   (
                     bounds.first_index + numbers.n
                   ) + 1
-                ) DIV 12,
-                (
+                ) DIV 12, 1),
+                INTERVAL (
                   (
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) % 12 + 1
-                ),
-                1
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12 + 1
+                  ) - 1
+                ) MONTH
               ),
-              '%Y-%m-%d'
+              INTERVAL (
+                1 - 1
+              ) DAY
             ),
             CAST('1970-01-01' AS DATE)
           ) - 1
@@ -137,24 +143,26 @@ WITH stg_subscriptions AS (
           CAST('1970-01-01' AS DATE),
           INTERVAL (
             DATEDIFF(
-              STR_TO_DATE(
-                CONCAT_WS(
-                  '-',
-                  (
+              DATE_ADD(
+                DATE_ADD(
+                  MAKEDATE((
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) DIV 12,
-                  (
+                  ) DIV 12, 1),
+                  INTERVAL (
                     (
                       (
-                        bounds.first_index + numbers.n
-                      ) + 1
-                    ) % 12 + 1
-                  ),
-                  1
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12 + 1
+                    ) - 1
+                  ) MONTH
                 ),
-                '%Y-%m-%d'
+                INTERVAL (
+                  1 - 1
+                ) DAY
               ),
               CAST('1970-01-01' AS DATE)
             ) - 1
@@ -165,24 +173,26 @@ WITH stg_subscriptions AS (
           CAST('1970-01-01' AS DATE),
           INTERVAL (
             DATEDIFF(
-              STR_TO_DATE(
-                CONCAT_WS(
-                  '-',
-                  (
+              DATE_ADD(
+                DATE_ADD(
+                  MAKEDATE((
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) DIV 12,
-                  (
+                  ) DIV 12, 1),
+                  INTERVAL (
                     (
                       (
-                        bounds.first_index + numbers.n
-                      ) + 1
-                    ) % 12 + 1
-                  ),
-                  1
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12 + 1
+                    ) - 1
+                  ) MONTH
                 ),
-                '%Y-%m-%d'
+                INTERVAL (
+                  1 - 1
+                ) DAY
               ),
               CAST('1970-01-01' AS DATE)
             ) - 1
