@@ -139,6 +139,21 @@ def _quoted(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql("duckdb")
 
 
+def drop_staging(con) -> None:
+    """Drop the raw_/typed_/stg_ relations left in the file, keeping the macros: they persist in
+    the file for Superset and SQL users."""
+    from saas_retention.udfs import register
+
+    for rel in ("raw", "typed", "stg"):
+        for (name, kind) in con.execute(
+            "select table_name, table_type from information_schema.tables "
+            "where table_schema = 'main' and starts_with(table_name, ?)", [rel + "_"]
+        ).fetchall():
+            what = "view" if kind == "VIEW" else "table"
+            con.execute(f"drop {what} if exists {_quoted(name)}")
+    register(con, arrow=False)
+
+
 @functools.lru_cache(maxsize=256)
 def _duckdb_sql(model: str, grain: str, params: tuple, dimensions: tuple) -> str:
     # compiling (parse, inline, generate) costs more than building a small source: repeated
@@ -295,21 +310,12 @@ def build(
                 con.execute(f"copy (select * from {_quoted(name)}) to "
                             f"{exp.Literal.string(str(target)).sql('duckdb')} {options}")
         if tmp_db is not None:
-            from saas_retention.udfs import register
-
             if keep_state:
                 from .incremental import record_state
 
                 record_state(con, settings, stager, report)
 
-            for rel in ("raw", "typed", "stg"):
-                for (name, kind) in con.execute(
-                    "select table_name, table_type from information_schema.tables "
-                    "where table_schema = 'main' and starts_with(table_name, ?)", [rel + "_"]
-                ).fetchall():
-                    what = "view" if kind == "VIEW" else "table"
-                    con.execute(f"drop {what} if exists {_quoted(name)}")
-            register(con, arrow=False)  # macros persist in the file for Superset / SQL users
+            drop_staging(con)
             con.execute("checkpoint")
         con.close()
         con = None

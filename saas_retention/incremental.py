@@ -49,6 +49,7 @@ from .builder import (
     _remove_stale_builds,
     build,
     build_models,
+    drop_staging,
     model_params,
 )
 from .config import Settings, load_settings
@@ -348,7 +349,7 @@ def build_incremental(
         if "events" in stager.present:
             con.execute(f"create or replace table {STATE_SCHEMA}.event_days as "
                         "select * from sr_event_days_new")
-        _drop_staging(con)
+        drop_staging(con)
         con.execute("checkpoint")
         con.close()
         con = None
@@ -436,19 +437,6 @@ def _model_names() -> list[str]:
     from .templates import load_catalog
 
     return load_catalog().model_order()
-
-
-def _drop_staging(con) -> None:
-    from saas_retention.udfs import register
-
-    for rel in ("raw", "typed", "stg"):
-        for (name, kind) in con.execute(
-            "select table_name, table_type from information_schema.tables "
-            "where table_schema = 'main' and starts_with(table_name, ?)", [rel + "_"]
-        ).fetchall():
-            what = "view" if kind == "VIEW" else "table"
-            con.execute(f"drop {what} if exists {_quoted(name)}")
-    register(con, arrow=False)
 
 
 __all__ = ["Decision", "IncrementalResult", "build_incremental", "decide", "read_manifest",

@@ -16,8 +16,6 @@ from engines import (
     SparkEngine,
     SQLiteEngine,
     normalise,
-    postgres_server,
-    spark_session,
 )
 
 from saas_retention.builder import build
@@ -136,21 +134,6 @@ def assert_same(expected, actual, label):
                 assert x == pytest.approx(y, rel=1e-9, abs=1e-9), f"{label} row {i} {col}"
             else:
                 assert x == y, f"{label} row {i} {col}: {x!r} != {y!r}"
-
-
-@pytest.fixture(scope="module")
-def pg_dsn():
-    pytest.importorskip("psycopg")
-    with postgres_server() as dsn:
-        yield dsn
-
-
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark")
-    session = spark_session()
-    yield session
-    session.stop()
 
 
 def make_engine(name, request):

@@ -15,7 +15,7 @@ import zoneinfo
 from dataclasses import replace
 
 import pytest
-from engines import DuckDBEngine, normalise, postgres_server, spark_session
+from engines import DuckDBEngine, normalise
 from test_engagement import AS_OF as ENGAGEMENT_AS_OF
 from test_engagement import TZ as ENGAGEMENT_TZ
 from test_engagement import tables as engagement_tables
@@ -42,21 +42,6 @@ from saas_retention.warehouse import (
 from saas_retention.warehouse_events import DATED_TABLES
 
 DATED = tuple(DATED_TABLES)
-
-
-@pytest.fixture(scope="module")
-def pg_dsn():
-    pytest.importorskip("psycopg")
-    with postgres_server() as dsn:
-        yield dsn
-
-
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark")
-    session = spark_session()
-    yield session
-    session.stop()
 
 
 def engagement_case():

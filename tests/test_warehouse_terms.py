@@ -13,13 +13,7 @@ import datetime as dt
 import duckdb
 import pytest
 from engines import DuckDBEngine, normalise
-from test_warehouse import (  # noqa: F401  (pg_dsn and spark are fixtures)
-    assert_same,
-    engine_rows,
-    make_engine,
-    pg_dsn,
-    spark,
-)
+from test_warehouse import assert_same, engine_rows, make_engine
 
 from saas_retention.builder import build
 from saas_retention.calendar import period_index

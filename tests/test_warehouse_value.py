@@ -8,14 +8,13 @@ import sqlite3
 
 import pytest
 from engines import DuckDBEngine, PostgresEngine, SQLiteEngine
-from test_warehouse import (  # noqa: F401  (pg_dsn is a fixture)
+from test_warehouse import (
     CASES,
     SUB_COLUMNS,
     SUBSCRIPTION_INPUTS,
     _pg_url,
     assert_same,
     engine_rows,
-    pg_dsn,
     reference,
 )
 
