@@ -46,8 +46,11 @@ BUILDING_SUFFIX = "__sr_building"
 # "-01" ending a plain date is no offset); LIKE is the one pattern match every engine has
 OFFSET_LIKE_PATTERNS = ("%:__+%", "%:__-%", "%:__.%+%", "%:__.%-%", "%:__Z", "%:__z",
                         "%:__ Z", "%:__.%Z")
-# model -> the warehouse models it reads, for models fitted in the client (warehouse_value)
-CLIENT_FITTED = {"cohort_value": ["customer_periods", "cohort_retention"]}
+# model -> the warehouse relations it reads, for models whose Python part (the sBG fit, the
+# sentiment classifier) runs in the client between two SQL steps (warehouse_value,
+# warehouse_sentiment)
+CLIENT_FITTED = {"cohort_value": ["customer_periods", "cohort_retention"],
+                 "feedback_sentiment": ["stg_survey_responses", "calendar"]}
 EXAMPLES = 3
 
 
@@ -308,16 +311,19 @@ class WarehouseBuild:
         result = WarehouseResult(url=self.label, dialect=self.dialect)
         models = [m for m in warehouse_models(inputs=set(self.present))
                   if not only or m in only]
-        # models whose fit runs in the client between two SQL steps (warehouse_value)
-        fitted = [m for m in CLIENT_FITTED if not only or m in only]
         catalog = load_catalog()
+        # models whose Python part runs in the client between two SQL steps, when their input
+        # tables are there (an absent one would be staged empty, as for the portable models)
+        fitted = [m for m in CLIENT_FITTED if (not only or m in only)
+                  and set(catalog.models[m].inputs) <= set(self.present)]
         portable = set(warehouse_models())
         for name in catalog.model_order():
             if name not in models and name not in fitted:
                 model = catalog.models[name]
                 absent = [t for t in model.inputs if t not in self.present]
                 result.skipped[name] = (
-                    f"runs only on {', '.join(model.engines)}" if model.engines
+                    f"input table {', '.join(absent)} absent" if absent and name in CLIENT_FITTED
+                    else f"runs only on {', '.join(model.engines)}" if model.engines
                     else f"input table {', '.join(absent)} absent" if absent and
                     name in portable
                     else "needs inputs the warehouse staging lacks")
@@ -348,6 +354,8 @@ class WarehouseBuild:
         return result
 
     def _build_fitted(self, name: str, target: Target) -> int:
+        if name == "feedback_sentiment":
+            return self._build_sentiment(name, target)
         from . import warehouse_value as value
 
         with self.engine.connect() as conn:
@@ -364,19 +372,50 @@ class WarehouseBuild:
             return self._scalar(conn, exp.select("count(*)").from_(
                 _table(name, self.target_schema)))
 
+    def _build_sentiment(self, name: str, target: Target) -> int:
+        import sqlalchemy
+
+        from . import warehouse_sentiment as sentiment
+
+        with self.engine.connect() as conn:
+            comments = [r[0] for r in self._rows(conn, with_query_settings(
+                sentiment.comments_query(target), self.dialect))]
+        rows = sentiment.label_rows(comments)
+        building = sentiment.LABELS + BUILDING_SUFFIX
+        with self.engine.begin() as conn:
+            self._exec(conn, _drop(_table(building, self.target_schema)))
+            self._exec(conn, sentiment.labels_table_ast(_table(building, self.target_schema)))
+            if rows:
+                # comments are user text: bound parameters (executemany), never SQL literals
+                table = sqlalchemy.table(building, *map(sqlalchemy.column,
+                                                        sentiment.LABEL_COLUMNS),
+                                         schema=self.target_schema)
+                conn.execute(sqlalchemy.insert(table), rows)
+        self._swap(sentiment.LABELS)
+        self._materialise(name, with_query_settings(sentiment.labelled_query(target),
+                                                    self.dialect))
+        with self.engine.connect() as conn:
+            return self._scalar(conn, exp.select("count(*)").from_(
+                _table(name, self.target_schema)))
+
     def _materialise(self, name: str, query: exp.Query) -> None:
         building = _table(name + BUILDING_SUFFIX, self.target_schema)
-        final = _table(name, self.target_schema)
         create = exp.Create(this=building.copy(), kind="TABLE", expression=query)
+        with self.engine.begin() as conn:
+            self._exec(conn, _drop(building.copy()))
+            self._exec(conn, create)
+        self._swap(name)
+
+    def _swap(self, name: str) -> None:
+        """``<name>__sr_building`` replaces ``<name>``."""
+        building = _table(name + BUILDING_SUFFIX, self.target_schema)
+        final = _table(name, self.target_schema)
         renamed = exp.to_table(name, quoted=True)
         if self.dialect == "mysql" and self.target_schema:
             # MySQL's RENAME TO an unqualified name moves the table to the current database
             renamed = final.copy()
         rename = exp.Alter(this=building.copy(), kind="TABLE", actions=[
             exp.AlterRename(this=renamed)])
-        with self.engine.begin() as conn:
-            self._exec(conn, _drop(building.copy()))
-            self._exec(conn, create)
         # the swap: one transaction where DDL is transactional (PostgreSQL, SQLite, DuckDB…)
         with self.engine.begin() as conn:
             self._exec(conn, _drop(final.copy()))
