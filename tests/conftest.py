@@ -5,7 +5,7 @@ after the module."""
 from __future__ import annotations
 
 import pytest
-from engines import postgres_server, spark_session
+from engines import MySQLEngine, mysql_server, postgres_server, spark_session
 
 
 @pytest.fixture(scope="module")
@@ -21,3 +21,26 @@ def spark():
     session = spark_session()
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module")
+def mysql_args():
+    pytest.importorskip("pymysql")
+    try:
+        server = mysql_server()
+        args = server.__enter__()
+    except RuntimeError as exc:  # no server binaries on this machine
+        pytest.skip(str(exc))
+    yield args
+    server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def mysql(mysql_args):
+    engine = MySQLEngine(mysql_args)
+    _, tables = engine.rows("show tables")
+    for (name,) in tables:  # one server for the module: fresh tables per test
+        engine.execute(f"drop table if exists `{name}`")
+    yield engine
+    if engine.con.open:  # tests that share engine helpers may have closed it already
+        engine.close()

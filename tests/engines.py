@@ -333,7 +333,8 @@ class MySQLEngine(Engine):
             return [d[0] for d in cur.description], list(cur.fetchall())
 
     def load(self, table, columns, rows):
-        types = {"text": "VARCHAR(255)", "date": "DATE", "number": "DOUBLE", "bool": "BOOLEAN"}
+        types = {"text": "VARCHAR(255)", "date": "DATE", "number": "DOUBLE", "bool": "BOOLEAN",
+                 "timestamp": "DATETIME(6)"}
         cols = ", ".join(f"`{c}` {types[k]}" for c, k in columns)
         self.execute(f"drop table if exists `{table}`")
         self.execute(f"create table `{table}` ({cols})")

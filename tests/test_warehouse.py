@@ -148,6 +148,8 @@ def make_engine(name, request):
         return ClickHouseEngine()
     if name == "spark":
         return SparkEngine(request.getfixturevalue("spark"))
+    if name == "mysql":
+        return request.getfixturevalue("mysql")
     raise ValueError(name)
 
 

@@ -225,7 +225,8 @@ def check_engine(tmp_path, request, engine_name: str, case: str, aware: bool) ->
 
 
 ENGINES = ["duckdb", "sqlite", "postgres", "clickhouse",
-           pytest.param("spark", marks=pytest.mark.slow)]
+           pytest.param("spark", marks=pytest.mark.slow),
+           pytest.param("mysql", marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -242,7 +243,8 @@ def test_time_zone_aware_columns_are_converted_to_local_time(tmp_path, request, 
     check_engine(tmp_path, request, engine_name, "engagement", aware=True)
 
 
-@pytest.mark.parametrize("engine_name", ["duckdb", "sqlite", "postgres", "clickhouse"])
+@pytest.mark.parametrize("engine_name", ["duckdb", "sqlite", "postgres", "clickhouse",
+                                         pytest.param("mysql", marks=pytest.mark.slow)])
 def test_standalone_event_queries_run_as_shipped(tmp_path, request, engine_name):
     """Each shipped query reads only the source tables (the dated ones its model reads)."""
     tables, settings = engagement_case()

@@ -5,7 +5,7 @@ every warehouse model gives DuckDB's rows, the shipped standalone queries run as
 from __future__ import annotations
 
 import pytest
-from engines import DuckDBEngine, MySQLEngine, mysql_server
+from engines import DuckDBEngine
 from test_warehouse import (
     CASES,
     SUB_COLUMNS,
@@ -29,28 +29,6 @@ from saas_retention.warehouse import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def mysql_args():
-    pytest.importorskip("pymysql")
-    try:
-        server = mysql_server()
-        args = server.__enter__()
-    except RuntimeError as exc:  # no server binaries on this machine
-        pytest.skip(str(exc))
-    yield args
-    server.__exit__(None, None, None)
-
-
-@pytest.fixture
-def mysql(mysql_args):
-    engine = MySQLEngine(mysql_args)
-    _, tables = engine.rows("show tables")
-    for (name,) in tables:  # one server for the module: fresh tables per test
-        engine.execute(f"drop table if exists `{name}`")
-    yield engine
-    engine.close()
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
