@@ -345,9 +345,13 @@ def _in_schema(tree: exp.Expression, t: Target, catalog: Catalog) -> exp.Express
 NAMES_QUALIFIED_COLUMNS = {"clickhouse"}
 
 
-# Functions an engine knows only under their lower-case name (sqlglot writes them upper-case).
+# Functions written as plain calls under their lower-case name, not as sqlglot spells them:
+# ClickHouse knows CUME_DIST and PERCENT_RANK only in lower case; and sqlglot 28.x (Superset's
+# pin) writes LAG/LEAD as lagInFrame/leadInFrame, which honour the default window frame (up to
+# the current row): leadInFrame never sees the next row and both give 0, not NULL, where there
+# is none — silently wrong lifecycle states. ClickHouse's own lag/lead behave as elsewhere.
 CASE_SENSITIVE_FUNCTIONS: dict[str, tuple[type[exp.Func], ...]] = {
-    "clickhouse": (exp.CumeDist, exp.PercentRank),
+    "clickhouse": (exp.CumeDist, exp.PercentRank, exp.Lag, exp.Lead),
 }
 
 
@@ -356,8 +360,16 @@ def lower_case_functions(tree: exp.Expression,
     """``CUME_DIST()`` -> ``cume_dist()``: the same call, named as the engine spells it."""
     def lower(node: exp.Expression) -> exp.Expression:
         if isinstance(node, kinds):
-            return exp.Anonymous(this=node.sql_name().lower(),
-                                 expressions=[a.copy() for a in node.expressions])
+            if isinstance(node, (exp.Lag, exp.Lead)):
+                if node.args.get("default") is not None and node.args.get("offset") is None:
+                    node = node.copy()
+                    node.set("offset", exp.Literal.number(1))
+                args = [node.args[k] for k in ("this", "offset", "default")
+                        if node.args.get(k) is not None]
+                name = "lag" if isinstance(node, exp.Lag) else "lead"
+            else:
+                args, name = node.expressions, node.sql_name().lower()
+            return exp.Anonymous(this=name, expressions=[a.copy() for a in args])
         return node
 
     return tree.transform(lower)
