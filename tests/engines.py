@@ -242,6 +242,9 @@ def spark_session():
 
     spark = (SparkSession.builder.master("local[2]").appName("saas-retention-tests")
              .config("spark.ui.enabled", "false")
+             # the conformance modules keep every materialised relation cached for the module:
+             # the default 1 GiB heap runs out on the event fixtures
+             .config("spark.driver.memory", "4g")
              .config("spark.sql.shuffle.partitions", "2")
              .config("spark.driver.bindAddress", "127.0.0.1")
              .config("spark.driver.host", "127.0.0.1")
