@@ -317,18 +317,26 @@ def relation_ast(name: str, t: Target) -> exp.Query:
         raise ConfigError(f"model {name!r} runs only on {', '.join(model.engines)}")
     tree = model_ast(model, grain=t.settings.grain, params=_params(t),
                      dimensions=t.dimensions, catalog=catalog, dialect=t.dialect)
+    return for_engine(tree, t, catalog)
+
+
+def for_engine(tree: exp.Expression, t: Target, catalog: Catalog,
+               extra: tuple[str, ...] = ()) -> exp.Expression:
+    """A model's tree as ``t``'s engine needs it: its column naming and function spelling, and
+    our relations (plus ``extra`` ones, e.g. a client-written relation) in the build schema."""
     if t.dialect in NAMES_QUALIFIED_COLUMNS:
         tree = alias_qualified_columns(tree)
     if t.dialect in CASE_SENSITIVE_FUNCTIONS:
         tree = lower_case_functions(tree, CASE_SENSITIVE_FUNCTIONS[t.dialect])
-    return _in_schema(tree, t, catalog)
+    return _in_schema(tree, t, catalog, extra)
 
 
-def _in_schema(tree: exp.Expression, t: Target, catalog: Catalog) -> exp.Expression:
+def _in_schema(tree: exp.Expression, t: Target, catalog: Catalog,
+               extra: tuple[str, ...] = ()) -> exp.Expression:
     """Point references to our own relations at the schema they are built in."""
     if not t.relation_schema:
         return tree
-    ours = set(STAGING) | set(catalog.models)
+    ours = set(STAGING) | set(catalog.models) | set(extra)
     ctes = {c.alias for c in tree.find_all(exp.CTE)}
 
     def qualify(node: exp.Expression) -> exp.Expression:

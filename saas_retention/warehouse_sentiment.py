@@ -145,25 +145,9 @@ def label_rows(comments: list) -> list[dict[str, str]]:
 
 def _finish(tree: exp.Expression, t) -> exp.Expression:
     """The post-processing relation_ast gives a model, plus the labels relation's schema."""
-    from .warehouse import (
-        CASE_SENSITIVE_FUNCTIONS,
-        NAMES_QUALIFIED_COLUMNS,
-        _in_schema,
-        alias_qualified_columns,
-        lower_case_functions,
-    )
+    from .warehouse import for_engine
 
-    if t.dialect in NAMES_QUALIFIED_COLUMNS:
-        tree = alias_qualified_columns(tree)
-    if t.dialect in CASE_SENSITIVE_FUNCTIONS:
-        tree = lower_case_functions(tree, CASE_SENSITIVE_FUNCTIONS[t.dialect])
-    tree = _in_schema(tree, t, load_catalog())
-    if t.relation_schema:
-        tree = tree.transform(lambda n: exp.table_(LABELS, db=t.relation_schema, quoted=True,
-                                                   alias=n.alias or LABELS)
-                              if isinstance(n, exp.Table) and n.name == LABELS and not n.db
-                              else n)
-    return tree
+    return for_engine(tree, t, load_catalog(), extra=(LABELS,))
 
 
 def comments_query(t) -> exp.Query:

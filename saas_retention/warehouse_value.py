@@ -166,17 +166,9 @@ def fits_table_ast() -> exp.Query:
 
 
 def _qualified(tree: exp.Expression, t) -> exp.Expression:
-    from .warehouse import NAMES_QUALIFIED_COLUMNS, _in_schema, alias_qualified_columns
+    from .warehouse import for_engine
 
-    if t.dialect in NAMES_QUALIFIED_COLUMNS:
-        tree = alias_qualified_columns(tree)
-    tree = _in_schema(tree, t, load_catalog())
-    if t.relation_schema:
-        tree = tree.transform(lambda n: exp.table_(FITS, db=t.relation_schema, quoted=True,
-                                                   alias=n.alias or FITS)
-                              if isinstance(n, exp.Table) and n.name == FITS and not n.db
-                              else n)
-    return tree
+    return for_engine(tree, t, load_catalog(), extra=(FITS,))
 
 
 def survivors_query(t) -> exp.Query:
