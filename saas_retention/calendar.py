@@ -116,8 +116,7 @@ def period_index_sql(date_expr: exp.Expression, grain: str, week_start: str = "m
         return exp.Sub(this=exp.Add(this=exp.Mul(this=year, expression=_int(12)), expression=month),
                        expression=_int(1))
     if grain == "quarter":
-        quarter0 = exp.IntDiv(this=exp.paren(exp.Sub(this=month, expression=_int(1))),
-                              expression=_int(3))
+        quarter0 = f.int_div(exp.paren(exp.Sub(this=month, expression=_int(1))), _int(3))
         return exp.Add(this=exp.Mul(this=year, expression=_int(4)), expression=quarter0)
     if grain == "year":
         return year
@@ -143,11 +142,11 @@ def period_start_sql(index_expr: exp.Expression, grain: str, week_start: str = "
     i = exp.paren(index_expr.copy())
     one = _int(1)
     if grain == "month":
-        year = exp.IntDiv(this=i, expression=_int(12))
+        year = f.int_div(i, _int(12))
         month = exp.Add(this=exp.Mod(this=i.copy(), expression=_int(12)), expression=one)
         return f.from_parts(year, exp.paren(month), one.copy())
     if grain == "quarter":
-        year = exp.IntDiv(this=i, expression=_int(4))
+        year = f.int_div(i, _int(4))
         month = exp.Add(this=exp.Mul(this=exp.paren(exp.Mod(this=i.copy(), expression=_int(4))),
                                      expression=_int(3)), expression=one)
         return f.from_parts(year, exp.paren(month), one.copy())

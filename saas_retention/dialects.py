@@ -8,6 +8,7 @@ sqlglot's own generation for the dialect.
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -71,6 +72,9 @@ class DateFunctions:
         lambda e: exp.cast(e, exp.DataType.Type.DATE))
     money: Callable[[exp.Expression], exp.Expression] = (
         lambda e: exp.cast(e, exp.DataType.build("DECIMAL(18, 6)")))
+    # integer division of non-negative integers
+    int_div: Callable[[exp.Expression, exp.Expression], exp.Expression] = (
+        lambda a, b: exp.IntDiv(this=a, expression=b))
 
 
 def _extract(part: str) -> Callable[[exp.Expression], exp.Expression]:
@@ -147,6 +151,16 @@ def _spark_from_day_number(n: exp.Expression) -> exp.Expression:
         n, exp.DataType.Type.INT)])
 
 
+def _exact_int_div(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+    # (a - a % b) / b is exact, so the cast cannot round. sqlglot's own IntDiv is not safe here:
+    # 28.x writes CAST(a / b AS SIGNED) for MySQL and CAST(a / b AS INT) for Snowflake and
+    # Trino, and those casts round (2023.92 -> 2024: a date a year late)
+    exact = exp.Div(this=exp.paren(exp.Sub(this=a, expression=exp.Mod(this=a.copy(),
+                                                                     expression=b))),
+                    expression=b.copy())
+    return exp.cast(exact, exp.DataType.Type.BIGINT)
+
+
 def _anon(name: str):
     return lambda *args: exp.Anonymous(this=name, expressions=list(args))
 
@@ -169,6 +183,7 @@ REGISTRY: dict[str, DateFunctions] = {
         from_day_number=_postgres_from_day_number,
     ),
     "redshift": DateFunctions(
+        int_div=_exact_int_div,
         year=DEFAULT.year, month=DEFAULT.month, day_number=_datediff_days,
         from_parts=lambda y, m, d: _redshift_from_parts(y, m, d),
         from_day_number=_dateadd_days,
@@ -195,11 +210,14 @@ REGISTRY: dict[str, DateFunctions] = {
         from_parts=_anon("MAKE_DATE"), from_day_number=_spark_from_day_number,
     ),
     "mysql": DateFunctions(
+        int_div=_exact_int_div,
         year=DEFAULT.year, month=DEFAULT.month, day_number=_datediff_days,
         from_parts=lambda y, m, d: _mysql_from_parts(y, m, d),
         from_day_number=_dateadd_days,
     ),
+    "snowflake": dataclasses.replace(DEFAULT, int_div=_exact_int_div),
     "trino": DateFunctions(
+        int_div=_exact_int_div,
         year=DEFAULT.year, month=DEFAULT.month, day_number=_datediff_days,
         from_parts=lambda y, m, d: exp.Anonymous(this="DATE", expressions=[
             exp.Anonymous(this="FORMAT", expressions=[

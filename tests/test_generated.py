@@ -28,3 +28,37 @@ def test_committed_copy_matches_generator(rel):
     committed = (ROOT / rel).read_text(encoding="utf-8")
     assert committed == produced, (
         f"{rel} drifted from its definitions; run `python -m saas_retention.generate`")
+
+
+# Engines whose CAST of a fraction to an integer rounds (the others truncate).
+ROUNDING_CASTS = ["duckdb", "postgres", "redshift", "mysql", "snowflake", "trino", "bigquery"]
+
+
+def _rounding_casts(tree: sqlglot.exp.Expression):
+    for cast in tree.find_all(sqlglot.exp.Cast):
+        if not cast.to.is_type(*sqlglot.exp.DataType.INTEGER_TYPES):
+            continue
+        inner = cast.this.unnest()
+        if not isinstance(inner, sqlglot.exp.Div):
+            continue
+        # (a - a % b) / b divides exactly: nothing to round
+        mod = inner.this.find(sqlglot.exp.Mod)
+        if mod is not None and mod.expression == inner.expression:
+            continue
+        yield cast
+
+
+@pytest.mark.parametrize("dialect", ROUNDING_CASTS)
+def test_no_integer_division_by_rounding_cast(dialect):
+    """Integer division must not be written as CAST(a / b AS INT) where that cast rounds.
+
+    Runs with whatever sqlglot is installed: sqlglot 28.x (Superset's pin) translated integer
+    division that way for MySQL, Snowflake and Trino, which put month 2023-07 in 2024.
+    """
+    from saas_retention.warehouse import dist_target, standalone_sql, warehouse_models
+
+    found = []
+    for model in warehouse_models():
+        for tree in sqlglot.parse(standalone_sql(model, dist_target(dialect)), read=dialect):
+            found += [f"{model}: {c.sql(dialect)[:160]}" for c in _rounding_casts(tree)]
+    assert not found, "\n".join(found[:5])

@@ -198,9 +198,13 @@ WITH stg_subscriptions AS (
     DATE_ADD(
       DATE_ADD(
         MAKEDATE(
-          (
-            EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
-          ) DIV 12,
+          CAST((
+            (
+              EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
+            ) - (
+              EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
+            ) % 12
+          ) / 12 AS SIGNED),
           1
         ),
         INTERVAL (
@@ -412,9 +416,13 @@ WITH stg_subscriptions AS (
               DATE_ADD(
                 DATE_ADD(
                   MAKEDATE(
-                    (
-                      EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
-                    ) DIV 12,
+                    CAST((
+                      (
+                        EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
+                      ) - (
+                        EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
                     1
                   ),
                   INTERVAL (
@@ -439,9 +447,16 @@ WITH stg_subscriptions AS (
                 DATEDIFF(
                   DATE_ADD(
                     DATE_ADD(
-                      MAKEDATE((
-                        MIN(`first_period_index`)
-                      ) DIV 12, 1),
+                      MAKEDATE(
+                        CAST((
+                          (
+                            MIN(`first_period_index`)
+                          ) - (
+                            MIN(`first_period_index`)
+                          ) % 12
+                        ) / 12 AS SIGNED),
+                        1
+                      ),
                       INTERVAL (
                         (
                           (
@@ -568,11 +583,20 @@ WITH stg_subscriptions AS (
       ) AS period_index,
       DATE_ADD(
         DATE_ADD(
-          MAKEDATE((
-            (
-              bounds.first_index + numbers.n
-            )
-          ) DIV 12, 1),
+          MAKEDATE(
+            CAST((
+              (
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) - (
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) % 12
+            ) / 12 AS SIGNED),
+            1
+          ),
           INTERVAL (
             (
               (
@@ -589,11 +613,20 @@ WITH stg_subscriptions AS (
       ) AS period_start,
       DATE_ADD(
         DATE_ADD(
-          MAKEDATE((
-            (
-              bounds.first_index + numbers.n
-            ) + 1
-          ) DIV 12, 1),
+          MAKEDATE(
+            CAST((
+              (
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) - (
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) % 12
+            ) / 12 AS SIGNED),
+            1
+          ),
           INTERVAL (
             (
               (
@@ -614,11 +647,20 @@ WITH stg_subscriptions AS (
           DATEDIFF(
             DATE_ADD(
               DATE_ADD(
-                MAKEDATE((
-                  (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) DIV 12, 1),
+                MAKEDATE(
+                  CAST((
+                    (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) / 12 AS SIGNED),
+                  1
+                ),
                 INTERVAL (
                   (
                     (
@@ -644,11 +686,20 @@ WITH stg_subscriptions AS (
             DATEDIFF(
               DATE_ADD(
                 DATE_ADD(
-                  MAKEDATE((
-                    (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) DIV 12, 1),
+                  MAKEDATE(
+                    CAST((
+                      (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) - (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
+                    1
+                  ),
                   INTERVAL (
                     (
                       (
@@ -674,11 +725,20 @@ WITH stg_subscriptions AS (
             DATEDIFF(
               DATE_ADD(
                 DATE_ADD(
-                  MAKEDATE((
-                    (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) DIV 12, 1),
+                  MAKEDATE(
+                    CAST((
+                      (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) - (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
+                    1
+                  ),
                   INTERVAL (
                     (
                       (

@@ -70,11 +70,20 @@ WITH stg_subscriptions AS (
       ) AS period_index,
       DATE_ADD(
         DATE_ADD(
-          MAKEDATE((
-            (
-              bounds.first_index + numbers.n
-            )
-          ) DIV 12, 1),
+          MAKEDATE(
+            CAST((
+              (
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) - (
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) % 12
+            ) / 12 AS SIGNED),
+            1
+          ),
           INTERVAL (
             (
               (
@@ -91,11 +100,20 @@ WITH stg_subscriptions AS (
       ) AS period_start,
       DATE_ADD(
         DATE_ADD(
-          MAKEDATE((
-            (
-              bounds.first_index + numbers.n
-            ) + 1
-          ) DIV 12, 1),
+          MAKEDATE(
+            CAST((
+              (
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) - (
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) % 12
+            ) / 12 AS SIGNED),
+            1
+          ),
           INTERVAL (
             (
               (
@@ -116,11 +134,20 @@ WITH stg_subscriptions AS (
           DATEDIFF(
             DATE_ADD(
               DATE_ADD(
-                MAKEDATE((
-                  (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) DIV 12, 1),
+                MAKEDATE(
+                  CAST((
+                    (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) / 12 AS SIGNED),
+                  1
+                ),
                 INTERVAL (
                   (
                     (
@@ -146,11 +173,20 @@ WITH stg_subscriptions AS (
             DATEDIFF(
               DATE_ADD(
                 DATE_ADD(
-                  MAKEDATE((
-                    (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) DIV 12, 1),
+                  MAKEDATE(
+                    CAST((
+                      (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) - (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
+                    1
+                  ),
                   INTERVAL (
                     (
                       (
@@ -176,11 +212,20 @@ WITH stg_subscriptions AS (
             DATEDIFF(
               DATE_ADD(
                 DATE_ADD(
-                  MAKEDATE((
-                    (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) DIV 12, 1),
+                  MAKEDATE(
+                    CAST((
+                      (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) - (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
+                    1
+                  ),
                   INTERVAL (
                     (
                       (

@@ -71,11 +71,20 @@ WITH stg_subscriptions AS (
       ) AS period_index,
       DATE_ADD(
         DATE_ADD(
-          MAKEDATE((
-            (
-              bounds.first_index + numbers.n
-            )
-          ) DIV 12, 1),
+          MAKEDATE(
+            CAST((
+              (
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) - (
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) % 12
+            ) / 12 AS SIGNED),
+            1
+          ),
           INTERVAL (
             (
               (
@@ -92,11 +101,20 @@ WITH stg_subscriptions AS (
       ) AS period_start,
       DATE_ADD(
         DATE_ADD(
-          MAKEDATE((
-            (
-              bounds.first_index + numbers.n
-            ) + 1
-          ) DIV 12, 1),
+          MAKEDATE(
+            CAST((
+              (
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) - (
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) % 12
+            ) / 12 AS SIGNED),
+            1
+          ),
           INTERVAL (
             (
               (
@@ -117,11 +135,20 @@ WITH stg_subscriptions AS (
           DATEDIFF(
             DATE_ADD(
               DATE_ADD(
-                MAKEDATE((
-                  (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) DIV 12, 1),
+                MAKEDATE(
+                  CAST((
+                    (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) / 12 AS SIGNED),
+                  1
+                ),
                 INTERVAL (
                   (
                     (
@@ -147,11 +174,20 @@ WITH stg_subscriptions AS (
             DATEDIFF(
               DATE_ADD(
                 DATE_ADD(
-                  MAKEDATE((
-                    (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) DIV 12, 1),
+                  MAKEDATE(
+                    CAST((
+                      (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) - (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
+                    1
+                  ),
                   INTERVAL (
                     (
                       (
@@ -177,11 +213,20 @@ WITH stg_subscriptions AS (
             DATEDIFF(
               DATE_ADD(
                 DATE_ADD(
-                  MAKEDATE((
-                    (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) DIV 12, 1),
+                  MAKEDATE(
+                    CAST((
+                      (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) - (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
+                    1
+                  ),
                   INTERVAL (
                     (
                       (

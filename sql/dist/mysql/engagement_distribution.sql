@@ -69,11 +69,20 @@ WITH stg_subscriptions AS (
       ) AS period_index,
       DATE_ADD(
         DATE_ADD(
-          MAKEDATE((
-            (
-              bounds.first_index + numbers.n
-            )
-          ) DIV 12, 1),
+          MAKEDATE(
+            CAST((
+              (
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) - (
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) % 12
+            ) / 12 AS SIGNED),
+            1
+          ),
           INTERVAL (
             (
               (
@@ -90,11 +99,20 @@ WITH stg_subscriptions AS (
       ) AS period_start,
       DATE_ADD(
         DATE_ADD(
-          MAKEDATE((
-            (
-              bounds.first_index + numbers.n
-            ) + 1
-          ) DIV 12, 1),
+          MAKEDATE(
+            CAST((
+              (
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) - (
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) % 12
+            ) / 12 AS SIGNED),
+            1
+          ),
           INTERVAL (
             (
               (
@@ -115,11 +133,20 @@ WITH stg_subscriptions AS (
           DATEDIFF(
             DATE_ADD(
               DATE_ADD(
-                MAKEDATE((
-                  (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) DIV 12, 1),
+                MAKEDATE(
+                  CAST((
+                    (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) / 12 AS SIGNED),
+                  1
+                ),
                 INTERVAL (
                   (
                     (
@@ -145,11 +172,20 @@ WITH stg_subscriptions AS (
             DATEDIFF(
               DATE_ADD(
                 DATE_ADD(
-                  MAKEDATE((
-                    (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) DIV 12, 1),
+                  MAKEDATE(
+                    CAST((
+                      (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) - (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
+                    1
+                  ),
                   INTERVAL (
                     (
                       (
@@ -175,11 +211,20 @@ WITH stg_subscriptions AS (
             DATEDIFF(
               DATE_ADD(
                 DATE_ADD(
-                  MAKEDATE((
-                    (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) DIV 12, 1),
+                  MAKEDATE(
+                    CAST((
+                      (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) - (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
+                    1
+                  ),
                   INTERVAL (
                     (
                       (
@@ -519,9 +564,13 @@ WITH stg_subscriptions AS (
     DATE_ADD(
       DATE_ADD(
         MAKEDATE(
-          (
-            EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
-          ) DIV 12,
+          CAST((
+            (
+              EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
+            ) - (
+              EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
+            ) % 12
+          ) / 12 AS SIGNED),
           1
         ),
         INTERVAL (
@@ -733,9 +782,13 @@ WITH stg_subscriptions AS (
               DATE_ADD(
                 DATE_ADD(
                   MAKEDATE(
-                    (
-                      EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
-                    ) DIV 12,
+                    CAST((
+                      (
+                        EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
+                      ) - (
+                        EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
                     1
                   ),
                   INTERVAL (
@@ -760,9 +813,16 @@ WITH stg_subscriptions AS (
                 DATEDIFF(
                   DATE_ADD(
                     DATE_ADD(
-                      MAKEDATE((
-                        MIN(`first_period_index`)
-                      ) DIV 12, 1),
+                      MAKEDATE(
+                        CAST((
+                          (
+                            MIN(`first_period_index`)
+                          ) - (
+                            MIN(`first_period_index`)
+                          ) % 12
+                        ) / 12 AS SIGNED),
+                        1
+                      ),
                       INTERVAL (
                         (
                           (

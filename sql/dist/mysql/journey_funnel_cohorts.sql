@@ -193,9 +193,13 @@ WITH stg_subscriptions AS (
     DATE_ADD(
       DATE_ADD(
         MAKEDATE(
-          (
-            EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
-          ) DIV 12,
+          CAST((
+            (
+              EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
+            ) - (
+              EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
+            ) % 12
+          ) / 12 AS SIGNED),
           1
         ),
         INTERVAL (
@@ -407,9 +411,13 @@ WITH stg_subscriptions AS (
               DATE_ADD(
                 DATE_ADD(
                   MAKEDATE(
-                    (
-                      EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
-                    ) DIV 12,
+                    CAST((
+                      (
+                        EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
+                      ) - (
+                        EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
                     1
                   ),
                   INTERVAL (
@@ -434,9 +442,16 @@ WITH stg_subscriptions AS (
                 DATEDIFF(
                   DATE_ADD(
                     DATE_ADD(
-                      MAKEDATE((
-                        MIN(`first_period_index`)
-                      ) DIV 12, 1),
+                      MAKEDATE(
+                        CAST((
+                          (
+                            MIN(`first_period_index`)
+                          ) - (
+                            MIN(`first_period_index`)
+                          ) % 12
+                        ) / 12 AS SIGNED),
+                        1
+                      ),
                       INTERVAL (
                         (
                           (
@@ -631,11 +646,17 @@ WITH stg_subscriptions AS (
         DATE_ADD(
           DATE_ADD(
             MAKEDATE(
-              (
+              CAST((
                 (
-                  EXTRACT(YEAR FROM `start_date`) * 12 + EXTRACT(MONTH FROM `start_date`) - 1
-                )
-              ) DIV 12,
+                  (
+                    EXTRACT(YEAR FROM `start_date`) * 12 + EXTRACT(MONTH FROM `start_date`) - 1
+                  )
+                ) - (
+                  (
+                    EXTRACT(YEAR FROM `start_date`) * 12 + EXTRACT(MONTH FROM `start_date`) - 1
+                  )
+                ) % 12
+              ) / 12 AS SIGNED),
               1
             ),
             INTERVAL (
@@ -721,9 +742,16 @@ WITH stg_subscriptions AS (
           DATEDIFF(
             DATE_ADD(
               DATE_ADD(
-                MAKEDATE((
-                  `end_month_index`
-                ) DIV 12, 1),
+                MAKEDATE(
+                  CAST((
+                    (
+                      `end_month_index`
+                    ) - (
+                      `end_month_index`
+                    ) % 12
+                  ) / 12 AS SIGNED),
+                  1
+                ),
                 INTERVAL (
                   (
                     (
@@ -741,9 +769,16 @@ WITH stg_subscriptions AS (
           DATEDIFF(
             DATE_ADD(
               DATE_ADD(
-                MAKEDATE((
-                  `end_month_index` + 1
-                ) DIV 12, 1),
+                MAKEDATE(
+                  CAST((
+                    (
+                      `end_month_index` + 1
+                    ) - (
+                      `end_month_index` + 1
+                    ) % 12
+                  ) / 12 AS SIGNED),
+                  1
+                ),
                 INTERVAL (
                   (
                     (
@@ -760,9 +795,16 @@ WITH stg_subscriptions AS (
           ) - DATEDIFF(
             DATE_ADD(
               DATE_ADD(
-                MAKEDATE((
-                  `end_month_index`
-                ) DIV 12, 1),
+                MAKEDATE(
+                  CAST((
+                    (
+                      `end_month_index`
+                    ) - (
+                      `end_month_index`
+                    ) % 12
+                  ) / 12 AS SIGNED),
+                  1
+                ),
                 INTERVAL (
                   (
                     (
@@ -1231,9 +1273,13 @@ WITH stg_subscriptions AS (
       DATE_ADD(
         DATE_ADD(
           MAKEDATE(
-            (
-              EXTRACT(YEAR FROM MIN(signup_date)) * 12 + EXTRACT(MONTH FROM MIN(signup_date)) - 1
-            ) DIV 12,
+            CAST((
+              (
+                EXTRACT(YEAR FROM MIN(signup_date)) * 12 + EXTRACT(MONTH FROM MIN(signup_date)) - 1
+              ) - (
+                EXTRACT(YEAR FROM MIN(signup_date)) * 12 + EXTRACT(MONTH FROM MIN(signup_date)) - 1
+              ) % 12
+            ) / 12 AS SIGNED),
             1
           ),
           INTERVAL (

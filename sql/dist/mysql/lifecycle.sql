@@ -73,11 +73,20 @@ WITH stg_subscriptions AS (
       ) AS period_index,
       DATE_ADD(
         DATE_ADD(
-          MAKEDATE((
-            (
-              bounds.first_index + numbers.n
-            )
-          ) DIV 12, 1),
+          MAKEDATE(
+            CAST((
+              (
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) - (
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) % 12
+            ) / 12 AS SIGNED),
+            1
+          ),
           INTERVAL (
             (
               (
@@ -94,11 +103,20 @@ WITH stg_subscriptions AS (
       ) AS period_start,
       DATE_ADD(
         DATE_ADD(
-          MAKEDATE((
-            (
-              bounds.first_index + numbers.n
-            ) + 1
-          ) DIV 12, 1),
+          MAKEDATE(
+            CAST((
+              (
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) - (
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) % 12
+            ) / 12 AS SIGNED),
+            1
+          ),
           INTERVAL (
             (
               (
@@ -119,11 +137,20 @@ WITH stg_subscriptions AS (
           DATEDIFF(
             DATE_ADD(
               DATE_ADD(
-                MAKEDATE((
-                  (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) DIV 12, 1),
+                MAKEDATE(
+                  CAST((
+                    (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) / 12 AS SIGNED),
+                  1
+                ),
                 INTERVAL (
                   (
                     (
@@ -149,11 +176,20 @@ WITH stg_subscriptions AS (
             DATEDIFF(
               DATE_ADD(
                 DATE_ADD(
-                  MAKEDATE((
-                    (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) DIV 12, 1),
+                  MAKEDATE(
+                    CAST((
+                      (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) - (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
+                    1
+                  ),
                   INTERVAL (
                     (
                       (
@@ -179,11 +215,20 @@ WITH stg_subscriptions AS (
             DATEDIFF(
               DATE_ADD(
                 DATE_ADD(
-                  MAKEDATE((
-                    (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) DIV 12, 1),
+                  MAKEDATE(
+                    CAST((
+                      (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) - (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
+                    1
+                  ),
                   INTERVAL (
                     (
                       (

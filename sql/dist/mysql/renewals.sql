@@ -73,11 +73,20 @@ WITH stg_subscriptions AS (
       ) AS period_index,
       DATE_ADD(
         DATE_ADD(
-          MAKEDATE((
-            (
-              bounds.first_index + numbers.n
-            )
-          ) DIV 12, 1),
+          MAKEDATE(
+            CAST((
+              (
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) - (
+                (
+                  bounds.first_index + numbers.n
+                )
+              ) % 12
+            ) / 12 AS SIGNED),
+            1
+          ),
           INTERVAL (
             (
               (
@@ -94,11 +103,20 @@ WITH stg_subscriptions AS (
       ) AS period_start,
       DATE_ADD(
         DATE_ADD(
-          MAKEDATE((
-            (
-              bounds.first_index + numbers.n
-            ) + 1
-          ) DIV 12, 1),
+          MAKEDATE(
+            CAST((
+              (
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) - (
+                (
+                  bounds.first_index + numbers.n
+                ) + 1
+              ) % 12
+            ) / 12 AS SIGNED),
+            1
+          ),
           INTERVAL (
             (
               (
@@ -119,11 +137,20 @@ WITH stg_subscriptions AS (
           DATEDIFF(
             DATE_ADD(
               DATE_ADD(
-                MAKEDATE((
-                  (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) DIV 12, 1),
+                MAKEDATE(
+                  CAST((
+                    (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) / 12 AS SIGNED),
+                  1
+                ),
                 INTERVAL (
                   (
                     (
@@ -149,11 +176,20 @@ WITH stg_subscriptions AS (
             DATEDIFF(
               DATE_ADD(
                 DATE_ADD(
-                  MAKEDATE((
-                    (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) DIV 12, 1),
+                  MAKEDATE(
+                    CAST((
+                      (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) - (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
+                    1
+                  ),
                   INTERVAL (
                     (
                       (
@@ -179,11 +215,20 @@ WITH stg_subscriptions AS (
             DATEDIFF(
               DATE_ADD(
                 DATE_ADD(
-                  MAKEDATE((
-                    (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) DIV 12, 1),
+                  MAKEDATE(
+                    CAST((
+                      (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) - (
+                        (
+                          bounds.first_index + numbers.n
+                        ) + 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
+                    1
+                  ),
                   INTERVAL (
                     (
                       (
@@ -580,11 +625,17 @@ WITH stg_subscriptions AS (
         DATE_ADD(
           DATE_ADD(
             MAKEDATE(
-              (
+              CAST((
                 (
-                  EXTRACT(YEAR FROM `start_date`) * 12 + EXTRACT(MONTH FROM `start_date`) - 1
-                )
-              ) DIV 12,
+                  (
+                    EXTRACT(YEAR FROM `start_date`) * 12 + EXTRACT(MONTH FROM `start_date`) - 1
+                  )
+                ) - (
+                  (
+                    EXTRACT(YEAR FROM `start_date`) * 12 + EXTRACT(MONTH FROM `start_date`) - 1
+                  )
+                ) % 12
+              ) / 12 AS SIGNED),
               1
             ),
             INTERVAL (
@@ -670,9 +721,16 @@ WITH stg_subscriptions AS (
           DATEDIFF(
             DATE_ADD(
               DATE_ADD(
-                MAKEDATE((
-                  `end_month_index`
-                ) DIV 12, 1),
+                MAKEDATE(
+                  CAST((
+                    (
+                      `end_month_index`
+                    ) - (
+                      `end_month_index`
+                    ) % 12
+                  ) / 12 AS SIGNED),
+                  1
+                ),
                 INTERVAL (
                   (
                     (
@@ -690,9 +748,16 @@ WITH stg_subscriptions AS (
           DATEDIFF(
             DATE_ADD(
               DATE_ADD(
-                MAKEDATE((
-                  `end_month_index` + 1
-                ) DIV 12, 1),
+                MAKEDATE(
+                  CAST((
+                    (
+                      `end_month_index` + 1
+                    ) - (
+                      `end_month_index` + 1
+                    ) % 12
+                  ) / 12 AS SIGNED),
+                  1
+                ),
                 INTERVAL (
                   (
                     (
@@ -709,9 +774,16 @@ WITH stg_subscriptions AS (
           ) - DATEDIFF(
             DATE_ADD(
               DATE_ADD(
-                MAKEDATE((
-                  `end_month_index`
-                ) DIV 12, 1),
+                MAKEDATE(
+                  CAST((
+                    (
+                      `end_month_index`
+                    ) - (
+                      `end_month_index`
+                    ) % 12
+                  ) / 12 AS SIGNED),
+                  1
+                ),
                 INTERVAL (
                   (
                     (

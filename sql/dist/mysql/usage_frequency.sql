@@ -193,9 +193,13 @@ WITH stg_subscriptions AS (
     DATE_ADD(
       DATE_ADD(
         MAKEDATE(
-          (
-            EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
-          ) DIV 12,
+          CAST((
+            (
+              EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
+            ) - (
+              EXTRACT(YEAR FROM `activity_date`) * 12 + EXTRACT(MONTH FROM `activity_date`) - 1
+            ) % 12
+          ) / 12 AS SIGNED),
           1
         ),
         INTERVAL (
@@ -407,9 +411,13 @@ WITH stg_subscriptions AS (
               DATE_ADD(
                 DATE_ADD(
                   MAKEDATE(
-                    (
-                      EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
-                    ) DIV 12,
+                    CAST((
+                      (
+                        EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
+                      ) - (
+                        EXTRACT(YEAR FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) * 12 + EXTRACT(MONTH FROM DATE_ADD(CAST('1970-01-01' AS DATE), INTERVAL `first_day` DAY)) - 1
+                      ) % 12
+                    ) / 12 AS SIGNED),
                     1
                   ),
                   INTERVAL (
@@ -434,9 +442,16 @@ WITH stg_subscriptions AS (
                 DATEDIFF(
                   DATE_ADD(
                     DATE_ADD(
-                      MAKEDATE((
-                        MIN(`first_period_index`)
-                      ) DIV 12, 1),
+                      MAKEDATE(
+                        CAST((
+                          (
+                            MIN(`first_period_index`)
+                          ) - (
+                            MIN(`first_period_index`)
+                          ) % 12
+                        ) / 12 AS SIGNED),
+                        1
+                      ),
                       INTERVAL (
                         (
                           (

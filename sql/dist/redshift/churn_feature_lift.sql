@@ -193,11 +193,13 @@ WITH stg_subscriptions AS (
     EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1 AS month_index,
     EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1 AS period_index,
     TO_DATE(
-      CAST(CAST(TRUNC(
-        CAST((
+      CAST(CAST(CAST((
+        (
           EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
-        ) AS DOUBLE PRECISION) / 12
-      ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+        ) - (
+          EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
+        ) % 12
+      ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
         (
           EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
         ) % 12 + 1
@@ -404,11 +406,13 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     EXTRACT(YEAR FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    EXTRACT(YEAR FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     EXTRACT(YEAR FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
                   ) % 12 + 1
@@ -425,9 +429,13 @@ WITH stg_subscriptions AS (
                   DAY,
                   CAST('1970-01-01' AS DATE),
                   TO_DATE(
-                    CAST(CAST(TRUNC(CAST((
-                      MIN("first_period_index")
-                    ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                    CAST(CAST(CAST((
+                      (
+                        MIN("first_period_index")
+                      ) - (
+                        MIN("first_period_index")
+                      ) % 12
+                    ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                       (
                         MIN("first_period_index")
                       ) % 12 + 1
@@ -543,11 +551,17 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) AS period_index,
       TO_DATE(
-        CAST(CAST(TRUNC(CAST((
+        CAST(CAST(CAST((
           (
-            bounds.first_index + numbers.n
-          )
-        ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+            (
+              bounds.first_index + numbers.n
+            )
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            )
+          ) % 12
+        ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
           (
             (
               bounds.first_index + numbers.n
@@ -557,13 +571,17 @@ WITH stg_subscriptions AS (
         'YYYY-MM-DD'
       ) AS period_start,
       TO_DATE(
-        CAST(CAST(TRUNC(
-          CAST((
+        CAST(CAST(CAST((
+          (
             (
               bounds.first_index + numbers.n
             ) + 1
-          ) AS DOUBLE PRECISION) / 12
-        ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) % 12
+        ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
           (
             (
               bounds.first_index + numbers.n
@@ -579,13 +597,17 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             TO_DATE(
-              CAST(CAST(TRUNC(
-                CAST((
+              CAST(CAST(CAST((
+                (
                   (
                     bounds.first_index + numbers.n
                   ) + 1
-                ) AS DOUBLE PRECISION) / 12
-              ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                ) - (
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) % 12
+              ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                 (
                   (
                     bounds.first_index + numbers.n
@@ -606,13 +628,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     (
                       bounds.first_index + numbers.n
@@ -633,13 +659,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     (
                       bounds.first_index + numbers.n

@@ -69,11 +69,17 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) AS period_index,
       TO_DATE(
-        CAST(CAST(TRUNC(CAST((
+        CAST(CAST(CAST((
           (
-            bounds.first_index + numbers.n
-          )
-        ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+            (
+              bounds.first_index + numbers.n
+            )
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            )
+          ) % 12
+        ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
           (
             (
               bounds.first_index + numbers.n
@@ -83,13 +89,17 @@ WITH stg_subscriptions AS (
         'YYYY-MM-DD'
       ) AS period_start,
       TO_DATE(
-        CAST(CAST(TRUNC(
-          CAST((
+        CAST(CAST(CAST((
+          (
             (
               bounds.first_index + numbers.n
             ) + 1
-          ) AS DOUBLE PRECISION) / 12
-        ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) % 12
+        ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
           (
             (
               bounds.first_index + numbers.n
@@ -105,13 +115,17 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             TO_DATE(
-              CAST(CAST(TRUNC(
-                CAST((
+              CAST(CAST(CAST((
+                (
                   (
                     bounds.first_index + numbers.n
                   ) + 1
-                ) AS DOUBLE PRECISION) / 12
-              ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                ) - (
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) % 12
+              ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                 (
                   (
                     bounds.first_index + numbers.n
@@ -132,13 +146,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     (
                       bounds.first_index + numbers.n
@@ -159,13 +177,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     (
                       bounds.first_index + numbers.n

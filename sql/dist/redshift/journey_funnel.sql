@@ -190,11 +190,13 @@ WITH stg_subscriptions AS (
     EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1 AS month_index,
     EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1 AS period_index,
     TO_DATE(
-      CAST(CAST(TRUNC(
-        CAST((
+      CAST(CAST(CAST((
+        (
           EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
-        ) AS DOUBLE PRECISION) / 12
-      ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+        ) - (
+          EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
+        ) % 12
+      ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
         (
           EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
         ) % 12 + 1
@@ -401,11 +403,13 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     EXTRACT(YEAR FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    EXTRACT(YEAR FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     EXTRACT(YEAR FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
                   ) % 12 + 1
@@ -422,9 +426,13 @@ WITH stg_subscriptions AS (
                   DAY,
                   CAST('1970-01-01' AS DATE),
                   TO_DATE(
-                    CAST(CAST(TRUNC(CAST((
-                      MIN("first_period_index")
-                    ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                    CAST(CAST(CAST((
+                      (
+                        MIN("first_period_index")
+                      ) - (
+                        MIN("first_period_index")
+                      ) % 12
+                    ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                       (
                         MIN("first_period_index")
                       ) % 12 + 1
@@ -602,13 +610,17 @@ WITH stg_subscriptions AS (
         DAY,
         CAST('1970-01-01' AS DATE),
         TO_DATE(
-          CAST(CAST(TRUNC(
-            CAST((
+          CAST(CAST(CAST((
+            (
               (
                 EXTRACT(YEAR FROM "start_date") * 12 + EXTRACT(MONTH FROM "start_date") - 1
               )
-            ) AS DOUBLE PRECISION) / 12
-          ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+            ) - (
+              (
+                EXTRACT(YEAR FROM "start_date") * 12 + EXTRACT(MONTH FROM "start_date") - 1
+              )
+            ) % 12
+          ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
             (
               (
                 EXTRACT(YEAR FROM "start_date") * 12 + EXTRACT(MONTH FROM "start_date") - 1
@@ -687,9 +699,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             TO_DATE(
-              CAST(CAST(TRUNC(CAST((
-                "end_month_index"
-              ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+              CAST(CAST(CAST((
+                (
+                  "end_month_index"
+                ) - (
+                  "end_month_index"
+                ) % 12
+              ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                 (
                   "end_month_index"
                 ) % 12 + 1
@@ -701,9 +717,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             TO_DATE(
-              CAST(CAST(TRUNC(CAST((
-                "end_month_index" + 1
-              ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+              CAST(CAST(CAST((
+                (
+                  "end_month_index" + 1
+                ) - (
+                  "end_month_index" + 1
+                ) % 12
+              ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                 (
                   "end_month_index" + 1
                 ) % 12 + 1
@@ -714,9 +734,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             TO_DATE(
-              CAST(CAST(TRUNC(CAST((
-                "end_month_index"
-              ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+              CAST(CAST(CAST((
+                (
+                  "end_month_index"
+                ) - (
+                  "end_month_index"
+                ) % 12
+              ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                 (
                   "end_month_index"
                 ) % 12 + 1

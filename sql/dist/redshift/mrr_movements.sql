@@ -70,11 +70,17 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) AS period_index,
       TO_DATE(
-        CAST(CAST(TRUNC(CAST((
+        CAST(CAST(CAST((
           (
-            bounds.first_index + numbers.n
-          )
-        ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+            (
+              bounds.first_index + numbers.n
+            )
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            )
+          ) % 12
+        ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
           (
             (
               bounds.first_index + numbers.n
@@ -84,13 +90,17 @@ WITH stg_subscriptions AS (
         'YYYY-MM-DD'
       ) AS period_start,
       TO_DATE(
-        CAST(CAST(TRUNC(
-          CAST((
+        CAST(CAST(CAST((
+          (
             (
               bounds.first_index + numbers.n
             ) + 1
-          ) AS DOUBLE PRECISION) / 12
-        ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) % 12
+        ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
           (
             (
               bounds.first_index + numbers.n
@@ -106,13 +116,17 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             TO_DATE(
-              CAST(CAST(TRUNC(
-                CAST((
+              CAST(CAST(CAST((
+                (
                   (
                     bounds.first_index + numbers.n
                   ) + 1
-                ) AS DOUBLE PRECISION) / 12
-              ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                ) - (
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) % 12
+              ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                 (
                   (
                     bounds.first_index + numbers.n
@@ -133,13 +147,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     (
                       bounds.first_index + numbers.n
@@ -160,13 +178,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     (
                       bounds.first_index + numbers.n

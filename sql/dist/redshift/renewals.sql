@@ -73,11 +73,17 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) AS period_index,
       TO_DATE(
-        CAST(CAST(TRUNC(CAST((
+        CAST(CAST(CAST((
           (
-            bounds.first_index + numbers.n
-          )
-        ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+            (
+              bounds.first_index + numbers.n
+            )
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            )
+          ) % 12
+        ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
           (
             (
               bounds.first_index + numbers.n
@@ -87,13 +93,17 @@ WITH stg_subscriptions AS (
         'YYYY-MM-DD'
       ) AS period_start,
       TO_DATE(
-        CAST(CAST(TRUNC(
-          CAST((
+        CAST(CAST(CAST((
+          (
             (
               bounds.first_index + numbers.n
             ) + 1
-          ) AS DOUBLE PRECISION) / 12
-        ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) % 12
+        ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
           (
             (
               bounds.first_index + numbers.n
@@ -109,13 +119,17 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             TO_DATE(
-              CAST(CAST(TRUNC(
-                CAST((
+              CAST(CAST(CAST((
+                (
                   (
                     bounds.first_index + numbers.n
                   ) + 1
-                ) AS DOUBLE PRECISION) / 12
-              ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                ) - (
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) % 12
+              ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                 (
                   (
                     bounds.first_index + numbers.n
@@ -136,13 +150,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     (
                       bounds.first_index + numbers.n
@@ -163,13 +181,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     (
                       bounds.first_index + numbers.n
@@ -543,13 +565,17 @@ WITH stg_subscriptions AS (
         DAY,
         CAST('1970-01-01' AS DATE),
         TO_DATE(
-          CAST(CAST(TRUNC(
-            CAST((
+          CAST(CAST(CAST((
+            (
               (
                 EXTRACT(YEAR FROM "start_date") * 12 + EXTRACT(MONTH FROM "start_date") - 1
               )
-            ) AS DOUBLE PRECISION) / 12
-          ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+            ) - (
+              (
+                EXTRACT(YEAR FROM "start_date") * 12 + EXTRACT(MONTH FROM "start_date") - 1
+              )
+            ) % 12
+          ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
             (
               (
                 EXTRACT(YEAR FROM "start_date") * 12 + EXTRACT(MONTH FROM "start_date") - 1
@@ -628,9 +654,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             TO_DATE(
-              CAST(CAST(TRUNC(CAST((
-                "end_month_index"
-              ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+              CAST(CAST(CAST((
+                (
+                  "end_month_index"
+                ) - (
+                  "end_month_index"
+                ) % 12
+              ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                 (
                   "end_month_index"
                 ) % 12 + 1
@@ -642,9 +672,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             TO_DATE(
-              CAST(CAST(TRUNC(CAST((
-                "end_month_index" + 1
-              ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+              CAST(CAST(CAST((
+                (
+                  "end_month_index" + 1
+                ) - (
+                  "end_month_index" + 1
+                ) % 12
+              ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                 (
                   "end_month_index" + 1
                 ) % 12 + 1
@@ -655,9 +689,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             TO_DATE(
-              CAST(CAST(TRUNC(CAST((
-                "end_month_index"
-              ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+              CAST(CAST(CAST((
+                (
+                  "end_month_index"
+                ) - (
+                  "end_month_index"
+                ) % 12
+              ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                 (
                   "end_month_index"
                 ) % 12 + 1

@@ -71,11 +71,17 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) AS period_index,
       TO_DATE(
-        CAST(CAST(TRUNC(CAST((
+        CAST(CAST(CAST((
           (
-            bounds.first_index + numbers.n
-          )
-        ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+            (
+              bounds.first_index + numbers.n
+            )
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            )
+          ) % 12
+        ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
           (
             (
               bounds.first_index + numbers.n
@@ -85,13 +91,17 @@ WITH stg_subscriptions AS (
         'YYYY-MM-DD'
       ) AS period_start,
       TO_DATE(
-        CAST(CAST(TRUNC(
-          CAST((
+        CAST(CAST(CAST((
+          (
             (
               bounds.first_index + numbers.n
             ) + 1
-          ) AS DOUBLE PRECISION) / 12
-        ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) % 12
+        ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
           (
             (
               bounds.first_index + numbers.n
@@ -107,13 +117,17 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             TO_DATE(
-              CAST(CAST(TRUNC(
-                CAST((
+              CAST(CAST(CAST((
+                (
                   (
                     bounds.first_index + numbers.n
                   ) + 1
-                ) AS DOUBLE PRECISION) / 12
-              ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                ) - (
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) % 12
+              ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                 (
                   (
                     bounds.first_index + numbers.n
@@ -134,13 +148,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     (
                       bounds.first_index + numbers.n
@@ -161,13 +179,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     (
                       bounds.first_index + numbers.n
                     ) + 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     (
                       bounds.first_index + numbers.n

@@ -188,11 +188,13 @@ WITH stg_subscriptions AS (
     EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1 AS month_index,
     EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1 AS period_index,
     TO_DATE(
-      CAST(CAST(TRUNC(
-        CAST((
+      CAST(CAST(CAST((
+        (
           EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
-        ) AS DOUBLE PRECISION) / 12
-      ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+        ) - (
+          EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
+        ) % 12
+      ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
         (
           EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
         ) % 12 + 1
@@ -399,11 +401,13 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               TO_DATE(
-                CAST(CAST(TRUNC(
-                  CAST((
+                CAST(CAST(CAST((
+                  (
                     EXTRACT(YEAR FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
-                  ) AS DOUBLE PRECISION) / 12
-                ) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                  ) - (
+                    EXTRACT(YEAR FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
+                  ) % 12
+                ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                   (
                     EXTRACT(YEAR FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
                   ) % 12 + 1
@@ -420,9 +424,13 @@ WITH stg_subscriptions AS (
                   DAY,
                   CAST('1970-01-01' AS DATE),
                   TO_DATE(
-                    CAST(CAST(TRUNC(CAST((
-                      MIN("first_period_index")
-                    ) AS DOUBLE PRECISION) / 12) AS BIGINT) AS VARCHAR) || '-' || CAST((
+                    CAST(CAST(CAST((
+                      (
+                        MIN("first_period_index")
+                      ) - (
+                        MIN("first_period_index")
+                      ) % 12
+                    ) AS DOUBLE PRECISION) / 12 AS BIGINT) AS VARCHAR) || '-' || CAST((
                       (
                         MIN("first_period_index")
                       ) % 12 + 1

@@ -72,11 +72,17 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) AS period_index,
       DATE_FROM_PARTS(
-        CAST(TRUNC((
+        CAST((
           (
-            bounds.first_index + numbers.n
-          )
-        ) / 12) AS BIGINT),
+            (
+              bounds.first_index + numbers.n
+            )
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            )
+          ) % 12
+        ) / 12 AS BIGINT),
         (
           (
             (
@@ -87,11 +93,17 @@ WITH stg_subscriptions AS (
         1
       ) AS period_start,
       DATE_FROM_PARTS(
-        CAST(TRUNC((
+        CAST((
           (
-            bounds.first_index + numbers.n
-          ) + 1
-        ) / 12) AS BIGINT),
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) % 12
+        ) / 12 AS BIGINT),
         (
           (
             (
@@ -108,11 +120,17 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
+              CAST((
                 (
-                  bounds.first_index + numbers.n
-                ) + 1
-              ) / 12) AS BIGINT),
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) - (
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   (
@@ -134,11 +152,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC((
+                CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     (
@@ -160,11 +184,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC((
+                CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     (

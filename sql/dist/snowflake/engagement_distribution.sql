@@ -69,11 +69,17 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) AS period_index,
       DATE_FROM_PARTS(
-        CAST(TRUNC((
+        CAST((
           (
-            bounds.first_index + numbers.n
-          )
-        ) / 12) AS BIGINT),
+            (
+              bounds.first_index + numbers.n
+            )
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            )
+          ) % 12
+        ) / 12 AS BIGINT),
         (
           (
             (
@@ -84,11 +90,17 @@ WITH stg_subscriptions AS (
         1
       ) AS period_start,
       DATE_FROM_PARTS(
-        CAST(TRUNC((
+        CAST((
           (
-            bounds.first_index + numbers.n
-          ) + 1
-        ) / 12) AS BIGINT),
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) % 12
+        ) / 12 AS BIGINT),
         (
           (
             (
@@ -105,11 +117,17 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
+              CAST((
                 (
-                  bounds.first_index + numbers.n
-                ) + 1
-              ) / 12) AS BIGINT),
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) - (
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   (
@@ -131,11 +149,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC((
+                CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     (
@@ -157,11 +181,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC((
+                CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     (
@@ -491,11 +521,13 @@ WITH stg_subscriptions AS (
     DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1 AS month_index,
     DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1 AS period_index,
     DATE_FROM_PARTS(
-      CAST(TRUNC(
+      CAST((
         (
           DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1
-        ) / 12
-      ) AS BIGINT),
+        ) - (
+          DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1
+        ) % 12
+      ) / 12 AS BIGINT),
       (
         (
           DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1
@@ -703,11 +735,13 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC(
+                CAST((
                   (
                     DATE_PART(YEAR, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + DATE_PART(MONTH, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
-                  ) / 12
-                ) AS BIGINT),
+                  ) - (
+                    DATE_PART(YEAR, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + DATE_PART(MONTH, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     DATE_PART(YEAR, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + DATE_PART(MONTH, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
@@ -725,9 +759,13 @@ WITH stg_subscriptions AS (
                   DAY,
                   CAST('1970-01-01' AS DATE),
                   DATE_FROM_PARTS(
-                    CAST(TRUNC((
-                      MIN("first_period_index")
-                    ) / 12) AS BIGINT),
+                    CAST((
+                      (
+                        MIN("first_period_index")
+                      ) - (
+                        MIN("first_period_index")
+                      ) % 12
+                    ) / 12 AS BIGINT),
                     (
                       (
                         MIN("first_period_index")

@@ -193,11 +193,13 @@ WITH stg_subscriptions AS (
     DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1 AS month_index,
     DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1 AS period_index,
     DATE_FROM_PARTS(
-      CAST(TRUNC(
+      CAST((
         (
           DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1
-        ) / 12
-      ) AS BIGINT),
+        ) - (
+          DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1
+        ) % 12
+      ) / 12 AS BIGINT),
       (
         (
           DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1
@@ -405,11 +407,13 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC(
+                CAST((
                   (
                     DATE_PART(YEAR, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + DATE_PART(MONTH, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
-                  ) / 12
-                ) AS BIGINT),
+                  ) - (
+                    DATE_PART(YEAR, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + DATE_PART(MONTH, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     DATE_PART(YEAR, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + DATE_PART(MONTH, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
@@ -427,9 +431,13 @@ WITH stg_subscriptions AS (
                   DAY,
                   CAST('1970-01-01' AS DATE),
                   DATE_FROM_PARTS(
-                    CAST(TRUNC((
-                      MIN("first_period_index")
-                    ) / 12) AS BIGINT),
+                    CAST((
+                      (
+                        MIN("first_period_index")
+                      ) - (
+                        MIN("first_period_index")
+                      ) % 12
+                    ) / 12 AS BIGINT),
                     (
                       (
                         MIN("first_period_index")

@@ -190,11 +190,13 @@ WITH stg_subscriptions AS (
     DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1 AS month_index,
     DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1 AS period_index,
     DATE_FROM_PARTS(
-      CAST(TRUNC(
+      CAST((
         (
           DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1
-        ) / 12
-      ) AS BIGINT),
+        ) - (
+          DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1
+        ) % 12
+      ) / 12 AS BIGINT),
       (
         (
           DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1
@@ -402,11 +404,13 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC(
+                CAST((
                   (
                     DATE_PART(YEAR, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + DATE_PART(MONTH, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
-                  ) / 12
-                ) AS BIGINT),
+                  ) - (
+                    DATE_PART(YEAR, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + DATE_PART(MONTH, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     DATE_PART(YEAR, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + DATE_PART(MONTH, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
@@ -424,9 +428,13 @@ WITH stg_subscriptions AS (
                   DAY,
                   CAST('1970-01-01' AS DATE),
                   DATE_FROM_PARTS(
-                    CAST(TRUNC((
-                      MIN("first_period_index")
-                    ) / 12) AS BIGINT),
+                    CAST((
+                      (
+                        MIN("first_period_index")
+                      ) - (
+                        MIN("first_period_index")
+                      ) % 12
+                    ) / 12 AS BIGINT),
                     (
                       (
                         MIN("first_period_index")
@@ -605,13 +613,17 @@ WITH stg_subscriptions AS (
         DAY,
         CAST('1970-01-01' AS DATE),
         DATE_FROM_PARTS(
-          CAST(TRUNC(
+          CAST((
             (
               (
                 DATE_PART(YEAR, "start_date") * 12 + DATE_PART(MONTH, "start_date") - 1
               )
-            ) / 12
-          ) AS BIGINT),
+            ) - (
+              (
+                DATE_PART(YEAR, "start_date") * 12 + DATE_PART(MONTH, "start_date") - 1
+              )
+            ) % 12
+          ) / 12 AS BIGINT),
           (
             (
               (
@@ -691,9 +703,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
-                "end_month_index"
-              ) / 12) AS BIGINT),
+              CAST((
+                (
+                  "end_month_index"
+                ) - (
+                  "end_month_index"
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   "end_month_index"
@@ -706,9 +722,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
-                "end_month_index" + 1
-              ) / 12) AS BIGINT),
+              CAST((
+                (
+                  "end_month_index" + 1
+                ) - (
+                  "end_month_index" + 1
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   "end_month_index" + 1
@@ -720,9 +740,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
-                "end_month_index"
-              ) / 12) AS BIGINT),
+              CAST((
+                (
+                  "end_month_index"
+                ) - (
+                  "end_month_index"
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   "end_month_index"

@@ -188,11 +188,13 @@ WITH stg_subscriptions AS (
     DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1 AS month_index,
     DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1 AS period_index,
     DATE_FROM_PARTS(
-      CAST(TRUNC(
+      CAST((
         (
           DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1
-        ) / 12
-      ) AS BIGINT),
+        ) - (
+          DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1
+        ) % 12
+      ) / 12 AS BIGINT),
       (
         (
           DATE_PART(YEAR, "activity_date") * 12 + DATE_PART(MONTH, "activity_date") - 1
@@ -400,11 +402,13 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC(
+                CAST((
                   (
                     DATE_PART(YEAR, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + DATE_PART(MONTH, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
-                  ) / 12
-                ) AS BIGINT),
+                  ) - (
+                    DATE_PART(YEAR, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + DATE_PART(MONTH, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     DATE_PART(YEAR, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) * 12 + DATE_PART(MONTH, DATEADD(DAY, "first_day", CAST('1970-01-01' AS DATE))) - 1
@@ -422,9 +426,13 @@ WITH stg_subscriptions AS (
                   DAY,
                   CAST('1970-01-01' AS DATE),
                   DATE_FROM_PARTS(
-                    CAST(TRUNC((
-                      MIN("first_period_index")
-                    ) / 12) AS BIGINT),
+                    CAST((
+                      (
+                        MIN("first_period_index")
+                      ) - (
+                        MIN("first_period_index")
+                      ) % 12
+                    ) / 12 AS BIGINT),
                     (
                       (
                         MIN("first_period_index")
@@ -603,13 +611,17 @@ WITH stg_subscriptions AS (
         DAY,
         CAST('1970-01-01' AS DATE),
         DATE_FROM_PARTS(
-          CAST(TRUNC(
+          CAST((
             (
               (
                 DATE_PART(YEAR, "start_date") * 12 + DATE_PART(MONTH, "start_date") - 1
               )
-            ) / 12
-          ) AS BIGINT),
+            ) - (
+              (
+                DATE_PART(YEAR, "start_date") * 12 + DATE_PART(MONTH, "start_date") - 1
+              )
+            ) % 12
+          ) / 12 AS BIGINT),
           (
             (
               (
@@ -689,9 +701,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
-                "end_month_index"
-              ) / 12) AS BIGINT),
+              CAST((
+                (
+                  "end_month_index"
+                ) - (
+                  "end_month_index"
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   "end_month_index"
@@ -704,9 +720,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
-                "end_month_index" + 1
-              ) / 12) AS BIGINT),
+              CAST((
+                (
+                  "end_month_index" + 1
+                ) - (
+                  "end_month_index" + 1
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   "end_month_index" + 1
@@ -718,9 +738,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
-                "end_month_index"
-              ) / 12) AS BIGINT),
+              CAST((
+                (
+                  "end_month_index"
+                ) - (
+                  "end_month_index"
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   "end_month_index"
@@ -1164,11 +1188,13 @@ WITH stg_subscriptions AS (
     signup_month_index,
     (
       DATE_FROM_PARTS(
-        CAST(TRUNC(
+        CAST((
           (
             DATE_PART(YEAR, MIN(signup_date)) * 12 + DATE_PART(MONTH, MIN(signup_date)) - 1
-          ) / 12
-        ) AS BIGINT),
+          ) - (
+            DATE_PART(YEAR, MIN(signup_date)) * 12 + DATE_PART(MONTH, MIN(signup_date)) - 1
+          ) % 12
+        ) / 12 AS BIGINT),
         (
           (
             DATE_PART(YEAR, MIN(signup_date)) * 12 + DATE_PART(MONTH, MIN(signup_date)) - 1

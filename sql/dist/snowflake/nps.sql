@@ -73,11 +73,17 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) AS period_index,
       DATE_FROM_PARTS(
-        CAST(TRUNC((
+        CAST((
           (
-            bounds.first_index + numbers.n
-          )
-        ) / 12) AS BIGINT),
+            (
+              bounds.first_index + numbers.n
+            )
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            )
+          ) % 12
+        ) / 12 AS BIGINT),
         (
           (
             (
@@ -88,11 +94,17 @@ WITH stg_subscriptions AS (
         1
       ) AS period_start,
       DATE_FROM_PARTS(
-        CAST(TRUNC((
+        CAST((
           (
-            bounds.first_index + numbers.n
-          ) + 1
-        ) / 12) AS BIGINT),
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) % 12
+        ) / 12 AS BIGINT),
         (
           (
             (
@@ -109,11 +121,17 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
+              CAST((
                 (
-                  bounds.first_index + numbers.n
-                ) + 1
-              ) / 12) AS BIGINT),
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) - (
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   (
@@ -135,11 +153,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC((
+                CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     (
@@ -161,11 +185,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC((
+                CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     (

@@ -73,11 +73,17 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) AS period_index,
       DATE_FROM_PARTS(
-        CAST(TRUNC((
+        CAST((
           (
-            bounds.first_index + numbers.n
-          )
-        ) / 12) AS BIGINT),
+            (
+              bounds.first_index + numbers.n
+            )
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            )
+          ) % 12
+        ) / 12 AS BIGINT),
         (
           (
             (
@@ -88,11 +94,17 @@ WITH stg_subscriptions AS (
         1
       ) AS period_start,
       DATE_FROM_PARTS(
-        CAST(TRUNC((
+        CAST((
           (
-            bounds.first_index + numbers.n
-          ) + 1
-        ) / 12) AS BIGINT),
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) % 12
+        ) / 12 AS BIGINT),
         (
           (
             (
@@ -109,11 +121,17 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
+              CAST((
                 (
-                  bounds.first_index + numbers.n
-                ) + 1
-              ) / 12) AS BIGINT),
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) - (
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   (
@@ -135,11 +153,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC((
+                CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     (
@@ -161,11 +185,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC((
+                CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     (
@@ -540,13 +570,17 @@ WITH stg_subscriptions AS (
         DAY,
         CAST('1970-01-01' AS DATE),
         DATE_FROM_PARTS(
-          CAST(TRUNC(
+          CAST((
             (
               (
                 DATE_PART(YEAR, "start_date") * 12 + DATE_PART(MONTH, "start_date") - 1
               )
-            ) / 12
-          ) AS BIGINT),
+            ) - (
+              (
+                DATE_PART(YEAR, "start_date") * 12 + DATE_PART(MONTH, "start_date") - 1
+              )
+            ) % 12
+          ) / 12 AS BIGINT),
           (
             (
               (
@@ -626,9 +660,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
-                "end_month_index"
-              ) / 12) AS BIGINT),
+              CAST((
+                (
+                  "end_month_index"
+                ) - (
+                  "end_month_index"
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   "end_month_index"
@@ -641,9 +679,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
-                "end_month_index" + 1
-              ) / 12) AS BIGINT),
+              CAST((
+                (
+                  "end_month_index" + 1
+                ) - (
+                  "end_month_index" + 1
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   "end_month_index" + 1
@@ -655,9 +697,13 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
-                "end_month_index"
-              ) / 12) AS BIGINT),
+              CAST((
+                (
+                  "end_month_index"
+                ) - (
+                  "end_month_index"
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   "end_month_index"

@@ -71,11 +71,17 @@ WITH stg_subscriptions AS (
         bounds.first_index + numbers.n
       ) AS period_index,
       DATE_FROM_PARTS(
-        CAST(TRUNC((
+        CAST((
           (
-            bounds.first_index + numbers.n
-          )
-        ) / 12) AS BIGINT),
+            (
+              bounds.first_index + numbers.n
+            )
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            )
+          ) % 12
+        ) / 12 AS BIGINT),
         (
           (
             (
@@ -86,11 +92,17 @@ WITH stg_subscriptions AS (
         1
       ) AS period_start,
       DATE_FROM_PARTS(
-        CAST(TRUNC((
+        CAST((
           (
-            bounds.first_index + numbers.n
-          ) + 1
-        ) / 12) AS BIGINT),
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) - (
+            (
+              bounds.first_index + numbers.n
+            ) + 1
+          ) % 12
+        ) / 12 AS BIGINT),
         (
           (
             (
@@ -107,11 +119,17 @@ WITH stg_subscriptions AS (
             DAY,
             CAST('1970-01-01' AS DATE),
             DATE_FROM_PARTS(
-              CAST(TRUNC((
+              CAST((
                 (
-                  bounds.first_index + numbers.n
-                ) + 1
-              ) / 12) AS BIGINT),
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) - (
+                  (
+                    bounds.first_index + numbers.n
+                  ) + 1
+                ) % 12
+              ) / 12 AS BIGINT),
               (
                 (
                   (
@@ -133,11 +151,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC((
+                CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     (
@@ -159,11 +183,17 @@ WITH stg_subscriptions AS (
               DAY,
               CAST('1970-01-01' AS DATE),
               DATE_FROM_PARTS(
-                CAST(TRUNC((
+                CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) / 12 AS BIGINT),
                 (
                   (
                     (

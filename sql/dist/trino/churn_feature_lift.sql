@@ -195,11 +195,13 @@ WITH stg_subscriptions AS (
     DATE(
       FORMAT(
         '%04d-%02d-%02d',
-        CAST(TRUNCATE(
-          CAST((
+        CAST(CAST((
+          (
             EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
-          ) AS DOUBLE) / 12
-        ) AS BIGINT),
+          ) - (
+            EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
+          ) % 12
+        ) AS DOUBLE) / 12 AS BIGINT),
         (
           (
             EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
@@ -410,11 +412,13 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(
-                    CAST((
+                  CAST(CAST((
+                    (
                       EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
-                    ) AS DOUBLE) / 12
-                  ) AS BIGINT),
+                    ) - (
+                      EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
@@ -435,9 +439,13 @@ WITH stg_subscriptions AS (
                   DATE(
                     FORMAT(
                       '%04d-%02d-%02d',
-                      CAST(TRUNCATE(CAST((
-                        MIN("first_period_index")
-                      ) AS DOUBLE) / 12) AS BIGINT),
+                      CAST(CAST((
+                        (
+                          MIN("first_period_index")
+                        ) - (
+                          MIN("first_period_index")
+                        ) % 12
+                      ) AS DOUBLE) / 12 AS BIGINT),
                       (
                         (
                           MIN("first_period_index")
@@ -557,11 +565,17 @@ WITH stg_subscriptions AS (
       DATE(
         FORMAT(
           '%04d-%02d-%02d',
-          CAST(TRUNCATE(CAST((
+          CAST(CAST((
             (
-              bounds.first_index + numbers.n
-            )
-          ) AS DOUBLE) / 12) AS BIGINT),
+              (
+                bounds.first_index + numbers.n
+              )
+            ) - (
+              (
+                bounds.first_index + numbers.n
+              )
+            ) % 12
+          ) AS DOUBLE) / 12 AS BIGINT),
           (
             (
               (
@@ -575,11 +589,17 @@ WITH stg_subscriptions AS (
       DATE(
         FORMAT(
           '%04d-%02d-%02d',
-          CAST(TRUNCATE(CAST((
+          CAST(CAST((
             (
-              bounds.first_index + numbers.n
-            ) + 1
-          ) AS DOUBLE) / 12) AS BIGINT),
+              (
+                bounds.first_index + numbers.n
+              ) + 1
+            ) - (
+              (
+                bounds.first_index + numbers.n
+              ) + 1
+            ) % 12
+          ) AS DOUBLE) / 12 AS BIGINT),
           (
             (
               (
@@ -599,11 +619,17 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
+                CAST(CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) AS DOUBLE) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     (
@@ -628,11 +654,17 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(CAST((
+                  CAST(CAST((
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) AS DOUBLE) / 12) AS BIGINT),
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       (
@@ -657,11 +689,17 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(CAST((
+                  CAST(CAST((
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) AS DOUBLE) / 12) AS BIGINT),
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       (

@@ -74,11 +74,17 @@ WITH stg_subscriptions AS (
       DATE(
         FORMAT(
           '%04d-%02d-%02d',
-          CAST(TRUNCATE(CAST((
+          CAST(CAST((
             (
-              bounds.first_index + numbers.n
-            )
-          ) AS DOUBLE) / 12) AS BIGINT),
+              (
+                bounds.first_index + numbers.n
+              )
+            ) - (
+              (
+                bounds.first_index + numbers.n
+              )
+            ) % 12
+          ) AS DOUBLE) / 12 AS BIGINT),
           (
             (
               (
@@ -92,11 +98,17 @@ WITH stg_subscriptions AS (
       DATE(
         FORMAT(
           '%04d-%02d-%02d',
-          CAST(TRUNCATE(CAST((
+          CAST(CAST((
             (
-              bounds.first_index + numbers.n
-            ) + 1
-          ) AS DOUBLE) / 12) AS BIGINT),
+              (
+                bounds.first_index + numbers.n
+              ) + 1
+            ) - (
+              (
+                bounds.first_index + numbers.n
+              ) + 1
+            ) % 12
+          ) AS DOUBLE) / 12 AS BIGINT),
           (
             (
               (
@@ -116,11 +128,17 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
+                CAST(CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) AS DOUBLE) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     (
@@ -145,11 +163,17 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(CAST((
+                  CAST(CAST((
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) AS DOUBLE) / 12) AS BIGINT),
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       (
@@ -174,11 +198,17 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(CAST((
+                  CAST(CAST((
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) AS DOUBLE) / 12) AS BIGINT),
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       (

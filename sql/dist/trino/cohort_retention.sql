@@ -72,11 +72,17 @@ WITH stg_subscriptions AS (
       DATE(
         FORMAT(
           '%04d-%02d-%02d',
-          CAST(TRUNCATE(CAST((
+          CAST(CAST((
             (
-              bounds.first_index + numbers.n
-            )
-          ) AS DOUBLE) / 12) AS BIGINT),
+              (
+                bounds.first_index + numbers.n
+              )
+            ) - (
+              (
+                bounds.first_index + numbers.n
+              )
+            ) % 12
+          ) AS DOUBLE) / 12 AS BIGINT),
           (
             (
               (
@@ -90,11 +96,17 @@ WITH stg_subscriptions AS (
       DATE(
         FORMAT(
           '%04d-%02d-%02d',
-          CAST(TRUNCATE(CAST((
+          CAST(CAST((
             (
-              bounds.first_index + numbers.n
-            ) + 1
-          ) AS DOUBLE) / 12) AS BIGINT),
+              (
+                bounds.first_index + numbers.n
+              ) + 1
+            ) - (
+              (
+                bounds.first_index + numbers.n
+              ) + 1
+            ) % 12
+          ) AS DOUBLE) / 12 AS BIGINT),
           (
             (
               (
@@ -114,11 +126,17 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
+                CAST(CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) AS DOUBLE) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     (
@@ -143,11 +161,17 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(CAST((
+                  CAST(CAST((
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) AS DOUBLE) / 12) AS BIGINT),
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       (
@@ -172,11 +196,17 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(CAST((
+                  CAST(CAST((
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) AS DOUBLE) / 12) AS BIGINT),
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       (

@@ -77,11 +77,17 @@ WITH stg_subscriptions AS (
       DATE(
         FORMAT(
           '%04d-%02d-%02d',
-          CAST(TRUNCATE(CAST((
+          CAST(CAST((
             (
-              bounds.first_index + numbers.n
-            )
-          ) AS DOUBLE) / 12) AS BIGINT),
+              (
+                bounds.first_index + numbers.n
+              )
+            ) - (
+              (
+                bounds.first_index + numbers.n
+              )
+            ) % 12
+          ) AS DOUBLE) / 12 AS BIGINT),
           (
             (
               (
@@ -95,11 +101,17 @@ WITH stg_subscriptions AS (
       DATE(
         FORMAT(
           '%04d-%02d-%02d',
-          CAST(TRUNCATE(CAST((
+          CAST(CAST((
             (
-              bounds.first_index + numbers.n
-            ) + 1
-          ) AS DOUBLE) / 12) AS BIGINT),
+              (
+                bounds.first_index + numbers.n
+              ) + 1
+            ) - (
+              (
+                bounds.first_index + numbers.n
+              ) + 1
+            ) % 12
+          ) AS DOUBLE) / 12 AS BIGINT),
           (
             (
               (
@@ -119,11 +131,17 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
+                CAST(CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) AS DOUBLE) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     (
@@ -148,11 +166,17 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(CAST((
+                  CAST(CAST((
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) AS DOUBLE) / 12) AS BIGINT),
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       (
@@ -177,11 +201,17 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(CAST((
+                  CAST(CAST((
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) AS DOUBLE) / 12) AS BIGINT),
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       (
@@ -514,11 +544,13 @@ WITH stg_subscriptions AS (
     DATE(
       FORMAT(
         '%04d-%02d-%02d',
-        CAST(TRUNCATE(
-          CAST((
+        CAST(CAST((
+          (
             EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
-          ) AS DOUBLE) / 12
-        ) AS BIGINT),
+          ) - (
+            EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
+          ) % 12
+        ) AS DOUBLE) / 12 AS BIGINT),
         (
           (
             EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
@@ -729,11 +761,13 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(
-                    CAST((
+                  CAST(CAST((
+                    (
                       EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
-                    ) AS DOUBLE) / 12
-                  ) AS BIGINT),
+                    ) - (
+                      EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
@@ -754,9 +788,13 @@ WITH stg_subscriptions AS (
                   DATE(
                     FORMAT(
                       '%04d-%02d-%02d',
-                      CAST(TRUNCATE(CAST((
-                        MIN("first_period_index")
-                      ) AS DOUBLE) / 12) AS BIGINT),
+                      CAST(CAST((
+                        (
+                          MIN("first_period_index")
+                        ) - (
+                          MIN("first_period_index")
+                        ) % 12
+                      ) AS DOUBLE) / 12 AS BIGINT),
                       (
                         (
                           MIN("first_period_index")

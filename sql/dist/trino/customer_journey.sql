@@ -199,11 +199,13 @@ WITH stg_subscriptions AS (
     DATE(
       FORMAT(
         '%04d-%02d-%02d',
-        CAST(TRUNCATE(
-          CAST((
+        CAST(CAST((
+          (
             EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
-          ) AS DOUBLE) / 12
-        ) AS BIGINT),
+          ) - (
+            EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
+          ) % 12
+        ) AS DOUBLE) / 12 AS BIGINT),
         (
           (
             EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
@@ -414,11 +416,13 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(
-                    CAST((
+                  CAST(CAST((
+                    (
                       EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
-                    ) AS DOUBLE) / 12
-                  ) AS BIGINT),
+                    ) - (
+                      EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
@@ -439,9 +443,13 @@ WITH stg_subscriptions AS (
                   DATE(
                     FORMAT(
                       '%04d-%02d-%02d',
-                      CAST(TRUNCATE(CAST((
-                        MIN("first_period_index")
-                      ) AS DOUBLE) / 12) AS BIGINT),
+                      CAST(CAST((
+                        (
+                          MIN("first_period_index")
+                        ) - (
+                          MIN("first_period_index")
+                        ) % 12
+                      ) AS DOUBLE) / 12 AS BIGINT),
                       (
                         (
                           MIN("first_period_index")
@@ -623,13 +631,17 @@ WITH stg_subscriptions AS (
         DATE(
           FORMAT(
             '%04d-%02d-%02d',
-            CAST(TRUNCATE(
-              CAST((
+            CAST(CAST((
+              (
                 (
                   EXTRACT(YEAR FROM "start_date") * 12 + EXTRACT(MONTH FROM "start_date") - 1
                 )
-              ) AS DOUBLE) / 12
-            ) AS BIGINT),
+              ) - (
+                (
+                  EXTRACT(YEAR FROM "start_date") * 12 + EXTRACT(MONTH FROM "start_date") - 1
+                )
+              ) % 12
+            ) AS DOUBLE) / 12 AS BIGINT),
             (
               (
                 (
@@ -712,9 +724,13 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
-                  "end_month_index"
-                ) AS DOUBLE) / 12) AS BIGINT),
+                CAST(CAST((
+                  (
+                    "end_month_index"
+                  ) - (
+                    "end_month_index"
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     "end_month_index"
@@ -730,9 +746,13 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
-                  "end_month_index" + 1
-                ) AS DOUBLE) / 12) AS BIGINT),
+                CAST(CAST((
+                  (
+                    "end_month_index" + 1
+                  ) - (
+                    "end_month_index" + 1
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     "end_month_index" + 1
@@ -747,9 +767,13 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
-                  "end_month_index"
-                ) AS DOUBLE) / 12) AS BIGINT),
+                CAST(CAST((
+                  (
+                    "end_month_index"
+                  ) - (
+                    "end_month_index"
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     "end_month_index"

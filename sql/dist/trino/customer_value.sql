@@ -73,11 +73,17 @@ WITH stg_subscriptions AS (
       DATE(
         FORMAT(
           '%04d-%02d-%02d',
-          CAST(TRUNCATE(CAST((
+          CAST(CAST((
             (
-              bounds.first_index + numbers.n
-            )
-          ) AS DOUBLE) / 12) AS BIGINT),
+              (
+                bounds.first_index + numbers.n
+              )
+            ) - (
+              (
+                bounds.first_index + numbers.n
+              )
+            ) % 12
+          ) AS DOUBLE) / 12 AS BIGINT),
           (
             (
               (
@@ -91,11 +97,17 @@ WITH stg_subscriptions AS (
       DATE(
         FORMAT(
           '%04d-%02d-%02d',
-          CAST(TRUNCATE(CAST((
+          CAST(CAST((
             (
-              bounds.first_index + numbers.n
-            ) + 1
-          ) AS DOUBLE) / 12) AS BIGINT),
+              (
+                bounds.first_index + numbers.n
+              ) + 1
+            ) - (
+              (
+                bounds.first_index + numbers.n
+              ) + 1
+            ) % 12
+          ) AS DOUBLE) / 12 AS BIGINT),
           (
             (
               (
@@ -115,11 +127,17 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
+                CAST(CAST((
                   (
-                    bounds.first_index + numbers.n
-                  ) + 1
-                ) AS DOUBLE) / 12) AS BIGINT),
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) - (
+                    (
+                      bounds.first_index + numbers.n
+                    ) + 1
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     (
@@ -144,11 +162,17 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(CAST((
+                  CAST(CAST((
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) AS DOUBLE) / 12) AS BIGINT),
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       (
@@ -173,11 +197,17 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(CAST((
+                  CAST(CAST((
                     (
-                      bounds.first_index + numbers.n
-                    ) + 1
-                  ) AS DOUBLE) / 12) AS BIGINT),
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) - (
+                      (
+                        bounds.first_index + numbers.n
+                      ) + 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       (

@@ -192,11 +192,13 @@ WITH stg_subscriptions AS (
     DATE(
       FORMAT(
         '%04d-%02d-%02d',
-        CAST(TRUNCATE(
-          CAST((
+        CAST(CAST((
+          (
             EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
-          ) AS DOUBLE) / 12
-        ) AS BIGINT),
+          ) - (
+            EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
+          ) % 12
+        ) AS DOUBLE) / 12 AS BIGINT),
         (
           (
             EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
@@ -407,11 +409,13 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(
-                    CAST((
+                  CAST(CAST((
+                    (
                       EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
-                    ) AS DOUBLE) / 12
-                  ) AS BIGINT),
+                    ) - (
+                      EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
@@ -432,9 +436,13 @@ WITH stg_subscriptions AS (
                   DATE(
                     FORMAT(
                       '%04d-%02d-%02d',
-                      CAST(TRUNCATE(CAST((
-                        MIN("first_period_index")
-                      ) AS DOUBLE) / 12) AS BIGINT),
+                      CAST(CAST((
+                        (
+                          MIN("first_period_index")
+                        ) - (
+                          MIN("first_period_index")
+                        ) % 12
+                      ) AS DOUBLE) / 12 AS BIGINT),
                       (
                         (
                           MIN("first_period_index")
@@ -616,13 +624,17 @@ WITH stg_subscriptions AS (
         DATE(
           FORMAT(
             '%04d-%02d-%02d',
-            CAST(TRUNCATE(
-              CAST((
+            CAST(CAST((
+              (
                 (
                   EXTRACT(YEAR FROM "start_date") * 12 + EXTRACT(MONTH FROM "start_date") - 1
                 )
-              ) AS DOUBLE) / 12
-            ) AS BIGINT),
+              ) - (
+                (
+                  EXTRACT(YEAR FROM "start_date") * 12 + EXTRACT(MONTH FROM "start_date") - 1
+                )
+              ) % 12
+            ) AS DOUBLE) / 12 AS BIGINT),
             (
               (
                 (
@@ -705,9 +717,13 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
-                  "end_month_index"
-                ) AS DOUBLE) / 12) AS BIGINT),
+                CAST(CAST((
+                  (
+                    "end_month_index"
+                  ) - (
+                    "end_month_index"
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     "end_month_index"
@@ -723,9 +739,13 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
-                  "end_month_index" + 1
-                ) AS DOUBLE) / 12) AS BIGINT),
+                CAST(CAST((
+                  (
+                    "end_month_index" + 1
+                  ) - (
+                    "end_month_index" + 1
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     "end_month_index" + 1
@@ -740,9 +760,13 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
-                  "end_month_index"
-                ) AS DOUBLE) / 12) AS BIGINT),
+                CAST(CAST((
+                  (
+                    "end_month_index"
+                  ) - (
+                    "end_month_index"
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     "end_month_index"

@@ -190,11 +190,13 @@ WITH stg_subscriptions AS (
     DATE(
       FORMAT(
         '%04d-%02d-%02d',
-        CAST(TRUNCATE(
-          CAST((
+        CAST(CAST((
+          (
             EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
-          ) AS DOUBLE) / 12
-        ) AS BIGINT),
+          ) - (
+            EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
+          ) % 12
+        ) AS DOUBLE) / 12 AS BIGINT),
         (
           (
             EXTRACT(YEAR FROM "activity_date") * 12 + EXTRACT(MONTH FROM "activity_date") - 1
@@ -405,11 +407,13 @@ WITH stg_subscriptions AS (
               DATE(
                 FORMAT(
                   '%04d-%02d-%02d',
-                  CAST(TRUNCATE(
-                    CAST((
+                  CAST(CAST((
+                    (
                       EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
-                    ) AS DOUBLE) / 12
-                  ) AS BIGINT),
+                    ) - (
+                      EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
+                    ) % 12
+                  ) AS DOUBLE) / 12 AS BIGINT),
                   (
                     (
                       EXTRACT(YEAR FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) * 12 + EXTRACT(MONTH FROM DATE_ADD('DAY', CAST("first_day" AS BIGINT), CAST('1970-01-01' AS DATE))) - 1
@@ -430,9 +434,13 @@ WITH stg_subscriptions AS (
                   DATE(
                     FORMAT(
                       '%04d-%02d-%02d',
-                      CAST(TRUNCATE(CAST((
-                        MIN("first_period_index")
-                      ) AS DOUBLE) / 12) AS BIGINT),
+                      CAST(CAST((
+                        (
+                          MIN("first_period_index")
+                        ) - (
+                          MIN("first_period_index")
+                        ) % 12
+                      ) AS DOUBLE) / 12 AS BIGINT),
                       (
                         (
                           MIN("first_period_index")
@@ -614,13 +622,17 @@ WITH stg_subscriptions AS (
         DATE(
           FORMAT(
             '%04d-%02d-%02d',
-            CAST(TRUNCATE(
-              CAST((
+            CAST(CAST((
+              (
                 (
                   EXTRACT(YEAR FROM "start_date") * 12 + EXTRACT(MONTH FROM "start_date") - 1
                 )
-              ) AS DOUBLE) / 12
-            ) AS BIGINT),
+              ) - (
+                (
+                  EXTRACT(YEAR FROM "start_date") * 12 + EXTRACT(MONTH FROM "start_date") - 1
+                )
+              ) % 12
+            ) AS DOUBLE) / 12 AS BIGINT),
             (
               (
                 (
@@ -703,9 +715,13 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
-                  "end_month_index"
-                ) AS DOUBLE) / 12) AS BIGINT),
+                CAST(CAST((
+                  (
+                    "end_month_index"
+                  ) - (
+                    "end_month_index"
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     "end_month_index"
@@ -721,9 +737,13 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
-                  "end_month_index" + 1
-                ) AS DOUBLE) / 12) AS BIGINT),
+                CAST(CAST((
+                  (
+                    "end_month_index" + 1
+                  ) - (
+                    "end_month_index" + 1
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     "end_month_index" + 1
@@ -738,9 +758,13 @@ WITH stg_subscriptions AS (
             DATE(
               FORMAT(
                 '%04d-%02d-%02d',
-                CAST(TRUNCATE(CAST((
-                  "end_month_index"
-                ) AS DOUBLE) / 12) AS BIGINT),
+                CAST(CAST((
+                  (
+                    "end_month_index"
+                  ) - (
+                    "end_month_index"
+                  ) % 12
+                ) AS DOUBLE) / 12 AS BIGINT),
                 (
                   (
                     "end_month_index"
@@ -1187,11 +1211,13 @@ WITH stg_subscriptions AS (
       DATE(
         FORMAT(
           '%04d-%02d-%02d',
-          CAST(TRUNCATE(
-            CAST((
+          CAST(CAST((
+            (
               EXTRACT(YEAR FROM MIN(signup_date)) * 12 + EXTRACT(MONTH FROM MIN(signup_date)) - 1
-            ) AS DOUBLE) / 12
-          ) AS BIGINT),
+            ) - (
+              EXTRACT(YEAR FROM MIN(signup_date)) * 12 + EXTRACT(MONTH FROM MIN(signup_date)) - 1
+            ) % 12
+          ) AS DOUBLE) / 12 AS BIGINT),
           (
             (
               EXTRACT(YEAR FROM MIN(signup_date)) * 12 + EXTRACT(MONTH FROM MIN(signup_date)) - 1
