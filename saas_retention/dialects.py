@@ -7,8 +7,8 @@ sqlglot's own generation for the dialect.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlglot import exp
