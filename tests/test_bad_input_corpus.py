@@ -69,7 +69,10 @@ _ZONED = re.compile(r"(.*?[0-9])(?: ?([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?|[A-Za-z][
 def expected_local(text: str, zone: str) -> dt.datetime | None:
     """The independent reading of a timestamp string in reporting time zone ``zone``:
     Python's parser and zoneinfo; None when it is not a timestamp."""
-    value, suffix = _ZONED.fullmatch(text.strip()).groups()
+    match = _ZONED.fullmatch(text.strip())
+    if match is None:  # no digit at all, e.g. "yesterday"
+        return None
+    value, suffix = match.groups()
     try:
         naive = dt.datetime.fromisoformat(value.replace(" ", "T", 1))
     except ValueError:
