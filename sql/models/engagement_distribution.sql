@@ -35,7 +35,9 @@ bands as (
         score_band,
         count(*) as customers,
         sum(is_paying) as paying_customers,
-        avg(engagement_score) as avg_engagement_score
+        -- summed as exact decimals: a sum of doubles depends on the order threads add them in,
+        -- and the same input must give the same bytes
+        cast(avg(cast(engagement_score as decimal(38, 18))) as double) as avg_engagement_score
     from banded
     group by period_index, score_band
 ),

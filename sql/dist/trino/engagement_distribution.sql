@@ -1444,7 +1444,7 @@ WITH stg_subscriptions AS (
     score_band,
     COUNT(*) AS customers,
     SUM(is_paying) AS paying_customers,
-    AVG(engagement_score) AS avg_engagement_score
+    CAST(AVG(CAST(engagement_score AS DECIMAL(38, 18))) AS DOUBLE) AS avg_engagement_score /* summed as exact decimals: a sum of doubles depends on the order threads add them in, */ /* and the same input must give the same bytes */
   FROM engagement_distribution__banded AS banded
   GROUP BY
     period_index,
