@@ -47,6 +47,10 @@ MESSAGES = {
     "unknown_customer": "rows of customers unknown to the customers/subscriptions tables; kept, "
                         "counted under their own id",
     "before_signup": "rows dated before the customer's signup_date; kept",
+    # a term lasts billing_interval × this count (warehouse_terms): 0 or less gives no
+    # anniversary at all, and a fraction is rounded or truncated depending on the engine
+    "interval_count": "values that are not a positive whole number (a term lasts this many "
+                      "billing intervals)",
 }
 
 
@@ -407,6 +411,12 @@ class Stager:
         future = exp.GT(this=col("start_date"), expression=as_of)
         self._rule("subscriptions", "start_date", future, message("future_start", self.settings),
                    show, severity="warning")
+        if "billing_interval_count" in cols:
+            count = "billing_interval_count"
+            self._rule("subscriptions", count,
+                       f"{count} <= 0 or {count} <> floor({count}) or isinf({count}) "
+                       f"or isnan({count})",
+                       message("interval_count", self.settings), [*show, count])
         mapping = self.settings.mapping("subscriptions")
         if mapping.amounts_per_interval:
             if "billing_interval" not in cols:

@@ -55,6 +55,8 @@ CLIENT_FITTED = {"cohort_value": ["customer_periods", "cohort_retention"],
 EXAMPLES = 3
 # the known customers a table's rows are checked against (WarehouseBuild._known_customers)
 KNOWN, KNOWN_ID, KNOWN_SIGNUP = "sr_known", "sr_customer_id", "sr_signup_date"
+# the subscription columns examples show (those present), as in the DuckDB staging
+SHOWN_SUBSCRIPTION_COLUMNS = ("subscription_id", "customer_id", "start_date", "end_date", "mrr")
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,15 @@ class WarehouseBuild:
                            message("zero_length", s), "warning")]
         rules.append(Rule("start_date", exp.GT(this=day("start_date"), expression=t.as_of_sql),
                           message("future_start", s), "warning"))
+        if "billing_interval_count" in cols:
+            # a value the terms' cast to INT (warehouse_terms) would change is not a whole
+            # number, whichever way the engine rounds; the cast needs no math functions
+            count = _cast(c("billing_interval_count"), "DOUBLE")
+            rules.append(Rule("billing_interval_count", exp.or_(
+                exp.LTE(this=count, expression=exp.Literal.number(0)),
+                exp.NEQ(this=count.copy(), expression=_cast(count.copy(), "INT"))),
+                message("interval_count", s), show=[*SHOWN_SUBSCRIPTION_COLUMNS,
+                                                    "billing_interval_count"]))
         known = None
         if "customers" in self.present:
             known = self._known_customers(t)
@@ -253,8 +264,7 @@ class WarehouseBuild:
                 c("customer_id").is_(exp.null()).not_(),
                 exp.column(KNOWN_ID, table=KNOWN).is_(exp.null())),
                 message("unlisted_customer", s), "warning"))
-        show = [c(n) for n in ("subscription_id", "customer_id", "start_date", "end_date", "mrr")
-                if n in cols]
+        show = [c(n) for n in SHOWN_SUBSCRIPTION_COLUMNS if n in cols]
         problems = self._run_rules(conn, "subscriptions", rules, show, known, "customer_id")
         src = _table(s.source_table("subscriptions"), self.schema)
         dup = (exp.select(c("subscription_id"), exp.alias_("count(*)", "n")).from_(src.copy())
@@ -374,7 +384,8 @@ class WarehouseBuild:
         for rule, count in zip(rules, row, strict=True):
             if not count:
                 continue
-            shown = ([exp.column(s.source_column(table, n), quoted=True) for n in rule.show]
+            shown = ([exp.column(s.source_column(table, n), quoted=True) for n in rule.show
+                      if n in self.present[table]]
                      if rule.show else [x.copy() for x in show])
             rows = self._rows(conn, with_query_settings(
                 source.copy().select(*shown).where(rule.condition.copy()).limit(EXAMPLES),
