@@ -95,6 +95,8 @@ def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_s
                                     target_schema=target_schema,
                                     progress=None if quiet else _echo_err)
         click.echo(f"warehouse: {result.url} ({result.dialect})")
+        for w in result.warnings:
+            click.echo(f"  {w}")
         click.echo(f"models built: {len(result.models)} "
                    f"({', '.join(f'{m} {n:,}' for m, n in result.models.items())})")
         for m, why in result.skipped.items():

@@ -8,7 +8,9 @@ Steps, in order, for a model:
    name (``date_month``, ``cohort_month``);
 5. date pseudo-functions (``sr_day_index(d)``…) become the dialect's own expressions, from the
    registry in dialects.py;
-6. the tree is generated for the target dialect.
+6. window keys are ordered as DuckDB orders NULLs where the engine cannot say NULLS LAST in a
+   framed window (``dialects.window_null_ordering``);
+7. the tree is generated for the target dialect.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from sqlglot import exp
 
+from .dialects import window_null_ordering
 from .errors import TemplateError
 from .templates import Catalog, MetricFunction, Model, function_name, load_catalog
 
@@ -192,7 +195,7 @@ def model_ast(
     tree = inline_metrics(tree, catalog.metrics)
     tree = rename_grain_aliases(tree, grain)
     tree = expand_date_functions(tree, dialect)
-    return tree
+    return window_null_ordering(tree, dialect)
 
 
 def compile_model(

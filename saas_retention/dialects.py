@@ -373,6 +373,59 @@ def time_functions(dialect: str) -> TimeFunctions:
     return TIME_REGISTRY.get(dialect, DEFAULT_TIME)
 
 
+# -- NULL ordering in window frames ------------------------------------------------------------
+
+def _nulls_first_by_default(dialect: str, desc: bool) -> bool:
+    """Where the engine sorts NULLs when the ORDER BY key says nothing."""
+    from sqlglot.dialects.dialect import Dialect
+
+    ordering = Dialect.get_or_raise(dialect).NULL_ORDERING
+    if ordering == "nulls_are_last":
+        return False
+    return desc if ordering == "nulls_are_large" else not desc
+
+
+def window_null_ordering(tree: exp.Expression, dialect: str) -> exp.Expression:
+    """Templates order rows as DuckDB does (NULLs last); engines without NULLS FIRST/LAST
+    (MySQL, T-SQL, BigQuery in a framed window) sort them first, and sqlglot cannot write
+    the difference inside a window with a frame — it drops it with a warning. There each key
+    whose NULLs the engine would place elsewhere is preceded by ``CASE WHEN key IS NULL …``
+    (the emulation sqlglot itself uses outside windows), so the rows come in DuckDB's order
+    whether or not the key can be NULL. Only frames counted in rows (or a RANGE without an
+    offset) are rewritten: there an extra key changes no frame."""
+    from sqlglot.dialects.dialect import Dialect
+
+    if Dialect.get_or_raise(dialect).generator_class.NULL_ORDERING_SUPPORTED is True:
+        return tree
+    for window in list(tree.find_all(exp.Window)):
+        spec, order = window.args.get("spec"), window.args.get("order")
+        if spec is None or order is None:
+            continue
+        offsets = [spec.args.get(k) for k in ("start", "end")]
+        if spec.text("kind").upper() == "RANGE" and any(
+                isinstance(o, exp.Expression) and not isinstance(o, exp.Var)
+                or isinstance(o, str) and o.upper() not in ("UNBOUNDED", "CURRENT ROW")
+                for o in offsets if o is not None):
+            continue
+        keys: list[exp.Ordered] = []
+        for key in order.expressions:
+            desc = bool(key.args.get("desc"))
+            nulls_first = bool(key.args.get("nulls_first"))
+            native = _nulls_first_by_default(dialect, desc)
+            if nulls_first != native:
+                null_rank = exp.Case(
+                    ifs=[exp.If(this=key.this.copy().is_(exp.null()),
+                                true=_lit(0 if nulls_first else 1))],
+                    default=_lit(1 if nulls_first else 0))
+                keys.append(exp.Ordered(this=null_rank, desc=False,
+                                        nulls_first=_nulls_first_by_default(dialect, False)))
+                key = key.copy()
+                key.set("nulls_first", native)
+            keys.append(key)
+        order.set("expressions", keys)
+    return tree
+
+
 # -- per-query settings -------------------------------------------------------------------------
 
 # Settings an engine needs for our SQL to mean what it means on DuckDB, carried by each query

@@ -34,6 +34,29 @@ OFFSET_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?([+-][0-9]{2}(:
 ZONE_NAME_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?[A-Za-z][A-Za-z0-9_/+-]*$"
 RAW_PREFIX = "__raw_"
 
+# What the rules report, word for word the same from the DuckDB staging and the warehouse
+# checks (warehouse_build.py); ``{as_of}`` is filled in.
+MESSAGES = {
+    "zero_length": "zero-length subscriptions (end_date = start_date); kept, they never count "
+                   "as paying",
+    "future_start": "subscriptions starting after as_of ({as_of}); kept, they count from their "
+                    "start once as_of reaches it",
+    "unlisted_customer": "customers missing from the customers table; kept, with empty "
+                         "dimensions",
+    "after_as_of": "rows dated after as_of ({as_of}); left out of every model",
+    "unknown_customer": "rows of customers unknown to the customers/subscriptions tables; kept, "
+                        "counted under their own id",
+    "before_signup": "rows dated before the customer's signup_date; kept",
+    # a term lasts billing_interval × this count (warehouse_terms): 0 or less gives no
+    # anniversary at all, and a fraction is rounded or truncated depending on the engine
+    "interval_count": "values that are not a positive whole number (a term lasts this many "
+                      "billing intervals)",
+}
+
+
+def message(kind: str, settings: Settings) -> str:
+    return MESSAGES[kind].format(as_of=settings.as_of_date)
+
 
 @dataclass
 class StagingReport:
@@ -338,17 +361,16 @@ class Stager:
             show = [who, column]
             self._rule(name, column, exp.GT(this=exp.cast(col(column), "DATE"),
                                             expression=as_of.copy()),
-                       f"rows dated after as_of ({self.settings.as_of_date}); left out of "
-                       "every model", show, severity="warning")
+                       message("after_as_of", self.settings), show, severity="warning")
             if known:
                 self._rule(name, who, f"{who} is not null and {who} not in {known}",
-                           "rows of customers unknown to the customers/subscriptions tables; "
-                           "kept, counted under their own id", show, severity="warning")
+                           message("unknown_customer", self.settings), show,
+                           severity="warning")
             if "customers" in self.present and "signup_date" in self.present["customers"]:
                 self._rule(name, column,
                            f"cast({column} as date) < (select min(signup_date) from "
                            f"typed_customers c where c.customer_id = typed_{name}.{who})",
-                           "rows dated before the customer's signup_date; kept", show,
+                           message("before_signup", self.settings), show,
                            severity="warning")
 
     def _duplicates(self, table: str, key: str) -> None:
@@ -382,15 +404,19 @@ class Stager:
             self._rule("subscriptions", "end_date", "end_date < start_date",
                        "end_date before start_date", show)
             self._rule("subscriptions", "end_date", "end_date = start_date",
-                       "zero-length subscriptions (end_date = start_date); kept, they never "
-                       "count as paying", show, severity="warning")
+                       message("zero_length", self.settings), show, severity="warning")
         self._rule("subscriptions", "mrr", "mrr < 0", "negative MRR", show)
         self._rule("subscriptions", "mrr", "isinf(mrr) or isnan(mrr)", "infinite or NaN MRR",
                    show)
         future = exp.GT(this=col("start_date"), expression=as_of)
-        self._rule("subscriptions", "start_date", future,
-                   f"subscriptions starting after as_of ({self.settings.as_of_date}); kept, "
-                   "they count from their start once as_of reaches it", show, severity="warning")
+        self._rule("subscriptions", "start_date", future, message("future_start", self.settings),
+                   show, severity="warning")
+        if "billing_interval_count" in cols:
+            count = "billing_interval_count"
+            self._rule("subscriptions", count,
+                       f"{count} <= 0 or {count} <> floor({count}) or isinf({count}) "
+                       f"or isnan({count})",
+                       message("interval_count", self.settings), [*show, count])
         mapping = self.settings.mapping("subscriptions")
         if mapping.amounts_per_interval:
             if "billing_interval" not in cols:
@@ -413,8 +439,7 @@ class Stager:
                 "(select customer_id from typed_customers where customer_id is not null)"
             )
             self._rule("subscriptions", "customer_id", unknown,
-                       "customers missing from the customers table; kept, with empty "
-                       "dimensions", show, severity="warning")
+                       message("unlisted_customer", self.settings), show, severity="warning")
 
     # -- 5. stage ----------------------------------------------------------------------------
     def _create(self, name: str, select: exp.Expression | str, *, view: bool = False) -> None:

@@ -18,11 +18,12 @@ from sqlglot import exp
 
 from .config import Settings
 from .contract import TABLES
-from .dialects import resolve, with_query_settings
+from .dialects import date_functions, resolve, with_query_settings
 from .errors import Problem, SaasRetentionError, SourceError, SourceProblems
+from .stage import message
 from .templates import load_catalog
-from .warehouse import STAGING, Target, relation_ast, relation_order, warehouse_models
-from .warehouse_events import DATED_TABLES
+from .warehouse import STAGING, Target, _cast, relation_ast, relation_order, warehouse_models
+from .warehouse_events import DATED_TABLES, _typed
 
 # SQLAlchemy dialect names -> sqlglot dialects
 SQLALCHEMY_DIALECTS = {
@@ -52,6 +53,23 @@ OFFSET_LIKE_PATTERNS = ("%:__+%", "%:__-%", "%:__.%+%", "%:__.%-%", "%:__Z", "%:
 CLIENT_FITTED = {"cohort_value": ["customer_periods", "cohort_retention"],
                  "feedback_sentiment": ["stg_survey_responses", "calendar"]}
 EXAMPLES = 3
+# the known customers a table's rows are checked against (WarehouseBuild._known_customers)
+KNOWN, KNOWN_ID, KNOWN_SIGNUP = "sr_known", "sr_customer_id", "sr_signup_date"
+# the subscription columns examples show (those present), as in the DuckDB staging
+SHOWN_SUBSCRIPTION_COLUMNS = ("subscription_id", "customer_id", "start_date", "end_date", "mrr")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One contract rule on a source table: its contract column, the condition a breaking
+    row meets, the message, and the contract columns shown as examples (default: the
+    table's)."""
+
+    column: str
+    condition: exp.Expression
+    message: str
+    severity: str = "error"
+    show: list[str] | None = None
 
 
 @dataclass
@@ -61,6 +79,8 @@ class WarehouseResult:
     models: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # what the DuckDB build reports as warnings (rows kept or left out, never silently)
+    warnings: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -192,72 +212,113 @@ class WarehouseBuild:
         )
 
     # -- rules -------------------------------------------------------------------------------
-    def check(self, conn) -> None:
-        """The contract rules that matter for the numbers, run in the warehouse."""
+    def check(self, conn, target: Target) -> list[Problem]:
+        """The contract rules, run in the warehouse: raises SourceProblems listing every error;
+        returns the warnings, worded as the DuckDB build words them (stage.MESSAGES) but naming
+        the warehouse table. Each table's rules are counted in one query; examples are read
+        only for the rules some row breaks."""
+        problems = self._subscription_problems(conn, target)
+        problems += self._dated_problems(conn, target)
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            raise SourceProblems(errors)
+        return problems
+
+    def _subscription_problems(self, conn, t: Target) -> list[Problem]:
         s = self.settings
-        src = _table(s.source_table("subscriptions"), self.schema)
+        cols = self.present["subscriptions"]
 
         def c(name: str) -> exp.Column:
             return exp.column(s.source_column("subscriptions", name), quoted=True)
 
-        rules = [
-            ("subscription_id", c("subscription_id").is_(exp.null()),
-             "missing (NULL) values in a required column"),
-            ("customer_id", c("customer_id").is_(exp.null()),
-             "missing (NULL) values in a required column"),
-            ("start_date", c("start_date").is_(exp.null()),
-             "missing (NULL) values in a required column"),
-            ("mrr", c("mrr").is_(exp.null()), "missing (NULL) values in a required column"),
-            ("mrr", exp.LT(this=c("mrr"), expression=exp.Literal.number(0)), "negative MRR"),
-        ]
-        if "end_date" in self.present["subscriptions"]:
-            rules.append(("end_date", exp.LT(this=c("end_date"), expression=c("start_date")),
-                          "end_date before start_date"))
-        show = [c(n) for n in ("subscription_id", "customer_id", "start_date", "mrr")]
-        problems = []
-        where = self._where(s.source_table("subscriptions"))
-        for column, condition, message in rules:
-            count = self._scalar(conn, exp.select("count(*)").from_(src.copy()).where(condition))
-            if count:
-                rows = self._rows(conn, exp.select(*(x.copy() for x in show))
-                                  .from_(src.copy()).where(condition.copy()).limit(EXAMPLES))
-                names = [x.name for x in show]
-                examples = [dict(zip(names, r, strict=True)) for r in rows]
-                problems.append(Problem(where, s.source_column("subscriptions", column),
-                                        count, message, examples))
+        def day(name: str) -> exp.Expression:
+            return t.cast(c(name), "DATE")
+
+        required = "missing (NULL) values in a required column"
+        rules = [Rule("subscription_id", c("subscription_id").is_(exp.null()), required),
+                 Rule("customer_id", c("customer_id").is_(exp.null()), required),
+                 Rule("start_date", c("start_date").is_(exp.null()), required),
+                 Rule("mrr", c("mrr").is_(exp.null()), required),
+                 Rule("mrr", exp.LT(this=c("mrr"), expression=exp.Literal.number(0)),
+                      "negative MRR")]
+        if "end_date" in cols:
+            rules += [Rule("end_date", exp.LT(this=c("end_date"), expression=c("start_date")),
+                           "end_date before start_date"),
+                      Rule("end_date", exp.EQ(this=day("end_date"), expression=day("start_date")),
+                           message("zero_length", s), "warning")]
+        rules.append(Rule("start_date", exp.GT(this=day("start_date"), expression=t.as_of_sql),
+                          message("future_start", s), "warning"))
+        if "billing_interval_count" in cols:
+            # a value the terms' cast to INT (warehouse_terms) would change is not a whole
+            # number, whichever way the engine rounds; the cast needs no math functions
+            count = _cast(c("billing_interval_count"), "DOUBLE")
+            rules.append(Rule("billing_interval_count", exp.or_(
+                exp.LTE(this=count, expression=exp.Literal.number(0)),
+                exp.NEQ(this=count.copy(), expression=_cast(count.copy(), "INT"))),
+                message("interval_count", s), show=[*SHOWN_SUBSCRIPTION_COLUMNS,
+                                                    "billing_interval_count"]))
+        known = None
+        if "customers" in self.present:
+            known = self._known_customers(t)
+            rules.append(Rule("customer_id", exp.and_(
+                c("customer_id").is_(exp.null()).not_(),
+                exp.column(KNOWN_ID, table=KNOWN).is_(exp.null())),
+                message("unlisted_customer", s), "warning"))
+        show = [c(n) for n in SHOWN_SUBSCRIPTION_COLUMNS if n in cols]
+        problems = self._run_rules(conn, "subscriptions", rules, show, known, "customer_id")
+        src = _table(s.source_table("subscriptions"), self.schema)
         dup = (exp.select(c("subscription_id"), exp.alias_("count(*)", "n")).from_(src.copy())
                .where(c("subscription_id").is_(exp.null()).not_())
                .group_by(c("subscription_id")).having("count(*) > 1"))
         n = self._scalar(conn, exp.select("count(*)").from_(dup.subquery("d")))
         if n:
             examples = [r[0] for r in self._rows(conn, dup.limit(EXAMPLES))]
-            problems.append(Problem(where, s.source_column("subscriptions", "subscription_id"),
+            problems.append(Problem(self._where(s.source_table("subscriptions")),
+                                    s.source_column("subscriptions", "subscription_id"),
                                     n, "duplicate values in a key column", examples))
-        problems += self._dated_problems(conn)
-        if problems:
-            raise SourceProblems(problems)
+        return problems
 
-    def _dated_problems(self, conn) -> list[Problem]:
-        """The dated tables' rules that would otherwise drop or miscount rows: required values
-        missing, survey scores off their scale, unknown survey kinds (as the DuckDB staging)."""
+    def _known_customers(self, t: Target) -> exp.Subquery:
+        """The customers the other tables' rows are checked against (those of ``customers``,
+        else of ``subscriptions``), one row each, as text like the staged ids, with the
+        earliest signup date when there is one."""
+        s = self.settings
+        table = "customers" if "customers" in self.present else "subscriptions"
+
+        def c(name: str) -> exp.Column:
+            return exp.column(s.source_column(table, name), quoted=True)
+
+        key = _cast(c("customer_id"), "VARCHAR")
+        projections = [exp.alias_(key, KNOWN_ID)]
+        if table == "customers" and "signup_date" in self.present["customers"]:
+            projections.append(exp.alias_(exp.func("min", t.cast(c("signup_date"), "DATE")),
+                                          KNOWN_SIGNUP))
+        return (exp.select(*projections).from_(_table(s.source_table(table), self.schema))
+                .where(c("customer_id").is_(exp.null()).not_()).group_by(key.copy())
+                .subquery(KNOWN))
+
+    def _dated_problems(self, conn, t: Target) -> list[Problem]:
+        """The dated tables' rules: errors for what would otherwise drop or miscount rows
+        (required values missing, survey scores off their scale, unknown survey kinds, offsets
+        in text timestamps) and the DuckDB build's warnings (rows after as_of, of unknown
+        customers, before the customer's signup)."""
         s = self.settings
         problems = []
         for table in DATED_TABLES:
             if table not in self.present:
                 continue
-            src = _table(s.source_table(table), self.schema)
 
             def c(name: str, table: str = table) -> exp.Column:
                 return exp.column(s.source_column(table, name), quoted=True)
 
-            rules = [(col.name, c(col.name).is_(exp.null()),
-                      "missing (NULL) values in a required column")
+            rules = [Rule(col.name, c(col.name).is_(exp.null()),
+                          "missing (NULL) values in a required column")
                      for col in TABLES[table].columns if col.required]
             if table == "survey_responses":
                 kind = exp.func("lower", exp.func("trim", c("survey")))
                 score = c("score")
                 rules += [
-                    ("score", exp.or_(
+                    Rule("score", exp.or_(
                         exp.and_(exp.EQ(this=kind, expression=exp.Literal.string("nps")),
                                  exp.or_(exp.LT(this=score, expression=exp.Literal.number(0)),
                                          exp.GT(this=score.copy(),
@@ -267,35 +328,73 @@ class WarehouseBuild:
                                                 expression=exp.Literal.number(1)),
                                          exp.GT(this=score.copy(),
                                                 expression=exp.Literal.number(5))))),
-                     "scores outside the survey's scale (NPS 0–10, CSAT 1–5)"),
-                    ("survey", exp.not_(kind.copy().isin(exp.Literal.string("nps"),
-                                                         exp.Literal.string("csat"))),
-                     "unknown survey kind (expected 'nps' or 'csat')"),
+                         "scores outside the survey's scale (NPS 0–10, CSAT 1–5)"),
+                    Rule("survey", exp.not_(kind.copy().isin(exp.Literal.string("nps"),
+                                                             exp.Literal.string("csat"))),
+                         "unknown survey kind (expected 'nps' or 'csat')"),
                 ]
             for contract, column in self.text_time_columns:
                 if contract == table:
                     value = c(column)
-                    rules.append((column, exp.or_(*(
+                    rules.append(Rule(column, exp.or_(*(
                         exp.Like(this=value.copy(), expression=exp.Literal.string(p))
                         for p in OFFSET_LIKE_PATTERNS)),
                         "timestamps with a UTC offset in a text column, which the warehouse "
                         "would read as local time; store them in a time-zone-aware type "
                         "(e.g. timestamptz) or as local times without an offset"))
             who = "referrer_customer_id" if table == "referrals" else "customer_id"
-            show = [c(who), c(DATED_TABLES[table])]
+            time_column = DATED_TABLES[table]
+            # the local day the staging gives the row (stg_dated)
+            day = date_functions(t.dialect).to_date(_typed(t, table, time_column))
+            known = self._known_customers(t)
+            rules += [
+                Rule(time_column, exp.GT(this=day, expression=t.as_of_sql),
+                     message("after_as_of", s), "warning", [who, time_column]),
+                Rule(who, exp.and_(c(who).is_(exp.null()).not_(),
+                                   exp.column(KNOWN_ID, table=KNOWN).is_(exp.null())),
+                     message("unknown_customer", s), "warning", [who, time_column]),
+            ]
+            if KNOWN_SIGNUP in known.this.named_selects:
+                rules.append(Rule(time_column, exp.LT(
+                    this=day.copy(), expression=exp.column(KNOWN_SIGNUP, table=KNOWN)),
+                    message("before_signup", s), "warning", [who, time_column]))
+            show = [c(who), c(time_column)]
             if table == "survey_responses":
                 show += [c("survey"), c("score")]
-            for column, condition, message in rules:
-                count = self._scalar(conn, exp.select("count(*)").from_(src.copy())
-                                     .where(condition))
-                if count:
-                    rows = self._rows(conn, exp.select(*(x.copy() for x in show))
-                                      .from_(src.copy()).where(condition.copy())
-                                      .limit(EXAMPLES))
-                    names = [x.name for x in show]
-                    problems.append(Problem(
-                        self._where(s.source_table(table)), s.source_column(table, column),
-                        count, message, [dict(zip(names, r, strict=True)) for r in rows]))
+            problems += self._run_rules(conn, table, rules, show, known, who)
+        return problems
+
+    def _run_rules(self, conn, table: str, rules: list[Rule], show: list[exp.Column],
+                   known: exp.Subquery | None, who: str) -> list[Problem]:
+        """Count every rule of ``table`` in one query (the source table, left-joined to the
+        known customers when given), then read a few examples of each rule that fired."""
+        s = self.settings
+        source: exp.Select = exp.select().from_(_table(s.source_table(table), self.schema))
+        if known is not None:
+            key = _cast(exp.column(s.source_column(table, who), quoted=True), "VARCHAR")
+            source = source.join(known, join_type="left", on=exp.EQ(
+                this=exp.column(KNOWN_ID, table=KNOWN), expression=key))
+        counts = source.copy().select(*(
+            exp.alias_(exp.func("sum", exp.Case(ifs=[exp.If(this=r.condition.copy(),
+                                                            true=exp.Literal.number(1))],
+                                                default=exp.Literal.number(0))), f"rule_{i}")
+            for i, r in enumerate(rules)))
+        row = self._rows(conn, with_query_settings(counts, self.dialect))[0]
+        problems = []
+        for rule, count in zip(rules, row, strict=True):
+            if not count:
+                continue
+            shown = ([exp.column(s.source_column(table, n), quoted=True) for n in rule.show
+                      if n in self.present[table]]
+                     if rule.show else [x.copy() for x in show])
+            rows = self._rows(conn, with_query_settings(
+                source.copy().select(*shown).where(rule.condition.copy()).limit(EXAMPLES),
+                self.dialect))
+            names = [x.name for x in shown]
+            problems.append(Problem(
+                self._where(s.source_table(table)), s.source_column(table, rule.column),
+                int(count), rule.message, [dict(zip(names, r, strict=True)) for r in rows],
+                rule.severity))
         return problems
 
     def _scalar(self, conn, query: exp.Expression):
@@ -331,7 +430,7 @@ class WarehouseBuild:
         for m in models + [r for f in fitted for r in CLIENT_FITTED[f]]:
             order += [r for r in relation_order(m) if r not in order]
         with self.engine.begin() as conn:
-            self.check(conn)
+            result.warnings = self.check(conn, target)
             if self.target_schema and self.dialect != "sqlite":
                 self._exec(conn, exp.Create(this=exp.Table(this=exp.to_identifier(
                     self.target_schema, quoted=True)), kind="SCHEMA", exists=True))

@@ -61,6 +61,21 @@ def test_subscription_defects(tmp_path, row, expected):
     assert "e.g." in message  # examples
 
 
+@pytest.mark.parametrize("count", ["0", "-1", "1.5", "0.25", "inf", "nan"])
+def test_billing_interval_count_must_be_a_positive_whole_number(tmp_path, count):
+    """A term lasts billing_interval × billing_interval_count: 0 or less would give no
+    renewal anniversary at all, a fraction a term each engine rounds its own way."""
+    header = f"{HEADER},billing_interval,billing_interval_count"
+    write(tmp_path, "subscriptions.csv", [header, "s1,c1,2024-01-01,,100,month,",
+                                          "s2,c2,2024-02-15,2024-04-01,50,year,2",
+                                          f"s3,c3,2024-01-01,,10,month,{count}"])
+    message = one_problem(tmp_path)
+    assert message.startswith(
+        "error: subscriptions.billing_interval_count: values that are not a positive whole "
+        "number (a term lasts this many billing intervals) (1 row)"), message
+    assert "subscription_id='s3'" in message and f"billing_interval_count='{count}'" in message
+
+
 def test_examples_show_the_offending_rows(tmp_path):
     rows = [f"b{i},c{i},2024-13-{i:02d},,10" for i in range(1, 6)]
     write(tmp_path, "subscriptions.csv", [HEADER, *GOOD, *rows])
@@ -221,6 +236,21 @@ def test_cli_exit_code_message_and_no_partial_output(tmp_path):
     assert not db.exists()
     assert not out.exists() or not any(out.iterdir())
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_cli_refuses_a_billing_interval_count_of_zero(tmp_path):
+    src = tmp_path / "src"
+    write(src, "subscriptions.csv", [f"{HEADER},billing_interval_count",
+                                     "s1,c1,2024-01-01,,100,", "s2,c2,2024-01-01,,100,0"])
+    db = tmp_path / "m.duckdb"
+    proc = subprocess.run(
+        [sys.executable, "-m", "saas_retention.cli", "build", "--source", str(src),
+         "--as-of", "2024-06-30", "--database", str(db)], capture_output=True, text=True)
+    assert proc.returncode == 3
+    assert "Traceback" not in proc.stderr
+    assert ("subscriptions.billing_interval_count: values that are not a positive whole "
+            "number (a term lasts this many billing intervals) (1 row)") in proc.stderr
+    assert not db.exists()
 
 
 def test_failed_rebuild_keeps_the_previous_database(tmp_path):

@@ -62,3 +62,45 @@ def test_no_integer_division_by_rounding_cast(dialect):
         for tree in sqlglot.parse(standalone_sql(model, dist_target(dialect)), read=dialect):
             found += [f"{model}: {c.sql(dialect)[:160]}" for c in _rounding_casts(tree)]
     assert not found, "\n".join(found[:5])
+
+
+@pytest.mark.parametrize("dialect", sorted(set(__import__(
+    "saas_retention.dialects", fromlist=["SUPPORTED"]).SUPPORTED)))
+def test_no_null_ordering_dropped_by_sqlglot(dialect, caplog):
+    """Every model generates without sqlglot dropping a NULLS FIRST/LAST it cannot write
+    (it did in the framed windows of customer_sessions and customer_value for MySQL, T-SQL
+    and BigQuery): the dialect registry writes the order out instead. Runs with whatever
+    sqlglot is installed."""
+    from saas_retention.warehouse import dist_target, standalone_sql, warehouse_models
+
+    with caplog.at_level("WARNING", logger="sqlglot"):
+        for model in warehouse_models():
+            standalone_sql(model, dist_target(dialect))
+    dropped = [r.getMessage() for r in caplog.records if "NULLS" in r.getMessage()]
+    assert not dropped, dropped[:3]
+
+
+FRAMED = ("select sum(v) over (partition by g order by k{order} "
+          "rows between unbounded preceding and current row) as s from t")
+
+
+@pytest.mark.parametrize(("order", "expected"), [
+    # DuckDB's default, NULLs last: a NULL rank first where the engine sorts NULLs first
+    ("", {"mysql": "ORDER BY CASE WHEN k IS NULL THEN 1 ELSE 0 END ASC, k ROWS",
+          "tsql": "ORDER BY CASE WHEN k IS NULL THEN 1 ELSE 0 END ASC, k ROWS",
+          "bigquery": "ORDER BY CASE WHEN k IS NULL THEN 1 ELSE 0 END ASC, k ROWS",
+          "postgres": "ORDER BY k ROWS", "duckdb": "ORDER BY k ROWS"}),
+    # descending: NULLs last is already where MySQL puts them
+    (" desc", {"mysql": "ORDER BY k DESC ROWS", "postgres": "ORDER BY k DESC NULLS LAST ROWS"}),
+    (" desc nulls first", {
+        "mysql": "ORDER BY CASE WHEN k IS NULL THEN 0 ELSE 1 END ASC, k DESC ROWS",
+        "postgres": "ORDER BY k DESC ROWS"}),
+])
+def test_window_null_ordering_per_dialect(order, expected):
+    from saas_retention.dialects import window_null_ordering
+
+    for dialect, fragment in expected.items():
+        tree = window_null_ordering(sqlglot.parse_one(FRAMED.format(order=order),
+                                                      read="duckdb"), dialect)
+        assert fragment in tree.sql(dialect).replace(" rows ", " ROWS "), (
+            dialect, tree.sql(dialect))

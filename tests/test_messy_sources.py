@@ -2,7 +2,8 @@
 
 Each example is a clean random history (the one the invariant tests use) with defects mixed
 in — NULL ids, unparseable dates, negative or non-numeric MRR, duplicate ids, end before
-start, zero-length and future subscriptions, customers missing from ``customers``, events with
+start, billing interval counts that are not positive whole numbers, zero-length and future
+subscriptions, customers missing from ``customers``, events with
 naive and offset timestamps mixed, events after as_of or of unknown customers, survey scores
 off the scale — written as CSV or Parquet. This file's own plain-Python reading of the rows
 says what must happen:
@@ -44,15 +45,18 @@ from saas_retention.builder import build, check
 from saas_retention.config import parse_settings
 from saas_retention.errors import SaasRetentionError, SourceError, SourceProblems
 
-SUB_HEADER = ["subscription_id", "customer_id", "start_date", "end_date", "mrr", "is_trial"]
+SUB_HEADER = ["subscription_id", "customer_id", "start_date", "end_date", "mrr", "is_trial",
+              "billing_interval_count"]
 NOT_NUMBERS = ("ten", "12,50", "$5", "n/a")
+NOT_COUNTS = ("0", "-1", "1.5", "0.5", "-2.5")  # billing interval counts
 NOT_DATES = ("01/02/2024", "2024-02-30", "March 3 2024", "2024-13-01", "yesterday")
 OFFSETS = ("", "", "Z", "z", "+00:00", "+02:00", "-05:00", " +0530", " UTC", " Asia/Tokyo")
 
 # defect -> severity; error defects each add one row (or one duplicate row) that is otherwise
 # clean, so the expected problems follow from the rows alone
 SUB_ERRORS = ("null_subscription_id", "null_customer_id", "null_start", "bad_start", "bad_end",
-              "end_before_start", "negative_mrr", "text_mrr", "null_mrr", "duplicate_id")
+              "end_before_start", "negative_mrr", "text_mrr", "null_mrr", "duplicate_id",
+              "bad_interval_count")
 SUB_WARNINGS = ("zero_length", "future_start", "unknown_customer")
 EVENT_ERRORS = ("event_null_customer", "event_bad_time")
 EVENT_WARNINGS = ("event_future", "event_unknown_customer")
@@ -103,7 +107,8 @@ def messy_sources(draw, required: tuple[str, ...] = ()):
         nonlocal n
         n += 1
         row = {"subscription_id": f"x{n}", "customer_id": "c0", "start_date": "2023-01-01",
-               "end_date": "", "mrr": "10", "is_trial": "false"}
+               "end_date": "", "mrr": "10", "is_trial": "false",
+               "billing_interval_count": ""}
         row.update(changes)
         return row
 
@@ -126,6 +131,8 @@ def messy_sources(draw, required: tuple[str, ...] = ()):
             rows.append(fresh(mrr=draw(st.sampled_from(NOT_NUMBERS))))
         elif d == "null_mrr":
             rows.append(fresh(mrr=""))
+        elif d == "bad_interval_count":
+            rows.append(fresh(billing_interval_count=draw(st.sampled_from(NOT_COUNTS))))
         elif d == "duplicate_id":
             rows.append(fresh(subscription_id=draw(st.sampled_from(
                 [r["subscription_id"] for r in rows if r["subscription_id"]]))))
@@ -137,7 +144,9 @@ def messy_sources(draw, required: tuple[str, ...] = ()):
             cid = f"ghost{n}" if d == "unknown_customer" else "c0"
             sub = Sub(f"x{n + 1}", cid, start, end, float(draw(st.sampled_from((10, 25)))),
                       False)
-            rows.append(fresh(**_sub_row(sub)))
+            # whole positive billing interval counts are fine (or none at all)
+            rows.append(fresh(**(_sub_row(sub) | {"billing_interval_count": draw(
+                st.sampled_from(("", "1", "3", "12.0")))})))
             subs.append(sub)
     # a customers table is always written (maybe header only, as the invariant tests do):
     # customers missing from it are the "unknown customer" warnings
@@ -186,7 +195,8 @@ def _sub_row(s: Sub) -> dict:
     return {"subscription_id": s.subscription_id, "customer_id": s.customer_id,
             "start_date": s.start_date.isoformat(),
             "end_date": s.end_date.isoformat() if s.end_date else "",
-            "mrr": str(amount), "is_trial": "true" if s.is_trial else "false"}
+            "mrr": str(amount), "is_trial": "true" if s.is_trial else "false",
+            "billing_interval_count": ""}
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -275,6 +285,10 @@ def expected(m: Messy) -> tuple[Counter, Counter]:
             warnings[("subscriptions", "end_date", "zero-length subscriptions")] += 1
         if mrr is not None and mrr < 0:
             errors[("subscriptions", "mrr", "negative MRR")] += 1
+        count = _number(r["billing_interval_count"] or "x")
+        if count is not None and (count <= 0 or not count.is_integer()):
+            errors[("subscriptions", "billing_interval_count",
+                    "not a positive whole number")] += 1
         if start and start > m.as_of:
             warnings[("subscriptions", "start_date", "subscriptions starting after as_of")] += 1
         if r["customer_id"] and r["customer_id"] not in m.customers:

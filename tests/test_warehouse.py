@@ -308,6 +308,80 @@ def test_warehouse_errors_name_the_warehouse_table(tmp_path, pg_dsn):
         engine.close()
 
 
+INTERVAL_COLUMNS = [("subscription_id", "text"), ("customer_id", "text"),
+                    ("start_date", "date"), ("end_date", "date"), ("mrr", "number"),
+                    ("billing_interval", "text"), ("billing_interval_count", "number")]
+INTERVAL_ROWS = [("s1", "c1", dt.date(2024, 1, 1), None, 100.0, "month", None),
+                 ("s2", "c2", dt.date(2024, 1, 1), None, 50.0, "year", 2.0),
+                 ("s3", "c3", dt.date(2024, 1, 1), None, 10.0, "month", 0.0),
+                 ("s4", "c4", dt.date(2024, 1, 1), None, 10.0, "month", -3.0),
+                 ("s5", "c5", dt.date(2024, 1, 1), None, 10.0, "quarter", 1.5)]
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgres"])
+def test_warehouse_refuses_billing_interval_counts_that_are_not_positive_whole_numbers(
+        tmp_path, request, engine_name):
+    """As the DuckDB staging does: 0 or less would give a subscription no renewal
+    anniversary, a fraction a term each engine rounds its own way."""
+    pytest.importorskip("sqlalchemy")
+    from saas_retention.errors import SourceProblems
+    from saas_retention.warehouse_build import build_on_warehouse
+
+    if engine_name == "sqlite":
+        import sqlite3
+
+        path = tmp_path / "warehouse.db"
+        engine = SQLiteEngine()
+        engine.con.close()
+        engine.con = sqlite3.connect(path)
+        url = f"sqlite:///{path}"
+    else:
+        engine = PostgresEngine(request.getfixturevalue("pg_dsn"))
+        url = _pg_url(request.getfixturevalue("pg_dsn"))
+    try:
+        engine.load("interval_subs", INTERVAL_COLUMNS, INTERVAL_ROWS)
+        if engine_name == "sqlite":
+            engine.con.commit()
+        settings = parse_settings({"as_of": dt.date(2024, 6, 30),
+                                   "tables": {"subscriptions": {"table": "interval_subs"}}})
+        with pytest.raises(SourceProblems) as info:
+            build_on_warehouse(url, settings)
+        (problem,) = info.value.problems
+        assert str(problem).startswith(
+            "error: interval_subs.billing_interval_count: values that are not a positive "
+            "whole number (a term lasts this many billing intervals) (3 rows)"), str(problem)
+        assert sorted(e["subscription_id"] for e in problem.examples) == ["s3", "s4", "s5"]
+        assert all("billing_interval_count" in e for e in problem.examples)
+        engine.execute("delete from interval_subs where subscription_id in ('s3', 's4', 's5')")
+        if engine_name == "sqlite":
+            engine.con.commit()
+        assert build_on_warehouse(url, settings).models["renewals"] >= 1
+    finally:
+        engine.close()
+
+
+def test_warehouse_cli_exits_3_on_a_billing_interval_count_of_zero(tmp_path):
+    pytest.importorskip("sqlalchemy")
+    import sqlite3
+    import subprocess
+    import sys
+
+    path = tmp_path / "warehouse.db"
+    engine = SQLiteEngine()
+    engine.con.close()
+    engine.con = sqlite3.connect(path)
+    engine.load("subscriptions", INTERVAL_COLUMNS, INTERVAL_ROWS[:3])
+    engine.con.commit()
+    engine.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "saas_retention.cli", "build", "--source", f"sqlite:///{path}",
+         "--as-of", "2024-06-30"], capture_output=True, text=True)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert ("subscriptions.billing_interval_count: values that are not a positive whole "
+            "number (a term lasts this many billing intervals) (1 row)") in done.stderr
+
+
 # -- metric functions as the engine's own functions ------------------------------------------
 
 def _metric_args(metric) -> list[float]:

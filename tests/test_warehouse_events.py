@@ -360,3 +360,162 @@ def test_event_tables_missing_columns_or_values_name_the_warehouse_table(request
     finally:
         engine.close()
 
+
+
+# -- the DuckDB build's warnings, from the warehouse checks ----------------------------------
+
+# Every warning the DuckDB staging gives, at least once, on every dated table; a day boundary
+# in the reporting zone decides some (00:30 in Paris is 22:30 UTC the day before). Rules with
+# at most three rows show them all, so their examples are compared too.
+WARNING_TZ = "Europe/Paris"
+WARNING_TABLES = {
+    "subscriptions": """subscription_id,customer_id,start_date,end_date,mrr
+s1,c1,2024-01-01,,100
+s2,c2,2024-02-15,2024-04-01,50
+s3,c3,2025-01-01,,10
+s4,c9,2024-03-01,2024-03-01,10
+s5,c4,2024-01-10,,20""",
+    "customers": """customer_id,signup_date,plan
+c1,2024-01-01,pro
+c2,2024-02-01,starter
+c3,2024-01-01,pro
+c4,2024-01-10,pro""",
+    "events": """customer_id,event_time,event_name
+c1,2024-03-01 10:00:00,login
+ghost,2024-03-02 10:00:00,login
+ghost,2024-03-03 10:00:00,export
+ghost,2024-03-04 10:00:00,export
+c9,2024-03-05 10:00:00,export
+c2,2024-01-15 10:00:00,login
+c1,2024-06-30T22:30:00+00:00,login
+c1,2024-06-30 23:30:00,login
+c4,2024-01-09T23:30:00+00:00,login
+c4,2024-01-09T22:30:00+00:00,login""",
+    "survey_responses": """customer_id,responded_at,survey,score
+c1,2024-03-01 09:00:00,nps,9
+ghost2,2024-03-01 09:00:00,nps,7
+c1,2024-08-01 09:00:00,csat,4""",
+    "referrals": """referrer_customer_id,referred_at,referred_customer_id
+c1,2024-03-01 09:00:00,c2
+stranger,2024-03-02 09:00:00,
+c2,2024-01-20 09:00:00,""",
+    "support_tickets": """customer_id,created_at,resolved_at
+c1,2024-03-01 09:00:00,2024-03-02 09:00:00
+c3,2023-12-31 09:00:00,
+c1,2024-07-02 09:00:00,""",
+}
+
+
+def _warning_key(p) -> tuple:
+    return (p.column, p.count, p.message, p.severity)
+
+
+def _example_ids(p) -> list[str]:
+    """The first shown column (the row's id) of each example, as text."""
+    return sorted(str(next(iter(e.values()))) for e in p.examples)
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgres",
+                                         pytest.param("mysql", marks=pytest.mark.slow)])
+def test_warehouse_build_warns_like_the_duckdb_build(tmp_path, request, engine_name):
+    """`build --source <URL>` reports the DuckDB build's warnings — the same rules, words,
+    counts and example rows — naming the warehouse table; rows after as_of are left out of
+    the warehouse staging as they are of DuckDB's."""
+    pytest.importorskip("sqlalchemy")
+    from saas_retention.builder import check
+    from saas_retention.warehouse_build import build_on_warehouse
+
+    settings = {"timezone": WARNING_TZ, "as_of": dt.date(2024, 6, 30)}
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, text in WARNING_TABLES.items():
+        (src / f"{name}.csv").write_text(text.strip() + "\n", encoding="utf-8")
+    duck = check(src, parse_settings(settings)).warnings
+    aware = engine_name == "postgres"
+    typed = typed_tables(WARNING_TABLES, WARNING_TZ, aware)
+    schema = None
+    if engine_name == "sqlite":
+        import sqlite3
+
+        from engines import SQLiteEngine
+
+        path = tmp_path / "warehouse.db"
+        engine = SQLiteEngine()
+        engine.con.close()
+        engine.con = sqlite3.connect(path)
+        load(engine, typed)
+        engine.con.commit()
+        url = f"sqlite:///{path}"
+    elif engine_name == "postgres":
+        engine = make_engine("postgres", request)
+        schema = "app_warnings"
+        engine.execute(f"drop schema if exists {schema} cascade")
+        engine.execute(f"create schema {schema}")
+        engine.execute(f"set search_path to {schema}")
+        load(engine, typed)
+        url = _pg_url(request.getfixturevalue("pg_dsn"))
+    else:
+        engine = make_engine("mysql", request)
+        load(engine, typed)
+        args = request.getfixturevalue("mysql_args")
+        url = (f"mysql+pymysql://{args['user']}@{args['host']}:{args['port']}/"
+               f"{args['database']}")
+    try:
+        result = build_on_warehouse(url, parse_settings(settings), schema=schema,
+                                    target_schema="analytics_warnings"
+                                    if engine_name != "sqlite" else None)
+        ours = result.warnings
+        # every kind of warning, on every table that can have it
+        assert {(p.table, p.column) for p in duck} == {
+            ("subscriptions", "end_date"), ("subscriptions", "start_date"),
+            ("subscriptions", "customer_id"), ("events", "event_time"),
+            ("events", "customer_id"), ("survey_responses", "responded_at"),
+            ("survey_responses", "customer_id"), ("referrals", "referrer_customer_id"),
+            ("referrals", "referred_at"), ("support_tickets", "created_at")}
+        assert [_warning_key(p) for p in ours] == [_warning_key(p) for p in duck]
+        prefix = f"{schema}." if schema else ""
+        assert [p.table for p in ours] == [prefix + p.table for p in duck]
+        for mine, theirs in zip(ours, duck, strict=True):
+            assert len(mine.examples) == min(mine.count, 3), str(mine)
+            assert [list(e) for e in mine.examples] == [list(e) for e in theirs.examples]
+            if mine.count <= 3:
+                assert _example_ids(mine) == _example_ids(theirs), (str(mine), str(theirs))
+        assert "(4 rows)" in str(ours[[p.column for p in ours].index("customer_id", 3)])
+        # left out of the staging as DuckDB leaves them out: 10 events read, 1 after as_of
+        quote = "`" if engine_name == "mysql" else '"'
+        table = (f"analytics_warnings{quote}.{quote}stg_events" if engine_name != "sqlite"
+                 else "stg_events")
+        assert engine.rows(f"select count(*) from {quote}{table}{quote}")[1] == [(9,)]
+    finally:
+        engine.close()
+
+
+def test_warehouse_build_prints_the_warnings_and_exits_zero(tmp_path):
+    """The command line prints them as it prints the DuckDB build's."""
+    pytest.importorskip("sqlalchemy")
+    import sqlite3
+    import subprocess
+    import sys
+
+    from engines import SQLiteEngine
+
+    path = tmp_path / "warehouse.db"
+    engine = SQLiteEngine()
+    engine.con.close()
+    engine.con = sqlite3.connect(path)
+    tables = {k: WARNING_TABLES[k] for k in ("subscriptions", "customers", "events")}
+    load(engine, typed_tables(tables, "UTC", aware=False))
+    engine.con.commit()
+    engine.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "saas_retention.cli", "build", "--source", f"sqlite:///{path}",
+         "--as-of", "2024-06-30", "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert ("  warning: events.customer_id: rows of customers unknown to the "
+            "customers/subscriptions tables; kept, counted under their own id (4 rows)"
+            in done.stdout), done.stdout
+    assert "warning: subscriptions.start_date: subscriptions starting after as_of" in \
+        done.stdout
+    assert "warning: events.event_time: rows dated before the customer's signup_date" in \
+        done.stdout

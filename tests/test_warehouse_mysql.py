@@ -113,3 +113,30 @@ def test_build_inside_mariadb_matches_duckdb(tmp_path, mysql, mysql_args):
     _, leftovers = mysql.rows("select table_name from information_schema.tables where "
                               "table_name like '%sr_building'")
     assert list(leftovers) == []
+
+
+@pytest.mark.parametrize("order", ["", " desc", " nulls first", " desc nulls first"])
+def test_framed_windows_order_nulls_as_duckdb_on_mariadb(mysql, order):
+    """A running sum over a key with NULLs: MariaDB sorts NULLs first and has no NULLS LAST;
+    the dialect registry's rewrite gives DuckDB's order (sqlglot alone dropped it)."""
+    import duckdb
+    import sqlglot
+
+    from saas_retention.dialects import window_null_ordering
+
+    rows = [("a", 1, 1), ("a", None, 10), ("a", 2, 100), ("b", None, 5), ("b", 3, 7)]
+    query = ("select g, k, v, sum(v) over (partition by g order by k" + order +
+             " rows between unbounded preceding and current row) as s from t")
+    con = duckdb.connect()
+    try:
+        con.execute("create table t (g varchar, k integer, v integer)")
+        con.executemany("insert into t values (?, ?, ?)", rows)
+        expected = sorted(con.execute(query).fetchall(), key=str)
+    finally:
+        con.close()
+    mysql.execute("create table t (g varchar(8), k integer, v integer)")
+    with mysql.con.cursor() as cur:
+        cur.executemany("insert into t values (%s, %s, %s)", rows)
+    tree = window_null_ordering(sqlglot.parse_one(query, read="duckdb"), "mysql")
+    _, got = mysql.rows(tree.sql("mysql"))
+    assert sorted(((g, k, v, int(s)) for g, k, v, s in got), key=str) == expected

@@ -65,6 +65,12 @@ def edge_rows():
             for s, c, a, b, m, t, i, n in rows]
 
 
+def built_rows():
+    """edge_rows as a build accepts them: a billing_interval_count of 0 is bad input there
+    (test_bad_input.py), so only the terms query itself sees that row."""
+    return [r for r in edge_rows() if r[7] is None or r[7] > 0]
+
+
 def sweep_rows():
     """Starts on the 28th–31st of every month of 2019–2024 (every clamping case, leap years),
     on monthly, quarterly, annual and two-year terms."""
@@ -181,7 +187,7 @@ def test_duckdb_staging_uses_the_portable_terms(tmp_path):
     src.mkdir()
     eng = DuckDBEngine()
     try:
-        eng.load("subscriptions", COLUMNS, edge_rows())
+        eng.load("subscriptions", COLUMNS, built_rows())
         eng.execute(f"copy subscriptions to '{src / 'subscriptions.parquet'}' (format parquet)")
     finally:
         eng.close()
@@ -195,7 +201,7 @@ def test_duckdb_staging_uses_the_portable_terms(tmp_path):
                           "from stg_subscription_terms").fetchall()
     finally:
         con.close()
-    assert sorted(tuple(normalise(v) for v in r) for r in got) == python_terms(edge_rows(),
+    assert sorted(tuple(normalise(v) for v in r) for r in got) == python_terms(built_rows(),
                                                                                AS_OF)
 
 
@@ -205,7 +211,7 @@ def test_renewals_match_duckdb_build(tmp_path, request, engine_name):
     src.mkdir()
     eng = DuckDBEngine()
     try:
-        eng.load("subscriptions", COLUMNS, edge_rows())
+        eng.load("subscriptions", COLUMNS, built_rows())
         eng.execute(f"copy subscriptions to '{src / 'subscriptions.parquet'}' (format parquet)")
     finally:
         eng.close()
@@ -217,7 +223,7 @@ def test_renewals_match_duckdb_build(tmp_path, request, engine_name):
         if engine_name == "postgres":
             for t in ("subscriptions", *relation_order("renewals")):
                 engine.execute(f'drop table if exists "{t}" cascade')
-        engine.load("subscriptions", COLUMNS, edge_rows())
+        engine.load("subscriptions", COLUMNS, built_rows())
         target = Target(engine.dialect, settings, optional_columns=frozenset(
             {"end_date", "is_trial", "billing_interval", "billing_interval_count"}))
         for name in relation_order("renewals"):

@@ -688,12 +688,12 @@ WITH stg_subscriptions AS (
     dense.*,
     AVG(churn_rate) OVER (
       PARTITION BY dimension, dimension_value
-      ORDER BY period_index
+      ORDER BY CASE WHEN period_index IS NULL THEN 1 ELSE 0 END ASC, period_index
       rows BETWEEN 5 preceding AND CURRENT ROW
     ) AS churn_rate_trailing,
     COUNT(churn_rate) OVER (
       PARTITION BY dimension, dimension_value
-      ORDER BY period_index
+      ORDER BY CASE WHEN period_index IS NULL THEN 1 ELSE 0 END ASC, period_index
       rows BETWEEN 5 preceding AND CURRENT ROW
     ) AS churn_periods_in_window
   FROM customer_value__dense AS dense

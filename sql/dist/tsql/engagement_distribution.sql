@@ -1077,7 +1077,7 @@ WITH stg_subscriptions AS (
     event_second AS event_second,
     SUM(is_session_start) OVER (
       PARTITION BY customer_id, user_id
-      ORDER BY event_second
+      ORDER BY CASE WHEN event_second IS NULL THEN 1 ELSE 0 END ASC, event_second
       rows BETWEEN UNBOUNDED preceding AND CURRENT ROW
     ) AS session_number
   FROM customer_sessions__gap_flags AS gap_flags
