@@ -118,3 +118,18 @@ INTERVAL_TO_MONTHLY = {
     "week": 52.0 / 12.0,
     "day": 365.0 / 12.0,
 }
+
+
+def monthly_amount(amount, interval, count):
+    """The monthly amount of ``amount`` charged per ``count`` × ``interval`` (the setting
+    ``amounts_per_interval``): one expression for the DuckDB staging and every warehouse.
+    An interval outside INTERVAL_TO_MONTHLY gives NULL; the staging checks refuse it first."""
+    from sqlglot import exp
+
+    factor = exp.Case(ifs=[
+        exp.If(this=exp.EQ(this=exp.func("lower", exp.func("trim", interval.copy())),
+                           expression=exp.Literal.string(k)),
+               true=exp.Literal.number(v))
+        for k, v in INTERVAL_TO_MONTHLY.items()])
+    every = exp.func("coalesce", count, exp.Literal.number(1))
+    return exp.Div(this=exp.Mul(this=amount, expression=factor), expression=every)

@@ -173,6 +173,8 @@ REGISTRY: dict[str, DateFunctions] = {
         from_parts=_sqlite_from_parts,
         from_day_number=_sqlite_from_day_number,
         to_date=_sqlite_date,
+        # SQLite has no DECIMAL (the cast keeps every digit): round to the 6 places others keep
+        money=lambda e: exp.Round(this=e, decimals=exp.Literal.number(6)),
     ),
     "postgres": DateFunctions(
         # EXTRACT gives NUMERIC in PostgreSQL; indexes must stay integers

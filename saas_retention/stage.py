@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from .calendar import period_index, snapshot_index_columns
 from .config import Settings
-from .contract import INTERVAL_TO_MONTHLY, TABLES, Table
+from .contract import INTERVAL_TO_MONTHLY, TABLES, Table, monthly_amount
 from .errors import Problem, SourceError, SourceProblems
 from .sources import Source
 
@@ -586,16 +586,7 @@ class Stager:
         as_of_lit = exp.cast(exp.Literal.string(as_of.isoformat()), "DATE")
         mrr: exp.Expression = col("mrr")
         if s.mapping("subscriptions").amounts_per_interval:
-            factor = exp.Case(
-                ifs=[
-                    exp.If(this=exp.EQ(this=exp.func("lower", exp.func("trim", col(
-                        "billing_interval"))), expression=exp.Literal.string(k)),
-                        true=exp.Literal.number(v))
-                    for k, v in INTERVAL_TO_MONTHLY.items()
-                ]
-            )
-            count = exp.func("coalesce", col("billing_interval_count"), exp.Literal.number(1))
-            mrr = exp.Div(this=exp.Mul(this=mrr, expression=factor), expression=count)
+            mrr = monthly_amount(mrr, col("billing_interval"), col("billing_interval_count"))
         # Trials are not customers yet, whatever amount the billing system shows for them.
         mrr = exp.Case(
             ifs=[exp.If(this=exp.func("coalesce", col("is_trial"), exp.false()),

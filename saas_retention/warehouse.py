@@ -23,7 +23,7 @@ from sqlglot import exp
 from .calendar import period_index_sql, period_start_sql, snapshot_index_columns
 from .compile import model_ast
 from .config import Settings
-from .contract import TABLES
+from .contract import TABLES, monthly_amount
 from .dialects import (
     date_functions,
     resolve,
@@ -146,8 +146,11 @@ def stg_subscriptions(t: Target) -> exp.Select:
     start, end = _col("start_date"), _col("end_date")
     as_of = t.as_of_sql
     as_of_index = period_index_sql(as_of, s.grain, s.week_start, t.dialect)
+    amount: exp.Expression = _col("mrr")
+    if s.mapping(src).amounts_per_interval:
+        amount = monthly_amount(amount, _col("billing_interval"), _col("billing_interval_count"))
     mrr = exp.Case(ifs=[exp.If(this=exp.func("coalesce", _col("is_trial"), exp.false()),
-                               true=exp.Literal.number(0))], default=_col("mrr"))
+                               true=exp.Literal.number(0))], default=amount)
     # money summed exactly, as in the DuckDB staging
     mrr = date_functions(t.dialect).money(mrr)
     names = [c.name for c in contract.columns]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from .config import Settings
-from .contract import TABLES
+from .contract import INTERVAL_TO_MONTHLY, TABLES
 from .dialects import date_functions, resolve, with_query_settings
 from .errors import Problem, SaasRetentionError, SourceError, SourceProblems
 from .stage import message
@@ -257,6 +257,22 @@ class WarehouseBuild:
                 exp.NEQ(this=count.copy(), expression=_cast(count.copy(), "INT"))),
                 message("interval_count", s), show=[*SHOWN_SUBSCRIPTION_COLUMNS,
                                                     "billing_interval_count"]))
+        if s.mapping("subscriptions").amounts_per_interval:
+            # the amounts are normalised to monthly by the interval (contract.monthly_amount):
+            # an interval it does not know would make the MRR NULL
+            if "billing_interval" not in cols:
+                raise SourceProblems([Problem(
+                    self._where(s.source_table("subscriptions")),
+                    s.source_column("subscriptions", "billing_interval"), 0,
+                    "amounts_per_interval needs a billing_interval column")])
+            interval = exp.func("lower", exp.func("trim", t.cast(c("billing_interval"),
+                                                                 "VARCHAR")))
+            rules.append(Rule("billing_interval", exp.or_(
+                c("billing_interval").is_(exp.null()),
+                exp.In(this=interval, expressions=[exp.Literal.string(k)
+                                                   for k in INTERVAL_TO_MONTHLY]).not_()),
+                f"unknown billing interval (expected {', '.join(INTERVAL_TO_MONTHLY)})",
+                show=[*SHOWN_SUBSCRIPTION_COLUMNS, "billing_interval"]))
         known = None
         if "customers" in self.present:
             known = self._known_customers(t)

@@ -382,6 +382,79 @@ def test_warehouse_cli_exits_3_on_a_billing_interval_count_of_zero(tmp_path):
             "number (a term lasts this many billing intervals) (1 row)") in done.stderr
 
 
+PER_INTERVAL_ROWS = [("p1", "c1", dt.date(2024, 1, 1), None, 1200.0, "year", None),
+                     ("p2", "c2", dt.date(2024, 1, 15), dt.date(2024, 5, 15), 30.0, " Week ", 2.0),
+                     ("p3", "c3", dt.date(2024, 2, 1), None, 90.0, "MONTH", 3.0),
+                     ("p4", "c1", dt.date(2024, 3, 1), None, 10.0, "day", 1.0)]
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgres"])
+def test_warehouse_normalises_amounts_per_interval_like_duckdb(tmp_path, request, engine_name):
+    """``amounts_per_interval: true`` (amounts charged per billing interval): the warehouse
+    build gives the DuckDB build's monthly MRR; an unknown interval is refused by both."""
+    pytest.importorskip("sqlalchemy")
+    import sqlite3
+
+    from saas_retention.errors import SourceProblems
+    from saas_retention.warehouse_build import build_on_warehouse
+
+    as_of = dt.date(2024, 6, 30)
+    settings = parse_settings({"as_of": as_of, "tables": {"subscriptions": {
+        "table": "per_interval", "amounts_per_interval": True}}})
+    src = tmp_path / "src"
+    src.mkdir()
+    ref_engine = DuckDBEngine()
+    try:
+        ref_engine.load("per_interval", INTERVAL_COLUMNS, PER_INTERVAL_ROWS)
+        ref_engine.execute(f"copy per_interval to '{src / 'per_interval.parquet'}' "
+                           "(format parquet)")
+    finally:
+        ref_engine.close()
+    db = tmp_path / "reference.duckdb"
+    build(src, settings, database=db)
+    if engine_name == "sqlite":
+        path = tmp_path / "warehouse.db"
+        engine = SQLiteEngine()
+        engine.con.close()
+        engine.con = sqlite3.connect(path)
+        url = f"sqlite:///{path}"
+    else:
+        engine = PostgresEngine(request.getfixturevalue("pg_dsn"))
+        engine.execute("drop table if exists per_interval")
+        url = _pg_url(request.getfixturevalue("pg_dsn"))
+    try:
+        engine.load("per_interval", INTERVAL_COLUMNS, PER_INTERVAL_ROWS)
+        if engine_name == "sqlite":
+            engine.con.commit()
+        build_on_warehouse(url, settings)
+        ref = DuckDBEngine(str(db))
+        try:
+            for model in ("customer_periods", "mrr_movements", "retention"):
+                key = load_catalog().models[model].key
+                expected = engine_rows(ref, model, key)
+                assert_same(expected, engine_rows(engine, model, key),
+                            f"{engine_name}/{model}")
+        finally:
+            ref.close()
+        # the reference itself: 1200 a year is 100 a month, 30 every 2 weeks 65 a month…
+        mrr = dict(DuckDBEngine(str(db)).rows(
+            "select customer_id, mrr from customer_periods where period_index = 24292 "
+            "and mrr > 0")[1])
+        assert {k: float(v) for k, v in mrr.items()} == pytest.approx(
+            {"c1": 100.0 + 10.0 * 365 / 12, "c3": 30.0})
+        engine.execute("update per_interval set billing_interval = 'fortnight' "
+                       "where subscription_id = 'p3'")
+        if engine_name == "sqlite":
+            engine.con.commit()
+        with pytest.raises(SourceProblems) as info:
+            build_on_warehouse(url, settings)
+        (problem,) = info.value.problems
+        assert "per_interval.billing_interval: unknown billing interval" in str(problem)
+        assert [e["subscription_id"] for e in problem.examples] == ["p3"]
+    finally:
+        engine.close()
+
+
 # -- metric functions as the engine's own functions ------------------------------------------
 
 def _metric_args(metric) -> list[float]:

@@ -14,7 +14,7 @@ WITH stg_subscriptions AS (
     "customer_id",
     "start_date",
     "end_date",
-    CAST(CASE WHEN COALESCE("is_trial", FALSE) THEN 0 ELSE "mrr" END AS REAL(18, 6)) AS mrr,
+    ROUND(CASE WHEN COALESCE("is_trial", FALSE) THEN 0 ELSE "mrr" END, 6) AS mrr,
     "is_trial",
     "billing_interval",
     "billing_interval_count",

@@ -11,7 +11,7 @@ WITH stg_subscriptions AS (
     "customer_id",
     "start_date",
     "end_date",
-    CAST(CASE WHEN COALESCE("is_trial", FALSE) THEN 0 ELSE "mrr" END AS REAL(18, 6)) AS mrr,
+    ROUND(CASE WHEN COALESCE("is_trial", FALSE) THEN 0 ELSE "mrr" END, 6) AS mrr,
     "is_trial",
     "billing_interval",
     "billing_interval_count",
@@ -372,7 +372,7 @@ WITH stg_subscriptions AS (
       CAST("customer_id" AS TEXT) AS "customer_id",
       DATETIME("responded_at") AS "responded_at",
       CAST("survey" AS TEXT) AS "survey",
-      CAST(CAST("score" AS REAL) AS REAL(18, 6)) AS "score",
+      ROUND(CAST("score" AS REAL), 6) AS "score",
       CAST("comment" AS TEXT) AS "comment",
       CAST("sentiment" AS TEXT) AS "sentiment"
     FROM "survey_responses"

@@ -10,7 +10,7 @@ WITH stg_subscriptions AS (
     "customer_id",
     "start_date",
     "end_date",
-    CAST(CASE WHEN COALESCE("is_trial", FALSE) THEN 0 ELSE "mrr" END AS REAL(18, 6)) AS mrr,
+    ROUND(CASE WHEN COALESCE("is_trial", FALSE) THEN 0 ELSE "mrr" END, 6) AS mrr,
     "is_trial",
     "billing_interval",
     "billing_interval_count",
@@ -371,7 +371,7 @@ WITH stg_subscriptions AS (
       DATETIME("event_time") AS "event_time",
       CAST("event_name" AS TEXT) AS "event_name",
       CAST("session_id" AS TEXT) AS "session_id",
-      CAST(CAST("duration_seconds" AS REAL) AS REAL(18, 6)) AS "duration_seconds"
+      ROUND(CAST("duration_seconds" AS REAL), 6) AS "duration_seconds"
     FROM "events"
   ) AS contract
   WHERE
