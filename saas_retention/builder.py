@@ -39,6 +39,24 @@ class BuildResult:
 
 
 MEMORY_LIMIT_ENV = "SAAS_RETENTION_MEMORY_LIMIT"
+# DuckDB's own default is 80 % of the machine, as if the build had it to itself; builds run
+# beside Superset, a warehouse or other builds, so by default they take a sixth of it and
+# spill beyond that (a 1M-customer build stays under 6 GB of RSS on a 24 GB machine, at a
+# few percent of its time)
+DEFAULT_MEMORY_FRACTION = 1 / 6
+MIN_DEFAULT_MEMORY = 1 << 30
+
+
+def default_memory_limit() -> str | None:
+    """The memory limit of a build when :data:`MEMORY_LIMIT_ENV` is not set, as a DuckDB
+    size (``"4096MiB"``); None where the physical memory is unknown (DuckDB's default)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    if total <= 0:
+        return None
+    return f"{max(int(total * DEFAULT_MEMORY_FRACTION), MIN_DEFAULT_MEMORY) >> 20}MiB"
 
 
 def _connect(path: str | None = None):
@@ -50,16 +68,23 @@ def _connect(path: str | None = None):
         con = duckdb.connect(target, config={"storage_compatibility_version": "v1.0.0"})
     except duckdb.Error:
         con = duckdb.connect(target)
+    if path is None:
+        # beyond the memory limit DuckDB spills into its temp_directory, by default ".tmp" in
+        # the working directory for an in-memory database; a file database's is "<file>.tmp"
+        # beside it. DuckDB creates the directory only when it spills and removes it on close.
+        spill = Path(tempfile.gettempdir()) / f"saas-retention-{os.getpid()}-{id(con):x}.tmp"
+        con.execute(f"set temp_directory = {exp.Literal.string(str(spill)).sql('duckdb')}")
     limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
     if limit:
-        # DuckDB takes 80 % of the machine by default; on a shared machine (or to keep a
-        # large build within a budget) it spills to disk beyond this instead
+        # set, it replaces the default below (e.g. 4GB to share a machine, or 80% of it)
         try:
             con.execute(f"set memory_limit = {exp.Literal.string(limit).sql('duckdb')}")
         except duckdb.Error as exc:
             con.close()
             raise ConfigError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size DuckDB "
                               f"accepts (e.g. 4GB, 500MB): {exc}") from None
+    elif (default := default_memory_limit()) is not None:
+        con.execute(f"set memory_limit = {exp.Literal.string(default).sql('duckdb')}")
     return con
 
 
@@ -247,14 +272,17 @@ def build_models(con, settings: Settings, report: StagingReport, *,
 
 
 def _remove_stale_builds(db_path: Path) -> None:
-    """Delete temporary files of builds that were killed (their process is gone); a running
-    build of the same target keeps its own."""
+    """Delete temporary files (and spill directories) of builds that were killed (their
+    process is gone); a running build of the same target keeps its own."""
     for leftover in db_path.parent.glob(f".{db_path.name}.*.building*"):
         parts = leftover.name[len(db_path.name) + 2:].split(".")
         try:
             os.kill(int(parts[0]), 0)
         except (ValueError, IndexError, ProcessLookupError):
-            leftover.unlink(missing_ok=True)
+            if leftover.is_dir():  # DuckDB's spill directory "<file>.tmp"
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
         except PermissionError:
             pass  # another user's live process
 

@@ -298,3 +298,26 @@ def test_engagement_score_builds_without_support_tickets(tmp_path):
             (dt.date(2024, 1, 1),)]
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_billing_interval_count_must_be_positive(tmp_path, count):
+    # amounts are divided by it: the MRR would be infinite or negative (the models rely on
+    # staged MRR never being negative, as a negative mrr column is refused)
+    header = HEADER + ",billing_interval,billing_interval_count"
+    rows = [f"{r},month,1" for r in GOOD] + [f"s3,c3,2024-01-01,,120,year,{count}"]
+    write(tmp_path, "subscriptions.csv", [header, *rows])
+    message = one_problem(tmp_path,
+                          tables={"subscriptions": {"amounts_per_interval": True}})
+    assert message.startswith("error: subscriptions.billing_interval_count: billing interval "
+                              "counts that are not positive"), message
+
+
+def test_billing_interval_counts_normalise_amounts(tmp_path):
+    header = HEADER + ",billing_interval,billing_interval_count"
+    write(tmp_path, "subscriptions.csv", [header, "s1,c1,2024-01-01,,120,year,2",
+                                          "s2,c2,2024-01-01,,30,month,"])
+    settings = parse_settings({"as_of": AS_OF,
+                               "tables": {"subscriptions": {"amounts_per_interval": True}}})
+    report = check(tmp_path, settings)
+    assert report.used["subscriptions"] == 2

@@ -5,6 +5,9 @@ dimension join without dimensions. Speed itself is measured by ``make bench``, n
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
+from pathlib import Path
 
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
@@ -174,3 +177,36 @@ def test_memory_limit_from_the_environment(monkeypatch):
     monkeypatch.setenv(MEMORY_LIMIT_ENV, "plenty")
     with pytest.raises(ConfigError, match=MEMORY_LIMIT_ENV):
         _connect()
+
+
+def test_default_memory_limit_is_a_share_of_the_machine(monkeypatch):
+    from saas_retention.builder import MEMORY_LIMIT_ENV, default_memory_limit
+
+    monkeypatch.delenv(MEMORY_LIMIT_ENV, raising=False)
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    expected = max(total // 6, 1 << 30) >> 20
+    assert default_memory_limit() == f"{expected}MiB"
+    con = _connect()
+    try:
+        limit, spill = con.execute("select current_setting('memory_limit'), "
+                                   "current_setting('temp_directory')").fetchall()[0]
+    finally:
+        con.close()
+    value, unit = limit.split()
+    mib = float(value) * {"MiB": 1, "GiB": 1024}[unit]
+    assert abs(mib - expected) / expected < 0.01
+    # an in-memory build spills into the system's temp directory, not the working directory
+    assert Path(spill).parent == Path(tempfile.gettempdir())
+
+
+def test_spill_directory_of_a_killed_build_is_removed(tmp_path):
+    from saas_retention.builder import _remove_stale_builds
+
+    target = tmp_path / "models.duckdb"
+    dead = 2**22 + 12345  # above Linux's default pid_max: no such process
+    spill = tmp_path / f".models.duckdb.{dead}.abc.building.tmp"
+    spill.mkdir()
+    (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"x")
+    (tmp_path / f".models.duckdb.{dead}.abc.building").write_bytes(b"x")
+    _remove_stale_builds(target)
+    assert list(tmp_path.iterdir()) == []

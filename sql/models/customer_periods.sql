@@ -19,58 +19,16 @@ periods as (
     from calendar
 ),
 
-subscription_periods as (
-    -- snapshot rule: a subscription counts in every period whose last day (or as_of)
-    -- falls in [start_date, end_date); staging turned that into an index range
-    select
-        subscription_rows.customer_id,
-        periods.period_index,
-        subscription_rows.mrr
-    from subscription_rows
-    inner join periods
-        on periods.period_index >= subscription_rows.first_period_index
-        and periods.period_index <= subscription_rows.last_period_index
-),
-
-shifted_mrr as (
-    -- each subscription-period also counts as the previous MRR of the period after it, so
-    -- one grouping gives both, instead of lag() (a sort) or a second join; new names, not
-    -- the columns' own: ClickHouse resolves a name to a same-select alias first
-    select
-        customer_id,
-        period_index as snapshot_index,
-        mrr as amount,
-        cast(0 as decimal(18, 6)) as previous_amount
-    from subscription_periods
-    union all
-    select
-        customer_id,
-        period_index + 1 as snapshot_index,
-        cast(0 as decimal(18, 6)) as amount,
-        mrr as previous_amount
-    from subscription_periods
-),
-
-customer_mrr as (
-    -- add-ons and parallel subscriptions add up; back to the staged decimal type, so later
-    -- comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer
-    -- over 10^12 a month fails the cast instead of being rounded)
-    select
-        customer_id,
-        snapshot_index as period_index,
-        cast(sum(amount) as decimal(18, 6)) as mrr,
-        cast(sum(previous_amount) as decimal(18, 6)) as previous_mrr
-    from shifted_mrr
-    group by customer_id, snapshot_index
-),
-
 paying_bounds as (
-    -- trials and free plans (MRR 0) are not customers yet
+    -- trials and free plans (MRR 0) are not customers yet. Staged MRR is never negative
+    -- (staging refuses negative amounts), so a customer pays in a period exactly when one of
+    -- their subscriptions with MRR > 0 runs in it: the bounds come from the subscriptions,
+    -- without expanding them into periods first
     select
         customer_id,
-        min(period_index) as first_paying_index,
-        max(period_index) as last_paying_index
-    from customer_mrr
+        min(first_period_index) as first_paying_index,
+        max(last_period_index) as last_paying_index
+    from subscription_rows
     where mrr > 0
     group by customer_id
 ),
@@ -92,7 +50,12 @@ spine as (
 ),
 
 with_previous as (
-    -- before the first paying period the previous MRR is 0 or absent either way
+    -- snapshot rule: a subscription counts in every period whose last day (or as_of) falls
+    -- in [start_date, end_date); staging turned that into an index range. Each spine row
+    -- meets the customer's subscriptions running in it or in the period before, and one
+    -- grouping sums both (add-ons and parallel subscriptions add up); back to the staged
+    -- decimal type, so later comparisons and subtractions work on 64-bit instead of 128-bit
+    -- integers (a customer over 10^12 a month fails the cast instead of being rounded)
     select
         spine.customer_id,
         spine.period_index,
@@ -100,12 +63,28 @@ with_previous as (
         spine.period_end,
         spine.first_paying_index,
         spine.last_paying_index,
-        coalesce(customer_mrr.mrr, 0) as mrr,
-        coalesce(customer_mrr.previous_mrr, 0) as previous_mrr
+        cast(coalesce(sum(case
+            when subscription_rows.first_period_index <= spine.period_index
+                and subscription_rows.last_period_index >= spine.period_index
+                then subscription_rows.mrr
+        end), 0) as decimal(18, 6)) as mrr,
+        cast(coalesce(sum(case
+            when subscription_rows.first_period_index <= spine.period_index - 1
+                and subscription_rows.last_period_index >= spine.period_index - 1
+                then subscription_rows.mrr
+        end), 0) as decimal(18, 6)) as previous_mrr
     from spine
-    left join customer_mrr
-        on customer_mrr.customer_id = spine.customer_id
-        and customer_mrr.period_index = spine.period_index
+    left join subscription_rows
+        on subscription_rows.customer_id = spine.customer_id
+        and subscription_rows.first_period_index <= spine.period_index
+        and subscription_rows.last_period_index >= spine.period_index - 1
+    group by
+        spine.customer_id,
+        spine.period_index,
+        spine.period_start,
+        spine.period_end,
+        spine.first_paying_index,
+        spine.last_paying_index
 ),
 
 classified as (

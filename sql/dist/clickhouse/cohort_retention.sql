@@ -7,10 +7,7 @@
 -- ("on or after"). Cells in the future of as_of are NULL, never 0.
 -- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
 -- numbers match the other engines.
--- Its shared CTEs are MATERIALIZED (experimental in ClickHouse: needs the analyzer and
--- enable_materialized_cte); without them build it relation by relation with `saas-retention
--- build --source <URL>`.
-WITH stg_subscriptions AS MATERIALIZED (
+WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
     "customer_id",
@@ -48,7 +45,7 @@ WITH stg_subscriptions AS MATERIALIZED (
       CAST(NULL AS Nullable(String)) AS cancel_reason
     FROM "subscriptions"
   ) AS contract
-), calendar AS MATERIALIZED (
+), calendar AS (
   SELECT
     period_index,
     period_start,
@@ -372,60 +369,22 @@ WITH stg_subscriptions AS MATERIALIZED (
   FROM stg_subscriptions
   WHERE
     last_period_index >= first_period_index
-), customer_periods__periods AS MATERIALIZED (
+), customer_periods__periods AS (
   SELECT
     period_index,
     period_start,
     period_end
   FROM calendar
-), customer_periods__subscription_periods AS MATERIALIZED (
-  /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
-  /* falls in [start_date, end_date); staging turned that into an index range */
-  SELECT
-    subscription_rows.customer_id AS customer_id,
-    periods.period_index AS period_index,
-    subscription_rows.mrr AS mrr
-  FROM customer_periods__subscription_rows AS subscription_rows
-  INNER JOIN customer_periods__periods AS periods
-    ON periods.period_index >= subscription_rows.first_period_index
-    AND periods.period_index <= subscription_rows.last_period_index
-), customer_periods__shifted_mrr AS (
-  /* each subscription-period also counts as the previous MRR of the period after it, so */
-  /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
-  /* the columns' own: ClickHouse resolves a name to a same-select alias first */
-  SELECT
-    customer_id,
-    period_index AS snapshot_index,
-    mrr AS amount,
-    CAST(0 AS Nullable(Decimal(18, 6))) AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index + 1 AS snapshot_index,
-    CAST(0 AS Nullable(Decimal(18, 6))) AS amount,
-    mrr AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
-), customer_periods__customer_mrr AS MATERIALIZED (
-  /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
-  /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
-  /* over 10^12 a month fails the cast instead of being rounded) */
-  SELECT
-    customer_id,
-    snapshot_index AS period_index,
-    CAST(SUM(amount) AS Nullable(Decimal(18, 6))) AS mrr,
-    CAST(SUM(previous_amount) AS Nullable(Decimal(18, 6))) AS previous_mrr
-  FROM customer_periods__shifted_mrr AS shifted_mrr
-  GROUP BY
-    customer_id,
-    snapshot_index
 ), customer_periods__paying_bounds AS (
-  /* trials and free plans (MRR 0) are not customers yet */
+  /* trials and free plans (MRR 0) are not customers yet. Staged MRR is never negative */
+  /* (staging refuses negative amounts), so a customer pays in a period exactly when one of */
+  /* their subscriptions with MRR > 0 runs in it: the bounds come from the subscriptions, */
+  /* without expanding them into periods first */
   SELECT
     customer_id,
-    MIN(period_index) AS first_paying_index,
-    MAX(period_index) AS last_paying_index
-  FROM customer_periods__customer_mrr AS customer_mrr
+    MIN(first_period_index) AS first_paying_index,
+    MAX(last_period_index) AS last_paying_index
+  FROM customer_periods__subscription_rows AS subscription_rows
   WHERE
     mrr > 0
   GROUP BY
@@ -445,7 +404,12 @@ WITH stg_subscriptions AS MATERIALIZED (
     ON periods.period_index >= paying_bounds.first_paying_index
     AND periods.period_index <= paying_bounds.last_paying_index + 1
 ), customer_periods__with_previous AS (
-  /* before the first paying period the previous MRR is 0 or absent either way */
+  /* snapshot rule: a subscription counts in every period whose last day (or as_of) falls */
+  /* in [start_date, end_date); staging turned that into an index range. Each spine row */
+  /* meets the customer's subscriptions running in it or in the period before, and one */
+  /* grouping sums both (add-ons and parallel subscriptions add up); back to the staged */
+  /* decimal type, so later comparisons and subtractions work on 64-bit instead of 128-bit */
+  /* integers (a customer over 10^12 a month fails the cast instead of being rounded) */
   SELECT
     spine.customer_id AS customer_id,
     spine.period_index AS period_index,
@@ -453,12 +417,38 @@ WITH stg_subscriptions AS MATERIALIZED (
     spine.period_end AS period_end,
     spine.first_paying_index AS first_paying_index,
     spine.last_paying_index AS last_paying_index,
-    COALESCE(customer_mrr.mrr, 0) AS mrr,
-    COALESCE(customer_mrr.previous_mrr, 0) AS previous_mrr
+    CAST(COALESCE(
+      SUM(
+        CASE
+          WHEN subscription_rows.first_period_index <= spine.period_index
+          AND subscription_rows.last_period_index >= spine.period_index
+          THEN subscription_rows.mrr
+        END
+      ),
+      0
+    ) AS Nullable(Decimal(18, 6))) AS mrr,
+    CAST(COALESCE(
+      SUM(
+        CASE
+          WHEN subscription_rows.first_period_index <= spine.period_index - 1
+          AND subscription_rows.last_period_index >= spine.period_index - 1
+          THEN subscription_rows.mrr
+        END
+      ),
+      0
+    ) AS Nullable(Decimal(18, 6))) AS previous_mrr
   FROM customer_periods__spine AS spine
-  LEFT JOIN customer_periods__customer_mrr AS customer_mrr
-    ON customer_mrr.customer_id = spine.customer_id
-    AND customer_mrr.period_index = spine.period_index
+  LEFT JOIN customer_periods__subscription_rows AS subscription_rows
+    ON subscription_rows.customer_id = spine.customer_id
+    AND subscription_rows.first_period_index <= spine.period_index
+    AND subscription_rows.last_period_index >= spine.period_index - 1
+  GROUP BY
+    spine.customer_id,
+    spine.period_index,
+    spine.period_start,
+    spine.period_end,
+    spine.first_paying_index,
+    spine.last_paying_index
 ), customer_periods__classified AS (
   /* zero-start branches first: testing "more than last period" first would turn every */
   /* reactivation into an expansion */
@@ -519,7 +509,7 @@ WITH stg_subscriptions AS MATERIALIZED (
   SELECT
     *
   FROM customer_periods__final AS final
-), cohort_retention__customer_rows AS MATERIALIZED (
+), cohort_retention__customer_rows AS (
   SELECT
     customer_id,
     period_index,
@@ -527,12 +517,12 @@ WITH stg_subscriptions AS MATERIALIZED (
     cohort_period_index,
     last_paying_period_index
   FROM customer_periods
-), cohort_retention__periods AS MATERIALIZED (
+), cohort_retention__periods AS (
   SELECT
     period_index,
     period_start
   FROM calendar
-), cohort_retention__cohorts AS MATERIALIZED (
+), cohort_retention__cohorts AS (
   SELECT
     cohort_period_index,
     COUNT(*) AS cohort_size,
@@ -542,7 +532,7 @@ WITH stg_subscriptions AS MATERIALIZED (
     period_index = cohort_period_index
   GROUP BY
     cohort_period_index
-), cohort_retention__bounds AS MATERIALIZED (
+), cohort_retention__bounds AS (
   /* cells after as_of's period are the future (NULL); the calendar ends there, while a */
   /* cohort whose customers all churned has no customer rows left long before it */
   SELECT
@@ -554,7 +544,7 @@ WITH stg_subscriptions AS MATERIALIZED (
       MAX(period_index) AS last_period_index
     FROM calendar
   ) AS calendar_end
-), cohort_retention__ages AS MATERIALIZED (
+), cohort_retention__ages AS (
   /* the full square up to the oldest cohort's age, so future cells exist and are NULL */
   SELECT
     periods.period_index - bounds.first_cohort_index AS period_number
@@ -656,4 +646,4 @@ WITH stg_subscriptions AS MATERIALIZED (
 SELECT
   *
 FROM cohort_retention__final AS final
-SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1, enable_materialized_cte = 1;
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;

@@ -401,54 +401,16 @@ WITH stg_subscriptions AS (
     period_start,
     period_end
   FROM calendar
-), customer_periods__subscription_periods AS (
-  /* snapshot rule: a subscription counts in every period whose last day (or as_of) */
-  /* falls in [start_date, end_date); staging turned that into an index range */
-  SELECT
-    subscription_rows.customer_id,
-    periods.period_index,
-    subscription_rows.mrr
-  FROM customer_periods__subscription_rows AS subscription_rows
-  INNER JOIN customer_periods__periods AS periods
-    ON periods.period_index >= subscription_rows.first_period_index
-    AND periods.period_index <= subscription_rows.last_period_index
-), customer_periods__shifted_mrr AS (
-  /* each subscription-period also counts as the previous MRR of the period after it, so */
-  /* one grouping gives both, instead of lag() (a sort) or a second join; new names, not */
-  /* the columns' own: ClickHouse resolves a name to a same-select alias first */
-  SELECT
-    customer_id,
-    period_index AS snapshot_index,
-    mrr AS amount,
-    CAST(0 AS DECIMAL(18, 6)) AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
-  UNION ALL
-  SELECT
-    customer_id,
-    period_index + 1 AS snapshot_index,
-    CAST(0 AS DECIMAL(18, 6)) AS amount,
-    mrr AS previous_amount
-  FROM customer_periods__subscription_periods AS subscription_periods
-), customer_periods__customer_mrr AS (
-  /* add-ons and parallel subscriptions add up; back to the staged decimal type, so later */
-  /* comparisons and subtractions work on 64-bit instead of 128-bit integers (a customer */
-  /* over 10^12 a month fails the cast instead of being rounded) */
-  SELECT
-    customer_id,
-    snapshot_index AS period_index,
-    CAST(SUM(amount) AS DECIMAL(18, 6)) AS mrr,
-    CAST(SUM(previous_amount) AS DECIMAL(18, 6)) AS previous_mrr
-  FROM customer_periods__shifted_mrr AS shifted_mrr
-  GROUP BY
-    customer_id,
-    snapshot_index
 ), customer_periods__paying_bounds AS (
-  /* trials and free plans (MRR 0) are not customers yet */
+  /* trials and free plans (MRR 0) are not customers yet. Staged MRR is never negative */
+  /* (staging refuses negative amounts), so a customer pays in a period exactly when one of */
+  /* their subscriptions with MRR > 0 runs in it: the bounds come from the subscriptions, */
+  /* without expanding them into periods first */
   SELECT
     customer_id,
-    MIN(period_index) AS first_paying_index,
-    MAX(period_index) AS last_paying_index
-  FROM customer_periods__customer_mrr AS customer_mrr
+    MIN(first_period_index) AS first_paying_index,
+    MAX(last_period_index) AS last_paying_index
+  FROM customer_periods__subscription_rows AS subscription_rows
   WHERE
     mrr > 0
   GROUP BY
@@ -468,7 +430,12 @@ WITH stg_subscriptions AS (
     ON periods.period_index >= paying_bounds.first_paying_index
     AND periods.period_index <= paying_bounds.last_paying_index + 1
 ), customer_periods__with_previous AS (
-  /* before the first paying period the previous MRR is 0 or absent either way */
+  /* snapshot rule: a subscription counts in every period whose last day (or as_of) falls */
+  /* in [start_date, end_date); staging turned that into an index range. Each spine row */
+  /* meets the customer's subscriptions running in it or in the period before, and one */
+  /* grouping sums both (add-ons and parallel subscriptions add up); back to the staged */
+  /* decimal type, so later comparisons and subtractions work on 64-bit instead of 128-bit */
+  /* integers (a customer over 10^12 a month fails the cast instead of being rounded) */
   SELECT
     spine.customer_id,
     spine.period_index,
@@ -476,12 +443,38 @@ WITH stg_subscriptions AS (
     spine.period_end,
     spine.first_paying_index,
     spine.last_paying_index,
-    COALESCE(customer_mrr.mrr, 0) AS mrr,
-    COALESCE(customer_mrr.previous_mrr, 0) AS previous_mrr
+    CAST(COALESCE(
+      SUM(
+        CASE
+          WHEN subscription_rows.first_period_index <= spine.period_index
+          AND subscription_rows.last_period_index >= spine.period_index
+          THEN subscription_rows.mrr
+        END
+      ),
+      0
+    ) AS DECIMAL(18, 6)) AS mrr,
+    CAST(COALESCE(
+      SUM(
+        CASE
+          WHEN subscription_rows.first_period_index <= spine.period_index - 1
+          AND subscription_rows.last_period_index >= spine.period_index - 1
+          THEN subscription_rows.mrr
+        END
+      ),
+      0
+    ) AS DECIMAL(18, 6)) AS previous_mrr
   FROM customer_periods__spine AS spine
-  LEFT JOIN customer_periods__customer_mrr AS customer_mrr
-    ON customer_mrr.customer_id = spine.customer_id
-    AND customer_mrr.period_index = spine.period_index
+  LEFT JOIN customer_periods__subscription_rows AS subscription_rows
+    ON subscription_rows.customer_id = spine.customer_id
+    AND subscription_rows.first_period_index <= spine.period_index
+    AND subscription_rows.last_period_index >= spine.period_index - 1
+  GROUP BY
+    spine.customer_id,
+    spine.period_index,
+    spine.period_start,
+    spine.period_end,
+    spine.first_paying_index,
+    spine.last_paying_index
 ), customer_periods__classified AS (
   /* zero-start branches first: testing "more than last period" first would turn every */
   /* reactivation into an expansion */
