@@ -428,14 +428,6 @@ class Stager:
                     self.problems.append(problem)
             else:
                 known = ", ".join(f"'{k}'" for k in INTERVAL_TO_MONTHLY)
-                if "billing_interval_count" in cols:
-                    # the amount is divided by it: zero or less would make the MRR infinite
-                    # or negative, which the models rely on never happening
-                    self._rule("subscriptions", "billing_interval_count",
-                               "billing_interval_count <= 0",
-                               "billing interval counts that are not positive (the MRR would "
-                               "be negative or infinite)",
-                               [*show, "billing_interval_count"])
                 self._rule("subscriptions", "billing_interval",
                            f"billing_interval is null or lower(trim(billing_interval)) "
                            f"not in ({known})",

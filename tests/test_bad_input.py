@@ -302,15 +302,16 @@ def test_engagement_score_builds_without_support_tickets(tmp_path):
 
 @pytest.mark.parametrize("count", ["0", "-1"])
 def test_billing_interval_count_must_be_positive(tmp_path, count):
-    # amounts are divided by it: the MRR would be infinite or negative (the models rely on
-    # staged MRR never being negative, as a negative mrr column is refused)
+    # with amounts_per_interval the amounts are divided by it: the MRR would be infinite or
+    # negative (the models rely on staged MRR never being negative)
     header = HEADER + ",billing_interval,billing_interval_count"
     rows = [f"{r},month,1" for r in GOOD] + [f"s3,c3,2024-01-01,,120,year,{count}"]
     write(tmp_path, "subscriptions.csv", [header, *rows])
     message = one_problem(tmp_path,
                           tables={"subscriptions": {"amounts_per_interval": True}})
-    assert message.startswith("error: subscriptions.billing_interval_count: billing interval "
-                              "counts that are not positive"), message
+    # the amounts are divided by it: refused by the rule every build has (above)
+    assert message.startswith("error: subscriptions.billing_interval_count: values that are "
+                              "not a positive whole number"), message
 
 
 def test_billing_interval_counts_normalise_amounts(tmp_path):
