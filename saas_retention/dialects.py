@@ -389,8 +389,8 @@ def _nulls_first_by_default(dialect: str, desc: bool) -> bool:
 
 def window_null_ordering(tree: exp.Expression, dialect: str) -> exp.Expression:
     """Templates order rows as DuckDB does (NULLs last); engines without NULLS FIRST/LAST
-    (MySQL, T-SQL, BigQuery in a framed window) sort them first, and sqlglot cannot write
-    the difference inside a window with a frame — it drops it with a warning. There each key
+    (MySQL, T-SQL, BigQuery) sort them first, and sqlglot cannot always write the difference
+    inside a window — it drops it with a warning. There each key
     whose NULLs the engine would place elsewhere is preceded by ``CASE WHEN key IS NULL …``
     (the emulation sqlglot itself uses outside windows), so the rows come in DuckDB's order
     whether or not the key can be NULL. Only frames counted in rows (or a RANGE without an
@@ -401,10 +401,13 @@ def window_null_ordering(tree: exp.Expression, dialect: str) -> exp.Expression:
         return tree
     for window in list(tree.find_all(exp.Window)):
         spec, order = window.args.get("spec"), window.args.get("order")
-        if spec is None or order is None:
+        if order is None:
             continue
-        offsets = [spec.args.get(k) for k in ("start", "end")]
-        if spec.text("kind").upper() == "RANGE" and any(
+        # without a frame too: sqlglot 28.x drops the NULLS LAST of any ordered window for
+        # BigQuery. The null rank is a function of the key, so peers (the default RANGE frame,
+        # rank, cume_dist) stay the same rows
+        offsets = [spec.args.get(k) for k in ("start", "end")] if spec is not None else []
+        if spec is not None and spec.text("kind").upper() == "RANGE" and any(
                 isinstance(o, exp.Expression) and not isinstance(o, exp.Var)
                 or isinstance(o, str) and o.upper() not in ("UNBOUNDED", "CURRENT ROW")
                 for o in offsets if o is not None):

@@ -1023,7 +1023,10 @@ WITH stg_subscriptions AS (
     event_second,
     CASE
       WHEN event_second - COALESCE(
-        LAG(event_second) OVER (PARTITION BY customer_id, user_id ORDER BY event_second NULLS LAST),
+        LAG(event_second) OVER (
+          PARTITION BY customer_id, user_id
+          ORDER BY CASE WHEN event_second IS NULL THEN 1 ELSE 0 END ASC, event_second
+        ),
         event_second - 1800 - 1
       ) > 1800
       THEN 1
@@ -1223,7 +1226,10 @@ WITH stg_subscriptions AS (
     customer_id,
     period_index,
     session_seconds,
-    CUME_DIST() OVER (PARTITION BY period_index ORDER BY session_seconds NULLS LAST) AS time_rank
+    CUME_DIST() OVER (
+      PARTITION BY period_index
+      ORDER BY CASE WHEN session_seconds IS NULL THEN 1 ELSE 0 END ASC, session_seconds
+    ) AS time_rank
   FROM customer_engagement__session_rows AS session_rows
   WHERE
     session_seconds > 0

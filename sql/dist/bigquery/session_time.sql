@@ -376,7 +376,10 @@ WITH stg_subscriptions AS (
     event_second,
     CASE
       WHEN event_second - COALESCE(
-        LAG(event_second) OVER (PARTITION BY customer_id, user_id ORDER BY event_second NULLS LAST),
+        LAG(event_second) OVER (
+          PARTITION BY customer_id, user_id
+          ORDER BY CASE WHEN event_second IS NULL THEN 1 ELSE 0 END ASC, event_second
+        ),
         event_second - 1800 - 1
       ) > 1800
       THEN 1

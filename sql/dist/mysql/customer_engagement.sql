@@ -1181,7 +1181,7 @@ WITH stg_subscriptions AS (
       WHEN event_second - COALESCE(
         LAG(event_second) OVER (
           PARTITION BY customer_id, user_id
-          ORDER BY CASE WHEN event_second IS NULL THEN 1 ELSE 0 END, event_second
+          ORDER BY CASE WHEN event_second IS NULL THEN 1 ELSE 0 END ASC, event_second
         ),
         event_second - 1800 - 1
       ) > 1800
@@ -1412,7 +1412,7 @@ WITH stg_subscriptions AS (
     session_seconds,
     CUME_DIST() OVER (
       PARTITION BY period_index
-      ORDER BY CASE WHEN session_seconds IS NULL THEN 1 ELSE 0 END, session_seconds
+      ORDER BY CASE WHEN session_seconds IS NULL THEN 1 ELSE 0 END ASC, session_seconds
     ) AS time_rank
   FROM customer_engagement__session_rows AS session_rows
   WHERE

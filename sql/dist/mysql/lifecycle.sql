@@ -552,11 +552,11 @@ WITH stg_subscriptions AS (
     period_index,
     LAG(period_index) OVER (
       PARTITION BY customer_id
-      ORDER BY CASE WHEN period_index IS NULL THEN 1 ELSE 0 END, period_index
+      ORDER BY CASE WHEN period_index IS NULL THEN 1 ELSE 0 END ASC, period_index
     ) AS previous_active_index,
     LEAD(period_index) OVER (
       PARTITION BY customer_id
-      ORDER BY CASE WHEN period_index IS NULL THEN 1 ELSE 0 END, period_index
+      ORDER BY CASE WHEN period_index IS NULL THEN 1 ELSE 0 END ASC, period_index
     ) AS next_active_index
   FROM lifecycle__customer_periods_active AS customer_periods_active
   LIMIT 18446744073709551615
