@@ -19,6 +19,16 @@ feature_rows as (
     from customer_daily_features
 ),
 
+feature_periods as (
+    -- one row per customer, period and feature used, with the last day it was used
+    select
+        customer_id,
+        period_index,
+        event_name,
+        last_day_index
+    from customer_period_features
+),
+
 periods as (
     -- the anchor: the last day of the period before, the last snapshot at which both the
     -- churned and the retained customers were paying (the latest day of a period in
@@ -36,13 +46,16 @@ first_day as (
     from feature_rows
 ),
 
-feature_days as (
+window_periods as (
+    -- the periods the 90 days up to each anchor overlap; all of them end by the anchor
     select
-        customer_id,
-        day_index,
-        event_name
-    from feature_rows
-    group by customer_id, day_index, event_name
+        periods.period_index,
+        calendar_days.period_index as window_period_index
+    from periods
+    inner join calendar_days
+        on calendar_days.day_index >= periods.anchor_day_index - 89
+        and calendar_days.day_index <= periods.anchor_day_index
+    group by periods.period_index, calendar_days.period_index
 ),
 
 population as (
@@ -61,19 +74,22 @@ population as (
 ),
 
 usage as (
+    -- a feature was used in the window iff, in one of the window's periods, its last day of
+    -- use is on or after the window's first day (that period ends by the anchor)
     select
         population.is_churned,
-        feature_days.event_name,
+        feature_periods.event_name,
         population.customer_id,
         population.period_index
     from population
-    inner join feature_days
-        on feature_days.customer_id = population.customer_id
-        and feature_days.day_index >= population.anchor_day_index - 89
-        and feature_days.day_index <= population.anchor_day_index
+    inner join window_periods on window_periods.period_index = population.period_index
+    inner join feature_periods
+        on feature_periods.customer_id = population.customer_id
+        and feature_periods.period_index = window_periods.window_period_index
+    where feature_periods.last_day_index >= population.anchor_day_index - 89
     group by
         population.is_churned,
-        feature_days.event_name,
+        feature_periods.event_name,
         population.customer_id,
         population.period_index
 ),
@@ -96,7 +112,7 @@ feature_counts as (
 
 features as (
     select distinct event_name
-    from feature_rows
+    from feature_periods
 ),
 
 final as (

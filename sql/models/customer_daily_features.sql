@@ -26,13 +26,22 @@ grouped as (
         event_name,
         user_id,
         hour_of_day,
-        min(day_of_week) as day_of_week,
-        min(week_index) as week_index,
-        min(month_index) as month_index,
-        min(period_index) as period_index,
+        day_of_week,
+        week_index,
+        month_index,
+        period_index,
         count(*) as events
     from event_rows
-    group by customer_id, day_index, event_name, user_id, hour_of_day
+    group by
+        customer_id,
+        day_index,
+        event_name,
+        user_id,
+        hour_of_day,
+        day_of_week,
+        week_index,
+        month_index,
+        period_index
 ),
 
 final as (

@@ -8,11 +8,12 @@ with activity as (
 ),
 
 feature_rows as (
+    -- one row per customer, period and feature used
     select
         customer_id,
         period_index,
         event_name
-    from customer_daily_features
+    from customer_period_features
 ),
 
 session_rows as (
@@ -100,7 +101,7 @@ features_used as (
     select
         customer_id,
         period_index,
-        count(distinct event_name) as features_used
+        count(*) as features_used
     from feature_rows
     group by customer_id, period_index
 ),

@@ -1,18 +1,19 @@
 -- feature_adoption: per period and feature, the share of active customers who used it
 with feature_rows as (
+    -- one row per customer, period and feature, its distinct users already counted
     select
         customer_id,
-        user_id,
         period_index,
         event_name,
+        users,
         events
-    from customer_daily_features
+    from customer_period_features
 ),
 
 first_period as (
     -- a join below, not a scalar subquery: ClickHouse rejects those in joins
     select min(period_index) as first_period_index
-    from customer_daily_features
+    from customer_period_features
 ),
 
 periods as (
@@ -37,33 +38,14 @@ active as (
 ),
 
 usage as (
+    -- a user is a (customer, user_id) pair: the customers' distinct users add up
     select
         period_index,
         event_name,
-        count(distinct customer_id) as feature_customers,
-        sum(events) as events
+        count(*) as feature_customers,
+        sum(events) as events,
+        cast(sum(users) as bigint) as feature_users
     from feature_rows
-    group by period_index, event_name
-),
-
-user_rows as (
-    -- a user is a (customer, user_id) pair
-    select
-        period_index,
-        event_name,
-        customer_id,
-        user_id
-    from feature_rows
-    where user_id is not null
-    group by period_index, event_name, customer_id, user_id
-),
-
-feature_users as (
-    select
-        period_index,
-        event_name,
-        count(*) as feature_users
-    from user_rows
     group by period_index, event_name
 ),
 
@@ -86,16 +68,13 @@ final as (
         coalesce(usage.feature_customers, 0) as feature_customers,
         adoption_rate(coalesce(usage.feature_customers, 0), active.active_customers)
             as adoption_rate,
-        coalesce(feature_users.feature_users, 0) as feature_users,
+        coalesce(usage.feature_users, 0) as feature_users,
         coalesce(usage.events, 0) as events
     from grid
     left join active on active.period_index = grid.period_index
     left join usage
         on usage.period_index = grid.period_index
         and usage.event_name = grid.event_name
-    left join feature_users
-        on feature_users.period_index = grid.period_index
-        and feature_users.event_name = grid.event_name
 )
 
 select * from final

@@ -1,10 +1,11 @@
 -- feature_breadth: per period, how many active customers used 1, 2, 3 … distinct features
 with feature_rows as (
+    -- one row per customer, period and feature used
     select
         customer_id,
         period_index,
         event_name
-    from customer_daily_features
+    from customer_period_features
 ),
 
 periods as (
@@ -18,7 +19,7 @@ customer_features as (
     select
         customer_id,
         period_index,
-        count(distinct event_name) as features_used
+        count(*) as features_used
     from feature_rows
     group by customer_id, period_index
 ),

@@ -1,17 +1,18 @@
 -- feature_performance: next-period activity retention of a feature's adopters vs the other
 -- active customers — a correlation, not the feature's effect
-with feature_rows as (
+with customer_features as (
+    -- one row per customer, period and feature used
     select
         customer_id,
         period_index,
         event_name
-    from customer_daily_features
+    from customer_period_features
 ),
 
 first_period as (
     -- a join below, not a scalar subquery: ClickHouse rejects those in joins
     select min(period_index) as first_period_index
-    from customer_daily_features
+    from customer_period_features
 ),
 
 periods as (
@@ -27,20 +28,11 @@ bounds as (
     from periods
 ),
 
-customer_features as (
-    select
-        customer_id,
-        period_index,
-        event_name
-    from feature_rows
-    group by customer_id, period_index, event_name
-),
-
 customer_active as (
     select
         customer_id,
         period_index
-    from feature_rows
+    from customer_features
     group by customer_id, period_index
 ),
 
@@ -80,7 +72,7 @@ adopters as (
 
 features as (
     select distinct event_name
-    from feature_rows
+    from customer_features
 ),
 
 grid as (

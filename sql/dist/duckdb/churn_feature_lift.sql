@@ -458,10 +458,10 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day,
-    MIN(day_of_week) AS day_of_week,
-    MIN(week_index) AS week_index,
-    MIN(month_index) AS month_index,
-    MIN(period_index) AS period_index,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index,
     COUNT(*) AS events
   FROM customer_daily_features__event_rows AS event_rows
   GROUP BY
@@ -469,7 +469,11 @@ WITH stg_subscriptions AS (
     day_index,
     event_name,
     user_id,
-    hour_of_day
+    hour_of_day,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -487,6 +491,47 @@ WITH stg_subscriptions AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+), customer_period_features__feature_rows AS (
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    user_id,
+    day_index,
+    events
+  FROM customer_daily_features
+), customer_period_features__user_rows AS (
+  /* a user counts once per customer, period and feature, whatever days and hours they used it */
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    user_id,
+    SUM(events) AS events,
+    MAX(day_index) AS last_day_index
+  FROM customer_period_features__feature_rows AS feature_rows
+  GROUP BY
+    customer_id,
+    period_index,
+    event_name,
+    user_id
+), customer_period_features__final AS (
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    COUNT(user_id) AS users,
+    CAST(SUM(events) AS BIGINT) AS events,
+    MAX(last_day_index) AS last_day_index
+  FROM customer_period_features__user_rows AS user_rows
+  GROUP BY
+    customer_id,
+    period_index,
+    event_name
+), customer_period_features AS (
+  SELECT
+    *
+  FROM customer_period_features__final AS final
 ), calendar AS (
   SELECT
     period_index,
@@ -945,6 +990,14 @@ WITH stg_subscriptions AS (
     day_index,
     event_name
   FROM customer_daily_features
+), churn_feature_lift__feature_periods AS (
+  /* one row per customer, period and feature used, with the last day it was used */
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    last_day_index
+  FROM customer_period_features
 ), churn_feature_lift__periods AS (
   /* the anchor: the last day of the period before, the last snapshot at which both the */
   /* churned and the retained customers were paying (the latest day of a period in */
@@ -960,16 +1013,18 @@ WITH stg_subscriptions AS (
   SELECT
     MIN(day_index) AS first_day_index
   FROM churn_feature_lift__feature_rows AS feature_rows
-), churn_feature_lift__feature_days AS (
+), churn_feature_lift__window_periods AS (
+  /* the periods the 90 days up to each anchor overlap; all of them end by the anchor */
   SELECT
-    customer_id,
-    day_index,
-    event_name
-  FROM churn_feature_lift__feature_rows AS feature_rows
+    periods.period_index,
+    calendar_days.period_index AS window_period_index
+  FROM churn_feature_lift__periods AS periods
+  INNER JOIN calendar_days
+    ON calendar_days.day_index >= periods.anchor_day_index - 89
+    AND calendar_days.day_index <= periods.anchor_day_index
   GROUP BY
-    customer_id,
-    day_index,
-    event_name
+    periods.period_index,
+    calendar_days.period_index
 ), churn_feature_lift__population AS (
   /* churned: paying at the previous snapshot, not at this one; retained: paying at both; */
   /* only windows that lie entirely after the first event, so both groups are observed */
@@ -986,19 +1041,24 @@ WITH stg_subscriptions AS (
     customer_rows.was_paying = 1
     AND periods.anchor_day_index - 89 >= first_day.first_day_index
 ), churn_feature_lift__usage AS (
+  /* a feature was used in the window iff, in one of the window's periods, its last day of */
+  /* use is on or after the window's first day (that period ends by the anchor) */
   SELECT
     population.is_churned,
-    feature_days.event_name,
+    feature_periods.event_name,
     population.customer_id,
     population.period_index
   FROM churn_feature_lift__population AS population
-  INNER JOIN churn_feature_lift__feature_days AS feature_days
-    ON feature_days.customer_id = population.customer_id
-    AND feature_days.day_index >= population.anchor_day_index - 89
-    AND feature_days.day_index <= population.anchor_day_index
+  INNER JOIN churn_feature_lift__window_periods AS window_periods
+    ON window_periods.period_index = population.period_index
+  INNER JOIN churn_feature_lift__feature_periods AS feature_periods
+    ON feature_periods.customer_id = population.customer_id
+    AND feature_periods.period_index = window_periods.window_period_index
+  WHERE
+    feature_periods.last_day_index >= population.anchor_day_index - 89
   GROUP BY
     population.is_churned,
-    feature_days.event_name,
+    feature_periods.event_name,
     population.customer_id,
     population.period_index
 ), churn_feature_lift__group_sizes AS (
@@ -1017,7 +1077,7 @@ WITH stg_subscriptions AS (
 ), churn_feature_lift__features AS (
   SELECT DISTINCT
     event_name
-  FROM churn_feature_lift__feature_rows AS feature_rows
+  FROM churn_feature_lift__feature_periods AS feature_periods
 ), churn_feature_lift__final AS (
   SELECT
     features.event_name,

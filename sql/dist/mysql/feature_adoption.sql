@@ -479,10 +479,10 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day,
-    MIN(day_of_week) AS day_of_week,
-    MIN(week_index) AS week_index,
-    MIN(month_index) AS month_index,
-    MIN(period_index) AS period_index,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index,
     COUNT(*) AS events
   FROM customer_daily_features__event_rows AS event_rows
   GROUP BY
@@ -490,7 +490,11 @@ WITH stg_subscriptions AS (
     day_index,
     event_name,
     user_id,
-    hour_of_day
+    hour_of_day,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index
   LIMIT 18446744073709551615
 ), customer_daily_features__final AS (
   SELECT
@@ -511,20 +515,66 @@ WITH stg_subscriptions AS (
     *
   FROM customer_daily_features__final AS final
   LIMIT 18446744073709551615
-), feature_adoption__feature_rows AS (
+), customer_period_features__feature_rows AS (
   SELECT
     customer_id,
-    user_id,
     period_index,
     event_name,
+    user_id,
+    day_index,
     events
   FROM customer_daily_features
+  LIMIT 18446744073709551615
+), customer_period_features__user_rows AS (
+  /* a user counts once per customer, period and feature, whatever days and hours they used it */
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    user_id,
+    SUM(events) AS events,
+    MAX(day_index) AS last_day_index
+  FROM customer_period_features__feature_rows AS feature_rows
+  GROUP BY
+    customer_id,
+    period_index,
+    event_name,
+    user_id
+  LIMIT 18446744073709551615
+), customer_period_features__final AS (
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    COUNT(user_id) AS users,
+    CAST(SUM(events) AS SIGNED) AS events,
+    MAX(last_day_index) AS last_day_index
+  FROM customer_period_features__user_rows AS user_rows
+  GROUP BY
+    customer_id,
+    period_index,
+    event_name
+  LIMIT 18446744073709551615
+), customer_period_features AS (
+  SELECT
+    *
+  FROM customer_period_features__final AS final
+  LIMIT 18446744073709551615
+), feature_adoption__feature_rows AS (
+  /* one row per customer, period and feature, its distinct users already counted */
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    users,
+    events
+  FROM customer_period_features
   LIMIT 18446744073709551615
 ), feature_adoption__first_period AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(period_index) AS first_period_index
-  FROM customer_daily_features
+  FROM customer_period_features
   LIMIT 18446744073709551615
 ), feature_adoption__periods AS (
   SELECT
@@ -548,38 +598,14 @@ WITH stg_subscriptions AS (
     period_index
   LIMIT 18446744073709551615
 ), feature_adoption__usage AS (
+  /* a user is a (customer, user_id) pair: the customers' distinct users add up */
   SELECT
     period_index,
     event_name,
-    COUNT(DISTINCT customer_id) AS feature_customers,
-    SUM(events) AS events
+    COUNT(*) AS feature_customers,
+    SUM(events) AS events,
+    CAST(SUM(users) AS SIGNED) AS feature_users
   FROM feature_adoption__feature_rows AS feature_rows
-  GROUP BY
-    period_index,
-    event_name
-  LIMIT 18446744073709551615
-), feature_adoption__user_rows AS (
-  /* a user is a (customer, user_id) pair */
-  SELECT
-    period_index,
-    event_name,
-    customer_id,
-    user_id
-  FROM feature_adoption__feature_rows AS feature_rows
-  WHERE
-    NOT user_id IS NULL
-  GROUP BY
-    period_index,
-    event_name,
-    customer_id,
-    user_id
-  LIMIT 18446744073709551615
-), feature_adoption__feature_users AS (
-  SELECT
-    period_index,
-    event_name,
-    COUNT(*) AS feature_users
-  FROM feature_adoption__user_rows AS user_rows
   GROUP BY
     period_index,
     event_name
@@ -605,16 +631,13 @@ WITH stg_subscriptions AS (
         CAST(COALESCE(`usage`.feature_customers, 0) AS DOUBLE) / NULLIF(CAST(active.active_customers AS DOUBLE), 0)
       )
     ) AS adoption_rate,
-    COALESCE(feature_users.feature_users, 0) AS feature_users,
+    COALESCE(`usage`.feature_users, 0) AS feature_users,
     COALESCE(`usage`.events, 0) AS events
   FROM feature_adoption__grid AS grid
   LEFT JOIN feature_adoption__active AS active
     ON active.period_index = grid.period_index
   LEFT JOIN feature_adoption__usage AS `usage`
     ON `usage`.period_index = grid.period_index AND `usage`.event_name = grid.event_name
-  LEFT JOIN feature_adoption__feature_users AS feature_users
-    ON feature_users.period_index = grid.period_index
-    AND feature_users.event_name = grid.event_name
   LIMIT 18446744073709551615
 )
 SELECT

@@ -73,10 +73,10 @@ WITH stg_events AS (
     event_name,
     user_id,
     hour_of_day,
-    MIN(day_of_week) AS day_of_week,
-    MIN(week_index) AS week_index,
-    MIN(month_index) AS month_index,
-    MIN(period_index) AS period_index,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index,
     COUNT(*) AS events
   FROM customer_daily_features__event_rows AS event_rows
   GROUP BY
@@ -84,7 +84,11 @@ WITH stg_events AS (
     day_index,
     event_name,
     user_id,
-    hour_of_day
+    hour_of_day,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index
 ), customer_daily_features__final AS (
   SELECT
     customer_id,

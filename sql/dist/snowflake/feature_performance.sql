@@ -438,10 +438,10 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day,
-    MIN(day_of_week) AS day_of_week,
-    MIN(week_index) AS week_index,
-    MIN(month_index) AS month_index,
-    MIN(period_index) AS period_index,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index,
     COUNT(*) AS events
   FROM customer_daily_features__event_rows AS event_rows
   GROUP BY
@@ -449,7 +449,11 @@ WITH stg_subscriptions AS (
     day_index,
     event_name,
     user_id,
-    hour_of_day
+    hour_of_day,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -467,17 +471,59 @@ WITH stg_subscriptions AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
-), feature_performance__feature_rows AS (
+), customer_period_features__feature_rows AS (
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    user_id,
+    day_index,
+    events
+  FROM customer_daily_features
+), customer_period_features__user_rows AS (
+  /* a user counts once per customer, period and feature, whatever days and hours they used it */
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    user_id,
+    SUM(events) AS events,
+    MAX(day_index) AS last_day_index
+  FROM customer_period_features__feature_rows AS feature_rows
+  GROUP BY
+    customer_id,
+    period_index,
+    event_name,
+    user_id
+), customer_period_features__final AS (
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    COUNT(user_id) AS users,
+    CAST(SUM(events) AS BIGINT) AS events,
+    MAX(last_day_index) AS last_day_index
+  FROM customer_period_features__user_rows AS user_rows
+  GROUP BY
+    customer_id,
+    period_index,
+    event_name
+), customer_period_features AS (
+  SELECT
+    *
+  FROM customer_period_features__final AS final
+), feature_performance__customer_features AS (
+  /* one row per customer, period and feature used */
   SELECT
     customer_id,
     period_index,
     event_name
-  FROM customer_daily_features
+  FROM customer_period_features
 ), feature_performance__first_period AS (
   /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
   SELECT
     MIN(period_index) AS first_period_index
-  FROM customer_daily_features
+  FROM customer_period_features
 ), feature_performance__periods AS (
   SELECT
     period_index,
@@ -489,21 +535,11 @@ WITH stg_subscriptions AS (
   SELECT
     MAX(period_index) AS last_period_index
   FROM feature_performance__periods AS periods
-), feature_performance__customer_features AS (
-  SELECT
-    customer_id,
-    period_index,
-    event_name
-  FROM feature_performance__feature_rows AS feature_rows
-  GROUP BY
-    customer_id,
-    period_index,
-    event_name
 ), feature_performance__customer_active AS (
   SELECT
     customer_id,
     period_index
-  FROM feature_performance__feature_rows AS feature_rows
+  FROM feature_performance__customer_features AS customer_features
   GROUP BY
     customer_id,
     period_index
@@ -541,7 +577,7 @@ WITH stg_subscriptions AS (
 ), feature_performance__features AS (
   SELECT DISTINCT
     event_name
-  FROM feature_performance__feature_rows AS feature_rows
+  FROM feature_performance__customer_features AS customer_features
 ), feature_performance__grid AS (
   /* every feature in every period; the next period must have begun by as_of */
   SELECT

@@ -827,10 +827,10 @@ WITH stg_subscriptions AS (
     event_name,
     user_id,
     hour_of_day,
-    MIN(day_of_week) AS day_of_week,
-    MIN(week_index) AS week_index,
-    MIN(month_index) AS month_index,
-    MIN(period_index) AS period_index,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index,
     COUNT(*) AS events
   FROM customer_daily_features__event_rows AS event_rows
   GROUP BY
@@ -838,7 +838,11 @@ WITH stg_subscriptions AS (
     day_index,
     event_name,
     user_id,
-    hour_of_day
+    hour_of_day,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index
 ), customer_daily_features__final AS (
   SELECT
     customer_id,
@@ -856,6 +860,47 @@ WITH stg_subscriptions AS (
   SELECT
     *
   FROM customer_daily_features__final AS final
+), customer_period_features__feature_rows AS (
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    user_id,
+    day_index,
+    events
+  FROM customer_daily_features
+), customer_period_features__user_rows AS (
+  /* a user counts once per customer, period and feature, whatever days and hours they used it */
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    user_id,
+    SUM(events) AS events,
+    MAX(day_index) AS last_day_index
+  FROM customer_period_features__feature_rows AS feature_rows
+  GROUP BY
+    customer_id,
+    period_index,
+    event_name,
+    user_id
+), customer_period_features__final AS (
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    COUNT(user_id) AS users,
+    CAST(SUM(events) AS INTEGER) AS events,
+    MAX(last_day_index) AS last_day_index
+  FROM customer_period_features__user_rows AS user_rows
+  GROUP BY
+    customer_id,
+    period_index,
+    event_name
+), customer_period_features AS (
+  SELECT
+    *
+  FROM customer_period_features__final AS final
 ), stg_customers AS (
   SELECT DISTINCT
     "customer_id",
@@ -1135,11 +1180,12 @@ WITH stg_subscriptions AS (
     period_index
   FROM customer_daily_activity
 ), customer_engagement__feature_rows AS (
+  /* one row per customer, period and feature used */
   SELECT
     customer_id,
     period_index,
     event_name
-  FROM customer_daily_features
+  FROM customer_period_features
 ), customer_engagement__session_rows AS (
   SELECT
     customer_id,
@@ -1216,7 +1262,7 @@ WITH stg_subscriptions AS (
   SELECT
     customer_id,
     period_index,
-    COUNT(DISTINCT event_name) AS features_used
+    COUNT(*) AS features_used
   FROM customer_engagement__feature_rows AS feature_rows
   GROUP BY
     customer_id,

@@ -547,10 +547,10 @@ WITH stg_subscriptions AS (
     event_name AS event_name,
     user_id AS user_id,
     hour_of_day AS hour_of_day,
-    MIN(day_of_week) AS day_of_week,
-    MIN(week_index) AS week_index,
-    MIN(month_index) AS month_index,
-    MIN(period_index) AS period_index,
+    day_of_week AS day_of_week,
+    week_index AS week_index,
+    month_index AS month_index,
+    period_index AS period_index,
     COUNT_BIG(*) AS events
   FROM customer_daily_features__event_rows AS event_rows
   GROUP BY
@@ -558,7 +558,11 @@ WITH stg_subscriptions AS (
     day_index,
     event_name,
     user_id,
-    hour_of_day
+    hour_of_day,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index
 ), customer_daily_features__final AS (
   SELECT
     customer_id AS customer_id,
