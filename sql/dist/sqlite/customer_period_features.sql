@@ -35,7 +35,7 @@ WITH stg_events AS (
       DATETIME("event_time") AS "event_time",
       CAST("event_name" AS TEXT) AS "event_name",
       CAST("session_id" AS TEXT) AS "session_id",
-      CAST(CAST("duration_seconds" AS REAL) AS REAL(18, 6)) AS "duration_seconds"
+      ROUND(CAST("duration_seconds" AS REAL), 6) AS "duration_seconds"
     FROM "events"
   ) AS contract
   WHERE
