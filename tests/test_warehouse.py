@@ -308,6 +308,21 @@ def test_warehouse_errors_name_the_warehouse_table(tmp_path, pg_dsn):
         engine.close()
 
 
+def _url_warehouse(engine_name: str, tmp_path, request):
+    """A warehouse reached through a SQLAlchemy URL (SQLite in a file, or the PostgreSQL
+    fixture) and a test engine on the same database to load and read it."""
+    if engine_name == "sqlite":
+        import sqlite3
+
+        path = tmp_path / "warehouse.db"
+        engine = SQLiteEngine()
+        engine.con.close()
+        engine.con = sqlite3.connect(path)
+        return engine, f"sqlite:///{path}"
+    dsn = request.getfixturevalue("pg_dsn")
+    return PostgresEngine(dsn), _pg_url(dsn)
+
+
 INTERVAL_COLUMNS = [("subscription_id", "text"), ("customer_id", "text"),
                     ("start_date", "date"), ("end_date", "date"), ("mrr", "number"),
                     ("billing_interval", "text"), ("billing_interval_count", "number")]
@@ -327,17 +342,7 @@ def test_warehouse_refuses_billing_interval_counts_that_are_not_positive_whole_n
     from saas_retention.errors import SourceProblems
     from saas_retention.warehouse_build import build_on_warehouse
 
-    if engine_name == "sqlite":
-        import sqlite3
-
-        path = tmp_path / "warehouse.db"
-        engine = SQLiteEngine()
-        engine.con.close()
-        engine.con = sqlite3.connect(path)
-        url = f"sqlite:///{path}"
-    else:
-        engine = PostgresEngine(request.getfixturevalue("pg_dsn"))
-        url = _pg_url(request.getfixturevalue("pg_dsn"))
+    engine, url = _url_warehouse(engine_name, tmp_path, request)
     try:
         engine.load("interval_subs", INTERVAL_COLUMNS, INTERVAL_ROWS)
         if engine_name == "sqlite":
@@ -393,8 +398,6 @@ def test_warehouse_normalises_amounts_per_interval_like_duckdb(tmp_path, request
     """``amounts_per_interval: true`` (amounts charged per billing interval): the warehouse
     build gives the DuckDB build's monthly MRR; an unknown interval is refused by both."""
     pytest.importorskip("sqlalchemy")
-    import sqlite3
-
     from saas_retention.errors import SourceProblems
     from saas_retention.warehouse_build import build_on_warehouse
 
@@ -412,16 +415,8 @@ def test_warehouse_normalises_amounts_per_interval_like_duckdb(tmp_path, request
         ref_engine.close()
     db = tmp_path / "reference.duckdb"
     build(src, settings, database=db)
-    if engine_name == "sqlite":
-        path = tmp_path / "warehouse.db"
-        engine = SQLiteEngine()
-        engine.con.close()
-        engine.con = sqlite3.connect(path)
-        url = f"sqlite:///{path}"
-    else:
-        engine = PostgresEngine(request.getfixturevalue("pg_dsn"))
-        engine.execute("drop table if exists per_interval")
-        url = _pg_url(request.getfixturevalue("pg_dsn"))
+    engine, url = _url_warehouse(engine_name, tmp_path, request)
+    engine.execute("drop table if exists per_interval")
     try:
         engine.load("per_interval", INTERVAL_COLUMNS, PER_INTERVAL_ROWS)
         if engine_name == "sqlite":
