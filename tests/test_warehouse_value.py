@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 from engines import DuckDBEngine, PostgresEngine, SQLiteEngine
+from sqlglot import exp
 from test_warehouse import (
     CASES,
     SUB_COLUMNS,
@@ -104,3 +105,65 @@ def test_projection_model_reads_the_fits_relation():
     assert "cohort_value_fits" in model.relations
     assert "sbg_fit" not in model.sql.lower()
     assert "sbg_survival(" not in model.sql.lower()
+
+
+@pytest.mark.parametrize("engine_name", ["clickhouse", pytest.param("spark",
+                                                                  marks=pytest.mark.slow)])
+@pytest.mark.parametrize("case", ["demo", "edges"])
+def test_cohort_value_steps_on_engine_match_duckdb(tmp_path, request, engine_name, case):
+    """The three steps a warehouse build runs for cohort_value — survivors in SQL, the sBG fit
+    in the client, the projection in SQL over ``cohort_value_fits`` — on ClickHouse (chdb)
+    and Spark, which the SQLAlchemy build cannot reach here: the engine's SQL of both steps
+    gives the DuckDB build's rows."""
+    from test_warehouse import make_engine
+
+    from saas_retention.dialects import with_query_settings
+    from saas_retention.warehouse import Target, relation_order, relation_sql
+    from saas_retention.warehouse_value import (
+        FIT_COLUMNS,
+        FITS,
+        RELATIONS,
+        discount_rate,
+        projection_query,
+        survivors_query,
+    )
+
+    tables, customer_columns, as_of = CASES[case]()
+    db, _ = reference(tmp_path, tables, customer_columns, as_of)
+    engine = make_engine(engine_name, request)
+    try:
+        engine.load("subscriptions", SUB_COLUMNS, tables["subscriptions"])
+        if customer_columns:
+            engine.load("customers", customer_columns, tables["customers"])
+        target = Target(
+            engine.dialect, parse_settings({"as_of": as_of}),
+            dimensions=tuple(c for c, _ in (customer_columns or [])[1:]),
+            has_customers=bool(customer_columns),
+            optional_columns=frozenset({"end_date", "is_trial", "billing_interval",
+                                        "cancel_reason"}),
+        )
+        done: list[str] = []
+        for relation in RELATIONS:
+            for name in relation_order(relation) if relation != "calendar" else ["calendar"]:
+                if name not in done:
+                    engine.materialise(name, relation_sql(name, target, pretty=False))
+                    done.append(name)
+        grid = engine.rows(with_query_settings(survivors_query(target), engine.dialect)
+                           .sql(dialect=engine.dialect))[1]
+        fits = [tuple(None if isinstance(v, float) and v != v or v in (float("inf"),
+                                                                        float("-inf"))
+                      else v for v in r)
+                for r in fit_rows(grid, discount_rate(target))]
+        assert fits, "no survivor curve to fit"
+        # loaded as numbers, then typed as the build's own fits table (fits_table_ast)
+        keys = ("cohort_period_index", "period_number")
+        engine.load("fits_loaded", [*((c, "number") for c in (*keys, *FIT_COLUMNS))], fits)
+        typed = exp.select(*(exp.alias_(exp.cast(exp.column(c), "BIGINT" if c in keys
+                                                 else "DOUBLE"), c)
+                             for c in (*keys, *FIT_COLUMNS))).from_("fits_loaded")
+        engine.materialise(FITS, typed.sql(dialect=engine.dialect))
+        engine.materialise("cohort_value", with_query_settings(
+            projection_query(target), engine.dialect).sql(dialect=engine.dialect))
+        _compare(db, engine, "cohort_value", f"{engine_name}/{case}/cohort_value")
+    finally:
+        engine.close()
