@@ -193,3 +193,47 @@ def test_labelled_model_reads_the_labels_relation():
     assert model.engines == ()
     # the shipped model stays DuckDB-only: the standalone SQL cannot classify
     assert list(load_catalog().models["feedback_sentiment"].engines) == ["duckdb"]
+
+
+@pytest.mark.parametrize("engine_name", ["clickhouse", pytest.param("spark",
+                                                                  marks=pytest.mark.slow)])
+def test_feedback_sentiment_steps_on_engine_match_duckdb(tmp_path, request, engine_name):
+    """The three steps of the warehouse build — comments to label in SQL, the lexicon in the
+    client, the template over ``feedback_sentiment_labels`` in SQL — on ClickHouse (chdb) and
+    Spark, which the SQLAlchemy build cannot reach here: the DuckDB build's rows."""
+    from test_warehouse import make_engine
+    from test_warehouse_events import target_for
+
+    from saas_retention.dialects import with_query_settings
+    from saas_retention.warehouse import relation_order, relation_sql
+    from saas_retention.warehouse_sentiment import (
+        RELATIONS,
+        comments_query,
+        label_rows,
+        labelled_query,
+    )
+
+    tables, settings = voice_case()
+    ref, _ = reference(tmp_path, tables, settings)
+    engine = make_engine(engine_name, request)
+    try:
+        _load(engine, tables, settings)
+        target = target_for(engine, tables, settings, aware=False)
+        for name in relation_order("feedback_sentiment"):
+            if name != "feedback_sentiment":  # what it reads: RELATIONS and their inputs
+                engine.materialise(name, relation_sql(name, target, pretty=False))
+        assert set(RELATIONS) <= set(relation_order("feedback_sentiment"))
+        comments = [r[0] for r in engine.rows(
+            with_query_settings(comments_query(target), engine.dialect)
+            .sql(dialect=engine.dialect))[1]]
+        labels = label_rows(comments)
+        assert {r["comment"]: r["sentiment"] for r in labels} == _expected_labels(tables)
+        engine.load(LABELS, [("comment", "text"), ("sentiment", "text")],
+                    [(r["comment"], r["sentiment"]) for r in labels])
+        engine.materialise("feedback_sentiment", with_query_settings(
+            labelled_query(target), engine.dialect).sql(dialect=engine.dialect))
+        assert_same(_duck_rows(ref), relation_rows(engine, "feedback_sentiment"),
+                    f"{engine_name}/feedback_sentiment")
+    finally:
+        ref.close()
+        engine.close()
