@@ -51,6 +51,7 @@ MESSAGES = {
     # anniversary at all, and a fraction is rounded or truncated depending on the engine
     "interval_count": "values that are not a positive whole number (a term lasts this many "
                       "billing intervals)",
+    "unknown_interval": f"unknown billing interval (expected {', '.join(INTERVAL_TO_MONTHLY)})",
 }
 
 
@@ -431,8 +432,7 @@ class Stager:
                 self._rule("subscriptions", "billing_interval",
                            f"billing_interval is null or lower(trim(billing_interval)) "
                            f"not in ({known})",
-                           f"unknown billing interval (expected {', '.join(INTERVAL_TO_MONTHLY)})",
-                           [*show, "billing_interval"])
+                           message("unknown_interval", self.settings), [*show, "billing_interval"])
         if "customers" in self.present:
             unknown = (
                 "customer_id is not null and customer_id not in "

@@ -271,7 +271,7 @@ class WarehouseBuild:
                 c("billing_interval").is_(exp.null()),
                 exp.In(this=interval, expressions=[exp.Literal.string(k)
                                                    for k in INTERVAL_TO_MONTHLY]).not_()),
-                f"unknown billing interval (expected {', '.join(INTERVAL_TO_MONTHLY)})",
+                message("unknown_interval", s),
                 show=[*SHOWN_SUBSCRIPTION_COLUMNS, "billing_interval"]))
         known = None
         if "customers" in self.present:
