@@ -41,9 +41,12 @@ gap_numbered as (
         duration_seconds,
         period_index,
         event_second,
+        -- range, not rows: events of the same second are peers and get the same number,
+        -- whatever order the engine puts ties in (with rows, a tie whose lag saw the earlier
+        -- second could be numbered after its twin: one session counted as two on MariaDB)
         sum(is_session_start) over (
             partition by customer_id, user_id order by event_second
-            rows between unbounded preceding and current row
+            range between unbounded preceding and current row
         ) as session_number
     from gap_flags
 ),

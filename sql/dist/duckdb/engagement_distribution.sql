@@ -1067,8 +1067,8 @@ WITH stg_subscriptions AS (
     SUM(is_session_start) OVER (
       PARTITION BY customer_id, user_id
       ORDER BY event_second
-      rows BETWEEN UNBOUNDED preceding AND CURRENT ROW
-    ) AS session_number
+      range BETWEEN UNBOUNDED preceding AND CURRENT ROW
+    ) AS session_number /* range, not rows: events of the same second are peers and get the same number, */ /* whatever order the engine puts ties in (with rows, a tie whose lag saw the earlier */ /* second could be numbered after its twin: one session counted as two on MariaDB) */
   FROM customer_sessions__gap_flags AS gap_flags
 ), customer_sessions__id_sessions AS (
   SELECT
