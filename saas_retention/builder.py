@@ -228,6 +228,12 @@ def relations_read(models: list[str] | None = None) -> set[str] | None:
     return read
 
 
+def export_order(model) -> str:
+    """The ORDER BY of a model's rows in files: its key, which is unique, so the same input
+    gives byte-identical files whatever order parallel threads produced the rows in."""
+    return ", ".join(_quoted(k) for k in model.key)
+
+
 def build_models(con, settings: Settings, report: StagingReport, *,
                  only: list[str] | None = None,
                  progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
@@ -261,9 +267,13 @@ def build_models(con, settings: Settings, report: StagingReport, *,
         started = time.perf_counter()
         sql = _duckdb_sql(name, settings.grain, tuple(sorted(params.items())),
                           tuple(report.dimensions))
-        order = ", ".join(_quoted(k) for k in model.key)
+        # Per-customer tables (millions of rows) are stored in whatever order the engine
+        # produces them: sorting them cost more than computing some of them, and every reader
+        # aggregates or joins them. The per-period marts people browse are stored in key
+        # order; exported files are always sorted (see ``export_order``).
+        order = "" if "customer_id" in model.key else f" order by {export_order(model)}"
         con.execute(f"create or replace table {_quoted(name)} as "
-                    f"select * from ({sql}) as model order by {order}")
+                    f"select * from ({sql}) as model{order}")
         built[name] = con.execute(f"select count(*) from {_quoted(name)}").fetchall()[0][0]
         if progress:
             progress(f"built {name}: {built[name]:,} rows in "
@@ -332,10 +342,14 @@ def build(
             out = Path(out_dir)
             out.mkdir(parents=True, exist_ok=True)
             staged_out = Path(tempfile.mkdtemp(prefix=".building-", dir=out))
+            from .templates import load_catalog
+
+            catalog = load_catalog()
             for name in models:
                 target = staged_out / f"{name}.{fmt}"
                 options = "(format csv, header true)" if fmt == "csv" else "(format parquet)"
-                con.execute(f"copy (select * from {_quoted(name)}) to "
+                con.execute(f"copy (select * from {_quoted(name)} order by "
+                            f"{export_order(catalog.models[name])}) to "
                             f"{exp.Literal.string(str(target)).sql('duckdb')} {options}")
         if tmp_db is not None:
             if keep_state:

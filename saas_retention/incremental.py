@@ -410,10 +410,9 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision,
             t0 = time.perf_counter()
             table = _quoted(name)
             con.execute(f"delete from {table} where {_quoted(key)} >= ?", [first_day])
-            order = ", ".join(_quoted(k) for k in catalog.models[name].key)
             con.execute(f"insert into {table} by name select * from "
                         f"({_window_sql(name, settings, report.dimensions)}) as model "
-                        f"where {_quoted(key)} >= {first_day} order by {order}")
+                        f"where {_quoted(key)} >= {first_day}")
             refreshed[name] = con.execute(
                 f"select count(*) from {table} where {_quoted(key)} >= ?", [first_day]
             ).fetchall()[0][0]
