@@ -10,14 +10,16 @@ A build made with ``--incremental`` keeps, in the schema ``sr_build`` of its dat
   rows (raw values of every mapped column);
 * ``stg_events``: the staged events, so a refresh stages only the new ones.
 
-A refresh compares the source against them. Only the expensive per-day event models
-(``incremental: day`` in their .yml) are refreshed in part: their rows from the last covered day
-(the previous as_of) on are recomputed from the events of those days, which are the only ones
-staged and validated again. Every other model is recomputed in full from the updated tables; the
-staging of every other table is full too (they are small), so edits to subscriptions, customers,
-surveys… are always picked up. Whenever an event dated before the last covered day was added,
-edited or deleted, or the settings, code or event columns changed, or as_of moved back, the
-refresh is a full rebuild and says why.
+A refresh compares the source against them. Only the expensive event models are refreshed
+in part: the per-day ones (``incremental: day`` in their .yml) have their rows from the last
+covered day (the previous as_of) on recomputed from the events of those days, which are the
+only ones staged and validated again; the per-period ones (``incremental: period``) have their
+rows from the period holding that day on recomputed from those periods' rows of what they read
+(the day models, already refreshed). Every other model is recomputed in full from the updated
+tables; the staging of every other table is full too (they are small), so edits to
+subscriptions, customers, surveys… are always picked up. Whenever an event dated before the
+last covered day was added, edited or deleted, or the settings, code or event columns changed,
+or as_of moved back, the refresh is a full rebuild and says why.
 
 The refresh works on a copy of the database that is swapped in with ``os.replace``, like a full
 build: readers see the old file or the new one, and a killed refresh leaves the old one intact.
@@ -52,6 +54,7 @@ from .builder import (
     drop_staging,
     model_params,
 )
+from .calendar import period_index, period_start
 from .config import Settings, load_settings
 from .errors import SaasRetentionError, SourceProblems
 from .sources import Source, open_source
@@ -106,12 +109,15 @@ def code_fingerprint() -> dict[str, str]:
             "duckdb": duckdb.__version__, "sqlglot": sqlglot.__version__}
 
 
-def incremental_models() -> dict[str, str]:
-    """model -> its key column refreshed by day, from the models' ``incremental:`` field."""
+def incremental_models() -> dict[str, tuple[str, str]]:
+    """model -> (kind, key column it is refreshed by), from the models' ``incremental:``
+    field, in build order (a period model reads the day models refreshed before it)."""
     from .templates import INCREMENTAL_KINDS, load_catalog
 
-    return {name: INCREMENTAL_KINDS[m.incremental][1]
-            for name, m in load_catalog().models.items() if m.incremental}
+    catalog = load_catalog()
+    return {name: (catalog.models[name].incremental,
+                   INCREMENTAL_KINDS[catalog.models[name].incremental][1])
+            for name in catalog.model_order() if catalog.models[name].incremental}
 
 
 def _event_day_fingerprints(con, stager: Stager) -> str | None:
@@ -279,16 +285,29 @@ def _drop(con, name: str) -> None:
         con.execute(f"drop {what} {_quoted(catalog)}.main.{_quoted(name)}")
 
 
-def _window_sql(name: str, settings: Settings, dimensions: list[str]) -> str:
-    """The model's SQL reading only the staged window of events."""
+def _window_sql(name: str, settings: Settings, dimensions: list[str],
+                first_period: int | None = None) -> str:
+    """The model's SQL reading only the new rows: a day model reads the staged window of
+    events; a period model (``first_period`` given) reads the rows of the periods from
+    ``first_period`` on of every relation it reads (the events and incremental models)."""
+    from .templates import load_catalog
+
     sql = _duckdb_sql(name, settings.grain, tuple(sorted(model_params(settings).items())),
                       tuple(dimensions))
     tree = sqlglot.parse_one(sql, read="duckdb")
+    relations = load_catalog().models[name].relations
 
     def swap(node):
-        if isinstance(node, exp.Table) and node.name == "stg_events" and not node.db:
-            return exp.to_table("stg_events_window").as_(node.alias_or_name)
-        return node
+        if not isinstance(node, exp.Table) or node.db or node.name not in relations:
+            return node
+        alias = node.alias_or_name
+        if first_period is None:
+            return (exp.to_table("stg_events_window").as_(alias) if node.name == "stg_events"
+                    else node)
+        rows = (exp.select("*").from_(exp.to_table(node.name, quoted=True))
+                .where(exp.GTE(this=exp.column("period_index"),
+                               expression=exp.Literal.number(first_period))))
+        return rows.subquery(alias)
 
     return tree.transform(swap).sql("duckdb")
 
@@ -403,21 +422,28 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision,
         from .templates import load_catalog
 
         catalog = load_catalog()
-        for name, key in incremental_models().items():
+        # the period holding the first recomputed day: a period model's rows from it on
+        first_period = period_index(from_day, settings.grain, settings.week_start)
+        for name, (kind, key) in incremental_models().items():
             if any(t in report.skipped for t in catalog.models[name].inputs):
                 raise SaasRetentionError(f"{name}: its inputs are absent but events exist "
                                          "(a bug: the manifest check should have caught it)")
             t0 = time.perf_counter()
             table = _quoted(name)
-            con.execute(f"delete from {table} where {_quoted(key)} >= ?", [first_day])
-            con.execute(f"insert into {table} by name select * from "
-                        f"({_window_sql(name, settings, report.dimensions)}) as model "
-                        f"where {_quoted(key)} >= {first_day}")
+            first = first_day if kind == "day" else first_period
+            sql = _window_sql(name, settings, report.dimensions,
+                              None if kind == "day" else first_period)
+            con.execute(f"delete from {table} where {_quoted(key)} >= ?", [first])
+            con.execute(f"insert into {table} by name select * from ({sql}) as model "
+                        f"where {_quoted(key)} >= {first}")
             refreshed[name] = con.execute(
-                f"select count(*) from {table} where {_quoted(key)} >= ?", [first_day]
+                f"select count(*) from {table} where {_quoted(key)} >= ?", [first]
             ).fetchall()[0][0]
             if progress:
-                progress(f"refreshed {name} from {from_day}: {refreshed[name]:,} rows in "
+                since = from_day if kind == "day" else period_start(first_period,
+                                                                    settings.grain,
+                                                                    settings.week_start)
+                progress(f"refreshed {name} from {since}: {refreshed[name]:,} rows in "
                          f"{time.perf_counter() - t0:.2f} s")
     rest = [m for m in _model_names() if m not in refreshed]
     models, skipped = build_models(con, settings, report, only=rest, progress=progress)

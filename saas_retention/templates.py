@@ -68,8 +68,10 @@ class Model:
     columns: dict[str, str] = field(default_factory=dict)
     engines: tuple[str, ...] = ()  # empty: every engine
     # how `build --incremental` refreshes it: "day" = rows keyed by day_index computed from that
-    # day's events alone (only the days from the last covered one on are recomputed); empty =
-    # recomputed in full
+    # day's events alone (only the days from the last covered one on are recomputed);
+    # "period" = rows keyed by period_index computed from that period's rows of the events
+    # and of other incremental models (the periods from the one holding the last covered day
+    # on are recomputed); empty = recomputed in full
     incremental: str = ""
 
     @functools.cached_property
@@ -219,23 +221,30 @@ def validate(catalog: Catalog) -> None:
                                         "but does not declare engines: [duckdb]")
             elif n not in metrics and n not in PSEUDO_FUNCTIONS:
                 raise TemplateError(f"model {model.name!r} calls unknown function {n!r}")
-        _validate_incremental(model)
+        _validate_incremental(model, frozenset(m.name for m in models.values()
+                                               if m.incremental))
     catalog.model_order()
 
 
 # The relations an `incremental: <kind>` model may read, and the key column it is refreshed by:
 # reading anything else (another model, the calendar, a window over all history) would make
-# a row depend on more than its own day's events.
-INCREMENTAL_KINDS = {"day": ({"stg_events"}, "day_index")}
+# a row depend on more than its own day's (period's) events. A "period" model may also read
+# the models refreshed before it (incremental ones): their rows of a period are, in turn,
+# functions of that period's events alone.
+INCREMENTAL_KINDS = {"day": ({"stg_events"}, "day_index"),
+                     "period": ({"stg_events"}, "period_index")}
 
 
-def _validate_incremental(model: Model) -> None:
+def _validate_incremental(model: Model, incremental: frozenset[str] = frozenset()) -> None:
+    """``incremental``: the names of the catalog's incremental models."""
     if not model.incremental:
         return
     if model.incremental not in INCREMENTAL_KINDS:
         raise TemplateError(f"model {model.name!r}: unknown incremental kind "
                             f"{model.incremental!r} (known: {sorted(INCREMENTAL_KINDS)})")
     allowed, key = INCREMENTAL_KINDS[model.incremental]
+    if model.incremental == "period":
+        allowed = allowed | (incremental - {model.name})
     if model.relations - allowed:
         raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
                             f"reads {sorted(model.relations - allowed)}")

@@ -249,7 +249,8 @@ def test_refresh_equals_a_full_rebuild(base, builds, tmp_path, sc):
         assert result.from_day == sc.before_as_of
         if "events" in result.staging.tables:
             assert set(result.refreshed) == {"customer_daily_activity",
-                                             "customer_daily_features"}
+                                             "customer_daily_features",
+                                             "customer_period_features"}
     else:
         assert sc.reason in result.reason
     compared = assert_same_database(db, full)
@@ -462,7 +463,8 @@ def test_incremental_declarations_are_checked(sql, problem):
 
 def test_incremental_models_declare_day_keys():
     declared = {n: m.incremental for n, m in load_catalog().models.items() if m.incremental}
-    assert declared == {"customer_daily_activity": "day", "customer_daily_features": "day"}
+    assert declared == {"customer_daily_activity": "day", "customer_daily_features": "day",
+                        "customer_period_features": "period"}
 
 
 def test_bench_measures_a_refresh_that_equals_the_full_rebuild(tmp_path):
