@@ -46,6 +46,7 @@ from sqlglot import exp
 from .builder import (
     BuildResult,
     _connect,
+    _create_calendar,
     _duckdb_sql,
     _quoted,
     _remove_stale_builds,
@@ -424,6 +425,8 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision,
         catalog = load_catalog()
         # the period holding the first recomputed day: a period model's rows from it on
         first_period = period_index(from_day, settings.grain, settings.week_start)
+        # period models read the calendar: the new as_of's, which may hold a new period
+        _create_calendar(con, settings, report)
         for name, (kind, key) in incremental_models().items():
             if any(t in report.skipped for t in catalog.models[name].inputs):
                 raise SaasRetentionError(f"{name}: its inputs are absent but events exist "

@@ -230,9 +230,10 @@ def validate(catalog: Catalog) -> None:
 # reading anything else (another model, the calendar, a window over all history) would make
 # a row depend on more than its own day's (period's) events. A "period" model may also read
 # the models refreshed before it (incremental ones): their rows of a period are, in turn,
-# functions of that period's events alone.
+# functions of that period's events alone; and the calendar, whose row of a period changes
+# only while as_of is in it (its snapshot date), i.e. in the periods a refresh recomputes.
 INCREMENTAL_KINDS = {"day": ({"stg_events"}, "day_index"),
-                     "period": ({"stg_events"}, "period_index")}
+                     "period": ({"stg_events", "calendar"}, "period_index")}
 
 
 def _validate_incremental(model: Model, incremental: frozenset[str] = frozenset()) -> None:
@@ -255,9 +256,22 @@ def _validate_incremental(model: Model, incremental: frozenset[str] = frozenset(
     if windows:
         raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
                             "uses a window function (rows could depend on other days)")
-    group_keys = [{c.name for c in g.find_all(exp.Column)}
-                  for g in model.ast.find_all(exp.Group)]
-    if not group_keys or not all(key in g for g in group_keys):
+    # every aggregation must stay inside one day (period): a GROUP BY holding the key, and no
+    # aggregate over the whole input (min(period_index) of every row) or DISTINCT without it
+    # (the distinct features of all periods), which would make a row depend on other ones
+    aggregating = False
+    for select in model.ast.find_all(exp.Select):
+        group = select.args.get("group")
+        keys = {c.name for c in group.find_all(exp.Column)} if group else set()
+        has_aggregate = any(a.parent_select is select for a in select.find_all(exp.AggFunc))
+        if (group or has_aggregate) and key not in keys:
+            raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} "
+                                f"but not every aggregation groups by {key}")
+        if select.args.get("distinct") and key not in select.named_selects:
+            raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} "
+                                f"but a SELECT DISTINCT does not keep {key}")
+        aggregating |= bool(group or select.args.get("distinct"))
+    if not aggregating:
         raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
                             f"not every aggregation groups by {key}")
 

@@ -248,9 +248,9 @@ def test_refresh_equals_a_full_rebuild(base, builds, tmp_path, sc):
     if sc.incremental:
         assert result.from_day == sc.before_as_of
         if "events" in result.staging.tables:
-            assert set(result.refreshed) == {"customer_daily_activity",
-                                             "customer_daily_features",
-                                             "customer_period_features"}
+            assert set(result.refreshed) == {
+                "customer_daily_activity", "customer_daily_features",
+                "customer_period_features", "feature_breadth", "time_of_use"}
     else:
         assert sc.reason in result.reason
     compared = assert_same_database(db, full)
@@ -452,6 +452,14 @@ def _model(sql: str, key=("customer_id", "day_index")) -> Model:
      "day_index) as p from stg_events", "window function"),
     ("select e.customer_id, e.day_index, count(*) as n from stg_events e join calendar_days c "
      "on c.day_index = e.day_index group by e.customer_id, e.day_index", "reads ['calendar_days']"),
+    # an aggregate over every day, or the distinct values of every day, reach across days
+    ("select e.customer_id, e.day_index, count(*) as n from stg_events e cross join "
+     "(select min(day_index) as d from stg_events) f where e.day_index > f.d "
+     "group by e.customer_id, e.day_index", "not every aggregation groups by day_index"),
+    ("select e.customer_id, e.day_index, count(*) as n from stg_events e join (select distinct "
+     "customer_id from stg_events) c on c.customer_id = e.customer_id "
+     "group by e.customer_id, e.day_index", "a SELECT DISTINCT does not keep day_index"),
+    ("select distinct customer_id, day_index from stg_events", None),
 ])
 def test_incremental_declarations_are_checked(sql, problem):
     if problem is None:
@@ -464,7 +472,8 @@ def test_incremental_declarations_are_checked(sql, problem):
 def test_incremental_models_declare_day_keys():
     declared = {n: m.incremental for n, m in load_catalog().models.items() if m.incremental}
     assert declared == {"customer_daily_activity": "day", "customer_daily_features": "day",
-                        "customer_period_features": "period"}
+                        "customer_period_features": "period", "feature_breadth": "period",
+                        "time_of_use": "period"}
 
 
 def test_bench_measures_a_refresh_that_equals_the_full_rebuild(tmp_path):
