@@ -33,8 +33,10 @@ def grain_alias(name: str, grain: str) -> str:
     return name
 
 
-def inline_metrics(tree: exp.Expression, metrics: Mapping[str, MetricFunction]) -> exp.Expression:
-    """Replace every call of a metric function by its definition, arguments substituted."""
+def inline_metrics(tree: exp.Expression, metrics: Mapping[str, MetricFunction], *,
+                   copy: bool = True) -> exp.Expression:
+    """Replace every call of a metric function by its definition, arguments substituted
+    (``copy=False``: in ``tree`` itself, which the caller owns)."""
 
     def expand(node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.Func):
@@ -59,9 +61,9 @@ def inline_metrics(tree: exp.Expression, metrics: Mapping[str, MetricFunction]) 
 
         body = body.transform(bind, copy=False)
         # nested metric calls (pct -> safe_divide) expand too
-        return _wrap(inline_metrics(body, metrics))
+        return _wrap(inline_metrics(body, metrics, copy=False))
 
-    return tree.transform(expand)
+    return tree.transform(expand, copy=copy)
 
 
 def _wrap(node: exp.Expression) -> exp.Expression:
@@ -118,7 +120,8 @@ def _drop_unused_customer_join(select: exp.Select, alias: str) -> None:
             join.pop()
 
 
-def bind_params(tree: exp.Expression, params: Mapping[str, object], model: str) -> exp.Expression:
+def bind_params(tree: exp.Expression, params: Mapping[str, object], model: str, *,
+                copy: bool = True) -> exp.Expression:
     def bind(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Placeholder):
             if node.name not in params:
@@ -126,7 +129,7 @@ def bind_params(tree: exp.Expression, params: Mapping[str, object], model: str) 
             return _literal(params[node.name])
         return node
 
-    return tree.transform(bind)
+    return tree.transform(bind, copy=copy)
 
 
 def _literal(value: object) -> exp.Expression:
@@ -154,7 +157,8 @@ def _date_pseudo_functions(dialect: str) -> dict[str, Callable[[exp.Expression],
 DATE_PSEUDO_FUNCTIONS = frozenset(_date_pseudo_functions("duckdb"))
 
 
-def expand_date_functions(tree: exp.Expression, dialect: str) -> exp.Expression:
+def expand_date_functions(tree: exp.Expression, dialect: str, *,
+                          copy: bool = True) -> exp.Expression:
     """``sr_day_index(d)`` -> the dialect's day number of ``d`` (and the other
     DATE_PSEUDO_FUNCTIONS): date arithmetic differs between engines, so the few per-row date
     computations templates need are written once and built per dialect."""
@@ -168,7 +172,7 @@ def expand_date_functions(tree: exp.Expression, dialect: str) -> exp.Expression:
             return exp.paren(builders[node.name.lower()](node.expressions[0].copy()))
         return node
 
-    return tree.transform(expand)
+    return tree.transform(expand, copy=copy)
 
 
 def rename_grain_aliases(tree: exp.Expression, grain: str) -> exp.Expression:
@@ -189,12 +193,15 @@ def model_ast(
     dialect: str = "duckdb",
 ) -> exp.Expression:
     catalog = catalog or load_catalog()
+    # one copy of the template's tree, then every step rewrites that copy in place: a copy
+    # per step cost most of the compile time (4 deep copies of every model)
     tree = model.ast.copy()
     tree = expand_dimensions(tree, dimensions)
-    tree = bind_params(tree, {k: params[k] for k in model.params if k in params}, model.name)
-    tree = inline_metrics(tree, catalog.metrics)
+    tree = bind_params(tree, {k: params[k] for k in model.params if k in params}, model.name,
+                       copy=False)
+    tree = inline_metrics(tree, catalog.metrics, copy=False)
     tree = rename_grain_aliases(tree, grain)
-    tree = expand_date_functions(tree, dialect)
+    tree = expand_date_functions(tree, dialect, copy=False)
     return window_null_ordering(tree, dialect)
 
 
@@ -214,7 +221,8 @@ def compile_model(
         model, grain=grain, params=params or {}, dimensions=dimensions, catalog=catalog,
         dialect=dialect,
     )
-    return tree.sql(dialect=dialect, pretty=pretty)
+    # the tree is this call's own: the generator may rewrite it instead of copying it first
+    return tree.sql(dialect=dialect, pretty=pretty, copy=False)
 
 
 def metric_expression(
