@@ -469,6 +469,28 @@ def test_incremental_declarations_are_checked(sql, problem):
             _validate_incremental(_model(sql))
 
 
+@pytest.mark.parametrize("sql, problem", [
+    # the calendar and the incremental models hold a period's rows: allowed
+    ("select f.customer_id, f.period_index, count(*) as n from customer_daily_features f "
+     "join calendar c on c.period_index = f.period_index group by f.customer_id, f.period_index",
+     None),
+    # customer_periods is recomputed in full (a subscription edit changes any period)
+    ("select f.period_index, count(*) as n from customer_daily_features f join customer_periods "
+     "p on p.customer_id = f.customer_id group by f.period_index", "reads ['customer_periods']"),
+    ("select period_index, count(*) as n from customer_daily_features group by event_name",
+     "not every aggregation groups by period_index"),
+])
+def test_period_declarations_are_checked(sql, problem):
+    model = Model(name="m", label="m", description="d", sql=sql, grain="g",
+                  key=("period_index",), inputs=("events",), incremental="period")
+    incremental = frozenset({"customer_daily_features"})
+    if problem is None:
+        _validate_incremental(model, incremental)
+    else:
+        with pytest.raises(TemplateError, match=problem.replace("[", r"\[").replace("]", r"\]")):
+            _validate_incremental(model, incremental)
+
+
 def test_incremental_models_declare_day_keys():
     declared = {n: m.incremental for n, m in load_catalog().models.items() if m.incremental}
     assert declared == {"customer_daily_activity": "day", "customer_daily_features": "day",
