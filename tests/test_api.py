@@ -76,6 +76,32 @@ def test_missing_source_is_a_clear_error(tmp_path):
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_demo_command_the_readme_starts_with(tmp_path):
+    """README line 1: ``saas-retention demo`` generates, builds every model and prints the
+    headline, whose numbers are the built retention table's last month."""
+    import duckdb
+
+    folder = tmp_path / "demo"
+    proc = run_cli("demo", "--dir", str(folder), "--customers", "300", "--months", "14")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    con = duckdb.connect(str(folder / "saas_retention.duckdb"), read_only=True)
+    try:
+        customers, mrr, crr = con.execute(
+            "select customers_end, mrr_end, crr from retention "
+            "order by period_index desc limit 1").fetchall()[0]
+        models = {r[0] for r in con.execute("show tables").fetchall()}
+    finally:
+        con.close()
+    assert models >= set(saas_retention.load_catalog().models)
+    assert "headline for December 2025:" in proc.stdout
+    assert f"paying customers   {customers:,}" in proc.stdout
+    assert f"MRR                {mrr:,.0f}   ARR {mrr * 12:,.0f}" in proc.stdout
+    assert f"CRR (month)        {crr:.1f} %" in proc.stdout
+    assert {p.stem for p in (folder / "out").iterdir()} == models & set(
+        saas_retention.load_catalog().models)
+
+
 def test_build_writes_files_and_database(tmp_path):
     import duckdb
 
