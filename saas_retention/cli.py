@@ -115,11 +115,15 @@ def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_s
                                    progress=None if quiet else _echo_err)
         _summary(result)
         if result.incremental:
+            from .incremental import incremental_models
+
+            kinds = incremental_models()
+            refreshed = ", ".join(f"{m} {n:,} rows by {kinds[m][0]}"
+                                  for m, n in result.refreshed.items())
             click.echo(f"incremental: recomputed from {result.from_day} "
                        f"({result.staged_events if result.staged_events is not None else 0:,} "
-                       f"event rows staged; "
-                       f"{', '.join(f'{m} {n:,} rows' for m, n in result.refreshed.items())}"
-                       f" refreshed by day; every other model in full) — {result.reason}")
+                       f"event rows staged; {refreshed or 'no model'} refreshed; every other "
+                       f"model in full) — {result.reason}")
         else:
             click.echo(f"incremental: full rebuild — {result.reason}")
         return

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -413,7 +414,8 @@ def test_cli_says_what_it_did(base, tmp_path):
     proc = run(after, "2024-08-20")
     assert proc.returncode == 0, proc.stderr
     assert "incremental: recomputed from 2024-08-19" in proc.stdout
-    assert "customer_daily_activity" in proc.stdout
+    assert re.search(r"customer_daily_activity [\d,]+ rows by day, .*customer_period_features "
+                     r"[\d,]+ rows by period", proc.stdout), proc.stdout
     proc = run(after, "2024-08-20", "--grain", "week")
     assert proc.returncode == 0, proc.stderr
     assert "incremental: full rebuild — settings changed: grain 'month' → 'week'" in proc.stdout
