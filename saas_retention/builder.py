@@ -236,15 +236,19 @@ def export_order(model) -> str:
 
 def build_models(con, settings: Settings, report: StagingReport, *,
                  only: list[str] | None = None,
-                 progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
-    """Create every buildable model as a table in ``con``; returns (rows, skipped)."""
+                 progress: Callable[[str], None] | None = None,
+                 calendar: bool = True) -> tuple[dict, dict]:
+    """Create every buildable model as a table in ``con``; returns (rows, skipped).
+    ``calendar=False``: the caller already made this build's calendars."""
     from .templates import load_catalog
 
     catalog = load_catalog()
     built: dict[str, int] = {}
     skipped: dict[str, str] = {}
     needed = relations_read(only)
-    _create_calendar(con, settings, report, days=needed is None or "calendar_days" in needed)
+    if calendar:
+        _create_calendar(con, settings, report,
+                         days=needed is None or "calendar_days" in needed)
     if any(catalog.models[m].engines == ("duckdb",) for m in catalog.models
            if needed is None or m in needed):
         from saas_retention.udfs.arrow import register_arrow_udfs

@@ -449,7 +449,8 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision,
                 progress(f"refreshed {name} from {since}: {refreshed[name]:,} rows in "
                          f"{time.perf_counter() - t0:.2f} s")
     rest = [m for m in _model_names() if m not in refreshed]
-    models, skipped = build_models(con, settings, report, only=rest, progress=progress)
+    models, skipped = build_models(con, settings, report, only=rest, progress=progress,
+                                   calendar=not has_events)
     for name in refreshed:
         models[name] = con.execute(f"select count(*) from {_quoted(name)}").fetchall()[0][0]
     for name in skipped:
