@@ -274,6 +274,22 @@ def _validate_incremental(model: Model, incremental: frozenset[str] = frozenset(
     if not aggregating:
         raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
                             f"not every aggregation groups by {key}")
+    # a join may only match rows of the same day (period): `a.key = b.key`. One on `key + 1`
+    # (next-period retention) or `<=` makes an earlier row depend on later data, which a
+    # refresh would leave stale
+    for join in model.ast.find_all(exp.Join):
+        on = join.args.get("on")
+        for column in (on.find_all(exp.Column) if on is not None else ()):
+            if column.name != key:
+                continue
+            parent = column.parent
+            other = parent.expression if parent.this is column else parent.this
+            if not (isinstance(parent, exp.EQ) and isinstance(other, exp.Column)
+                    and other.name == key):
+                raise TemplateError(
+                    f"model {model.name!r} is incremental by {model.incremental} but joins "
+                    f"rows of different {'days' if key == 'day_index' else 'periods'} "
+                    f"({parent.sql('duckdb')})")
 
 
 @functools.lru_cache(maxsize=1)

@@ -481,6 +481,14 @@ def test_incremental_declarations_are_checked(sql, problem):
      "p on p.customer_id = f.customer_id group by f.period_index", "reads ['customer_periods']"),
     ("select period_index, count(*) as n from customer_daily_features group by event_name",
      "not every aggregation groups by period_index"),
+    # next-period retention: a period's row would depend on the next period's rows
+    ("select a.period_index, count(b.customer_id) as n from customer_daily_features a "
+     "left join customer_daily_features b on b.customer_id = a.customer_id "
+     "and b.period_index = a.period_index + 1 group by a.period_index",
+     "joins rows of different periods"),
+    ("select a.period_index, count(*) as n from customer_daily_features a join calendar c "
+     "on c.period_index <= a.period_index group by a.period_index",
+     "joins rows of different periods"),
 ])
 def test_period_declarations_are_checked(sql, problem):
     model = Model(name="m", label="m", description="d", sql=sql, grain="g",
