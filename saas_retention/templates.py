@@ -274,18 +274,23 @@ def _validate_incremental(model: Model, incremental: frozenset[str] = frozenset(
     if not aggregating:
         raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
                             f"not every aggregation groups by {key}")
-    # a join may only match rows of the same day (period): `a.key = b.key`. One on `key + 1`
-    # (next-period retention) or `<=` makes an earlier row depend on later data, which a
-    # refresh would leave stale
-    for join in model.ast.find_all(exp.Join):
-        on = join.args.get("on")
-        for column in (on.find_all(exp.Column) if on is not None else ()):
+    # rows may only be matched with rows of the same day (period): `a.key = b.key`, in a join
+    # condition or in a WHERE over a cross join alike. `key + 1` (next-period retention) or
+    # `<=` makes an earlier row depend on later data, which a refresh would leave stale; a
+    # comparison with a constant filters rows one by one and is harmless
+    conditions = [n.args.get("on") for n in model.ast.find_all(exp.Join)]
+    conditions += [n.this for n in model.ast.find_all(exp.Where)]
+    for condition in filter(None, conditions):
+        for column in condition.find_all(exp.Column):
             if column.name != key:
                 continue
             parent = column.parent
             other = parent.expression if parent.this is column else parent.this
-            if not (isinstance(parent, exp.EQ) and isinstance(other, exp.Column)
-                    and other.name == key):
+            same_key = (isinstance(parent, exp.EQ) and isinstance(other, exp.Column)
+                        and other.name == key)
+            constant = (isinstance(parent, exp.Predicate)
+                        and isinstance(other, exp.Literal | exp.Null))
+            if not (same_key or constant):
                 raise TemplateError(
                     f"model {model.name!r} is incremental by {model.incremental} but joins "
                     f"rows of different {'days' if key == 'day_index' else 'periods'} "

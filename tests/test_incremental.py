@@ -489,6 +489,14 @@ def test_incremental_declarations_are_checked(sql, problem):
     ("select a.period_index, count(*) as n from customer_daily_features a join calendar c "
      "on c.period_index <= a.period_index group by a.period_index",
      "joins rows of different periods"),
+    # the same match written as a cross join and a WHERE
+    ("select a.period_index, count(*) as n from customer_daily_features a cross join "
+     "customer_daily_features b where b.customer_id = a.customer_id "
+     "and b.period_index = a.period_index + 1 group by a.period_index",
+     "joins rows of different periods"),
+    # a constant filter keeps rows one by one: allowed
+    ("select period_index, count(*) as n from customer_daily_features "
+     "where period_index >= 24000 and period_index is not null group by period_index", None),
 ])
 def test_period_declarations_are_checked(sql, problem):
     model = Model(name="m", label="m", description="d", sql=sql, grain="g",
