@@ -129,7 +129,7 @@ def _size(customers, months, epcm, seed, repeat, compare, data: Path, say,
         baselines += [baseline(source, Path(work)) for _ in range(2)]
         for i in range(repeat):
             say(f"{customers:,} customers: build {i + 1}/{repeat}")
-            builds.append(build_in_child(source, Path(work)))
+            builds.append(build_in_child(source, Path(work), floor=i == 0))
             baselines += [baseline(source, Path(work)) for _ in range(2)]
         if incremental:
             from .bench_incremental import measure
@@ -153,6 +153,10 @@ def _size(customers, months, epcm, seed, repeat, compare, data: Path, say,
         "cpu_ratio_build_to_baseline": (min(b["cpu_seconds"] for b in builds)
                                         / min(b["cpu_seconds"] for b in baselines)),
         "ratio_staging_to_baseline": best["staging_seconds"] / base["seconds"],
+        # how close the build is to the machine's limit: storing its tables alone costs this
+        "storage_floor": builds[0]["storage_floor"],
+        "ratio_storage_to_baseline": builds[0]["storage_floor"]["seconds"] / base["seconds"],
+        "ratio_build_to_storage": best["seconds"] / builds[0]["storage_floor"]["seconds"],
         "events_per_second": {"baseline": events / base["seconds"],
                               "build": events / best["seconds"]},
         "input_rows_per_second": {"build": rows_in / best["seconds"]},
@@ -266,8 +270,9 @@ def baseline(source: Path, work: Path) -> dict:
 # --------------------------------------------------------------------------------------------
 # (b) and (d): the build, in a child process
 # --------------------------------------------------------------------------------------------
-def build_in_child(source: Path, work: Path) -> dict:
-    """Run :func:`_child_build` in a fresh interpreter; its timings plus its peak RSS."""
+def build_in_child(source: Path, work: Path, floor: bool = False) -> dict:
+    """Run :func:`_child_build` in a fresh interpreter; its timings plus its peak RSS (and,
+    with ``floor``, the :func:`storage_floor` of the database it built)."""
     out = work / "build.json"
     database = work / "models.duckdb"
     log = work / "build.log"
@@ -283,6 +288,8 @@ def build_in_child(source: Path, work: Path) -> dict:
         raise RuntimeError("the benchmark build failed:\n" + "\n".join(lines[-20:]))
     timings = json.loads(out.read_text())
     timings["database_bytes"] = database.stat().st_size
+    if floor:
+        timings["storage_floor"] = storage_floor(database, work)
     database.unlink()
     # ru_maxrss is in kilobytes on Linux, bytes on macOS
     scale = 1 if sys.platform == "darwin" else 1024
@@ -348,6 +355,51 @@ def _child_build(options: dict) -> None:
         "models": models,
         "skipped": skipped,
     }))
+
+
+def storage_floor(database: Path, work: Path, samples: int = 2) -> dict:
+    """The cost of storing what the build stores, and nothing else: every table of the built
+    ``database``, already in memory, written into a new database file opened like the build's
+    and closed (flushed). No build that stores these tables can take less (best of
+    ``samples``; loading the tables into memory is not timed)."""
+    from .builder import _connect, _quoted
+
+    built = exp.Literal.string(str(database)).sql("duckdb")
+    best: dict | None = None
+    for _ in range(samples):
+        path = work / "storage-floor.duckdb"
+        path.unlink(missing_ok=True)
+        con = _connect(str(path))
+        try:
+            con.execute("set enable_progress_bar = false")  # runs in the bench's own process
+            con.execute(f"attach {built} as built (read_only)")
+            con.execute("attach ':memory:' as mem")
+            tables = [_quoted(r[0]) for r in con.execute(
+                "select table_name from information_schema.tables where table_catalog = "
+                "'built' and table_schema = 'main' and table_type = 'BASE TABLE' "
+                "order by table_name").fetchall()]
+            for t in tables:
+                con.execute(f"create table mem.main.{t} as select * from built.main.{t}")
+            con.execute("detach built")
+            rows = sum(con.execute(f"select count(*) from mem.main.{t}").fetchall()[0][0]
+                       for t in tables)
+            cpu = _cpu_seconds()
+            started = time.perf_counter()
+            for t in tables:
+                con.execute(f"create table main.{t} as select * from mem.main.{t}")
+            con.execute("detach mem")
+            con.close()
+            con = None
+            sample = {"seconds": time.perf_counter() - started, "cpu_seconds": _cpu_seconds() - cpu,
+                      "tables": len(tables), "rows": rows, "bytes": path.stat().st_size}
+        finally:
+            if con is not None:
+                con.close()
+            for leftover in (path, Path(f"{path}.wal")):
+                leftover.unlink(missing_ok=True)
+        if best is None or sample["seconds"] < best["seconds"]:
+            best = sample
+    return best
 
 
 # --------------------------------------------------------------------------------------------
@@ -707,6 +759,7 @@ def growth(entries: list[dict]) -> dict | None:
         "build_cpu": factor(lambda e: e["build"]["cpu_seconds"]),
         "staging": factor(lambda e: e["build"]["staging_seconds"]),
         "models": factor(lambda e: e["build"]["models_seconds"]),
+        "storage_floor": factor(lambda e: e["storage_floor"]["seconds"]),
         "peak_rss": factor(lambda e: e["build"]["peak_rss_bytes"]),
     }
     return {
@@ -805,6 +858,7 @@ def markdown(result: dict) -> str:
             f"| {_n(e['events_per_second']['baseline'])} | {_n(e['events_per_second']['build'])} "
             f"| {_n(e['input_rows_per_second']['build'])} | {_gib(b['peak_rss_bytes'])} "
             f"| {e['load_average']['before'][0]:.1f} → {e['load_average']['after'][0]:.1f} |")
+    lines += _floor_table(entries)
     g = result.get("growth")
     if g:
         lines += [
@@ -857,6 +911,40 @@ def markdown(result: dict) -> str:
                          f"| {'yes' if r['same_result'] else '**NO**'} |")
     lines += _comparison(entries)
     return "\n".join(lines) + "\n"
+
+
+def _floor_table(entries: list[dict]) -> list[str]:
+    """How close the build is to the machine's limit: what storing its tables costs alone."""
+    lines = [
+        "",
+        "## How close to the machine's limit: storing the tables",
+        "",
+        "(s) storage floor = every table the build leaves in its database, already in memory, "
+        "written into a new database file opened like the build's (same DuckDB settings) and "
+        "closed; no build that stores these tables can take less. (b) − (s) is what computing "
+        "them costs beyond storing them.",
+        "",
+        "| customers | tables | rows stored | file | (a) baseline s | (s) storage floor s "
+        "| **(s) ÷ (a)** | (b) build s | (b) ÷ (s) | ((b) − (s)) ÷ (a) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in entries:
+        f, a, b = e["storage_floor"], e["baseline"]["seconds"], e["build"]["seconds"]
+        lines.append(
+            f"| {e['customers']:,} | {f['tables']} | {f['rows']:,} | {f['bytes'] / 2**20:,.0f} MiB "
+            f"| {a:.2f} | {f['seconds']:.2f} | **{e['ratio_storage_to_baseline']:.1f}** "
+            f"| {b:.2f} | {e['ratio_build_to_storage']:.1f} | {(b - f['seconds']) / a:.1f} |")
+    largest = entries[-1]
+    floor = largest["ratio_storage_to_baseline"]
+    lines += [
+        "",
+        f"At {largest['customers']:,} customers, storing the tables alone costs "
+        f"{floor:.1f} × the baseline: "
+        + ("the target (b) ÷ (a) ≤ 3 is below this floor — no implementation that stores "
+           "these tables can meet it on this machine." if floor > 3 else
+           "the target (b) ÷ (a) ≤ 3 is above this floor."),
+    ]
+    return lines
 
 
 def _sql_seconds(build: dict, name: str) -> float | None:

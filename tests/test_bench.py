@@ -45,6 +45,12 @@ def test_bench_smoke_run(tmp_path):
     assert parts == pytest.approx(build["seconds"], rel=1e-6)
     assert build["peak_rss_bytes"] > 50 * 2**20  # a Python + DuckDB process, in bytes
     assert size["ratio_build_to_baseline"] > 0 and size["cpu_ratio_build_to_baseline"] > 0
+    # the storage floor rewrote every table the build stored, no more, no fewer
+    floor = size["storage_floor"]
+    assert floor["tables"] == len(build["models"]) + 2  # the models and both calendars
+    assert floor["rows"] >= sum(m["rows"] for m in build["models"].values())
+    assert floor["seconds"] > 0 and floor["bytes"] > 0 and size["ratio_storage_to_baseline"] > 0
+    assert "How close to the machine's limit" in (out / "RESULTS.md").read_text(encoding="utf-8")
     assert size["events_per_second"]["baseline"] > 0 and size["events_per_second"]["build"] > 0
 
     refresh = size["incremental"]  # build --incremental after one more day of events
