@@ -56,6 +56,9 @@ def test_bench_smoke_run(tmp_path):
     refresh = size["incremental"]  # build --incremental after one more day of events
     assert refresh["refresh"]["incremental"] and all(refresh["same_result"].values())
     assert refresh["ratio"] > 0 and refresh["appended_events"] > 0
+    floor = refresh["floor"]  # copying the database plus fingerprinting the events
+    assert floor["copy_seconds"] > 0 and floor["fingerprint_seconds"] > 0
+    assert floor["seconds"] == pytest.approx(floor["copy_seconds"] + floor["fingerprint_seconds"])
     assert "Incremental refresh: one more day of events" in (out / "RESULTS.md").read_text(
         encoding="utf-8")
 
