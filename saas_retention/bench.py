@@ -360,7 +360,7 @@ def _child_build(options: dict) -> None:
 def storage_floor(database: Path, work: Path, samples: int = 2) -> dict:
     """The cost of storing what the build stores, and nothing else: every table of the built
     ``database``, already in memory, written into a new database file opened like the build's
-    and closed (flushed). No build that stores these tables can take less (best of
+    and closed (flushed). No build that stores these tables so can take less (best of
     ``samples``; loading the tables into memory is not timed)."""
     from .builder import _connect, _quoted
 
@@ -921,8 +921,8 @@ def _floor_table(entries: list[dict]) -> list[str]:
         "",
         "(s) storage floor = every table the build leaves in its database, already in memory, "
         "written into a new database file opened like the build's (same DuckDB settings) and "
-        "closed; no build that stores these tables can take less. (b) − (s) is what computing "
-        "them costs beyond storing them.",
+        "closed; no build that stores these tables in a DuckDB file can take less. (b) − (s) "
+        "is what computing them costs beyond storing them.",
         "",
         "| customers | tables | rows stored | file | (a) baseline s | (s) storage floor s "
         "| **(s) ÷ (a)** | (b) build s | (b) ÷ (s) | ((b) − (s)) ÷ (a) |",
@@ -940,8 +940,8 @@ def _floor_table(entries: list[dict]) -> list[str]:
         "",
         f"At {largest['customers']:,} customers, storing the tables alone costs "
         f"{floor:.1f} × the baseline: "
-        + ("the target (b) ÷ (a) ≤ 3 is below this floor — no implementation that stores "
-           "these tables can meet it on this machine." if floor > 3 else
+        + ("the target (b) ÷ (a) ≤ 3 is below this floor — no build that stores these "
+           "tables in a DuckDB file can meet it on this machine." if floor > 3 else
            "the target (b) ÷ (a) ≤ 3 is above this floor."),
     ]
     return lines
