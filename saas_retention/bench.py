@@ -260,8 +260,7 @@ def baseline(source: Path, work: Path) -> dict:
     finally:
         if con is not None:
             con.close()
-        for leftover in (path, Path(f"{path}.wal")):
-            leftover.unlink(missing_ok=True)
+        _remove_database(path)
     return {"seconds": finished - started, "cpu_seconds": cpu,
             "events_seconds": events_done - started,
             "subscriptions_seconds": finished - events_done, "customer_days": days}
@@ -365,7 +364,7 @@ def storage_floor(database: Path, work: Path, samples: int = 2) -> dict:
     from .builder import _connect, _quoted
 
     built = exp.Literal.string(str(database)).sql("duckdb")
-    best: dict | None = None
+    timed: list[dict] = []
     for _ in range(samples):
         path = work / "storage-floor.duckdb"
         path.unlink(missing_ok=True)
@@ -390,16 +389,20 @@ def storage_floor(database: Path, work: Path, samples: int = 2) -> dict:
             con.execute("detach mem")
             con.close()
             con = None
-            sample = {"seconds": time.perf_counter() - started, "cpu_seconds": _cpu_seconds() - cpu,
-                      "tables": len(tables), "rows": rows, "bytes": path.stat().st_size}
+            timed.append({"seconds": time.perf_counter() - started,
+                          "cpu_seconds": _cpu_seconds() - cpu, "tables": len(tables),
+                          "rows": rows, "bytes": path.stat().st_size})
         finally:
             if con is not None:
                 con.close()
-            for leftover in (path, Path(f"{path}.wal")):
-                leftover.unlink(missing_ok=True)
-        if best is None or sample["seconds"] < best["seconds"]:
-            best = sample
-    return best
+            _remove_database(path)
+    return min(timed, key=lambda t: t["seconds"])
+
+
+def _remove_database(path: Path) -> None:
+    """A scratch database file of the benchmark and its write-ahead log, if any."""
+    for leftover in (path, Path(f"{path}.wal")):
+        leftover.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------

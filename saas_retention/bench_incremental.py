@@ -127,7 +127,7 @@ def refresh_floor(source: Path, state_db: Path, work: Path, as_of: dt.date,
     from .stage import Stager
 
     settings = parse_settings({"as_of": as_of})
-    best: dict | None = None
+    timed: list[dict] = []
     for _ in range(samples):
         copy = work / "floor-copy.duckdb"
         started = time.perf_counter()
@@ -144,11 +144,9 @@ def refresh_floor(source: Path, state_db: Path, work: Path, as_of: dt.date,
             fingerprints = time.perf_counter() - started
         finally:
             con.close()
-        sample = {"seconds": copied + fingerprints, "copy_seconds": copied,
-                  "fingerprint_seconds": fingerprints}
-        if best is None or sample["seconds"] < best["seconds"]:
-            best = sample
-    return best
+        timed.append({"seconds": copied + fingerprints, "copy_seconds": copied,
+                      "fingerprint_seconds": fingerprints})
+    return min(timed, key=lambda t: t["seconds"])
 
 
 def measure(source: Path, work: Path, last_day: dt.date, repeat: int = 1,
