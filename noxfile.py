@@ -42,7 +42,7 @@ def generated(session: nox.Session) -> None:
     the sqlglot version they were generated with."""
     version = open("sql/dist/SQLGLOT_VERSION").read().strip()
     session.install("-e", ".[test]", f"sqlglot=={version}")
-    session.run("pytest", "-q", "tests/test_generated.py")
+    session.run("pytest", "-q", "tests/unit/test_generated.py")
 
 
 @nox.session

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .errors import SaasRetentionError
+from saas_retention.core.errors import SaasRetentionError
 
 GRAIN_CHOICE = click.Choice(["day", "week", "month", "quarter", "year"])
 
@@ -36,7 +36,7 @@ def main() -> None:
 
 
 def _settings(config, **overrides):
-    from .config import load_settings
+    from saas_retention.core.config import load_settings
 
     return load_settings(config, **overrides)
 
@@ -85,10 +85,10 @@ def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_s
     SOURCE may also be a SQLAlchemy URL (postgresql+psycopg://…): the models are then built
     inside that warehouse, in --target-schema, by the SQL compiled for its dialect.
     """
-    from .builder import build as run_build
+    from saas_retention.build.duckdb.run import build as run_build
 
     if "://" in source:
-        from .warehouse_build import build_on_warehouse
+        from saas_retention.build.warehouse.run import build_on_warehouse
 
         settings = _settings(config, as_of=as_of, grain=grain)
         result = build_on_warehouse(source, settings, schema=schema,
@@ -108,14 +108,14 @@ def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_s
     if incremental:
         if database is None or out_dir is not None:
             raise click.UsageError("--incremental refreshes a --database (without --out)")
-        from .incremental import build_incremental
+        from saas_retention.build.incremental.refresh import build_incremental
 
         settings = _settings(config, as_of=as_of, grain=grain)
         result = build_incremental(source, settings, database=database,
                                    progress=None if quiet else _echo_err)
         _summary(result)
         if result.incremental:
-            from .incremental import incremental_models
+            from saas_retention.build.incremental.refresh import incremental_models
 
             kinds = incremental_models()
             refreshed = ", ".join(f"{m} {n:,} rows by {kinds[m][0]}"
@@ -160,7 +160,7 @@ def _summary(result) -> None:
 @_as_of
 def check(source, config, as_of):
     """Validate a source against the input contract without building."""
-    from .builder import check as run_check
+    from saas_retention.build.duckdb.run import check as run_check
 
     report = run_check(source, _settings(config, as_of=as_of))
     for t, n in report.tables.items():
@@ -179,7 +179,7 @@ def check(source, config, as_of):
               show_default=True)
 def metrics(fmt):
     """List every metric with its definition."""
-    from .docs import metrics_text
+    from saas_retention.catalog.docs import metrics_text
 
     click.echo(metrics_text(markdown=fmt == "markdown"))
 
@@ -197,9 +197,11 @@ def sql_command(dialect, models, config, as_of, out_dir):
     table and column mapping applied."""
     from sqlglot import exp
 
-    from .dialects import resolve
-    from .errors import ConfigError
-    from .warehouse import Target, standalone_sql, warehouse_models
+    from saas_retention.core.errors import ConfigError
+    from saas_retention.dialects import resolve
+    from saas_retention.export.standalone import standalone_sql
+    from saas_retention.relations.graph import warehouse_models
+    from saas_retention.relations.target import Target
 
     settings = _settings(config, as_of=as_of)
     available = warehouse_models()
@@ -234,8 +236,8 @@ def sql_command(dialect, models, config, as_of, out_dir):
               help="Discount rate per period for the expected discounted lifetime.")
 def sbg_fit(counts, horizon, discount):
     """Fit the shifted-beta-geometric retention model (Fader & Hardie 2007) to one cohort."""
-    from .errors import ConfigError
-    from .udfs import sbg
+    from saas_retention.core.errors import ConfigError
+    from saas_retention.udfs import sbg
 
     try:
         alive = [float(x) for x in counts.replace(" ", "").split(",") if x]
@@ -269,9 +271,9 @@ def sbg_fit(counts, horizon, discount):
 @click.option("--seed", type=int, default=42, show_default=True)
 def demo(directory, customers, months, seed):
     """Generate synthetic SaaS data, build every model, print the headline numbers."""
-    from .builder import build as run_build
-    from .config import parse_settings
-    from .demo import generate
+    from saas_retention.build.duckdb.run import build as run_build
+    from saas_retention.core.config import parse_settings
+    from saas_retention.datagen.demo import generate
 
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
@@ -314,7 +316,7 @@ def bench(sizes, months, events_per_customer_month, seed, repeat, udf_rows, no_c
     three ways and the usual alternatives, on generated data of each size."""
     import shlex
 
-    from .bench import parse_sizes, run, write_results
+    from saas_retention.bench.runner import parse_sizes, run, write_results
 
     try:
         chosen = parse_sizes(sizes)

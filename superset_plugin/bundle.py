@@ -273,7 +273,7 @@ class _Dataset:
     """One model as a Superset dataset (and what charts need to know about it)."""
 
     def __init__(self, model, target: Target, catalog, as_text: Sequence[str] = ()):
-        from saas_retention.compile import grain_alias
+        from saas_retention.catalog.compile import grain_alias
 
         self.model = model
         self.target = target
@@ -318,7 +318,7 @@ class _Dataset:
     def _saved_metrics(self, catalog) -> None:
         from sqlglot import exp
 
-        from saas_retention.compile import metric_expression
+        from saas_retention.catalog.compile import metric_expression
 
         for metric in catalog.metrics.values():
             for binding in metric_bindings(metric):
@@ -446,7 +446,7 @@ class _Chart:
         return stable_uuid("chart", self.target.database_name, self.name)
 
     def col(self, name: str) -> str:
-        from saas_retention.compile import grain_alias
+        from saas_retention.catalog.compile import grain_alias
 
         return grain_alias(name, self.target.grain)
 
@@ -482,7 +482,7 @@ class _Chart:
         label = ref["label"]
         option = "metric_" + stable_uuid("metric", self.name, label).replace("-", "")[:12]
         if "function" in ref:
-            from saas_retention.compile import metric_expression
+            from saas_retention.catalog.compile import metric_expression
 
             sql = metric_expression(ref["function"], [str(a) for a in ref["args"]])
             return {"expressionType": "SQL", "sqlExpression": sql.sql(self.target.dialect),
@@ -844,7 +844,7 @@ def _native_filter_id(dashboard: str, name: str) -> str:
 
 def _dashboard(spec: dict, charts: list[_Chart], datasets: dict[str, _Dataset],
                target: Target, bundle: Bundle) -> dict:
-    from saas_retention.compile import grain_alias
+    from saas_retention.catalog.compile import grain_alias
 
     placed = {c.name: c for c in charts}
     position: dict = {
@@ -984,7 +984,7 @@ def _file_name(name: str) -> str:
 
 def build_bundle(target: Target, catalog=None, dashboards: list[dict] | None = None) -> Bundle:
     """The import bundle for ``target`` (see the module docstring)."""
-    from saas_retention.templates import load_catalog
+    from saas_retention.catalog.templates import load_catalog
 
     catalog = catalog or load_catalog()
     dashboards = load_dashboards() if dashboards is None else dashboards
@@ -994,7 +994,7 @@ def build_bundle(target: Target, catalog=None, dashboards: list[dict] | None = N
     db_folder = _file_name(target.database_name)
     if target.sqlalchemy_uri:
         bundle.files[f"databases/{db_folder}.yaml"] = _database(target)
-    from saas_retention.compile import grain_alias
+    from saas_retention.catalog.compile import grain_alias
 
     as_text: dict[str, list[str]] = {}
     for spec in dashboards:
@@ -1045,7 +1045,7 @@ def describe_duckdb(path: str | Path, models: Sequence[str] | None = None
     """Model tables in a DuckDB file and their columns with types (read-only)."""
     import duckdb
 
-    from saas_retention.templates import load_catalog
+    from saas_retention.catalog.templates import load_catalog
 
     wanted = set(models) if models is not None else set(load_catalog().models)
     con = duckdb.connect(str(path), read_only=True)
@@ -1069,9 +1069,9 @@ def _sample_demo_tables() -> tuple[tuple[str, tuple[Column, ...]], ...]:
     import datetime as dt
     import tempfile
 
-    from saas_retention.builder import build
-    from saas_retention.config import parse_settings
-    from saas_retention.demo import generate
+    from saas_retention.build.duckdb.run import build
+    from saas_retention.core.config import parse_settings
+    from saas_retention.datagen.demo import generate
 
     with tempfile.TemporaryDirectory(prefix="saas-retention-describe-") as tmp:
         source = Path(tmp) / "source.duckdb"

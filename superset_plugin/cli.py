@@ -48,7 +48,7 @@ def install(database_name: str, schema: str | None, grain: str, username: str) -
     Detects the database's engine and dialect, imports only what changed (a second run says
     "unchanged") and refreshes the columns of the datasets it created or updated.
     """
-    from saas_retention.errors import SaasRetentionError
+    from saas_retention.core.errors import SaasRetentionError
 
     from .install import install_in_app
 
@@ -67,7 +67,7 @@ def install(database_name: str, schema: str | None, grain: str, username: str) -
 def import_demo(path: str, database_name: str, username: str) -> None:
     """Create (or update) the demo database — read-only, without file access, with the UDF
     engine plugin — and everything on it."""
-    from saas_retention.errors import SaasRetentionError
+    from saas_retention.core.errors import SaasRetentionError
 
     from .bundle import demo_bundle
     from .install import InstallReport, apply_in_app

@@ -33,7 +33,7 @@ def superset() -> None:
 def install(url, username, password_env, database_name, schema, grain):
     """Install (or update) the datasets, saved metrics, charts and dashboards through the
     REST API. Running it again changes nothing and says so."""
-    from saas_retention.errors import ConfigError
+    from saas_retention.core.errors import ConfigError
 
     from .install import install_rest
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from saas_retention.errors import SaasRetentionError
+from saas_retention.core.errors import SaasRetentionError
 
 __all__ = ["SupersetMissing", "init_superset", "run_demo", "superset_env", "superset_executable"]
 
@@ -108,9 +108,9 @@ def build_demo_database(directory: Path, echo: Callable[[str], None] = print) ->
     """The demo DuckDB (same data as ``saas-retention demo``) in ``directory``."""
     import datetime as dt
 
-    from saas_retention.builder import build
-    from saas_retention.config import parse_settings
-    from saas_retention.demo import generate
+    from saas_retention.build.duckdb.run import build
+    from saas_retention.core.config import parse_settings
+    from saas_retention.datagen.demo import generate
 
     database = directory / "saas_retention.duckdb"
     if database.exists():

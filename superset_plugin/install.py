@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
 
-from saas_retention.errors import SaasRetentionError
+from saas_retention.core.errors import SaasRetentionError
 
 from .bundle import Bundle, Column, Target, build_bundle, database_digest, stored_digest
 
@@ -151,7 +151,7 @@ def _type(kind) -> str:
 
 
 def _models_present(tables: dict[str, list[Column]]) -> dict[str, list[Column]]:
-    from saas_retention.templates import load_catalog
+    from saas_retention.catalog.templates import load_catalog
 
     models = load_catalog().models
     return {t: cols for t, cols in tables.items() if t in models}

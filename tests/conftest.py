@@ -5,10 +5,19 @@ after the module."""
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
-import pytest
-from engines import MySQLEngine, mysql_server, postgres_server, spark_session
-from hypothesis import settings
+# The test folders mirror the package's parts (unit, reference, conformance, e2e) and share
+# helpers (tests/helpers) and each other's fixtures by module name: every folder is importable.
+for _folder in ("helpers", "unit", "reference", "conformance", "e2e"):
+    _path = str(Path(__file__).resolve().parent / _folder)
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+import pytest  # noqa: E402
+from engines import MySQLEngine, mysql_server, postgres_server, spark_session  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 # CI (.ci/run sets CI=1) replays the same examples every run, so that whether a change lands
 # never depends on the draw; runs elsewhere draw new examples and keep finding new cases

@@ -14,8 +14,8 @@ def macro_sql(name: str | None = None) -> list[str]:
     """``CREATE OR REPLACE MACRO`` statements (DuckDB) for one or every metric function."""
     from sqlglot import exp
 
-    from saas_retention.compile import metric_expression
-    from saas_retention.templates import load_catalog
+    from saas_retention.catalog.compile import metric_expression
+    from saas_retention.catalog.templates import load_catalog
 
     metrics = load_catalog().metrics
     names = [name] if name else list(metrics)
@@ -34,7 +34,7 @@ def register(con, *, arrow: bool = True) -> list[str]:
 
     Safe to call repeatedly on the same connection.
     """
-    from saas_retention.templates import load_catalog
+    from saas_retention.catalog.templates import load_catalog
 
     for statement in macro_sql():
         con.execute(statement)
@@ -62,8 +62,8 @@ def call(name: str, *arrays):
     import pyarrow as pa
     from sqlglot import exp
 
-    from saas_retention.compile import metric_expression
-    from saas_retention.templates import load_catalog
+    from saas_retention.catalog.compile import metric_expression
+    from saas_retention.catalog.templates import load_catalog
 
     metric = load_catalog().metrics[name]
     if len(arrays) != len(metric.args):

@@ -1,0 +1,241 @@
+"""The incremental part of ``saas-retention bench``: one more day of events.
+
+The generated source minus its last day of events is built with ``build --incremental`` (a full
+build that records the refresh state); then the whole source, one day later, is refreshed with
+``build --incremental`` and, separately, rebuilt in full with ``build``. Each runs in a fresh
+interpreter (no warm compile cache) and is timed inside it, like the main benchmark's builds.
+The refreshed database is checked against the full rebuild, table by table: a fast refresh that
+gives other numbers would be worthless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlglot import exp
+
+
+def previous_day_source(source: Path, target: Path, last_day: dt.date) -> int:
+    """``target``: the Parquet source without the events of ``last_day`` (and later); the
+    other tables are linked unchanged. Returns the number of event rows left out."""
+    import duckdb
+
+    from saas_retention.build.duckdb.sources import parquet_reader
+
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for item in source.iterdir():
+        if item.name != "events" and item.suffix == ".parquet":
+            os.symlink(item.resolve(), target / item.name)
+    (target / "events").mkdir()
+    con = duckdb.connect()
+    try:
+        events = exp.select("*").from_(parquet_reader(source / "events")).sql("duckdb")
+        day = exp.Literal.string(last_day.isoformat()).sql("duckdb")
+        out = exp.Literal.string(str(target / "events" / "part-00000.parquet")).sql("duckdb")
+        con.execute(f"copy (select * from ({events}) where cast(event_time as date) < "
+                    f"cast({day} as date)) to {out} (format parquet)")
+        return con.execute(f"select count(*) from ({events}) where cast(event_time as date) >= "
+                           f"cast({day} as date)").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def _in_child(mode: str, source: Path, database: Path, as_of: dt.date, work: Path) -> dict:
+    out = work / f"incremental-{mode}.json"
+    args = json.dumps({"mode": mode, "source": str(source), "database": str(database),
+                       "as_of": as_of.isoformat(), "out": str(out)})
+    proc = subprocess.run([sys.executable, "-m", "saas_retention.bench.incremental", "--child",
+                           args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the benchmark's {mode} build failed:\n{proc.stderr[-3000:]}")
+    return json.loads(out.read_text())
+
+
+def _child(options: dict) -> None:
+    from saas_retention.bench.measure import cpu_seconds
+    from saas_retention.build.duckdb.run import build
+    from saas_retention.build.incremental.refresh import build_incremental
+    from saas_retention.catalog.templates import load_catalog
+    from saas_retention.core.config import parse_settings
+
+    settings = parse_settings({"as_of": dt.date.fromisoformat(options["as_of"])})
+    cpu = cpu_seconds()
+    started = time.perf_counter()
+    load_catalog()
+    mode = options["mode"]
+    info: dict = {}
+    if mode == "incremental":
+        result = build_incremental(options["source"], settings, database=options["database"])
+        info = {"incremental": result.incremental, "reason": result.reason,
+                "staged_events": result.staged_events, "refreshed": result.refreshed}
+    else:
+        build(options["source"], settings, database=options["database"],
+              keep_state=mode == "full_state")
+    seconds = time.perf_counter() - started
+    Path(options["out"]).write_text(json.dumps({"seconds": seconds,
+                                                "cpu_seconds": cpu_seconds() - cpu, **info}))
+
+
+def same_models(a: Path, b: Path) -> dict[str, bool]:
+    """Per table of ``main``: the same rows in both files."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for alias, path in (("a", a), ("b", b)):
+            con.execute(f"attach {exp.Literal.string(str(path)).sql('duckdb')} as {alias} "
+                        "(read_only)")
+        names = sorted({r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'main' "
+            "and table_catalog in ('a', 'b')").fetchall()})
+        same = {}
+        for t in names:
+            q = exp.to_identifier(t, quoted=True).sql("duckdb")
+            try:
+                diff = con.execute(
+                    f"select (select count(*) from (select * from a.{q} except all "
+                    f"select * from b.{q})) + (select count(*) from (select * from b.{q} "
+                    f"except all select * from a.{q}))").fetchall()[0][0]
+                same[t] = diff == 0
+            except duckdb.Error:  # a table missing on one side or of other columns
+                same[t] = False
+        return same
+    finally:
+        con.close()
+
+
+def refresh_floor(source: Path, state_db: Path, work: Path, as_of: dt.date,
+                  samples: int = 2) -> dict:
+    """What any refresh of ``state_db`` costs whatever it recomputes: copying the database
+    file (the refresh is swapped in whole, so readers keep the old file) and reading every
+    source event once to fingerprint its days (an edit to an earlier day must force a full
+    rebuild). Best of ``samples``; opening the source is not timed."""
+    from saas_retention.build.atomic import connect
+    from saas_retention.build.duckdb.sources import open_source
+    from saas_retention.build.duckdb.stage import Stager
+    from saas_retention.build.incremental.state import event_day_fingerprints
+    from saas_retention.core.config import parse_settings
+
+    settings = parse_settings({"as_of": as_of})
+    timed: list[dict] = []
+    for _ in range(samples):
+        copy = work / "floor-copy.duckdb"
+        started = time.perf_counter()
+        shutil.copyfile(state_db, copy)
+        copied = time.perf_counter() - started
+        copy.unlink()
+        con = connect()
+        try:
+            stager = Stager(con, open_source(source), settings)
+            stager.read()
+            stager.type_tables()
+            started = time.perf_counter()
+            event_day_fingerprints(con, stager)
+            fingerprints = time.perf_counter() - started
+        finally:
+            con.close()
+        timed.append({"seconds": copied + fingerprints, "copy_seconds": copied,
+                      "fingerprint_seconds": fingerprints})
+    return min(timed, key=lambda t: t["seconds"])
+
+
+def measure(source: Path, work: Path, last_day: dt.date, repeat: int = 1,
+            say: Callable[[str], None] | None = None) -> dict:
+    """Full build of the day before with state, then refresh vs full rebuild of the last day."""
+    say = say or (lambda _m: None)
+    previous = work / "previous-day"
+    appended = previous_day_source(source, previous, last_day)
+    state_db, db, full_db = (work / n for n in ("state.duckdb", "refreshed.duckdb",
+                                                 "full.duckdb"))
+    day_before = last_day - dt.timedelta(days=1)
+    states, refreshes, fulls = [], [], []
+    for i in range(repeat):
+        say(f"incremental {i + 1}/{repeat}: full build with state of the day before")
+        states.append(_in_child("full_state", previous, state_db, day_before, work))
+        shutil.copyfile(state_db, db)
+        say(f"incremental {i + 1}/{repeat}: build --incremental with {appended:,} new events")
+        refreshes.append(_in_child("incremental", source, db, last_day, work))
+        say(f"incremental {i + 1}/{repeat}: full rebuild of the same data")
+        fulls.append(_in_child("full", source, full_db, last_day, work))
+    floor = refresh_floor(source, state_db, work, last_day)
+    same = same_models(db, full_db)
+    refresh = min(refreshes, key=lambda r: r["seconds"])
+    full = min(fulls, key=lambda r: r["seconds"])
+    state = min(states, key=lambda r: r["seconds"])
+    entry = {
+        "appended_events": appended,
+        "last_day": last_day.isoformat(),
+        "full_with_state": {"seconds": state["seconds"], "cpu_seconds": state["cpu_seconds"],
+                            "database_bytes": state_db.stat().st_size},
+        "refresh": refresh,
+        "full": {**full, "database_bytes": full_db.stat().st_size},
+        "ratio": refresh["seconds"] / full["seconds"],
+        "floor": floor,
+        "floor_ratio": floor["seconds"] / full["seconds"],
+        "cpu_ratio": refresh["cpu_seconds"] / full["cpu_seconds"],
+        "same_result": same,
+        "samples": {"refresh": [round(r["seconds"], 4) for r in refreshes],
+                    "full": [round(r["seconds"], 4) for r in fulls]},
+    }
+    for p in (state_db, db, full_db):
+        p.unlink(missing_ok=True)
+    shutil.rmtree(previous, ignore_errors=True)
+    say(f"incremental: refresh {refresh['seconds']:.2f} s vs full {full['seconds']:.2f} s "
+        f"(ratio {entry['ratio']:.2f}); same result: {all(same.values())}")
+    return entry
+
+
+def markdown(entries: list[dict]) -> list[str]:
+    rows = [e for e in entries if e.get("incremental")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Incremental refresh: one more day of events",
+        "",
+        "The source without its last day of events is built with `build --incremental` (a full "
+        "build that also records the refresh state); the whole source, one day later, is then "
+        "refreshed with `build --incremental` and rebuilt in full with `build`, each in a fresh "
+        "process. Target from issue 7: refresh ≤ 10 % of a full build. *Same result* compares "
+        "every table of the refreshed database with the full rebuild, row for row. *Floor* = "
+        "what any refresh costs whatever it recomputes: copying the database file (a refresh "
+        "is swapped in whole, so readers keep the old file) plus reading every source event "
+        "once to fingerprint its days (an edit to an earlier day forces a full rebuild).",
+        "",
+        "| customers | events appended | events staged | full build s | refresh s "
+        "| **refresh ÷ full** | CPU ratio | floor s (copy + fingerprints) | floor ÷ full "
+        "| full build with state s | state size | same result |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for e in rows:
+        i = e["incremental"]
+        r = i["refresh"]
+        extra = i["full_with_state"]["database_bytes"] - i["full"]["database_bytes"]
+        same = all(i["same_result"].values())
+        staged = "—" if r.get("staged_events") is None else f"{r['staged_events']:,}"
+        lines.append(
+            f"| {e['customers']:,} | {i['appended_events']:,} | {staged} "
+            f"| {i['full']['seconds']:.2f} | {r['seconds']:.2f} | **{i['ratio']:.2f}** "
+            f"| {i['cpu_ratio']:.2f} "
+            f"| {i['floor']['seconds']:.2f} ({i['floor']['copy_seconds']:.2f} + "
+            f"{i['floor']['fingerprint_seconds']:.2f}) | {i['floor_ratio']:.2f} "
+            f"| {i['full_with_state']['seconds']:.2f} "
+            f"| +{extra / 2**20:.0f} MiB | {'yes' if same else '**NO**'} |")
+        if not r.get("incremental"):
+            lines.append(f"\nThe refresh at {e['customers']:,} fell back to a full rebuild: "
+                         f"{r.get('reason')}")
+    return lines
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--child":
+    _child(json.loads(sys.argv[2]))

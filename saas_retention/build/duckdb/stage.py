@@ -1,0 +1,634 @@
+"""Staging: the user's tables mapped onto the input contract, typed, validated.
+
+For every contract table the source holds, this module
+1. reads it once into the working DuckDB connection (``raw_<table>``),
+2. checks the mapped columns exist (naming the columns that do and the closest match),
+3. converts each column to its contract type in a view (``typed_<table>``) that keeps the raw
+   value beside it, so a value that does not convert is reported with examples,
+4. runs the contract rules (NULL ids, end before start, negative MRR, duplicates…),
+5. writes ``stg_<table>`` with the derived columns the models need (period indexes).
+
+Every identifier from the config is quoted through sqlglot; no user text is pasted into SQL.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from saas_retention.build.duckdb.sources import Source
+from saas_retention.core.config import Settings
+from saas_retention.core.contract import INTERVAL_TO_MONTHLY, TABLES, Table, monthly_amount
+from saas_retention.core.errors import Problem, SourceError, SourceProblems
+from saas_retention.core.periods import period_index
+from saas_retention.dialects.periods import snapshot_index_columns
+from saas_retention.relations.events import DATED_TABLES as TIME_COLUMNS
+from saas_retention.relations.events import time_index_columns
+from saas_retention.relations.rules import message
+from saas_retention.relations.staging import stg_customer_dimensions
+from saas_retention.relations.target import Target
+from saas_retention.relations.terms import stg_subscription_terms
+
+EXAMPLES = 3
+# An explicit UTC offset or Z at the end of a timestamp string.
+# (only after a time of day: the "-01" that ends a plain date is not an offset)
+OFFSET_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|[Zz])$"
+# A zone name after the time of day ("… 10:00:00 UTC", "… Europe/Paris"): a cast to TIMESTAMP
+# would silently drop it and read the value as local time, so it is converted like an offset
+# (an unknown name then fails the cast and is reported as not a timestamp).
+ZONE_NAME_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?[A-Za-z][A-Za-z0-9_/+-]*$"
+RAW_PREFIX = "__raw_"
+
+@dataclass
+class StagingReport:
+    tables: dict[str, int] = field(default_factory=dict)  # contract table -> rows read
+    used: dict[str, int] = field(default_factory=dict)  # contract table -> rows used
+    skipped: dict[str, str] = field(default_factory=dict)  # contract table -> why
+    dimensions: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    first_period_index: int | None = None
+    as_of_index: int | None = None
+    first_activity_date: object | None = None  # earliest date of any dated table
+
+
+def q(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def quoted(name: str) -> str:
+    """``name`` as a quoted DuckDB identifier, ready to put into SQL text."""
+    return q(name).sql("duckdb")
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def _sql(e: exp.Expression) -> str:
+    return e.sql(dialect="duckdb")
+
+
+class Stager:
+    def __init__(self, con, source: Source, settings: Settings):
+        self.con = con
+        self.source = source
+        self.settings = settings
+        self.report = StagingReport()
+        self.problems: list[Problem] = []
+        self.present: dict[str, list[str]] = {}  # contract table -> contract columns present
+        # contract table -> contract column -> the source's column name / its DuckDB type
+        self.raw_names: dict[str, dict[str, str]] = {}
+        self.raw_types: dict[str, dict[str, str]] = {}
+        # while check_rules runs: the checks in order, counted together at its end
+        self._deferred: list[tuple] | None = None
+
+    # -- 1. read -----------------------------------------------------------------------------
+    def read(self) -> None:
+        self.source.prepare(self.con)
+        for name, table in TABLES.items():
+            relation = self.source.find(self.settings, name)
+            if relation is None:
+                if table.required:
+                    raise SourceError(self.source.missing_table_message(self.settings, name))
+                self.report.skipped[name] = f"no table {self.settings.source_table(name)!r}"
+                continue
+            select = exp.select("*").from_(relation.reader)
+            kind = "table" if relation.materialise else "view"
+            create = exp.Create(
+                this=exp.to_table(f"raw_{name}"),
+                kind=kind.upper(),
+                expression=select,
+                replace=True,
+            )
+            try:
+                self.con.execute(_sql(create))
+                count = self.con.execute(f"select count(*) from {_sql(q('raw_' + name))}")
+                self.report.tables[name] = count.fetchall()[0][0]
+            except Exception as exc:  # duckdb.Error, without importing duckdb here
+                raise SourceError(_read_error(name, relation.label, exc)) from None
+            self._map_columns(name, table, relation.label)
+
+    def _raw_columns(self, name: str) -> list[tuple[str, str]]:
+        rows = self.con.execute(f"describe {_sql(q('raw_' + name))}").fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    # -- 2. columns --------------------------------------------------------------------------
+    def _map_columns(self, name: str, table: Table, label: str) -> None:
+        raw = dict(self._raw_columns(name))
+        by_lower = {c.lower(): c for c in raw}
+        present = []
+        missing = []
+        for column in table.columns:
+            wanted = self.settings.source_column(name, column.name)
+            if wanted in raw or wanted.lower() in by_lower:
+                present.append(column.name)
+            elif column.required:
+                missing.append((column.name, wanted))
+        if missing:
+            for contract_name, wanted in missing:
+                close = _closest(wanted.lower(), list(by_lower))
+                hint = (
+                    f"; closest match {by_lower[close[0]]!r} "
+                    f"(map it with tables.{name}.columns.{contract_name})"
+                    if close
+                    else f"; map one with tables.{name}.columns.{contract_name}"
+                )
+                self.problems.append(
+                    Problem(
+                        name,
+                        wanted,
+                        self.report.tables.get(name, 0),
+                        f"required column missing from {label}{hint}; "
+                        f"columns found: {', '.join(raw)}",
+                    )
+                )
+            return
+        self.present[name] = present
+        self.raw_names[name] = {
+            c: by_lower[self.settings.source_column(name, c).lower()] for c in present
+        }
+        self.raw_types[name] = {c: raw[self.raw_names[name][c]] for c in present}
+        if name == "customers":
+            mapped = {self.raw_names[name][c] for c in present}
+            wanted_dims = self.settings.mapping("customers").dimensions
+            if wanted_dims is None:
+                dims = [c for c in raw if c not in mapped]
+            else:
+                dims = []
+                for d in wanted_dims:
+                    if d.lower() not in by_lower:
+                        self.problems.append(
+                            Problem("customers", d, 0, "dimension listed in the config does not "
+                                    f"exist; columns found: {', '.join(raw)}")
+                        )
+                    else:
+                        dims.append(by_lower[d.lower()])
+            self.report.dimensions = dims
+
+    # -- 3. types ----------------------------------------------------------------------------
+    def _typed_expr(self, table: str, column: str) -> exp.Expression:
+        kind = TABLES[table].column(column).kind
+        raw_name = self.raw_names[table][column]
+        raw_type = self.raw_types[table][column].upper()
+        source = col(raw_name)
+        tz = exp.Literal.string(self.settings.timezone)
+        if kind in ("id", "text"):
+            return exp.cast(source, "VARCHAR")
+        if kind == "number":
+            if raw_type == "VARCHAR":
+                return exp.TryCast(this=exp.func("trim", source), to=exp.DataType.build("DOUBLE"))
+            return exp.TryCast(this=source, to=exp.DataType.build("DOUBLE"))
+        if kind == "bool":
+            return exp.TryCast(this=source, to=exp.DataType.build("BOOLEAN"))
+        # date / timestamp: naive values are read as reporting-time-zone local time; values
+        # with an offset (or a TIMESTAMPTZ column) are converted to it.
+        if raw_type.startswith("TIMESTAMP WITH TIME ZONE") or raw_type == "TIMESTAMPTZ":
+            local = exp.func("timezone", tz, source)
+        elif raw_type == "VARCHAR":
+            has_offset = exp.or_(
+                exp.func("regexp_matches", source, exp.Literal.string(OFFSET_PATTERN)),
+                exp.func("regexp_matches", source, exp.Literal.string(ZONE_NAME_PATTERN)))
+            local = exp.Case(
+                ifs=[
+                    exp.If(
+                        this=has_offset,
+                        true=exp.func(
+                            "timezone",
+                            tz,
+                            exp.TryCast(this=_offset_spelling(source),
+                                        to=exp.DataType.build("TIMESTAMPTZ")),
+                        ),
+                    )
+                ],
+                default=exp.TryCast(this=source, to=exp.DataType.build("TIMESTAMP")),
+            )
+        else:
+            local = exp.TryCast(this=source, to=exp.DataType.build("TIMESTAMP"))
+        if kind == "date":
+            return exp.cast(local, "DATE")
+        return local
+
+    def type_tables(self) -> None:
+        for name, columns in self.present.items():
+            projections = []
+            for c in columns:
+                projections.append(exp.alias_(self._typed_expr(name, c), q(c)))
+                projections.append(exp.alias_(col(self.raw_names[name][c]), q(RAW_PREFIX + c)))
+            if name == "customers":
+                projections.extend(exp.alias_(col(d), q(d)) for d in self.report.dimensions)
+            view = exp.Create(
+                this=exp.to_table(f"typed_{name}"),
+                kind="VIEW",
+                replace=True,
+                expression=exp.select(*projections).from_(exp.to_table(f"raw_{name}")),
+            )
+            self.con.execute(_sql(view))
+
+    # -- 4. rules ----------------------------------------------------------------------------
+    def _count_and_examples(self, table: str, condition: exp.Expression, show: list[str],
+                            count: int | None = None):
+        rel = exp.to_table(f"typed_{table}")
+        if count is None:
+            count = self.con.execute(
+                _sql(exp.select(exp.func("count", exp.Star())).from_(rel).where(condition))
+            ).fetchall()[0][0]
+        if not count:
+            return 0, []
+        cols = [exp.alias_(col(RAW_PREFIX + c), q(self.raw_names[table][c])) for c in show]
+        rows = self.con.execute(
+            _sql(exp.select(*cols).from_(rel).where(condition).limit(EXAMPLES))
+        ).fetchall()
+        names = [self.raw_names[table][c] for c in show]
+        return count, [dict(zip(names, r, strict=False)) for r in rows]
+
+    def _rule(self, table: str, column: str | None, condition, message: str, show: list[str],
+              severity: str = "error") -> None:
+        show = [c for c in show if c in self.present[table]]
+        spec = ("rule", table, column, exp.condition(condition, dialect="duckdb"), message, show,
+                severity)
+        if self._deferred is not None:
+            self._deferred.append(spec)
+        else:
+            self._report_rule(spec, None)
+
+    def _report_rule(self, spec: tuple, count: int | None) -> None:
+        """Record the rule's problem (with examples) if any row breaks it; ``count`` when it
+        was already counted."""
+        _, table, column, condition, message, show, severity = spec
+        if count is None:
+            count, examples = self._count_and_examples(table, condition, show)
+        elif count:
+            examples = self._count_and_examples(table, condition, show, count=count)[1]
+        if count:
+            raw_col = self.raw_names[table].get(column, column) if column else None
+            problem = Problem(table, raw_col, count, message, examples, severity)
+            (self.problems if severity == "error" else self.report.warnings).append(problem)
+
+    def _run_deferred(self) -> None:
+        """Count every deferred rule of a table in one scan of it (``count(*) filter``), not
+        one scan per rule: on a Parquet source each scan re-reads and re-types every row.
+        Rules with a subquery keep their own query. Problems are recorded in check order."""
+        specs, self._deferred = self._deferred or [], None
+        counts: dict[int, int] = {}
+        by_table: dict[str, list[int]] = {}
+        for i, spec in enumerate(specs):
+            if spec[0] == "rule" and spec[3].find(exp.Select) is None:
+                by_table.setdefault(spec[1], []).append(i)
+        for table, indexes in by_table.items():
+            filters = [exp.Filter(this=exp.func("count", exp.Star()),
+                                  expression=exp.Where(this=specs[i][3].copy()))
+                       for i in indexes]
+            row = self.con.execute(
+                _sql(exp.select(*filters).from_(exp.to_table(f"typed_{table}")))
+            ).fetchall()[0]
+            counts.update(zip(indexes, row, strict=True))
+        for i, spec in enumerate(specs):
+            if spec[0] == "rule":
+                self._report_rule(spec, counts.get(i))
+            elif spec[0] == "problem":
+                self.problems.append(spec[1])
+            else:
+                self._duplicates(*spec[1:])
+
+    def check_rules(self) -> None:
+        self._deferred = []
+        try:
+            self._check_rules()
+            self._run_deferred()
+        finally:
+            self._deferred = None
+
+    def _check_rules(self) -> None:
+        as_of = exp.cast(exp.Literal.string(self.settings.as_of_date.isoformat()), "DATE")
+        for name, columns in self.present.items():
+            table = TABLES[name]
+            key_cols = [c for c in table.key if c in columns]
+            for c in columns:
+                kind = table.column(c).kind
+                raw = col(RAW_PREFIX + c)
+                typed = col(c)
+                show = [*key_cols, c] if c not in key_cols else [c]
+                if kind in ("date", "timestamp", "number", "bool"):
+                    expected = {"date": "a date (YYYY-MM-DD)", "timestamp": "a timestamp",
+                                "number": "a number", "bool": "true/false"}[kind]
+                    self._rule(name, c, exp.and_(raw.is_(exp.null()).not_(),
+                                                 typed.is_(exp.null())),
+                               f"values that are not {expected}", show)
+                if table.column(c).required:
+                    self._rule(name, c, exp.and_(raw.is_(exp.null()), typed.is_(exp.null())),
+                               "missing (NULL) values in a required column", show)
+            for key in key_cols:
+                self._duplicates(name, key)
+        if "subscriptions" in self.present:
+            self._subscription_rules(as_of)
+        self._dated_rules(as_of)
+        if "survey_responses" in self.present:
+            self._rule("survey_responses", "score",
+                       "(lower(trim(survey)) = 'nps' and (score < 0 or score > 10)) or "
+                       "(lower(trim(survey)) = 'csat' and (score < 1 or score > 5))",
+                       "scores outside the survey's scale (NPS 0–10, CSAT 1–5)",
+                       ["customer_id", "survey", "score"])
+            self._rule("survey_responses", "survey",
+                       "lower(trim(survey)) not in ('nps', 'csat')",
+                       "unknown survey kind (expected 'nps' or 'csat')",
+                       ["customer_id", "survey"])
+
+    def _dated_rules(self, as_of: exp.Expression) -> None:
+        """Warnings (rows kept or left out, never silently) for event-like tables."""
+        known = None
+        if "customers" in self.present:
+            known = "(select customer_id from typed_customers where customer_id is not null)"
+        elif "subscriptions" in self.present:
+            known = "(select customer_id from typed_subscriptions where customer_id is not null)"
+        for name, column in TIME_COLUMNS.items():
+            if name not in self.present:
+                continue
+            who = "referrer_customer_id" if name == "referrals" else "customer_id"
+            show = [who, column]
+            self._rule(name, column, exp.GT(this=exp.cast(col(column), "DATE"),
+                                            expression=as_of.copy()),
+                       message("after_as_of", self.settings), show, severity="warning")
+            if known:
+                self._rule(name, who, f"{who} is not null and {who} not in {known}",
+                           message("unknown_customer", self.settings), show,
+                           severity="warning")
+            if "customers" in self.present and "signup_date" in self.present["customers"]:
+                self._rule(name, column,
+                           f"cast({column} as date) < (select min(signup_date) from "
+                           f"typed_customers c where c.customer_id = typed_{name}.{who})",
+                           message("before_signup", self.settings), show,
+                           severity="warning")
+
+    def _duplicates(self, table: str, key: str) -> None:
+        if self._deferred is not None:
+            self._deferred.append(("duplicates", table, key))
+            return
+        rel = exp.to_table(f"typed_{table}")
+        dup = (
+            exp.select(col(key), exp.alias_(exp.func("count", exp.Star()), "n"))
+            .from_(rel)
+            .where(col(key).is_(exp.null()).not_())
+            .group_by(col(key))
+            .having("count(*) > 1")
+        )
+        stats = self.con.execute(
+            _sql(exp.select("count(*)", "sum(n)").from_(dup.subquery("d")))
+        ).fetchall()[0]
+        if stats[0]:
+            examples = [r[0] for r in self.con.execute(_sql(dup.order_by(col(key)).limit(EXAMPLES)))
+                        .fetchall()]
+            self.problems.append(
+                Problem(table, self.raw_names[table][key], int(stats[1]),
+                        f"duplicate values in a key column ({stats[0]} distinct values repeated)",
+                        examples)
+            )
+
+    def _subscription_rules(self, as_of: exp.Expression) -> None:
+        cols = self.present["subscriptions"]
+        show = ["subscription_id", "customer_id", "start_date", "end_date", "mrr"]
+        if "end_date" in cols:
+            self._rule("subscriptions", "end_date", "end_date < start_date",
+                       "end_date before start_date", show)
+            self._rule("subscriptions", "end_date", "end_date = start_date",
+                       message("zero_length", self.settings), show, severity="warning")
+        self._rule("subscriptions", "mrr", "mrr < 0", "negative MRR", show)
+        self._rule("subscriptions", "mrr", "isinf(mrr) or isnan(mrr)", "infinite or NaN MRR",
+                   show)
+        future = exp.GT(this=col("start_date"), expression=as_of)
+        self._rule("subscriptions", "start_date", future, message("future_start", self.settings),
+                   show, severity="warning")
+        if "billing_interval_count" in cols:
+            count = "billing_interval_count"
+            self._rule("subscriptions", count,
+                       f"{count} <= 0 or {count} <> floor({count}) or isinf({count}) "
+                       f"or isnan({count})",
+                       message("interval_count", self.settings), [*show, count])
+        mapping = self.settings.mapping("subscriptions")
+        if mapping.amounts_per_interval:
+            if "billing_interval" not in cols:
+                problem = Problem("subscriptions", "billing_interval", 0,
+                                  "amounts_per_interval needs a billing_interval column")
+                if self._deferred is not None:
+                    self._deferred.append(("problem", problem))
+                else:
+                    self.problems.append(problem)
+            else:
+                known = ", ".join(f"'{k}'" for k in INTERVAL_TO_MONTHLY)
+                self._rule("subscriptions", "billing_interval",
+                           f"billing_interval is null or lower(trim(billing_interval)) "
+                           f"not in ({known})",
+                           message("unknown_interval", self.settings), [*show, "billing_interval"])
+        if "customers" in self.present:
+            unknown = (
+                "customer_id is not null and customer_id not in "
+                "(select customer_id from typed_customers where customer_id is not null)"
+            )
+            self._rule("subscriptions", "customer_id", unknown,
+                       message("unlisted_customer", self.settings), show, severity="warning")
+
+    # -- 5. stage ----------------------------------------------------------------------------
+    def _create(self, name: str, select: exp.Expression | str, *, view: bool = False) -> None:
+        """``name`` as a temporary table (or a view): staged relations are working data of
+        one build — writing them into the output database file and dropping them at the end
+        cost as much as several models."""
+        body = select if isinstance(select, str) else _sql(select)
+        kind = "view" if view else "temp table"
+        self.con.execute(f"create or replace {kind} {_sql(q(name))} as {body}")
+
+    def _as_view(self, name: str) -> bool:
+        """A dated table (events: the largest by far) is staged as a view when typing its time
+        column is cheap: each model reading it then scans the source once, instead of every
+        event being copied once more and read back. A text time column (CSV) is parsed with
+        a regular expression per row, so it is converted once into a table."""
+        raw_type = self.raw_types[name].get(TIME_COLUMNS[name], "VARCHAR").upper()
+        return raw_type != "VARCHAR"
+
+    def stage(self, needed: set[str] | None = None) -> None:
+        """Create the ``stg_*`` relations; ``needed`` (relation names the models to be built
+        read, None: every one) leaves out the derived ones no model will read."""
+        s = self.settings
+        as_of = s.as_of_date
+        as_of_index = period_index(as_of, s.grain, s.week_start)
+        self.report.as_of_index = as_of_index
+
+        def wanted(relation: str) -> bool:
+            return needed is None or relation in needed
+
+        # the day calendar starts at the earliest dated row of any table, so the dated tables
+        # are all staged whenever a model reads it
+        all_dated = wanted("calendar_days")
+        for name, columns in self.present.items():
+            if name in TIME_COLUMNS and not (all_dated or wanted(f"stg_{name}")):
+                continue
+            projections: list[exp.Expression] = []
+            for c in TABLES[name].columns:
+                if c.name in columns and c.kind == "number":
+                    # decimals add up exactly whatever the summation order: double sums
+                    # differ in the last bits between multi-threaded runs
+                    projections.append(exp.alias_(exp.cast(col(c.name), "DECIMAL(18, 6)"),
+                                                  q(c.name)))
+                elif c.name in columns:
+                    projections.append(col(c.name))
+                else:
+                    projections.append(exp.alias_(exp.cast(exp.null(), _sql_type(c.kind)),
+                                                  q(c.name)))
+            if name == "customers":
+                projections.extend(col(d) for d in self.report.dimensions)
+            select = exp.select(*projections).from_(exp.to_table(f"typed_{name}"))
+            if name == "subscriptions":
+                select = self._subscription_stage(select, as_of, as_of_index)
+            elif name in TIME_COLUMNS:
+                select = self._time_stage(select, TIME_COLUMNS[name])
+            self._create(f"stg_{name}", select,
+                         view=name in TIME_COLUMNS and self._as_view(name))
+        for name in TIME_COLUMNS:
+            if name not in self.present and (all_dated or wanted(f"stg_{name}")):
+                self._stage_empty(name)
+        if "customers" not in self.present:
+            # No customers table: the customers are those of the subscriptions.
+            self._create(
+                "stg_customers",
+                "select distinct customer_id, cast(null as date) as signup_date "
+                "from stg_subscriptions where customer_id is not null"
+            )
+        elif "subscriptions" in self.present:
+            # Customers of subscriptions absent from `customers` keep their rows, with empty
+            # dimensions (reported as a warning above).
+            self.con.execute(
+                "insert into stg_customers (customer_id) "
+                "select distinct customer_id from stg_subscriptions "
+                "where customer_id not in (select customer_id from stg_customers "
+                "where customer_id is not null)"
+            )
+        if wanted("stg_customer_dimensions"):
+            self._stage_dimensions()
+        if "subscriptions" in self.present and wanted("stg_subscription_terms"):
+            self._stage_terms(as_of, as_of_index)
+        first = self.con.execute(
+            "select min(first_period_index) from stg_subscriptions "
+            "where last_period_index >= first_period_index"
+        ).fetchall()[0][0]
+        self.report.first_period_index = first
+        firsts = [
+            self.con.execute(f"select min(activity_date) from {_sql(q('stg_' + t))}"
+                             ).fetchall()[0][0]
+            for t in TIME_COLUMNS if t in self.present and (all_dated or wanted(f"stg_{t}"))
+        ]
+        firsts = [f for f in firsts if f is not None]
+        self.report.first_activity_date = min(firsts) if firsts else None
+        self.report.used["subscriptions"] = self.con.execute(
+            "select count(*) from stg_subscriptions where last_period_index >= first_period_index"
+        ).fetchall()[0][0]
+
+    def _stage_empty(self, name: str) -> None:
+        """An absent optional table becomes an empty staged one, so a model that merely
+        enriches with it (support contacts in the engagement score) still runs; models that
+        need it list it in `inputs` and are skipped."""
+        projections = [exp.alias_(exp.cast(exp.null(), _sql_type(c.kind)), q(c.name))
+                       for c in TABLES[name].columns]
+        select = self._time_stage(exp.select(*projections), TIME_COLUMNS[name])
+        select = select.where(exp.false(), append=False)
+        self._create(f"stg_{name}", select)
+
+    def _time_stage(self, select: exp.Select, column: str) -> exp.Select:
+        """Integer day / week / month / period indexes of a table's time column (local time),
+        so engagement models never do calendar arithmetic; rows after as_of are dropped here
+        (reported as a warning by the rules)."""
+        s = self.settings
+        names = [p.alias_or_name for p in select.expressions]
+        # one definition with the warehouse staging (relations/events.py)
+        derived = time_index_columns(col(column), s.grain, s.week_start)
+        as_of = exp.cast(exp.Literal.string(s.as_of_date.isoformat()), "DATE")
+        return (
+            exp.select(*(col(n) for n in names), *derived)
+            .from_(select.subquery("contract"))
+            .where(exp.LTE(this=exp.cast(col(column), "DATE"), expression=as_of))
+        )
+
+    def _stage_terms(self, as_of, as_of_index: int) -> None:
+        """``stg_subscription_terms``: every term end of every subscription up to as_of — the
+        same portable query the warehouse staging runs (relations/terms.py)."""
+        select = stg_subscription_terms(Target("duckdb", self.settings))
+        self.con.execute(f"create or replace temp table stg_subscription_terms as {_sql(select)}")
+
+    def _stage_dimensions(self) -> None:
+        """``stg_customer_dimensions``: one row per customer and dimension, plus an ``all`` row
+        (the same query the warehouse staging runs)."""
+        union = stg_customer_dimensions(Target("duckdb", self.settings,
+                                               dimensions=tuple(self.report.dimensions)))
+        self._create("stg_customer_dimensions", union)
+
+    def _subscription_stage(self, select: exp.Select, as_of, as_of_index: int) -> exp.Select:
+        s = self.settings
+        start, end = col("start_date"), col("end_date")
+        as_of_lit = exp.cast(exp.Literal.string(as_of.isoformat()), "DATE")
+        mrr: exp.Expression = col("mrr")
+        if s.mapping("subscriptions").amounts_per_interval:
+            mrr = monthly_amount(mrr, col("billing_interval"), col("billing_interval_count"))
+        # Trials are not customers yet, whatever amount the billing system shows for them.
+        mrr = exp.Case(
+            ifs=[exp.If(this=exp.func("coalesce", col("is_trial"), exp.false()),
+                        true=exp.Literal.number(0))],
+            default=mrr,
+        )
+        # Money is summed exactly: parallel subscriptions must not produce a spurious
+        # 1e-15 expansion or contraction.
+        mrr = exp.cast(mrr, "DECIMAL(18, 6)")
+        # Derived columns read the contract columns of the inner select (absent optional
+        # columns are NULLs there), never the raw ones.
+        names = [p.alias_or_name for p in select.expressions]
+        projections = [col(n) if n != "mrr" else exp.alias_(mrr, q("mrr")) for n in names]
+        projections += snapshot_index_columns(start, end, as_of_lit, exp.Literal.number(
+            as_of_index), s.grain, s.week_start)
+        return exp.select(*projections).from_(select.subquery("contract"))
+
+    def run(self, *, stage: bool = True, needed: set[str] | None = None) -> StagingReport:
+        self.read()
+        if self.problems:
+            raise SourceProblems(self.problems)
+        self.type_tables()
+        self.check_rules()
+        if self.problems:
+            raise SourceProblems(self.problems)
+        if stage:
+            self.stage(needed)
+        return self.report
+
+
+def _closest(wanted: str, candidates: list[str]) -> list[str]:
+    """The likeliest intended column: one containing the name (``monthly_mrr`` for ``mrr``),
+    else the closest spelling."""
+    containing = [c for c in candidates if wanted in c or c in wanted]
+    if containing:
+        return sorted(containing, key=lambda c: abs(len(c) - len(wanted)))[:1]
+    return difflib.get_close_matches(wanted, candidates, n=1, cutoff=0.5)
+
+
+def _offset_spelling(value: exp.Expression) -> exp.Expression:
+    """The offsets OFFSET_PATTERN accepts in the spelling DuckDB's TIMESTAMPTZ cast reads:
+    it rejects a space before the offset ("10:00:00 +0200", git's format) and a lower-case
+    or spaced Z."""
+    zulu = exp.func("regexp_replace", value, exp.Literal.string("([0-9]) ?[Zz]$"),
+                    exp.Literal.string("\\1+00"))
+    return exp.func("regexp_replace", zulu,
+                    exp.Literal.string("([0-9]) ([+-][0-9]{2}(:?[0-9]{2})?)$"),
+                    exp.Literal.string("\\1\\2"))
+
+
+def _sql_type(kind: str) -> str:
+    return {"id": "VARCHAR", "text": "VARCHAR", "date": "DATE", "timestamp": "TIMESTAMP",
+            "number": "DOUBLE", "bool": "BOOLEAN"}[kind]
+
+
+def _read_error(table: str, label: str, exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lower = str(exc).lower()
+    if "unicode" in lower or "utf-8" in lower or "utf8" in lower:
+        why = "is not UTF-8 text; re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+    elif "no such file" in lower or "empty" in lower or "no columns" in lower:
+        why = "is empty or has no header row"
+    else:
+        why = "could not be read"
+    return f"{table}: {label} {why}\n  ({text})"

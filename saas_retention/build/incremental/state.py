@@ -1,0 +1,207 @@
+"""What a ``build --incremental`` records in its database, and the decision of the next one.
+
+In the schema ``sr_build`` (never ``main``, so Superset and ``show tables`` do not see it):
+``manifest`` (fingerprints of the settings and of the code), ``event_days`` (per local day,
+the count and an order-independent hash of the source's event rows) and ``stg_events``
+(the staged events). ``decide`` compares them with a new source: refresh from the last
+covered day, or rebuild in full and say why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+
+import sqlglot
+from sqlglot import exp
+
+from saas_retention.build.duckdb.stage import RAW_PREFIX, Stager, quoted
+from saas_retention.catalog.templates import INCREMENTAL_KINDS, load_catalog
+from saas_retention.core.config import Settings
+
+STATE_SCHEMA = "sr_build"
+MANIFEST_FORMAT = 2
+
+
+@dataclass
+class Decision:
+    """What a refresh does: ``full`` with the reason, or recompute from ``from_day`` on."""
+
+    full: bool
+    reason: str
+    from_day: dt.date | None = None
+    changed_days: list[dt.date] = field(default_factory=list)
+
+
+# -- fingerprints -------------------------------------------------------------------------------
+
+def settings_fingerprint(settings: Settings) -> dict:
+    """Every setting but as_of (a refresh may move it forward), as plain JSON values."""
+    return json.loads(settings.model_dump_json(exclude={"as_of"}))
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> dict[str, str]:
+    """The code that turns a source into numbers: a different one may compute other numbers."""
+    import duckdb
+
+    from saas_retention import __version__
+
+    digest = hashlib.sha256()
+    folder = resources.files("saas_retention.sql")
+    names = ["metrics.yml"] + sorted(
+        f"models/{p.name}" for p in folder.joinpath("models").iterdir()
+        if p.name.endswith((".sql", ".yml")))
+    for name in names:
+        digest.update(name.encode())
+        digest.update(folder.joinpath(name).read_bytes())
+    return {"saas_retention": __version__, "templates": digest.hexdigest()[:16],
+            "duckdb": duckdb.__version__, "sqlglot": sqlglot.__version__}
+
+
+def incremental_models() -> dict[str, tuple[str, str]]:
+    """model -> (kind, key column it is refreshed by), from the models' ``incremental:``
+    field, in build order (a period model reads the day models refreshed before it)."""
+    catalog = load_catalog()
+    return {name: (catalog.models[name].incremental,
+                   INCREMENTAL_KINDS[catalog.models[name].incremental][1])
+            for name in catalog.model_order() if catalog.models[name].incremental}
+
+
+def event_day_fingerprints(con, stager: Stager) -> str | None:
+    """A table of (day, rows, hash) over every source event row, from the typed view (the day
+    is the local day staging gives the row; NULL when its time does not parse)."""
+    if "events" not in stager.present:
+        return None
+    raw_cols = [exp.column(RAW_PREFIX + c, quoted=True) for c in stager.present["events"]]
+    row_hash = exp.func("hash", *raw_cols)
+    select = (
+        exp.select(
+            exp.alias_(exp.cast(exp.column("event_time", quoted=True), "DATE"), "day"),
+            exp.alias_(exp.func("count", exp.Star()), "n"),
+            exp.alias_(exp.cast(exp.func("sum", row_hash), "HUGEINT"), "h"),
+        )
+        .from_("typed_events")
+        .group_by(exp.column("day"))
+    )
+    con.execute("create or replace temp table sr_event_days_new as " + select.sql("duckdb"))
+    return "sr_event_days_new"
+
+
+def _event_types(stager: Stager) -> dict[str, str] | None:
+    if "events" not in stager.present:
+        return None
+    return {c: stager.raw_types["events"][c] for c in stager.present["events"]}
+
+
+def record_state(con, settings: Settings, stager: Stager, report) -> None:
+    """Write the build manifest, the event-day fingerprints and the staged events into
+    ``sr_build`` (called by a full build made with --incremental, before staging is dropped)."""
+    con.execute(f"create schema if not exists {STATE_SCHEMA}")
+    for t in ("manifest", "event_days", "stg_events"):
+        con.execute(f"drop table if exists {STATE_SCHEMA}.{t}")
+    days = event_day_fingerprints(con, stager)
+    if days is not None:
+        con.execute(f"create table {STATE_SCHEMA}.event_days as select * from {days}")
+        con.execute(f"create table {STATE_SCHEMA}.stg_events as select * from stg_events")
+    write_manifest(con, settings, stager)
+
+
+def write_manifest(con, settings: Settings, stager: Stager) -> None:
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "settings": settings_fingerprint(settings),
+        "code": code_fingerprint(),
+        "as_of": settings.as_of_date.isoformat(),
+        "event_columns": _event_types(stager),
+        "rows": _row_counts(con),
+        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    con.execute(f"create or replace table {STATE_SCHEMA}.manifest (manifest varchar)")
+    con.execute(f"insert into {STATE_SCHEMA}.manifest values (?)", [json.dumps(manifest)])
+
+
+def _row_counts(con) -> dict[str, int]:
+    """Rows of every table the build leaves in the file (models, calendars, staged events): a
+    refresh of a file someone changed since would carry the change on."""
+    names = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_catalog = current_database() and table_type = 'BASE TABLE' and "
+        "((table_schema = 'main' and not (starts_with(table_name, 'raw_') or "
+        "starts_with(table_name, 'typed_') or starts_with(table_name, 'stg_'))) or "
+        f"(table_schema = '{STATE_SCHEMA}' and table_name = 'stg_events')) "
+        "order by 1, 2").fetchall()
+    return {f"{schema}.{name}": con.execute(
+        f"select count(*) from {quoted(schema)}.{quoted(name)}").fetchall()[0][0]
+        for schema, name in names}
+
+
+def read_manifest(con) -> dict | None:
+    try:
+        rows = con.execute(f"select manifest from {STATE_SCHEMA}.manifest").fetchall()
+    except Exception:  # duckdb.CatalogException: built without --incremental
+        return None
+    return json.loads(rows[0][0]) if rows else None
+
+
+# -- the decision -------------------------------------------------------------------------------
+
+def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k} {a!r} → {b!r}")
+    return out
+
+
+def decide(con, manifest: dict | None, settings: Settings, stager: Stager) -> Decision:
+    """Compare the previous build's manifest with the new source and settings (event-day
+    fingerprints must already be in ``sr_event_days_new``)."""
+    if manifest is None:
+        return Decision(True, "the database has no build manifest (it was not built with "
+                              "--incremental)")
+    if manifest.get("format") != MANIFEST_FORMAT:
+        return Decision(True, "the build manifest is of another format")
+    changed = _diff(manifest["code"], code_fingerprint())
+    if changed:
+        return Decision(True, "the code that computes the numbers changed: " + "; ".join(changed))
+    changed = _diff(manifest["settings"], settings_fingerprint(settings))
+    if changed:
+        return Decision(True, "settings changed: " + "; ".join(changed))
+    changed = _diff(manifest["rows"], _row_counts(con))
+    if changed:
+        return Decision(True, "the database was changed after its last build (rows of "
+                              + "; ".join(changed[:3]) + ")")
+    old_as_of = dt.date.fromisoformat(manifest["as_of"])
+    if settings.as_of_date < old_as_of:
+        return Decision(True, f"as_of moved back ({old_as_of} → {settings.as_of_date})")
+    old_cols, new_cols = manifest.get("event_columns"), _event_types(stager)
+    if old_cols != new_cols:
+        if old_cols is None or new_cols is None:
+            what = "the events table appeared" if old_cols is None else "the events table is gone"
+        else:
+            what = "event columns changed: " + "; ".join(_diff(old_cols, new_cols))
+        return Decision(True, what)
+    if new_cols is None:
+        return Decision(False, "no events table: every model is recomputed in full",
+                        from_day=old_as_of)
+    changed_days = [r[0] for r in con.execute(
+        f"select coalesce(o.day, n.day) as day from {STATE_SCHEMA}.event_days o "
+        "full join sr_event_days_new n on o.day is not distinct from n.day "
+        "where o.n is distinct from n.n or o.h is distinct from n.h "
+        "order by day nulls first").fetchall()]
+    early = [d for d in changed_days if d is not None and d < old_as_of]
+    if early:
+        shown = ", ".join(str(d) for d in early[:3]) + (" …" if len(early) > 3 else "")
+        return Decision(True, f"events dated before the last covered day ({old_as_of}) were "
+                              f"added, edited or deleted on {len(early)} day(s): {shown}",
+                        changed_days=changed_days)
+    return Decision(False, f"events changed only from {old_as_of} (the last covered day) on",
+                    from_day=old_as_of, changed_days=changed_days)

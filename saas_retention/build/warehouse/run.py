@@ -1,0 +1,579 @@
+"""Building the models inside a warehouse reached through a SQLAlchemy URL.
+
+The user's tables are read where they live; every relation (staging, calendar, models) is
+materialised in the target schema under a temporary name and then swapped in (in one
+transaction where the engine has transactional DDL), so readers such as Superset see the old
+table or the new one. Credentials come from the URL or the driver's environment; nothing we
+write or print contains them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from saas_retention.catalog.templates import load_catalog
+from saas_retention.core.config import Settings
+from saas_retention.core.contract import INTERVAL_TO_MONTHLY, TABLES
+from saas_retention.core.errors import Problem, SaasRetentionError, SourceError, SourceProblems
+from saas_retention.dialects import date_functions, resolve, with_query_settings
+from saas_retention.relations.events import DATED_TABLES, typed_column
+from saas_retention.relations.graph import relation_ast, relation_order, warehouse_models
+from saas_retention.relations.registry import STAGING
+from saas_retention.relations.rules import message
+from saas_retention.relations.target import Target, cast
+
+# SQLAlchemy dialect names -> sqlglot dialects
+SQLALCHEMY_DIALECTS = {
+    "postgresql": "postgres",
+    "sqlite": "sqlite",
+    "duckdb": "duckdb",
+    "clickhouse": "clickhouse",
+    "clickhousedb": "clickhouse",
+    "databricks": "databricks",
+    "hive": "spark",
+    "snowflake": "snowflake",
+    "bigquery": "bigquery",
+    "trino": "trino",
+    "redshift": "redshift",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "mssql": "tsql",
+}
+BUILDING_SUFFIX = "__sr_building"
+# LIKE patterns of text timestamps ending with a UTC offset or Z (after the time of day: the
+# "-01" ending a plain date is no offset); LIKE is the one pattern match every engine has
+OFFSET_LIKE_PATTERNS = ("%:__+%", "%:__-%", "%:__.%+%", "%:__.%-%", "%:__Z", "%:__z",
+                        "%:__ Z", "%:__.%Z")
+# model -> the warehouse relations it reads, for models whose Python part (the sBG fit, the
+# sentiment classifier) runs in the client between two SQL steps (build/warehouse/value.py
+# and sentiment.py)
+CLIENT_FITTED = {"cohort_value": ["customer_periods", "cohort_retention"],
+                 "feedback_sentiment": ["stg_survey_responses", "calendar"]}
+EXAMPLES = 3
+# the known customers a table's rows are checked against (WarehouseBuild._known_customers)
+KNOWN, KNOWN_ID, KNOWN_SIGNUP = "sr_known", "sr_customer_id", "sr_signup_date"
+# the subscription columns examples show (those present), as in the DuckDB staging
+SHOWN_SUBSCRIPTION_COLUMNS = ("subscription_id", "customer_id", "start_date", "end_date", "mrr")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One contract rule on a source table: its contract column, the condition a breaking
+    row meets, the message, and the contract columns shown as examples (default: the
+    table's)."""
+
+    column: str
+    condition: exp.Expression
+    message: str
+    severity: str = "error"
+    show: list[str] | None = None
+
+
+@dataclass
+class WarehouseResult:
+    url: str
+    dialect: str
+    models: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    # what the DuckDB build reports as warnings (rows kept or left out, never silently)
+    warnings: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _engine(url: str):
+    try:
+        import sqlalchemy
+    except ImportError:
+        raise SaasRetentionError(
+            "building on a warehouse needs SQLAlchemy and the warehouse's driver: "
+            "pip install 'saas-retention[warehouse]' plus e.g. psycopg") from None
+    try:
+        return sqlalchemy.create_engine(url)
+    except Exception as exc:  # bad URL, missing driver
+        raise SourceError(f"cannot use the warehouse URL: {exc}") from None
+
+
+def _safe_url(engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _table(name: str, schema: str | None) -> exp.Table:
+    return exp.table_(name, db=schema, quoted=True)
+
+
+class WarehouseBuild:
+    def __init__(self, url: str, settings: Settings, *, schema: str | None,
+                 target_schema: str | None, progress: Callable[[str], None] | None = None):
+        self.engine = _engine(url)
+        self.settings = settings
+        self.schema = schema
+        self.target_schema = target_schema
+        self.progress = progress or (lambda _m: None)
+        name = self.engine.dialect.name
+        if name not in SQLALCHEMY_DIALECTS:
+            raise SaasRetentionError(
+                f"warehouse {name!r} is not supported; supported SQLAlchemy dialects: "
+                f"{', '.join(sorted(SQLALCHEMY_DIALECTS))}")
+        self.dialect = resolve(SQLALCHEMY_DIALECTS[name])
+        self.label = _safe_url(self.engine)
+
+    # -- introspection -----------------------------------------------------------------------
+    def _columns(self, table: str) -> list[str] | None:
+        info = self._column_info(table)
+        return None if info is None else [c["name"] for c in info]
+
+    def _column_info(self, table: str) -> list[dict] | None:
+        import sqlalchemy
+
+        inspector = sqlalchemy.inspect(self.engine)
+        names = {t.lower(): t for t in inspector.get_table_names(schema=self.schema)}
+        names.update({v.lower(): v for v in inspector.get_view_names(schema=self.schema)})
+        real = names.get(table.lower())
+        if real is None:
+            return None
+        return inspector.get_columns(real, schema=self.schema)
+
+    def _where(self, table: str) -> str:
+        return f"{self.schema}.{table}" if self.schema else table
+
+    def introspect(self) -> Target:
+        s = self.settings
+        # timestamp columns stored as text: checked for UTC offsets, which a cast would drop
+        self.text_time_columns: list[tuple[str, str]] = []
+        problems: list[Problem] = []
+        present: dict[str, list[str]] = {}
+        tz_columns: set[str] = set()
+        for contract in ("subscriptions", "customers", *DATED_TABLES):
+            source = s.source_table(contract)
+            info = self._column_info(source)
+            cols = None if info is None else [c["name"] for c in info]
+            if cols is None:
+                if contract == "subscriptions":
+                    import sqlalchemy
+
+                    found = sqlalchemy.inspect(self.engine).get_table_names(schema=self.schema)
+                    close = difflib.get_close_matches(source.lower(),
+                                                      [f.lower() for f in found], n=1)
+                    hint = (f"; did you mean {close[0]!r} (map it with "
+                            "tables.subscriptions.table)?" if close else "")
+                    raise SourceError(
+                        f"warehouse {self.label}: no table {self._where(source)!r} for the "
+                        f"required input 'subscriptions'{hint}\n  tables found: "
+                        f"{', '.join(found) or 'none'}")
+                continue
+            lower = {c.lower(): c for c in cols}
+            have = []
+            for col in TABLES[contract].columns:
+                wanted = s.source_column(contract, col.name)
+                if wanted.lower() in lower:
+                    have.append(col.name)
+                elif col.required:
+                    close = difflib.get_close_matches(wanted.lower(), list(lower), n=1)
+                    hint = (f"; closest match {lower[close[0]]!r} (map it with "
+                            f"tables.{contract}.columns.{col.name})" if close else "")
+                    problems.append(Problem(
+                        self._where(source), wanted, 0,
+                        f"required column missing from the warehouse table{hint}; "
+                        f"columns found: {', '.join(cols)}"))
+            present[contract] = have
+            for c in info:
+                name = c["name"].lower()
+                for col in TABLES[contract].columns:
+                    if (col.kind == "timestamp" and col.name in have
+                            and s.source_column(contract, col.name).lower() == name):
+                        if _is_time_zone_aware(c["type"]):
+                            tz_columns.add(f"{contract}.{col.name}")
+                        elif _is_text(c["type"]):
+                            self.text_time_columns.append((contract, col.name))
+            if contract == "customers":
+                mapped = {s.source_column("customers", c).lower() for c in have}
+                wanted_dims = s.mapping("customers").dimensions
+                self.dimensions = tuple(
+                    lower[d.lower()] for d in wanted_dims if d.lower() in lower
+                ) if wanted_dims is not None else tuple(c for c in cols
+                                                        if c.lower() not in mapped)
+        if problems:
+            raise SourceProblems(problems)
+        self.present = present
+        return Target(
+            self.dialect, s, dimensions=getattr(self, "dimensions", ()),
+            has_customers="customers" in present,
+            optional_columns=frozenset(c for c in present["subscriptions"]
+                                       if not TABLES["subscriptions"].column(c).required),
+            source_schema=self.schema, relation_schema=self.target_schema,
+            tables=frozenset(t for t in present if t in DATED_TABLES),
+            columns=frozenset(f"{t}.{c}" for t in present if t != "subscriptions"
+                              for c in present[t]),
+            tz_columns=frozenset(tz_columns),
+        )
+
+    # -- rules -------------------------------------------------------------------------------
+    def check(self, conn, target: Target) -> list[Problem]:
+        """The contract rules, run in the warehouse: raises SourceProblems listing every error;
+        returns the warnings, worded as the DuckDB build words them (stage.MESSAGES) but naming
+        the warehouse table. Each table's rules are counted in one query; examples are read
+        only for the rules some row breaks."""
+        problems = self._subscription_problems(conn, target)
+        problems += self._dated_problems(conn, target)
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            raise SourceProblems(errors)
+        return problems
+
+    def _subscription_problems(self, conn, t: Target) -> list[Problem]:
+        s = self.settings
+        cols = self.present["subscriptions"]
+
+        def c(name: str) -> exp.Column:
+            return exp.column(s.source_column("subscriptions", name), quoted=True)
+
+        def day(name: str) -> exp.Expression:
+            return t.cast(c(name), "DATE")
+
+        required = "missing (NULL) values in a required column"
+        rules = [Rule("subscription_id", c("subscription_id").is_(exp.null()), required),
+                 Rule("customer_id", c("customer_id").is_(exp.null()), required),
+                 Rule("start_date", c("start_date").is_(exp.null()), required),
+                 Rule("mrr", c("mrr").is_(exp.null()), required),
+                 Rule("mrr", exp.LT(this=c("mrr"), expression=exp.Literal.number(0)),
+                      "negative MRR")]
+        if "end_date" in cols:
+            rules += [Rule("end_date", exp.LT(this=c("end_date"), expression=c("start_date")),
+                           "end_date before start_date"),
+                      Rule("end_date", exp.EQ(this=day("end_date"), expression=day("start_date")),
+                           message("zero_length", s), "warning")]
+        rules.append(Rule("start_date", exp.GT(this=day("start_date"), expression=t.as_of_sql),
+                          message("future_start", s), "warning"))
+        if "billing_interval_count" in cols:
+            # a value the terms' cast to INT (relations/terms.py) would change is not a whole
+            # number, whichever way the engine rounds; the cast needs no math functions
+            count = cast(c("billing_interval_count"), "DOUBLE")
+            rules.append(Rule("billing_interval_count", exp.or_(
+                exp.LTE(this=count, expression=exp.Literal.number(0)),
+                exp.NEQ(this=count.copy(), expression=cast(count.copy(), "INT"))),
+                message("interval_count", s), show=[*SHOWN_SUBSCRIPTION_COLUMNS,
+                                                    "billing_interval_count"]))
+        if s.mapping("subscriptions").amounts_per_interval:
+            # the amounts are normalised to monthly by the interval (contract.monthly_amount):
+            # an interval it does not know would make the MRR NULL
+            if "billing_interval" not in cols:
+                raise SourceProblems([Problem(
+                    self._where(s.source_table("subscriptions")),
+                    s.source_column("subscriptions", "billing_interval"), 0,
+                    "amounts_per_interval needs a billing_interval column")])
+            interval = exp.func("lower", exp.func("trim", t.cast(c("billing_interval"),
+                                                                 "VARCHAR")))
+            rules.append(Rule("billing_interval", exp.or_(
+                c("billing_interval").is_(exp.null()),
+                exp.In(this=interval, expressions=[exp.Literal.string(k)
+                                                   for k in INTERVAL_TO_MONTHLY]).not_()),
+                message("unknown_interval", s),
+                show=[*SHOWN_SUBSCRIPTION_COLUMNS, "billing_interval"]))
+        known = None
+        if "customers" in self.present:
+            known = self._known_customers(t)
+            rules.append(Rule("customer_id", exp.and_(
+                c("customer_id").is_(exp.null()).not_(),
+                exp.column(KNOWN_ID, table=KNOWN).is_(exp.null())),
+                message("unlisted_customer", s), "warning"))
+        show = [c(n) for n in SHOWN_SUBSCRIPTION_COLUMNS if n in cols]
+        problems = self._run_rules(conn, "subscriptions", rules, show, known, "customer_id")
+        src = _table(s.source_table("subscriptions"), self.schema)
+        dup = (exp.select(c("subscription_id"), exp.alias_("count(*)", "n")).from_(src.copy())
+               .where(c("subscription_id").is_(exp.null()).not_())
+               .group_by(c("subscription_id")).having("count(*) > 1"))
+        n = self._scalar(conn, exp.select("count(*)").from_(dup.subquery("d")))
+        if n:
+            examples = [r[0] for r in self._rows(conn, dup.limit(EXAMPLES))]
+            problems.append(Problem(self._where(s.source_table("subscriptions")),
+                                    s.source_column("subscriptions", "subscription_id"),
+                                    n, "duplicate values in a key column", examples))
+        return problems
+
+    def _known_customers(self, t: Target) -> exp.Subquery:
+        """The customers the other tables' rows are checked against (those of ``customers``,
+        else of ``subscriptions``), one row each, as text like the staged ids, with the
+        earliest signup date when there is one."""
+        s = self.settings
+        table = "customers" if "customers" in self.present else "subscriptions"
+
+        def c(name: str) -> exp.Column:
+            return exp.column(s.source_column(table, name), quoted=True)
+
+        key = cast(c("customer_id"), "VARCHAR")
+        projections = [exp.alias_(key, KNOWN_ID)]
+        if table == "customers" and "signup_date" in self.present["customers"]:
+            projections.append(exp.alias_(exp.func("min", t.cast(c("signup_date"), "DATE")),
+                                          KNOWN_SIGNUP))
+        return (exp.select(*projections).from_(_table(s.source_table(table), self.schema))
+                .where(c("customer_id").is_(exp.null()).not_()).group_by(key.copy())
+                .subquery(KNOWN))
+
+    def _dated_problems(self, conn, t: Target) -> list[Problem]:
+        """The dated tables' rules: errors for what would otherwise drop or miscount rows
+        (required values missing, survey scores off their scale, unknown survey kinds, offsets
+        in text timestamps) and the DuckDB build's warnings (rows after as_of, of unknown
+        customers, before the customer's signup)."""
+        s = self.settings
+        problems = []
+        for table in DATED_TABLES:
+            if table not in self.present:
+                continue
+
+            def c(name: str, table: str = table) -> exp.Column:
+                return exp.column(s.source_column(table, name), quoted=True)
+
+            rules = [Rule(col.name, c(col.name).is_(exp.null()),
+                          "missing (NULL) values in a required column")
+                     for col in TABLES[table].columns if col.required]
+            if table == "survey_responses":
+                kind = exp.func("lower", exp.func("trim", c("survey")))
+                score = c("score")
+                rules += [
+                    Rule("score", exp.or_(
+                        exp.and_(exp.EQ(this=kind, expression=exp.Literal.string("nps")),
+                                 exp.or_(exp.LT(this=score, expression=exp.Literal.number(0)),
+                                         exp.GT(this=score.copy(),
+                                                expression=exp.Literal.number(10)))),
+                        exp.and_(exp.EQ(this=kind.copy(), expression=exp.Literal.string("csat")),
+                                 exp.or_(exp.LT(this=score.copy(),
+                                                expression=exp.Literal.number(1)),
+                                         exp.GT(this=score.copy(),
+                                                expression=exp.Literal.number(5))))),
+                         "scores outside the survey's scale (NPS 0–10, CSAT 1–5)"),
+                    Rule("survey", exp.not_(kind.copy().isin(exp.Literal.string("nps"),
+                                                             exp.Literal.string("csat"))),
+                         "unknown survey kind (expected 'nps' or 'csat')"),
+                ]
+            for contract, column in self.text_time_columns:
+                if contract == table:
+                    value = c(column)
+                    rules.append(Rule(column, exp.or_(*(
+                        exp.Like(this=value.copy(), expression=exp.Literal.string(p))
+                        for p in OFFSET_LIKE_PATTERNS)),
+                        "timestamps with a UTC offset in a text column, which the warehouse "
+                        "would read as local time; store them in a time-zone-aware type "
+                        "(e.g. timestamptz) or as local times without an offset"))
+            who = "referrer_customer_id" if table == "referrals" else "customer_id"
+            time_column = DATED_TABLES[table]
+            # the local day the staging gives the row (stg_dated)
+            day = date_functions(t.dialect).to_date(typed_column(t, table, time_column))
+            known = self._known_customers(t)
+            rules += [
+                Rule(time_column, exp.GT(this=day, expression=t.as_of_sql),
+                     message("after_as_of", s), "warning", [who, time_column]),
+                Rule(who, exp.and_(c(who).is_(exp.null()).not_(),
+                                   exp.column(KNOWN_ID, table=KNOWN).is_(exp.null())),
+                     message("unknown_customer", s), "warning", [who, time_column]),
+            ]
+            if KNOWN_SIGNUP in known.this.named_selects:
+                rules.append(Rule(time_column, exp.LT(
+                    this=day.copy(), expression=exp.column(KNOWN_SIGNUP, table=KNOWN)),
+                    message("before_signup", s), "warning", [who, time_column]))
+            show = [c(who), c(time_column)]
+            if table == "survey_responses":
+                show += [c("survey"), c("score")]
+            problems += self._run_rules(conn, table, rules, show, known, who)
+        return problems
+
+    def _run_rules(self, conn, table: str, rules: list[Rule], show: list[exp.Column],
+                   known: exp.Subquery | None, who: str) -> list[Problem]:
+        """Count every rule of ``table`` in one query (the source table, left-joined to the
+        known customers when given), then read a few examples of each rule that fired."""
+        s = self.settings
+        source: exp.Select = exp.select().from_(_table(s.source_table(table), self.schema))
+        if known is not None:
+            key = cast(exp.column(s.source_column(table, who), quoted=True), "VARCHAR")
+            source = source.join(known, join_type="left", on=exp.EQ(
+                this=exp.column(KNOWN_ID, table=KNOWN), expression=key))
+        counts = source.copy().select(*(
+            exp.alias_(exp.func("sum", exp.Case(ifs=[exp.If(this=r.condition.copy(),
+                                                            true=exp.Literal.number(1))],
+                                                default=exp.Literal.number(0))), f"rule_{i}")
+            for i, r in enumerate(rules)))
+        row = self._rows(conn, with_query_settings(counts, self.dialect))[0]
+        problems = []
+        for rule, count in zip(rules, row, strict=True):
+            if not count:
+                continue
+            shown = ([exp.column(s.source_column(table, n), quoted=True) for n in rule.show
+                      if n in self.present[table]]
+                     if rule.show else [x.copy() for x in show])
+            rows = self._rows(conn, with_query_settings(
+                source.copy().select(*shown).where(rule.condition.copy()).limit(EXAMPLES),
+                self.dialect))
+            names = [x.name for x in shown]
+            problems.append(Problem(
+                self._where(s.source_table(table)), s.source_column(table, rule.column),
+                int(count), rule.message, [dict(zip(names, r, strict=True)) for r in rows],
+                rule.severity))
+        return problems
+
+    def _scalar(self, conn, query: exp.Expression):
+        return self._rows(conn, query)[0][0]
+
+    def _rows(self, conn, query: exp.Expression):
+        return self._exec(conn, query).fetchall()
+
+    # -- materialise -------------------------------------------------------------------------
+    def run(self, only: list[str] | None = None) -> WarehouseResult:
+        started = time.perf_counter()
+        target = self.introspect()
+        result = WarehouseResult(url=self.label, dialect=self.dialect)
+        models = [m for m in warehouse_models(inputs=set(self.present))
+                  if not only or m in only]
+        catalog = load_catalog()
+        # models whose Python part runs in the client between two SQL steps, when their input
+        # tables are there (an absent one would be staged empty, as for the portable models)
+        fitted = [m for m in CLIENT_FITTED if (not only or m in only)
+                  and set(catalog.models[m].inputs) <= set(self.present)]
+        portable = set(warehouse_models())
+        for name in catalog.model_order():
+            if name not in models and name not in fitted:
+                model = catalog.models[name]
+                absent = [t for t in model.inputs if t not in self.present]
+                result.skipped[name] = (
+                    f"input table {', '.join(absent)} absent" if absent and name in CLIENT_FITTED
+                    else f"runs only on {', '.join(model.engines)}" if model.engines
+                    else f"input table {', '.join(absent)} absent" if absent and
+                    name in portable
+                    else "needs inputs the warehouse staging lacks")
+        order: list[str] = []
+        for m in models + [r for f in fitted for r in CLIENT_FITTED[f]]:
+            order += [r for r in relation_order(m) if r not in order]
+        with self.engine.begin() as conn:
+            result.warnings = self.check(conn, target)
+            if self.target_schema and self.dialect != "sqlite":
+                self._exec(conn, exp.Create(this=exp.Table(this=exp.to_identifier(
+                    self.target_schema, quoted=True)), kind="SCHEMA", exists=True))
+        for name in order:
+            t0 = time.perf_counter()
+            self._materialise(name, with_query_settings(relation_ast(name, target),
+                                                        self.dialect))
+            if name not in STAGING:
+                with self.engine.connect() as conn:
+                    result.models[name] = self._scalar(
+                        conn, exp.select("count(*)").from_(_table(name, self.target_schema)))
+                self.progress(f"built {name}: {result.models[name]:,} rows in "
+                              f"{time.perf_counter() - t0:.2f} s")
+        for name in fitted:
+            t0 = time.perf_counter()
+            result.models[name] = self._build_fitted(name, target)
+            self.progress(f"built {name}: {result.models[name]:,} rows in "
+                          f"{time.perf_counter() - t0:.2f} s (fitted in the client)")
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _build_fitted(self, name: str, target: Target) -> int:
+        if name == "feedback_sentiment":
+            return self._build_sentiment(name, target)
+        from saas_retention.build.warehouse import value
+
+        with self.engine.connect() as conn:
+            grid = self._rows(conn, with_query_settings(value.survivors_query(target),
+                                                        self.dialect))
+        rows = value.fit_rows(grid, value.discount_rate(target))
+        self._materialise(value.FITS, value.fits_table_ast())
+        with self.engine.begin() as conn:
+            for insert in value.insert_statements(_table(value.FITS, self.target_schema), rows):
+                self._exec(conn, insert)
+        self._materialise(name, with_query_settings(value.projection_query(target),
+                                                    self.dialect))
+        with self.engine.connect() as conn:
+            return self._scalar(conn, exp.select("count(*)").from_(
+                _table(name, self.target_schema)))
+
+    def _build_sentiment(self, name: str, target: Target) -> int:
+        import sqlalchemy
+
+        from saas_retention.build.warehouse import sentiment
+
+        with self.engine.connect() as conn:
+            comments = [r[0] for r in self._rows(conn, with_query_settings(
+                sentiment.comments_query(target), self.dialect))]
+        rows = sentiment.label_rows(comments)
+        building = sentiment.LABELS + BUILDING_SUFFIX
+        with self.engine.begin() as conn:
+            self._exec(conn, _drop(_table(building, self.target_schema)))
+            self._exec(conn, sentiment.labels_table_ast(_table(building, self.target_schema)))
+            if rows:
+                # comments are user text: bound parameters (executemany), never SQL literals
+                table = sqlalchemy.table(building, *map(sqlalchemy.column,
+                                                        sentiment.LABEL_COLUMNS),
+                                         schema=self.target_schema)
+                conn.execute(sqlalchemy.insert(table), rows)
+        self._swap(sentiment.LABELS)
+        self._materialise(name, with_query_settings(sentiment.labelled_query(target),
+                                                    self.dialect))
+        with self.engine.connect() as conn:
+            return self._scalar(conn, exp.select("count(*)").from_(
+                _table(name, self.target_schema)))
+
+    def _materialise(self, name: str, query: exp.Query) -> None:
+        building = _table(name + BUILDING_SUFFIX, self.target_schema)
+        create = exp.Create(this=building.copy(), kind="TABLE", expression=query)
+        with self.engine.begin() as conn:
+            self._exec(conn, _drop(building.copy()))
+            self._exec(conn, create)
+        self._swap(name)
+
+    def _swap(self, name: str) -> None:
+        """``<name>__sr_building`` replaces ``<name>``."""
+        building = _table(name + BUILDING_SUFFIX, self.target_schema)
+        final = _table(name, self.target_schema)
+        renamed = exp.to_table(name, quoted=True)
+        if self.dialect == "mysql" and self.target_schema:
+            # MySQL's RENAME TO an unqualified name moves the table to the current database
+            renamed = final.copy()
+        rename = exp.Alter(this=building.copy(), kind="TABLE", actions=[
+            exp.AlterRename(this=renamed)])
+        # the swap: one transaction where DDL is transactional (PostgreSQL, SQLite, DuckDB…)
+        with self.engine.begin() as conn:
+            self._exec(conn, _drop(final.copy()))
+            self._exec(conn, rename)
+
+    def _exec(self, conn, statement: exp.Expression):
+        sql = statement.sql(dialect=self.dialect)
+        # DB-API drivers with format/pyformat paramstyles read % as a parameter marker
+        if self.engine.dialect.paramstyle in ("format", "pyformat"):
+            sql = sql.replace("%", "%%")
+        return conn.exec_driver_sql(sql)
+
+
+def _drop(table: exp.Table) -> exp.Drop:
+    # sqlglot 29 moved the dropped table from `this` to a `tables` list
+    if "tables" in exp.Drop.arg_types:
+        return exp.Drop(tables=[table], kind="TABLE", exists=True)
+    return exp.Drop(this=table, kind="TABLE", exists=True)
+
+
+def build_on_warehouse(url: str, settings: Settings, *, schema: str | None = None,
+                       target_schema: str | None = None,
+                       progress: Callable[[str], None] | None = None) -> WarehouseResult:
+    return WarehouseBuild(url, settings, schema=schema, target_schema=target_schema,
+                          progress=progress).run()
+
+
+def _is_time_zone_aware(kind) -> bool:
+    """A SQLAlchemy column type holding instants (timestamptz, TIMESTAMP_TZ, DateTime64 with a
+    zone…), whose values the staging converts to the reporting zone's local time."""
+    if getattr(kind, "timezone", False) is True:
+        return True
+    try:
+        name = str(kind).upper().replace(" ", "")
+    except Exception:  # a type SQLAlchemy cannot print: not one of the known zoned types
+        return False
+    return any(marker in name for marker in ("WITHTIMEZONE", "TIMESTAMPTZ", "TIMESTAMP_TZ",
+                                             "TIMESTAMP_LTZ", "DATETIMEOFFSET"))
+
+
+def _is_text(kind) -> bool:
+    import sqlalchemy
+
+    return isinstance(kind, sqlalchemy.types.String)

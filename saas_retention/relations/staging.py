@@ -1,0 +1,151 @@
+"""The subscription staging relations and the period calendar, as portable sqlglot queries:
+``stg_subscriptions``, ``stg_customers``, ``stg_customer_dimensions`` and ``calendar``."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from saas_retention.core.contract import TABLES, monthly_amount
+from saas_retention.dialects import date_functions
+from saas_retention.dialects.periods import (
+    period_index_sql,
+    period_start_sql,
+    snapshot_index_columns,
+)
+from saas_retention.relations.target import (
+    NUMBERS_DIGITS,
+    Target,
+    cast,
+    col,
+    numbers,
+    source_table,
+)
+
+
+def stg_subscriptions(t: Target) -> exp.Select:
+    s = t.settings
+    src = "subscriptions"
+
+    def mapped(c: str) -> exp.Column:
+        return col(s.source_column(src, c))
+
+    present_optional = set(t.optional_columns) | set(s.mapping(src).columns)
+    contract = TABLES[src]
+    projections = []
+    for c in contract.columns:
+        if c.required or c.name in present_optional:
+            value = mapped(c.name)
+        else:
+            value = exp.null()
+        kind = {"id": "VARCHAR", "text": "VARCHAR", "date": "DATE", "number": "DOUBLE",
+                "bool": "BOOLEAN"}[c.kind]
+        projections.append(exp.alias_(t.cast(value, kind), c.name))
+    typed = exp.select(*projections).from_(source_table(t, src))
+    start, end = col("start_date"), col("end_date")
+    as_of = t.as_of_sql
+    as_of_index = period_index_sql(as_of, s.grain, s.week_start, t.dialect)
+    amount: exp.Expression = col("mrr")
+    if s.mapping(src).amounts_per_interval:
+        amount = monthly_amount(amount, col("billing_interval"), col("billing_interval_count"))
+    mrr = exp.Case(ifs=[exp.If(this=exp.func("coalesce", col("is_trial"), exp.false()),
+                               true=exp.Literal.number(0))], default=amount)
+    # money summed exactly, as in the DuckDB staging
+    mrr = date_functions(t.dialect).money(mrr)
+    names = [c.name for c in contract.columns]
+    return exp.select(
+        *(exp.alias_(mrr, "mrr") if n == "mrr" else col(n) for n in names),
+        *snapshot_index_columns(start, end, as_of, as_of_index, s.grain, s.week_start,
+                                t.dialect),
+    ).from_(typed.subquery("contract"))
+
+
+def stg_customers(t: Target) -> exp.Query:
+    s = t.settings
+    if not t.has_customers:
+        return (exp.select(col("customer_id"), exp.alias_(t.cast(exp.null(), "DATE"),
+                                                          "signup_date"))
+                .from_("stg_subscriptions").where(col("customer_id").is_(exp.null()).not_())
+                .distinct())
+    # mapped in the config, or found by introspecting the warehouse table
+    signup = ("signup_date" in s.mapping("customers").columns
+              or (t.columns is not None and "customers.signup_date" in t.columns))
+    listed = exp.select(
+        exp.alias_(cast(col(s.source_column("customers", "customer_id")), "VARCHAR"),
+                   "customer_id"),
+        exp.alias_(t.cast(col(s.source_column("customers", "signup_date")) if signup
+                          else exp.null(), "DATE"), "signup_date"),
+        *(exp.alias_(cast(col(d), "VARCHAR"), d) for d in t.dimensions),
+    ).from_(source_table(t, "customers"))
+    # customers of subscriptions missing from `customers` keep their rows, with empty
+    # dimensions (as in the DuckDB build)
+    unlisted = (
+        exp.select(
+            col("customer_id", "subs"),
+            exp.alias_(t.cast(exp.null(), "DATE"), "signup_date"),
+            *(exp.alias_(cast(exp.null(), "VARCHAR"), d) for d in t.dimensions),
+        )
+        .from_(exp.select(col("customer_id")).from_("stg_subscriptions").distinct()
+               .subquery("subs"))
+        .join(listed.subquery("listed"), on=exp.EQ(this=col("customer_id", "listed"),
+                                                   expression=col("customer_id", "subs")),
+              join_type="left")
+        .where(exp.and_(col("customer_id", "listed").is_(exp.null()),
+                        col("customer_id", "subs").is_(exp.null()).not_()))
+    )
+    return exp.union(listed, unlisted, distinct=False)
+
+
+def stg_customer_dimensions(t: Target) -> exp.Query:
+    parts = [exp.select(col("customer_id"),
+                        exp.alias_(exp.Literal.string("all"), "dimension"),
+                        exp.alias_(exp.Literal.string("all"), "dimension_value"))
+             .from_("stg_customers")]
+    for d in t.dimensions:
+        value = exp.func("coalesce", cast(col(d), "VARCHAR"), exp.Literal.string("(none)"))
+        parts.append(exp.select(col("customer_id"), exp.alias_(exp.Literal.string(d),
+                                                                "dimension"),
+                                exp.alias_(value, "dimension_value")).from_("stg_customers"))
+    union: exp.Query = parts[0]
+    for p in parts[1:]:
+        union = exp.union(union, p, distinct=False)
+    return union
+
+
+def calendar(t: Target) -> exp.Select:
+    s = t.settings
+    f = date_functions(t.dialect)
+    first = exp.select(exp.alias_(exp.func("min", col("first_period_index")), "first_index")
+                       ).from_("stg_subscriptions").where(
+        exp.GTE(this=col("last_period_index"), expression=col("first_period_index")))
+    idx = exp.paren(exp.Add(this=exp.column("first_index", table="bounds"),
+                            expression=exp.column("n", table="numbers")))
+    as_of = t.as_of_sql
+    as_of_index = period_index_sql(as_of, s.grain, s.week_start, t.dialect)
+    start = period_start_sql(idx, s.grain, s.week_start, t.dialect)
+    end = period_start_sql(exp.Add(this=idx.copy(), expression=exp.Literal.number(1)),
+                           s.grain, s.week_start, t.dialect)
+
+    def minus_days(d: exp.Expression, n: int) -> exp.Expression:
+        return f.from_day_number(exp.paren(exp.Sub(this=f.day_number(d),
+                                                   expression=exp.Literal.number(n))))
+
+    last_day = minus_days(end.copy(), 1)
+    snapshot = exp.Case(ifs=[exp.If(this=exp.GT(this=last_day.copy(), expression=as_of.copy()),
+                                    true=as_of.copy())], default=last_day.copy())
+    inner = (
+        exp.select(
+            exp.alias_(idx, "period_index"),
+            exp.alias_(start, "period_start"),
+            exp.alias_(end, "period_end"),
+            exp.alias_(last_day, "last_day"),
+            exp.alias_(snapshot, "snapshot_date"),
+        )
+        .from_(numbers(NUMBERS_DIGITS).subquery("numbers"))
+        .join(first.subquery("bounds"), join_type="cross")
+        .where(exp.LTE(this=idx.copy(), expression=as_of_index))
+    )
+    return exp.select(
+        "period_index", "period_start", "period_end", "last_day", "snapshot_date",
+        exp.alias_(minus_days(col("snapshot_date"), 30), "rolling_30_start"),
+        exp.alias_(minus_days(col("snapshot_date"), 365), "rolling_365_start"),
+    ).from_(inner.subquery("periods"))

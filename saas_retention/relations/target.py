@@ -1,0 +1,90 @@
+"""Where a relation is built and what the source holds: the ``Target`` every relation and
+model is compiled for, and the small sqlglot helpers the staging relations share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from saas_retention.core.config import Settings
+from saas_retention.core.contract import TABLES
+from saas_retention.core.errors import ConfigError
+from saas_retention.dialects import date_functions
+
+NUMBERS_DIGITS = 5  # calendars of up to 100,000 periods
+
+
+@dataclass(frozen=True)
+class Target:
+    dialect: str
+    settings: Settings
+    dimensions: tuple[str, ...] = ()
+    has_customers: bool = False
+    # as_of as SQL: a literal date, or CURRENT_DATE for shipped files that run "today"
+    as_of: exp.Expression | None = None
+    # optional subscription columns the source has (introspected, or assumed for shipped files)
+    optional_columns: frozenset[str] = frozenset({"end_date"})
+    source_schema: str | None = None  # where the user's tables are
+    relation_schema: str | None = None  # where staging, calendar and models are built
+    # optional contract tables the source has (None: each model's own, for shipped files);
+    # absent ones are staged empty, as in the DuckDB build
+    tables: frozenset[str] | None = None
+    # optional columns of customers and the dated tables the source has, as "table.column"
+    # (None: all the dated tables' columns; customers' signup_date only when mapped)
+    columns: frozenset[str] | None = None
+    # timestamp columns of a time-zone-aware type, as "table.column": converted to local time
+    tz_columns: frozenset[str] = frozenset()
+
+    def has_table(self, table: str) -> bool:
+        return self.tables is None or table in self.tables
+
+    def has_column(self, table: str, column: str) -> bool:
+        if TABLES[table].column(column).required:
+            return True
+        return self.columns is None or f"{table}.{column}" in self.columns
+
+    @property
+    def as_of_sql(self) -> exp.Expression:
+        if self.as_of is not None:
+            return self.as_of.copy()
+        return date_functions(self.dialect).to_date(
+            exp.Literal.string(self.settings.as_of_date.isoformat()))
+
+    def cast(self, e: exp.Expression, to: str) -> exp.Expression:
+        if to == "DATE":
+            return date_functions(self.dialect).to_date(e)
+        return cast(e, to)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def source_table(t: Target, table: str) -> exp.Table:
+    name = t.settings.source_table(table)
+    if t.source_schema and "." not in name:
+        name = f"{t.source_schema}.{name}"
+    parts = name.split(".")
+    if len(parts) > 3:
+        raise ConfigError(f"tables.{table}.table: {name!r} has too many dotted parts")
+    parts = [None] * (3 - len(parts)) + parts
+    return exp.table_(parts[2], db=parts[1], catalog=parts[0], quoted=True)
+
+
+def cast(e: exp.Expression, to: str) -> exp.Expression:
+    return exp.cast(e, exp.DataType.build(to))
+
+
+def numbers(digits: int) -> exp.Select:
+    """0 .. 10^digits − 1 from a ten-row union: no recursion, no generate_series."""
+    ten = exp.select(exp.alias_(exp.Literal.number(0), "d"))
+    for i in range(1, 10):
+        ten = exp.union(ten, exp.select(exp.Literal.number(i)), distinct=False)
+    total: exp.Expression = exp.column("d", table="n0")
+    query = exp.select().from_(ten.subquery("n0"))
+    for k in range(1, digits):
+        query = query.join(ten.subquery(f"n{k}"), join_type="cross")
+        total = exp.Add(this=total, expression=exp.Mul(this=exp.column("d", table=f"n{k}"),
+                                                       expression=exp.Literal.number(10 ** k)))
+    return query.select(exp.alias_(total, "n"))

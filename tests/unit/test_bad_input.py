@@ -1,0 +1,324 @@
+"""Every defect of the input contract gives a clear error: table, column, count, examples —
+and a non-zero exit code from the CLI, with no partial output left behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from saas_retention.build.duckdb.run import build, check
+from saas_retention.core.config import load_settings, parse_settings
+from saas_retention.core.errors import ConfigError, SourceError, SourceProblems
+
+AS_OF = dt.date(2024, 6, 30)
+HEADER = "subscription_id,customer_id,start_date,end_date,mrr"
+GOOD = ["s1,c1,2024-01-01,,100", "s2,c2,2024-02-15,2024-04-01,50"]
+
+
+def write(folder: Path, name: str, lines: list[str], encoding: str = "utf-8") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    return path
+
+
+def problems_of(source: Path, **settings) -> list[str]:
+    with pytest.raises(SourceProblems) as info:
+        check(source, parse_settings({"as_of": AS_OF, **settings}))
+    return [str(p) for p in info.value.problems]
+
+
+def one_problem(source: Path, **settings) -> str:
+    found = problems_of(source, **settings)
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (",c3,2024-01-01,,10", "subscriptions.subscription_id: missing (NULL) values"),
+        ("s3,,2024-01-01,,10", "subscriptions.customer_id: missing (NULL) values"),
+        ("s3,c3,2024-05-01,2024-03-01,10", "subscriptions.end_date: end_date before start_date"),
+        ("s3,c3,2024-01-01,,-10", "subscriptions.mrr: negative MRR"),
+        ("s3,c3,2024-01-01,,ten", "subscriptions.mrr: values that are not a number"),
+        ("s3,c3,01/02/2024,,10", "subscriptions.start_date: values that are not a date"),
+        ("s3,c3,2024-02-30,,10", "subscriptions.start_date: values that are not a date"),
+        ("s3,c3,,,10", "subscriptions.start_date: missing (NULL) values"),
+        ("s3,c3,2024-01-01,,", "subscriptions.mrr: missing (NULL) values"),
+        ("s1,c3,2024-01-01,,10", "subscriptions.subscription_id: duplicate values"),
+    ],
+)
+def test_subscription_defects(tmp_path, row, expected):
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD, row])
+    message = one_problem(tmp_path)
+    assert message.startswith(f"error: {expected}"), message
+    assert "(1 row)" in message or "(2 rows)" in message  # the count
+    assert "e.g." in message  # examples
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "1.5", "0.25", "inf", "nan"])
+def test_billing_interval_count_must_be_a_positive_whole_number(tmp_path, count):
+    """A term lasts billing_interval × billing_interval_count: 0 or less would give no
+    renewal anniversary at all, a fraction a term each engine rounds its own way."""
+    header = f"{HEADER},billing_interval,billing_interval_count"
+    write(tmp_path, "subscriptions.csv", [header, "s1,c1,2024-01-01,,100,month,",
+                                          "s2,c2,2024-02-15,2024-04-01,50,year,2",
+                                          f"s3,c3,2024-01-01,,10,month,{count}"])
+    message = one_problem(tmp_path)
+    assert message.startswith(
+        "error: subscriptions.billing_interval_count: values that are not a positive whole "
+        "number (a term lasts this many billing intervals) (1 row)"), message
+    assert "subscription_id='s3'" in message and f"billing_interval_count='{count}'" in message
+
+
+def test_examples_show_the_offending_rows(tmp_path):
+    rows = [f"b{i},c{i},2024-13-{i:02d},,10" for i in range(1, 6)]
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD, *rows])
+    message = one_problem(tmp_path)
+    assert "(5 rows)" in message
+    assert "subscription_id='b1'" in message and "start_date='2024-13-01'" in message
+    assert "b4" not in message  # a few examples, not all
+
+
+def test_mixed_date_formats_are_reported(tmp_path):
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD, "s3,c3,03/01/2024,,10",
+                                          "s4,c4,March 3 2024,,10"])
+    message = one_problem(tmp_path)
+    assert "start_date: values that are not a date" in message and "(2 rows)" in message
+
+
+def test_all_problems_are_reported_together(tmp_path):
+    write(tmp_path, "subscriptions.csv",
+          [HEADER, *GOOD, "s3,c3,2024-05-01,2024-03-01,10", "s4,c4,2024-01-01,,-1"])
+    found = problems_of(tmp_path)
+    assert len(found) == 2
+    assert any("end_date before start_date" in p for p in found)
+    assert any("negative MRR" in p for p in found)
+
+
+def test_missing_required_column_names_existing_and_closest(tmp_path):
+    write(tmp_path, "subscriptions.csv",
+          ["subscription_id,customer_id,start_date,end_date,monthly_mrr", "s1,c1,2024-01-01,,5"])
+    message = one_problem(tmp_path)
+    assert "subscriptions.mrr: required column missing" in message
+    assert "closest match 'monthly_mrr'" in message
+    assert "tables.subscriptions.columns.mrr" in message
+    assert "columns found: subscription_id, customer_id, start_date, end_date, monthly_mrr" \
+        in message
+
+
+def test_column_mapping_fixes_the_missing_column(tmp_path):
+    write(tmp_path, "subscriptions.csv",
+          ["subscription_id,customer_id,start_date,end_date,monthly_mrr", "s1,c1,2024-01-01,,5"])
+    report = check(tmp_path, parse_settings(
+        {"as_of": AS_OF, "tables": {"subscriptions": {"columns": {"mrr": "monthly_mrr"}}}}))
+    assert report.tables == {"subscriptions": 1}
+
+
+def test_missing_subscriptions_table_lists_what_exists(tmp_path):
+    write(tmp_path, "subscription_periods.csv", [HEADER, *GOOD])
+    with pytest.raises(SourceError) as info:
+        check(tmp_path, parse_settings({"as_of": AS_OF}))
+    text = str(info.value)
+    assert "no table 'subscriptions'" in text
+    assert "did you mean 'subscription_periods'" in text
+    assert "tables.subscriptions.table" in text
+
+
+def test_non_utf8_csv(tmp_path):
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD, "s3,Société Générale,2024-01-01,,10"],
+          encoding="latin-1")
+    with pytest.raises(SourceError) as info:
+        check(tmp_path, parse_settings({"as_of": AS_OF}))
+    assert "subscriptions" in str(info.value) and "not UTF-8" in str(info.value)
+
+
+def test_empty_file(tmp_path):
+    (tmp_path / "subscriptions.csv").write_bytes(b"")
+    with pytest.raises(SourceError) as info:
+        check(tmp_path, parse_settings({"as_of": AS_OF}))
+    assert "subscriptions" in str(info.value)
+    assert "Traceback" not in str(info.value)
+
+
+def test_header_only_file_has_nothing_to_build(tmp_path):
+    write(tmp_path, "subscriptions.csv", [HEADER])
+    with pytest.raises(SourceError) as info:
+        build(tmp_path, parse_settings({"as_of": AS_OF}), out_dir=tmp_path / "out")
+    assert "no subscription is active on or before as_of" in str(info.value)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_future_rows_are_a_warning_and_kept(tmp_path):
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD, "s3,c3,2025-01-01,,10"])
+    report = check(tmp_path, parse_settings({"as_of": AS_OF}))
+    assert [str(w) for w in report.warnings] == [
+        "warning: subscriptions.start_date: subscriptions starting after as_of (2024-06-30); "
+        "kept, they count from their start once as_of reaches it (1 row)\n"
+        "    e.g. {subscription_id='s3', customer_id='c3', start_date='2025-01-01', "
+        "end_date=None, mrr='10'}"
+    ]
+
+
+def test_unknown_customers_are_a_warning(tmp_path):
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD])
+    write(tmp_path, "customers.csv", ["customer_id,plan", "c1,pro"])
+    report = check(tmp_path, parse_settings({"as_of": AS_OF}))
+    assert len(report.warnings) == 1
+    assert "customers missing from the customers table" in str(report.warnings[0])
+    assert "(1 row)" in str(report.warnings[0]) and "c2" in str(report.warnings[0])
+
+
+def test_duplicate_customers(tmp_path):
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD])
+    write(tmp_path, "customers.csv", ["customer_id,plan", "c1,pro", "c1,starter", "c2,pro"])
+    message = one_problem(tmp_path)
+    assert message.startswith("error: customers.customer_id: duplicate values")
+    assert "(2 rows)" in message and "'c1'" in message
+
+
+def test_wrong_type_in_parquet(tmp_path):
+    import duckdb
+
+    path = tmp_path / "subscriptions.parquet"
+    duckdb.sql("select 's1' as subscription_id, 'c1' as customer_id, "
+               "date '2024-01-01' as start_date, null::date as end_date, 'lots' as mrr"
+               ).write_parquet(str(path))
+    message = one_problem(tmp_path)
+    assert "subscriptions.mrr: values that are not a number" in message
+
+
+def test_unknown_config_key(tmp_path):
+    cfg = write(tmp_path, "cfg.yml", ["grian: month"])
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    assert "unknown config key 'grian'" in str(info.value)
+    assert "did you mean 'grain'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (["grain: fortnight"], "grain"),
+        (["timezone: Europe/Pariss"], "did you mean Europe/Paris"),
+        (["week_start: funday"], "week_start"),
+        (["preset: chartmogul"], "preset"),
+        (["tables:", "  subscription:", "    table: x"], "unknown table 'subscription'"),
+        (["tables:", "  subscriptions:", "    columns: {amount: x}"],
+         "unknown contract column 'amount'"),
+        (["- a list"], "must hold a mapping"),
+    ],
+)
+def test_invalid_settings(tmp_path, lines, expected):
+    cfg = write(tmp_path, "cfg.yml", lines)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    assert expected in str(info.value)
+
+
+def test_cli_exit_code_message_and_no_partial_output(tmp_path):
+    src = tmp_path / "src"
+    write(src, "subscriptions.csv", [HEADER, *GOOD, "s3,c3,2024-05-01,2024-03-01,10"])
+    out, db = tmp_path / "out", tmp_path / "m.duckdb"
+    proc = subprocess.run(
+        [sys.executable, "-m", "saas_retention.cli", "build", "--source", str(src),
+         "--as-of", "2024-06-30", "--out", str(out), "--database", str(db)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 3
+    assert "Traceback" not in proc.stderr
+    assert "subscriptions.end_date: end_date before start_date (1 row)" in proc.stderr
+    assert not db.exists()
+    assert not out.exists() or not any(out.iterdir())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_cli_refuses_a_billing_interval_count_of_zero(tmp_path):
+    src = tmp_path / "src"
+    write(src, "subscriptions.csv", [f"{HEADER},billing_interval_count",
+                                     "s1,c1,2024-01-01,,100,", "s2,c2,2024-01-01,,100,0"])
+    db = tmp_path / "m.duckdb"
+    proc = subprocess.run(
+        [sys.executable, "-m", "saas_retention.cli", "build", "--source", str(src),
+         "--as-of", "2024-06-30", "--database", str(db)], capture_output=True, text=True)
+    assert proc.returncode == 3
+    assert "Traceback" not in proc.stderr
+    assert ("subscriptions.billing_interval_count: values that are not a positive whole "
+            "number (a term lasts this many billing intervals) (1 row)") in proc.stderr
+    assert not db.exists()
+
+
+def test_failed_rebuild_keeps_the_previous_database(tmp_path):
+    import duckdb
+
+    src = tmp_path / "src"
+    write(src, "subscriptions.csv", [HEADER, *GOOD])
+    db = tmp_path / "m.duckdb"
+    build(src, parse_settings({"as_of": AS_OF}), database=db)
+    write(src, "subscriptions.csv", [HEADER, *GOOD, "s3,c3,2024-01-01,,-5"])
+    with pytest.raises(SourceProblems):
+        build(src, parse_settings({"as_of": AS_OF}), database=db)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("select max(customers_end) from retention").fetchall() == [(2,)]
+    finally:
+        con.close()
+
+
+def test_survey_scale_check_ignores_case(tmp_path):
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD])
+    write(tmp_path, "survey_responses.csv", ["customer_id,responded_at,survey,score",
+                                             "c1,2024-02-01 10:00:00,NPS,11",
+                                             "c1,2024-02-02 10:00:00,Csat,4"])
+    message = one_problem(tmp_path)
+    assert message.startswith("error: survey_responses.score: scores outside the survey's scale")
+    assert "(1 row)" in message and "score='11'" in message
+
+
+def test_engagement_score_builds_without_support_tickets(tmp_path):
+    import duckdb
+
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD])
+    write(tmp_path, "events.csv", ["customer_id,event_time,event_name",
+                                   "c1,2024-02-14 09:00:00,login", "c2,2024-03-03 10:00:00,login"])
+    db = tmp_path / "m.duckdb"
+    result = build(tmp_path, parse_settings({"as_of": AS_OF}), database=db)
+    assert "customer_engagement" in result.models and "support_load" in result.skipped
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("select sum(support_tickets) from customer_engagement"
+                           ).fetchall() == [(0,)]
+        # whole months: the day calendar starts on the first of the first month
+        assert con.execute("select min(activity_date) from calendar_days").fetchall() == [
+            (dt.date(2024, 1, 1),)]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_billing_interval_count_must_be_positive(tmp_path, count):
+    # with amounts_per_interval the amounts are divided by it: the MRR would be infinite or
+    # negative (the models rely on staged MRR never being negative)
+    header = HEADER + ",billing_interval,billing_interval_count"
+    rows = [f"{r},month,1" for r in GOOD] + [f"s3,c3,2024-01-01,,120,year,{count}"]
+    write(tmp_path, "subscriptions.csv", [header, *rows])
+    message = one_problem(tmp_path,
+                          tables={"subscriptions": {"amounts_per_interval": True}})
+    # the amounts are divided by it: refused by the rule every build has (above)
+    assert message.startswith("error: subscriptions.billing_interval_count: values that are "
+                              "not a positive whole number"), message
+
+
+def test_billing_interval_counts_normalise_amounts(tmp_path):
+    header = HEADER + ",billing_interval,billing_interval_count"
+    write(tmp_path, "subscriptions.csv", [header, "s1,c1,2024-01-01,,120,year,2",
+                                          "s2,c2,2024-01-01,,30,month,"])
+    settings = parse_settings({"as_of": AS_OF,
+                               "tables": {"subscriptions": {"amounts_per_interval": True}}})
+    report = check(tmp_path, settings)
+    assert report.used["subscriptions"] == 2

@@ -1,0 +1,90 @@
+"""Smoke run of the benchmark (``saas-retention bench``) so it never rots: it runs end to end on
+a small source and its JSON has every figure, positive. No timing is asserted: the numbers
+belong to the machine, the benchmark records them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from saas_retention.bench.runner import parse_sizes
+from saas_retention.cli import main
+
+
+@pytest.mark.slow
+def test_bench_smoke_run(tmp_path):
+    out = tmp_path / "results"
+    result = CliRunner().invoke(main, [
+        "bench", "--sizes", "10k", "--months", "3", "--udf-rows", "50000",
+        "--data", str(tmp_path / "data"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "results.json").read_text())
+    assert "(b) ÷ (a)" in (out / "RESULTS.md").read_text(encoding="utf-8")
+
+    assert data["command"].startswith("saas-retention bench --sizes 10k")
+    assert data["machine"]["nproc"] >= 1 and data["machine"]["duckdb"]
+    [size] = data["sizes"]
+    assert size["customers"] == 10_000
+    assert all(size["rows"][t] > 0 for t in ("customers", "subscriptions", "events"))
+    for key in ("seconds", "cpu_seconds", "events_seconds", "subscriptions_seconds",
+                "customer_days"):
+        assert size["baseline"][key] > 0, key
+    build = size["build"]
+    for key in ("seconds", "cpu_seconds", "templates_seconds", "staging_seconds", "compile_seconds",
+                "models_seconds", "prepare_seconds", "finish_seconds", "peak_rss_bytes",
+                "database_bytes"):
+        assert build[key] > 0, key
+    assert not build["skipped"]  # the generated source has every table
+    assert {"customer_periods", "customer_daily_activity", "retention"} <= set(build["models"])
+    assert all(m["rows"] >= 0 and m["seconds"] >= 0 for m in build["models"].values())
+    # the parts add up to the whole
+    parts = (build["templates_seconds"] + build["staging_seconds"] + build["compile_seconds"]
+             + build["models_seconds"] + build["prepare_seconds"] + build["finish_seconds"])
+    assert parts == pytest.approx(build["seconds"], rel=1e-6)
+    assert build["peak_rss_bytes"] > 50 * 2**20  # a Python + DuckDB process, in bytes
+    assert size["ratio_build_to_baseline"] > 0 and size["cpu_ratio_build_to_baseline"] > 0
+    # the storage floor rewrote every table the build stored, no more, no fewer
+    floor = size["storage_floor"]
+    assert floor["tables"] == len(build["models"]) + 2  # the models and both calendars
+    assert floor["rows"] >= sum(m["rows"] for m in build["models"].values())
+    assert floor["seconds"] > 0 and floor["bytes"] > 0 and size["ratio_storage_to_baseline"] > 0
+    assert "How close to the machine's limit" in (out / "RESULTS.md").read_text(encoding="utf-8")
+    assert size["events_per_second"]["baseline"] > 0 and size["events_per_second"]["build"] > 0
+
+    refresh = size["incremental"]  # build --incremental after one more day of events
+    assert refresh["refresh"]["incremental"] and all(refresh["same_result"].values())
+    assert refresh["ratio"] > 0 and refresh["appended_events"] > 0
+    floor = refresh["floor"]  # copying the database plus fingerprinting the events
+    assert floor["copy_seconds"] > 0 and floor["fingerprint_seconds"] > 0
+    assert floor["seconds"] == pytest.approx(floor["copy_seconds"] + floor["fingerprint_seconds"])
+    assert "Incremental refresh: one more day of events" in (out / "RESULTS.md").read_text(
+        encoding="utf-8")
+
+    comparison = size["comparison"]
+    assert set(comparison["same_result"].values()) == {True}, comparison
+    assert all(s > 0 for s in comparison["seconds"].values())
+    assert comparison["fastest"] in comparison["seconds"]
+
+    metrics = data["metric_functions"]["metrics"]
+    assert set(metrics) == {"crr", "nrr"}
+    for m in metrics.values():
+        assert m["same_result"]
+        assert all(s > 0 for s in m["seconds"].values())
+        assert m["arrow_vs_inline"] > 0 and m["macro_vs_inline"] > 0
+    assert data["growth"] is None  # one size: nothing to grow from
+
+
+def test_parse_sizes():
+    assert parse_sizes("10k,100k,1m") == [10_000, 100_000, 1_000_000]
+    assert parse_sizes(" 2.5k , 7 ") == [2_500, 7]
+    for bad in ("", "ten", "1.5", "0", "-3k"):
+        with pytest.raises(ValueError):
+            parse_sizes(bad)
+
+
+def test_bad_sizes_are_a_usage_error():
+    result = CliRunner().invoke(main, ["bench", "--sizes", "lots"])
+    assert result.exit_code == 2
+    assert "not a size" in result.output

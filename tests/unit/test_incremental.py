@@ -1,0 +1,608 @@
+"""build --incremental: for every scenario, the refreshed database equals a full rebuild of the
+same final source, table by table and row for row (every model, and the state the next refresh
+reads); whatever it cannot refresh safely is a full rebuild that says why."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from saas_retention.build.duckdb.run import build
+from saas_retention.build.incremental.refresh import build_incremental
+from saas_retention.build.incremental.state import STATE_SCHEMA, read_manifest
+from saas_retention.catalog.templates import Model, _validate_incremental, load_catalog
+from saas_retention.core.config import parse_settings
+from saas_retention.core.errors import SourceProblems, TemplateError
+
+END = dt.date(2024, 8, 31)
+TABLES = ("customers", "subscriptions", "events", "survey_responses", "referrals",
+          "support_tickets")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    from saas_retention.datagen.demo import generate
+
+    path = tmp_path_factory.mktemp("incremental") / "base.duckdb"
+    generate(str(path), customers=90, months=9, seed=11, end_date=END)
+    return path
+
+
+def _source(base: Path, target: Path, statements: list[str]) -> Path:
+    """A copy of the base source with ``statements`` applied."""
+    con = duckdb.connect(str(target))
+    try:
+        con.execute(f"attach '{base}' as base (read_only)")
+        for t in TABLES:
+            con.execute(f"create or replace table {t} as select * from base.{t}")
+        con.execute("detach base")
+        for s in statements:
+            con.execute(s)
+    finally:
+        con.close()
+    return target
+
+
+def _events_until(day: str, hour: int = 24) -> str:
+    return (f"delete from events where event_time >= timestamp '{day}' + "
+            f"interval {hour} hour")
+
+
+def _tables(con, catalog: str, schema: str) -> set[str]:
+    return {r[0] for r in con.execute(
+        "select table_name from information_schema.tables where table_catalog = ? and "
+        "table_schema = ?", [catalog, schema]).fetchall()}
+
+
+def assert_same_database(incremental: Path, full: Path) -> int:
+    """Every table of both files (the models in main, the refresh state in sr_build but its
+    manifest, which records when it was built) holds the same rows with the same types."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{incremental}' as i (read_only)")
+        con.execute(f"attach '{full}' as f (read_only)")
+        compared = 0
+        for schema in ("main", STATE_SCHEMA):
+            names = _tables(con, "f", schema)
+            assert _tables(con, "i", schema) == names, schema
+            for t in sorted(names - {"manifest"}):
+                rel_i, rel_f = f'i.{schema}."{t}"', f'f.{schema}."{t}"'
+                types = [con.execute(f"select column_name, column_type from (describe {r})"
+                                     ).fetchall() for r in (rel_i, rel_f)]
+                assert types[0] == types[1], t
+                n_i, n_f = (con.execute(f"select count(*) from {r}").fetchone()[0]
+                            for r in (rel_i, rel_f))
+                assert n_i == n_f, f"{schema}.{t}: {n_i} rows refreshed, {n_f} rebuilt"
+                for a, b in ((rel_i, rel_f), (rel_f, rel_i)):
+                    extra = con.execute(f"select * from {a} except all select * from {b} "
+                                        "limit 3").fetchall()
+                    assert extra == [], f"{schema}.{t}: rows only in {a[0]}: {extra}"
+                compared += 1
+        return compared
+    finally:
+        con.close()
+
+
+@dataclass
+class Scenario:
+    name: str
+    before: list[str]
+    before_as_of: dt.date
+    after: list[str]
+    after_as_of: dt.date
+    incremental: bool = True
+    reason: str = ""  # a fragment of the full rebuild's reason
+    settings: dict = field(default_factory=dict)
+    after_settings: dict | None = None
+
+
+D = dt.date
+SCENARIOS = [
+    Scenario("more events on the last covered day",
+             [_events_until("2024-08-20", 13)], D(2024, 8, 20),
+             [_events_until("2024-08-20")], D(2024, 8, 20)),
+    Scenario("one more day of events",
+             [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20")], D(2024, 8, 20)),
+    Scenario("a new period starts",
+             [_events_until("2024-07-31")], D(2024, 7, 31),
+             [_events_until("2024-08-01")], D(2024, 8, 1)),
+    Scenario("a week later",
+             [_events_until("2024-08-10")], D(2024, 8, 10),
+             [_events_until("2024-08-17")], D(2024, 8, 17)),
+    Scenario("nothing changed", [_events_until("2024-08-20")], D(2024, 8, 20),
+             [_events_until("2024-08-20")], D(2024, 8, 20)),
+    Scenario("as_of moves on over events the source already had",
+             [], D(2024, 8, 19), [], D(2024, 8, 25)),
+    Scenario("a new customer and subscription with its first events",
+             [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20"),
+              "insert into customers (customer_id) select 'new-1'",
+              "insert into subscriptions (subscription_id, customer_id, start_date, mrr) "
+              "values ('new-s1', 'new-1', date '2024-08-20', 99)",
+              "insert into events (customer_id, user_id, event_time, event_name) values "
+              "('new-1', 'u1', timestamp '2024-08-20 09:00:00', 'signup'), "
+              "('new-1', 'u1', timestamp '2024-08-20 09:05:00', 'report')"],
+             D(2024, 8, 20)),
+    Scenario("a churn: an open subscription ends",
+             [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20"),
+              "update subscriptions set end_date = date '2024-08-20' where subscription_id = "
+              "(select min(subscription_id) from subscriptions where end_date is null and "
+              "start_date < date '2024-06-01' and mrr > 0)"],
+             D(2024, 8, 20)),
+    Scenario("a past subscription edited (subscription models are always recomputed)",
+             [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20"),
+              "update subscriptions set mrr = mrr + 7 where subscription_id = "
+              "(select min(subscription_id) from subscriptions where mrr > 0)"],
+             D(2024, 8, 20)),
+    Scenario("new survey responses, tickets and referrals",
+             [_events_until("2024-08-19"), "delete from survey_responses where responded_at "
+              ">= date '2024-08-15'", "delete from support_tickets where created_at >= "
+              "date '2024-08-15'", "delete from referrals where referred_at >= "
+              "date '2024-08-15'"], D(2024, 8, 19),
+             [_events_until("2024-08-20")], D(2024, 8, 20)),
+    Scenario("week grain and a time zone east of UTC",
+             [_events_until("2024-08-18", 20)], D(2024, 8, 18),
+             [_events_until("2024-08-20", 2)], D(2024, 8, 19),
+             settings={"grain": "week", "timezone": "Asia/Tokyo", "week_start": "sunday"}),
+    Scenario("day grain west of UTC",
+             [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-21")], D(2024, 8, 20),
+             settings={"grain": "day", "timezone": "America/Los_Angeles"}),
+    Scenario("a past event edited", [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20"),
+              "update events set event_name = 'edited' where event_time = (select min("
+              "event_time) from events where event_time >= date '2024-03-05')"],
+             D(2024, 8, 20), incremental=False, reason="before the last covered day"),
+    Scenario("a past event deleted", [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20"),
+              "delete from events where event_time = (select max(event_time) from events "
+              "where event_time < date '2024-08-18')"],
+             D(2024, 8, 20), incremental=False, reason="2024-08-17"),
+    Scenario("a late event for an earlier day", [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20"),
+              "insert into events (customer_id, user_id, event_time, event_name) select "
+              "min(customer_id), 'late', timestamp '2024-08-02 10:00:00', 'report' from events"],
+             D(2024, 8, 20), incremental=False, reason="2024-08-02"),
+    Scenario("settings changed", [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20")], D(2024, 8, 20), incremental=False,
+             reason="settings changed: timezone 'UTC' → 'Europe/Berlin'",
+             after_settings={"timezone": "Europe/Berlin"}),
+    Scenario("grain changed", [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20")], D(2024, 8, 20), incremental=False,
+             reason="grain 'month' → 'quarter'", after_settings={"grain": "quarter"}),
+    Scenario("as_of moved back", [_events_until("2024-08-20")], D(2024, 8, 20),
+             [_events_until("2024-08-20")], D(2024, 8, 12), incremental=False,
+             reason="as_of moved back"),
+    Scenario("an event column changed type", [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20"),
+              "alter table events alter duration_seconds type varchar"],
+             D(2024, 8, 20), incremental=False, reason="duration_seconds 'DOUBLE' → 'VARCHAR'"),
+    Scenario("the events table is gone", [_events_until("2024-08-19")], D(2024, 8, 19),
+             ["drop table events"], D(2024, 8, 20), incremental=False,
+             reason="events table is gone"),
+    Scenario("the events table appears", ["drop table events"], D(2024, 8, 19),
+             [_events_until("2024-08-20")], D(2024, 8, 20), incremental=False,
+             reason="events table appeared"),
+]
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> dict:
+    """Built databases by (what, statements, settings), shared by scenarios that start from the
+    same state or end in it: each scenario copies the file it starts from."""
+    return {"dir": tmp_path_factory.mktemp("builds")}
+
+
+def _cached(builds: dict, key: tuple, make) -> Path:
+    if key not in builds:
+        path = builds["dir"] / f"{len(builds)}.duckdb"
+        make(path)
+        builds[key] = path
+    return builds[key]
+
+
+def _run(base: Path, tmp: Path, sc: Scenario, builds: dict | None = None) -> tuple:
+    s0 = parse_settings({**sc.settings, "as_of": sc.before_as_of})
+    s1 = parse_settings({**sc.settings, **(sc.after_settings or {}), "as_of": sc.after_as_of})
+    before = _source(base, tmp / "before.duckdb", sc.before)
+    after = _source(base, tmp / "after.duckdb", sc.after)
+    db = tmp / "refreshed.duckdb"
+
+    def first(path: Path) -> None:
+        result = build_incremental(before, s0, database=path)
+        assert not result.incremental and "does not exist" in result.reason
+
+    def reference(path: Path) -> None:
+        build(after, s1, database=path, keep_state=True)
+
+    if builds is None:
+        first(db)
+        full = tmp / "full.duckdb"
+        reference(full)
+    else:
+        shutil.copyfile(_cached(builds, ("before", tuple(sc.before), s0.model_dump_json()),
+                                first), db)
+        full = _cached(builds, ("after", tuple(sc.after), s1.model_dump_json()), reference)
+    result = build_incremental(after, s1, database=db)
+    return result, db, full
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_refresh_equals_a_full_rebuild(base, builds, tmp_path, sc):
+    result, db, full = _run(base, tmp_path, sc, builds)
+    assert result.incremental is sc.incremental, result.reason
+    if sc.incremental:
+        assert result.from_day == sc.before_as_of
+        if "events" in result.staging.tables:
+            assert set(result.refreshed) == {
+                "customer_daily_activity", "customer_daily_features",
+                "customer_period_features", "feature_breadth", "time_of_use"}
+    else:
+        assert sc.reason in result.reason
+    compared = assert_same_database(db, full)
+    assert compared >= len(result.models) + 2 >= 15  # every model and both calendars
+    # the refreshed file names the as_of it covers, for the next refresh
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert read_manifest(con)["as_of"] == sc.after_as_of.isoformat()
+    finally:
+        con.close()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_refresh_stages_only_the_new_days(base, tmp_path):
+    sc = SCENARIOS[1]
+    result, _db, _full = _run(base, tmp_path, sc)
+    con = duckdb.connect(str(tmp_path / "after.duckdb"), read_only=True)
+    try:
+        total, window = con.execute(
+            "select count(*), count(*) filter (where event_time >= date '2024-08-19') "
+            "from events").fetchone()
+    finally:
+        con.close()
+    assert result.staging.tables["events"] == total  # every row read and fingerprinted
+    assert result.staged_events == window < total / 20  # but only two days staged
+
+
+def test_chained_refreshes_equal_one_full_rebuild(base, tmp_path):
+    days = [D(2024, 8, 17), D(2024, 8, 18), D(2024, 8, 21), D(2024, 9, 1)]
+    db = tmp_path / "refreshed.duckdb"
+    for i, day in enumerate(days):
+        src = _source(base, tmp_path / f"s{i}.duckdb", [_events_until(day.isoformat(), 11)])
+        result = build_incremental(src, parse_settings({"as_of": day}), database=db)
+        assert result.incremental is (i > 0), result.reason
+    build(src, parse_settings({"as_of": days[-1]}), database=tmp_path / "full.duckdb",
+          keep_state=True)
+    assert_same_database(db, tmp_path / "full.duckdb")
+
+
+def test_randomised_appends_and_edits_around_the_boundary(base, tmp_path):
+    """Random cut days and random edits on either side of the last covered day: an edit
+    before it must fall back, anything else must refresh; both must equal a full rebuild."""
+    rng = random.Random(7)
+    for i in range(4):
+        d0 = D(2024, 8, 1) + dt.timedelta(days=rng.randrange(0, 20))
+        d1 = d0 + dt.timedelta(days=rng.randrange(0, 6))
+        hour = rng.randrange(1, 24)
+        edit_day = min(d1, d0 + dt.timedelta(days=rng.randrange(-3, 3)))
+        after = [_events_until(d1.isoformat()),
+                 "update events set duration_seconds = coalesce(duration_seconds, 0) + 1 "
+                 "where event_time = (select min(event_time) from events where event_time >= "
+                 f"date '{edit_day}')"]
+        sc = Scenario(f"random {i}", [_events_until(d0.isoformat(), hour)], d0, after, d1)
+        tmp = tmp_path / str(i)
+        tmp.mkdir()
+        result, db, full = _run(base, tmp, sc)
+        con = duckdb.connect(str(tmp / "after.duckdb"), read_only=True)
+        try:
+            edited = con.execute("select cast(min(event_time) as date) from events where "
+                                 f"event_time >= date '{edit_day}'").fetchone()[0]
+        finally:
+            con.close()
+        assert edited is not None
+        assert result.incremental is (edited >= d0), (d0, d1, edited, result.reason)
+        assert_same_database(db, full)
+
+
+def test_bad_new_rows_are_reported_and_leave_the_database(base, tmp_path):
+    before = _source(base, tmp_path / "before.duckdb", [_events_until("2024-08-19")])
+    db = tmp_path / "m.duckdb"
+    build_incremental(before, parse_settings({"as_of": D(2024, 8, 19)}), database=db)
+    digest = hashlib.sha256(db.read_bytes()).hexdigest()
+    after = _source(base, tmp_path / "after.duckdb", [
+        _events_until("2024-08-20"),
+        "insert into events (customer_id, user_id, event_time, event_name) values "
+        "(null, 'u', timestamp '2024-08-20 10:00:00', 'report')"])
+    with pytest.raises(SourceProblems) as err:
+        build_incremental(after, parse_settings({"as_of": D(2024, 8, 20)}), database=db)
+    text = str(err.value)
+    assert "events" in text and "customer_id" in text and "1 row" in text
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_refresh_failing_midway_leaves_the_previous_database(base, tmp_path, monkeypatch):
+    import saas_retention.build.incremental.refresh as incremental
+
+    before = _source(base, tmp_path / "before.duckdb", [_events_until("2024-08-19")])
+    after = _source(base, tmp_path / "after.duckdb", [_events_until("2024-08-20")])
+    db = tmp_path / "m.duckdb"
+    build_incremental(before, parse_settings({"as_of": D(2024, 8, 19)}), database=db)
+    digest = hashlib.sha256(db.read_bytes()).hexdigest()
+
+    def broken(*_a, **_k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(incremental, "build_models", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_incremental(after, parse_settings({"as_of": D(2024, 8, 20)}), database=db)
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def _daily(db: Path) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("select max(day_index), count(*), sum(events) "
+                           "from customer_daily_activity").fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_refresh_killed_at_random_points_leaves_the_previous_database(base, tmp_path):
+    before = _source(base, tmp_path / "before.duckdb", [_events_until("2024-08-19")])
+    after = _source(base, tmp_path / "after.duckdb", [_events_until("2024-08-20")])
+    db = tmp_path / "m.duckdb"
+    first = parse_settings({"as_of": D(2024, 8, 19)})
+    build_incremental(before, first, database=db)
+    old = _daily(db)
+    command = [sys.executable, "-m", "saas_retention.cli", "build", "--incremental",
+               "--source", str(after), "--as-of", "2024-08-20", "--database", str(db),
+               "--quiet"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    took = time.perf_counter() - started
+    new = _daily(db)
+    assert new != old
+    rng = random.Random(11)
+    kept = 0
+    for _ in range(5):
+        build(before, first, database=db, keep_state=True)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 0.6 * took))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        state = _daily(db)
+        assert state in (old, new)
+        kept += state == old
+    assert kept >= 2
+    result = build_incremental(after, parse_settings({"as_of": D(2024, 8, 20)}), database=db)
+    assert result.incremental and _daily(db) == new
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_cli_says_what_it_did(base, tmp_path):
+    before = _source(base, tmp_path / "before.duckdb", [_events_until("2024-08-19")])
+    after = _source(base, tmp_path / "after.duckdb", [_events_until("2024-08-20")])
+    db = tmp_path / "m.duckdb"
+
+    def run(src, as_of, *extra):
+        return subprocess.run([sys.executable, "-m", "saas_retention.cli", "build",
+                               "--incremental", "--source", str(src), "--as-of", as_of,
+                               "--database", str(db), "--quiet", *extra],
+                              capture_output=True, text=True)
+
+    proc = run(before, "2024-08-19")
+    assert proc.returncode == 0, proc.stderr
+    assert "incremental: full rebuild — m.duckdb does not exist yet" in proc.stdout
+    proc = run(after, "2024-08-20")
+    assert proc.returncode == 0, proc.stderr
+    assert "incremental: recomputed from 2024-08-19" in proc.stdout
+    assert re.search(r"customer_daily_activity [\d,]+ rows by day, .*customer_period_features "
+                     r"[\d,]+ rows by period", proc.stdout), proc.stdout
+    proc = run(after, "2024-08-20", "--grain", "week")
+    assert proc.returncode == 0, proc.stderr
+    assert "incremental: full rebuild — settings changed: grain 'month' → 'week'" in proc.stdout
+    proc = run(after, "2024-08-20", "--out", str(tmp_path / "out"))
+    assert proc.returncode != 0 and "--incremental refreshes a --database" in proc.stderr
+    # Superset and `show tables` see the models only
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        shown = {r[0] for r in con.execute("show tables").fetchall()}
+    finally:
+        con.close()
+    assert shown == set(load_catalog().models) | {"calendar", "calendar_days"}
+
+
+def test_a_plain_build_has_no_state_and_refreshes_in_full(base, tmp_path):
+    db = tmp_path / "m.duckdb"
+    settings = parse_settings({"as_of": D(2024, 8, 20)})
+    build(base, settings, database=db)
+    result = build_incremental(base, settings, database=db)
+    assert not result.incremental and "not built with --incremental" in result.reason
+    result = build_incremental(base, settings, database=db)
+    assert result.incremental
+
+
+def _model(sql: str, key=("customer_id", "day_index")) -> Model:
+    return Model(name="m", label="m", description="d", sql=sql, grain="g", key=key,
+                 inputs=("events",), incremental="day")
+
+
+@pytest.mark.parametrize("sql, problem", [
+    ("select customer_id, day_index, count(*) as n from stg_events group by customer_id, "
+     "day_index", None),
+    ("select customer_id, day_index, count(*) as n from stg_events group by customer_id",
+     "not every aggregation groups by day_index"),
+    ("select customer_id, day_index, lag(day_index) over (partition by customer_id order by "
+     "day_index) as p from stg_events", "window function"),
+    ("select e.customer_id, e.day_index, count(*) as n from stg_events e join calendar_days c "
+     "on c.day_index = e.day_index group by e.customer_id, e.day_index", "reads ['calendar_days']"),
+    # an aggregate over every day, or the distinct values of every day, reach across days
+    ("select e.customer_id, e.day_index, count(*) as n from stg_events e cross join "
+     "(select min(day_index) as d from stg_events) f where e.day_index > f.d "
+     "group by e.customer_id, e.day_index", "not every aggregation groups by day_index"),
+    ("select e.customer_id, e.day_index, count(*) as n from stg_events e join (select distinct "
+     "customer_id from stg_events) c on c.customer_id = e.customer_id "
+     "group by e.customer_id, e.day_index", "a SELECT DISTINCT does not keep day_index"),
+    ("select distinct customer_id, day_index from stg_events", None),
+])
+def test_incremental_declarations_are_checked(sql, problem):
+    if problem is None:
+        _validate_incremental(_model(sql))
+    else:
+        with pytest.raises(TemplateError, match=problem.replace("[", r"\[").replace("]", r"\]")):
+            _validate_incremental(_model(sql))
+
+
+@pytest.mark.parametrize("sql, problem", [
+    # the calendar and the incremental models hold a period's rows: allowed
+    ("select f.customer_id, f.period_index, count(*) as n from customer_daily_features f "
+     "join calendar c on c.period_index = f.period_index group by f.customer_id, f.period_index",
+     None),
+    # customer_periods is recomputed in full (a subscription edit changes any period)
+    ("select f.period_index, count(*) as n from customer_daily_features f join customer_periods "
+     "p on p.customer_id = f.customer_id group by f.period_index", "reads ['customer_periods']"),
+    ("select period_index, count(*) as n from customer_daily_features group by event_name",
+     "not every aggregation groups by period_index"),
+    # next-period retention: a period's row would depend on the next period's rows
+    ("select a.period_index, count(b.customer_id) as n from customer_daily_features a "
+     "left join customer_daily_features b on b.customer_id = a.customer_id "
+     "and b.period_index = a.period_index + 1 group by a.period_index",
+     "joins rows of different periods"),
+    ("select a.period_index, count(*) as n from customer_daily_features a join calendar c "
+     "on c.period_index <= a.period_index group by a.period_index",
+     "joins rows of different periods"),
+    # the same match written as a cross join and a WHERE
+    ("select a.period_index, count(*) as n from customer_daily_features a cross join "
+     "customer_daily_features b where b.customer_id = a.customer_id "
+     "and b.period_index = a.period_index + 1 group by a.period_index",
+     "joins rows of different periods"),
+    # a constant filter keeps rows one by one: allowed
+    ("select period_index, count(*) as n from customer_daily_features "
+     "where period_index >= 24000 and period_index is not null group by period_index", None),
+])
+def test_period_declarations_are_checked(sql, problem):
+    model = Model(name="m", label="m", description="d", sql=sql, grain="g",
+                  key=("period_index",), inputs=("events",), incremental="period")
+    incremental = frozenset({"customer_daily_features"})
+    if problem is None:
+        _validate_incremental(model, incremental)
+    else:
+        with pytest.raises(TemplateError, match=problem.replace("[", r"\[").replace("]", r"\]")):
+            _validate_incremental(model, incremental)
+
+
+def test_incremental_models_declare_day_keys():
+    declared = {n: m.incremental for n, m in load_catalog().models.items() if m.incremental}
+    assert declared == {"customer_daily_activity": "day", "customer_daily_features": "day",
+                        "customer_period_features": "period", "feature_breadth": "period",
+                        "time_of_use": "period"}
+
+
+def test_bench_measures_a_refresh_that_equals_the_full_rebuild(tmp_path):
+    """The benchmark's figure is only worth something if the refresh it times is right."""
+    from saas_retention.bench.incremental import markdown, measure
+    from saas_retention.datagen.synthetic import generate_parquet
+
+    source = tmp_path / "source"
+    generate_parquet(source, customers=300, months=4, seed=3, end_date=END)
+    work = tmp_path / "work"
+    work.mkdir()
+    entry = measure(source, work, END)
+    assert entry["appended_events"] > 0
+    assert entry["refresh"]["incremental"], entry["refresh"]["reason"]
+    con = duckdb.connect()
+    try:
+        two_days = con.execute(
+            f"select count(*) from read_parquet('{source}/events/*.parquet') "
+            f"where cast(event_time as date) >= date '{END - dt.timedelta(days=1)}'").fetchone()[0]
+    finally:
+        con.close()
+    # the last covered day (the previous as_of) and the new one, nothing earlier
+    assert entry["refresh"]["staged_events"] == two_days
+    assert len(entry["same_result"]) >= 30 and all(entry["same_result"].values())
+    assert entry["full"]["seconds"] > 0 and entry["refresh"]["seconds"] > 0
+    assert entry["ratio"] == entry["refresh"]["seconds"] / entry["full"]["seconds"]
+    text = "\n".join(markdown([{"customers": 300, "incremental": entry}]))
+    assert "refresh ÷ full" in text and "| yes |" in text
+    assert not any(p.suffix == ".duckdb" for p in work.iterdir())  # databases cleaned up
+
+
+def test_csv_source_with_offsets_and_text_timestamps(base, tmp_path):
+    """A CSV folder: event times are text (some with a UTC offset) parsed by staging into a
+    table rather than a view; the refresh must still equal a full rebuild."""
+    def folder(name: str, statements: list[str]) -> Path:
+        db = _source(base, tmp_path / f"{name}.duckdb", statements)
+        out = tmp_path / name
+        out.mkdir()
+        con = duckdb.connect(str(db))
+        try:
+            for t in TABLES:
+                target = out / f"{t}.csv"
+                if t == "events":
+                    # every third event written with an explicit offset, the rest naive
+                    con.execute(
+                        "copy (select * replace (case when hash(user_id, event_time) % 3 = 0 "
+                        "then strftime(event_time - interval 2 hour, '%Y-%m-%d %H:%M:%S') "
+                        "|| '-02:00' else strftime(event_time, '%Y-%m-%d %H:%M:%S') end "
+                        f"as event_time) from events) to '{target}' (header)")
+                else:
+                    con.execute(f"copy {t} to '{target}' (header)")
+        finally:
+            con.close()
+        return out
+
+    settings = {"timezone": "Europe/Paris"}
+    sc = Scenario("csv", [], D(2024, 8, 19), [], D(2024, 8, 20), settings=settings)
+    before = folder("before", [_events_until("2024-08-19", 23)])
+    after = folder("after", [_events_until("2024-08-20", 23)])
+    db = tmp_path / "refreshed.duckdb"
+    s0 = parse_settings({**sc.settings, "as_of": sc.before_as_of})
+    s1 = parse_settings({**sc.settings, "as_of": sc.after_as_of})
+    build_incremental(before, s0, database=db)
+    result = build_incremental(after, s1, database=db)
+    assert result.incremental, result.reason
+    build(after, s1, database=tmp_path / "full.duckdb", keep_state=True)
+    assert assert_same_database(db, tmp_path / "full.duckdb") >= 30
+
+
+def test_a_database_changed_after_its_build_is_rebuilt(base, tmp_path):
+    before = _source(base, tmp_path / "before.duckdb", [_events_until("2024-08-19")])
+    after = _source(base, tmp_path / "after.duckdb", [_events_until("2024-08-20")])
+    db = tmp_path / "m.duckdb"
+    s0, s1 = (parse_settings({"as_of": d}) for d in (D(2024, 8, 19), D(2024, 8, 20)))
+    build_incremental(before, s0, database=db)
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("delete from customer_daily_activity where day_index = "
+                    "(select min(day_index) from customer_daily_activity)")
+    finally:
+        con.close()
+    result = build_incremental(after, s1, database=db)
+    assert not result.incremental
+    assert "changed after its last build" in result.reason
+    assert "main.customer_daily_activity" in result.reason
+    build(after, s1, database=tmp_path / "full.duckdb", keep_state=True)
+    assert_same_database(db, tmp_path / "full.duckdb")
+    # a write-ahead log beside the file: a copy of the file alone would lose it
+    Path(f"{db}.wal").write_bytes(b"")
+    result = build_incremental(after, s1, database=db)
+    assert not result.incremental and "write-ahead log" in result.reason

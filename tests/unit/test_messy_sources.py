@@ -1,0 +1,437 @@
+"""Property test of issue #8: generated messy sources fed to ``check`` and ``build``.
+
+Each example is a clean random history (the one the invariant tests use) with defects mixed
+in — NULL ids, unparseable dates, negative or non-numeric MRR, duplicate ids, end before
+start, billing interval counts that are not positive whole numbers, zero-length and future
+subscriptions, customers missing from ``customers``, events with
+naive and offset timestamps mixed, events after as_of or of unknown customers, survey scores
+off the scale — written as CSV or Parquet. This file's own plain-Python reading of the rows
+says what must happen:
+
+- any error-kind defect: ``SourceProblems`` listing exactly the expected (table, column,
+  row count) problems, each with examples (the CLI: exit code 3, no traceback, the same
+  ``table.column`` lines);
+- otherwise: exactly the expected warnings with their counts, and a build whose models equal
+  the independent reference of every valid subscription (nothing dropped), satisfy the
+  invariants (start MRR + movements = end MRR, 0 ≤ GRR ≤ 100 ≤ …), and whose events add up to
+  the events read minus those reported as after as_of;
+- or, when no subscription counts before as_of, the documented SourceError saying so.
+
+Anything else — another exception, a missing or extra problem, a wrong count — fails.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reference import MODELS, Sub, assert_matches, compute, load_tables
+from test_bad_input_corpus import expected_local
+from test_properties import check_invariants, histories
+
+from saas_retention.build.duckdb.run import build, check
+from saas_retention.core.config import parse_settings
+from saas_retention.core.errors import SaasRetentionError, SourceError, SourceProblems
+
+SUB_HEADER = ["subscription_id", "customer_id", "start_date", "end_date", "mrr", "is_trial",
+              "billing_interval_count"]
+NOT_NUMBERS = ("ten", "12,50", "$5", "n/a")
+NOT_COUNTS = ("0", "-1", "1.5", "0.5", "-2.5")  # billing interval counts
+NOT_DATES = ("01/02/2024", "2024-02-30", "March 3 2024", "2024-13-01", "yesterday")
+OFFSETS = ("", "", "Z", "z", "+00:00", "+02:00", "-05:00", " +0530", " UTC", " Asia/Tokyo")
+
+# defect -> severity; error defects each add one row (or one duplicate row) that is otherwise
+# clean, so the expected problems follow from the rows alone
+SUB_ERRORS = ("null_subscription_id", "null_customer_id", "null_start", "bad_start", "bad_end",
+              "end_before_start", "negative_mrr", "text_mrr", "null_mrr", "duplicate_id",
+              "bad_interval_count")
+SUB_WARNINGS = ("zero_length", "future_start", "unknown_customer")
+EVENT_ERRORS = ("event_null_customer", "event_bad_time")
+EVENT_WARNINGS = ("event_future", "event_unknown_customer")
+SURVEY_ERRORS = ("score_off_scale",)
+
+
+@dataclass
+class Messy:
+    subs: list[Sub]  # the valid subscription rows (base + warning defects)
+    sub_rows: list[dict]  # every subscription row written, as text (None = empty)
+    customers: dict[str, dict]
+    events: list[dict]
+    surveys: list[dict]
+    as_of: dt.date
+    grain: str
+    week_start: str
+    timezone: str
+    fmt: str
+    defects: list[str] = field(default_factory=list)
+
+    def settings(self) -> dict:
+        return {"as_of": self.as_of, "grain": self.grain, "week_start": self.week_start,
+                "timezone": self.timezone}
+
+
+def _event_time(draw, day: dt.date, offset: str) -> str:
+    hour, minute = draw(st.integers(0, 23)), draw(st.integers(0, 59))
+    sep = draw(st.sampled_from((" ", "T")))
+    return f"{day.isoformat()}{sep}{hour:02d}:{minute:02d}:00{offset}"
+
+
+ALL_DEFECTS = SUB_ERRORS + SUB_WARNINGS + EVENT_ERRORS + EVENT_WARNINGS + SURVEY_ERRORS
+
+
+@st.composite
+def messy_sources(draw, required: tuple[str, ...] = ()):
+    subs, customers, as_of, grain, week_start = draw(histories())
+    subs = list(subs)
+    defects = draw(st.lists(st.sampled_from(ALL_DEFECTS), max_size=4))
+    # about half the examples carry no error defect, so builds are exercised as much as errors
+    if draw(st.booleans()):
+        defects = [d for d in defects if d in SUB_WARNINGS + EVENT_WARNINGS]
+    defects += required
+    rows = [_sub_row(s) for s in subs]
+    n = len(rows)
+
+    def fresh(**changes) -> dict:
+        nonlocal n
+        n += 1
+        row = {"subscription_id": f"x{n}", "customer_id": "c0", "start_date": "2023-01-01",
+               "end_date": "", "mrr": "10", "is_trial": "false",
+               "billing_interval_count": ""}
+        row.update(changes)
+        return row
+
+    for d in defects:
+        if d == "null_subscription_id":
+            rows.append(fresh(subscription_id=""))
+        elif d == "null_customer_id":
+            rows.append(fresh(customer_id=""))
+        elif d == "null_start":
+            rows.append(fresh(start_date=""))
+        elif d == "bad_start":
+            rows.append(fresh(start_date=draw(st.sampled_from(NOT_DATES))))
+        elif d == "bad_end":
+            rows.append(fresh(end_date=draw(st.sampled_from(NOT_DATES))))
+        elif d == "end_before_start":
+            rows.append(fresh(start_date="2023-05-01", end_date="2023-03-01"))
+        elif d == "negative_mrr":
+            rows.append(fresh(mrr=f"-{draw(st.integers(1, 500))}"))
+        elif d == "text_mrr":
+            rows.append(fresh(mrr=draw(st.sampled_from(NOT_NUMBERS))))
+        elif d == "null_mrr":
+            rows.append(fresh(mrr=""))
+        elif d == "bad_interval_count":
+            rows.append(fresh(billing_interval_count=draw(st.sampled_from(NOT_COUNTS))))
+        elif d == "duplicate_id":
+            rows.append(fresh(subscription_id=draw(st.sampled_from(
+                [r["subscription_id"] for r in rows if r["subscription_id"]]))))
+        elif d in SUB_WARNINGS:
+            start = {"zero_length": draw(st.dates(dt.date(2022, 1, 1), as_of)),
+                     "future_start": as_of + dt.timedelta(days=draw(st.integers(1, 400))),
+                     "unknown_customer": draw(st.dates(dt.date(2022, 1, 1), as_of))}[d]
+            end = start if d == "zero_length" else None
+            cid = f"ghost{n}" if d == "unknown_customer" else "c0"
+            sub = Sub(f"x{n + 1}", cid, start, end, float(draw(st.sampled_from((10, 25)))),
+                      False)
+            # whole positive billing interval counts are fine (or none at all)
+            rows.append(fresh(**(_sub_row(sub) | {"billing_interval_count": draw(
+                st.sampled_from(("", "1", "3", "12.0")))})))
+            subs.append(sub)
+    # a customers table is always written (maybe header only, as the invariant tests do):
+    # customers missing from it are the "unknown customer" warnings
+    known = set(customers)
+
+    events: list[dict] = []
+    if draw(st.booleans()) or any(d.startswith("event") for d in defects):
+        ids = sorted({s.customer_id for s in subs})
+        for _ in range(draw(st.integers(1, 8))):
+            day = draw(st.dates(dt.date(2022, 1, 1), as_of))
+            events.append({"customer_id": draw(st.sampled_from(ids)),
+                           "event_time": _event_time(draw, day, draw(st.sampled_from(OFFSETS))),
+                           "event_name": draw(st.sampled_from(("login", "export")))})
+        for d in defects:
+            if d == "event_null_customer":
+                events.append({"customer_id": "", "event_time": "2023-02-01 10:00:00",
+                               "event_name": "login"})
+            elif d == "event_bad_time":
+                events.append({"customer_id": ids[0],
+                               "event_time": draw(st.sampled_from(NOT_DATES)),
+                               "event_name": "login"})
+            elif d == "event_future":
+                day = as_of + dt.timedelta(days=draw(st.integers(2, 60)))
+                events.append({"customer_id": ids[0], "event_time": _event_time(draw, day, ""),
+                               "event_name": "login"})
+            elif d == "event_unknown_customer":
+                events.append({"customer_id": "stranger", "event_time": "2022-01-05 10:00:00",
+                               "event_name": "login"})
+    surveys: list[dict] = []
+    if "score_off_scale" in defects:
+        who = sorted(known or {s.customer_id for s in subs})[0]
+        surveys = [{"customer_id": who, "responded_at": "2022-01-03 09:00:00", "survey": "nps",
+                    "score": "9"},
+                   {"customer_id": who, "responded_at": "2022-01-04 09:00:00",
+                    "survey": draw(st.sampled_from(("nps", "csat", "NPS"))),
+                    "score": draw(st.sampled_from(("11", "-1", "0", "6")))}]
+        if surveys[1]["survey"] != "csat" and surveys[1]["score"] in ("0", "6"):
+            surveys[1]["score"] = "12"  # in scale for NPS: make it a defect
+    return Messy(subs, rows, customers, events, surveys, as_of, grain, week_start,
+                 draw(st.sampled_from(("UTC", "Europe/Paris", "America/New_York"))),
+                 draw(st.sampled_from(("csv", "parquet", "parquet-typed"))), defects)
+
+
+def _sub_row(s: Sub) -> dict:
+    amount = int(s.mrr) if float(s.mrr).is_integer() else s.mrr
+    return {"subscription_id": s.subscription_id, "customer_id": s.customer_id,
+            "start_date": s.start_date.isoformat(),
+            "end_date": s.end_date.isoformat() if s.end_date else "",
+            "mrr": str(amount), "is_trial": "true" if s.is_trial else "false",
+            "billing_interval_count": ""}
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _write(folder: Path, name: str, rows: list[dict], header: list[str], fmt: str) -> None:
+    if fmt == "csv":
+        with open(folder / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(header)
+            w.writerows([[r[h] for h in header] for r in rows])
+    else:
+        # "parquet": text columns, empty = NULL, as an export of messy data would be;
+        # "parquet-typed": each column whose values all convert gets its real type
+        table = pa.table({h: _arrow_column([r[h] or None for r in rows],
+                                           fmt == "parquet-typed" and not h.endswith("_id"))
+                          for h in header})
+        pq.write_table(table, folder / f"{name}.parquet")
+
+
+def _arrow_column(values: list[str | None], typed: bool) -> pa.Array:
+    present = [v for v in values if v is not None]
+    if typed and present:
+        if all(v in ("true", "false") for v in present):
+            return pa.array([None if v is None else v == "true" for v in values], pa.bool_())
+        if all(_date(v) for v in present):
+            return pa.array([None if v is None else _date(v) for v in values], pa.date32())
+        if all(_number(v) is not None for v in present):
+            return pa.array([None if v is None else _number(v) for v in values], pa.float64())
+    return pa.array(values, pa.string())
+
+
+def write_messy(folder: Path, m: Messy) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder, "subscriptions", m.sub_rows, SUB_HEADER, m.fmt)
+    _write(folder, "customers", [{"customer_id": c, "plan": v.get("plan") or ""}
+                                 for c, v in m.customers.items()], ["customer_id", "plan"], m.fmt)
+    if m.events:
+        _write(folder, "events", m.events, ["customer_id", "event_time", "event_name"], m.fmt)
+    if m.surveys:
+        _write(folder, "survey_responses", m.surveys,
+               ["customer_id", "responded_at", "survey", "score"], m.fmt)
+    return folder
+
+
+# --- what must happen, read from the rows in plain Python -----------------------------------------
+
+
+def _date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
+
+
+def _local_day(text: str, zone: str) -> dt.date | None:
+    local = expected_local(text, zone)
+    return local.date() if local else None
+
+
+def expected(m: Messy) -> tuple[Counter, Counter]:
+    """(errors, warnings): Counter of (table, column, message fragment) -> rows."""
+    errors: Counter = Counter()
+    warnings: Counter = Counter()
+    rows = m.sub_rows
+    for r in rows:
+        for column in ("subscription_id", "customer_id", "start_date", "mrr"):
+            if not r[column]:
+                errors[("subscriptions", column, "missing (NULL) values")] += 1
+        for column in ("start_date", "end_date"):
+            if r[column] and _date(r[column]) is None:
+                errors[("subscriptions", column, "values that are not a date")] += 1
+        if r["mrr"] and _number(r["mrr"]) is None:
+            errors[("subscriptions", "mrr", "values that are not a number")] += 1
+        start, end, mrr = _date(r["start_date"]), _date(r["end_date"]), _number(r["mrr"] or "x")
+        if start and end and end < start:
+            errors[("subscriptions", "end_date", "end_date before start_date")] += 1
+        if start and end and end == start:
+            warnings[("subscriptions", "end_date", "zero-length subscriptions")] += 1
+        if mrr is not None and mrr < 0:
+            errors[("subscriptions", "mrr", "negative MRR")] += 1
+        count = _number(r["billing_interval_count"] or "x")
+        if count is not None and (count <= 0 or not count.is_integer()):
+            errors[("subscriptions", "billing_interval_count",
+                    "not a positive whole number")] += 1
+        if start and start > m.as_of:
+            warnings[("subscriptions", "start_date", "subscriptions starting after as_of")] += 1
+        if r["customer_id"] and r["customer_id"] not in m.customers:
+            warnings[("subscriptions", "customer_id",
+                      "customers missing from the customers table")] += 1
+    ids = Counter(r["subscription_id"] for r in rows if r["subscription_id"])
+    repeated = sum(n for n in ids.values() if n > 1)
+    if repeated:
+        errors[("subscriptions", "subscription_id", "duplicate values")] = repeated
+    known = set(m.customers)
+    for table, who, column, dated in (("events", "customer_id", "event_time", m.events),
+                                      ("survey_responses", "customer_id", "responded_at",
+                                       m.surveys)):
+        for r in dated:
+            if not r[who]:
+                errors[(table, who, "missing (NULL) values")] += 1
+            day = _local_day(r[column], m.timezone)
+            if day is None:
+                errors[(table, column, "values that are not a timestamp")] += 1
+            elif day > m.as_of:
+                warnings[(table, column, "rows dated after as_of")] += 1
+            if r[who] and r[who] not in known:
+                warnings[(table, who, "rows of customers unknown")] += 1
+    for r in m.surveys:
+        kind, score = r["survey"].lower(), float(r["score"])
+        if (kind == "nps" and not 0 <= score <= 10) or (kind == "csat" and not 1 <= score <= 5):
+            errors[("survey_responses", "score", "scores outside the survey's scale")] += 1
+    return errors, warnings
+
+
+def _found(problems) -> Counter:
+    return Counter({(p.table, p.column, p.message): p.count for p in problems})
+
+
+def assert_same_problems(problems, want: Counter, severity: str) -> None:
+    """Each expected (table, column, fragment) matches one reported problem with that count,
+    and nothing else is reported."""
+    got = _found(problems)
+    unmatched = dict(got)
+    for (table, column, fragment), count in want.items():
+        hits = [k for k in unmatched if k[0] == table and k[1] == column and fragment in k[2]]
+        assert len(hits) == 1, (f"expected one {severity} {table}.{column}: {fragment}", got)
+        assert unmatched.pop(hits[0]) == count, (f"{table}.{column}: {fragment}", count, got)
+    assert not unmatched, f"unexpected {severity}s: {unmatched}"
+    for p in problems:
+        assert p.severity == severity
+        assert p.examples, str(p)  # every problem shows a few of its rows
+
+
+def run_checks(m: Messy, folder: Path) -> str:
+    """Check and build ``m`` through the Python API; returns what happened."""
+    src = write_messy(folder / "src", m)
+    errors, warnings = expected(m)
+    if errors:
+        with pytest.raises(SourceProblems) as info:
+            check(src, parse_settings(m.settings()))
+        assert_same_problems(info.value.problems, errors, "error")
+        db = folder / "m.duckdb"
+        with pytest.raises(SourceProblems):
+            build(src, parse_settings(m.settings()), database=db)
+        assert not db.exists()
+        return "error"
+    report = check(src, parse_settings(m.settings()))
+    assert_same_problems(report.warnings, warnings, "warning")
+    ref = compute(m.subs, m.as_of, m.grain, m.week_start, m.customers, ("plan",))
+    db = folder / "m.duckdb"
+    if not ref.any_active:
+        with pytest.raises(SourceError) as info:
+            build(src, parse_settings(m.settings()), database=db)
+        assert "no subscription is active on or before as_of" in str(info.value)
+        return "nothing active"
+    result = build(src, parse_settings(m.settings()), database=db)
+    assert result.staging.tables["subscriptions"] == len(m.sub_rows)
+    assert all(model in result.models for model in MODELS)
+    actual = load_tables(db)
+    assert_matches(actual, ref)  # every valid subscription counted, none invented
+    check_invariants(actual, m.as_of, m.grain)
+    if m.events:
+        after = warnings[("events", "event_time", "rows dated after as_of")]
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            (total,) = con.execute("select coalesce(sum(events), 0) from "
+                                   "customer_daily_activity").fetchone()
+        finally:
+            con.close()
+        assert total == len(m.events) - after  # kept = read - reported as after as_of
+    return "built"
+
+
+SETTINGS = settings(max_examples=12, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@SETTINGS
+@given(messy_sources())
+def test_messy_sources_fail_clearly_or_build_reconciling_numbers(m):
+    with tempfile.TemporaryDirectory() as tmp:
+        run_checks(m, Path(tmp))
+
+
+@settings(SETTINGS, max_examples=2)
+@given(messy_sources())
+def test_messy_sources_through_the_cli(m):
+    """The same through the command line: exit 0 with the warnings printed, or exit 3 with
+    every problem's ``table.column`` on stderr — never a traceback."""
+    errors, warnings = expected(m)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = write_messy(Path(tmp) / "src", m)
+        config = Path(tmp) / "retention.yml"
+        config.write_text(f"timezone: {m.timezone}\ngrain: {m.grain}\n"
+                          f"week_start: {m.week_start}\n", encoding="utf-8")
+        common = ["--source", str(src), "--config", str(config), "--as-of", m.as_of.isoformat()]
+        for command in (["check"], ["build", "--database", str(Path(tmp) / "m.duckdb"),
+                                    "--quiet"]):
+            done = subprocess.run([sys.executable, "-m", "saas_retention.cli", *command,
+                                   *common], capture_output=True, text=True)
+            assert "Traceback" not in done.stderr + done.stdout
+            if errors:
+                assert done.returncode == SourceError.exit_code, done.stderr
+                for table, column, fragment in errors:
+                    assert f"{table}.{column}: {fragment}" in done.stderr, done.stderr
+            elif done.returncode != 0:
+                assert command[0] == "build" and done.returncode == SourceError.exit_code
+                assert "no subscription is active on or before as_of" in done.stderr
+            else:
+                for table, column, fragment in warnings:
+                    assert f"warning: {table}.{column}: {fragment}" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("defect", ALL_DEFECTS)
+def test_each_defect_kind(defect):
+    """Every kind of defect at least once per run, whatever the random draws above."""
+
+    @settings(SETTINGS, max_examples=1)
+    @given(messy_sources(required=(defect,)))
+    def one(m):
+        with tempfile.TemporaryDirectory() as tmp:
+            outcome = run_checks(m, Path(tmp))
+        assert outcome == "error" or defect not in SUB_ERRORS + EVENT_ERRORS + SURVEY_ERRORS
+
+    one()
+
+
+def test_documented_errors_are_package_errors():
+    assert issubclass(SourceProblems, SourceError)
+    assert issubclass(SourceError, SaasRetentionError) and SourceError.exit_code == 3
