@@ -224,11 +224,18 @@ def compile_model(
     dimensions: Sequence[str] = (),
     pretty: bool = True,
 ) -> str:
+    """One model as SQL for ``dialect``; ``params`` default to those of the default settings at
+    this ``grain`` (as_of today), so ``compile_model("retention", "postgres")`` runs as is."""
     catalog = load_catalog()
     if isinstance(model, str):
         model = catalog.models[model]
+    if params is None:
+        from saas_retention.core.config import parse_settings
+        from saas_retention.core.params import model_params
+
+        params = model_params(parse_settings({"grain": grain}))
     tree = model_ast(
-        model, grain=grain, params=params or {}, dimensions=dimensions, catalog=catalog,
+        model, grain=grain, params=params, dimensions=dimensions, catalog=catalog,
         dialect=dialect,
     )
     # the tree is this call's own: the generator may rewrite it instead of copying it first

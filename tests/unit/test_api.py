@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import saas_retention
 
@@ -33,6 +35,43 @@ def test_import_pulls_in_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_importable_from_the_checkout_root(tmp_path):
+    """Run in a clone's root (which is on sys.path first), the ``saas_retention`` folder shadows
+    the installed package: its mapped subpackages (sql/, udfs/, superset_plugin/, dashboards/)
+    must still be found, in the checkout, for the API and for the benchmark's child processes."""
+    # as after a regular (non-editable) install: an editable install's finder would map the
+    # subpackages whatever the working directory, hiding the problem
+    code = (
+        "import sys; sys.meta_path[:] = [f for f in sys.meta_path "
+        "if '__editable__' not in getattr(f, '__module__', '')]; "
+        "import saas_retention, saas_retention.sql, saas_retention.udfs, "
+        "saas_retention.superset_plugin, saas_retention.dashboards, saas_retention.bench.runner; "
+        "print(saas_retention.__file__); print(saas_retention.sql.__file__); "
+        "print(saas_retention.compile_model('retention', 'postgres').count('SELECT') > 0)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out[0].startswith(str(ROOT / "saas_retention")), out
+    assert out[1].startswith(str(ROOT / "sql")), out
+    assert out[2] == "True"
+
+
+def test_compile_model_with_default_settings_on_every_engine():
+    """``compile_model(name, dialect)`` needs no parameters: the default settings' are bound."""
+    from saas_retention.dialects import SUPPORTED
+
+    for dialect in SUPPORTED:
+        for name, model in saas_retention.load_catalog().models.items():
+            if model.engines and dialect not in model.engines:
+                continue
+            sql = saas_retention.compile_model(name, dialect)
+            assert ":" + "periods_per_year" not in sql, (name, dialect)
 
 
 def run_cli(*args, check=False):
