@@ -12,7 +12,7 @@ from saas_retention.catalog.templates import Catalog, load_catalog
 from saas_retention.core.contract import TABLES
 from saas_retention.core.errors import ConfigError
 from saas_retention.core.params import model_params
-from saas_retention.dialects import resolve, with_query_settings
+from saas_retention.dialects import engine_spelling, resolve, with_query_settings
 from saas_retention.relations.registry import STAGING, STAGING_DEPS, WAREHOUSE_RELATIONS
 from saas_retention.relations.target import Target
 
@@ -55,9 +55,11 @@ def relation_ast(name: str, t: Target) -> exp.Query:
 
 def for_engine(tree: exp.Expression, t: Target, catalog: Catalog,
                extra: tuple[str, ...] = ()) -> exp.Expression:
-    """A model's tree (from ``model_ast``, already spelled for ``t``'s engine) with our
-    relations (plus ``extra`` ones, e.g. a client-written relation) in the build schema."""
-    return _in_schema(tree, t, catalog, extra)
+    """A model's tree as ``t``'s engine needs it: its column naming and function spelling
+    (``model_ast`` applies them for the dialect it compiles for; a tree compiled for DuckDB
+    and then adapted, as the client-step models are, gets them here), and our relations (plus
+    ``extra`` ones, e.g. a client-written relation) in the build schema."""
+    return _in_schema(engine_spelling(tree, t.dialect), t, catalog, extra)
 
 
 def _in_schema(tree: exp.Expression, t: Target, catalog: Catalog,
