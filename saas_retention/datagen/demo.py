@@ -45,16 +45,23 @@ import numpy as np
 from saas_retention.datagen.world import (
     ADDON_PRICE,
     ADDON_REASON_P,
+    ANNUAL_CHURN,
     ANNUAL_MONTHS_CHARGED,
     ANNUAL_P,
     CANCEL_REASONS,
     CHANNELS,
     CHURN_BASE,
+    COMEBACK_ANNUAL,
+    COMEBACK_GAP_DAYS,
+    COMEBACK_HAZARD,
+    COMEBACK_PLAN,
     COUNTRY_UTC_OFFSET,
     DAY_US,
-    DECLINE_DAYS,
     EVENT_NAMES,
+    HEALTH_EFFECT,
+    MAX_HAZARD,
     NPS_DAILY_P,
+    PLAN_CHANGE_P,
     PLAN_CHURN,
     PLAN_PRICE,
     PLANS,
@@ -63,17 +70,23 @@ from saas_retention.datagen.world import (
     REASON_P,
     SEGMENTS,
     SESSION_RATE,
-    TICKET_RATE,
+    SIGNUP_GROWTH,
     TRIAL_CONVERT,
+    TRIAL_CONVERT_BOUNDS,
     TRIAL_DAYS,
     TRIAL_P,
+    UNRESOLVED_P,
+    WEEKEND_SESSIONS,
     Ids,
     add_months,
     choice,
     csat_answers,
     customers_table,
+    daily_ticket_rate,
     events_table,
-    nps_scores,
+    fading,
+    nps_answers,
+    referral_times,
     referrals_table,
     schemas,
     session_events,
@@ -82,7 +95,8 @@ from saas_retention.datagen.world import (
     ticket_times,
     tickets_table,
     traits,
-    utc_us,
+    vigour,
+    weekday,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -190,7 +204,8 @@ class _Subscriptions:
         E, u = self.E, self.u
         if u() < TRIAL_P[seg]:
             te = signup + TRIAL_DAYS
-            converts = u() < min(0.95, max(0.05, TRIAL_CONVERT[seg] * health**0.5))
+            converts = u() < min(TRIAL_CONVERT_BOUNDS[1],
+                                 max(TRIAL_CONVERT_BOUNDS[0], TRIAL_CONVERT[seg] * health**0.5))
             if te > E:  # trial still running at end_date
                 self._row(c, signup, -1, 0.0, True, False, -1)
                 self._span(c, signup, E + 1, False, False, -1)
@@ -209,9 +224,8 @@ class _Subscriptions:
         comebacks = 0
         addon_start = -1
         addon_mrr = 0.0
-        p_up = 0.022 * min(2.0, max(0.5, health))
-        p_down = 0.009 / min(2.0, max(0.5, health))
-        p_switch = 0.008
+        fit = min(HEALTH_EFFECT[1], max(HEALTH_EFFECT[0], health))
+        p_up, p_down, p_switch = PLAN_CHANGE_P[0] * fit, PLAN_CHANGE_P[1] / fit, PLAN_CHANGE_P[2]
         while True:  # one paying life, until churn
             life_start = start
             cur_start = start
@@ -263,13 +277,14 @@ class _Subscriptions:
                     return
                 tenure += 1
                 hazard = CHURN_BASE[seg] * PLAN_CHURN[plan] * health**-0.8
-                hazard *= (1.6 if tenure <= 3 else 1.0) * (1.3 if comebacks else 1.0)
-                hazard = min(hazard, 0.5)
+                hazard *= (1.6 if tenure <= 3 else 1.0) * (COMEBACK_HAZARD if comebacks else 1.0)
+                hazard = min(hazard, MAX_HAZARD)
                 if year:
                     if k < 11:
                         k += 1
                         continue
-                    if u() >= min(0.9, 12.0 * hazard * 0.55):  # renew the annual term
+                    # renew the annual term
+                    if u() >= min(ANNUAL_CHURN[1], 12.0 * hazard * ANNUAL_CHURN[0]):
                         self._row(c, cur_start, p1, cur_mrr, False, True, -1)
                         if u() < 0.3:
                             factor = round(factor * 1.05, 4)  # price increase at renewal
@@ -296,16 +311,16 @@ class _Subscriptions:
                 break
             if u() >= REACTIVATE_P[reason]:
                 return
-            start = p1 + 32 + int(u() * 240)
+            start = p1 + COMEBACK_GAP_DAYS[0] + int(u() * COMEBACK_GAP_DAYS[1])
             if start > E:
                 return
             comebacks += 1
             y = u()
-            if y < 0.25 and plan > 0:
+            if y < COMEBACK_PLAN[0] and plan > 0:
                 plan -= 1
-            elif y < 0.35 and plan < 3:
+            elif y < COMEBACK_PLAN[1] and plan < 3:
                 plan += 1
-            year = u() < ANNUAL_P[seg] * 0.5
+            year = u() < ANNUAL_P[seg] * COMEBACK_ANNUAL
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,7 +378,7 @@ def _build(n: int, months: int, seed: int, end_date: dt.date, with_events: bool)
     first = (dt.date(end_date.year, end_date.month, 1) - dt.date(1970, 1, 1)).days
     month_start = add_months(first, np.arange(-(months - 1), 1))
     month_end = np.minimum(add_months(month_start, 1), E + 1)  # exclusive
-    weight = 1.04 ** np.arange(months) * (month_end - month_start) / 30.0
+    weight = SIGNUP_GROWTH ** np.arange(months) * (month_end - month_start) / 30.0
     m = choice(rng, weight / weight.sum(), n=n)
     signup = month_start[m] + (rng.random(n) * (month_end[m] - month_start[m])).astype(np.int64)
     signup = np.sort(signup)  # customer ids follow signup order
@@ -382,14 +397,13 @@ def _build(n: int, months: int, seed: int, end_date: dt.date, with_events: bool)
     lead = rng.integers(0, 15, len(referred))
     ref_day = np.maximum(signup[referred] - lead, signup[referrer] + 1)
     ref_day = np.minimum(ref_day, signup[referred])
-    ref_sec = rng.uniform(8 * 3600, 20 * 3600, len(referred))
-    ref_at = utc_us(ref_day, ref_sec, np.zeros(len(referred)))
+    ref_at = referral_times(rng, ref_day)
     # invitations that never turned into a customer
     n_lost = int(len(referred) * 0.6) + 1
     lost_by = (rng.random((n_lost, 2)) * n).astype(np.int64)
     lost_by = lost_by[np.arange(n_lost), np.argmax(health[lost_by], axis=1)]
     lost_day = signup[lost_by] + (rng.random(n_lost) * (E + 1 - signup[lost_by])).astype(np.int64)
-    lost_at = utc_us(lost_day, rng.uniform(8 * 3600, 20 * 3600, n_lost), np.zeros(n_lost))
+    lost_at = referral_times(rng, lost_day)
     r_from = np.concatenate([referrer, lost_by])
     r_at = np.concatenate([ref_at, lost_at])
     r_to = np.concatenate([referred, np.full(n_lost, -1)])
@@ -438,24 +452,20 @@ def _build(n: int, months: int, seed: int, end_date: dt.date, with_events: bool)
     day = sp_start[d_span] + np.arange(len(d_span)) - np.repeat(np.cumsum(length) - length, length)
     d_cust = sp_cust[d_span]
     to_end = sp_end[d_span] - day  # >= 1
-    decline = np.where(
-        sp_churn[d_span] & (to_end <= DECLINE_DAYS),
-        0.15 + 0.85 * (to_end - 1) / DECLINE_DAYS,
-        1.0,
-    )
-    weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
+    decline = fading(sp_churn[d_span], to_end)
+    weekend = weekday(day) >= 5
     offset_h = np.array(COUNTRY_UTC_OFFSET)[country]
     lo_us = sp_start * DAY_US  # events must fall inside their span, in UTC
     hi_us = sp_end * DAY_US
 
     # ---- support tickets ------------------------------------------------------------------
-    t_rate = np.array(TICKET_RATE)[seg[d_cust]] / 30.0 * health[d_cust] ** -0.5
+    t_rate = daily_ticket_rate(seg[d_cust], health[d_cust])
     poor = (sp_reason[d_span] == POOR_SUPPORT) & (to_end <= 60)
-    t_rate = t_rate * np.where(poor, 3.0, 1.0) * np.where(weekday >= 5, 0.3, 1.2)
+    t_rate = t_rate * np.where(poor, 3.0, 1.0) * np.where(weekend, 0.3, 1.2)
     t_idx = np.flatnonzero(rng.random(len(day)) < t_rate)
     t_cust = d_cust[t_idx]
     t_at, res_h, t_res = ticket_times(rng, day[t_idx], offset_h[t_cust], seg[t_cust])
-    unresolved = (rng.random(len(t_idx)) < 0.02) | (t_res >= end_us)
+    unresolved = (rng.random(len(t_idx)) < UNRESOLVED_P) | (t_res >= end_us)
     keep = (t_at >= lo_us[d_span[t_idx]]) & (t_at < hi_us[d_span[t_idx]])
     t_cust, t_at, t_res, unresolved, res_h = (
         t_cust[keep],
@@ -477,10 +487,8 @@ def _build(n: int, months: int, seed: int, end_date: dt.date, with_events: bool)
     # ---- survey responses: NPS from paying customers, CSAT after resolved tickets ---------
     nps_idx = np.flatnonzero(sp_paid[d_span] & (rng.random(len(day)) < NPS_DAILY_P))
     nps_cust = d_cust[nps_idx]
-    nps_at = utc_us(
-        day[nps_idx], rng.normal(14 * 3600, 3 * 3600, len(nps_idx)), offset_h[nps_cust]
-    )
-    nps_score = nps_scores(rng, health[nps_cust], 3.5 * (1.0 - decline[nps_idx]))
+    nps_at, nps_score = nps_answers(rng, day[nps_idx], offset_h[nps_cust], health[nps_cust],
+                                    3.5 * (1.0 - decline[nps_idx]))
     keep = (nps_at >= lo_us[d_span[nps_idx]]) & (nps_at < hi_us[d_span[nps_idx]])
     nps_cust, nps_at, nps_score = nps_cust[keep], nps_at[keep], nps_score[keep]
     cs_cust, cs_at, cs_score = csat_answers(rng, t_cust, t_res, res_h, unresolved, end_us)
@@ -502,13 +510,13 @@ def _build(n: int, months: int, seed: int, end_date: dt.date, with_events: bool)
     if with_events:
         # sessions: a Poisson number per customer-day, more for healthy customers, fewer on
         # weekends and before a churn
-        vigour = np.minimum(health, 2.0) ** 0.8
-        lam = np.array(SESSION_RATE)[seg[d_cust]] * vigour[d_cust] * decline
-        lam = lam * np.where(weekday >= 5, 0.25, 1.0)
+        vigor = vigour(health)
+        lam = np.array(SESSION_RATE)[seg[d_cust]] * vigor[d_cust] * decline
+        lam = lam * np.where(weekend, WEEKEND_SESSIONS, 1.0)
         s_day = np.repeat(np.arange(len(day)), rng.poisson(lam))
         e = session_events(rng, day[s_day], d_cust[s_day], decline[s_day],
                            lo_us[d_span[s_day]], hi_us[d_span[s_day]], health=health,
-                           vigour=vigour, n_users=t.n_users, offset=offset_h,
+                           vigour=vigor, n_users=t.n_users, offset=offset_h,
                            advanced_draw_first=True)
         out["events"] = events_table(cid, ids, e, session_width=SESSION_ID_WIDTH)
     return {name: table.cast(schemas()[name]) for name, table in out.items()}

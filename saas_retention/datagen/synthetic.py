@@ -47,33 +47,47 @@ import numpy as np
 from saas_retention.datagen.world import (
     ADDON_PRICE,
     ADDON_REASON_P,
+    ANNUAL_CHURN,
     ANNUAL_MONTHS_CHARGED,
     ANNUAL_P,
     CHANNELS,
     CHURN_BASE,
+    COMEBACK_ANNUAL,
+    COMEBACK_GAP_DAYS,
+    COMEBACK_HAZARD,
+    COMEBACK_PLAN,
     COUNTRY_UTC_OFFSET,
     DAY_US,
     DECLINE_DAYS,
     EVENTS_PER_SESSION,
+    HEALTH_EFFECT,
+    MAX_HAZARD,
     NPS_DAILY_P,
+    PLAN_CHANGE_P,
     PLAN_CHURN,
     PLAN_PRICE,
     POOR_SUPPORT,
     REACTIVATE_P,
     REASON_P,
-    TICKET_RATE,
+    SIGNUP_GROWTH,
     TRIAL_CONVERT,
+    TRIAL_CONVERT_BOUNDS,
     TRIAL_DAYS,
     TRIAL_P,
+    UNRESOLVED_P,
+    WEEKEND_SESSIONS,
     Ids,
     Traits,
     add_months,
     choice,
     csat_answers,
     customers_table,
+    daily_ticket_rate,
     events_table,
+    fading,
     group_positions,
-    nps_scores,
+    nps_answers,
+    referral_times,
     referrals_table,
     schemas,
     session_events,
@@ -82,7 +96,8 @@ from saas_retention.datagen.world import (
     ticket_times,
     tickets_table,
     traits,
-    utc_us,
+    vigour,
+    weekday,
 )
 
 __all__ = ["generate_parquet", "TABLES"]
@@ -93,8 +108,7 @@ TABLES = ("customers", "subscriptions", "events", "survey_responses", "support_t
 # the benchmark's ids: C0000042 (wider for more customers), session S0000000042
 CUSTOMER_ID_WIDTH = 7
 _MONTH_DAYS = 365.2425 / 12
-_WEEKEND_KEEP = 0.25  # sessions on Saturdays and Sundays, relative to weekdays
-_WEEK_ACTIVITY = (5 + 2 * _WEEKEND_KEEP) / 7
+_WEEK_ACTIVITY = (5 + 2 * WEEKEND_SESSIONS) / 7
 _TRIAL_ACTIVITY = 1.2  # trials explore the product
 _MAX_PLAN_CHANGES = 4  # per paying life
 _ADDON_P = 0.35  # share of lives on a plan with an add-on that take one (healthy ones more)
@@ -174,7 +188,7 @@ class _World:
         days = np.arange(first_day, self.E + 1)
         month_of_day = (days.astype("datetime64[D]").astype("datetime64[M]")
                         - (last_month - (months - 1))).astype(np.int64)
-        cdf = np.cumsum(1.04 ** month_of_day)  # signups grow 4 % a month
+        cdf = np.cumsum(SIGNUP_GROWTH ** month_of_day)
         self.signup_days, self.signup_cdf = days, cdf / cdf[-1]
         self.ids = Ids(max(CUSTOMER_ID_WIDTH, len(str(n))))
 
@@ -212,7 +226,7 @@ class _World:
         trial = rng.random(m) < np.array(TRIAL_P)[c.seg]
         trial_end = c.signup + TRIAL_DAYS
         converts = rng.random(m) < np.clip(np.array(TRIAL_CONVERT)[c.seg] * c.health ** 0.5,
-                                           0.05, 0.95)
+                                           *TRIAL_CONVERT_BOUNDS)
         t = idx[trial]
         rows.add(cust=t, start=c.signup[t], end=trial_end[t], mrr=np.zeros(len(t)),
                  trial=np.ones(len(t), bool), year=np.zeros(len(t), bool),
@@ -229,12 +243,14 @@ class _World:
         # reactivation: some churned customers come back once, after a gap
         churned = end <= E
         back = churned & (rng.random(len(p)) < np.array(REACTIVATE_P)[np.maximum(reason, 0)])
-        start2 = end + 32 + (rng.random(len(p)) * 240).astype(np.int64)
+        start2 = end + COMEBACK_GAP_DAYS[0] + (rng.random(len(p))
+                                               * COMEBACK_GAP_DAYS[1]).astype(np.int64)
         back &= start2 <= E
         b = p[back]
         move = rng.random(len(b))
-        plan2 = np.clip(plan_end[back] - (move < 0.25) + ((move >= 0.25) & (move < 0.35)), 0, 3)
-        annual2 = rng.random(len(b)) < np.array(ANNUAL_P)[c.seg[b]] * 0.5
+        down, up = COMEBACK_PLAN
+        plan2 = np.clip(plan_end[back] - (move < down) + ((move >= down) & (move < up)), 0, 3)
+        annual2 = rng.random(len(b)) < np.array(ANNUAL_P)[c.seg[b]] * COMEBACK_ANNUAL
         self._life(rng, c, rows, spans, b, start2[back], plan2, annual2, comeback=True)
 
         r = rows.arrays()
@@ -253,16 +269,17 @@ class _World:
         E, n = self.E, len(cust)
         seg, health = c.seg[cust], c.health[cust]
         hazard = (np.array(CHURN_BASE)[seg] * np.array(PLAN_CHURN)[plan] * health ** -0.8
-                  * (1.3 if comeback else 1.0))
-        hazard = np.minimum(hazard, 0.5)
+                  * (COMEBACK_HAZARD if comeback else 1.0))
+        hazard = np.minimum(hazard, MAX_HAZARD)
         monthly_months = rng.geometric(hazard)
-        annual_terms = rng.geometric(np.minimum(0.9, 12.0 * hazard * 0.55))
+        annual_terms = rng.geometric(np.minimum(ANNUAL_CHURN[1], 12.0 * hazard * ANNUAL_CHURN[0]))
         paid_months = np.where(annual, 12 * annual_terms, monthly_months)
         end = add_months(start, paid_months)
         live_days = np.minimum(end, E + 1) - start
         # plan changes on arbitrary days: up, down, or a monthly → annual switch
-        fit = np.clip(health, 0.5, 2.0)
-        p_up, p_down, p_switch = 0.022 * fit, 0.009 / fit, np.where(annual, 0.0, 0.008)
+        fit = np.clip(health, *HEALTH_EFFECT)
+        p_up, p_down = PLAN_CHANGE_P[0] * fit, PLAN_CHANGE_P[1] / fit
+        p_switch = np.where(annual, 0.0, PLAN_CHANGE_P[2])
         rate = p_up + p_down + p_switch
         k = np.minimum(rng.poisson(rate * live_days / _MONTH_DAYS), _MAX_PLAN_CHANGES)
         life = np.repeat(np.arange(n), k + 1)
@@ -312,23 +329,21 @@ class _World:
     def _events(self, rng, c: _Customers, spans: dict, sessions_before: int):
         s_cust, s_start, s_end = spans["cust"], spans["start"], spans["end"]
         days = s_end - s_start
-        vigour = np.minimum(c.health, 2.0) ** 0.8
-        vigour = vigour / 0.96  # mean of min(health, 2) ** 0.8 for lognormal(0, 0.5) health
+        vigor = vigour(c.health) / 0.96  # 0.96: its mean for lognormal(0, 0.5) health
         per_session = 1.0 + EVENTS_PER_SESSION
         boost = np.where(spans["paid"], 1.0, _TRIAL_ACTIVITY)
-        lam = (self.epcm / per_session / _MONTH_DAYS / _WEEK_ACTIVITY * vigour[s_cust] * boost
+        lam = (self.epcm / per_session / _MONTH_DAYS / _WEEK_ACTIVITY * vigor[s_cust] * boost
                * days)
         n_sess = rng.poisson(lam)
         sp = np.repeat(np.arange(len(s_cust)), n_sess)
         day = s_start[sp] + (rng.random(len(sp)) * days[sp]).astype(np.int64)
         to_end = s_end[sp] - day  # >= 1
-        decline = np.where(spans["churn"][sp] & (to_end <= DECLINE_DAYS),
-                           0.15 + 0.85 * (to_end - 1) / DECLINE_DAYS, 1.0)
-        weekend = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday
-        keep = rng.random(len(sp)) < np.where(weekend, _WEEKEND_KEEP, 1.0) * decline
+        decline = fading(spans["churn"][sp], to_end)
+        weekend = weekday(day) >= 5
+        keep = rng.random(len(sp)) < np.where(weekend, WEEKEND_SESSIONS, 1.0) * decline
         sp, day, decline = sp[keep], day[keep], decline[keep]
         e = session_events(rng, day, s_cust[sp], decline, s_start[sp] * DAY_US,
-                           s_end[sp] * DAY_US, health=c.health, vigour=vigour,
+                           s_end[sp] * DAY_US, health=c.health, vigour=vigor,
                            n_users=c.n_users, offset=np.array(COUNTRY_UTC_OFFSET)[c.country],
                            advanced_draw_first=False)
         return events_table(c.cid, self.ids, e, sessions_before), len(sp)
@@ -341,7 +356,7 @@ class _World:
         s_cust, s_start, s_end = spans["cust"], spans["start"], spans["end"]
         days = s_end - s_start
         seg = c.seg[s_cust]
-        rate = np.array(TICKET_RATE)[seg] / 30.0 * c.health[s_cust] ** -0.5
+        rate = daily_ticket_rate(seg, c.health[s_cust])
         rate = rate * np.where(spans["reason"] == POOR_SUPPORT, 1.5, 1.0)
         n_t = rng.poisson(rate * days)
         sp = np.repeat(np.arange(len(s_cust)), n_t)
@@ -352,7 +367,7 @@ class _World:
         end_us = (E + 1) * DAY_US
         keep = (t_at >= s_start[sp] * DAY_US) & (t_at < s_end[sp] * DAY_US)
         t_cust, t_at, t_res, res_h = t_cust[keep], t_at[keep], t_res[keep], res_h[keep]
-        unresolved = (rng.random(len(t_cust)) < 0.02) | (t_res >= end_us)
+        unresolved = (rng.random(len(t_cust)) < UNRESOLVED_P) | (t_res >= end_us)
         tickets = tickets_table(c.cid, t_cust, t_at, t_res, unresolved)
 
         paid = spans["paid"]
@@ -360,10 +375,10 @@ class _World:
         sp = np.repeat(np.arange(len(s_cust)), n_nps)
         nps_cust = s_cust[sp]
         nps_day = s_start[sp] + (rng.random(len(sp)) * days[sp]).astype(np.int64)
-        fading = spans["churn"][sp] & (s_end[sp] - nps_day <= DECLINE_DAYS)
-        nps_at = utc_us(nps_day, rng.normal(14 * 3600, 3 * 3600, len(sp)),
-                        np.array(COUNTRY_UTC_OFFSET)[c.country[nps_cust]])
-        nps_score = nps_scores(rng, c.health[nps_cust], 2.5 * fading)
+        churning = spans["churn"][sp] & (s_end[sp] - nps_day <= DECLINE_DAYS)
+        nps_at, nps_score = nps_answers(rng, nps_day,
+                                        np.array(COUNTRY_UTC_OFFSET)[c.country[nps_cust]],
+                                        c.health[nps_cust], 2.5 * churning)
         ok = (nps_at >= s_start[sp] * DAY_US) & (nps_at < s_end[sp] * DAY_US)
         nps_cust, nps_at, nps_score = nps_cust[ok], nps_at[ok], nps_score[ok]
         cs_cust, cs_at, cs_score = csat_answers(rng, t_cust, t_res, res_h, unresolved, end_us)
@@ -385,7 +400,7 @@ class _World:
         lost_day = c.signup[lost] + (rng.random(n_lost) * (self.E + 1 - c.signup[lost])).astype(
             np.int64)
         day = np.concatenate([r_day, lost_day])
-        at = utc_us(day, rng.uniform(8 * 3600, 20 * 3600, len(day)), np.zeros(len(day)))
+        at = referral_times(rng, day)
         return referrals_table(self.ids, np.concatenate([r_from, c.gid[lost]]), at,
                                np.concatenate([r_to, np.full(n_lost, -1)]))
 

@@ -5,9 +5,10 @@ per-customer subscription state machine, written to DuckDB) and the benchmark ge
 (:mod:`saas_retention.datagen.synthetic`: any size, vectorised per block of customers,
 streamed to Parquet) are two ways of drawing from this one world: the plans, prices, segments,
 hazards, trials, countries, channels, events, surveys and tickets below. Where they draw the
-same way, the step is here and both call it: the customer traits, the events of a session, a
-ticket's resolution, NPS scores, CSAT answers, survey comments and the tables in the input
-contract (METRICS.md §1).
+same way, the step is here and both call it: the customer traits, activity fading before a
+churn, the events of a session, a ticket's resolution, NPS and CSAT answers, survey comments,
+referral times and the tables in the input contract (METRICS.md §1). What they draw
+differently (signups, the subscription lives, which days have activity) stays in each.
 
 Days are integers counted from 1970-01-01; instants are microseconds since then, at
 millisecond precision.
@@ -26,9 +27,12 @@ __all__ = [
     "CSAT_P", "DAY_US", "DECLINE_DAYS", "EVENT_NAMES", "EVENTS_PER_SESSION", "NPS_DAILY_P",
     "PLAN_CHURN", "PLAN_P", "PLAN_PRICE", "PLANS", "POOR_SUPPORT", "REACTIVATE_P", "REASON_P",
     "RESOLUTION_HOURS", "SEATS", "SEGMENT_P", "SEGMENTS", "SENTIMENTS", "SESSION_RATE",
-    "TICKET_RATE", "TRIAL_CONVERT", "TRIAL_DAYS", "TRIAL_P", "USERS_BASE",
+    "TICKET_RATE", "TRIAL_CONVERT", "TRIAL_DAYS", "TRIAL_P", "USERS_BASE", "SIGNUP_GROWTH",
+    "HEALTH_EFFECT", "PLAN_CHANGE_P", "TRIAL_CONVERT_BOUNDS", "MAX_HAZARD", "COMEBACK_HAZARD",
+    "ANNUAL_CHURN", "COMEBACK_GAP_DAYS", "COMEBACK_PLAN", "COMEBACK_ANNUAL", "WEEKEND_SESSIONS",
+    "UNRESOLVED_P", "daily_ticket_rate", "fading", "referral_times", "vigour", "weekday",
     "Ids", "Traits", "add_months", "choice", "csat_answers", "customers_table", "events_table",
-    "group_positions", "nps_scores", "referrals_table", "schemas", "session_events",
+    "group_positions", "nps_answers", "referrals_table", "schemas", "session_events",
     "strings", "subscriptions_table", "surveys_table", "ticket_times", "tickets_table",
     "traits", "utc_us",
 ]
@@ -133,6 +137,20 @@ COMMENTS = {
 }
 SENTIMENTS = ("positive", "neutral", "negative")
 
+SIGNUP_GROWTH = 1.04  # signups grow 4 % a month
+HEALTH_EFFECT = (0.5, 2.0)  # health, clipped to this, scales plan changes
+# per paying month: upgrade (× health), downgrade (÷ health), monthly → annual switch
+PLAN_CHANGE_P = (0.022, 0.009, 0.008)
+TRIAL_CONVERT_BOUNDS = (0.05, 0.95)  # TRIAL_CONVERT × health ** 0.5, clipped
+MAX_HAZARD = 0.5  # monthly churn hazard at most
+COMEBACK_HAZARD = 1.3  # hazard multiplier after a reactivation
+ANNUAL_CHURN = (0.55, 0.9)  # an annual term churns at renewal with 12 × hazard × 0.55, ≤ 0.9
+COMEBACK_GAP_DAYS = (32, 240)  # a reactivation starts 32 + uniform × 240 days after the churn
+COMEBACK_PLAN = (0.25, 0.35)  # uniform below the first: a plan down; below the second: up
+COMEBACK_ANNUAL = 0.5  # ANNUAL_P × this after a reactivation
+WEEKEND_SESSIONS = 0.25  # sessions on Saturdays and Sundays, relative to weekdays
+UNRESOLVED_P = 0.02  # tickets never resolved
+
 DAY_US = 86_400_000_000
 
 
@@ -172,6 +190,18 @@ def utc_us(day: np.ndarray, local_seconds: np.ndarray, offset_hours: np.ndarray)
     """Microseconds since the epoch (millisecond precision) of a local time on a day."""
     sec = day.astype(np.int64) * 86_400 + local_seconds - offset_hours * 3600.0
     return np.round(sec * 1e3).astype(np.int64) * 1000
+
+
+def weekday(day: np.ndarray) -> np.ndarray:
+    """0 (Monday) … 6 (Sunday)."""
+    return (day + 3) % 7  # 1970-01-01 was a Thursday
+
+
+def fading(churns: np.ndarray, to_end: np.ndarray) -> np.ndarray:
+    """Activity multiplier ``to_end`` days (≥ 1) before the end of a span: it falls from 1 to
+    0.15 over the DECLINE_DAYS before a churn (``churns``)."""
+    return np.where(churns & (to_end <= DECLINE_DAYS), 0.15 + 0.85 * (to_end - 1) / DECLINE_DAYS,
+                    1.0)
 
 
 def strings(labels, codes: np.ndarray, mask: np.ndarray | None = None):
@@ -299,9 +329,19 @@ def referrals_table(ids: Ids, referrer: np.ndarray, at: np.ndarray, referred: np
     })
 
 
+def referral_times(rng: np.random.Generator, day: np.ndarray) -> np.ndarray:
+    """Invitations sent during the working day (UTC)."""
+    return utc_us(day, rng.uniform(8 * 3600, 20 * 3600, len(day)), np.zeros(len(day)))
+
+
 # --------------------------------------------------------------------------------------------
 # Product events
 # --------------------------------------------------------------------------------------------
+def vigour(health: np.ndarray) -> np.ndarray:
+    """How much a customer uses the product, from its health."""
+    return np.minimum(health, 2.0) ** 0.8
+
+
 def session_events(rng: np.random.Generator, day, cust, decline, lo_us, hi_us, *, health,
                    vigour, n_users, offset, advanced_draw_first: bool) -> dict:
     """The events of sessions held on ``day`` by customers ``cust`` (arrays over the sessions;
@@ -367,6 +407,11 @@ def events_table(cid, ids: Ids, e: dict, session_base: int = 0, session_width: i
 # --------------------------------------------------------------------------------------------
 # Voice of the customer
 # --------------------------------------------------------------------------------------------
+def daily_ticket_rate(seg: np.ndarray, health: np.ndarray) -> np.ndarray:
+    """Tickets per active day, more for unhealthy customers."""
+    return np.array(TICKET_RATE)[seg] / 30.0 * health ** -0.5
+
+
 def ticket_times(rng: np.random.Generator, day, offset, seg):
     """Tickets opened on ``day`` (local hours around 13:00) by customers of segment ``seg``:
     (created, resolution hours, resolved)."""
@@ -385,10 +430,13 @@ def tickets_table(cid, cust, at, resolved, unresolved):
     })
 
 
-def nps_scores(rng: np.random.Generator, health, drop) -> np.ndarray:
-    """0–10, higher for healthier customers, lower by ``drop`` (customers about to churn)."""
-    return np.clip(np.round(rng.normal(7.4 + 2.2 * np.log(health) - drop, 1.7)), 0,
-                   10).astype(np.int64)
+def nps_answers(rng: np.random.Generator, day, offset, health, drop):
+    """NPS answers on ``day`` (local hours around 14:00): (at, score 0–10), the score higher
+    for healthier customers, lower by ``drop`` (customers about to churn)."""
+    at = utc_us(day, rng.normal(14 * 3600, 3 * 3600, len(day)), offset)
+    score = np.clip(np.round(rng.normal(7.4 + 2.2 * np.log(health) - drop, 1.7)), 0,
+                    10).astype(np.int64)
+    return at, score
 
 
 def csat_answers(rng: np.random.Generator, cust, resolved, hours, unresolved, end_us):
