@@ -6,9 +6,12 @@
     customers.parquet  subscriptions.parquet  survey_responses.parquet  support_tickets.parquet
     referrals.parquet  events/part-00000.parquet  events/part-00001.parquet  …
 
-The world is the one of :mod:`saas_retention.demo` (its plans, prices, segments, hazards,
-trials, annual billing, add-ons, reactivations, activity fading before a churn…), drawn with
-numpy for a whole block of customers at once instead of the demo's per-customer state machine:
+The world is the demo's, :mod:`saas_retention.datagen.world` (plans, prices, segments, hazards,
+trials, annual billing, add-ons, reactivations, activity fading before a churn…), and so are the
+steps both draw the same way (customer traits, the events of a session, tickets' resolution,
+NPS and CSAT scores, comments, the tables' schemas); what is drawn differently is drawn with
+numpy for a whole block of customers at once instead of the demo's per-customer state machine
+and per-day draws:
 
 - customer ids follow signup order (signups grow 4 % a month over ``months`` months ending at
   ``end_date``): customer ``i``'s signup is a stratified quantile of that distribution, so a
@@ -41,46 +44,60 @@ from pathlib import Path
 
 import numpy as np
 
-from saas_retention.datagen.demo import (
+from saas_retention.datagen.world import (
     ADDON_PRICE,
     ADDON_REASON_P,
-    ADVANCED_EVENTS,
-    ADVANCED_P,
+    ANNUAL_CHURN,
     ANNUAL_MONTHS_CHARGED,
     ANNUAL_P,
-    BASIC_EVENTS,
-    BASIC_P,
-    CANCEL_REASONS,
-    CHANNEL_P,
     CHANNELS,
     CHURN_BASE,
-    COMMENT_P,
-    COMMENTS,
-    COUNTRIES,
-    COUNTRY_P,
+    COMEBACK_ANNUAL,
+    COMEBACK_GAP_DAYS,
+    COMEBACK_HAZARD,
+    COMEBACK_PLAN,
     COUNTRY_UTC_OFFSET,
-    CSAT_P,
+    DAY_US,
     DECLINE_DAYS,
-    EVENT_NAMES,
     EVENTS_PER_SESSION,
+    HEALTH_EFFECT,
+    MAX_HAZARD,
     NPS_DAILY_P,
+    PLAN_CHANGE_P,
     PLAN_CHURN,
-    PLAN_P,
     PLAN_PRICE,
-    PLANS,
     POOR_SUPPORT,
     REACTIVATE_P,
     REASON_P,
-    RESOLUTION_HOURS,
-    SEATS,
-    SEGMENT_P,
-    SEGMENTS,
-    SENTIMENTS,
-    TICKET_RATE,
+    SIGNUP_GROWTH,
     TRIAL_CONVERT,
+    TRIAL_CONVERT_BOUNDS,
     TRIAL_DAYS,
     TRIAL_P,
-    USERS_BASE,
+    UNRESOLVED_P,
+    WEEKEND_SESSIONS,
+    Ids,
+    Traits,
+    add_months,
+    choice,
+    csat_answers,
+    customers_table,
+    daily_ticket_rate,
+    events_table,
+    fading,
+    group_positions,
+    nps_answers,
+    referral_times,
+    referrals_table,
+    schemas,
+    session_events,
+    subscriptions_table,
+    surveys_table,
+    ticket_times,
+    tickets_table,
+    traits,
+    vigour,
+    weekday,
 )
 
 __all__ = ["generate_parquet", "TABLES"]
@@ -88,93 +105,13 @@ __all__ = ["generate_parquet", "TABLES"]
 TABLES = ("customers", "subscriptions", "events", "survey_responses", "support_tickets",
           "referrals")
 
-_DAY_US = 86_400_000_000
+# the benchmark's ids: C0000042 (wider for more customers), session S0000000042
+CUSTOMER_ID_WIDTH = 7
 _MONTH_DAYS = 365.2425 / 12
-_WEEKEND_KEEP = 0.25  # sessions on Saturdays and Sundays, relative to weekdays
-_WEEK_ACTIVITY = (5 + 2 * _WEEKEND_KEEP) / 7
+_WEEK_ACTIVITY = (5 + 2 * WEEKEND_SESSIONS) / 7
 _TRIAL_ACTIVITY = 1.2  # trials explore the product
 _MAX_PLAN_CHANGES = 4  # per paying life
 _ADDON_P = 0.35  # share of lives on a plan with an add-on that take one (healthy ones more)
-
-
-def _schemas():
-    import pyarrow as pa
-
-    ts, date, s, f64, i32 = pa.timestamp("us"), pa.date32(), pa.string(), pa.float64(), pa.int32()
-    return {
-        "customers": pa.schema([("customer_id", s), ("signup_date", date), ("plan", s),
-                                ("segment", s), ("country", s), ("channel", s)]),
-        "subscriptions": pa.schema([("subscription_id", s), ("customer_id", s),
-                                    ("start_date", date), ("end_date", date), ("mrr", f64),
-                                    ("is_trial", pa.bool_()), ("billing_interval", s),
-                                    ("cancel_reason", s)]),
-        "events": pa.schema([("customer_id", s), ("user_id", s), ("event_time", ts),
-                             ("event_name", s), ("session_id", s), ("duration_seconds", f64)]),
-        "survey_responses": pa.schema([("customer_id", s), ("responded_at", ts), ("survey", s),
-                                       ("score", i32), ("comment", s), ("sentiment", s)]),
-        "support_tickets": pa.schema([("customer_id", s), ("created_at", ts),
-                                      ("resolved_at", ts)]),
-        "referrals": pa.schema([("referrer_customer_id", s), ("referred_at", ts),
-                                ("referred_customer_id", s)]),
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# Vectorised helpers (days are integers: days since 1970-01-01)
-# --------------------------------------------------------------------------------------------
-def _add_months(days: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """The same day of month ``k`` months later, clamped to the month's last day."""
-    d = np.asarray(days, dtype=np.int64).astype("datetime64[D]")
-    month = d.astype("datetime64[M]")
-    dom = (d - month.astype("datetime64[D]")).astype(np.int64)
-    target = month + np.asarray(k, dtype=np.int64).astype("timedelta64[M]")
-    first = target.astype("datetime64[D]")
-    length = ((target + 1).astype("datetime64[D]") - first).astype(np.int64)
-    return first.astype(np.int64) + np.minimum(dom, length - 1)
-
-
-def _choice(rng: np.random.Generator, probs, rows: np.ndarray | None = None,
-            n: int | None = None) -> np.ndarray:
-    """Categorical draws: ``probs`` (k,) for ``n`` draws, or a table (m, k) indexed by ``rows``."""
-    cum = np.cumsum(np.asarray(probs, dtype=float), axis=-1)
-    cum[..., -1] = 1.0
-    if rows is None:
-        return np.searchsorted(cum, rng.random(n), side="right").astype(np.int64)
-    cum = cum[rows]
-    return (rng.random(len(rows))[:, None] >= cum).sum(axis=1).astype(np.int64)
-
-
-def group_positions(counts: np.ndarray) -> np.ndarray:
-    """0, 1, … within each group of a ``np.repeat(…, counts)`` layout."""
-    total = int(counts.sum())
-    return np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-
-
-def _utc_us(day: np.ndarray, local_seconds: np.ndarray, offset_hours: np.ndarray) -> np.ndarray:
-    """Microseconds since the epoch (millisecond precision) of a local time on a day."""
-    sec = day.astype(np.int64) * 86_400 + local_seconds - offset_hours * 3600.0
-    return np.round(sec * 1e3).astype(np.int64) * 1000
-
-
-def _strings(labels, codes: np.ndarray, mask: np.ndarray | None = None):
-    import pyarrow as pa
-
-    return pa.array(np.asarray(labels, dtype=object)[codes], pa.string(), mask=mask)
-
-
-class _Ids:
-    """Zero-padded text ids built by Arrow kernels (``C0000042``), never a Python loop."""
-
-    def __init__(self, width: int):
-        self.width = width
-
-    def __call__(self, prefix: str, numbers: np.ndarray, width: int | None = None):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        text = pc.utf8_lpad(pc.cast(pa.array(np.asarray(numbers, dtype=np.int64)), pa.string()),
-                            width=width or self.width, padding="0")
-        return pc.binary_join_element_wise(prefix, text, "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,8 +151,8 @@ def generate_parquet(
     events_dir.mkdir()
 
     world = _World(n, int(months), float(events_per_customer_month), end_date)
-    schemas = _schemas()
-    writers = {name: pq.ParquetWriter(out / f"{name}.parquet", schemas[name])
+    shapes = schemas()
+    writers = {name: pq.ParquetWriter(out / f"{name}.parquet", shapes[name])
                for name in TABLES if name != "events"}
     counts = dict.fromkeys(TABLES, 0)
     sessions_before = 0
@@ -225,7 +162,7 @@ def generate_parquet(
             tables, sessions = world.block(rng, lo, min(lo + chunk, n), sessions_before)
             sessions_before += sessions
             for name, table in tables.items():
-                table = table.cast(schemas[name])
+                table = table.cast(shapes[name])
                 counts[name] += table.num_rows
                 if name == "events":
                     pq.write_table(table, events_dir / f"part-{index:05d}.parquet")
@@ -251,46 +188,26 @@ class _World:
         days = np.arange(first_day, self.E + 1)
         month_of_day = (days.astype("datetime64[D]").astype("datetime64[M]")
                         - (last_month - (months - 1))).astype(np.int64)
-        cdf = np.cumsum(1.04 ** month_of_day)  # signups grow 4 % a month
+        cdf = np.cumsum(SIGNUP_GROWTH ** month_of_day)
         self.signup_days, self.signup_cdf = days, cdf / cdf[-1]
-        self.ids = _Ids(max(7, len(str(n))))
+        self.ids = Ids(max(CUSTOMER_ID_WIDTH, len(str(n))))
 
     # -- customers ---------------------------------------------------------------------------
     def block(self, rng: np.random.Generator, lo: int, hi: int, sessions_before: int):
-        import pyarrow as pa
-
         gid = np.arange(lo, hi, dtype=np.int64)
         m = len(gid)
         # stratified quantiles: ids follow signup order without a global sort
         q = (gid + rng.random(m)) / self.n
         signup = self.signup_days[np.minimum(np.searchsorted(self.signup_cdf, q, side="right"),
                                              len(self.signup_days) - 1)]
-        seg = _choice(rng, SEGMENT_P, n=m)
-        plan0 = _choice(rng, PLAN_P, rows=seg)
-        country = _choice(rng, COUNTRY_P, n=m)
-        channel = _choice(rng, CHANNEL_P, rows=seg)
-        health = np.clip(rng.lognormal(0.0, 0.5, m), 0.25, 3.0)
-        seat_table = np.array([[s[int(x * len(s))] for x in (0.0, 0.25, 0.5, 0.75)]
-                               for s in SEATS])
-        seats = seat_table[seg, (rng.random(m) * 4).astype(np.int64)]
-        users_base = np.array([b for b, _ in USERS_BASE])
-        users_mean = np.array([mu for _, mu in USERS_BASE])
-        n_users = users_base[seg] + rng.poisson(users_mean[seg])
         cid = self.ids("C", gid + 1)
-        c = _Customers(gid, signup, seg, plan0, country, channel, health, seats, n_users, cid)
+        c = _Customers(gid, signup, traits(rng, m), cid)
 
         subs, spans = self._subscriptions(rng, c)
         events, sessions = self._events(rng, c, spans, sessions_before)
         tickets, surveys = self._voice(rng, c, spans)
         tables = {
-            "customers": pa.table({
-                "customer_id": cid,
-                "signup_date": pa.array(signup.astype("datetime64[D]")),
-                "plan": _strings(PLANS, plan0),
-                "segment": _strings(SEGMENTS, seg),
-                "country": _strings(COUNTRIES, country),
-                "channel": _strings(CHANNELS, channel),
-            }),
+            "customers": customers_table(cid, signup, c.traits),
             "subscriptions": subs,
             "events": events,
             "survey_responses": surveys,
@@ -301,9 +218,6 @@ class _World:
 
     # -- subscriptions -----------------------------------------------------------------------
     def _subscriptions(self, rng, c: _Customers):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         E, m = self.E, len(c.gid)
         idx = np.arange(m)
         rows = _Rows()
@@ -312,7 +226,7 @@ class _World:
         trial = rng.random(m) < np.array(TRIAL_P)[c.seg]
         trial_end = c.signup + TRIAL_DAYS
         converts = rng.random(m) < np.clip(np.array(TRIAL_CONVERT)[c.seg] * c.health ** 0.5,
-                                           0.05, 0.95)
+                                           *TRIAL_CONVERT_BOUNDS)
         t = idx[trial]
         rows.add(cust=t, start=c.signup[t], end=trial_end[t], mrr=np.zeros(len(t)),
                  trial=np.ones(len(t), bool), year=np.zeros(len(t), bool),
@@ -329,34 +243,21 @@ class _World:
         # reactivation: some churned customers come back once, after a gap
         churned = end <= E
         back = churned & (rng.random(len(p)) < np.array(REACTIVATE_P)[np.maximum(reason, 0)])
-        start2 = end + 32 + (rng.random(len(p)) * 240).astype(np.int64)
+        start2 = end + COMEBACK_GAP_DAYS[0] + (rng.random(len(p))
+                                               * COMEBACK_GAP_DAYS[1]).astype(np.int64)
         back &= start2 <= E
         b = p[back]
         move = rng.random(len(b))
-        plan2 = np.clip(plan_end[back] - (move < 0.25) + ((move >= 0.25) & (move < 0.35)), 0, 3)
-        annual2 = rng.random(len(b)) < np.array(ANNUAL_P)[c.seg[b]] * 0.5
+        down, up = COMEBACK_PLAN
+        plan2 = np.clip(plan_end[back] - (move < down) + ((move >= down) & (move < up)), 0, 3)
+        annual2 = rng.random(len(b)) < np.array(ANNUAL_P)[c.seg[b]] * COMEBACK_ANNUAL
         self._life(rng, c, rows, spans, b, start2[back], plan2, annual2, comeback=True)
 
         r = rows.arrays()
-        s_end = r["end"]
-        running = s_end > E  # still running at end_date: end_date NULL
+        running = r["end"] > E  # still running at end_date: end_date NULL
         order = np.lexsort((np.arange(len(r["cust"])), r["start"], r["cust"]))
         r = {k: v[order] for k, v in r.items()}
-        running = running[order]
-        rank = group_positions(np.bincount(r["cust"], minlength=m)) + 1
-        cust_ids = c.cid.take(pa.array(r["cust"]))
-        sub_ids = pc.binary_join_element_wise(cust_ids, self.ids("S", rank, 2), "-")
-        subs = pa.table({
-            "subscription_id": sub_ids,
-            "customer_id": cust_ids,
-            "start_date": pa.array(r["start"].astype("datetime64[D]")),
-            "end_date": pa.array(r["end"].astype("datetime64[D]"), mask=running),
-            "mrr": r["mrr"],
-            "is_trial": r["trial"],
-            "billing_interval": _strings(("month", "year"), r["year"].astype(np.int64)),
-            "cancel_reason": _strings(CANCEL_REASONS, np.maximum(r["reason"], 0),
-                                      mask=(r["reason"] < 0) | running),
-        })
+        subs = subscriptions_table(c.cid, self.ids, r, running[order])
         return subs, spans.arrays()
 
     def _life(self, rng, c: _Customers, rows: _Rows, spans: _Rows, cust, start, plan, annual,
@@ -368,16 +269,17 @@ class _World:
         E, n = self.E, len(cust)
         seg, health = c.seg[cust], c.health[cust]
         hazard = (np.array(CHURN_BASE)[seg] * np.array(PLAN_CHURN)[plan] * health ** -0.8
-                  * (1.3 if comeback else 1.0))
-        hazard = np.minimum(hazard, 0.5)
+                  * (COMEBACK_HAZARD if comeback else 1.0))
+        hazard = np.minimum(hazard, MAX_HAZARD)
         monthly_months = rng.geometric(hazard)
-        annual_terms = rng.geometric(np.minimum(0.9, 12.0 * hazard * 0.55))
+        annual_terms = rng.geometric(np.minimum(ANNUAL_CHURN[1], 12.0 * hazard * ANNUAL_CHURN[0]))
         paid_months = np.where(annual, 12 * annual_terms, monthly_months)
-        end = _add_months(start, paid_months)
+        end = add_months(start, paid_months)
         live_days = np.minimum(end, E + 1) - start
         # plan changes on arbitrary days: up, down, or a monthly → annual switch
-        fit = np.clip(health, 0.5, 2.0)
-        p_up, p_down, p_switch = 0.022 * fit, 0.009 / fit, np.where(annual, 0.0, 0.008)
+        fit = np.clip(health, *HEALTH_EFFECT)
+        p_up, p_down = PLAN_CHANGE_P[0] * fit, PLAN_CHANGE_P[1] / fit
+        p_switch = np.where(annual, 0.0, PLAN_CHANGE_P[2])
         rate = p_up + p_down + p_switch
         k = np.minimum(rng.poisson(rate * live_days / _MONTH_DAYS), _MAX_PLAN_CHANGES)
         life = np.repeat(np.arange(n), k + 1)
@@ -401,7 +303,7 @@ class _World:
         factor = np.where(seg_year, ANNUAL_MONTHS_CHARGED / 12.0, 1.0)
         mrr = np.round(np.array(PLAN_PRICE)[seg_plan] * c.seats[cust][life] * factor, 2)
         churned = end <= E
-        reason = np.where(churned, _choice(rng, REASON_P, rows=seg), -1)
+        reason = np.where(churned, choice(rng, REASON_P, rows=seg), -1)
         keep = (seg_end > seg_start) & (seg_start <= E)
         rows.add(cust=cust[life][keep], start=seg_start[keep], end=seg_end[keep], mrr=mrr[keep],
                  trial=np.zeros(int(keep.sum()), bool), year=seg_year[keep],
@@ -415,7 +317,7 @@ class _World:
             a_end = np.where(early, a_start + 1 + (rng.random(n) * (end - a_start)).astype(
                 np.int64), end)
             a_end = np.minimum(a_end, end)
-            a_reason = np.where(early & (a_end < end), _choice(rng, ADDON_REASON_P, n=n), reason)
+            a_reason = np.where(early & (a_end < end), choice(rng, ADDON_REASON_P, n=n), reason)
             a = takes & (a_start <= E) & (a_end > a_start)
             rows.add(cust=cust[a], start=a_start[a], end=a_end[a],
                      mrr=np.array(ADDON_PRICE)[plan[a]], trial=np.zeros(int(a.sum()), bool),
@@ -425,155 +327,70 @@ class _World:
 
     # -- events ------------------------------------------------------------------------------
     def _events(self, rng, c: _Customers, spans: dict, sessions_before: int):
-        import pyarrow as pa
-
         s_cust, s_start, s_end = spans["cust"], spans["start"], spans["end"]
         days = s_end - s_start
-        vigour = np.minimum(c.health, 2.0) ** 0.8
-        vigour = vigour / 0.96  # mean of min(health, 2) ** 0.8 for lognormal(0, 0.5) health
+        vigor = vigour(c.health) / 0.96  # 0.96: its mean for lognormal(0, 0.5) health
         per_session = 1.0 + EVENTS_PER_SESSION
         boost = np.where(spans["paid"], 1.0, _TRIAL_ACTIVITY)
-        lam = (self.epcm / per_session / _MONTH_DAYS / _WEEK_ACTIVITY * vigour[s_cust] * boost
+        lam = (self.epcm / per_session / _MONTH_DAYS / _WEEK_ACTIVITY * vigor[s_cust] * boost
                * days)
         n_sess = rng.poisson(lam)
         sp = np.repeat(np.arange(len(s_cust)), n_sess)
         day = s_start[sp] + (rng.random(len(sp)) * days[sp]).astype(np.int64)
         to_end = s_end[sp] - day  # >= 1
-        decline = np.where(spans["churn"][sp] & (to_end <= DECLINE_DAYS),
-                           0.15 + 0.85 * (to_end - 1) / DECLINE_DAYS, 1.0)
-        weekend = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday
-        keep = rng.random(len(sp)) < np.where(weekend, _WEEKEND_KEEP, 1.0) * decline
+        decline = fading(spans["churn"][sp], to_end)
+        weekend = weekday(day) >= 5
+        keep = rng.random(len(sp)) < np.where(weekend, WEEKEND_SESSIONS, 1.0) * decline
         sp, day, decline = sp[keep], day[keep], decline[keep]
-        ns = len(sp)
-        cust = s_cust[sp]
-        offset = np.array(COUNTRY_UTC_OFFSET)[c.country[cust]]
-        local = np.clip(rng.normal(13.0, 3.2, ns), 5.0, 23.5) * 3600.0
-        s_at = _utc_us(day, local, offset)
-        user = (c.n_users[cust] * rng.random(ns) ** 2).astype(np.int64)
-        n_ev = 1 + rng.poisson(EVENTS_PER_SESSION * np.sqrt(vigour[cust]))
-        e_sess = np.repeat(np.arange(ns), n_ev)
-        ne = len(e_sess)
-        pos = group_positions(n_ev)
-        e_cust = cust[e_sess]
-        # basic features for everybody, advanced ones for healthy customers not about to churn
-        breadth = np.clip(0.22 * c.health[e_cust] * decline[e_sess] ** 2, 0.03, 0.6)
-        u = rng.random(ne)
-        basic = np.array(BASIC_EVENTS)[np.searchsorted(np.cumsum(BASIC_P)[:-1], u, "right")]
-        adv = np.array(ADVANCED_EVENTS)[np.searchsorted(np.cumsum(ADVANCED_P)[:-1], u, "right")]
-        name = np.where(pos == 0, 0, np.where(rng.random(ne) < breadth, adv, basic))
-        duration = np.where(name == 0, rng.uniform(3.0, 20.0, ne),
-                            np.where(name == 6, rng.uniform(0.05, 2.0, ne),
-                                     rng.lognormal(np.log(40.0), 0.9, ne)))
-        duration = np.round(duration, 3)
-        step = duration + rng.exponential(20.0, ne)  # think time before the next event
-        before = np.cumsum(step) - step
-        first = np.cumsum(n_ev) - n_ev
-        e_at = s_at[e_sess] + np.round((before - np.repeat(before[first], n_ev)) * 1e3).astype(
-            np.int64) * 1000
-        # a session starts inside its span (in UTC); events past the span's end are cut
-        e_sp = sp[e_sess]
-        keep = (s_at[e_sess] >= s_start[e_sp] * _DAY_US) & (e_at < s_end[e_sp] * _DAY_US)
-        e_sess, e_cust, e_at, name, duration = (e_sess[keep], e_cust[keep], e_at[keep],
-                                                name[keep], duration[keep])
-        order = np.lexsort((e_at, e_cust))
-        e_sess, e_cust, e_at, name, duration = (e_sess[order], e_cust[order], e_at[order],
-                                                name[order], duration[order])
-        import pyarrow.compute as pc
-
-        cust_ids = c.cid.take(pa.array(e_cust))
-        table = pa.table({
-            "customer_id": cust_ids,
-            "user_id": pc.binary_join_element_wise(cust_ids, self.ids("U", user[e_sess] + 1, 3),
-                                                   "-"),
-            "event_time": pa.array(e_at, pa.timestamp("us")),
-            "event_name": _strings(EVENT_NAMES, name),
-            "session_id": self.ids("S", sessions_before + e_sess + 1, 10),
-            "duration_seconds": duration,
-        })
-        return table, ns
+        e = session_events(rng, day, s_cust[sp], decline, s_start[sp] * DAY_US,
+                           s_end[sp] * DAY_US, health=c.health, vigour=vigor,
+                           n_users=c.n_users, offset=np.array(COUNTRY_UTC_OFFSET)[c.country],
+                           advanced_draw_first=False)
+        return events_table(c.cid, self.ids, e, sessions_before), len(sp)
 
     # -- voice of the customer ---------------------------------------------------------------
     def _voice(self, rng, c: _Customers, spans: dict):
         """Support tickets over active spans (more before a poor-support churn); NPS from paying
         customers and CSAT after resolved tickets, with comments and sentiment labels."""
-        import pyarrow as pa
-
         E = self.E
         s_cust, s_start, s_end = spans["cust"], spans["start"], spans["end"]
         days = s_end - s_start
         seg = c.seg[s_cust]
-        rate = np.array(TICKET_RATE)[seg] / 30.0 * c.health[s_cust] ** -0.5
+        rate = daily_ticket_rate(seg, c.health[s_cust])
         rate = rate * np.where(spans["reason"] == POOR_SUPPORT, 1.5, 1.0)
         n_t = rng.poisson(rate * days)
         sp = np.repeat(np.arange(len(s_cust)), n_t)
         t_cust = s_cust[sp]
         t_day = s_start[sp] + (rng.random(len(sp)) * days[sp]).astype(np.int64)
         offset = np.array(COUNTRY_UTC_OFFSET)[c.country[t_cust]]
-        t_at = _utc_us(t_day, rng.normal(13 * 3600, 3 * 3600, len(sp)), offset)
-        res_h = rng.lognormal(np.log(np.array(RESOLUTION_HOURS)[c.seg[t_cust]]), 1.0)
-        t_res = t_at + np.round(res_h * 3.6e6).astype(np.int64) * 1000
-        end_us = (E + 1) * _DAY_US
-        keep = (t_at >= s_start[sp] * _DAY_US) & (t_at < s_end[sp] * _DAY_US)
+        t_at, res_h, t_res = ticket_times(rng, t_day, offset, c.seg[t_cust])
+        end_us = (E + 1) * DAY_US
+        keep = (t_at >= s_start[sp] * DAY_US) & (t_at < s_end[sp] * DAY_US)
         t_cust, t_at, t_res, res_h = t_cust[keep], t_at[keep], t_res[keep], res_h[keep]
-        unresolved = (rng.random(len(t_cust)) < 0.02) | (t_res >= end_us)
-        tickets = pa.table({
-            "customer_id": c.cid.take(pa.array(t_cust)),
-            "created_at": pa.array(t_at, pa.timestamp("us")),
-            "resolved_at": pa.array(t_res, pa.timestamp("us"), mask=unresolved),
-        })
+        unresolved = (rng.random(len(t_cust)) < UNRESOLVED_P) | (t_res >= end_us)
+        tickets = tickets_table(c.cid, t_cust, t_at, t_res, unresolved)
 
         paid = spans["paid"]
         n_nps = rng.poisson(np.where(paid, NPS_DAILY_P, 0.0) * days)
         sp = np.repeat(np.arange(len(s_cust)), n_nps)
         nps_cust = s_cust[sp]
         nps_day = s_start[sp] + (rng.random(len(sp)) * days[sp]).astype(np.int64)
-        fading = spans["churn"][sp] & (s_end[sp] - nps_day <= DECLINE_DAYS)
-        nps_at = _utc_us(nps_day, rng.normal(14 * 3600, 3 * 3600, len(sp)),
-                         np.array(COUNTRY_UTC_OFFSET)[c.country[nps_cust]])
-        nps_score = np.clip(np.round(rng.normal(7.4 + 2.2 * np.log(c.health[nps_cust])
-                                                - 2.5 * fading, 1.7)), 0, 10).astype(np.int64)
-        ok = (nps_at >= s_start[sp] * _DAY_US) & (nps_at < s_end[sp] * _DAY_US)
+        churning = spans["churn"][sp] & (s_end[sp] - nps_day <= DECLINE_DAYS)
+        nps_at, nps_score = nps_answers(rng, nps_day,
+                                        np.array(COUNTRY_UTC_OFFSET)[c.country[nps_cust]],
+                                        c.health[nps_cust], 2.5 * churning)
+        ok = (nps_at >= s_start[sp] * DAY_US) & (nps_at < s_end[sp] * DAY_US)
         nps_cust, nps_at, nps_score = nps_cust[ok], nps_at[ok], nps_score[ok]
-        nps_band = np.where(nps_score >= 9, 0, np.where(nps_score >= 7, 1, 2))
-        pick = (~unresolved) & (rng.random(len(t_cust)) < CSAT_P)
-        cs_cust = t_cust[pick]
-        cs_at = t_res[pick] + np.round(rng.exponential(6.0, len(cs_cust)) * 3.6e6).astype(
-            np.int64) * 1000
-        cs_score = np.clip(np.round(rng.normal(4.5 - 0.45 * np.log1p(res_h[pick] / 24.0), 0.8)),
-                           1, 5).astype(np.int64)
-        ok = cs_at < end_us
-        cs_cust, cs_at, cs_score = cs_cust[ok], cs_at[ok], cs_score[ok]
-        cs_band = np.where(cs_score >= 4, 0, np.where(cs_score == 3, 1, 2))
-        v_cust = np.concatenate([nps_cust, cs_cust])
-        v_at = np.concatenate([nps_at, cs_at])
-        v_kind = np.concatenate([np.zeros(len(nps_cust), np.int64),
-                                 np.ones(len(cs_cust), np.int64)])
-        v_score = np.concatenate([nps_score, cs_score])
-        v_band = np.concatenate([nps_band, cs_band])
-        nv = len(v_cust)
-        has_comment = rng.random(nv) < COMMENT_P
-        comment = np.full(nv, None, dtype=object)
-        draw = rng.random(nv)
-        for b, label in enumerate(SENTIMENTS):
-            pool = np.array(COMMENTS[label], dtype=object)
-            sel = has_comment & (v_band == b)
-            comment[sel] = pool[(draw[sel] * len(pool)).astype(np.int64)]
-        unlabelled = rng.random(nv) < 0.08  # comments nobody has classified yet
-        surveys = pa.table({
-            "customer_id": c.cid.take(pa.array(v_cust)),
-            "responded_at": pa.array(v_at, pa.timestamp("us")),
-            "survey": _strings(("nps", "csat"), v_kind),
-            "score": v_score.astype(np.int32),
-            "comment": pa.array(comment, pa.string()),
-            "sentiment": _strings(SENTIMENTS, v_band, mask=~has_comment | unlabelled),
-        })
+        cs_cust, cs_at, cs_score = csat_answers(rng, t_cust, t_res, res_h, unresolved, end_us)
+        surveys = surveys_table(
+            rng, c.cid, np.concatenate([nps_cust, cs_cust]), np.concatenate([nps_at, cs_at]),
+            np.concatenate([np.zeros(len(nps_cust), np.int64), np.ones(len(cs_cust), np.int64)]),
+            np.concatenate([nps_score, cs_score]))
         return tickets, surveys
 
     def _referrals(self, rng, c: _Customers):
         """Referred customers name an earlier customer (ids follow signup order); invitations
         that never converted come from this block's customers."""
-        import pyarrow as pa
-
         referred = (c.channel == CHANNELS.index("referral")) & (c.gid > 0)
         r_to = c.gid[referred]
         r_from = (rng.random(len(r_to)) * r_to).astype(np.int64)
@@ -583,27 +400,23 @@ class _World:
         lost_day = c.signup[lost] + (rng.random(n_lost) * (self.E + 1 - c.signup[lost])).astype(
             np.int64)
         day = np.concatenate([r_day, lost_day])
-        at = _utc_us(day, rng.uniform(8 * 3600, 20 * 3600, len(day)), np.zeros(len(day)))
-        to = np.concatenate([r_to, np.full(n_lost, -1)])
-        return pa.table({
-            "referrer_customer_id": self.ids("C", np.concatenate([r_from, c.gid[lost]]) + 1),
-            "referred_at": pa.array(at, pa.timestamp("us")),
-            "referred_customer_id": pa.array(
-                self.ids("C", np.maximum(to, 0) + 1).to_numpy(zero_copy_only=False),
-                pa.string(), mask=to < 0),
-        })
+        at = referral_times(rng, day)
+        return referrals_table(self.ids, np.concatenate([r_from, c.gid[lost]]), at,
+                               np.concatenate([r_to, np.full(n_lost, -1)]))
 
 
 class _Customers:
-    """One block's customer attributes (local index = position in the block)."""
+    """One block's customers (local index = position in the block): global number, signup
+    day, traits, text id."""
 
-    __slots__ = ("gid", "signup", "seg", "plan0", "country", "channel", "health", "seats",
-                 "n_users", "cid")
+    __slots__ = ("gid", "signup", "traits", "cid", "seg", "plan0", "country", "channel",
+                 "health", "seats", "n_users")
 
-    def __init__(self, gid, signup, seg, plan0, country, channel, health, seats, n_users, cid):
-        self.gid, self.signup, self.seg, self.plan0 = gid, signup, seg, plan0
-        self.country, self.channel, self.health, self.seats = country, channel, health, seats
-        self.n_users, self.cid = n_users, cid
+    def __init__(self, gid, signup, traits: Traits, cid):
+        self.gid, self.signup, self.traits, self.cid = gid, signup, traits, cid
+        self.seg, self.plan0, self.country = traits.seg, traits.plan0, traits.country
+        self.channel, self.health, self.seats = traits.channel, traits.health, traits.seats
+        self.n_users = traits.n_users
 
 
 class _Rows:

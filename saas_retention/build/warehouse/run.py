@@ -471,49 +471,33 @@ class WarehouseBuild:
         return result
 
     def _build_fitted(self, name: str, target: Target) -> int:
-        if name == "feedback_sentiment":
-            return self._build_sentiment(name, target)
-        from saas_retention.build.warehouse import value
+        from saas_retention.build.warehouse import sentiment, value
 
-        with self.engine.connect() as conn:
-            grid = self._rows(conn, with_query_settings(value.survivors_query(target),
-                                                        self.dialect))
-        rows = value.fit_rows(grid, value.discount_rate(target))
-        self._materialise(value.FITS, value.fits_table_ast())
-        with self.engine.begin() as conn:
-            for insert in value.insert_statements(_table(value.FITS, self.target_schema), rows):
-                self._exec(conn, insert)
-        self._materialise(name, with_query_settings(value.projection_query(target),
-                                                    self.dialect))
-        with self.engine.connect() as conn:
-            return self._scalar(conn, exp.select("count(*)").from_(
-                _table(name, self.target_schema)))
+        step = {value.MODEL: value.STEP, sentiment.MODEL: sentiment.STEP}[name]
+        return self._client_step(step, target)
 
-    def _build_sentiment(self, name: str, target: Target) -> int:
+    def _client_step(self, step, target: Target) -> int:
+        """SQL, Python in the client, SQL (build/warehouse/client.py); returns the row count."""
         import sqlalchemy
 
-        from saas_retention.build.warehouse import sentiment
-
         with self.engine.connect() as conn:
-            comments = [r[0] for r in self._rows(conn, with_query_settings(
-                sentiment.comments_query(target), self.dialect))]
-        rows = sentiment.label_rows(comments)
-        building = sentiment.LABELS + BUILDING_SUFFIX
+            fetched = self._rows(conn, with_query_settings(step.fetch(target), self.dialect))
+        rows = step.compute(fetched, target)
+        building = step.relation + BUILDING_SUFFIX
         with self.engine.begin() as conn:
             self._exec(conn, _drop(_table(building, self.target_schema)))
-            self._exec(conn, sentiment.labels_table_ast(_table(building, self.target_schema)))
+            self._exec(conn, step.create(_table(building, self.target_schema)))
             if rows:
-                # comments are user text: bound parameters (executemany), never SQL literals
-                table = sqlalchemy.table(building, *map(sqlalchemy.column,
-                                                        sentiment.LABEL_COLUMNS),
+                # client values (user text, floats) are bound parameters (executemany), never
+                # SQL literals
+                table = sqlalchemy.table(building, *map(sqlalchemy.column, step.columns),
                                          schema=self.target_schema)
                 conn.execute(sqlalchemy.insert(table), rows)
-        self._swap(sentiment.LABELS)
-        self._materialise(name, with_query_settings(sentiment.labelled_query(target),
-                                                    self.dialect))
+        self._swap(step.relation)
+        self._materialise(step.model, with_query_settings(step.query(target), self.dialect))
         with self.engine.connect() as conn:
             return self._scalar(conn, exp.select("count(*)").from_(
-                _table(name, self.target_schema)))
+                _table(step.model, self.target_schema)))
 
     def _materialise(self, name: str, query: exp.Query) -> None:
         building = _table(name + BUILDING_SUFFIX, self.target_schema)

@@ -8,7 +8,8 @@ splits the model in three, as cohort_value does (value.py):
    whose ``CASE`` branch calls the UDF (no sentiment label, a non-blank comment);
 2. the client fetches them and labels them with ``classify_sentiment_arrow``, the very function
    the DuckDB UDF calls; the labels are written back, as bound parameters, to the relation
-   ``feedback_sentiment_labels(comment, sentiment)``;
+   ``feedback_sentiment_labels(comment, sentiment)`` (client.py: the flow both client-step
+   models share);
 3. SQL in the warehouse: the template with the UDF call replaced by a left join on the comment
    into ``feedback_sentiment_labels``.
 
@@ -27,6 +28,7 @@ import dataclasses
 
 from sqlglot import exp
 
+from saas_retention.build.warehouse.client import ClientStep
 from saas_retention.catalog.compile import model_ast
 from saas_retention.catalog.templates import READ_DIALECT, Catalog, Model, load_catalog
 from saas_retention.core.errors import TemplateError
@@ -164,3 +166,12 @@ def labelled_query(t) -> exp.Query:
                      params=model_params(t.settings), dimensions=t.dimensions,
                      catalog=catalog, dialect=t.dialect)
     return _finish(tree, t)
+
+
+def label_dicts(fetched, t) -> list[dict[str, str]]:
+    """Step 2: the labels of the comments step 1 fetched (one column)."""
+    return label_rows([r[0] for r in fetched])
+
+
+STEP = ClientStep(model=MODEL, relation=LABELS, columns=LABEL_COLUMNS, fetch=comments_query,
+                  compute=label_dicts, create=labels_table_ast, query=labelled_query)

@@ -8,8 +8,9 @@ and Spark lack. So a warehouse build splits the model in three:
    survivor curve) — a small aggregate, one row per cohort and age;
 2. the client fetches it and runs the very function DuckDB's ``sbg_fit`` UDF runs
    (``sbg_fit_arrow``) on the same lists, then the template's ``sbg_survival`` and
-   ``discounted_survival`` formulas per cohort and age; the result is written back as the
-   relation ``cohort_value_fits``;
+   ``discounted_survival`` formulas per cohort and age; the result is written back, as bound
+   parameters, to the relation ``cohort_value_fits`` (client.py: the flow both client-step
+   models share);
 3. SQL in the warehouse: the rest of the template, reading ``cohort_value_fits`` where it called
    the UDF and the two functions.
 
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 from sqlglot import exp
 
+from saas_retention.build.warehouse.client import ClientStep
 from saas_retention.catalog.compile import model_ast
 from saas_retention.catalog.templates import READ_DIALECT, Catalog, Model, load_catalog
 from saas_retention.core.errors import TemplateError
@@ -33,6 +36,7 @@ FITS = "cohort_value_fits"
 # the template's CTEs that end with the survivor curves
 SURVIVOR_CTES = ("customer_rows", "first_churn", "cohort_grid", "survivors")
 FIT_COLUMNS = ("alpha", "beta", "log_likelihood", "projected_survival", "discounted_survival")
+COLUMNS = ("cohort_period_index", "period_number", *FIT_COLUMNS)  # of cohort_value_fits
 RELATIONS = ("customer_periods", "cohort_retention", "calendar")
 
 
@@ -126,7 +130,7 @@ def _survival(alpha: float, beta: float, t: float) -> float:
                     - _lgamma(alpha + beta + t))
 
 
-def fit_rows(grid: list[tuple], discount_rate_per_period: float) -> list[tuple]:
+def fit_rows(grid: Sequence[tuple], discount_rate_per_period: float) -> list[tuple]:
     """Rows of ``cohort_value_fits`` from (cohort_period_index, period_number, survivors)."""
     import pyarrow as pa
 
@@ -158,7 +162,7 @@ def fit_rows(grid: list[tuple], discount_rate_per_period: float) -> list[tuple]:
 
 
 def fits_table_ast() -> exp.Query:
-    """A typed SELECT of no rows: the empty ``cohort_value_fits`` a build fills by INSERTs."""
+    """A typed SELECT of no rows: the empty ``cohort_value_fits`` a build fills."""
     return exp.select(
         exp.alias_(exp.cast(exp.null(), "BIGINT"), "cohort_period_index"),
         exp.alias_(exp.cast(exp.null(), "BIGINT"), "period_number"),
@@ -188,18 +192,18 @@ def discount_rate(t) -> float:
     return float(model_params(t.settings)["discount_rate_per_period"])
 
 
-def insert_statements(table: exp.Table, rows: list[tuple], chunk: int = 400) -> list[exp.Insert]:
-    """INSERT … VALUES in chunks (SQLite allows 500 rows per VALUES list)."""
-    def lit(v):
-        if v is None:
-            return exp.null()
-        if isinstance(v, float) and not math.isfinite(v):
-            return exp.null()
-        return exp.Literal.number(repr(v) if isinstance(v, float) else v)
+def fits_dicts(grid: Sequence[tuple], t) -> list[dict]:
+    """Step 2: the rows of ``cohort_value_fits`` for the warehouse ``t``, keyed by column; a
+    non-finite number (an overflowing projection) is stored as NULL."""
+    return [{c: None if isinstance(v, float) and not math.isfinite(v) else v
+             for c, v in zip(COLUMNS, row, strict=True)}
+            for row in fit_rows(grid, discount_rate(t))]
 
-    columns = ["cohort_period_index", "period_number", *FIT_COLUMNS]
-    statements = []
-    for i in range(0, len(rows), chunk):
-        values = exp.values([exp.tuple_(*(lit(v) for v in r)) for r in rows[i:i + chunk]])
-        statements.append(exp.insert(values, table.copy(), columns=columns))
-    return statements
+
+def create_fits(table: exp.Table) -> exp.Create:
+    """The empty ``cohort_value_fits``, typed by the engine as the typed NULLs cast."""
+    return exp.Create(this=table, kind="TABLE", expression=fits_table_ast())
+
+
+STEP = ClientStep(model=MODEL, relation=FITS, columns=COLUMNS, fetch=survivors_query,
+                  compute=fits_dicts, create=create_fits, query=projection_query)
