@@ -181,13 +181,15 @@ def _source(data: Path, customers, months, epcm, seed, say) -> tuple[Path, dict,
     generated once and reused."""
     import hashlib
 
-    from saas_retention.datagen import synthetic
+    from saas_retention.datagen import synthetic, world
 
     folder = data / f"c{customers}_m{months}_e{epcm:g}_s{seed}"
     marker = folder / "generated.json"
     wanted = {"customers": customers, "months": months, "events_per_customer_month": epcm,
               "seed": seed, "end_date": END_DATE.isoformat(),
-              "generator": hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()}
+              # the generated rows depend on the generator and the world it shares with the demo
+              "generator": hashlib.sha256(b"".join(Path(m.__file__).read_bytes()
+                                                   for m in (synthetic, world))).hexdigest()}
     if marker.exists():
         saved = json.loads(marker.read_text())
         if saved.get("parameters") == wanted:
