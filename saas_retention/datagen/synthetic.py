@@ -6,7 +6,7 @@
     customers.parquet  subscriptions.parquet  survey_responses.parquet  support_tickets.parquet
     referrals.parquet  events/part-00000.parquet  events/part-00001.parquet  …
 
-The world is the one of :mod:`saas_retention.demo` (its plans, prices, segments, hazards,
+The world is the one of :mod:`saas_retention.datagen.demo` (its plans, prices, segments, hazards,
 trials, annual billing, add-ons, reactivations, activity fading before a churn…), drawn with
 numpy for a whole block of customers at once instead of the demo's per-customer state machine:
 
