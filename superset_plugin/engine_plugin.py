@@ -46,7 +46,8 @@ def register_on_connect(dbapi_connection, _connection_record=None) -> None:
     """Pool ``connect`` listener: register the Arrow UDFs on a new DuckDB connection; any
     other kind of connection is left alone.
 
-    Also usable from ``superset_config.py`` for every pool (see the README)::
+    Also usable from ``superset_config.py`` for every pool
+    (docs/superset.md#without-the-extra)::
 
         sqlalchemy.event.listen(sqlalchemy.pool.Pool, "connect", register_on_connect)
     """

@@ -572,10 +572,11 @@ def discounted_expected_lifetime(
 def expected_lifetime_value(
     alpha: float, beta: float, margin: float, discount: float, horizon: int | None = None
 ) -> float:
-    """Expected discounted lifetime value = margin × DEL (METRICS.md §5).
+    """Expected discounted lifetime value = margin × DEL (docs/definitions.md#value).
 
     ``margin`` is the money a customer brings per period (e.g. ARPA × gross margin) and must be
-    > 0: zero or negative monetary values are not fed to value models (METRICS.md §9).
+    > 0: zero or negative monetary values are not fed to value models
+    (docs/definitions.md#pitfalls).
     """
     m = float(margin)
     if not (math.isfinite(m) and m > 0):

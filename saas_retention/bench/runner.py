@@ -1,13 +1,13 @@
 """How close a full build is to the machine's limit: ``saas-retention bench`` / ``make bench``.
 
 For each size (customers), in one run, on one generated Parquet source
-(:func:`saas_retention.synthetic.generate_parquet`, cached between runs):
+(:func:`saas_retention.datagen.synthetic.generate_parquet`, cached between runs):
 
 (a) **baseline** — DuckDB reading the events once and reducing them to distinct
     (customer, day) pairs, and reading the subscriptions once, into a database file: the
     least any engagement-and-revenue build has to do;
-(b) **build** — :func:`saas_retention.builder.build` of every model into a database file, in a
-    child process; the build's progress callback gives staging and every model's seconds;
+(b) **build** — :func:`saas_retention.build.duckdb.run.build` of every model into a database
+    file, in a child process; the build's progress callback gives staging and every model's seconds;
 (c) **metric functions** — the same metric through its DuckDB macro, its inlined SQL
     expression (what the models run) and a pyarrow (``type='arrow'``) Python UDF, over
     ``udf_rows`` rows (once per run);
@@ -728,7 +728,7 @@ def markdown(result: dict) -> str:
         f"{_gib(m['memory_bytes']) if m.get('memory_bytes') else 'unknown'} memory, "
         f"{m['platform']}; Python {m['python']}, duckdb {m['duckdb']}, pyarrow {m['pyarrow']}, "
         f"numpy {m['numpy']}, sqlglot {m['sqlglot']}, pandas {m['pandas'] or 'not installed'}.",
-        f"Data: `saas_retention.synthetic.generate_parquet`, {p['months']} months to "
+        f"Data: `saas_retention.datagen.synthetic.generate_parquet`, {p['months']} months to "
         f"{p['end_date']}, {p['events_per_customer_month']:g} events per active customer-month, "
         f"seed {p['seed']}; best of {p['repeat']} build(s) and {2 * p['repeat'] + 2} baselines "
         "per size. The machine is shared: read ratios within this run, not absolute seconds; "
@@ -795,8 +795,8 @@ def markdown(result: dict) -> str:
             f"## Metric functions over {mf['rows']:,} rows: macro vs inline SQL vs Arrow UDF",
             "",
             "`sum(metric(…))` best of 5; inline = the expression "
-            "`saas_retention.compile.metric_expression` inlines into every model; arrow = a "
-            "pyarrow.compute Python UDF (`type='arrow'`) computing the same.",
+            "`saas_retention.catalog.compile.metric_expression` inlines into every model; "
+            "arrow = a pyarrow.compute Python UDF (`type='arrow'`) computing the same.",
             "",
             "| metric | inline s | macro s | arrow s | macro ÷ inline | arrow ÷ inline "
             "| same result |",

@@ -46,7 +46,8 @@ class TableMapping(_Strict):
     table: str | None = None
     columns: dict[str, str] = Field(default_factory=dict)
     dimensions: list[str] | None = None
-    # Amounts given per billing interval instead of per month (METRICS.md §1).
+    # Amounts given per billing interval instead of per month
+    # (docs/definitions.md#amounts-per-billing-interval).
     amounts_per_interval: bool = False
 
 
@@ -71,7 +72,7 @@ class Settings(_Strict):
     churn_window: int = Field(6, ge=1, le=60)
     discount_rate: float = Field(0.10, ge=0, le=1)  # per year
     renewal_grace_days: int = Field(7, ge=0, le=366)
-    # engagement (METRICS.md §6)
+    # engagement (docs/definitions.md#engagement)
     activation_event: str | None = None  # the event that marks activation in the journey
     session_timeout_minutes: int = Field(30, ge=1, le=24 * 60)
     journey_window_days: int = Field(90, ge=1, le=3660)

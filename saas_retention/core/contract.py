@@ -1,4 +1,5 @@
-"""The input contract: the tables and columns users map their own data onto (METRICS.md §1)."""
+"""The input contract: the tables and columns users map their own data onto
+(docs/definitions.md#input-contract)."""
 
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ TABLES: dict[str, Table] = {
     )
 }
 
-# Amount given per billing interval → monthly (METRICS.md §1).
+# Amount given per billing interval → monthly (docs/definitions.md#amounts-per-billing-interval).
 INTERVAL_TO_MONTHLY = {
     "month": 1.0,
     "year": 1.0 / 12.0,

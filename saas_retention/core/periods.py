@@ -1,4 +1,4 @@
-"""Periods as integers (METRICS.md §2).
+"""Periods as integers (docs/definitions.md#time-rules).
 
 Every "previous period" computation in the models is done on an integer period index computed
 once in staging, because calendar arithmetic (Jan 31 + 1 month, week truncation) differs between

@@ -1,4 +1,5 @@
-"""Seeded generator of realistic synthetic SaaS data in the input contract (METRICS.md §1).
+"""Seeded generator of realistic synthetic SaaS data in the input contract
+(docs/definitions.md#input-contract).
 
 ``generate(path_or_con, customers=2000, months=36, seed=42)`` writes six tables into DuckDB:
 ``customers``, ``subscriptions``, ``events``, ``survey_responses``, ``referrals`` and

@@ -278,7 +278,8 @@ def test_chart_data_cannot_read_server_files_either(server):
 
 def test_without_the_package_queries_fail_with_the_documented_error(server):
     """What a Superset without saas-retention does with the shipped database extra:
-    SQLAlchemy's "Can't load plugin" on that database's queries (as the README says), and
+    SQLAlchemy's "Can't load plugin" on that database's queries (as
+    docs/superset.md#metric-functions-inside-superset says), and
     Superset itself stays up. Simulated with a plugin name no package provides."""
     from saas_retention.superset_plugin.bundle import Bundle, Target, _database
 

@@ -116,7 +116,8 @@ def test_plugin_leaves_other_engines_alone(caplog):
 
 
 def test_superset_config_two_liner(database):
-    """The README's superset_config.py alternative: one listener on every pool."""
+    """The superset_config.py alternative (docs/superset.md#without-the-extra): one listener
+    on every pool."""
     sqlalchemy = pytest.importorskip("sqlalchemy")
     pytest.importorskip("duckdb_engine", reason="duckdb-engine comes with Superset's [duckdb]")
     import saas_retention.superset_plugin.engine_plugin as sr

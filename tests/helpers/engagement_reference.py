@@ -1,4 +1,5 @@
-"""Plain-Python reference for the engagement, voice and journey metrics (METRICS.md §6–7).
+"""Plain-Python reference for the engagement, voice and journey metrics
+(docs/definitions.md#engagement, docs/definitions.md#voice-of-the-customer).
 
 Written from the definitions, not from the SQL: events are plain tuples, days come from
 ``zoneinfo``, periods from ``datetime``; sets do the distinct counting. Slow and obvious on

@@ -1,11 +1,12 @@
 """An independent, plain-Python reference for the subscription models.
 
-Written from the definitions in METRICS.md (§2 time, §3 revenue, §4 customers) and the column
-lists in ``sql/models/*.yml`` only -- never from the model SQL or the staging code -- so that a
-bug in the SQL shows up as a difference. Everything is computed the slow, literal way: a
+Written from the definitions in docs/definitions.md (#time-rules, #revenue-movements,
+#revenue-retention, #customer-retention) and the column lists in ``sql/models/*.yml`` only --
+never from the model SQL or the staging code -- so that a bug in the SQL shows up as a
+difference. Everything is computed the slow, literal way: a
 snapshot per period and per subscription, then per customer, then aggregated.
 
-Conventions (METRICS.md §2):
+Conventions (docs/definitions.md#time-rules):
 
 * a period is ``[start, end)``; its snapshot day is its last day, or ``as_of`` for the period
   that contains ``as_of``; no period after ``as_of`` exists;
@@ -129,7 +130,7 @@ def _pct(a: float, b: float) -> float | None:
 
 
 def classify(m0: float, m1: float, paid_before: bool) -> str:
-    """METRICS.md §3, zero-start branches first."""
+    """docs/definitions.md#revenue-movements: zero-start branches first."""
     if m0 <= 0 and m1 > 0:
         return "reactivation" if paid_before else "new"
     if m0 > 0 and m1 <= 0:

@@ -1,4 +1,4 @@
-"""Engagement models against the plain-Python reference (tests/engagement_reference.py).
+"""Engagement models against the plain-Python reference (tests/helpers/engagement_reference.py).
 
 One hand-made fixture, reporting time zone Europe/Paris, covers: a customer active on one
 day only, a week straddling January and February, the March 2024 daylight-saving change with

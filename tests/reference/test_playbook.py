@@ -17,12 +17,14 @@ customer_churn_month.sql, mrr.sql) works like this:
 Where we deliberately differ (none of it changes the result on this fixture, and the test
 checks that the fixture really is of that kind):
 
-* METRICS.md §9: a widely used dbt package tests "MRR grew" before "was MRR zero", so its
-  reactivation never fires. The mrr.sql we read tests first-month / churn / reactivation before
-  upgrade / downgrade, i.e. the zero-start branches first, and so do we (``playbook_category``).
+* docs/definitions.md#pitfalls: a widely used dbt package tests "MRR grew" before "was MRR zero",
+  so its reactivation never fires. The mrr.sql we read tests first-month / churn / reactivation
+  before upgrade / downgrade, i.e. the zero-start branches first, and so do we
+  (``playbook_category``).
   We never implement the expansion-first order, so a reactivation in the fixture is a
   reactivation on both sides.
-* The playbook snapshots on the first day of the month, we on the last day (METRICS.md §2);
+* The playbook snapshots on the first day of the month, we on the last day
+  (docs/definitions.md#time-rules);
   on month-aligned dates (all start/end dates on the 1st) the two are the same.
 * The playbook's join emits one row per overlapping subscription instead of summing them; we
   sum (add-ons add up). The fixture has no overlapping subscriptions.
@@ -185,7 +187,7 @@ def test_fixture_is_the_shared_one_unchanged():
 
 
 def test_fixture_is_month_aligned_without_overlaps():
-    # the premises under which the playbook and METRICS.md must agree (module docstring)
+    # the premises under which the playbook and our definitions must agree (module docstring)
     rows = read_fixture()
     assert len(rows) == 121 and len({r["customer_id"] for r in rows}) == 55
     for r in rows:

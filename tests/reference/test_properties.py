@@ -1,6 +1,7 @@
 """Property-based tests: random subscription histories are built with the package and
 (1) compared with the independent reference, (2) checked against invariants that must hold
-whatever the data (METRICS.md §3-4), (3) rebuilt from shuffled input rows.
+whatever the data (docs/definitions.md#revenue-movements to #customer-retention), (3) rebuilt
+from shuffled input rows.
 
 Each example is one DuckDB build (~0.3 s), so the example counts are kept small."""
 

@@ -1,6 +1,7 @@
-"""Hand-made edge cases (METRICS.md §2-4, §9): each is built with the package and compared row
-for row with the independent reference in ``tests/reference.py``; the point of each case is also
-asserted directly, with numbers worked out by hand."""
+"""Hand-made edge cases (docs/definitions.md, #time-rules to #customer-retention, and
+docs/definitions.md#pitfalls): each is built with the package and compared row for row with the
+independent reference in ``tests/helpers/reference.py``; the point of each case is also asserted
+directly, with numbers worked out by hand."""
 
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ def test_reference_worked_example():
 
 def test_reactivation_after_a_gap_is_not_expansion_nor_new():
     # Pays Jan-Feb, nothing in Mar-Apr, comes back in May at a higher price. A CASE that tests
-    # "more than last period" first would call May an expansion (METRICS.md §9).
+    # "more than last period" first would call May an expansion (docs/definitions.md#pitfalls).
     subs = [
         sub(1, "a", "2024-01-01", "2024-03-01", 100),
         sub(2, "a", "2024-05-01", None, 150),
@@ -364,7 +365,7 @@ def test_only_free_and_trial_subscriptions_build_empty_models():
 
 def test_join_and_leave_within_one_period_only_counts_in_textbook_crr():
     # b starts and ends inside March: never paying at a snapshot, but an acquisition of March
-    # for the textbook CRR (METRICS.md §4).
+    # for the textbook CRR (docs/definitions.md#customer-retention).
     subs = [
         sub(1, "a", "2024-01-01", None, 10),
         sub(2, "c", "2024-01-01", "2024-03-20", 10),
@@ -547,7 +548,8 @@ TZ_SUBS = [
 
 @pytest.mark.parametrize("grain", ["month", "week"])
 # UTC+14 and UTC-8 (UTC itself is every other test). A DATE is already a calendar date in the
-# reporting time zone (METRICS.md §2, §9 "cohorts shifted a day"): the zone must not move it.
+# reporting time zone (docs/definitions.md#timestamps; #pitfalls: "cohorts shifted a day"): the zone
+# must not move it.
 # (Los Angeles used to move every date one day back: 2024-02-01 was paying in January.)
 @pytest.mark.parametrize("timezone", ["Pacific/Kiritimati", "America/Los_Angeles"])
 def test_time_zone_does_not_move_date_only_inputs(timezone, grain):

@@ -1,5 +1,5 @@
-"""Shifted-beta-geometric retention model (METRICS.md §5): Fader & Hardie (2007) on their own data,
-model identities as properties, input checking, speed."""
+"""Shifted-beta-geometric retention model (docs/definitions.md#value): Fader & Hardie (2007) on
+their own data, model identities as properties, input checking, speed."""
 
 from __future__ import annotations
 
@@ -390,7 +390,7 @@ def test_lifetime_finite_horizon():
 
 def test_lifetime_without_discount():
     # Expected lifetime E[T] = (α + β − 1) / (α − 1) for α > 1; it diverges for α ≤ 1, and the
-    # value is then NaN, never infinity (METRICS.md §9).
+    # value is then NaN, never infinity (docs/definitions.md#pitfalls).
     assert sbg.discounted_expected_lifetime(3.0, 4.0, 0.0) == pytest.approx(3.0)
     assert math.isnan(sbg.discounted_expected_lifetime(0.668, 3.806, 0.0))
     assert sbg.discounted_expected_lifetime(0.668, 3.806, 0.0, horizon=3) == pytest.approx(

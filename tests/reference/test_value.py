@@ -1,5 +1,6 @@
 """customer_value (ARPA, trailing churn, formula CLTV) and renewals against plain-Python
-references written from METRICS.md §4–5, plus the properties CLTV must have."""
+references written from docs/definitions.md#value (and #renewals-and-trials), plus the properties
+CLTV must have."""
 
 from __future__ import annotations
 

@@ -42,8 +42,8 @@ def staged(source: Path, table: str, columns: str, **settings):
     return report, rows
 
 
-# One column, naive and offset values mixed. The rule (README, "Timestamps"): a naive value
-# is reporting-time-zone local time, kept as written; a value with an offset (or Z) is that
+# One column, naive and offset values mixed. The rule (docs/definitions.md#timestamps): a naive
+# value is reporting-time-zone local time, kept as written; a value with an offset (or Z) is that
 # instant, converted to the reporting time zone. Each row is checked against zoneinfo.
 MIXED = {
     "naive": "2024-03-10 23:30:00",

@@ -4,10 +4,11 @@
 --
 -- Customer churn rate per period computed the way other tools do, side by side, to reconcile a
 -- number with the tool a team already trusts. default — churned ÷ customers at start, calendar
--- periods (METRICS.md §4); stripe — churned in the trailing 30 days ÷ (paying 30 days before +
--- new since); baremetrics — trailing 30 days, 365 days for annual-plan customers; profitwell —
--- ignores customers who join and churn within the same period, which end-of-period snapshots
--- already do, so it equals the default. churn_rate is the preset the config selects.
+-- periods (docs/definitions.md#churn-presets); stripe — churned in the trailing 30 days ÷
+-- (paying 30 days before + new since); baremetrics — trailing 30 days, 365 days for
+-- annual-plan customers; profitwell — ignores customers who join and churn within the same
+-- period, which end-of-period snapshots already do, so it equals the default. churn_rate is
+-- the preset the config selects.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
