@@ -7,8 +7,9 @@ streamed to Parquet) are two ways of drawing from this one world: the plans, pri
 hazards, trials, countries, channels, events, surveys and tickets below. Where they draw the
 same way, the step is here and both call it: the customer traits, activity fading before a
 churn, the events of a session, a ticket's resolution, NPS and CSAT answers, survey comments,
-referral times and the tables in the input contract (METRICS.md §1). What they draw
-differently (signups, the subscription lives, which days have activity) stays in each.
+referral times and the tables in the input contract (docs/definitions.md#input-contract).
+What they draw differently (signups, the subscription lives, which days have activity) stays in
+each.
 
 Days are integers counted from 1970-01-01; instants are microseconds since then, at
 millisecond precision.
