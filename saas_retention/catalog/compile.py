@@ -7,7 +7,7 @@ Steps, in order, for a model:
 4. output aliases named after the period (``date_period``, ``cohort_period``) take the grain's
    name (``date_month``, ``cohort_month``);
 5. date pseudo-functions (``sr_day_index(d)``…) become the dialect's own expressions, from the
-   registry in dialects.py;
+   engine's module in dialects/;
 6. window keys are ordered as DuckDB orders NULLs where the engine cannot say NULLS LAST in a
    framed window (``dialects.window_null_ordering``);
 7. the tree is generated for the target dialect.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from saas_retention.core.periods import EPOCH_WEEKDAY, WEEKDAY_NUMBER
-from saas_retention.dialects.base import date_functions
+from saas_retention.dialects import date_functions
 
 
 def _int(n: int) -> exp.Expression:

@@ -5,7 +5,7 @@ The rows and columns are those of the DuckDB staging (build/duckdb/stage.py, cal
 contract columns typed, amounts as decimals, local-time day / week / month / period indexes,
 hour of day, ISO day of week and the second on the local clock, rows after as_of left out.
 Timestamps without a time zone are read as the reporting zone's local time; columns of a time-
-zone-aware type are converted to it with the engine's own function (dialects.TIME_REGISTRY).
+zone-aware type are converted to it with the engine's own function (its dialects module).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def typed_column(t, table: str, column: str) -> exp.Expression:
         if present and f"{table}.{column}" in t.tz_columns:
             return tf.local_time(value, s.timezone)
         if not present:
-            return cast(value, "TIMESTAMP") if t.dialect != "sqlite" else value
+            return tf.null_timestamp(value)
         return tf.to_timestamp(value)
     if kind == "date":
         return t.cast(value, "DATE")

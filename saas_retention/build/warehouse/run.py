@@ -20,30 +20,19 @@ from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import Settings
 from saas_retention.core.contract import INTERVAL_TO_MONTHLY, TABLES
 from saas_retention.core.errors import Problem, SaasRetentionError, SourceError, SourceProblems
-from saas_retention.dialects import date_functions, resolve, with_query_settings
+from saas_retention.dialects import (
+    ENGINES,
+    SQLALCHEMY_DIALECTS,
+    date_functions,
+    resolve,
+    with_query_settings,
+)
 from saas_retention.relations.events import DATED_TABLES, typed_column
 from saas_retention.relations.graph import relation_ast, relation_order, warehouse_models
 from saas_retention.relations.registry import STAGING
 from saas_retention.relations.rules import message
 from saas_retention.relations.target import Target, cast
 
-# SQLAlchemy dialect names -> sqlglot dialects
-SQLALCHEMY_DIALECTS = {
-    "postgresql": "postgres",
-    "sqlite": "sqlite",
-    "duckdb": "duckdb",
-    "clickhouse": "clickhouse",
-    "clickhousedb": "clickhouse",
-    "databricks": "databricks",
-    "hive": "spark",
-    "snowflake": "snowflake",
-    "bigquery": "bigquery",
-    "trino": "trino",
-    "redshift": "redshift",
-    "mysql": "mysql",
-    "mariadb": "mysql",
-    "mssql": "tsql",
-}
 BUILDING_SUFFIX = "__sr_building"
 # LIKE patterns of text timestamps ending with a UTC offset or Z (after the time of day: the
 # "-01" ending a plain date is no offset); LIKE is the one pattern match every engine has
@@ -187,7 +176,7 @@ class WarehouseBuild:
                 for col in TABLES[contract].columns:
                     if (col.kind == "timestamp" and col.name in have
                             and s.source_column(contract, col.name).lower() == name):
-                        if _is_time_zone_aware(c["type"]):
+                        if _is_time_zone_aware(c["type"], self.dialect):
                             tz_columns.add(f"{contract}.{col.name}")
                         elif _is_text(c["type"]):
                             self.text_time_columns.append((contract, col.name))
@@ -449,7 +438,7 @@ class WarehouseBuild:
             order += [r for r in relation_order(m) if r not in order]
         with self.engine.begin() as conn:
             result.warnings = self.check(conn, target)
-            if self.target_schema and self.dialect != "sqlite":
+            if self.target_schema and ENGINES[self.dialect].creates_schemas:
                 self._exec(conn, exp.Create(this=exp.Table(this=exp.to_identifier(
                     self.target_schema, quoted=True)), kind="SCHEMA", exists=True))
         for name in order:
@@ -512,8 +501,7 @@ class WarehouseBuild:
         building = _table(name + BUILDING_SUFFIX, self.target_schema)
         final = _table(name, self.target_schema)
         renamed = exp.to_table(name, quoted=True)
-        if self.dialect == "mysql" and self.target_schema:
-            # MySQL's RENAME TO an unqualified name moves the table to the current database
+        if ENGINES[self.dialect].rename_needs_schema and self.target_schema:
             renamed = final.copy()
         rename = exp.Alter(this=building.copy(), kind="TABLE", actions=[
             exp.AlterRename(this=renamed)])
@@ -544,7 +532,7 @@ def build_on_warehouse(url: str, settings: Settings, *, schema: str | None = Non
                           progress=progress).run()
 
 
-def _is_time_zone_aware(kind) -> bool:
+def _is_time_zone_aware(kind, dialect: str) -> bool:
     """A SQLAlchemy column type holding instants (timestamptz, TIMESTAMP_TZ, DateTime64 with a
     zone…), whose values the staging converts to the reporting zone's local time."""
     if getattr(kind, "timezone", False) is True:
@@ -553,8 +541,7 @@ def _is_time_zone_aware(kind) -> bool:
         name = str(kind).upper().replace(" ", "")
     except Exception:  # a type SQLAlchemy cannot print: not one of the known zoned types
         return False
-    return any(marker in name for marker in ("WITHTIMEZONE", "TIMESTAMPTZ", "TIMESTAMP_TZ",
-                                             "TIMESTAMP_LTZ", "DATETIMEOFFSET"))
+    return any(marker in name for marker in ENGINES[dialect].zoned_type_names)
 
 
 def _is_text(kind) -> bool:

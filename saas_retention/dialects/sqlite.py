@@ -1,0 +1,83 @@
+"""SQLite: no date type (dates are 'YYYY-MM-DD' text, computed through julian days), no
+DECIMAL, no time zones, no CREATE SCHEMA."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from saas_retention.core.errors import ConfigError
+from saas_retention.dialects.base import (
+    EXECUTED,
+    DateFunctions,
+    Engine,
+    TimeFunctions,
+    iso_dow_from_days,
+)
+
+# the julian day of 1970-01-01 at midnight
+JULIAN_EPOCH = 2440587.5
+
+
+def strftime_int(fmt: str) -> Callable[[exp.Expression], exp.Expression]:
+    return lambda d: exp.cast(exp.Anonymous(this="STRFTIME", expressions=[
+        exp.Literal.string(fmt), d]), exp.DataType.Type.INT)
+
+
+def to_date(e: exp.Expression) -> exp.Expression:
+    # CAST(x AS DATE) in SQLite gives a number (the year); DATE(x) gives 'YYYY-MM-DD' text
+    return exp.Anonymous(this="DATE", expressions=[e])
+
+
+def day_number(d: exp.Expression) -> exp.Expression:
+    # dates are at midnight, so the difference of julian days is whole
+    return exp.cast(
+        exp.Sub(this=exp.Anonymous(this="JULIANDAY", expressions=[d]),
+                expression=exp.Literal.number(JULIAN_EPOCH)),
+        exp.DataType.Type.INT,
+    )
+
+
+def from_day_number(n: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this="DATE", expressions=[
+        exp.Add(this=exp.Literal.number(JULIAN_EPOCH), expression=n)])
+
+
+def from_parts(y, m, d) -> exp.Expression:
+    return exp.Anonymous(this="DATE", expressions=[exp.Anonymous(this="PRINTF", expressions=[
+        exp.Literal.string("%04d-%02d-%02d"), y, m, d])])
+
+
+def no_time_zones(ts: exp.Expression, tz: str) -> exp.Expression:
+    raise ConfigError("SQLite has no time-zone-aware timestamp type: store local times (or "
+                      "UTC times and set timezone: UTC)")
+
+
+ENGINE = Engine(
+    name="sqlite",
+    tier=EXECUTED,
+    sqlalchemy_names=("sqlite",),
+    dates=DateFunctions(
+        year=strftime_int("%Y"),
+        month=strftime_int("%m"),
+        day_number=day_number,
+        from_parts=from_parts,
+        from_day_number=from_day_number,
+        to_date=to_date,
+        # SQLite has no DECIMAL (the cast keeps every digit): round to the 6 places others keep
+        money=lambda e: exp.Round(this=e, decimals=exp.Literal.number(6)),
+    ),
+    times=TimeFunctions(
+        hour=strftime_int("%H"), minute=strftime_int("%M"), second=strftime_int("%S"),
+        iso_day_of_week=iso_dow_from_days, local_time=no_time_zones,
+        # DATETIME() normalises 'YYYY-MM-DDTHH:MM:SS' text to 'YYYY-MM-DD HH:MM:SS'
+        to_timestamp=lambda e: exp.Anonymous(this="DATETIME", expressions=[e]),
+        # no timestamp type to cast to: an absent column's NULL stays a plain NULL
+        null_timestamp=lambda e: e,
+    ),
+    nulls="small",
+    window_nulls_ordering=True,
+    # one database per file: no schemas to create
+    creates_schemas=False,
+)
