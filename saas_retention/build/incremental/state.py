@@ -20,7 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from saas_retention.build.duckdb.stage import RAW_PREFIX, Stager, quoted
-from saas_retention.catalog.templates import INCREMENTAL_KINDS, load_catalog
+from saas_retention.catalog.templates import INCREMENTAL_KINDS, load_catalog, model_files
 from saas_retention.core.config import Settings
 
 STATE_SCHEMA = "sr_build"
@@ -53,12 +53,13 @@ def code_fingerprint() -> dict[str, str]:
 
     digest = hashlib.sha256()
     folder = resources.files("saas_retention.sql")
-    names = ["metrics.yml"] + sorted(
-        f"models/{p.name}" for p in folder.joinpath("models").iterdir()
-        if p.name.endswith((".sql", ".yml")))
-    for name in names:
+    files = [("metrics.yml", folder.joinpath("metrics.yml"))] + [
+        (f"models/{path}", item)
+        for path, item in model_files(folder.joinpath("models"))
+        if path.endswith((".sql", ".yml"))]
+    for name, item in files:
         digest.update(name.encode())
-        digest.update(folder.joinpath(name).read_bytes())
+        digest.update(item.read_bytes())
     return {"saas_retention": __version__, "templates": digest.hexdigest()[:16],
             "duckdb": duckdb.__version__, "sqlglot": sqlglot.__version__}
 
