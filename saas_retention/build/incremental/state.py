@@ -44,6 +44,16 @@ def settings_fingerprint(settings: Settings) -> dict:
     return json.loads(settings.model_dump_json(exclude={"as_of"}))
 
 
+def template_files() -> list[tuple[str, object]]:
+    """(path under sql/, file) of every definition: metrics.yml and each model's .sql and
+    .yml, in every subfolder of sql/models."""
+    folder = resources.files("saas_retention.sql")
+    return [("metrics.yml", folder.joinpath("metrics.yml"))] + [
+        (f"models/{path}", item)
+        for path, item in model_files(folder.joinpath("models"))
+        if path.endswith((".sql", ".yml"))]
+
+
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> dict[str, str]:
     """The code that turns a source into numbers: a different one may compute other numbers."""
@@ -52,12 +62,7 @@ def code_fingerprint() -> dict[str, str]:
     from saas_retention import __version__
 
     digest = hashlib.sha256()
-    folder = resources.files("saas_retention.sql")
-    files = [("metrics.yml", folder.joinpath("metrics.yml"))] + [
-        (f"models/{path}", item)
-        for path, item in model_files(folder.joinpath("models"))
-        if path.endswith((".sql", ".yml"))]
-    for name, item in files:
+    for name, item in template_files():
         digest.update(name.encode())
         digest.update(item.read_bytes())
     return {"saas_retention": __version__, "templates": digest.hexdigest()[:16],
