@@ -75,7 +75,7 @@ class Model:
     # false for a relation other models join on rather than a subject to chart (a spine):
     # the Superset bundle makes no dataset of it
     dataset: bool = True
-    # where the template lives under sql/models, without the suffix ("marts/retention/nrr")
+    # where the template lives under sql/models, without the suffix ("marts/retention/retention")
     path: str = ""
     # how `build --incremental` refreshes it: "day" = rows keyed by day_index computed from that
     # day's events alone (only the days from the last covered one on are recomputed);
@@ -131,6 +131,16 @@ class Catalog:
         arguments (DuckDB SQL over the dataset's columns) written in metrics.yml or, for a
         ``{dataset, column}`` binding, derived from the template's call producing that column
         (``derived_args``) — so a call's arguments are written once."""
+        if self.metrics.get(metric.name) is metric:
+            return self._superset_bindings[metric.name]
+        return self._bindings(metric)
+
+    @functools.cached_property
+    def _superset_bindings(self) -> dict[str, list[dict]]:
+        # the bundle asks once per dataset and metric: derive each binding once
+        return {name: self._bindings(m) for name, m in self.metrics.items()}
+
+    def _bindings(self, metric: MetricFunction) -> list[dict]:
         block = metric.superset
         if not block:
             return []
