@@ -3,11 +3,12 @@
 From the catalog (``sql/metrics.yml``, ``sql/models``) and the dashboard definitions
 (``dashboards/*.yml``) this builds what ``POST /api/v1/assets/import/`` takes:
 
-* ``datasets/<database>/<model>.yaml``: one dataset per model, with its columns (described in
-  the model's yml) and **saved metrics** — every metric function whose ``superset:`` block names
-  the dataset, inlined with its aggregate arguments and generated in the target database's
-  dialect (``verbose_name``, ``description``, ``d3format``, ``warning_text``, certified) — plus
-  ``SUM`` metrics for additive columns and ``count``;
+* ``datasets/<database>/<model>.yaml``: one dataset per model (spines, ``dataset: false`` in
+  the model's yml, excepted), with its columns (described in the model's yml) and **saved
+  metrics** — every metric function whose ``superset:`` block names the dataset, inlined with
+  its aggregate arguments and generated in the target database's dialect (``verbose_name``,
+  ``description``, ``d3format``, ``warning_text``, certified) — plus ``SUM`` metrics
+  for additive columns and ``count``;
 * ``charts/*.yaml`` with the form data the Explore view edits and the saved ``query_context``
   the chart-data API runs;
 * ``dashboards/*.yaml`` with the layout and native filters;
@@ -248,12 +249,12 @@ def load_dashboards() -> list[dict]:
     return sorted(boards, key=lambda b: (b.get("order", 99), b["name"]))
 
 
-def metric_bindings(metric) -> list[dict]:
-    """A metric's ``superset:`` block(s): a mapping, or a list of them (one per dataset)."""
-    block = metric.superset
-    if not block:
-        return []
-    return list(block) if isinstance(block, list) else [block]
+def metric_bindings(metric, catalog=None) -> list[dict]:
+    """A metric's ``superset:`` block(s), one ``{dataset, args}`` per dataset, with the
+    arguments of a ``{dataset, column}`` binding derived from the model's template."""
+    from saas_retention.catalog.templates import load_catalog
+
+    return (catalog or load_catalog()).superset_bindings(metric)
 
 
 # --- datasets ---------------------------------------------------------------------------------
@@ -321,7 +322,7 @@ class _Dataset:
         from saas_retention.catalog.compile import metric_expression
 
         for metric in catalog.metrics.values():
-            for binding in metric_bindings(metric):
+            for binding in metric_bindings(metric, catalog):
                 if binding["dataset"] != self.name:
                     continue
                 args = [str(a) for a in binding["args"]]
@@ -413,7 +414,7 @@ class _Dataset:
             "fetch_values_predicate": None,
             "extra": {"certification": {
                 "certified_by": CERTIFIED_BY,
-                "details": f"model {self.name} (sql/models/{self.name}.sql), grain "
+                "details": f"model {self.name} (sql/models/{self.model.path}.sql), grain "
                            f"{self.model.grain}, key {', '.join(self.model.key)}"}},
             "normalize_columns": False,
             "always_filter_main_dttm": False,
@@ -1005,6 +1006,8 @@ def build_bundle(target: Target, catalog=None, dashboards: list[dict] | None = N
     datasets: dict[str, _Dataset] = {}
     for name in sorted(catalog.models):
         if target.tables is not None and name not in target.tables:
+            continue
+        if not catalog.models[name].dataset:
             continue
         ds = _Dataset(catalog.models[name], target, catalog, as_text.get(name, ()))
         datasets[name] = ds

@@ -23,6 +23,7 @@ from saas_retention.catalog.templates import (
     Catalog,
     MetricFunction,
     Model,
+    call_args,
     function_name,
     load_catalog,
 )
@@ -51,7 +52,7 @@ def inline_metrics(tree: exp.Expression, metrics: Mapping[str, MetricFunction], 
         metric = metrics.get(name)
         if metric is None:
             return node
-        args = _call_args(node)
+        args = call_args(node)
         if len(args) != len(metric.args):
             raise TemplateError(
                 f"{name}() takes {len(metric.args)} arguments "
@@ -77,21 +78,6 @@ def _wrap(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Column | exp.Literal | exp.Func | exp.Paren | exp.Cast):
         return node
     return exp.paren(node, copy=False)
-
-
-def _call_args(node: exp.Func) -> list[exp.Expression]:
-    if isinstance(node, exp.Anonymous):
-        return list(node.expressions)
-    args = []
-    for key in node.arg_types:
-        value = node.args.get(key)
-        if value is None:
-            continue
-        if isinstance(value, list):
-            args.extend(value)
-        elif isinstance(value, exp.Expression):
-            args.append(value)
-    return args
 
 
 def expand_dimensions(tree: exp.Expression, dimensions: Sequence[str]) -> exp.Expression:

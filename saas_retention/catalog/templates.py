@@ -5,8 +5,10 @@ Two kinds of definition live there:
 * **metric functions** (``sql/metrics.yml``): scalar SQL expressions over named arguments —
   the one definition of every ratio, from which macros, model SQL, Superset metrics and docs
   are generated;
-* **models** (``sql/models/<name>.sql`` + ``<name>.yml``): one SELECT each, reading staged
-  inputs (``stg_*``), the ``calendar`` and other models.
+* **models** (``sql/models/<layer>/[<area>/]<name>.sql`` + ``<name>.yml``, see
+  ``sql/models/README.md``): one SELECT each, reading staged inputs (``stg_*``), the
+  ``calendar`` and other models. The folders are for readers only: a model is known by its
+  name, unique across them.
 
 The loader applies small named rules (MetricFlow-style): unique names, arguments and
 parameters used, inputs exist, no cycles, every template parses.
@@ -48,7 +50,10 @@ class MetricFunction:
     direction: str = "none"
     caveats: str = ""
     benchmark: str = ""
-    superset: dict | list[dict] | None = None  # one {dataset, args} or one per dataset
+    # one Superset binding or a list of them (one per dataset): {dataset, column} where the
+    # dataset's template computes the metric as that column (see superset_bindings), or
+    # {dataset, args} for a dataset whose template does not call it
+    superset: dict | list[dict] | None = None
 
     @functools.cached_property
     def expression(self) -> exp.Expression:
@@ -67,6 +72,11 @@ class Model:
     params: tuple[str, ...] = ()
     columns: dict[str, str] = field(default_factory=dict)
     engines: tuple[str, ...] = ()  # empty: every engine
+    # false for a relation other models join on rather than a subject to chart (a spine):
+    # the Superset bundle makes no dataset of it
+    dataset: bool = True
+    # where the template lives under sql/models, without the suffix ("marts/retention/retention")
+    path: str = ""
     # how `build --incremental` refreshes it: "day" = rows keyed by day_index computed from that
     # day's events alone (only the days from the last covered one on are recomputed);
     # "period" = rows keyed by period_index computed from that period's rows of the events
@@ -94,10 +104,58 @@ def function_name(node: exp.Func) -> str:
     return node.sql_name().lower()
 
 
+def call_args(node: exp.Func) -> list[exp.Expression]:
+    """A call's arguments in order (metric calls parse as Anonymous, or as a built-in
+    function when the name is one: ``arr(x)``)."""
+    if isinstance(node, exp.Anonymous):
+        return list(node.expressions)
+    args = []
+    for key in node.arg_types:
+        value = node.args.get(key)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            args.extend(value)
+        elif isinstance(value, exp.Expression):
+            args.append(value)
+    return args
+
+
 @dataclass(frozen=True)
 class Catalog:
     metrics: dict[str, MetricFunction]
     models: dict[str, Model]
+
+    def superset_bindings(self, metric: MetricFunction) -> list[dict]:
+        """``metric``'s Superset saved metrics: one ``{dataset, args}`` per dataset, the
+        arguments (DuckDB SQL over the dataset's columns) written in metrics.yml or, for a
+        ``{dataset, column}`` binding, derived from the template's call producing that column
+        (``derived_args``) — so a call's arguments are written once."""
+        if self.metrics.get(metric.name) is metric:
+            return self._superset_bindings[metric.name]
+        return self._bindings(metric)
+
+    @functools.cached_property
+    def _superset_bindings(self) -> dict[str, list[dict]]:
+        # the bundle asks once per dataset and metric: derive each binding once
+        return {name: self._bindings(m) for name, m in self.metrics.items()}
+
+    def _bindings(self, metric: MetricFunction) -> list[dict]:
+        block = metric.superset
+        if not block:
+            return []
+        bindings = []
+        for binding in block if isinstance(block, list) else [block]:
+            if "column" in binding:
+                model = self.models.get(binding["dataset"])
+                if model is None:
+                    raise TemplateError(f"metric {metric.name!r}: Superset dataset "
+                                        f"{binding['dataset']!r} is not a model")
+                args = tuple(a.sql(READ_DIALECT, normalize_functions="lower")
+                             for a in derived_args(metric, model, binding["column"]))
+                binding = {**binding, "args": args}
+            bindings.append(binding)
+        return bindings
 
     def model_order(self) -> list[str]:
         """Models in dependency order (a model after everything it reads)."""
@@ -117,6 +175,50 @@ class Catalog:
         for name in sorted(self.models):
             visit(name, ())
         return order
+
+
+def derived_args(metric: MetricFunction, model: Model, column: str) -> list[exp.Expression]:
+    """The aggregate arguments of ``metric`` on ``model``'s dataset, from the template's call
+    that computes ``column``: the rate over any set of the model's rows is the metric of
+    their summed inputs (ratio of sums), so each argument becomes the same expression with
+    every input replaced by ``sum(<output column>)``. An input is an output column of the
+    model by name (``counts.promoters`` -> ``sum(promoters)``) or by being projected under
+    that name next to the call (``coalesce(usage.feature_customers, 0) as
+    feature_customers``). A call whose inputs are not output columns (a parameter, a
+    column the model does not keep) cannot be summed: such a binding writes its args."""
+    where = f"metric {metric.name!r} on {model.name!r} (column {column!r})"
+    calls = [a for a in model.ast.find_all(exp.Alias)
+             if a.alias == column and isinstance(a.this, exp.Func)
+             and function_name(a.this) == metric.name]
+    if len(calls) != 1:
+        raise TemplateError(f"{where}: the template has {len(calls)} calls of "
+                            f"{metric.name}() named {column!r}, not one")
+    call = calls[0]
+    outputs = set(model.columns)
+    beside = {p.this: p.alias for p in call.parent_select.expressions
+              if isinstance(p, exp.Alias) and p is not call and p.alias in outputs}
+
+    def summed(node: exp.Expression) -> exp.Expression:
+        if node in beside:
+            return exp.Sum(this=exp.column(beside[node]))
+        if isinstance(node, exp.Column):
+            if node.name not in outputs:
+                raise TemplateError(f"{where}: {node.sql(READ_DIALECT)} is not a column of "
+                                    f"{model.name}; write the binding's args")
+            return exp.Sum(this=exp.column(node.name))
+        if isinstance(node, exp.Placeholder):
+            raise TemplateError(f"{where}: parameter {node.sql(READ_DIALECT)} cannot be "
+                                "summed; write the binding's args")
+        node = node.copy()
+        for key, value in list(node.args.items()):
+            if isinstance(value, exp.Expression):
+                node.set(key, summed(value))
+            elif isinstance(value, list):
+                node.set(key, [summed(v) if isinstance(v, exp.Expression) else v
+                               for v in value])
+        return node
+
+    return [summed(a) for a in call_args(call.this)]
 
 
 def _read_text(package: str, name: str) -> str:
@@ -142,26 +244,39 @@ def load_metrics(text: str | None = None) -> dict[str, MetricFunction]:
     return metrics
 
 
-def load_models() -> dict[str, Model]:
-    folder = resources.files("saas_retention.sql").joinpath("models")
-    models: dict[str, Model] = {}
+def model_files(folder, prefix: str = ""):
+    """(relative path, file) of every file under ``folder``, subfolders included."""
     for item in sorted(folder.iterdir(), key=lambda p: p.name):
-        if not item.name.endswith(".yml"):
+        if item.is_dir():
+            yield from model_files(item, f"{prefix}{item.name}/")
+        else:
+            yield f"{prefix}{item.name}", item
+
+
+def load_models(folder=None) -> dict[str, Model]:
+    """Every model under ``folder`` (default: the package's ``sql/models``), by name."""
+    if folder is None:
+        folder = resources.files("saas_retention.sql").joinpath("models")
+    models: dict[str, Model] = {}
+    files = dict(model_files(folder))
+    for path, item in files.items():
+        if not path.endswith(".yml"):
             continue
         meta = yaml.safe_load(item.read_text(encoding="utf-8"))
         name = meta["name"]
         if item.name != f"{name}.yml":
-            raise TemplateError(f"{item.name}: name {name!r} does not match the file name")
+            raise TemplateError(f"{path}: name {name!r} does not match the file name")
         if name in models:
-            raise TemplateError(f"model {name!r} is defined twice")
-        sql_file = folder.joinpath(f"{name}.sql")
-        if not sql_file.is_file():
-            raise TemplateError(f"model {name!r} has metadata but no {name}.sql")
+            raise TemplateError(f"model {name!r} is defined twice ({models[name].path}.yml, "
+                                f"{path})")
+        stem = path.removesuffix(".yml")
+        if f"{stem}.sql" not in files:
+            raise TemplateError(f"model {name!r} has metadata but no {stem}.sql")
         models[name] = Model(
             name=name,
             label=meta.get("label", name),
             description=meta["description"],
-            sql=sql_file.read_text(encoding="utf-8"),
+            sql=files[f"{stem}.sql"].read_text(encoding="utf-8"),
             grain=meta["grain"],
             key=tuple(meta.get("key", ())),
             inputs=tuple(meta.get("inputs", ())),
@@ -169,8 +284,15 @@ def load_models() -> dict[str, Model]:
             params=tuple(meta.get("params", ())),
             columns=dict(meta.get("columns", {})),
             incremental=meta.get("incremental", "") or "",
+            dataset=bool(meta.get("dataset", True)),
+            path=stem,
         )
-    return models
+    orphans = sorted(p for p in files if p.endswith(".sql")
+                     and p.removesuffix(".sql") not in {m.path for m in models.values()})
+    if orphans:
+        raise TemplateError(f"model templates without a .yml: {', '.join(orphans)}")
+    # by name, as before the folders: generated docs and build logs list models in this order
+    return dict(sorted(models.items()))
 
 
 def validate(catalog: Catalog) -> None:
@@ -223,6 +345,14 @@ def validate(catalog: Catalog) -> None:
                 raise TemplateError(f"model {model.name!r} calls unknown function {n!r}")
         _validate_incremental(model, frozenset(m.name for m in models.values()
                                                if m.incremental))
+    for m in metrics.values():
+        block = m.superset or []
+        for binding in block if isinstance(block, list) else [block]:
+            if ("column" in binding) == ("args" in binding):
+                raise TemplateError(f"metric {m.name!r}: a Superset binding has a column "
+                                    f"(derived) or args (written), not both or neither: "
+                                    f"{binding!r}")
+        catalog.superset_bindings(m)  # raises when a column binding cannot be derived
     catalog.model_order()
 
 

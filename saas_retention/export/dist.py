@@ -43,7 +43,7 @@ def artefacts() -> dict[Path, Callable[[], str]]:
         shipped[GENERATED_DIR / rel] = lambda r=rel: committed_demo_texts()[r]
     return shipped | {
         Path("docs/METRICS.md"): lambda: "# Metrics and models\n\n"
-        "Generated from `sql/metrics.yml` and `sql/models/*.yml` by "
+        "Generated from `sql/metrics.yml` and `sql/models/**/*.yml` by "
         "`python -m saas_retention.generate`; do not edit.\n\n"
         + metrics_text(markdown=True)
         + "\n",

@@ -1,7 +1,7 @@
 """An independent, plain-Python reference for the subscription models.
 
 Written from the definitions in docs/definitions.md (#time-rules, #revenue-movements,
-#revenue-retention, #customer-retention) and the column lists in ``sql/models/*.yml`` only --
+#revenue-retention, #customer-retention) and the column lists in ``sql/models/**/*.yml`` only --
 never from the model SQL or the staging code -- so that a bug in the SQL shows up as a
 difference. Everything is computed the slow, literal way: a
 snapshot per period and per subscription, then per customer, then aggregated.

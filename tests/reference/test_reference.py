@@ -434,7 +434,7 @@ def test_dimensions_come_from_customers_table():
 
 @pytest.mark.parametrize("grain", ["month", "week"])
 def test_columns_are_the_documented_ones_and_all_are_checked(grain):
-    # The package's columns are exactly those of sql/models/<model>.yml (date_period and
+    # The package's columns are exactly those of sql/models/**/<model>.yml (date_period and
     # cohort_period named after the grain) plus the customers' dimensions on customer_periods,
     # and the reference computes every one of them, so nothing escapes the comparison.
     import yaml
@@ -445,7 +445,8 @@ def test_columns_are_the_documented_ones_and_all_are_checked(grain):
     models_dir = Path(__file__).resolve().parents[2] / "sql" / "models"
     rename = {"date_period": f"date_{grain}", "cohort_period": f"cohort_{grain}"}
     for name in MODELS:
-        doc = yaml.safe_load((models_dir / f"{name}.yml").read_text(encoding="utf-8"))
+        (path,) = models_dir.rglob(f"{name}.yml")
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         documented = {rename.get(c, c) for c in doc["columns"]}
         if name == "customer_periods":
             documented.add("plan")

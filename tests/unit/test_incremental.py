@@ -22,7 +22,7 @@ import pytest
 
 from saas_retention.build.duckdb.run import build
 from saas_retention.build.incremental.refresh import build_incremental
-from saas_retention.build.incremental.state import STATE_SCHEMA, read_manifest
+from saas_retention.build.incremental.state import STATE_SCHEMA, read_manifest, template_files
 from saas_retention.catalog.templates import Model, _validate_incremental, load_catalog
 from saas_retention.core.config import parse_settings
 from saas_retention.core.errors import SourceProblems, TemplateError
@@ -606,3 +606,11 @@ def test_a_database_changed_after_its_build_is_rebuilt(base, tmp_path):
     Path(f"{db}.wal").write_bytes(b"")
     result = build_incremental(after, s1, database=db)
     assert not result.incremental and "write-ahead log" in result.reason
+
+
+def test_the_code_fingerprint_covers_every_model_in_every_folder():
+    # a template edited in a subfolder of sql/models must invalidate a saved state
+    names = {name for name, _file in template_files()}
+    for model in load_catalog().models.values():
+        assert {f"models/{model.path}.sql", f"models/{model.path}.yml"} <= names, model.path
+    assert "metrics.yml" in names

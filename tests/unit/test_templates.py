@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saas_retention.catalog.compile import compile_model, metric_expression
-from saas_retention.catalog.templates import Catalog, load_catalog, load_metrics, validate
+from saas_retention.catalog.templates import (
+    Catalog,
+    derived_args,
+    load_catalog,
+    load_metrics,
+    load_models,
+    validate,
+)
 from saas_retention.core.config import parse_settings
 from saas_retention.core.errors import TemplateError
 from saas_retention.core.params import model_params
@@ -58,6 +65,79 @@ def test_every_declared_model_column_is_produced(tmp_path):
         con.close()
 
 
+def test_models_live_in_folders_by_layer_and_area():
+    catalog = load_catalog()
+    layers = {m.path.split("/")[0] for m in catalog.models.values()}
+    assert layers == {"intermediate", "marts"}
+    for model in catalog.models.values():
+        assert model.path.rsplit("/", 1)[-1] == model.name
+        assert model.path.startswith("marts/") == (model.path.count("/") == 2), model.path
+    assert catalog.models["reporting_periods"].path == "intermediate/reporting_periods"
+    assert catalog.models["retention"].path == "marts/retention/retention"
+    assert list(catalog.models) == sorted(catalog.models)  # docs and logs list them by name
+
+
+def _model_files(folder, path, name, sql="select 1 as x"):
+    (folder / path).mkdir(parents=True, exist_ok=True)
+    (folder / path / f"{name}.yml").write_text(
+        f"name: {name}\ndescription: d\ngrain: g\ncolumns: {{x: x}}\n", encoding="utf-8")
+    (folder / path / f"{name}.sql").write_text(sql, encoding="utf-8")
+
+
+def test_loader_reads_subfolders_and_rejects_ambiguity(tmp_path):
+    _model_files(tmp_path, "intermediate", "a")
+    _model_files(tmp_path, "marts/x", "b", "select x from a")
+    models = load_models(tmp_path)
+    assert {n: m.path for n, m in models.items()} == {"a": "intermediate/a", "b": "marts/x/b"}
+    assert models["b"].relations == {"a"}
+    _model_files(tmp_path, "marts/y", "a")
+    with pytest.raises(TemplateError, match="'a' is defined twice"):
+        load_models(tmp_path)
+    for suffix in (".sql", ".yml"):
+        (tmp_path / "marts/y" / f"a{suffix}").unlink()
+    (tmp_path / "marts/x/c.sql").write_text("select 1 as x", encoding="utf-8")
+    with pytest.raises(TemplateError, match="without a .yml: marts/x/c.sql"):
+        load_models(tmp_path)
+    (tmp_path / "marts/x/c.sql").unlink()
+    (tmp_path / "marts/x/b.sql").unlink()
+    with pytest.raises(TemplateError, match="no marts/x/b.sql"):
+        load_models(tmp_path)
+
+
+def test_superset_arguments_derive_from_the_template_call():
+    catalog = load_catalog()
+    nrr = catalog.metrics["nrr"]
+    (binding,) = [b for b in catalog.superset_bindings(nrr) if b["dataset"] == "retention"]
+    assert binding["args"] == (
+        "sum(mrr_start)", "sum(mrr_start) + sum(expansion_mrr) + sum(contraction_mrr) "
+        "+ sum(churned_mrr)")
+    # an input projected next to the call is summed under its output name
+    (binding,) = catalog.superset_bindings(catalog.metrics["adoption_rate"])
+    assert binding["args"] == ("sum(feature_customers)", "sum(active_customers)")
+    # the template is the one place: changing the call changes the saved metric
+    model = catalog.models["retention"]
+    changed = dataclasses.replace(model, sql=model.sql.replace(
+        "nrr(mrr_start, mrr_start + expansion_mrr", "nrr(mrr_end, mrr_start + expansion_mrr"))
+    args = derived_args(nrr, changed, "nrr")
+    assert args[0].sql("duckdb") == "SUM(mrr_end)"
+
+
+@pytest.mark.parametrize(("metric", "column", "message"), [
+    ("nrr", "grr", "0 calls of nrr"),
+    ("grr", "grr_12m", "mrr_now_capped_12m is not a column of retention"),
+])
+def test_superset_binding_rules(metric, column, message):
+    catalog = load_catalog()
+    broken = dataclasses.replace(catalog.metrics[metric],
+                                 superset={"dataset": "retention", "column": column})
+    with pytest.raises(TemplateError, match=message):
+        validate(Catalog({**catalog.metrics, metric: broken}, catalog.models))
+    both = dataclasses.replace(catalog.metrics[metric], superset={
+        "dataset": "retention", "column": metric, "args": ["sum(mrr_start)"]})
+    with pytest.raises(TemplateError, match="not both or neither"):
+        validate(Catalog({**catalog.metrics, metric: both}, catalog.models))
+
+
 def _broken(**changes):
     catalog = load_catalog()
     metrics = dict(catalog.metrics)
@@ -89,7 +169,8 @@ def test_duplicate_metric_names_rejected():
 def test_model_rules():
     catalog = load_catalog()
     model = catalog.models["retention"]
-    bad = dataclasses.replace(model, sql=model.sql.replace("from calendar", "from calendr"))
+    bad = dataclasses.replace(model, sql=model.sql.replace("from reporting_periods",
+                                                           "from reporting_period"))
     with pytest.raises(TemplateError, match="unknown relations"):
         validate(Catalog(catalog.metrics, {**catalog.models, "retention": bad}))
     bad = dataclasses.replace(model, params=())

@@ -20,7 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from saas_retention.build.duckdb.stage import RAW_PREFIX, Stager, quoted
-from saas_retention.catalog.templates import INCREMENTAL_KINDS, load_catalog
+from saas_retention.catalog.templates import INCREMENTAL_KINDS, load_catalog, model_files
 from saas_retention.core.config import Settings
 
 STATE_SCHEMA = "sr_build"
@@ -44,6 +44,16 @@ def settings_fingerprint(settings: Settings) -> dict:
     return json.loads(settings.model_dump_json(exclude={"as_of"}))
 
 
+def template_files() -> list[tuple[str, object]]:
+    """(path under sql/, file) of every definition: metrics.yml and each model's .sql and
+    .yml, in every subfolder of sql/models."""
+    folder = resources.files("saas_retention.sql")
+    return [("metrics.yml", folder.joinpath("metrics.yml"))] + [
+        (f"models/{path}", item)
+        for path, item in model_files(folder.joinpath("models"))
+        if path.endswith((".sql", ".yml"))]
+
+
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> dict[str, str]:
     """The code that turns a source into numbers: a different one may compute other numbers."""
@@ -52,13 +62,9 @@ def code_fingerprint() -> dict[str, str]:
     from saas_retention import __version__
 
     digest = hashlib.sha256()
-    folder = resources.files("saas_retention.sql")
-    names = ["metrics.yml"] + sorted(
-        f"models/{p.name}" for p in folder.joinpath("models").iterdir()
-        if p.name.endswith((".sql", ".yml")))
-    for name in names:
+    for name, item in template_files():
         digest.update(name.encode())
-        digest.update(folder.joinpath(name).read_bytes())
+        digest.update(item.read_bytes())
     return {"saas_retention": __version__, "templates": digest.hexdigest()[:16],
             "duckdb": duckdb.__version__, "sqlglot": sqlglot.__version__}
 

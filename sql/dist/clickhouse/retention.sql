@@ -509,6 +509,26 @@ WITH stg_subscriptions AS (
   SELECT
     *
   FROM customer_periods__final AS final
+), reporting_periods__first_period AS (
+  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
+  SELECT
+    MIN(period_index) AS first_period_index
+  FROM customer_periods
+), reporting_periods__final AS (
+  SELECT
+    calendar.period_index AS period_index,
+    calendar.period_start AS period_start,
+    calendar.period_end AS period_end,
+    calendar.snapshot_date AS snapshot_date,
+    calendar.rolling_30_start AS rolling_30_start,
+    calendar.rolling_365_start AS rolling_365_start
+  FROM calendar
+  INNER JOIN reporting_periods__first_period AS first_period
+    ON calendar.period_index >= first_period.first_period_index
+), reporting_periods AS (
+  SELECT
+    *
+  FROM reporting_periods__final AS final
 ), retention__customer_rows AS (
   SELECT
     customer_id,
@@ -523,19 +543,11 @@ WITH stg_subscriptions AS (
     churned_mrr
   FROM customer_periods
 ), retention__periods AS (
-  /* every period from the first paying one to as_of, even one without customers (a */
-  /* join, not a scalar subquery: ClickHouse rejects those inside joins) */
   SELECT
-    calendar.period_index AS period_index,
-    calendar.period_start AS period_start,
-    calendar.period_end AS period_end
-  FROM calendar
-  INNER JOIN (
-    SELECT
-      MIN(period_index) AS first_period_index
-    FROM retention__customer_rows AS customer_rows
-  ) AS first_period
-    ON calendar.period_index >= first_period.first_period_index
+    period_index,
+    period_start,
+    period_end
+  FROM reporting_periods
 ), retention__acquisitions AS (
   /* textbook CRR counts every customer who started paying during the period, including */
   /* those who left again before its end (invisible to end-of-period snapshots) */

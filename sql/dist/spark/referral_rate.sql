@@ -499,6 +499,26 @@ WITH stg_subscriptions AS (
   SELECT
     *
   FROM customer_periods__final AS final
+), reporting_periods__first_period AS (
+  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
+  SELECT
+    MIN(period_index) AS first_period_index
+  FROM customer_periods
+), reporting_periods__final AS (
+  SELECT
+    calendar.period_index,
+    calendar.period_start,
+    calendar.period_end,
+    calendar.snapshot_date,
+    calendar.rolling_30_start,
+    calendar.rolling_365_start
+  FROM calendar
+  INNER JOIN reporting_periods__first_period AS first_period
+    ON calendar.period_index >= first_period.first_period_index
+), reporting_periods AS (
+  SELECT
+    *
+  FROM reporting_periods__final AS final
 ), stg_referrals AS (
   SELECT
     `referrer_customer_id`,
@@ -541,18 +561,11 @@ WITH stg_subscriptions AS (
     referred_customer_id,
     period_index
   FROM stg_referrals
-), referral_rate__first_period AS (
-  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
-  SELECT
-    MIN(period_index) AS first_period_index
-  FROM referral_rate__customer_rows AS customer_rows
 ), referral_rate__periods AS (
   SELECT
     period_index,
     period_start
-  FROM calendar
-  INNER JOIN referral_rate__first_period AS first_period
-    ON period_index >= first_period.first_period_index
+  FROM reporting_periods
 ), referral_rate__new_customers AS (
   /* new = first paying period ever (movement 'new'); reactivations are not new */
   SELECT

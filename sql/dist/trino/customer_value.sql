@@ -551,6 +551,26 @@ WITH stg_subscriptions AS (
   SELECT
     *
   FROM customer_periods__final AS final
+), reporting_periods__first_period AS (
+  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
+  SELECT
+    MIN(period_index) AS first_period_index
+  FROM customer_periods
+), reporting_periods__final AS (
+  SELECT
+    calendar.period_index,
+    calendar.period_start,
+    calendar.period_end,
+    calendar.snapshot_date,
+    calendar.rolling_30_start,
+    calendar.rolling_365_start
+  FROM calendar
+  INNER JOIN reporting_periods__first_period AS first_period
+    ON calendar.period_index >= first_period.first_period_index
+), reporting_periods AS (
+  SELECT
+    *
+  FROM reporting_periods__final AS final
 ), stg_customer_dimensions AS (
   SELECT
     "customer_id",
@@ -572,18 +592,10 @@ WITH stg_subscriptions AS (
     dimension_value
   FROM stg_customer_dimensions
 ), customer_value__periods AS (
-  /* from the first period with a customer row (a join, not a scalar subquery: */
-  /* ClickHouse rejects those inside joins) */
   SELECT
-    calendar.period_index,
-    calendar.period_start
-  FROM calendar
-  INNER JOIN (
-    SELECT
-      MIN(period_index) AS first_period_index
-    FROM customer_value__customer_rows AS customer_rows
-  ) AS first_period
-    ON calendar.period_index >= first_period.first_period_index
+    period_index,
+    period_start
+  FROM reporting_periods
 ), customer_value__dimension_groups AS (
   SELECT DISTINCT
     dimension,

@@ -15,16 +15,11 @@ with customer_rows as (
 ),
 
 periods as (
-    -- every period from the first paying one to as_of, even one without customers (a
-    -- join, not a scalar subquery: ClickHouse rejects those inside joins)
     select
-        calendar.period_index,
-        calendar.period_start,
-        calendar.period_end
-    from calendar
-    inner join (select min(period_index) as first_period_index from customer_rows)
-        as first_period
-        on calendar.period_index >= first_period.first_period_index
+        period_index,
+        period_start,
+        period_end
+    from reporting_periods
 ),
 
 acquisitions as (

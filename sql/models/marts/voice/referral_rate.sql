@@ -16,18 +16,11 @@ referral_rows as (
     from stg_referrals
 ),
 
-first_period as (
-    -- a join below, not a scalar subquery: ClickHouse rejects those in joins
-    select min(period_index) as first_period_index
-    from customer_rows
-),
-
 periods as (
     select
         period_index,
         period_start
-    from calendar
-    inner join first_period on period_index >= first_period.first_period_index
+    from reporting_periods
 ),
 
 new_customers as (

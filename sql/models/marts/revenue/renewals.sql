@@ -25,14 +25,10 @@ paid_subscriptions as (
 ),
 
 periods as (
-    -- from the first period with a customer row (a join, not a scalar subquery:
-    -- ClickHouse rejects those inside joins)
     select
-        calendar.period_index,
-        calendar.period_start
-    from calendar
-    inner join (select min(period_index) as first_period_index from customer_periods) as first_period
-        on calendar.period_index >= first_period.first_period_index
+        period_index,
+        period_start
+    from reporting_periods
 ),
 
 paid_terms as (

@@ -11,17 +11,13 @@ with paid_subscriptions as (
 ),
 
 periods as (
-    -- from the first period with a customer row (a join, not a scalar subquery:
-    -- ClickHouse rejects those inside joins)
     select
-        calendar.period_index,
-        calendar.period_start,
-        calendar.snapshot_date,
-        calendar.rolling_30_start,
-        calendar.rolling_365_start
-    from calendar
-    inner join (select min(period_index) as first_period_index from customer_periods) as first_period
-        on calendar.period_index >= first_period.first_period_index
+        period_index,
+        period_start,
+        snapshot_date,
+        rolling_30_start,
+        rolling_365_start
+    from reporting_periods
 ),
 
 paying_at_snapshot as (

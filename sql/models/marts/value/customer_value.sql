@@ -19,14 +19,10 @@ dimensions as (
 ),
 
 periods as (
-    -- from the first period with a customer row (a join, not a scalar subquery:
-    -- ClickHouse rejects those inside joins)
     select
-        calendar.period_index,
-        calendar.period_start
-    from calendar
-    inner join (select min(period_index) as first_period_index from customer_rows) as first_period
-        on calendar.period_index >= first_period.first_period_index
+        period_index,
+        period_start
+    from reporting_periods
 ),
 
 dimension_groups as (
