@@ -1,5 +1,7 @@
 """Test matrix: the newest releases and Superset 6.1's pins (sqlglot 28.10.x, pyarrow 18.x,
-duckdb 1.x). Run everything with ``python3 -m nox``; one session with ``-s``."""
+duckdb 1.x). Run everything with ``python3 -m nox``; one session with ``-s``; a session's
+pytest arguments after ``--`` (``nox -s tests-newest -- -m postgres -x``). The tiers (pytest
+markers) and what each session runs: docs/testing.md."""
 
 import nox
 
@@ -10,24 +12,32 @@ PINS = {
     "newest": ["--upgrade", "duckdb", "sqlglot", "pyarrow"],
     "superset-pins": ["sqlglot>=28.10,<28.11", "pyarrow>=18,<19", "duckdb>=1.1,<2"],
 }
+# Every tier but Superset's: the newest releases run each test once here.
+EVERY_TIER_BUT_SUPERSET = "not superset"
+# Under Superset's pins: what runs in the package's own code with those sqlglot, pyarrow and
+# duckdb versions (compiling, DuckDB builds, Arrow UDFs, the bundle) and the in-process and
+# PostgreSQL engines. Spark and MariaDB add a JVM and a server for the same SQL compiled by the
+# same sqlglot, and the slow tier repeats builds the fast tier already makes at a larger size:
+# both run once, in tests-newest.
+PINNED_TIERS = "not (spark or mysql or slow or superset)"
 
 
-def _tests(session: nox.Session, deps: str) -> None:
+def _tests(session: nox.Session, deps: str, tiers: str) -> None:
     session.install("-e", ".[test]", *PINS[deps])
     session.run("python", "-c", "import duckdb, sqlglot, pyarrow; print('duckdb', "
                 "duckdb.__version__, 'sqlglot', sqlglot.__version__, 'pyarrow', "
                 "pyarrow.__version__)")
-    session.run("pytest", *(session.posargs or ["-q"]))
+    session.run("pytest", *(session.posargs or ["-q", "-m", tiers]))
 
 
 @nox.session(name="tests-newest")
 def tests_newest(session: nox.Session) -> None:
-    _tests(session, "newest")
+    _tests(session, "newest", EVERY_TIER_BUT_SUPERSET)
 
 
 @nox.session(name="tests-superset-pins")
 def tests_superset_pins(session: nox.Session) -> None:
-    _tests(session, "superset-pins")
+    _tests(session, "superset-pins", PINNED_TIERS)
 
 
 @nox.session
@@ -39,9 +49,10 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def generated(session: nox.Session) -> None:
     """Committed generated files (dialect SQL, docs) equal what the generator produces, with
-    the sqlglot version they were generated with."""
+    the sqlglot version they were generated with. No engine is needed: the package, pytest and
+    hypothesis (tests/conftest.py imports it)."""
     version = open("sql/dist/SQLGLOT_VERSION").read().strip()
-    session.install("-e", ".[test]", f"sqlglot=={version}")
+    session.install("-e", ".", "pytest>=8", "hypothesis>=6.100", f"sqlglot=={version}")
     session.run("pytest", "-q", "tests/unit/test_generated.py")
 
 
@@ -50,7 +61,8 @@ def superset(session: nox.Session) -> None:
     """End to end against a real Superset 6.1 (started by the tests on 127.0.0.1): imports,
     installs, chart-data numbers, SQL Lab safety, dashboards in headless Chromium (the system
     /usr/bin/chromium: .ci/run installs it; no browser is ever downloaded). Screenshots and
-    timings land in .nox/artifacts/superset/."""
-    session.install("-e", ".[test,superset]", "playwright")
+    timings land in .nox/artifacts/superset/. No warehouse engine is needed, so not [test]'s
+    drivers: pytest and hypothesis (tests/conftest.py imports it)."""
+    session.install("-e", ".[superset]", "pytest>=8", "hypothesis>=6.100", "playwright")
     session.run("pytest", "-m", "superset", *(session.posargs or ["-q"]),
                 env={"SUPERSET_ARTIFACTS": ".nox/artifacts/superset"})

@@ -118,6 +118,7 @@ def test_feedback_sentiment_built_in_sqlite_matches_duckdb(tmp_path, extra):
         engine.close()
 
 
+@pytest.mark.postgres
 def test_feedback_sentiment_built_in_postgres_matches_duckdb(tmp_path, request):
     pytest.importorskip("sqlalchemy")
     dsn = request.getfixturevalue("pg_dsn")

@@ -63,6 +63,7 @@ def test_cohort_value_built_in_sqlite_matches_duckdb(tmp_path, case):
         engine.close()
 
 
+@pytest.mark.postgres
 def test_cohort_value_built_in_postgres_matches_duckdb(tmp_path, request):
     pytest.importorskip("sqlalchemy")
     dsn = request.getfixturevalue("pg_dsn")
