@@ -17,7 +17,14 @@ from sqlglot import exp
 from saas_retention.core.contract import TABLES
 from saas_retention.dialects import date_functions, time_functions
 from saas_retention.dialects.periods import period_index_sql, period_start_sql
-from saas_retention.relations.target import NUMBERS_DIGITS, cast, col, numbers, source_table
+from saas_retention.relations.target import (
+    NUMBERS_DIGITS,
+    cast,
+    col,
+    numbers,
+    source_table,
+    typed_value,
+)
 
 # contract table -> its time column (the DuckDB staging reads this map too)
 DATED_TABLES = {
@@ -65,6 +72,8 @@ def time_index_columns(ts: exp.Expression, grain: str, week_start: str,
 
 def typed_column(t, table: str, column: str) -> exp.Expression:
     """A contract column of a dated table, typed as the DuckDB staging types it."""
+    if t.typed:
+        return typed_value(t, table, column)
     s = t.settings
     kind = TABLES[table].column(column).kind
     f = date_functions(t.dialect)
