@@ -1,8 +1,8 @@
-"""Warehouse staging of the dated tables (events, surveys, referrals, support tickets) and of
-``calendar_days``, as sqlglot trees for any dialect.
+"""Staging of the dated tables (events, surveys, referrals, support tickets) and of
+``calendar_days``, as sqlglot trees for any dialect — the DuckDB build's (reading its typed
+views, ``Target.typed``) and every warehouse's.
 
-The rows and columns are those of the DuckDB staging (build/duckdb/stage.py, calendars.py):
-contract columns typed, amounts as decimals, local-time day / week / month / period indexes,
+Contract columns typed, amounts as decimals, local-time day / week / month / period indexes,
 hour of day, ISO day of week and the second on the local clock, rows after as_of left out.
 Timestamps without a time zone are read as the reporting zone's local time; columns of a time-
 zone-aware type are converted to it with the engine's own function (its dialects module).
@@ -17,9 +17,16 @@ from sqlglot import exp
 from saas_retention.core.contract import TABLES
 from saas_retention.dialects import date_functions, time_functions
 from saas_retention.dialects.periods import period_index_sql, period_start_sql
-from saas_retention.relations.target import NUMBERS_DIGITS, cast, col, numbers, source_table
+from saas_retention.relations.target import (
+    NUMBERS_DIGITS,
+    cast,
+    col,
+    numbers,
+    source_table,
+    typed_value,
+)
 
-# contract table -> its time column (the DuckDB staging reads this map too)
+# contract table -> its time column
 DATED_TABLES = {
     "events": "event_time",
     "survey_responses": "responded_at",
@@ -64,7 +71,10 @@ def time_index_columns(ts: exp.Expression, grain: str, week_start: str,
 
 
 def typed_column(t, table: str, column: str) -> exp.Expression:
-    """A contract column of a dated table, typed as the DuckDB staging types it."""
+    """A contract column of a dated table, typed as the DuckDB build types it (which has
+    typed it already when ``t.typed``)."""
+    if t.typed:
+        return typed_value(t, table, column)
     s = t.settings
     kind = TABLES[table].column(column).kind
     f = date_functions(t.dialect)

@@ -14,11 +14,13 @@ from saas_retention.dialects.periods import (
 )
 from saas_retention.relations.target import (
     NUMBERS_DIGITS,
+    SQL_TYPES,
     Target,
     cast,
     col,
     numbers,
     source_table,
+    typed_value,
 )
 
 
@@ -33,13 +35,14 @@ def stg_subscriptions(t: Target) -> exp.Select:
     contract = TABLES[src]
     projections = []
     for c in contract.columns:
+        if t.typed:
+            projections.append(exp.alias_(typed_value(t, src, c.name), c.name))
+            continue
         if c.required or c.name in present_optional:
             value = mapped(c.name)
         else:
             value = exp.null()
-        kind = {"id": "VARCHAR", "text": "VARCHAR", "date": "DATE", "number": "DOUBLE",
-                "bool": "BOOLEAN"}[c.kind]
-        projections.append(exp.alias_(t.cast(value, kind), c.name))
+        projections.append(exp.alias_(t.cast(value, SQL_TYPES[c.kind]), c.name))
     typed = exp.select(*projections).from_(source_table(t, src))
     start, end = col("start_date"), col("end_date")
     as_of = t.as_of_sql
@@ -66,23 +69,35 @@ def stg_customers(t: Target) -> exp.Query:
                                                           "signup_date"))
                 .from_("stg_subscriptions").where(col("customer_id").is_(exp.null()).not_())
                 .distinct())
-    # mapped in the config, or found by introspecting the warehouse table
-    signup = ("signup_date" in s.mapping("customers").columns
-              or (t.columns is not None and "customers.signup_date" in t.columns))
-    listed = exp.select(
-        exp.alias_(cast(col(s.source_column("customers", "customer_id")), "VARCHAR"),
-                   "customer_id"),
-        exp.alias_(t.cast(col(s.source_column("customers", "signup_date")) if signup
-                          else exp.null(), "DATE"), "signup_date"),
-        *(exp.alias_(cast(col(d), "VARCHAR"), d) for d in t.dimensions),
-    ).from_(source_table(t, "customers"))
+    if t.typed:
+        # dimensions keep the type they were read with (a model may show them as columns)
+        listed = exp.select(
+            *(exp.alias_(typed_value(t, "customers", c.name), c.name)
+              for c in TABLES["customers"].columns),
+            *(col(d) for d in t.dimensions),
+        ).from_(source_table(t, "customers"))
+        empty_dimension = exp.null
+    else:
+        # mapped in the config, or found by introspecting the warehouse table
+        signup = ("signup_date" in s.mapping("customers").columns
+                  or (t.columns is not None and "customers.signup_date" in t.columns))
+        listed = exp.select(
+            exp.alias_(cast(col(s.source_column("customers", "customer_id")), "VARCHAR"),
+                       "customer_id"),
+            exp.alias_(t.cast(col(s.source_column("customers", "signup_date")) if signup
+                              else exp.null(), "DATE"), "signup_date"),
+            *(exp.alias_(cast(col(d), "VARCHAR"), d) for d in t.dimensions),
+        ).from_(source_table(t, "customers"))
+
+        def empty_dimension() -> exp.Expression:
+            return cast(exp.null(), "VARCHAR")
     # customers of subscriptions missing from `customers` keep their rows, with empty
-    # dimensions (as in the DuckDB build)
+    # dimensions
     unlisted = (
         exp.select(
             col("customer_id", "subs"),
             exp.alias_(t.cast(exp.null(), "DATE"), "signup_date"),
-            *(exp.alias_(cast(exp.null(), "VARCHAR"), d) for d in t.dimensions),
+            *(exp.alias_(empty_dimension(), d) for d in t.dimensions),
         )
         .from_(exp.select(col("customer_id")).from_("stg_subscriptions").distinct()
                .subquery("subs"))

@@ -35,6 +35,11 @@ class Target:
     columns: frozenset[str] | None = None
     # timestamp columns of a time-zone-aware type, as "table.column": converted to local time
     tz_columns: frozenset[str] = frozenset()
+    # the sources are the DuckDB build's typed views (``typed_<table>``: contract column names,
+    # values already typed by build/duckdb/stage.py, customer dimensions as read) rather than
+    # the user's tables; ``columns`` then lists every contract column present, subscriptions'
+    # included
+    typed: bool = False
 
     def has_table(self, table: str) -> bool:
         return self.tables is None or table in self.tables
@@ -61,7 +66,27 @@ def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
+# the type of each contract column kind, as staged (a NULL of it stands for an absent column)
+SQL_TYPES = {"id": "VARCHAR", "text": "VARCHAR", "date": "DATE", "timestamp": "TIMESTAMP",
+             "number": "DOUBLE", "bool": "BOOLEAN"}
+
+
+def typed_value(t: Target, table: str, column: str) -> exp.Expression:
+    """A contract column read from the DuckDB build's typed view (``t.typed``): the value as
+    typed there, amounts as exact decimals (sums must not depend on the summation order); an
+    absent column is a NULL of its type."""
+    kind = TABLES[table].column(column).kind
+    if not (t.has_table(table) and t.has_column(table, column)):
+        return cast(exp.null(), SQL_TYPES[kind])
+    value = col(column)
+    if kind == "number":
+        return date_functions(t.dialect).money(value)
+    return value
+
+
 def source_table(t: Target, table: str) -> exp.Table:
+    if t.typed:
+        return exp.table_(f"typed_{table}", quoted=True)
     name = t.settings.source_table(table)
     if t.source_schema and "." not in name:
         name = f"{t.source_schema}.{name}"

@@ -6,7 +6,9 @@ For every contract table the source holds, this module
 3. converts each column to its contract type in a view (``typed_<table>``) that keeps the raw
    value beside it, so a value that does not convert is reported with examples,
 4. runs the contract rules (NULL ids, end before start, negative MRR, duplicates…),
-5. writes ``stg_<table>`` with the derived columns the models need (period indexes).
+5. creates the staging relations (``stg_<table>`` with the derived columns the models need,
+   terms, dimensions) by running the portable queries of ``saas_retention.relations`` — the
+   ones every warehouse stages with — on the typed views.
 
 Every identifier from the config is quoted through sqlglot; no user text is pasted into SQL.
 """
@@ -20,16 +22,13 @@ from sqlglot import exp
 
 from saas_retention.build.duckdb.sources import Source
 from saas_retention.core.config import Settings
-from saas_retention.core.contract import INTERVAL_TO_MONTHLY, TABLES, Table, monthly_amount
+from saas_retention.core.contract import INTERVAL_TO_MONTHLY, TABLES, Table
 from saas_retention.core.errors import Problem, SourceError, SourceProblems
 from saas_retention.core.periods import period_index
-from saas_retention.dialects.periods import snapshot_index_columns
 from saas_retention.relations.events import DATED_TABLES as TIME_COLUMNS
-from saas_retention.relations.events import time_index_columns
+from saas_retention.relations.graph import relation_ast
 from saas_retention.relations.rules import message
-from saas_retention.relations.staging import stg_customer_dimensions
 from saas_retention.relations.target import Target
-from saas_retention.relations.terms import stg_subscription_terms
 
 EXAMPLES = 3
 # An explicit UTC offset or Z at the end of a timestamp string.
@@ -50,7 +49,6 @@ class StagingReport:
     warnings: list[Problem] = field(default_factory=list)
     first_period_index: int | None = None
     as_of_index: int | None = None
-    first_activity_date: object | None = None  # earliest date of any dated table
 
 
 def q(name: str) -> exp.Identifier:
@@ -445,13 +443,26 @@ class Stager:
         raw_type = self.raw_types[name].get(TIME_COLUMNS[name], "VARCHAR").upper()
         return raw_type != "VARCHAR"
 
+    def target(self) -> Target:
+        """The staging relations' target: DuckDB, reading the typed views of this build."""
+        present = self.present
+        return Target(
+            "duckdb", self.settings, dimensions=tuple(self.report.dimensions),
+            has_customers="customers" in present,
+            optional_columns=frozenset(c for c in present.get("subscriptions", ())
+                                       if not TABLES["subscriptions"].column(c).required),
+            tables=frozenset(present),
+            columns=frozenset(f"{t}.{c}" for t, cols in present.items() for c in cols),
+            typed=True,
+        )
+
     def stage(self, needed: set[str] | None = None) -> None:
-        """Create the ``stg_*`` relations; ``needed`` (relation names the models to be built
-        read, None: every one) leaves out the derived ones no model will read."""
+        """Create the ``stg_*`` relations — the registry's queries (relations/registry.py),
+        the same ones every warehouse stages with, read from the typed views; ``needed``
+        (relation names the models to be built read, None: every one) leaves out the derived
+        ones no model will read."""
         s = self.settings
-        as_of = s.as_of_date
-        as_of_index = period_index(as_of, s.grain, s.week_start)
-        self.report.as_of_index = as_of_index
+        self.report.as_of_index = period_index(s.as_of_date, s.grain, s.week_start)
 
         def wanted(relation: str) -> bool:
             return needed is None or relation in needed
@@ -459,130 +470,22 @@ class Stager:
         # the day calendar starts at the earliest dated row of any table, so the dated tables
         # are all staged whenever a model reads it
         all_dated = wanted("calendar_days")
-        for name, columns in self.present.items():
-            if name in TIME_COLUMNS and not (all_dated or wanted(f"stg_{name}")):
-                continue
-            projections: list[exp.Expression] = []
-            for c in TABLES[name].columns:
-                if c.name in columns and c.kind == "number":
-                    # decimals add up exactly whatever the summation order: double sums
-                    # differ in the last bits between multi-threaded runs
-                    projections.append(exp.alias_(exp.cast(col(c.name), "DECIMAL(18, 6)"),
-                                                  q(c.name)))
-                elif c.name in columns:
-                    projections.append(col(c.name))
-                else:
-                    projections.append(exp.alias_(exp.cast(exp.null(), _sql_type(c.kind)),
-                                                  q(c.name)))
-            if name == "customers":
-                projections.extend(col(d) for d in self.report.dimensions)
-            select = exp.select(*projections).from_(exp.to_table(f"typed_{name}"))
-            if name == "subscriptions":
-                select = self._subscription_stage(select, as_of, as_of_index)
-            elif name in TIME_COLUMNS:
-                select = self._time_stage(select, TIME_COLUMNS[name])
-            self._create(f"stg_{name}", select,
-                         view=name in TIME_COLUMNS and self._as_view(name))
-        for name in TIME_COLUMNS:
-            if name not in self.present and (all_dated or wanted(f"stg_{name}")):
-                self._stage_empty(name)
-        if "customers" not in self.present:
-            # No customers table: the customers are those of the subscriptions.
-            self._create(
-                "stg_customers",
-                "select distinct customer_id, cast(null as date) as signup_date "
-                "from stg_subscriptions where customer_id is not null"
-            )
-        elif "subscriptions" in self.present:
-            # Customers of subscriptions absent from `customers` keep their rows, with empty
-            # dimensions (reported as a warning above).
-            self.con.execute(
-                "insert into stg_customers (customer_id) "
-                "select distinct customer_id from stg_subscriptions "
-                "where customer_id not in (select customer_id from stg_customers "
-                "where customer_id is not null)"
-            )
+        relations = ["stg_subscriptions",
+                     *(f"stg_{t}" for t in TIME_COLUMNS if all_dated or wanted(f"stg_{t}")),
+                     "stg_customers"]
         if wanted("stg_customer_dimensions"):
-            self._stage_dimensions()
-        if "subscriptions" in self.present and wanted("stg_subscription_terms"):
-            self._stage_terms(as_of, as_of_index)
-        first = self.con.execute(
-            "select min(first_period_index) from stg_subscriptions "
+            relations.append("stg_customer_dimensions")
+        if wanted("stg_subscription_terms"):
+            relations.append("stg_subscription_terms")
+        target = self.target()
+        for relation in relations:
+            table = relation.removeprefix("stg_")
+            view = table in TIME_COLUMNS and table in self.present and self._as_view(table)
+            self._create(relation, relation_ast(relation, target), view=view)
+        self.report.first_period_index, self.report.used["subscriptions"] = self.con.execute(
+            "select min(first_period_index), count(*) from stg_subscriptions "
             "where last_period_index >= first_period_index"
-        ).fetchall()[0][0]
-        self.report.first_period_index = first
-        firsts = [
-            self.con.execute(f"select min(activity_date) from {_sql(q('stg_' + t))}"
-                             ).fetchall()[0][0]
-            for t in TIME_COLUMNS if t in self.present and (all_dated or wanted(f"stg_{t}"))
-        ]
-        firsts = [f for f in firsts if f is not None]
-        self.report.first_activity_date = min(firsts) if firsts else None
-        self.report.used["subscriptions"] = self.con.execute(
-            "select count(*) from stg_subscriptions where last_period_index >= first_period_index"
-        ).fetchall()[0][0]
-
-    def _stage_empty(self, name: str) -> None:
-        """An absent optional table becomes an empty staged one, so a model that merely
-        enriches with it (support contacts in the engagement score) still runs; models that
-        need it list it in `inputs` and are skipped."""
-        projections = [exp.alias_(exp.cast(exp.null(), _sql_type(c.kind)), q(c.name))
-                       for c in TABLES[name].columns]
-        select = self._time_stage(exp.select(*projections), TIME_COLUMNS[name])
-        select = select.where(exp.false(), append=False)
-        self._create(f"stg_{name}", select)
-
-    def _time_stage(self, select: exp.Select, column: str) -> exp.Select:
-        """Integer day / week / month / period indexes of a table's time column (local time),
-        so engagement models never do calendar arithmetic; rows after as_of are dropped here
-        (reported as a warning by the rules)."""
-        s = self.settings
-        names = [p.alias_or_name for p in select.expressions]
-        # one definition with the warehouse staging (relations/events.py)
-        derived = time_index_columns(col(column), s.grain, s.week_start)
-        as_of = exp.cast(exp.Literal.string(s.as_of_date.isoformat()), "DATE")
-        return (
-            exp.select(*(col(n) for n in names), *derived)
-            .from_(select.subquery("contract"))
-            .where(exp.LTE(this=exp.cast(col(column), "DATE"), expression=as_of))
-        )
-
-    def _stage_terms(self, as_of, as_of_index: int) -> None:
-        """``stg_subscription_terms``: every term end of every subscription up to as_of — the
-        same portable query the warehouse staging runs (relations/terms.py)."""
-        select = stg_subscription_terms(Target("duckdb", self.settings))
-        self.con.execute(f"create or replace temp table stg_subscription_terms as {_sql(select)}")
-
-    def _stage_dimensions(self) -> None:
-        """``stg_customer_dimensions``: one row per customer and dimension, plus an ``all`` row
-        (the same query the warehouse staging runs)."""
-        union = stg_customer_dimensions(Target("duckdb", self.settings,
-                                               dimensions=tuple(self.report.dimensions)))
-        self._create("stg_customer_dimensions", union)
-
-    def _subscription_stage(self, select: exp.Select, as_of, as_of_index: int) -> exp.Select:
-        s = self.settings
-        start, end = col("start_date"), col("end_date")
-        as_of_lit = exp.cast(exp.Literal.string(as_of.isoformat()), "DATE")
-        mrr: exp.Expression = col("mrr")
-        if s.mapping("subscriptions").amounts_per_interval:
-            mrr = monthly_amount(mrr, col("billing_interval"), col("billing_interval_count"))
-        # Trials are not customers yet, whatever amount the billing system shows for them.
-        mrr = exp.Case(
-            ifs=[exp.If(this=exp.func("coalesce", col("is_trial"), exp.false()),
-                        true=exp.Literal.number(0))],
-            default=mrr,
-        )
-        # Money is summed exactly: parallel subscriptions must not produce a spurious
-        # 1e-15 expansion or contraction.
-        mrr = exp.cast(mrr, "DECIMAL(18, 6)")
-        # Derived columns read the contract columns of the inner select (absent optional
-        # columns are NULLs there), never the raw ones.
-        names = [p.alias_or_name for p in select.expressions]
-        projections = [col(n) if n != "mrr" else exp.alias_(mrr, q("mrr")) for n in names]
-        projections += snapshot_index_columns(start, end, as_of_lit, exp.Literal.number(
-            as_of_index), s.grain, s.week_start)
-        return exp.select(*projections).from_(select.subquery("contract"))
+        ).fetchall()[0]
 
     def run(self, *, stage: bool = True, needed: set[str] | None = None) -> StagingReport:
         self.read()
@@ -615,11 +518,6 @@ def _offset_spelling(value: exp.Expression) -> exp.Expression:
     return exp.func("regexp_replace", zulu,
                     exp.Literal.string("([0-9]) ([+-][0-9]{2}(:?[0-9]{2})?)$"),
                     exp.Literal.string("\\1\\2"))
-
-
-def _sql_type(kind: str) -> str:
-    return {"id": "VARCHAR", "text": "VARCHAR", "date": "DATE", "timestamp": "TIMESTAMP",
-            "number": "DOUBLE", "bool": "BOOLEAN"}[kind]
 
 
 def _read_error(table: str, label: str, exc: Exception) -> str:

@@ -215,11 +215,6 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision,
         _drop(con, "stg_events")
         # every other model reads all the events: the kept ones and the window
         con.execute(f"create temp view stg_events as select * from {STATE_SCHEMA}.stg_events")
-        first = con.execute(f"select min(activity_date) from {STATE_SCHEMA}.stg_events"
-                            ).fetchall()[0][0]
-        if first is not None:
-            report.first_activity_date = min(d for d in (first, report.first_activity_date)
-                                             if d is not None)
         if progress:
             progress(f"staged {result.staged_events:,} event rows from {from_day} on "
                      f"(of {report.tables.get('events', 0):,} in the source)")
@@ -227,6 +222,7 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision,
         # the period holding the first recomputed day: a period model's rows from it on
         first_period = period_index(from_day, settings.grain, settings.week_start)
         # period models read the calendar: the new as_of's, which may hold a new period
+        # (calendar_days starts at the earliest of all the events, kept and new)
         create_calendar(con, settings, report)
         for name, (kind, key) in incremental_models().items():
             if any(t in report.skipped for t in catalog.models[name].inputs):
