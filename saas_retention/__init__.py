@@ -38,7 +38,7 @@ __all__ = [
 def __getattr__(name: str):
     # Lazy: `import saas_retention` must not pull in duckdb/pyarrow (tested).
     if name in ("build", "check"):
-        from saas_retention.build.duckdb import run as _build
+        from saas_retention.builders.duckdb import run as _build
 
         return getattr(_build, name)
     if name == "compile_model":

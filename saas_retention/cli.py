@@ -85,10 +85,10 @@ def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_s
     SOURCE may also be a SQLAlchemy URL (postgresql+psycopg://…): the models are then built
     inside that warehouse, in --target-schema, by the SQL compiled for its dialect.
     """
-    from saas_retention.build.duckdb.run import build as run_build
+    from saas_retention.builders.duckdb.run import build as run_build
 
     if "://" in source:
-        from saas_retention.build.warehouse.run import build_on_warehouse
+        from saas_retention.builders.warehouse.run import build_on_warehouse
 
         settings = _settings(config, as_of=as_of, grain=grain)
         result = build_on_warehouse(source, settings, schema=schema,
@@ -108,14 +108,14 @@ def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_s
     if incremental:
         if database is None or out_dir is not None:
             raise click.UsageError("--incremental refreshes a --database (without --out)")
-        from saas_retention.build.incremental.refresh import build_incremental
+        from saas_retention.builders.incremental.refresh import build_incremental
 
         settings = _settings(config, as_of=as_of, grain=grain)
         result = build_incremental(source, settings, database=database,
                                    progress=None if quiet else _echo_err)
         _summary(result)
         if result.incremental:
-            from saas_retention.build.incremental.refresh import incremental_models
+            from saas_retention.builders.incremental.refresh import incremental_models
 
             kinds = incremental_models()
             refreshed = ", ".join(f"{m} {n:,} rows by {kinds[m][0]}"
@@ -160,7 +160,7 @@ def _summary(result) -> None:
 @_as_of
 def check(source, config, as_of):
     """Validate a source against the input contract without building."""
-    from saas_retention.build.duckdb.run import check as run_check
+    from saas_retention.builders.duckdb.run import check as run_check
 
     report = run_check(source, _settings(config, as_of=as_of))
     for t, n in report.tables.items():
@@ -271,7 +271,7 @@ def sbg_fit(counts, horizon, discount):
 @click.option("--seed", type=int, default=42, show_default=True)
 def demo(directory, customers, months, seed):
     """Generate synthetic SaaS data, build every model, print the headline numbers."""
-    from saas_retention.build.duckdb.run import build as run_build
+    from saas_retention.builders.duckdb.run import build as run_build
     from saas_retention.core.config import parse_settings
     from saas_retention.datagen.demo import generate
 

@@ -1072,7 +1072,7 @@ def _sample_demo_tables() -> tuple[tuple[str, tuple[Column, ...]], ...]:
     import datetime as dt
     import tempfile
 
-    from saas_retention.build.duckdb.run import build
+    from saas_retention.builders.duckdb.run import build
     from saas_retention.core.config import parse_settings
     from saas_retention.datagen.demo import generate
 

@@ -108,7 +108,7 @@ def build_demo_database(directory: Path, echo: Callable[[str], None] = print) ->
     """The demo DuckDB (same data as ``saas-retention demo``) in ``directory``."""
     import datetime as dt
 
-    from saas_retention.build.duckdb.run import build
+    from saas_retention.builders.duckdb.run import build
     from saas_retention.core.config import parse_settings
     from saas_retention.datagen.demo import generate
 

@@ -28,7 +28,7 @@ def previous_day_source(source: Path, target: Path, last_day: dt.date) -> int:
     other tables are linked unchanged. Returns the number of event rows left out."""
     import duckdb
 
-    from saas_retention.build.duckdb.sources import parquet_reader
+    from saas_retention.builders.duckdb.sources import parquet_reader
 
     if target.exists():
         shutil.rmtree(target)
@@ -63,8 +63,8 @@ def _in_child(mode: str, source: Path, database: Path, as_of: dt.date, work: Pat
 
 def _child(options: dict) -> None:
     from saas_retention.bench.measure import cpu_seconds
-    from saas_retention.build.duckdb.run import build
-    from saas_retention.build.incremental.refresh import build_incremental
+    from saas_retention.builders.duckdb.run import build
+    from saas_retention.builders.incremental.refresh import build_incremental
     from saas_retention.catalog.templates import load_catalog
     from saas_retention.core.config import parse_settings
 
@@ -120,10 +120,10 @@ def refresh_floor(source: Path, state_db: Path, work: Path, as_of: dt.date,
     file (the refresh is swapped in whole, so readers keep the old file) and reading every
     source event once to fingerprint its days (an edit to an earlier day must force a full
     rebuild). Best of ``samples``; opening the source is not timed."""
-    from saas_retention.build.atomic import connect
-    from saas_retention.build.duckdb.sources import open_source
-    from saas_retention.build.duckdb.stage import Stager
-    from saas_retention.build.incremental.state import event_day_fingerprints
+    from saas_retention.builders.atomic import connect
+    from saas_retention.builders.duckdb.sources import open_source
+    from saas_retention.builders.duckdb.stage import Stager
+    from saas_retention.builders.incremental.state import event_day_fingerprints
     from saas_retention.core.config import parse_settings
 
     settings = parse_settings({"as_of": as_of})

@@ -6,7 +6,7 @@ For each size (customers), in one run, on one generated Parquet source
 (a) **baseline** — DuckDB reading the events once and reducing them to distinct
     (customer, day) pairs, and reading the subscriptions once, into a database file: the
     least any engagement-and-revenue build has to do;
-(b) **build** — :func:`saas_retention.build.duckdb.run.build` of every model into a database
+(b) **build** — :func:`saas_retention.builders.duckdb.run.build` of every model into a database
     file, in a child process; the build's progress callback gives staging and every model's seconds;
 (c) **metric functions** — the same metric through its DuckDB macro, its inlined SQL
     expression (what the models run) and a pyarrow (``type='arrow'``) Python UDF, over
@@ -213,7 +213,7 @@ def _tree_bytes(folder: Path) -> int:
 
 def _create_view(con, name: str, path: Path) -> None:
     """``name``: a view over a Parquet file or folder, read the way sources read it."""
-    from saas_retention.build.duckdb.sources import parquet_reader
+    from saas_retention.builders.duckdb.sources import parquet_reader
 
     view = exp.Create(this=exp.to_table(name), kind="VIEW", replace=True,
                       expression=exp.select("*").from_(parquet_reader(path)))
@@ -234,7 +234,7 @@ BASELINE_SUBSCRIPTIONS = "create table subscriptions as select * from bench_subs
 def baseline(source: Path, work: Path) -> dict:
     """One pass over the events to distinct (customer, day) pairs and one read of the
     subscriptions, into a database file opened like the build's (then closed: flushed)."""
-    from saas_retention.build.atomic import connect
+    from saas_retention.builders.atomic import connect
 
     path = work / "baseline.duckdb"
     path.unlink(missing_ok=True)
@@ -296,7 +296,7 @@ def _child_build(options: dict) -> None:
     """The timed build. Two fixed costs a fresh process pays are split out so the model times
     are the SQL alone: reading and parsing the templates (done first, timed) and compiling
     each model (timed again afterwards, on an emptied compile cache)."""
-    from saas_retention.build.duckdb.run import build, duckdb_sql
+    from saas_retention.builders.duckdb.run import build, duckdb_sql
     from saas_retention.catalog.templates import load_catalog
     from saas_retention.core.config import parse_settings
     from saas_retention.core.params import model_params
@@ -358,8 +358,8 @@ def storage_floor(database: Path, work: Path, samples: int = 2) -> dict:
     ``database``, already in memory, written into a new database file opened like the build's
     and closed (flushed). No build that stores these tables so can take less (best of
     ``samples``; loading the tables into memory is not timed)."""
-    from saas_retention.build.atomic import connect
-    from saas_retention.build.duckdb.stage import quoted
+    from saas_retention.builders.atomic import connect
+    from saas_retention.builders.duckdb.stage import quoted
 
     built = exp.Literal.string(str(database)).sql("duckdb")
     timed: list[dict] = []
@@ -512,10 +512,10 @@ def ours_mrr(source: Path) -> dict:
     """Our pipeline on the subscriptions alone: staging with every contract check (staging
     only the relations these models read, as a build of them alone does), the calendar,
     ``customer_periods`` and ``mrr_movements``."""
-    from saas_retention.build.atomic import connect
-    from saas_retention.build.duckdb.run import build_models, relations_read
-    from saas_retention.build.duckdb.sources import open_source
-    from saas_retention.build.duckdb.stage import Stager
+    from saas_retention.builders.atomic import connect
+    from saas_retention.builders.duckdb.run import build_models, relations_read
+    from saas_retention.builders.duckdb.sources import open_source
+    from saas_retention.builders.duckdb.stage import Stager
     from saas_retention.core.config import parse_settings
 
     settings = parse_settings({"as_of": END_DATE})
@@ -534,7 +534,7 @@ def ours_mrr(source: Path) -> dict:
 
 def playbook_mrr(source: Path) -> dict:
     """The playbook's ``mrr`` model (customer × month) and its monthly summary, as tables."""
-    from saas_retention.build.atomic import connect
+    from saas_retention.builders.atomic import connect
 
     con = connect()
     try:

@@ -1,5 +1,5 @@
 """What the contract rules report, word for word the same from the DuckDB staging
-(build/duckdb/stage.py) and the warehouse checks (build/warehouse/run.py)."""
+(builders/duckdb/stage.py) and the warehouse checks (builders/warehouse/run.py)."""
 
 from __future__ import annotations
 

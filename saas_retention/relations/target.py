@@ -36,7 +36,7 @@ class Target:
     # timestamp columns of a time-zone-aware type, as "table.column": converted to local time
     tz_columns: frozenset[str] = frozenset()
     # the sources are the DuckDB build's typed views (``typed_<table>``: contract column names,
-    # values already typed by build/duckdb/stage.py, customer dimensions as read) rather than
+    # values already typed by builders/duckdb/stage.py, customer dimensions as read) rather than
     # the user's tables; ``columns`` then lists every contract column present, subscriptions'
     # included
     typed: bool = False

@@ -18,7 +18,7 @@ from engines import (
     normalise,
 )
 
-from saas_retention.build.duckdb.run import build
+from saas_retention.builders.duckdb.run import build
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import parse_settings
 from saas_retention.core.errors import ConfigError
@@ -234,7 +234,7 @@ def _pg_url(dsn: str) -> str:
 
 def test_build_inside_postgres_matches_duckdb(tmp_path, pg_dsn):
     pytest.importorskip("sqlalchemy")
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import build_on_warehouse
 
     tables, customer_columns, as_of = edge_case()
     db, _ = reference(tmp_path, tables, customer_columns, as_of)
@@ -273,7 +273,7 @@ def test_build_inside_postgres_matches_duckdb(tmp_path, pg_dsn):
 
 def test_warehouse_errors_name_the_warehouse_table(tmp_path, pg_dsn):
     pytest.importorskip("sqlalchemy")
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import build_on_warehouse
     from saas_retention.core.errors import SourceError, SourceProblems
 
     engine = PostgresEngine(pg_dsn)
@@ -335,7 +335,7 @@ def test_warehouse_refuses_billing_interval_counts_that_are_not_positive_whole_n
     """As the DuckDB staging does: 0 or less would give a subscription no renewal
     anniversary, a fraction a term each engine rounds its own way."""
     pytest.importorskip("sqlalchemy")
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import build_on_warehouse
     from saas_retention.core.errors import SourceProblems
 
     engine, url = _url_warehouse(engine_name, tmp_path, request)
@@ -394,7 +394,7 @@ def test_warehouse_normalises_amounts_per_interval_like_duckdb(tmp_path, request
     """``amounts_per_interval: true`` (amounts charged per billing interval): the warehouse
     build gives the DuckDB build's monthly MRR; an unknown interval is refused by both."""
     pytest.importorskip("sqlalchemy")
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import build_on_warehouse
     from saas_retention.core.errors import SourceProblems
 
     as_of = dt.date(2024, 6, 30)

@@ -26,10 +26,10 @@ from test_voice import AS_OF as VOICE_AS_OF
 from test_voice import tables as voice_tables
 from test_warehouse import make_engine
 
-from saas_retention.build.atomic import connect as _connect
-from saas_retention.build.duckdb.run import build_models
-from saas_retention.build.duckdb.sources import open_source
-from saas_retention.build.duckdb.stage import Stager
+from saas_retention.builders.atomic import connect as _connect
+from saas_retention.builders.duckdb.run import build_models
+from saas_retention.builders.duckdb.sources import open_source
+from saas_retention.builders.duckdb.stage import Stager
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import parse_settings
 from saas_retention.core.contract import TABLES
@@ -281,7 +281,7 @@ def test_build_inside_postgres_converts_timestamptz_and_matches_duckdb(tmp_path,
     """`build --source postgresql://…`: the events as timestamptz in a schema of their own,
     every event model materialised in another, the same rows as DuckDB."""
     pytest.importorskip("sqlalchemy")
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import build_on_warehouse
 
     tables, settings = engagement_case()
     ref, built = reference(tmp_path, tables, settings)
@@ -312,7 +312,7 @@ def test_build_inside_postgres_converts_timestamptz_and_matches_duckdb(tmp_path,
 
 def test_event_tables_missing_columns_or_values_name_the_warehouse_table(request, pg_dsn):
     pytest.importorskip("sqlalchemy")
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import build_on_warehouse
     from saas_retention.core.errors import SourceProblems
 
     engine = make_engine("postgres", request)
@@ -419,8 +419,8 @@ def test_warehouse_build_warns_like_the_duckdb_build(tmp_path, request, engine_n
     counts and example rows — naming the warehouse table; rows after as_of are left out of
     the warehouse staging as they are of DuckDB's."""
     pytest.importorskip("sqlalchemy")
-    from saas_retention.build.duckdb.run import check
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.duckdb.run import check
+    from saas_retention.builders.warehouse.run import build_on_warehouse
 
     settings = {"timezone": WARNING_TZ, "as_of": dt.date(2024, 6, 30)}
     src = tmp_path / "src"

@@ -83,7 +83,7 @@ def test_standalone_queries_run_as_shipped_on_mariadb(tmp_path, mysql):
 
 def test_build_inside_mariadb_matches_duckdb(tmp_path, mysql, mysql_args):
     pytest.importorskip("sqlalchemy")
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import build_on_warehouse
 
     tables, customer_columns, as_of = edge_case()
     db, _ = reference(tmp_path, tables, customer_columns, as_of)

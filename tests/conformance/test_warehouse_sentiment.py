@@ -21,7 +21,7 @@ from test_warehouse_events import (
     typed_tables,
 )
 
-from saas_retention.build.warehouse.sentiment import LABELS, comments_ast, labelled_model
+from saas_retention.builders.warehouse.sentiment import LABELS, comments_ast, labelled_model
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import parse_settings
 from saas_retention.core.params import model_params
@@ -84,7 +84,7 @@ def _expected_labels(tables) -> dict[str, str]:
 @pytest.mark.parametrize("extra", [False, True], ids=["voice", "voice+edge-cases"])
 def test_feedback_sentiment_built_in_sqlite_matches_duckdb(tmp_path, extra):
     pytest.importorskip("sqlalchemy")
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import build_on_warehouse
 
     tables, settings = voice_case(extra)
     ref, built = reference(tmp_path, tables, settings)
@@ -122,7 +122,7 @@ def test_feedback_sentiment_built_in_sqlite_matches_duckdb(tmp_path, extra):
 def test_feedback_sentiment_built_in_postgres_matches_duckdb(tmp_path, request):
     pytest.importorskip("sqlalchemy")
     dsn = request.getfixturevalue("pg_dsn")
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import build_on_warehouse
 
     tables, settings = voice_case()
     ref, _ = reference(tmp_path, tables, settings)
@@ -154,7 +154,7 @@ def test_feedback_sentiment_built_in_postgres_matches_duckdb(tmp_path, request):
 
 def test_build_without_survey_responses_skips_feedback_sentiment(tmp_path):
     pytest.importorskip("sqlalchemy")
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import build_on_warehouse
 
     tables, settings = voice_case()
     path = tmp_path / "warehouse.sqlite"
@@ -205,7 +205,7 @@ def test_feedback_sentiment_steps_on_engine_match_duckdb(tmp_path, request, engi
     from test_warehouse import make_engine
     from test_warehouse_events import target_for
 
-    from saas_retention.build.warehouse.sentiment import (
+    from saas_retention.builders.warehouse.sentiment import (
         RELATIONS,
         comments_query,
         label_rows,

@@ -15,8 +15,8 @@ import pytest
 from engines import DuckDBEngine, normalise
 from test_warehouse import assert_same, engine_rows, make_engine
 
-from saas_retention.build.duckdb.run import build
-from saas_retention.build.duckdb.stage import Stager
+from saas_retention.builders.duckdb.run import build
+from saas_retention.builders.duckdb.stage import Stager
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import parse_settings
 from saas_retention.core.periods import period_index
@@ -192,7 +192,7 @@ def test_duckdb_staging_uses_the_portable_terms(tmp_path):
         eng.execute(f"copy subscriptions to '{src / 'subscriptions.parquet'}' (format parquet)")
     finally:
         eng.close()
-    from saas_retention.build.duckdb.sources import open_source
+    from saas_retention.builders.duckdb.sources import open_source
 
     con = duckdb.connect()
     try:

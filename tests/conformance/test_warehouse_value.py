@@ -19,7 +19,7 @@ from test_warehouse import (
     reference,
 )
 
-from saas_retention.build.warehouse.value import fit_rows, projection_model
+from saas_retention.builders.warehouse.value import fit_rows, projection_model
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import parse_settings
 from saas_retention.relations.graph import warehouse_models
@@ -42,7 +42,7 @@ def _compare(ref_db, engine, name, label):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_cohort_value_built_in_sqlite_matches_duckdb(tmp_path, case):
     pytest.importorskip("sqlalchemy")
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import build_on_warehouse
 
     tables, customer_columns, as_of = CASES[case]()
     db, _ = reference(tmp_path, tables, customer_columns, as_of)
@@ -67,7 +67,7 @@ def test_cohort_value_built_in_sqlite_matches_duckdb(tmp_path, case):
 def test_cohort_value_built_in_postgres_matches_duckdb(tmp_path, request):
     pytest.importorskip("sqlalchemy")
     dsn = request.getfixturevalue("pg_dsn")
-    from saas_retention.build.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import build_on_warehouse
 
     tables, customer_columns, as_of = CASES["demo"]()
     db, _ = reference(tmp_path, tables, customer_columns, as_of)
@@ -118,7 +118,7 @@ def test_cohort_value_steps_on_engine_match_duckdb(tmp_path, request, engine_nam
     gives the DuckDB build's rows."""
     from test_warehouse import make_engine
 
-    from saas_retention.build.warehouse.value import (
+    from saas_retention.builders.warehouse.value import (
         FIT_COLUMNS,
         FITS,
         RELATIONS,

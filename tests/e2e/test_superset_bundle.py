@@ -36,7 +36,7 @@ from saas_retention.superset_plugin.bundle import (
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
     """A small demo built like `saas-retention demo` (fewer customers, same shape)."""
-    from saas_retention.build.duckdb.run import build
+    from saas_retention.builders.duckdb.run import build
     from saas_retention.core.config import parse_settings
     from saas_retention.datagen.demo import generate
 

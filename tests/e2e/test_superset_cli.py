@@ -23,7 +23,7 @@ from saas_retention.superset_plugin.install import (
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
-    from saas_retention.build.duckdb.run import build
+    from saas_retention.builders.duckdb.run import build
     from saas_retention.core.config import parse_settings
     from saas_retention.datagen.demo import generate
 

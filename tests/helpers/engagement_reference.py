@@ -233,7 +233,7 @@ def build_tables(folder, tables: dict[str, str], **settings):
 
     import duckdb
 
-    from saas_retention.build.duckdb.run import build
+    from saas_retention.builders.duckdb.run import build
     from saas_retention.core.config import parse_settings
 
     src = Path(folder) / "src"
@@ -256,10 +256,10 @@ def build_in_memory(folder, tables: dict[str, str], only: list[str], **settings)
     in-memory DuckDB: the fast path for property tests. Returns the connection (close it)."""
     from pathlib import Path
 
-    from saas_retention.build.atomic import connect as _connect
-    from saas_retention.build.duckdb.run import build_models
-    from saas_retention.build.duckdb.sources import open_source
-    from saas_retention.build.duckdb.stage import Stager
+    from saas_retention.builders.atomic import connect as _connect
+    from saas_retention.builders.duckdb.run import build_models
+    from saas_retention.builders.duckdb.sources import open_source
+    from saas_retention.builders.duckdb.stage import Stager
     from saas_retention.core.config import parse_settings
 
     src = Path(folder) / "src"

@@ -461,7 +461,7 @@ def load_tables(database: Path, models: Iterable[str] = MODELS) -> dict[str, lis
 
 def run_build(source: Path, settings: dict, workdir: Path | None = None) -> dict[str, list[dict]]:
     """Build with the package into a DuckDB file and return every model's rows."""
-    from saas_retention.build.duckdb.run import build
+    from saas_retention.builders.duckdb.run import build
     from saas_retention.core.config import parse_settings
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -46,7 +46,7 @@ def free_port() -> int:
 def build_demo(folder: Path, seed: int = 42, name: str = "source.duckdb") -> Path:
     """The demo source (600 customers, 24 months, ``seed``) and its models in
     ``folder/saas_retention.duckdb``."""
-    from saas_retention.build.duckdb.run import build
+    from saas_retention.builders.duckdb.run import build
     from saas_retention.core.config import parse_settings
     from saas_retention.datagen.demo import generate
 

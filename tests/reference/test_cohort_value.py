@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from saas_retention.build.duckdb.run import build
+from saas_retention.builders.duckdb.run import build
 from saas_retention.core.config import parse_settings
 from saas_retention.udfs import sbg
 

@@ -167,7 +167,7 @@ def playbook_summary(customer_months: list[dict]) -> dict[tuple[dt.date, str], t
 
 @pytest.fixture(scope="module")
 def built():
-    from saas_retention.build.duckdb.run import build
+    from saas_retention.builders.duckdb.run import build
     from saas_retention.core.config import parse_settings
 
     settings = parse_settings({"as_of": AS_OF, "grain": "month", "tables": MAPPING})

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saas_retention.build.duckdb.run import build
+from saas_retention.builders.duckdb.run import build
 from saas_retention.core.config import parse_settings
 
 D = dt.date.fromisoformat

@@ -27,6 +27,22 @@ def test_public_names_are_pinned():
         assert getattr(saas_retention, name) is not None
 
 
+def test_public_functions_survive_importing_the_subpackages():
+    """``saas_retention.build`` is the build function even after the builders (or any other
+    subpackage) are imported: a subpackage named like a public function would replace it."""
+    code = (
+        "import importlib, os, pkgutil, saas_retention; "
+        "[importlib.import_module(m.name) for m in pkgutil.walk_packages("
+        "[os.path.dirname(saas_retention.__file__)], 'saas_retention.')]; "
+        "import saas_retention.udfs, saas_retention.sql; "
+        "print(all(callable(getattr(saas_retention, n)) for n in saas_retention.__all__ "
+        "if n != '__version__'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "True", out.stderr
+
+
 def test_import_pulls_in_nothing_heavy():
     code = (
         "import sys, json, saas_retention; "

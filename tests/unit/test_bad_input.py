@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from saas_retention.build.duckdb.run import build, check
+from saas_retention.builders.duckdb.run import build, check
 from saas_retention.core.config import load_settings, parse_settings
 from saas_retention.core.errors import ConfigError, SourceError, SourceProblems
 

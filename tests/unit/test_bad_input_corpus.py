@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from saas_retention.build.duckdb.run import build
-from saas_retention.build.duckdb.sources import open_source
-from saas_retention.build.duckdb.stage import Stager
+from saas_retention.builders.duckdb.run import build
+from saas_retention.builders.duckdb.sources import open_source
+from saas_retention.builders.duckdb.stage import Stager
 from saas_retention.core.config import parse_settings
 from saas_retention.core.errors import SourceProblems
 

@@ -13,10 +13,10 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from saas_retention.build.atomic import connect as _connect
-from saas_retention.build.duckdb.run import build_models, relations_read
-from saas_retention.build.duckdb.sources import open_source
-from saas_retention.build.duckdb.stage import Stager
+from saas_retention.builders.atomic import connect as _connect
+from saas_retention.builders.duckdb.run import build_models, relations_read
+from saas_retention.builders.duckdb.sources import open_source
+from saas_retention.builders.duckdb.stage import Stager
 from saas_retention.catalog.compile import compile_model
 from saas_retention.core.config import parse_settings
 from saas_retention.datagen.synthetic import generate_parquet
@@ -165,7 +165,7 @@ def test_no_dimension_join_without_dimensions():
 
 
 def test_memory_limit_from_the_environment(monkeypatch):
-    from saas_retention.build.atomic import MEMORY_LIMIT_ENV
+    from saas_retention.builders.atomic import MEMORY_LIMIT_ENV
     from saas_retention.core.errors import ConfigError
 
     monkeypatch.setenv(MEMORY_LIMIT_ENV, "1GB")
@@ -181,7 +181,7 @@ def test_memory_limit_from_the_environment(monkeypatch):
 
 
 def test_default_memory_limit_is_a_share_of_the_machine(monkeypatch):
-    from saas_retention.build.atomic import MEMORY_LIMIT_ENV, default_memory_limit
+    from saas_retention.builders.atomic import MEMORY_LIMIT_ENV, default_memory_limit
 
     monkeypatch.delenv(MEMORY_LIMIT_ENV, raising=False)
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -201,7 +201,7 @@ def test_default_memory_limit_is_a_share_of_the_machine(monkeypatch):
 
 
 def test_spill_directory_of_a_killed_build_is_removed(tmp_path):
-    from saas_retention.build.atomic import remove_stale_builds as _remove_stale_builds
+    from saas_retention.builders.atomic import remove_stale_builds as _remove_stale_builds
 
     target = tmp_path / "models.duckdb"
     dead = 2**22 + 12345  # above Linux's default pid_max: no such process

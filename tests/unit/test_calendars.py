@@ -8,8 +8,8 @@ import datetime as dt
 import duckdb
 import pytest
 
-from saas_retention.build.duckdb.calendars import create_calendar
-from saas_retention.build.duckdb.stage import StagingReport
+from saas_retention.builders.duckdb.calendars import create_calendar
+from saas_retention.builders.duckdb.stage import StagingReport
 from saas_retention.core.config import load_settings
 from saas_retention.core.periods import calendar_rows, period_index, period_start
 from saas_retention.relations.events import DATED_TABLES

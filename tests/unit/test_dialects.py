@@ -78,7 +78,7 @@ def test_public_api_and_build_path_write_the_same_sql(dialect, grain):
 
 
 def test_duckdb_build_compiles_through_the_public_api():
-    from saas_retention.build.duckdb.run import duckdb_sql
+    from saas_retention.builders.duckdb.run import duckdb_sql
 
     settings = parse_settings({})
     params = model_params(settings)

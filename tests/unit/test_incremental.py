@@ -20,9 +20,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from saas_retention.build.duckdb.run import build
-from saas_retention.build.incremental.refresh import build_incremental
-from saas_retention.build.incremental.state import STATE_SCHEMA, read_manifest, template_files
+from saas_retention.builders.duckdb.run import build
+from saas_retention.builders.incremental.refresh import build_incremental
+from saas_retention.builders.incremental.state import STATE_SCHEMA, read_manifest, template_files
 from saas_retention.catalog.templates import Model, _validate_incremental, load_catalog
 from saas_retention.core.config import parse_settings
 from saas_retention.core.errors import SourceProblems, TemplateError
@@ -338,7 +338,7 @@ def test_bad_new_rows_are_reported_and_leave_the_database(base, tmp_path):
 
 
 def test_refresh_failing_midway_leaves_the_previous_database(base, tmp_path, monkeypatch):
-    import saas_retention.build.incremental.refresh as incremental
+    import saas_retention.builders.incremental.refresh as incremental
 
     before = _source(base, tmp_path / "before.duckdb", [_events_until("2024-08-19")])
     after = _source(base, tmp_path / "after.duckdb", [_events_until("2024-08-20")])

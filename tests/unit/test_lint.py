@@ -13,10 +13,10 @@ from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 
-from saas_retention.build.atomic import connect as _connect
-from saas_retention.build.duckdb.run import build_models
-from saas_retention.build.duckdb.sources import open_source
-from saas_retention.build.duckdb.stage import Stager
+from saas_retention.builders.atomic import connect as _connect
+from saas_retention.builders.duckdb.run import build_models
+from saas_retention.builders.duckdb.sources import open_source
+from saas_retention.builders.duckdb.stage import Stager
 from saas_retention.catalog.compile import model_ast
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import parse_settings

@@ -41,7 +41,7 @@ from reference import MODELS, Sub, assert_matches, compute, load_tables
 from test_bad_input_corpus import expected_local
 from test_properties import check_invariants, histories
 
-from saas_retention.build.duckdb.run import build, check
+from saas_retention.builders.duckdb.run import build, check
 from saas_retention.core.config import parse_settings
 from saas_retention.core.errors import SaasRetentionError, SourceError, SourceProblems
 

@@ -9,7 +9,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from saas_retention.build.duckdb.run import build, check
+from saas_retention.builders.duckdb.run import build, check
 from saas_retention.core.config import parse_settings
 from saas_retention.datagen.synthetic import TABLES, generate_parquet
 

@@ -45,7 +45,7 @@ def test_catalog_loads_and_validates():
 def test_every_declared_model_column_is_produced(tmp_path):
     # the metadata documents exactly the columns the built tables have, in order; the demo
     # generator's source has every contract table, so every model is built
-    from saas_retention.build.duckdb.run import build
+    from saas_retention.builders.duckdb.run import build
     from saas_retention.datagen.demo import generate
 
     src = tmp_path / "src.duckdb"

@@ -39,7 +39,7 @@ BUILDING_SUFFIX = "__sr_building"
 OFFSET_LIKE_PATTERNS = ("%:__+%", "%:__-%", "%:__.%+%", "%:__.%-%", "%:__Z", "%:__z",
                         "%:__ Z", "%:__.%Z")
 # model -> the warehouse relations it reads, for models whose Python part (the sBG fit, the
-# sentiment classifier) runs in the client between two SQL steps (build/warehouse/value.py
+# sentiment classifier) runs in the client between two SQL steps (builders/warehouse/value.py
 # and sentiment.py)
 CLIENT_FITTED = {"cohort_value": ["customer_periods", "cohort_retention"],
                  "feedback_sentiment": ["stg_survey_responses", "calendar"]}
@@ -460,13 +460,13 @@ class WarehouseBuild:
         return result
 
     def _build_fitted(self, name: str, target: Target) -> int:
-        from saas_retention.build.warehouse import sentiment, value
+        from saas_retention.builders.warehouse import sentiment, value
 
         step = {value.MODEL: value.STEP, sentiment.MODEL: sentiment.STEP}[name]
         return self._client_step(step, target)
 
     def _client_step(self, step, target: Target) -> int:
-        """SQL, Python in the client, SQL (build/warehouse/client.py); returns the row count."""
+        """SQL, Python in the client, SQL (builders/warehouse/client.py); returns the row count."""
         import sqlalchemy
 
         with self.engine.connect() as conn:

@@ -19,7 +19,7 @@ from importlib import resources
 import sqlglot
 from sqlglot import exp
 
-from saas_retention.build.duckdb.stage import RAW_PREFIX, Stager, quoted
+from saas_retention.builders.duckdb.stage import RAW_PREFIX, Stager, quoted
 from saas_retention.catalog.templates import INCREMENTAL_KINDS, load_catalog, model_files
 from saas_retention.core.config import Settings
 

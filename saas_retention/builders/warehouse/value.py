@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
-from saas_retention.build.warehouse.client import ClientStep
+from saas_retention.builders.warehouse.client import ClientStep
 from saas_retention.catalog.compile import model_ast
 from saas_retention.catalog.templates import READ_DIALECT, Catalog, Model, load_catalog
 from saas_retention.core.errors import TemplateError
@@ -48,7 +48,8 @@ def _template_check(tree: exp.Expression) -> None:
     missing = [n for n in (*SURVIVOR_CTES, "fits", "valued", "projected") if n not in _ctes(tree)]
     if missing:
         raise TemplateError(f"model {MODEL!r}: the warehouse split expects the CTEs "
-                            f"{', '.join(missing)}; update saas_retention/build/warehouse/value.py")
+                            f"{', '.join(missing)}; update "
+                            "saas_retention/builders/warehouse/value.py")
 
 
 def survivors_ast(params: dict, grain: str, catalog: Catalog | None = None) -> exp.Query:

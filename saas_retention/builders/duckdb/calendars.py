@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from saas_retention.build.duckdb.stage import StagingReport
+from saas_retention.builders.duckdb.stage import StagingReport
 from saas_retention.core.config import Settings
 from saas_retention.core.errors import SourceError
 from saas_retention.relations.graph import relation_ast

@@ -28,7 +28,7 @@ import dataclasses
 
 from sqlglot import exp
 
-from saas_retention.build.warehouse.client import ClientStep
+from saas_retention.builders.warehouse.client import ClientStep
 from saas_retention.catalog.compile import model_ast
 from saas_retention.catalog.templates import READ_DIALECT, Catalog, Model, load_catalog
 from saas_retention.core.errors import TemplateError
@@ -50,7 +50,7 @@ def _udf_call(tree: exp.Expression) -> exp.Anonymous:
     calls = [c for c in tree.find_all(exp.Anonymous) if c.name.lower() == UDF]
     if len(calls) != 1 or len(calls[0].expressions) != 1:
         raise TemplateError(f"model {MODEL!r}: the warehouse split expects one {UDF}(comment) "
-                            "call; update saas_retention/build/warehouse/sentiment.py")
+                            "call; update saas_retention/builders/warehouse/sentiment.py")
     call = calls[0]
     branch, select = call.parent, call.find_ancestor(exp.Select)
     if (not isinstance(branch, exp.If) or branch.args.get("true") is not call
@@ -58,7 +58,7 @@ def _udf_call(tree: exp.Expression) -> exp.Anonymous:
             or select.args.get("joins") or not isinstance(select.args[FROM_KEY].this, exp.Table)):
         raise TemplateError(f"model {MODEL!r}: the warehouse split expects {UDF}() as a THEN of "
                             "a CASE in a SELECT from one relation; update "
-                            "saas_retention/build/warehouse/sentiment.py")
+                            "saas_retention/builders/warehouse/sentiment.py")
     return call
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from saas_retention.build.duckdb.sources import Source
+from saas_retention.builders.duckdb.sources import Source
 from saas_retention.core.config import Settings
 from saas_retention.core.contract import INTERVAL_TO_MONTHLY, TABLES, Table
 from saas_retention.core.errors import Problem, SourceError, SourceProblems

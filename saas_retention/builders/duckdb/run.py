@@ -1,7 +1,7 @@
 """Building the models in DuckDB: stage → calendar → models → files and/or a database file.
 
 A database target is built in a temporary file next to it and swapped in whole
-(``saas_retention.build.atomic``), so a reader (Superset) sees the old file or the new one,
+(``saas_retention.builders.atomic``), so a reader (Superset) sees the old file or the new one,
 never a half-built or locked one. Output files are written under temporary names and renamed
 once every model has succeeded.
 """
@@ -19,10 +19,10 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from saas_retention.build.atomic import PendingDatabase, connect
-from saas_retention.build.duckdb.calendars import create_calendar
-from saas_retention.build.duckdb.sources import Source, open_source
-from saas_retention.build.duckdb.stage import Stager, StagingReport, quoted
+from saas_retention.builders.atomic import PendingDatabase, connect
+from saas_retention.builders.duckdb.calendars import create_calendar
+from saas_retention.builders.duckdb.sources import Source, open_source
+from saas_retention.builders.duckdb.stage import Stager, StagingReport, quoted
 from saas_retention.catalog.compile import compile_model
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import Settings, load_settings
@@ -161,7 +161,7 @@ def build(
     """Build every model whose inputs exist; write files into ``out_dir`` and/or ``database``.
 
     ``keep_state`` records in the database what ``build --incremental`` needs to refresh it
-    later (see saas_retention.build.incremental)."""
+    later (see saas_retention.builders.incremental)."""
     started = time.perf_counter()
     settings = settings or load_settings()
     if fmt not in FORMATS:
@@ -193,7 +193,7 @@ def build(
                             f"{exp.Literal.string(str(target)).sql('duckdb')} {options}")
         if pending is not None:
             if keep_state:
-                from saas_retention.build.incremental.state import record_state
+                from saas_retention.builders.incremental.state import record_state
 
                 record_state(con, settings, stager, report)
 

@@ -36,18 +36,18 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
-from saas_retention.build.atomic import PendingDatabase
-from saas_retention.build.duckdb.calendars import create_calendar
-from saas_retention.build.duckdb.run import (
+from saas_retention.builders.atomic import PendingDatabase
+from saas_retention.builders.duckdb.calendars import create_calendar
+from saas_retention.builders.duckdb.run import (
     BuildResult,
     build,
     build_models,
     drop_staging,
     duckdb_sql,
 )
-from saas_retention.build.duckdb.sources import Source, open_source
-from saas_retention.build.duckdb.stage import RAW_PREFIX, Stager, quoted
-from saas_retention.build.incremental.state import (
+from saas_retention.builders.duckdb.sources import Source, open_source
+from saas_retention.builders.duckdb.stage import RAW_PREFIX, Stager, quoted
+from saas_retention.builders.incremental.state import (
     STATE_SCHEMA,
     Decision,
     decide,
