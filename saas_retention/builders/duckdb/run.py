@@ -120,7 +120,10 @@ def build_models(con, settings: Settings, report: StagingReport, *,
     params = model_params(settings)
     for name in catalog.model_order():
         model = catalog.models[name]
-        if only and name not in only:
+        if only and name not in only and not (name in needed and not _exists(con, name)):
+            # a model outside ``only`` is built when one of them reads it and this database
+            # does not hold it yet (the reporting_periods spine of the MRR models built alone;
+            # an incremental refresh's file already holds every model)
             continue
         missing = [t for t in model.inputs if t in report.skipped]
         missing_deps = [d for d in model.depends_on(catalog.models) if d in skipped]
@@ -146,6 +149,11 @@ def build_models(con, settings: Settings, report: StagingReport, *,
             progress(f"built {name}: {built[name]:,} rows in "
                      f"{time.perf_counter() - started:.2f} s")
     return built, skipped
+
+
+def _exists(con, name: str) -> bool:
+    return bool(con.execute("select count(*) from duckdb_tables() where table_name = ? and "
+                            "schema_name = 'main'", [name]).fetchall()[0][0])
 
 
 def build(
