@@ -1,30 +1,220 @@
-"""What the contract rules report, word for word the same from the DuckDB staging
-(builders/duckdb/stage.py) and the warehouse checks (builders/warehouse/run.py)."""
+"""The contract rules, each defined once: the DuckDB staging (builders/duckdb/stage.py) and the
+warehouse checks (builders/warehouse/run.py) run the same rules and report them word for word
+the same.
+
+A rule is data: the contract table and column it is about, the condition a breaking row
+meets, its message and severity. The condition is built from a small resolver each build
+implements with its own columns (``RuleColumns``): the DuckDB build reads its typed views
+(``typed_<table>``) and counts every rule of a table in one scan (``count(*) filter``); a
+warehouse reads the user's source columns, casting where it must, left-joined to the known
+customers, and counts in one query (``sum(case …)``).
+
+Where the builds tested a rule differently before it was shared, each keeps its test behind the
+resolver, so both report the same rows as before (``not_whole``, ``unknown_customer``). The
+rules only one build can have stay in it and say why: values that do not convert to the
+contract type and infinite or NaN MRR (DuckDB), UTC offsets in text time columns (warehouses);
+so do duplicate keys, which the two builds count differently.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlglot import exp
+
 from saas_retention.core.config import Settings
-from saas_retention.core.contract import INTERVAL_TO_MONTHLY
+from saas_retention.core.contract import INTERVAL_TO_MONTHLY, TABLES
+from saas_retention.relations.events import DATED_TABLES
 
 # ``{as_of}`` is filled in.
 MESSAGES = {
+    "required": "missing (NULL) values in a required column",
+    "end_before_start": "end_date before start_date",
     "zero_length": "zero-length subscriptions (end_date = start_date); kept, they never count "
                    "as paying",
+    "negative_mrr": "negative MRR",
     "future_start": "subscriptions starting after as_of ({as_of}); kept, they count from their "
                     "start once as_of reaches it",
-    "unlisted_customer": "customers missing from the customers table; kept, with empty "
-                         "dimensions",
-    "after_as_of": "rows dated after as_of ({as_of}); left out of every model",
-    "unknown_customer": "rows of customers unknown to the customers/subscriptions tables; kept, "
-                        "counted under their own id",
-    "before_signup": "rows dated before the customer's signup_date; kept",
     # a term lasts billing_interval × this count (relations/terms.py): 0 or less gives no
     # anniversary at all, and a fraction is rounded or truncated depending on the engine
     "interval_count": "values that are not a positive whole number (a term lasts this many "
                       "billing intervals)",
     "unknown_interval": f"unknown billing interval (expected {', '.join(INTERVAL_TO_MONTHLY)})",
+    "unlisted_customer": "customers missing from the customers table; kept, with empty "
+                         "dimensions",
+    "survey_scale": "scores outside the survey's scale (NPS 0–10, CSAT 1–5)",
+    "survey_kind": "unknown survey kind (expected 'nps' or 'csat')",
+    "after_as_of": "rows dated after as_of ({as_of}); left out of every model",
+    "unknown_customer": "rows of customers unknown to the customers/subscriptions tables; kept, "
+                        "counted under their own id",
+    "before_signup": "rows dated before the customer's signup_date; kept",
 }
+
+# the subscription columns a subscription rule's examples show (those present)
+SUBSCRIPTION_SHOW = ("subscription_id", "customer_id", "start_date", "end_date", "mrr")
+# the column naming a dated table's customer
+CUSTOMER_COLUMN = {t: "referrer_customer_id" if t == "referrals" else "customer_id"
+                   for t in DATED_TABLES}
 
 
 def message(kind: str, settings: Settings) -> str:
     return MESSAGES[kind].format(as_of=settings.as_of_date)
+
+
+class RuleColumns(Protocol):
+    """What a rule's condition is built from, on one contract table, as one build sees it.
+    ``column`` is always a contract column name of that table."""
+
+    settings: Settings
+
+    def has(self, table: str, column: str | None = None) -> bool:
+        """Whether the source holds the contract table (and its column)."""
+
+    def value(self, column: str) -> exp.Expression:
+        """The column as the build compares it."""
+
+    def text(self, column: str) -> exp.Expression:
+        """The column as text."""
+
+    def number(self, column: str) -> exp.Expression:
+        """The column as a number."""
+
+    def day(self, column: str) -> exp.Expression:
+        """The local DATE the staging gives the column's value."""
+
+    def as_of(self) -> exp.Expression:
+        """as_of, a DATE."""
+
+    def missing(self, column: str) -> exp.Expression:
+        """The row has no value in the column."""
+
+    def not_whole(self, column: str) -> exp.Expression:
+        """The column's number is not a finite whole number (DuckDB: floor/isinf/isnan of its
+        DOUBLE; a warehouse: a round trip through INT, which needs no math functions)."""
+
+    def unknown_customer(self, column: str) -> exp.Expression | None:
+        """The row names a customer (in ``column``) the known customers lack: those of the
+        customers table, else of the subscriptions; None when there are none to check against.
+        (DuckDB: NOT IN its typed ids; a warehouse: a left join to them, made once per table.)"""
+
+    def signup_date(self, column: str) -> exp.Expression | None:
+        """The signup date of the customer the row names (in ``column``); None when the source
+        has no signup dates."""
+
+
+Condition = Callable[[RuleColumns], "exp.Expression | None"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One contract rule: ``condition`` gives what a breaking row meets (None: the rule does
+    not apply to this source, e.g. a column it reads is absent); ``show``, the contract columns
+    its examples show (None: the table's usual ones, which each build chooses)."""
+
+    name: str  # its MESSAGES key
+    table: str
+    column: str
+    condition: Condition
+    severity: str = "error"
+    show: tuple[str, ...] | None = None
+
+    def message(self, settings: Settings) -> str:
+        return message(self.name, settings)
+
+
+def _lt(a: exp.Expression, b: exp.Expression | int) -> exp.Expression:
+    return exp.LT(this=a, expression=exp.Literal.number(b) if isinstance(b, int) else b)
+
+
+def _gt(a: exp.Expression, b: exp.Expression | int) -> exp.Expression:
+    return exp.GT(this=a, expression=exp.Literal.number(b) if isinstance(b, int) else b)
+
+
+def _when(applies: bool, condition: exp.Expression | None) -> exp.Expression | None:
+    return condition if applies else None
+
+
+def _interval_count(r: RuleColumns) -> exp.Expression | None:
+    c = "billing_interval_count"
+    if not r.has("subscriptions", c):
+        return None
+    return exp.or_(exp.LTE(this=r.number(c), expression=exp.Literal.number(0)), r.not_whole(c))
+
+
+def _unknown_interval(r: RuleColumns) -> exp.Expression | None:
+    # the amounts are normalised to monthly by the interval (contract.monthly_amount): an
+    # interval it does not know would make the MRR NULL
+    c = "billing_interval"
+    if not (r.settings.mapping("subscriptions").amounts_per_interval
+            and r.has("subscriptions", c)):
+        return None
+    interval = exp.func("lower", exp.func("trim", r.text(c)))
+    return exp.or_(r.value(c).is_(exp.null()), exp.In(this=interval, expressions=[
+        exp.Literal.string(k) for k in INTERVAL_TO_MONTHLY]).not_())
+
+
+def _survey_scale(r: RuleColumns) -> exp.Expression:
+    def off(kind: str, low: int, high: int) -> exp.Expression:
+        survey = exp.func("lower", exp.func("trim", r.value("survey")))
+        return exp.and_(exp.EQ(this=survey, expression=exp.Literal.string(kind)),
+                        exp.or_(_lt(r.value("score"), low), _gt(r.value("score"), high)))
+
+    return exp.or_(off("nps", 0, 10), off("csat", 1, 5))
+
+
+def _survey_kind(r: RuleColumns) -> exp.Expression:
+    survey = exp.func("lower", exp.func("trim", r.value("survey")))
+    return survey.isin(exp.Literal.string("nps"), exp.Literal.string("csat")).not_()
+
+
+def _before_signup(table: str) -> Condition:
+    def condition(r: RuleColumns) -> exp.Expression | None:
+        signup = r.signup_date(CUSTOMER_COLUMN[table])
+        return None if signup is None else _lt(r.day(DATED_TABLES[table]), signup)
+
+    return condition
+
+
+def _dated(table: str) -> list[Rule]:
+    time, who = DATED_TABLES[table], CUSTOMER_COLUMN[table]
+    rules = []
+    if table == "survey_responses":
+        rules += [Rule("survey_scale", table, "score", _survey_scale),
+                  Rule("survey_kind", table, "survey", _survey_kind)]
+    return rules + [
+        Rule("after_as_of", table, time, lambda r: _gt(r.day(time), r.as_of()), "warning",
+             (who, time)),
+        Rule("unknown_customer", table, who, lambda r: r.unknown_customer(who), "warning",
+             (who, time)),
+        Rule("before_signup", table, time, _before_signup(table), "warning", (who, time)),
+    ]
+
+
+RULES: tuple[Rule, ...] = (
+    *(Rule("required", table.name, c, lambda r, c=c: r.missing(c))
+      for table in TABLES.values() for c in table.required_columns),
+    Rule("end_before_start", "subscriptions", "end_date",
+         lambda r: _when(r.has("subscriptions", "end_date"),
+                         _lt(r.value("end_date"), r.value("start_date")))),
+    Rule("zero_length", "subscriptions", "end_date",
+         lambda r: _when(r.has("subscriptions", "end_date"),
+                         exp.EQ(this=r.day("end_date"), expression=r.day("start_date"))),
+         "warning"),
+    Rule("negative_mrr", "subscriptions", "mrr", lambda r: _lt(r.value("mrr"), 0)),
+    Rule("future_start", "subscriptions", "start_date",
+         lambda r: _gt(r.day("start_date"), r.as_of()), "warning"),
+    Rule("interval_count", "subscriptions", "billing_interval_count", _interval_count,
+         show=(*SUBSCRIPTION_SHOW, "billing_interval_count")),
+    Rule("unknown_interval", "subscriptions", "billing_interval", _unknown_interval,
+         show=(*SUBSCRIPTION_SHOW, "billing_interval")),
+    Rule("unlisted_customer", "subscriptions", "customer_id",
+         lambda r: _when(r.has("customers"), r.unknown_customer("customer_id")), "warning"),
+    *(rule for table in DATED_TABLES for rule in _dated(table)),
+)
+
+
+def rules_of(table: str) -> list[Rule]:
+    """The rules of one contract table, in the order they are reported."""
+    return [r for r in RULES if r.table == table]

@@ -5,7 +5,8 @@ For every contract table the source holds, this module
 2. checks the mapped columns exist (naming the columns that do and the closest match),
 3. converts each column to its contract type in a view (``typed_<table>``) that keeps the raw
    value beside it, so a value that does not convert is reported with examples,
-4. runs the contract rules (NULL ids, end before start, negative MRR, duplicates…),
+4. runs the contract rules: the shared ones (relations/rules.py: NULL ids, end before
+   start, negative MRR…) and this build's own (values that do not convert, duplicates…),
 5. creates the staging relations (``stg_<table>`` with the derived columns the models need,
    terms, dimensions) by running the portable queries of ``saas_retention.relations`` — the
    ones every warehouse stages with — on the typed views.
@@ -22,12 +23,12 @@ from sqlglot import exp
 
 from saas_retention.builders.duckdb.sources import Source
 from saas_retention.core.config import Settings
-from saas_retention.core.contract import INTERVAL_TO_MONTHLY, TABLES, Table
+from saas_retention.core.contract import TABLES, Table
 from saas_retention.core.errors import Problem, SourceError, SourceProblems
 from saas_retention.core.periods import period_index
 from saas_retention.relations.events import DATED_TABLES as TIME_COLUMNS
 from saas_retention.relations.graph import relation_ast
-from saas_retention.relations.rules import message
+from saas_retention.relations.rules import RULES, SUBSCRIPTION_SHOW, Rule, rules_of
 from saas_retention.relations.target import Target
 
 EXAMPLES = 3
@@ -66,6 +67,67 @@ def col(name: str, table: str | None = None) -> exp.Column:
 
 def _sql(e: exp.Expression) -> str:
     return e.sql(dialect="duckdb")
+
+
+# the examples of the shared rules whose table's usual columns (SUBSCRIPTION_SHOW) do not
+# fit; they differ from the warehouse's (its dated table's customer, time, survey and score),
+# as they did before the rules were shared
+SHOW = {"survey_scale": ("customer_id", "survey", "score"),
+        "survey_kind": ("customer_id", "survey")}
+
+
+class _TypedColumns:
+    """The shared rules' columns (relations/rules.RuleColumns) on ``typed_<table>``: every
+    column already has its contract type, and dates are local dates."""
+
+    def __init__(self, stager: Stager, table: str):
+        self.stager = stager
+        self.table = table
+        self.settings = stager.settings
+
+    def has(self, table: str, column: str | None = None) -> bool:
+        present = self.stager.present
+        return table in present and (column is None or column in present[table])
+
+    def value(self, column: str) -> exp.Expression:
+        return col(column)
+
+    text = number = value
+
+    def day(self, column: str) -> exp.Expression:
+        if TABLES[self.table].column(column).kind == "date":
+            return col(column)
+        return exp.cast(col(column), "DATE")
+
+    def as_of(self) -> exp.Expression:
+        return exp.cast(exp.Literal.string(self.settings.as_of_date.isoformat()), "DATE")
+
+    def missing(self, column: str) -> exp.Expression:
+        return exp.and_(col(RAW_PREFIX + column).is_(exp.null()), col(column).is_(exp.null()))
+
+    def not_whole(self, column: str) -> exp.Expression:
+        # a DOUBLE: a fraction, or inf/nan, which floor() leaves unchanged
+        return exp.or_(exp.NEQ(this=col(column), expression=exp.func("floor", col(column))),
+                       exp.func("isinf", col(column)), exp.func("isnan", col(column)))
+
+    def unknown_customer(self, column: str) -> exp.Expression | None:
+        known = next((t for t in ("customers", "subscriptions") if t in self.stager.present),
+                     None)
+        if known is None:
+            return None
+        ids = (exp.select(col("customer_id")).from_(exp.to_table(f"typed_{known}"))
+               .where(col("customer_id").is_(exp.null()).not_()))
+        return exp.and_(col(column).is_(exp.null()).not_(),
+                        col(column).isin(query=ids).not_())
+
+    def signup_date(self, column: str) -> exp.Expression | None:
+        if "signup_date" not in self.stager.present.get("customers", ()):
+            return None
+        return (exp.select(exp.func("min", col("signup_date")))
+                .from_(exp.alias_(exp.to_table("typed_customers"), "c", table=True))
+                .where(exp.EQ(this=col("customer_id", "c"),
+                              expression=col(column, f"typed_{self.table}")))
+                .subquery())
 
 
 class Stager:
@@ -299,65 +361,52 @@ class Stager:
             self._deferred = None
 
     def _check_rules(self) -> None:
-        as_of = exp.cast(exp.Literal.string(self.settings.as_of_date.isoformat()), "DATE")
         for name, columns in self.present.items():
             table = TABLES[name]
             key_cols = [c for c in table.key if c in columns]
+            required = {r.column: r for r in rules_of(name) if r.name == "required"}
             for c in columns:
                 kind = table.column(c).kind
-                raw = col(RAW_PREFIX + c)
-                typed = col(c)
                 show = [*key_cols, c] if c not in key_cols else [c]
                 if kind in ("date", "timestamp", "number", "bool"):
+                    # DuckDB's own: it types any source (CSV text included) itself, keeping
+                    # the raw value beside the typed one to show; a warehouse's columns have
+                    # the types the warehouse stores them in
                     expected = {"date": "a date (YYYY-MM-DD)", "timestamp": "a timestamp",
                                 "number": "a number", "bool": "true/false"}[kind]
-                    self._rule(name, c, exp.and_(raw.is_(exp.null()).not_(),
-                                                 typed.is_(exp.null())),
+                    self._rule(name, c, exp.and_(col(RAW_PREFIX + c).is_(exp.null()).not_(),
+                                                 col(c).is_(exp.null())),
                                f"values that are not {expected}", show)
-                if table.column(c).required:
-                    self._rule(name, c, exp.and_(raw.is_(exp.null()), typed.is_(exp.null())),
-                               "missing (NULL) values in a required column", show)
+                if c in required:
+                    self._shared(required[c], show)
+            # duplicates stay each build's own: this one checks every key column and counts
+            # the rows ("N distinct values repeated"); the warehouse checks subscription_id
+            # and counts the values
             for key in key_cols:
                 self._duplicates(name, key)
-        if "subscriptions" in self.present:
-            self._subscription_rules(as_of)
-        self._dated_rules(as_of)
-        if "survey_responses" in self.present:
-            self._rule("survey_responses", "score",
-                       "(lower(trim(survey)) = 'nps' and (score < 0 or score > 10)) or "
-                       "(lower(trim(survey)) = 'csat' and (score < 1 or score > 5))",
-                       "scores outside the survey's scale (NPS 0–10, CSAT 1–5)",
-                       ["customer_id", "survey", "score"])
-            self._rule("survey_responses", "survey",
-                       "lower(trim(survey)) not in ('nps', 'csat')",
-                       "unknown survey kind (expected 'nps' or 'csat')",
-                       ["customer_id", "survey"])
-
-    def _dated_rules(self, as_of: exp.Expression) -> None:
-        """Warnings (rows kept or left out, never silently) for event-like tables."""
-        known = None
-        if "customers" in self.present:
-            known = "(select customer_id from typed_customers where customer_id is not null)"
-        elif "subscriptions" in self.present:
-            known = "(select customer_id from typed_subscriptions where customer_id is not null)"
-        for name, column in TIME_COLUMNS.items():
-            if name not in self.present:
+        for rule in RULES:
+            if rule.name == "required" or rule.table not in self.present:
                 continue
-            who = "referrer_customer_id" if name == "referrals" else "customer_id"
-            show = [who, column]
-            self._rule(name, column, exp.GT(this=exp.cast(col(column), "DATE"),
-                                            expression=as_of.copy()),
-                       message("after_as_of", self.settings), show, severity="warning")
-            if known:
-                self._rule(name, who, f"{who} is not null and {who} not in {known}",
-                           message("unknown_customer", self.settings), show,
-                           severity="warning")
-            if "customers" in self.present and "signup_date" in self.present["customers"]:
-                self._rule(name, column,
-                           f"cast({column} as date) < (select min(signup_date) from "
-                           f"typed_customers c where c.customer_id = typed_{name}.{who})",
-                           message("before_signup", self.settings), show,
-                           severity="warning")
+            if (rule.name == "unknown_interval"
+                    and self.settings.mapping("subscriptions").amounts_per_interval
+                    and "billing_interval" not in self.present["subscriptions"]):
+                self._deferred.append(("problem", Problem(
+                    "subscriptions", "billing_interval", 0,
+                    "amounts_per_interval needs a billing_interval column")))
+            self._shared(rule)
+            if rule.name == "negative_mrr":
+                # DuckDB's own: its typed MRR is a DOUBLE converted from any text, 'inf' and
+                # 'nan' included; the warehouses share no spelling of isinf/isnan
+                self._rule("subscriptions", "mrr", "isinf(mrr) or isnan(mrr)",
+                           "infinite or NaN MRR", list(SUBSCRIPTION_SHOW))
+
+    def _shared(self, rule: Rule, show: list[str] | None = None) -> None:
+        """Run one of the shared contract rules (relations/rules.py) on the typed view."""
+        condition = rule.condition(_TypedColumns(self, rule.table))
+        if condition is not None:
+            self._rule(rule.table, rule.column, condition, rule.message(self.settings),
+                       list(show or rule.show or SHOW.get(rule.name, SUBSCRIPTION_SHOW)),
+                       rule.severity)
 
     def _duplicates(self, table: str, key: str) -> None:
         if self._deferred is not None:
@@ -382,49 +431,6 @@ class Stager:
                         f"duplicate values in a key column ({stats[0]} distinct values repeated)",
                         examples)
             )
-
-    def _subscription_rules(self, as_of: exp.Expression) -> None:
-        cols = self.present["subscriptions"]
-        show = ["subscription_id", "customer_id", "start_date", "end_date", "mrr"]
-        if "end_date" in cols:
-            self._rule("subscriptions", "end_date", "end_date < start_date",
-                       "end_date before start_date", show)
-            self._rule("subscriptions", "end_date", "end_date = start_date",
-                       message("zero_length", self.settings), show, severity="warning")
-        self._rule("subscriptions", "mrr", "mrr < 0", "negative MRR", show)
-        self._rule("subscriptions", "mrr", "isinf(mrr) or isnan(mrr)", "infinite or NaN MRR",
-                   show)
-        future = exp.GT(this=col("start_date"), expression=as_of)
-        self._rule("subscriptions", "start_date", future, message("future_start", self.settings),
-                   show, severity="warning")
-        if "billing_interval_count" in cols:
-            count = "billing_interval_count"
-            self._rule("subscriptions", count,
-                       f"{count} <= 0 or {count} <> floor({count}) or isinf({count}) "
-                       f"or isnan({count})",
-                       message("interval_count", self.settings), [*show, count])
-        mapping = self.settings.mapping("subscriptions")
-        if mapping.amounts_per_interval:
-            if "billing_interval" not in cols:
-                problem = Problem("subscriptions", "billing_interval", 0,
-                                  "amounts_per_interval needs a billing_interval column")
-                if self._deferred is not None:
-                    self._deferred.append(("problem", problem))
-                else:
-                    self.problems.append(problem)
-            else:
-                known = ", ".join(f"'{k}'" for k in INTERVAL_TO_MONTHLY)
-                self._rule("subscriptions", "billing_interval",
-                           f"billing_interval is null or lower(trim(billing_interval)) "
-                           f"not in ({known})",
-                           message("unknown_interval", self.settings), [*show, "billing_interval"])
-        if "customers" in self.present:
-            unknown = (
-                "customer_id is not null and customer_id not in "
-                "(select customer_id from typed_customers where customer_id is not null)"
-            )
-            self._rule("subscriptions", "customer_id", unknown,
-                       message("unlisted_customer", self.settings), show, severity="warning")
 
     # -- 5. stage ----------------------------------------------------------------------------
     def _create(self, name: str, select: exp.Expression | str, *, view: bool = False) -> None:

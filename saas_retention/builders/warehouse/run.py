@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import Settings
-from saas_retention.core.contract import INTERVAL_TO_MONTHLY, TABLES
+from saas_retention.core.contract import TABLES
 from saas_retention.core.errors import Problem, SaasRetentionError, SourceError, SourceProblems
 from saas_retention.dialects import (
     ENGINES,
@@ -30,7 +30,7 @@ from saas_retention.dialects import (
 from saas_retention.relations.events import DATED_TABLES, typed_column
 from saas_retention.relations.graph import relation_ast, relation_order, warehouse_models
 from saas_retention.relations.registry import STAGING
-from saas_retention.relations.rules import message
+from saas_retention.relations.rules import CUSTOMER_COLUMN, SUBSCRIPTION_SHOW, rules_of
 from saas_retention.relations.target import Target, cast
 
 BUILDING_SUFFIX = "__sr_building"
@@ -46,21 +46,75 @@ CLIENT_FITTED = {"cohort_value": ["customer_periods", "cohort_retention"],
 EXAMPLES = 3
 # the known customers a table's rows are checked against (WarehouseBuild._known_customers)
 KNOWN, KNOWN_ID, KNOWN_SIGNUP = "sr_known", "sr_customer_id", "sr_signup_date"
-# the subscription columns examples show (those present), as in the DuckDB staging
-SHOWN_SUBSCRIPTION_COLUMNS = ("subscription_id", "customer_id", "start_date", "end_date", "mrr")
 
 
 @dataclass(frozen=True)
-class Rule:
-    """One contract rule on a source table: its contract column, the condition a breaking
-    row meets, the message, and the contract columns shown as examples (default: the
-    table's)."""
+class Check:
+    """A contract rule resolved on one source table: its contract column, the condition a
+    breaking row meets, the message, and the contract columns shown as examples (default:
+    the table's)."""
 
     column: str
     condition: exp.Expression
     message: str
     severity: str = "error"
-    show: list[str] | None = None
+    show: tuple[str, ...] | None = None
+
+
+class _SourceColumns:
+    """The shared rules' columns (relations/rules.RuleColumns) on a warehouse's source table:
+    the user's columns as stored, cast where a rule needs a type, and the known customers
+    (``_known_customers``) left-joined to the table's rows."""
+
+    def __init__(self, build: WarehouseBuild, t: Target, table: str,
+                 known: exp.Subquery | None):
+        self.build = build
+        self.t = t
+        self.table = table
+        self.known = known
+        self.settings = build.settings
+
+    def has(self, table: str, column: str | None = None) -> bool:
+        present = self.build.present
+        return table in present and (column is None or column in present[table])
+
+    def value(self, column: str) -> exp.Expression:
+        return exp.column(self.settings.source_column(self.table, column), quoted=True)
+
+    def text(self, column: str) -> exp.Expression:
+        return self.t.cast(self.value(column), "VARCHAR")
+
+    def number(self, column: str) -> exp.Expression:
+        return cast(self.value(column), "DOUBLE")
+
+    def day(self, column: str) -> exp.Expression:
+        if DATED_TABLES.get(self.table) == column:
+            # the local day the staging gives the row (stg_dated)
+            return date_functions(self.t.dialect).to_date(
+                typed_column(self.t, self.table, column))
+        return self.t.cast(self.value(column), "DATE")
+
+    def as_of(self) -> exp.Expression:
+        return self.t.as_of_sql.copy()
+
+    def missing(self, column: str) -> exp.Expression:
+        return self.value(column).is_(exp.null())
+
+    def not_whole(self, column: str) -> exp.Expression:
+        # a value the terms' cast to INT (relations/terms.py) would change is not a whole
+        # number, whichever way the engine rounds; the cast needs no math functions
+        return exp.NEQ(this=self.number(column), expression=cast(self.number(column), "INT"))
+
+    def unknown_customer(self, column: str) -> exp.Expression | None:
+        if self.known is None:
+            return None
+        return exp.and_(self.value(column).is_(exp.null()).not_(),
+                        exp.column(KNOWN_ID, table=KNOWN).is_(exp.null()))
+
+    def signup_date(self, column: str) -> exp.Expression | None:
+        if self.known is None or KNOWN_SIGNUP not in self.known.this.named_selects:
+            return None
+        return exp.column(KNOWN_SIGNUP, table=KNOWN)
 
 
 @dataclass
@@ -204,16 +258,29 @@ class WarehouseBuild:
 
     # -- rules -------------------------------------------------------------------------------
     def check(self, conn, target: Target) -> list[Problem]:
-        """The contract rules, run in the warehouse: raises SourceProblems listing every error;
-        returns the warnings, worded as the DuckDB build words them (stage.MESSAGES) but naming
-        the warehouse table. Each table's rules are counted in one query; examples are read
-        only for the rules some row breaks."""
+        """The contract rules (relations/rules.py), run in the warehouse: raises SourceProblems
+        listing every error; returns the warnings, worded as the DuckDB build words them but
+        naming the warehouse table. Each table's rules are counted in one query; examples are
+        read only for the rules some row breaks."""
         problems = self._subscription_problems(conn, target)
         problems += self._dated_problems(conn, target)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             raise SourceProblems(errors)
         return problems
+
+    def _checks(self, t: Target, table: str, known: exp.Subquery | None) -> list[Check]:
+        """The shared rules of ``table`` that apply to this source, resolved on its columns.
+        The customers table's own rules are the DuckDB build's only: here its rows are only
+        looked up, by the other tables' customers."""
+        columns = _SourceColumns(self, t, table, known)
+        checks = []
+        for rule in rules_of(table):
+            condition = rule.condition(columns)
+            if condition is not None:
+                checks.append(Check(rule.column, condition, rule.message(self.settings),
+                                    rule.severity, rule.show))
+        return checks
 
     def _subscription_problems(self, conn, t: Target) -> list[Problem]:
         s = self.settings
@@ -222,57 +289,17 @@ class WarehouseBuild:
         def c(name: str) -> exp.Column:
             return exp.column(s.source_column("subscriptions", name), quoted=True)
 
-        def day(name: str) -> exp.Expression:
-            return t.cast(c(name), "DATE")
-
-        required = "missing (NULL) values in a required column"
-        rules = [Rule("subscription_id", c("subscription_id").is_(exp.null()), required),
-                 Rule("customer_id", c("customer_id").is_(exp.null()), required),
-                 Rule("start_date", c("start_date").is_(exp.null()), required),
-                 Rule("mrr", c("mrr").is_(exp.null()), required),
-                 Rule("mrr", exp.LT(this=c("mrr"), expression=exp.Literal.number(0)),
-                      "negative MRR")]
-        if "end_date" in cols:
-            rules += [Rule("end_date", exp.LT(this=c("end_date"), expression=c("start_date")),
-                           "end_date before start_date"),
-                      Rule("end_date", exp.EQ(this=day("end_date"), expression=day("start_date")),
-                           message("zero_length", s), "warning")]
-        rules.append(Rule("start_date", exp.GT(this=day("start_date"), expression=t.as_of_sql),
-                          message("future_start", s), "warning"))
-        if "billing_interval_count" in cols:
-            # a value the terms' cast to INT (relations/terms.py) would change is not a whole
-            # number, whichever way the engine rounds; the cast needs no math functions
-            count = cast(c("billing_interval_count"), "DOUBLE")
-            rules.append(Rule("billing_interval_count", exp.or_(
-                exp.LTE(this=count, expression=exp.Literal.number(0)),
-                exp.NEQ(this=count.copy(), expression=cast(count.copy(), "INT"))),
-                message("interval_count", s), show=[*SHOWN_SUBSCRIPTION_COLUMNS,
-                                                    "billing_interval_count"]))
-        if s.mapping("subscriptions").amounts_per_interval:
-            # the amounts are normalised to monthly by the interval (contract.monthly_amount):
-            # an interval it does not know would make the MRR NULL
-            if "billing_interval" not in cols:
-                raise SourceProblems([Problem(
-                    self._where(s.source_table("subscriptions")),
-                    s.source_column("subscriptions", "billing_interval"), 0,
-                    "amounts_per_interval needs a billing_interval column")])
-            interval = exp.func("lower", exp.func("trim", t.cast(c("billing_interval"),
-                                                                 "VARCHAR")))
-            rules.append(Rule("billing_interval", exp.or_(
-                c("billing_interval").is_(exp.null()),
-                exp.In(this=interval, expressions=[exp.Literal.string(k)
-                                                   for k in INTERVAL_TO_MONTHLY]).not_()),
-                message("unknown_interval", s),
-                show=[*SHOWN_SUBSCRIPTION_COLUMNS, "billing_interval"]))
-        known = None
-        if "customers" in self.present:
-            known = self._known_customers(t)
-            rules.append(Rule("customer_id", exp.and_(
-                c("customer_id").is_(exp.null()).not_(),
-                exp.column(KNOWN_ID, table=KNOWN).is_(exp.null())),
-                message("unlisted_customer", s), "warning"))
-        show = [c(n) for n in SHOWN_SUBSCRIPTION_COLUMNS if n in cols]
-        problems = self._run_rules(conn, "subscriptions", rules, show, known, "customer_id")
+        if s.mapping("subscriptions").amounts_per_interval and "billing_interval" not in cols:
+            raise SourceProblems([Problem(
+                self._where(s.source_table("subscriptions")),
+                s.source_column("subscriptions", "billing_interval"), 0,
+                "amounts_per_interval needs a billing_interval column")])
+        known = self._known_customers(t) if "customers" in self.present else None
+        show = [c(n) for n in SUBSCRIPTION_SHOW if n in cols]
+        problems = self._run_rules(conn, "subscriptions", self._checks(t, "subscriptions", known),
+                                   show, known, "customer_id")
+        # duplicates stay each build's own: this one checks subscription_id and counts the
+        # repeated values; the DuckDB build checks every key column and counts the rows
         src = _table(s.source_table("subscriptions"), self.schema)
         dup = (exp.select(c("subscription_id"), exp.alias_("count(*)", "n")).from_(src.copy())
                .where(c("subscription_id").is_(exp.null()).not_())
@@ -305,10 +332,8 @@ class WarehouseBuild:
                 .subquery(KNOWN))
 
     def _dated_problems(self, conn, t: Target) -> list[Problem]:
-        """The dated tables' rules: errors for what would otherwise drop or miscount rows
-        (required values missing, survey scores off their scale, unknown survey kinds, offsets
-        in text timestamps) and the DuckDB build's warnings (rows after as_of, of unknown
-        customers, before the customer's signup)."""
+        """The dated tables' rules: the shared ones (relations/rules.py) and the offsets in
+        text timestamps."""
         s = self.settings
         problems = []
         for table in DATED_TABLES:
@@ -318,60 +343,28 @@ class WarehouseBuild:
             def c(name: str, table: str = table) -> exp.Column:
                 return exp.column(s.source_column(table, name), quoted=True)
 
-            rules = [Rule(col.name, c(col.name).is_(exp.null()),
-                          "missing (NULL) values in a required column")
-                     for col in TABLES[table].columns if col.required]
-            if table == "survey_responses":
-                kind = exp.func("lower", exp.func("trim", c("survey")))
-                score = c("score")
-                rules += [
-                    Rule("score", exp.or_(
-                        exp.and_(exp.EQ(this=kind, expression=exp.Literal.string("nps")),
-                                 exp.or_(exp.LT(this=score, expression=exp.Literal.number(0)),
-                                         exp.GT(this=score.copy(),
-                                                expression=exp.Literal.number(10)))),
-                        exp.and_(exp.EQ(this=kind.copy(), expression=exp.Literal.string("csat")),
-                                 exp.or_(exp.LT(this=score.copy(),
-                                                expression=exp.Literal.number(1)),
-                                         exp.GT(this=score.copy(),
-                                                expression=exp.Literal.number(5))))),
-                         "scores outside the survey's scale (NPS 0–10, CSAT 1–5)"),
-                    Rule("survey", exp.not_(kind.copy().isin(exp.Literal.string("nps"),
-                                                             exp.Literal.string("csat"))),
-                         "unknown survey kind (expected 'nps' or 'csat')"),
-                ]
+            known = self._known_customers(t)
+            checks = self._checks(t, table, known)
             for contract, column in self.text_time_columns:
                 if contract == table:
+                    # the warehouse's own: the DuckDB build converts offsets in text to the
+                    # reporting time zone (stage.OFFSET_PATTERN); a warehouse's cast would drop
+                    # them, and a pattern match portable to every engine cannot convert them
                     value = c(column)
-                    rules.append(Rule(column, exp.or_(*(
+                    checks.append(Check(column, exp.or_(*(
                         exp.Like(this=value.copy(), expression=exp.Literal.string(p))
                         for p in OFFSET_LIKE_PATTERNS)),
                         "timestamps with a UTC offset in a text column, which the warehouse "
                         "would read as local time; store them in a time-zone-aware type "
                         "(e.g. timestamptz) or as local times without an offset"))
-            who = "referrer_customer_id" if table == "referrals" else "customer_id"
-            time_column = DATED_TABLES[table]
-            # the local day the staging gives the row (stg_dated)
-            day = date_functions(t.dialect).to_date(typed_column(t, table, time_column))
-            known = self._known_customers(t)
-            rules += [
-                Rule(time_column, exp.GT(this=day, expression=t.as_of_sql),
-                     message("after_as_of", s), "warning", [who, time_column]),
-                Rule(who, exp.and_(c(who).is_(exp.null()).not_(),
-                                   exp.column(KNOWN_ID, table=KNOWN).is_(exp.null())),
-                     message("unknown_customer", s), "warning", [who, time_column]),
-            ]
-            if KNOWN_SIGNUP in known.this.named_selects:
-                rules.append(Rule(time_column, exp.LT(
-                    this=day.copy(), expression=exp.column(KNOWN_SIGNUP, table=KNOWN)),
-                    message("before_signup", s), "warning", [who, time_column]))
-            show = [c(who), c(time_column)]
+            who = CUSTOMER_COLUMN[table]
+            show = [c(who), c(DATED_TABLES[table])]
             if table == "survey_responses":
                 show += [c("survey"), c("score")]
-            problems += self._run_rules(conn, table, rules, show, known, who)
+            problems += self._run_rules(conn, table, checks, show, known, who)
         return problems
 
-    def _run_rules(self, conn, table: str, rules: list[Rule], show: list[exp.Column],
+    def _run_rules(self, conn, table: str, rules: list[Check], show: list[exp.Column],
                    known: exp.Subquery | None, who: str) -> list[Problem]:
         """Count every rule of ``table`` in one query (the source table, left-joined to the
         known customers when given), then read a few examples of each rule that fired."""
