@@ -63,6 +63,12 @@ def message(kind: str, settings: Settings) -> str:
     return MESSAGES[kind].format(as_of=settings.as_of_date)
 
 
+def holds(present: dict[str, list[str]], table: str, column: str | None = None) -> bool:
+    """Whether a source whose contract tables and columns are ``present`` holds ``table`` (and
+    its ``column``): what every build's ``RuleColumns.has`` answers."""
+    return table in present and (column is None or column in present[table])
+
+
 class RuleColumns(Protocol):
     """What a rule's condition is built from, on one contract table, as one build sees it.
     ``column`` is always a contract column name of that table."""

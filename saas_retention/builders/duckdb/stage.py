@@ -28,7 +28,7 @@ from saas_retention.core.errors import Problem, SourceError, SourceProblems
 from saas_retention.core.periods import period_index
 from saas_retention.relations.events import DATED_TABLES as TIME_COLUMNS
 from saas_retention.relations.graph import relation_ast
-from saas_retention.relations.rules import RULES, SUBSCRIPTION_SHOW, Rule, rules_of
+from saas_retention.relations.rules import RULES, SUBSCRIPTION_SHOW, Rule, holds, rules_of
 from saas_retention.relations.target import Target
 
 EXAMPLES = 3
@@ -86,8 +86,7 @@ class _TypedColumns:
         self.settings = stager.settings
 
     def has(self, table: str, column: str | None = None) -> bool:
-        present = self.stager.present
-        return table in present and (column is None or column in present[table])
+        return holds(self.stager.present, table, column)
 
     def value(self, column: str) -> exp.Expression:
         return col(column)

@@ -30,7 +30,7 @@ from saas_retention.dialects import (
 from saas_retention.relations.events import DATED_TABLES, typed_column
 from saas_retention.relations.graph import relation_ast, relation_order, warehouse_models
 from saas_retention.relations.registry import STAGING
-from saas_retention.relations.rules import CUSTOMER_COLUMN, SUBSCRIPTION_SHOW, rules_of
+from saas_retention.relations.rules import CUSTOMER_COLUMN, SUBSCRIPTION_SHOW, holds, rules_of
 from saas_retention.relations.target import Target, cast
 
 BUILDING_SUFFIX = "__sr_building"
@@ -75,8 +75,7 @@ class _SourceColumns:
         self.settings = build.settings
 
     def has(self, table: str, column: str | None = None) -> bool:
-        present = self.build.present
-        return table in present and (column is None or column in present[table])
+        return holds(self.build.present, table, column)
 
     def value(self, column: str) -> exp.Expression:
         return exp.column(self.settings.source_column(self.table, column), quoted=True)
