@@ -86,8 +86,10 @@ def pg_dsn(request):
     return request.getfixturevalue("postgres_module_dsn")
 
 
-@pytest.fixture(scope="module")
-def spark_module_session():
+@pytest.fixture(scope="session")
+def spark_run_session():
+    """One Spark session for the run: starting one costs a JVM's start and warm-up, and each
+    test's tables are temporary views it drops (SparkEngine.close)."""
     pytest.importorskip("pyspark")
     session = spark_session()
     yield session
@@ -97,7 +99,7 @@ def spark_module_session():
 @pytest.fixture
 def spark(request):
     _require_marker(request, "spark")
-    return request.getfixturevalue("spark_module_session")
+    return request.getfixturevalue("spark_run_session")
 
 
 @pytest.fixture(scope="module")

@@ -80,9 +80,6 @@ def _in_schema(tree: exp.Expression, t: Target, catalog: Catalog,
     return tree.transform(qualify)
 
 
-# Engines that name an output column `t.c` after its full expression rather than `c`.
-
-
 def relation_order(model: str) -> list[str]:
     """Every relation ``model`` needs, in build order, ending with the model itself."""
     catalog = load_catalog()

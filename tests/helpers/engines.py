@@ -414,3 +414,25 @@ def mysql_server():
             proc.wait()
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- which cases run on which engine ------------------------------------------------------------
+
+def engine_cases(engines, cases, *, spark_cases):
+    """``(engine_name, case)`` parameters, id ``engine-case``: every case on every engine but
+    Spark, which runs only ``spark_cases``. A Spark query of a model plans each reference to
+    each CTE anew (Spark inlines deterministic CTEs: 434 exchanges for the 13 rows of the
+    retention model), so one case there costs minutes; the cases kept are the ones whose
+    rows exercise what the others do not (boundary days, time-zone conversion, each event
+    table), and every case still runs on the other engines."""
+    import pytest
+
+    params = []
+    for engine in engines:
+        name, marks = (engine.values[0], engine.marks) if hasattr(engine, "values") else (
+            engine, ())
+        for case in cases:
+            if name == "spark" and case not in spark_cases:
+                continue
+            params.append(pytest.param(name, case, marks=marks, id=f"{name}-{case}"))
+    return params
