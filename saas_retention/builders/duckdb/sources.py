@@ -1,4 +1,5 @@
-"""Where users' tables come from: a directory of CSV/Parquet files, one file, or a DuckDB file.
+"""Where users' tables come from: a directory of CSV/Parquet/JSON Lines files, one file, or a
+DuckDB file.
 
 A source makes each contract table it holds available in a DuckDB working connection as
 ``raw_<contract table>``. Warehouses (a SQLAlchemy URL) plug in behind the same interface:
@@ -8,6 +9,9 @@ A source makes each contract table it holds available in a DuckDB working connec
 from __future__ import annotations
 
 import difflib
+import gzip
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +22,11 @@ from saas_retention.core.errors import SourceError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+# JSON Lines (one object a line: the export format of most product-analytics tools), and .json
+# holding either JSON Lines or one array of objects
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+JSON_SUFFIXES = (*JSON_LINES_SUFFIXES, ".json", ".json.gz")
+MALFORMED_EXAMPLES = 3
 
 
 @dataclass(frozen=True)
@@ -27,11 +36,14 @@ class Relation:
     label: str  # what users recognise: a file path or a table name
     reader: exp.Expression  # a FROM-able expression (table or table function)
     materialise: bool  # CSV is parsed once into the working database
+    # why reading failed, in the user's terms (the file, line and text), when the reader knows
+    # better than the engine's message; None: the engine's message is reported
+    explain: Callable[[], str | None] | None = None
 
 
 def _stem(path: Path) -> str:
     name = path.name
-    for suffix in (*CSV_SUFFIXES, *PARQUET_SUFFIXES):
+    for suffix in (*CSV_SUFFIXES, *PARQUET_SUFFIXES, *JSON_SUFFIXES):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
@@ -46,6 +58,79 @@ def _csv_reader(path: Path) -> exp.Expression:
         exp.EQ(this=exp.var("header"), expression=exp.true()),
         exp.EQ(this=exp.var("all_varchar"), expression=exp.true()),
     )
+
+
+def json_reader(path: Path) -> exp.Expression:
+    """Every top-level field of the objects as a text column, nested objects and arrays as
+    their JSON text.
+
+    Like CSV, values stay text so that staging or a connector types them and reports the ones
+    that do not convert; DuckDB's own detection would turn an ISO string into a TIMESTAMPTZ
+    read in the session's zone, and a nested object into a STRUCT whose fields are fixed by
+    the first rows sampled. ``maximum_depth=1`` keeps each field JSON, ``->> '$'`` gives its
+    text; the whole file is sampled so that a key first seen late is still a column.
+    """
+    lines = path.name.lower().endswith(JSON_LINES_SUFFIXES)
+    read = exp.func(
+        "read_json",
+        exp.Literal.string(str(path)),
+        exp.EQ(this=exp.var("format"),
+               expression=exp.Literal.string("newline_delimited" if lines else "auto")),
+        exp.EQ(this=exp.var("maximum_depth"), expression=exp.Literal.number(1)),
+        exp.EQ(this=exp.var("sample_size"), expression=exp.Literal.number(-1)),
+    )
+    text = exp.Anonymous(this="json_extract_string",
+                         expressions=[exp.Columns(this=exp.Star()), exp.Literal.string("$")])
+    return exp.select(text).from_(read).subquery("json_lines")
+
+
+def _open_text(path: Path):
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return path.open(encoding="utf-8", errors="replace")
+
+
+def malformed_json_lines(path: Path) -> str | None:
+    """The lines of a JSON Lines file that are not one JSON object each: how many, and the
+    first few with their line numbers and text. None when every line parses (an empty line
+    is skipped, as DuckDB skips it), or when the file is one JSON array rather than lines.
+
+    Runs only once DuckDB has refused the file: its message counts records, not the lines a
+    user opens in an editor, and shows no text.
+    """
+    bad: list[tuple[int, str, str]] = []
+    count = total = 0
+    with _open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            if number == 1 and text.startswith("[") and not path.name.lower().endswith(
+                    JSON_LINES_SUFFIXES):
+                return None
+            total += 1
+            try:
+                value = json.loads(text)
+                why = None if isinstance(value, dict) else "not a JSON object"
+            except ValueError as exc:
+                why = str(exc)
+            if why:
+                count += 1
+                if len(bad) < MALFORMED_EXAMPLES:
+                    bad.append((number, why, text))
+    if not count:
+        return None
+    shown = "\n".join(f"    line {n}: {_shorten(t)}  ({why})" for n, why, t in bad)
+    return (f"{path}: {count} of {total} lines {'is' if count == 1 else 'are'} not a JSON "
+            f"object (JSON Lines: one object a line)\n{shown}")
+
+
+def _shorten(text: str, width: int = 120) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _json_relation(path: Path) -> Relation:
+    return Relation(str(path), json_reader(path), True, lambda: malformed_json_lines(path))
 
 
 def parquet_reader(path: Path) -> exp.Expression:
@@ -93,19 +178,23 @@ class DirectorySource(Source):
                 found[_stem(item).lower()] = Relation(str(item), _csv_reader(item), True)
             elif item.is_file() and lower.endswith(PARQUET_SUFFIXES):
                 found[_stem(item).lower()] = Relation(str(item), parquet_reader(item), False)
+            elif item.is_file() and lower.endswith(JSON_SUFFIXES):
+                found[_stem(item).lower()] = _json_relation(item)
             elif item.is_dir() and any(item.glob("*.parquet")):
                 found[item.name.lower()] = Relation(str(item), parquet_reader(item), False)
         return found
 
 
 class FileSource(Source):
-    """A single CSV or Parquet file: the subscriptions table."""
+    """A single CSV, Parquet or JSON Lines file: the subscriptions table."""
 
     def __init__(self, path: Path):
         self.path = path
         self.description = f"file {path}"
 
     def relations(self) -> dict[str, Relation]:
+        if self.path.name.lower().endswith(JSON_SUFFIXES):
+            return {_stem(self.path).lower(): _json_relation(self.path)}
         csv = self.path.name.lower().endswith(CSV_SUFFIXES)
         reader = _csv_reader(self.path) if csv else parquet_reader(self.path)
         return {_stem(self.path).lower(): Relation(str(self.path), reader, csv)}
@@ -176,11 +265,11 @@ def open_source(location: str | Path) -> Source:
     lower = path.name.lower()
     if lower.endswith((".duckdb", ".db", ".ddb")):
         return DuckDBSource(path)
-    if lower.endswith((*CSV_SUFFIXES, *PARQUET_SUFFIXES)):
+    if lower.endswith((*CSV_SUFFIXES, *PARQUET_SUFFIXES, *JSON_SUFFIXES)):
         return FileSource(path)
     raise SourceError(
-        f"source {path}: expected a directory of CSV/Parquet files, a .csv/.parquet file "
-        "or a .duckdb database"
+        f"source {path}: expected a directory of CSV/Parquet/JSON Lines files, a "
+        ".csv/.parquet/.jsonl file or a .duckdb database"
     )
 
 

@@ -166,7 +166,7 @@ class Stager:
                 count = self.con.execute(f"select count(*) from {_sql(q('raw_' + name))}")
                 self.report.tables[name] = count.fetchall()[0][0]
             except Exception as exc:  # duckdb.Error, without importing duckdb here
-                raise SourceError(_read_error(name, relation.label, exc)) from None
+                raise SourceError(_read_error(name, relation, exc)) from None
             self._map_columns(name, table, relation.label)
 
     def _raw_columns(self, name: str) -> list[tuple[str, str]]:
@@ -525,7 +525,11 @@ def _offset_spelling(value: exp.Expression) -> exp.Expression:
                     exp.Literal.string("\\1\\2"))
 
 
-def _read_error(table: str, label: str, exc: Exception) -> str:
+def _read_error(table: str, relation, exc: Exception) -> str:
+    explained = relation.explain() if relation.explain else None
+    if explained:
+        return f"{table}: {explained}"
+    label = relation.label
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     lower = str(exc).lower()
     if "unicode" in lower or "utf-8" in lower or "utf8" in lower:
