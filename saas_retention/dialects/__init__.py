@@ -34,6 +34,7 @@ from saas_retention.dialects import (
 from saas_retention.dialects.base import (
     DateFunctions,
     Engine,
+    RecordFunctions,
     TimeFunctions,
     alias_qualified_columns,
     lower_case_functions,
@@ -85,6 +86,10 @@ def time_functions(dialect: str) -> TimeFunctions:
     return engine(dialect).times
 
 
+def record_functions(dialect: str) -> RecordFunctions:
+    return engine(dialect).records
+
+
 def with_query_settings(query: exp.Query, dialect: str) -> exp.Query:
     """``query`` with the engine's query settings attached to its outermost SELECT."""
     return engine(dialect).with_query_settings(query)
@@ -123,12 +128,14 @@ __all__ = [
     "TIERS",
     "DateFunctions",
     "Engine",
+    "RecordFunctions",
     "TimeFunctions",
     "alias_qualified_columns",
     "date_functions",
     "engine",
     "engine_spelling",
     "lower_case_functions",
+    "record_functions",
     "resolve",
     "standalone_notes",
     "standalone_shape",

@@ -131,6 +131,71 @@ class TimeFunctions:
 DEFAULT_TIME = TimeFunctions()
 
 
+# -- records: the nested fields and epoch times of the product tools' exports (connectors) ------
+
+# an explicit UTC offset or Z after a time of day (a plain date's "-01" is no offset)
+OFFSET_PATTERN = "[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|[Zz])$"
+
+
+def json_path(path: tuple[str, ...]) -> exp.JSONPath:
+    return exp.JSONPath(expressions=[exp.JSONPathRoot(),
+                                     *(exp.JSONPathKey(this=k) for k in path)])
+
+
+def json_text(doc: exp.Expression, path: tuple[str, ...]) -> exp.Expression:
+    return exp.JSONExtractScalar(this=doc, expression=json_path(path))
+
+
+def element_alias(alias: str) -> exp.TableAlias:
+    return exp.TableAlias(this=exp.to_identifier(alias + "_rows"),
+                          columns=[exp.to_identifier(alias)])
+
+
+def epoch_to_utc(value: exp.Expression, per_second: int) -> exp.Expression:
+    """A number of 1/per_second seconds since 1970 as sqlglot writes it: an instant."""
+    scale = {1: None, 1000: exp.UnixToTime.MILLIS, 1_000_000: exp.UnixToTime.MICROS}
+    return exp.UnixToTime(this=value, scale=scale[per_second])
+
+
+def text_to_utc(value: exp.Expression) -> exp.Expression:
+    """ISO text with or without an offset (none: UTC) as the UTC clock: a text that carries
+    an offset is read as an instant, any other as a naive timestamp."""
+    text = exp.cast(value, exp.DataType.Type.VARCHAR)
+    return exp.Case(
+        ifs=[exp.If(this=exp.RegexpLike(this=text, expression=exp.Literal.string(OFFSET_PATTERN)),
+                    true=exp.cast(exp.cast(text.copy(), exp.DataType.Type.TIMESTAMPTZ),
+                                  exp.DataType.Type.TIMESTAMP))],
+        default=exp.cast(text.copy(), exp.DataType.Type.TIMESTAMP))
+
+
+@dataclass(frozen=True)
+class RecordFunctions:
+    """How an engine reads the nested records the product tools export (a JSON text, a JSON
+    value or a STRUCT, by the engine), and turns their epoch numbers and ISO texts into the
+    reporting zone's local clock — what the connectors need and the engines spell
+    differently. The defaults are sqlglot's own generation (compiled, not executed)."""
+    # the scalar at ``path`` inside ``doc`` as text (NULL when absent)
+    text: Callable[[exp.Expression, tuple[str, ...]], exp.Expression] = json_text
+    # ``doc``, an array of records, as a FROM-able table of one row per element, each the
+    # column named ``alias``; ``element`` reads a scalar of that element as text
+    elements: Callable[[exp.Expression, str], exp.Expression] = (
+        lambda doc, alias: exp.Unnest(expressions=[doc], alias=element_alias(alias)))
+    element: Callable[[str, tuple[str, ...]], exp.Expression] = (
+        lambda alias, path: json_text(exp.column(alias), path))
+    # a number of 1/per_second seconds since 1970-01-01 UTC -> naive UTC timestamp
+    epoch_to_utc: Callable[[exp.Expression, int], exp.Expression] = epoch_to_utc
+    # ISO text (offset optional, UTC when none) or a timestamp -> naive UTC timestamp
+    text_to_utc: Callable[[exp.Expression], exp.Expression] = text_to_utc
+    # a naive UTC timestamp -> the naive local timestamp in zone ``tz``
+    utc_to_local: Callable[[exp.Expression, str], exp.Expression] = (
+        lambda ts, tz: exp.cast(exp.AtTimeZone(this=exp.AtTimeZone(
+            this=ts, zone=exp.Literal.string("UTC")), zone=exp.Literal.string(tz)),
+            exp.DataType.Type.TIMESTAMP))
+
+
+DEFAULT_RECORDS = RecordFunctions()
+
+
 # -- the engine ----------------------------------------------------------------------------------
 
 # the frame of a CREATE FUNCTION statement: (name, arguments, argument type, body) -> statement
@@ -158,6 +223,8 @@ class Engine:
     sqlalchemy_names: tuple[str, ...] = ()
     dates: DateFunctions = DEFAULT
     times: TimeFunctions = DEFAULT_TIME
+    # nested records and epoch times of the product tools' exports (connectors)
+    records: RecordFunctions = DEFAULT_RECORDS
     # settings our SQL needs to mean what it means on DuckDB, carried by each query (a SETTINGS
     # clause) so that shipped files and warehouse builds need no session set-up
     query_settings: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))

@@ -1,16 +1,30 @@
 """BigQuery: NULLS FIRST/LAST dropped inside windows, DATETIME for the local clock, temporary
-SQL functions (per script)."""
+SQL functions (per script); nested records are STRUCTs and ARRAYs (the GA4 export's
+``event_params``), read with dots and UNNEST."""
 
 from __future__ import annotations
 
 from sqlglot import exp
 
-from saas_retention.dialects.base import Engine, TimeFunctions
+from saas_retention.dialects.base import Engine, RecordFunctions, TimeFunctions, element_alias
 
 
 def create_function(name: str, args: list[str], kind: str | None, body: str) -> str:
     typed = ", ".join(f"{a} {kind}" for a in args)
     return f"CREATE TEMP FUNCTION {name}({typed}) AS ({body})"
+
+
+def _field(doc: exp.Expression, path: tuple[str, ...]) -> exp.Expression:
+    value = exp.Dot.build([doc, *(exp.to_identifier(k) for k in path)]) if path else doc
+    return exp.cast(value, exp.DataType.Type.VARCHAR)
+
+
+def _epoch_to_utc(value: exp.Expression, per_second: int) -> exp.Expression:
+    micros = exp.Mul(this=exp.cast(value, exp.DataType.Type.DOUBLE),
+                     expression=exp.Literal.number(1_000_000 // per_second))
+    instant = exp.UnixToTime(this=exp.cast(exp.func("round", micros), exp.DataType.Type.BIGINT),
+                             scale=exp.UnixToTime.MICROS)
+    return exp.Anonymous(this="DATETIME", expressions=[instant])
 
 
 ENGINE = Engine(
@@ -22,6 +36,17 @@ ENGINE = Engine(
             ts, exp.Literal.string(tz)]),
         to_timestamp=lambda e: exp.cast(e, exp.DataType.Type.DATETIME),
     ),
+    records=RecordFunctions(
+        text=_field,
+        elements=lambda doc, alias: exp.Unnest(expressions=[doc], alias=element_alias(alias)),
+        element=lambda alias, path: _field(exp.column(alias), path),
+        epoch_to_utc=_epoch_to_utc,
+        # TIMESTAMP(text) reads an offset, UTC without one; DATETIME of it is the UTC clock
+        text_to_utc=lambda value: exp.Anonymous(this="DATETIME", expressions=[
+            exp.Anonymous(this="TIMESTAMP", expressions=[
+                exp.cast(value, exp.DataType.Type.VARCHAR)])]),
+        utc_to_local=lambda ts, tz: exp.Anonymous(this="DATETIME", expressions=[
+            exp.Anonymous(this="TIMESTAMP", expressions=[ts]), exp.Literal.string(tz)])),
     nulls="small",
     window_nulls_ordering=False,
     function_type="FLOAT64",
