@@ -21,6 +21,7 @@ week start, preset) or used only as a quoted identifier built by sqlglot.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import difflib
 from pathlib import Path
@@ -28,7 +29,14 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from saas_retention.core.contract import TABLES
 from saas_retention.core.errors import ConfigError
@@ -42,7 +50,48 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CustomerSource(_Strict):
+    """Where a connector finds a row's customer (the account): an event ``property``, a
+    ``group`` type (Segment's group calls, Amplitude's and PostHog's groups), or a ``column``
+    of a survey export (docs/connectors.md#customers). Without it, ``identity`` maps users to
+    customers."""
+
+    property: str | None = None
+    group: str | None = None
+    column: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> CustomerSource:
+        given = [k for k in ("property", "group", "column") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("customer: give exactly one of property, group or column")
+        return self
+
+    # ``builtins.property``: the field named ``property`` hides the decorator in this body
+    @builtins.property
+    def kind(self) -> str:
+        return next(k for k in ("property", "group", "column") if getattr(self, k))
+
+    @builtins.property
+    def name(self) -> str:
+        return getattr(self, self.kind)
+
+
+class Identity(_Strict):
+    """Users -> customers, for connectors whose rows carry only a user id: a table of the
+    source with one row per user (docs/connectors.md#customers)."""
+
+    table: str
+    columns: dict[Literal["user_id", "customer_id"], str] = Field(default_factory=dict)
+
+    def column(self, name: str) -> str:
+        return self.columns.get(name, name)
+
+
 class TableMapping(_Strict):
+    # connectors (docs/connectors.md): where the customer is, and each survey's question
+    customer: CustomerSource | None = None
+    questions: dict[Literal["nps", "csat"], str] | None = None
     table: str | None = None
     columns: dict[str, str] = Field(default_factory=dict)
     dimensions: list[str] | None = None
@@ -61,6 +110,8 @@ class EngagementWeights(_Strict):
 
 
 class Settings(_Strict):
+    # users -> customers for the product connectors (docs/connectors.md#customers)
+    identity: Identity | None = None
     grain: Literal["day", "week", "month", "quarter", "year"] = "month"
     timezone: str = "UTC"
     week_start: Literal[

@@ -137,12 +137,14 @@ DEFAULT_TIME = TimeFunctions()
 OFFSET_PATTERN = "[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|[Zz])$"
 
 
-def json_path(path: tuple[str, ...]) -> exp.JSONPath:
-    return exp.JSONPath(expressions=[exp.JSONPathRoot(),
-                                     *(exp.JSONPathKey(this=k) for k in path)])
+def json_path(path: tuple[str | int, ...]) -> exp.JSONPath:
+    """A JSON path: a string is a key, an int an array position (from 0)."""
+    return exp.JSONPath(expressions=[exp.JSONPathRoot(), *(
+        exp.JSONPathSubscript(this=k) if isinstance(k, int) else exp.JSONPathKey(this=k)
+        for k in path)])
 
 
-def json_text(doc: exp.Expression, path: tuple[str, ...]) -> exp.Expression:
+def json_text(doc: exp.Expression, path: tuple[str | int, ...]) -> exp.Expression:
     return exp.JSONExtractScalar(this=doc, expression=json_path(path))
 
 
@@ -174,8 +176,9 @@ class RecordFunctions:
     value or a STRUCT, by the engine), and turns their epoch numbers and ISO texts into the
     reporting zone's local clock — what the connectors need and the engines spell
     differently. The defaults are sqlglot's own generation (compiled, not executed)."""
-    # the scalar at ``path`` inside ``doc`` as text (NULL when absent)
-    text: Callable[[exp.Expression, tuple[str, ...]], exp.Expression] = json_text
+    # the scalar at ``path`` inside ``doc`` as text (NULL when absent); a path item is a key,
+    # or an int: an array position from 0
+    text: Callable[[exp.Expression, tuple[str | int, ...]], exp.Expression] = json_text
     # ``doc``, an array of records, as a FROM-able table of one row per element, each the
     # column named ``alias``; ``element`` reads a scalar of that element as text
     elements: Callable[[exp.Expression, str], exp.Expression] = (

@@ -14,8 +14,15 @@ def create_function(name: str, args: list[str], kind: str | None, body: str) -> 
     return f"CREATE TEMP FUNCTION {name}({typed}) AS ({body})"
 
 
-def _field(doc: exp.Expression, path: tuple[str, ...]) -> exp.Expression:
-    value = exp.Dot.build([doc, *(exp.to_identifier(k) for k in path)]) if path else doc
+def _field(doc: exp.Expression, path: tuple[str | int, ...]) -> exp.Expression:
+    # STRUCT fields by dots, ARRAY positions by [SAFE_OFFSET(i)] (NULL past the end)
+    value = doc
+    for k in path:
+        if isinstance(k, int):
+            value = exp.Bracket(this=value, expressions=[exp.Literal.number(k)], offset=0,
+                                safe=True)
+        else:
+            value = exp.Dot(this=value, expression=exp.to_identifier(k))
     return exp.cast(value, exp.DataType.Type.VARCHAR)
 
 

@@ -23,9 +23,10 @@ def create_macro(name: str, args: list[str], _type: str | None, body: str) -> st
     return f"CREATE OR REPLACE MACRO {name}({', '.join(args)}) AS ({body})"
 
 
-def _path(path: tuple[str, ...]) -> exp.Literal:
+def _path(path: tuple[str | int, ...]) -> exp.Literal:
     # every key quoted: tools' keys start with "$" or hold dots ("$insert_id", "$groups")
-    keys = "".join('."' + k.replace('"', '\\"') + '"' for k in path)
+    keys = "".join(f"[{k}]" if isinstance(k, int) else '."' + k.replace('"', '\\"') + '"'
+                   for k in path)
     return exp.Literal.string("$" + keys)
 
 
@@ -35,7 +36,7 @@ def _as_json(doc: exp.Expression) -> exp.Expression:
     return exp.cast(doc, exp.DataType.build("JSON", dialect="duckdb"))
 
 
-def _text(doc: exp.Expression, path: tuple[str, ...]) -> exp.Expression:
+def _text(doc: exp.Expression, path: tuple[str | int, ...]) -> exp.Expression:
     return exp.Anonymous(this="json_extract_string", expressions=[_as_json(doc), _path(path)])
 
 

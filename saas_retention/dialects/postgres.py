@@ -39,9 +39,10 @@ def _jsonb(doc: exp.Expression) -> exp.Expression:
     return exp.cast(doc, exp.DataType.build("JSONB", dialect="postgres"))
 
 
-def _text(doc: exp.Expression, path: tuple[str, ...]) -> exp.Expression:
+def _text(doc: exp.Expression, path: tuple[str | int, ...]) -> exp.Expression:
+    # a position is given as its text: jsonb paths read '0' as an array's first element
     return exp.Anonymous(this="jsonb_extract_path_text",
-                         expressions=[_jsonb(doc), *(exp.Literal.string(k) for k in path)])
+                         expressions=[_jsonb(doc), *(exp.Literal.string(str(k)) for k in path)])
 
 
 def _utc(instant: exp.Expression) -> exp.Expression:
