@@ -163,6 +163,9 @@ def check(source, config, as_of):
     from saas_retention.builders.duckdb.run import check as run_check
 
     report = run_check(source, _settings(config, as_of=as_of))
+    for connector, found in report.connectors.items():
+        read = ", ".join(f"{t} {n:,} rows" for t, n in found.items())
+        click.echo(f"{connector} connector: read {read}")
     for t, n in report.tables.items():
         click.echo(f"{t}: {n:,} rows")
     for t, why in report.skipped.items():

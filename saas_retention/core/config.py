@@ -98,6 +98,9 @@ class TableMapping(_Strict):
     # Amounts given per billing interval instead of per month
     # (docs/definitions.md#amounts-per-billing-interval).
     amounts_per_interval: bool = False
+    # this contract table comes from a connector over a tool's own tables
+    # (saas_retention/connectors; docs/configuration.md#connectors)
+    connector: str | None = None
 
 
 class EngagementWeights(_Strict):
@@ -129,6 +132,12 @@ class Settings(_Strict):
     journey_window_days: int = Field(90, ge=1, le=3660)
     engagement_weights: EngagementWeights = Field(default_factory=lambda: EngagementWeights())
     tables: dict[str, TableMapping] = Field(default_factory=dict)
+    # connectors (saas_retention/connectors, docs/configuration.md#connectors): ``billing``
+    # names the connector `subscriptions` comes from; amounts are converted to
+    # ``reporting_currency`` (lower-case ISO code, as Stripe writes it)
+    billing: str | None = None
+    reporting_currency: str = Field("usd", pattern=r"^[a-z]{3}$")
+    stripe_schema: Literal["data_pipeline", "fivetran", "airbyte"] = "data_pipeline"
 
     @field_validator("timezone")
     @classmethod
@@ -144,9 +153,24 @@ class Settings(_Strict):
     @field_validator("tables")
     @classmethod
     def _known_tables(cls, v: dict[str, TableMapping]) -> dict[str, TableMapping]:
+        from saas_retention.connectors import connectors, tool_table_names
+
+        CONNECTORS = connectors()
+
+        tool_tables = tool_table_names()
         for name, mapping in v.items():
             if name not in TABLES:
-                raise ValueError(_unknown("table", name, TABLES))
+                if name in tool_tables and not mapping.columns and not mapping.connector:
+                    continue  # a connector's tool table, renamed with ``table:``
+                raise ValueError(_unknown("table", name, set(TABLES) | tool_tables))
+            if mapping.connector is not None:
+                if mapping.connector not in CONNECTORS:
+                    raise ValueError(f"tables.{name}.connector: "
+                                     + _unknown("connector", mapping.connector, CONNECTORS))
+                made = CONNECTORS[mapping.connector].produces
+                if made != name:
+                    raise ValueError(f"tables.{name}.connector: the {mapping.connector!r} "
+                                     f"connector produces {made!r}, not {name!r}")
             contract = TABLES[name]
             known = {c.name for c in contract.columns}
             for col in mapping.columns:
@@ -155,6 +179,31 @@ class Settings(_Strict):
                         f"tables.{name}.columns: " + _unknown("contract column", col, known)
                     )
         return v
+
+    @field_validator("billing")
+    @classmethod
+    def _known_billing(cls, v: str | None) -> str | None:
+        from saas_retention.connectors import connectors
+
+        if v is None:
+            return v
+        CONNECTORS = connectors()
+        billing = sorted(n for n, c in CONNECTORS.items() if c.produces == "subscriptions")
+        if v not in billing:
+            raise ValueError(_unknown("billing connector", v, billing))
+        return v
+
+    @model_validator(mode="after")
+    def _connector_columns(self) -> Settings:
+        # a connector writes the contract's own column names: mapping them would mean nothing
+        for name, mapping in self.tables.items():
+            via = mapping.connector or (self.billing if name == "subscriptions" else None)
+            if via and name in TABLES and (mapping.columns or mapping.amounts_per_interval):
+                raise ValueError(
+                    f"tables.{name}: the {via!r} connector produces this table with the "
+                    "contract's columns; map the tool's table names only (tables.<tool "
+                    "table>.table)")
+        return self
 
     @property
     def as_of_date(self) -> dt.date:
