@@ -11,13 +11,23 @@ from saas_retention.connectors.base import Connector, ConnectorCheck, ToolTable
 # filled by register(); connector modules are imported lazily (config validation needs only the
 # names, and the connector modules import the relations layer, which imports the config)
 CONNECTORS: dict[str, Connector] = {}
-_MODULES: tuple[str, ...] = ()
+# (name, contract table) -> connector: one tool may produce several contract tables (Intercom:
+# support_tickets from its conversations, survey_responses from their ratings)
+PRODUCING: dict[tuple[str, str], Connector] = {}
+_MODULES: tuple[str, ...] = ("ga4", "segment", "mixpanel", "intercom")
 _loaded = False
 
 
 def register(connector: Connector) -> Connector:
-    CONNECTORS[connector.name] = connector
+    CONNECTORS.setdefault(connector.name, connector)
+    PRODUCING[(connector.name, connector.produces)] = connector
     return connector
+
+
+def produced_by(name: str) -> set[str]:
+    """The contract tables connector ``name`` can produce."""
+    _load()
+    return {table for (n, table) in PRODUCING if n == name}
 
 
 def _load() -> None:
@@ -39,7 +49,8 @@ def connectors() -> dict[str, Connector]:
 def tool_table_names() -> set[str]:
     """Every tool table any connector (any variant) reads: names ``tables:`` may rename."""
     names: set[str] = set()
-    for c in connectors().values():
+    connectors()
+    for c in PRODUCING.values():
         for variant in (c, *c.variants.values()):
             names.update(t.name for t in variant.tables)
     return names
@@ -53,8 +64,9 @@ def connector_for(settings, table: str) -> Connector | None:
         name = settings.billing
     if name is None:
         return None
-    return connectors()[name].resolve(settings)
+    connectors()
+    return PRODUCING.get((name, table), CONNECTORS[name]).resolve(settings)
 
 
-__all__ = ["CONNECTORS", "Connector", "ConnectorCheck", "ToolTable", "connector_for",
-           "connectors", "register", "tool_table_names"]
+__all__ = ["CONNECTORS", "PRODUCING", "Connector", "ConnectorCheck", "ToolTable",
+           "connector_for", "connectors", "produced_by", "register", "tool_table_names"]

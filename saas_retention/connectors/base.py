@@ -55,6 +55,11 @@ class Connector:
     # setting that selects one, and the connector of each of its values
     variant_setting: str | None = None
     variants: dict[str, Connector] = field(default_factory=dict, compare=False)
+    # tables the settings add (the identity table of the product connectors)
+    extra_tables: Callable[[Settings], tuple[ToolTable, ...]] | None = None
+    # one row saying what the connector found (rows, users, customers, time span…), which
+    # ``saas-retention check`` prints
+    summary: Callable[[Target], exp.Query] | None = None
 
     def resolve(self, settings: Settings) -> Connector:
         if self.variant_setting is None:
@@ -64,6 +69,11 @@ class Connector:
     def query(self, t: Target) -> exp.Query:
         """The contract table's rows, with the contract's column names."""
         return self.build(t)
+
+    def tables_for(self, settings: Settings) -> tuple[ToolTable, ...]:
+        """Every tool table this connector reads under ``settings``."""
+        extra = self.extra_tables(settings) if self.extra_tables else ()
+        return (*self.tables, *(t for t in extra if t.name not in {x.name for x in self.tables}))
 
     def table(self, name: str) -> ToolTable:
         for table in self.tables:

@@ -91,9 +91,9 @@ GA4 = register(Connector(
                               "event_params", "user_properties"),
                       "the BigQuery export's events_YYYYMMDD rows"),),
     build=lambda t: kept(t, resolved(t)),
+    extra_tables=identity_table,
+    summary=lambda t: summary(resolved(t)),
     checks=event_checks("GA4", TABLE, resolved, None,
                         "event_timestamp is not microseconds since 1970 (or is missing)"),
     description="Google Analytics 4 BigQuery export -> events",
 ))
-GA4_EXTRA_TABLES = identity_table
-GA4_SUMMARY = lambda t: summary(resolved(t))  # noqa: E731

@@ -124,6 +124,7 @@ INTERCOM_TICKETS = register(Connector(
     produces="support_tickets",
     tables=(ToolTable(TABLE, COLUMNS, "conversations, one JSON object a line"),),
     build=tickets,
+    extra_tables=identity_table,
     checks=(_unresolved("support_tickets"),),
     description="Intercom conversations -> support_tickets",
 ))
@@ -133,8 +134,8 @@ INTERCOM_RATINGS = register(Connector(
     tables=(ToolTable(TABLE, (*COLUMNS, "conversation_rating"),
                       "conversations, one JSON object a line"),),
     build=ratings,
+    extra_tables=identity_table,
     checks=(_unresolved("survey_responses",
                         exp.column("rating").is_(exp.null()).not_()),),
     description="Intercom conversation ratings -> survey_responses (csat)",
 ))
-INTERCOM_EXTRA_TABLES = identity_table

@@ -91,10 +91,10 @@ MIXPANEL = register(Connector(
     tables=(ToolTable(TABLE, ("event", "properties"),
                       "the raw export: one JSON object a line"),),
     build=lambda t: kept(t, resolved(t)),
+    extra_tables=identity_table,
+    summary=lambda t: summary(resolved(t)),
     checks=event_checks(
         "Mixpanel", TABLE, resolved, "event, distinct_id, time and $insert_id",
         "properties.time is not seconds or milliseconds since 1970 (or is missing)"),
     description="Mixpanel raw event export -> events",
 ))
-MIXPANEL_EXTRA_TABLES = identity_table
-MIXPANEL_SUMMARY = lambda t: summary(resolved(t))  # noqa: E731

@@ -140,7 +140,7 @@ def pipeline(t: Target, rows: exp.Query, *, links: exp.Query | None = None,
                                   exp.Ordered(this=_c("anonymous_id"), nulls_first=False),
                                   exp.Ordered(this=_c("known_user"), nulls_first=False)])),
                    "copy_number"),
-    ).from_(exp.alias_(rows.subquery(), "tool_rows"))
+    ).from_("tool_rows_all")
     if links is None:
         links = (exp.select(_c("anonymous_id"), exp.alias_(exp.func("min", _c("known_user")),
                                                             "linked_user"))
@@ -178,7 +178,7 @@ def pipeline(t: Target, rows: exp.Query, *, links: exp.Query | None = None,
                                      expression=_c("user_key", f"m{i}")),
                            join_type="left")
     query = (query.with_("tool_rows_all", as_=rows)
-             .with_("numbered_rows", as_=numbered.from_("tool_rows_all", append=False))
+             .with_("numbered_rows", as_=numbered)
              .with_("anonymous_links", as_=links)
              .with_("user_rows", as_=users))
     for i, m in enumerate(maps):

@@ -109,6 +109,8 @@ def _connector(name: str, title: str) -> Connector:
             ToolTable(GROUPS, ("user_id", "group_id", "timestamp"), "group calls"),
         ),
         build=lambda t: kept(t, resolved(t)),
+    extra_tables=identity_table,
+    summary=lambda t: summary(resolved(t)),
         checks=event_checks(title, TRACKS, resolved, "message id"),
         description=f"{title} warehouse schema (tracks, identifies, groups) -> events",
     ))
@@ -116,5 +118,3 @@ def _connector(name: str, title: str) -> Connector:
 
 SEGMENT = _connector("segment", "Segment")
 RUDDERSTACK = _connector("rudderstack", "RudderStack")
-SEGMENT_EXTRA_TABLES = identity_table
-SEGMENT_SUMMARY = lambda t: summary(resolved(t))  # noqa: E731

@@ -153,7 +153,7 @@ class Settings(_Strict):
     @field_validator("tables")
     @classmethod
     def _known_tables(cls, v: dict[str, TableMapping]) -> dict[str, TableMapping]:
-        from saas_retention.connectors import connectors, tool_table_names
+        from saas_retention.connectors import connectors, produced_by, tool_table_names
 
         CONNECTORS = connectors()
 
@@ -167,10 +167,10 @@ class Settings(_Strict):
                 if mapping.connector not in CONNECTORS:
                     raise ValueError(f"tables.{name}.connector: "
                                      + _unknown("connector", mapping.connector, CONNECTORS))
-                made = CONNECTORS[mapping.connector].produces
-                if made != name:
+                made = " or ".join(repr(m) for m in sorted(produced_by(mapping.connector)))
+                if name not in produced_by(mapping.connector):
                     raise ValueError(f"tables.{name}.connector: the {mapping.connector!r} "
-                                     f"connector produces {made!r}, not {name!r}")
+                                     f"connector produces {made}, not {name!r}")
             contract = TABLES[name]
             known = {c.name for c in contract.columns}
             for col in mapping.columns:
@@ -213,7 +213,19 @@ class Settings(_Strict):
         return self.tables.get(table, TableMapping())
 
     def source_table(self, table: str) -> str:
-        return self.mapping(table).table or table
+        explicit = self.mapping(table).table
+        if explicit or table in TABLES:
+            return explicit or table
+        # a connector's first tool table is the one its contract table's ``table`` names
+        # (tables.events: {connector: mixpanel, table: mixpanel_export})
+        from saas_retention.connectors import connector_for
+
+        for contract, mapping in self.tables.items():
+            if mapping.connector and mapping.table and contract in TABLES:
+                connector = connector_for(self, contract)
+                if connector is not None and connector.tables[0].name == table:
+                    return mapping.table
+        return table
 
     def source_column(self, table: str, column: str) -> str:
         return self.mapping(table).columns.get(column, column)

@@ -55,6 +55,9 @@ class StagingReport:
     as_of_index: int | None = None
     # connector -> tool table -> rows read (saas_retention/connectors)
     connectors: dict[str, dict[str, int]] = field(default_factory=dict)
+    # contract table -> what its connector found (Connector.summary: rows, users, customers,
+    # time span, rows left out)
+    summaries: dict[str, dict] = field(default_factory=dict)
 
 
 def q(name: str) -> exp.Identifier:
@@ -183,7 +186,7 @@ class Stager:
         source as ``raw_tool_<tool table>``: typing, rules and staging then run unchanged."""
         found: dict[str, int] = {}
         problems: list[Problem] = []
-        for tool in connector.tables:
+        for tool in connector.tables_for(self.settings):
             relation = self.source.find(self.settings, tool.name)
             if relation is None:
                 wanted = self.settings.source_table(tool.name)
@@ -206,7 +209,7 @@ class Stager:
                     f"select count(*) from {quoted(rel)}").fetchall()[0][0]
                 have = [r[0] for r in self.con.execute(f"describe {quoted(rel)}").fetchall()]
             except Exception as exc:  # duckdb.Error, without importing duckdb here
-                raise SourceError(_read_error(tool.name, relation.label, exc)) from None
+                raise SourceError(_read_error(tool.name, relation, exc)) from None
             lower = {h.lower() for h in have}
             for column in tool.columns:
                 if column.lower() not in lower:
@@ -237,6 +240,10 @@ class Stager:
             raise SourceProblems(self.problems)
         self.con.execute(_sql(exp.Create(this=exp.to_table(f"raw_{name}"), kind="TABLE",
                                          expression=connector.query(target), replace=True)))
+        if connector.summary is not None:
+            cursor = self.con.execute(_sql(connector.summary(target)))
+            self.report.summaries[name] = dict(zip([d[0] for d in cursor.description],
+                                                   cursor.fetchone(), strict=True))
         self.report.tables[name] = self.con.execute(
             f"select count(*) from {quoted('raw_' + name)}").fetchall()[0][0]
         self._map_columns(name, table, f"the {connector.name!r} connector's {name}")

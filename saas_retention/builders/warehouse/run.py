@@ -205,7 +205,7 @@ class WarehouseBuild:
         import sqlalchemy
 
         problems = []
-        for tool in connector.tables:
+        for tool in connector.tables_for(self.settings):
             source = self.settings.source_table(tool.name)
             cols = self._columns(source)
             if cols is None:
