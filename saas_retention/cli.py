@@ -166,6 +166,8 @@ def check(source, config, as_of):
     for connector, found in report.connectors.items():
         read = ", ".join(f"{t} {n:,} rows" for t, n in found.items())
         click.echo(f"{connector} connector: read {read}")
+    for table, found in report.summaries.items():
+        click.echo(f"{table} from its connector: {_connector_summary(found)}")
     for t, n in report.tables.items():
         click.echo(f"{t}: {n:,} rows")
     for t, why in report.skipped.items():
@@ -175,6 +177,17 @@ def check(source, config, as_of):
     for w in report.warnings:
         click.echo(str(w))
     click.echo("ok: the source satisfies the input contract")
+
+
+def _connector_summary(found: dict) -> str:
+    """One line of what an event connector found (connectors/product.py: summary)."""
+    first, last = found.get("first_event_at"), found.get("last_event_at")
+    span = "no events" if first is None else f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
+    return (f"{found['rows_read']:,} rows read, {found['rows_kept']:,} kept; "
+            f"{found['users']:,} users, {found['customers']:,} customers resolved; {span}; "
+            f"left out: {found['duplicates_dropped']:,} duplicates, "
+            f"{found['anonymous_left_out']:,} anonymous, "
+            f"{found['unresolved_left_out']:,} unresolved")
 
 
 @main.command()

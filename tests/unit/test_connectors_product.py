@@ -197,6 +197,20 @@ def test_check_reports_what_each_connector_found(sources):
     warnings = "\n".join(str(w) for w in report.warnings)
     assert "duplicate events dropped as Mixpanel drops them" in warnings
     assert "anonymous_id='d9'" in warnings and "known_user='u3'" in warnings
+    # the CLI prints it on one line
+    import yaml
+    from click.testing import CliRunner
+
+    from saas_retention.cli import main
+
+    config = sources / "config.yml"
+    config.write_text(yaml.safe_dump(CONFIG))
+    out = CliRunner().invoke(main, ["check", "--source", str(sources / "tool"),
+                                    "--config", str(config)])
+    assert out.exit_code == 0, out.output
+    assert ("events from its connector: 11 rows read, 8 kept; 2 users, 2 customers resolved; "
+            "2024-01-01 10:00 to 2024-03-31 23:30 UTC; left out: 1 duplicates, 1 anonymous, "
+            "1 unresolved") in out.output
 
 
 def test_models_from_connectors_equal_the_contract(sources, tmp_path):
