@@ -11,12 +11,15 @@ with examples by whichever build runs it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 
 from saas_retention.core.config import Settings
 from saas_retention.relations.target import Target
+
+# ToolTable.layout of a survey export with two header rows (question, then answer choice)
+WIDE_SURVEY = "wide_survey"
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class ToolTable:
     name: str
     columns: tuple[str, ...]
     description: str = ""
+    # how the DuckDB build reads the tool's file when its layout is not one row of column
+    # names (builders/duckdb/sources.py: "wide_survey", a survey export with two header rows)
+    layout: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,13 @@ class Connector:
 
     def tables_for(self, settings: Settings) -> tuple[ToolTable, ...]:
         """Every tool table this connector reads under ``settings``."""
-        extra = self.extra_tables(settings) if self.extra_tables else ()
-        return (*self.tables, *(t for t in extra if t.name not in {x.name for x in self.tables}))
+        tables = {t.name: t for t in self.tables}
+        for extra in self.extra_tables(settings) if self.extra_tables else ():
+            known = tables.get(extra.name)
+            # a table already read gains the columns the settings name (a customer column)
+            tables[extra.name] = extra if known is None else replace(known, columns=(
+                *known.columns, *(c for c in extra.columns if c not in known.columns)))
+        return tuple(tables.values())
 
     def table(self, name: str) -> ToolTable:
         for table in self.tables:

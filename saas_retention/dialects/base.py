@@ -170,6 +170,31 @@ def text_to_utc(value: exp.Expression) -> exp.Expression:
         default=exp.cast(text.copy(), exp.DataType.Type.TIMESTAMP))
 
 
+# the number a survey answer starts with ("10 - Extremely likely", " 4 ", "3.5")
+LEADING_NUMBER = "^[[:space:]]*(-?[0-9]+(?:[.][0-9]+)?)"
+# survey exports' US date-times ("06/07/2024 10:14:51 AM"), as strptime writes them
+US_TIME = "%m/%d/%Y %I:%M:%S %p"
+
+
+def leading_number(value: exp.Expression) -> exp.Expression:
+    found = exp.RegexpExtract(this=value, expression=exp.Literal.string(LEADING_NUMBER),
+                              group=exp.Literal.number(1))
+    return exp.TryCast(this=exp.Nullif(this=found, expression=exp.Literal.string("")),
+                       to=exp.DataType.build("DOUBLE"))
+
+
+def export_time(value: exp.Expression,
+                us_time: Callable[[exp.Expression], exp.Expression] | None = None
+                ) -> exp.Expression:
+    """A local date-time as survey exports write it: ISO ("2024-06-07 10:14:51") or US
+    ("06/07/2024 10:14:51 AM")."""
+    us = us_time or (lambda v: exp.StrToTime(this=v, format=exp.Literal.string(US_TIME)))
+    return exp.Case(
+        ifs=[exp.If(this=exp.Like(this=value, expression=exp.Literal.string("____-%")),
+                    true=exp.cast(value.copy(), exp.DataType.Type.TIMESTAMP))],
+        default=us(value.copy()))
+
+
 @dataclass(frozen=True)
 class RecordFunctions:
     """How an engine reads the nested records the product tools export (a JSON text, a JSON
@@ -189,6 +214,10 @@ class RecordFunctions:
     epoch_to_utc: Callable[[exp.Expression, int], exp.Expression] = epoch_to_utc
     # ISO text (offset optional, UTC when none) or a timestamp -> naive UTC timestamp
     text_to_utc: Callable[[exp.Expression], exp.Expression] = text_to_utc
+    # the number a text starts with, as DOUBLE (NULL when none)
+    leading_number: Callable[[exp.Expression], exp.Expression] = leading_number
+    # a local date-time written as survey exports write it -> naive timestamp
+    export_time: Callable[[exp.Expression], exp.Expression] = export_time
     # a naive UTC timestamp -> the naive local timestamp in zone ``tz``
     utc_to_local: Callable[[exp.Expression, str], exp.Expression] = (
         lambda ts, tz: exp.cast(exp.AtTimeZone(this=exp.AtTimeZone(

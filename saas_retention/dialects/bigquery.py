@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from saas_retention.dialects.base import Engine, RecordFunctions, TimeFunctions, element_alias
+from saas_retention.dialects.base import (
+    US_TIME,
+    Engine,
+    RecordFunctions,
+    TimeFunctions,
+    element_alias,
+    export_time,
+)
 
 
 def create_function(name: str, args: list[str], kind: str | None, body: str) -> str:
@@ -53,7 +60,10 @@ ENGINE = Engine(
             exp.Anonymous(this="TIMESTAMP", expressions=[
                 exp.cast(value, exp.DataType.Type.VARCHAR)])]),
         utc_to_local=lambda ts, tz: exp.Anonymous(this="DATETIME", expressions=[
-            exp.Anonymous(this="TIMESTAMP", expressions=[ts]), exp.Literal.string(tz)])),
+            exp.Anonymous(this="TIMESTAMP", expressions=[ts]), exp.Literal.string(tz)]),
+        # the civil time written in the export: a DATETIME
+        export_time=lambda value: export_time(value, lambda v: exp.Anonymous(
+            this="PARSE_DATETIME", expressions=[exp.Literal.string(US_TIME), v]))),
     nulls="small",
     window_nulls_ordering=False,
     function_type="FLOAT64",

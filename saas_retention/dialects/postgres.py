@@ -7,6 +7,7 @@ from sqlglot import exp
 
 from saas_retention.dialects.base import (
     EXECUTED,
+    LEADING_NUMBER,
     OFFSET_PATTERN,
     DateFunctions,
     Engine,
@@ -15,6 +16,7 @@ from saas_retention.dialects.base import (
     at_time_zone,
     element_alias,
     epoch,
+    export_time,
     int_extract,
 )
 
@@ -65,6 +67,20 @@ def _text_to_utc(value: exp.Expression) -> exp.Expression:
         default=exp.cast(text.copy(), exp.DataType.Type.TIMESTAMP))
 
 
+def _leading_number(value: exp.Expression) -> exp.Expression:
+    # SUBSTRING(text FROM pattern) is the pattern's first group, NULL without a match
+    # (PostgreSQL has no regexp_extract); sqlglot parses it as a Substring with the pattern
+    # for a start
+    found = exp.Substring(this=value, start=exp.Literal.string(LEADING_NUMBER))
+    return exp.cast(found, exp.DataType.build("DOUBLE PRECISION", dialect="postgres"))
+
+
+def _us_time(value: exp.Expression) -> exp.Expression:
+    # TO_TIMESTAMP reads the text in the session's zone; the cast back gives the same clock
+    return exp.cast(exp.Anonymous(this="to_timestamp", expressions=[
+        value, exp.Literal.string("MM/DD/YYYY HH12:MI:SS AM")]), exp.DataType.Type.TIMESTAMP)
+
+
 ENGINE = Engine(
     name="postgres",
     tier=EXECUTED,
@@ -86,7 +102,9 @@ ENGINE = Engine(
             this=exp.Anonymous(this="jsonb_array_elements", expressions=[_jsonb(doc)]),
             alias=element_alias(alias)),
         element=lambda alias, path: _text(exp.column(alias), path),
-        epoch_to_utc=_epoch_to_utc, text_to_utc=_text_to_utc),
+        epoch_to_utc=_epoch_to_utc, text_to_utc=_text_to_utc,
+        leading_number=_leading_number,
+        export_time=lambda value: export_time(value, _us_time)),
     nulls="large",
     window_nulls_ordering=True,
     function_type="DOUBLE PRECISION",

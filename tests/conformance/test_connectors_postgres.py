@@ -56,6 +56,7 @@ def pg(postgres_module_dsn):
         with (ref.FIXTURES / "segment" / f"{name}.csv").open(newline="") as f:
             _load(con, name, list(csv.DictReader(f)))
     _load(con, "users", [{"id": u, "account_id": c} for u, c in IDENTITY.items()])
+    _load(con, "surveymonkey_responses", ref.surveymonkey_long_rows())
     yield con
     con.close()
 
@@ -102,6 +103,15 @@ def test_intercom_on_postgres(pg):
     assert sorted(rows, key=repr) == tickets
     rows, _ = _run(pg, _settings("intercom", "survey_responses", **common), "survey_responses")
     assert sorted(rows, key=repr) == ratings
+
+
+def test_surveymonkey_on_postgres(pg):
+    expected, _ = ref.surveymonkey()
+    settings = parse_settings({"as_of": AS_OF, "tables": {"survey_responses": {
+        "connector": "surveymonkey", "customer": {"column": "Account ID"},
+        "questions": {"nps": ref.NPS_QUESTION, "csat": ref.CSAT_QUESTION}}}})
+    rows, _ = _run(pg, settings, "survey_responses")
+    assert sorted(rows, key=repr) == expected
 
 
 def test_warehouse_build_stages_a_connector(pg, pg_dsn):

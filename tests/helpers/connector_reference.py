@@ -202,3 +202,65 @@ def intercom(tz: str = "UTC", identity: dict[str, str] | None = None):
             ratings.append((customer, local(rating.get("updated_at") or rating["created_at"], tz),
                             "csat", float(rating["rating"]), rating.get("remark") or None))
     return sorted(tickets, key=repr), sorted(ratings, key=repr), unresolved
+
+
+NPS_QUESTION = "How likely is it that you would recommend"
+CSAT_QUESTION = "How satisfied"
+
+
+def surveymonkey(questions: dict[str, str] | None = None, customer: str = "Account ID"):
+    """SurveyMonkey's All Responses Data CSV: question texts on the first header row (blank
+    over the further columns of one question), answer choices on the second (blank over the
+    respondent columns); the score is the leading number of the answer; responded at End
+    Date (MM/DD/YYYY hh:mm:ss AM, local time). Returns the responses and the answers left out
+    for want of a customer."""
+    questions = questions or {"nps": NPS_QUESTION, "csat": CSAT_QUESTION}
+    with (FIXTURES / "surveymonkey" / "surveymonkey_responses.csv").open(
+            newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    first, second, data = rows[0], rows[1], rows[2:]
+    texts, current = [], ""
+    for top, choice in zip(first, second, strict=True):
+        current = top if (top or not choice) else current
+        texts.append(current if choice else None)
+    out, left_out = [], 0
+    for r in data:
+        record = dict(zip(first, r, strict=False))
+        for i, text in enumerate(texts):
+            answer = r[i].strip() if i < len(r) else ""
+            survey = next((s for s, p in sorted(questions.items())
+                           if text is not None and text.startswith(p)), None)
+            if survey is None or not answer:
+                continue
+            number = ""
+            for ch in answer:
+                if not (ch.isdigit() or ch == "."):
+                    break
+                number += ch
+            if not record[customer].strip():
+                left_out += 1
+                continue
+            out.append((record[customer].strip(),
+                        dt.datetime.strptime(record["End Date"], "%m/%d/%Y %I:%M:%S %p"),
+                        survey, float(number), None))
+    return sorted(out, key=repr), left_out
+
+
+def surveymonkey_long_rows() -> list[dict]:
+    """The export as a warehouse holds it (one row per respondent and answer column), for
+    loading into PostgreSQL: read with the csv module, independently of the DuckDB reader."""
+    with (FIXTURES / "surveymonkey" / "surveymonkey_responses.csv").open(
+            newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    first, second, data = rows[0], rows[1], rows[2:]
+    respondent = [i for i, c in enumerate(second) if not c]
+    out, current = [], ""
+    for i, (top, choice) in enumerate(zip(first, second, strict=True)):
+        if not choice:
+            current = ""
+            continue
+        current = top or current
+        for r in data:
+            out.append({**{first[j]: r[j] or None for j in respondent},
+                        "question": current, "answer_choice": choice, "answer": r[i] or None})
+    return out

@@ -21,7 +21,7 @@ from saas_retention.builders.duckdb.run import build, check
 from saas_retention.builders.duckdb.sources import open_source
 from saas_retention.connectors import connector_for
 from saas_retention.core.config import parse_settings
-from saas_retention.core.errors import ConfigError
+from saas_retention.core.errors import ConfigError, SourceError, SourceProblems
 from saas_retention.relations.target import Target
 
 AS_OF = "2024-06-30"
@@ -53,7 +53,7 @@ CUSTOMER = {"mixpanel": {"property": "company_id"}, "ga4": {"property": "company
 def con(tmp_path_factory):
     """One connection holding every fixture's tool tables as the DuckDB build reads them."""
     root = tmp_path_factory.mktemp("tools")
-    for tool in ("mixpanel", "ga4", "segment", "intercom"):
+    for tool in ("mixpanel", "ga4", "segment", "intercom", "surveymonkey"):
         for item in (ref.FIXTURES / tool).iterdir():
             if item.name != "README.md":
                 shutil.copy(item, root / item.name)
@@ -126,6 +126,58 @@ def test_intercom_tickets_and_ratings(con):
     rows, _ = _run(con, _settings("intercom", "support_tickets",
                                   customer=CUSTOMER["intercom"]), "support_tickets")
     assert len(rows) == 5 - unresolved == 3
+
+
+SURVEY = {"connector": "surveymonkey", "customer": {"column": "Account ID"},
+          "questions": {"nps": ref.NPS_QUESTION, "csat": ref.CSAT_QUESTION}}
+
+
+def test_surveymonkey_two_header_rows(tmp_path):
+    # the DuckDB build reads the export through its wide-survey reader (two header rows)
+    expected, left_out = ref.surveymonkey()
+    assert left_out == 2 and len(expected) == 6
+    _write_csv(tmp_path / "subscriptions.csv",
+               ["subscription_id", "customer_id", "start_date", "end_date", "mrr"],
+               SUBSCRIPTIONS)
+    shutil.copy(ref.FIXTURES / "surveymonkey" / "surveymonkey_responses.csv",
+                tmp_path / "nps_export.csv")
+    config = {"as_of": AS_OF, "tables": {"survey_responses": {**SURVEY,
+                                                              "table": "nps_export"}}}
+    report = check(tmp_path, parse_settings(config))
+    assert report.tables["survey_responses"] == len(expected)
+    assert "responses without a customer" in str(report.warnings[0])
+    assert report.warnings[0].count == left_out
+    con = duckdb.connect()
+    try:
+        relation = open_source(tmp_path).find(parse_settings(config), "nps_export",
+                                              "wide_survey")
+        con.execute(exp.Create(this=exp.to_table("raw_tool_surveymonkey_responses"),
+                               kind="TABLE", expression=exp.select("*").from_(
+                                   relation.reader)).sql("duckdb"))
+        rows, _ = _run(con, parse_settings(config), "survey_responses")
+    finally:
+        con.close()
+    assert sorted(rows, key=repr) == expected
+    # a question that is not in the export: an error listing the questions that are
+    wrong = {**config["tables"]["survey_responses"], "questions": {"nps": "Would you"}}
+    with pytest.raises(SourceProblems) as info:
+        check(tmp_path, parse_settings({"as_of": AS_OF,
+                                        "tables": {"survey_responses": wrong}}))
+    text = str(info.value)
+    assert "questions.nps: no question of the export starts with this text" in text
+    assert "How satisfied are you with our support?" in text
+    unset = {k: v for k, v in wrong.items() if k != "questions"}
+    with pytest.raises(SourceProblems, match="no survey question configured"):
+        check(tmp_path, parse_settings({"as_of": AS_OF,
+                                        "tables": {"survey_responses": unset}}))
+    # a file without the second header row is named
+    (tmp_path / "nps_export.csv").write_text("Respondent ID,Q\n1,2\n")
+    with pytest.raises(SourceError, match="nps_export.csv has no second header row"):
+        check(tmp_path, parse_settings(config))
+    # headers alone: no response yet, an empty table
+    (tmp_path / "nps_export.csv").write_text("Respondent ID,Account ID,End Date,How likely\n"
+                                             ",,,Response\n")
+    assert check(tmp_path, parse_settings(config)).tables["survey_responses"] == 0
 
 
 def test_customer_setting_must_fit_the_tool(con):

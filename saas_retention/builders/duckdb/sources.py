@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
+from saas_retention.connectors.base import WIDE_SURVEY
 from saas_retention.core.config import Settings
 from saas_retention.core.errors import SourceError
 
@@ -39,6 +40,7 @@ class Relation:
     # why reading failed, in the user's terms (the file, line and text), when the reader knows
     # better than the engine's message; None: the engine's message is reported
     explain: Callable[[], str | None] | None = None
+    path: Path | None = None  # the file read, when it is one
 
 
 def _stem(path: Path) -> str:
@@ -130,7 +132,72 @@ def _shorten(text: str, width: int = 120) -> str:
 
 
 def _json_relation(path: Path) -> Relation:
-    return Relation(str(path), json_reader(path), True, lambda: malformed_json_lines(path))
+    return Relation(str(path), json_reader(path), True, lambda: malformed_json_lines(path),
+                    path)
+
+
+
+
+def wide_survey_reader(path: Path) -> tuple[exp.Expression, str | None]:
+    """A survey export with two header rows (SurveyMonkey's "All Responses Data": the question
+    on the first row, the answer choice on the second; respondent columns such as Respondent
+    ID, dates and custom variables have an empty second cell) as one row per respondent and
+    answer column: the respondent columns, ``question``, ``answer_choice``, ``answer``.
+
+    The two header rows are read in Python: SQL names columns from one header row at most,
+    and a question spanning several choice columns names only its first (the others are
+    blank and take the question on their left). DuckDB reads the rows; the union below turns
+    each answer column into rows, so the connector selects questions by their text in SQL.
+    Returns the reader, or None and why the file does not have that layout.
+    """
+    import csv
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        rows = csv.reader(handle)
+        first, second, data = next(rows, None), next(rows, None), next(rows, None)
+    if not first or second is None:
+        return None, "has fewer than two header rows"
+    if second[0].strip():
+        return None, ("has no second header row (the respondent id column's second header "
+                      f"cell is empty in the export; here it reads {second[0]!r})")
+    second += [""] * (len(first) - len(second))
+    respondent, answers, question = [], [], None
+    for i, (top, choice) in enumerate(zip(first, second, strict=False)):
+        if not choice.strip():
+            respondent.append((i, top))
+            question = None
+            continue
+        question = top if top.strip() else question
+        answers.append((i, question or "", choice))
+    if not answers:
+        return None, ("has no answer columns (no second header row naming a response or an "
+                      "answer choice)")
+    names = [f"c{i}" for i in range(len(first))]
+    if data is None:
+        # no response yet: DuckDB cannot sniff a file of headers alone
+        empty = exp.select(*(exp.alias_(exp.cast(exp.null(), "VARCHAR"), name, quoted=True)
+                             for name in [*(n for _, n in respondent), "question",
+                                          "answer_choice", "answer"])).limit(0)
+        return empty.subquery("wide_survey"), None
+    read = exp.func(
+        "read_csv", exp.Literal.string(str(path)),
+        exp.EQ(this=exp.var("header"), expression=exp.false()),
+        exp.EQ(this=exp.var("skip"), expression=exp.Literal.number(2)),
+        exp.EQ(this=exp.var("all_varchar"), expression=exp.true()),
+        exp.EQ(this=exp.var("names"),
+               expression=exp.Array(expressions=[exp.Literal.string(n) for n in names])))
+    branches = [
+        exp.select(*(exp.alias_(exp.column(f"c{i}"), name, quoted=True) for i, name in respondent),
+                   exp.alias_(exp.Literal.string(q), "question"),
+                   exp.alias_(exp.Literal.string(choice), "answer_choice"),
+                   exp.alias_(exp.column(f"c{i}"), "answer")).from_(read.copy())
+        for i, q, choice in answers]
+    union = branches[0]
+    for branch in branches[1:]:
+        union = exp.union(union, branch, distinct=False)
+    return union.subquery("wide_survey"), None
+
 
 
 def parquet_reader(path: Path) -> exp.Expression:
@@ -149,9 +216,22 @@ class Source:
     def prepare(self, con) -> None:
         """Anything to run on the working connection before reading (e.g. ATTACH)."""
 
-    def find(self, settings: Settings, table: str) -> Relation | None:
+    def find(self, settings: Settings, table: str, layout: str | None = None
+             ) -> Relation | None:
+        """The relation of ``table``; ``layout`` (a connector's ToolTable.layout) reads its file
+        another way than one header row of column names."""
         name = settings.source_table(table)
-        return self.relations().get(name.lower())
+        relation = self.relations().get(name.lower())
+        if relation is None or layout is None:
+            return relation
+        if layout != WIDE_SURVEY or relation.path is None or not relation.label.lower(
+                ).endswith(CSV_SUFFIXES):
+            raise SourceError(f"{table}: {relation.label} must be the tool's CSV export")
+        reader, why = wide_survey_reader(relation.path)
+        if reader is None:
+            raise SourceError(f"{table}: {relation.label} {why}: expected a survey export "
+                              "with two header rows (question, then answer choice)")
+        return Relation(relation.label, reader, True, None, relation.path)
 
     def missing_table_message(self, settings: Settings, table: str) -> str:
         name = settings.source_table(table)
@@ -175,7 +255,8 @@ class DirectorySource(Source):
         for item in sorted(self.path.iterdir()):
             lower = item.name.lower()
             if item.is_file() and lower.endswith(CSV_SUFFIXES):
-                found[_stem(item).lower()] = Relation(str(item), _csv_reader(item), True)
+                found[_stem(item).lower()] = Relation(str(item), _csv_reader(item), True,
+                                                      path=item)
             elif item.is_file() and lower.endswith(PARQUET_SUFFIXES):
                 found[_stem(item).lower()] = Relation(str(item), parquet_reader(item), False)
             elif item.is_file() and lower.endswith(JSON_SUFFIXES):
@@ -197,9 +278,11 @@ class FileSource(Source):
             return {_stem(self.path).lower(): _json_relation(self.path)}
         csv = self.path.name.lower().endswith(CSV_SUFFIXES)
         reader = _csv_reader(self.path) if csv else parquet_reader(self.path)
-        return {_stem(self.path).lower(): Relation(str(self.path), reader, csv)}
+        return {_stem(self.path).lower(): Relation(str(self.path), reader, csv,
+                                                   path=self.path)}
 
-    def find(self, settings: Settings, table: str) -> Relation | None:
+    def find(self, settings: Settings, table: str, layout: str | None = None
+             ) -> Relation | None:
         if table == "subscriptions":
             return next(iter(self.relations().values()))
         return None

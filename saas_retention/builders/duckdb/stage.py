@@ -187,7 +187,7 @@ class Stager:
         found: dict[str, int] = {}
         problems: list[Problem] = []
         for tool in connector.tables_for(self.settings):
-            relation = self.source.find(self.settings, tool.name)
+            relation = self.source.find(self.settings, tool.name, tool.layout)
             if relation is None:
                 wanted = self.settings.source_table(tool.name)
                 found_names = sorted(self.source.relations())
