@@ -50,6 +50,10 @@ def pg(postgres_module_dsn):
     _load(con, "mixpanel_export", ref.json_lines(ref.FIXTURES / "mixpanel" /
                                                  "mixpanel_export.jsonl"))
     _load(con, "ga4_events", ref.json_lines(ref.FIXTURES / "ga4" / "ga4_events.jsonl"))
+    _load(con, "amplitude_events", ref.json_lines(ref.FIXTURES / "amplitude" /
+                                                  "amplitude_events.jsonl"))
+    _load(con, "posthog_events", ref.json_lines(ref.FIXTURES / "posthog" /
+                                                "posthog_events.jsonl"))
     _load(con, "conversations", ref.json_lines(ref.FIXTURES / "intercom" /
                                                "conversations.jsonl"))
     for name in ("tracks", "identifies", "groups"):
@@ -82,12 +86,14 @@ def _events(rows, names):
     return sorted(tuple(r[i[c]] for c in ref.EVENT_COLUMNS) for r in rows)
 
 
-REFERENCE = {"mixpanel": ref.mixpanel, "ga4": ref.ga4, "segment": ref.segment}
+REFERENCE = {"mixpanel": ref.mixpanel, "ga4": ref.ga4, "segment": ref.segment,
+             "amplitude": ref.amplitude, "posthog": ref.posthog}
 CUSTOMER = {"mixpanel": {"property": "company_id"}, "ga4": {"property": "company_id"},
-            "segment": {"group": "company"}}
+            "segment": {"group": "company"}, "amplitude": {"group": "company"},
+            "posthog": {"group": "company"}}
 
 
-@pytest.mark.parametrize("tool", ["mixpanel", "ga4", "segment"])
+@pytest.mark.parametrize("tool", ["mixpanel", "ga4", "segment", "amplitude", "posthog"])
 def test_event_connectors_on_postgres(pg, tool):
     tz = "Europe/Paris"
     expected, _ = REFERENCE[tool](tz)

@@ -264,3 +264,65 @@ def surveymonkey_long_rows() -> list[dict]:
             out.append({**{first[j]: r[j] or None for j in respondent},
                         "question": current, "answer_choice": choice, "answer": r[i] or None})
     return out
+
+
+def amplitude(tz: str = "UTC", identity: dict[str, str] | None = None, hints=True,
+              kind: str = "group"):
+    """Amplitude's export: one event per uuid; event_time in UTC; user_id, else the user_id
+    the same device_id had on another event; session = device_id + session_id unless -1;
+    the customer is the group (a value, or the first of a list) or the company_id event,
+    then user, property."""
+    seen, events, duplicates = set(), [], 0
+    for e in json_lines(FIXTURES / "amplitude" / "amplitude_events.jsonl"):
+        if e["uuid"] in seen:
+            duplicates += 1
+            continue
+        seen.add(e["uuid"])
+        events.append(e)
+    device_user: dict[str, str] = {}
+    for e in events:
+        if e.get("user_id") and e.get("device_id"):
+            device_user[e["device_id"]] = min(device_user.get(e["device_id"], e["user_id"]),
+                                              e["user_id"])
+    rows = []
+    for e in events:
+        if not hints:
+            hint = None
+        elif kind == "group":
+            group = (e.get("groups") or {}).get("company")
+            hint = group[0] if isinstance(group, list) else group
+        else:
+            hint = (e.get("event_properties") or {}).get("company_id") or \
+                (e.get("user_properties") or {}).get("company_id")
+        session = e.get("session_id")
+        rows.append({"user": e.get("user_id") or device_user.get(e["device_id"]),
+                     "anonymous": e["device_id"], "hint": hint,
+                     "event_time": iso_local(e["event_time"], tz), "event_name": e["event_type"],
+                     "session_id": None if session in (None, -1) else f"{e['device_id']}.{session}",
+                     "duration_seconds": None})
+    expected, counts = _resolve(rows, identity)
+    return expected, {**counts, "duplicates": duplicates, "rows_read": len(events) + duplicates}
+
+
+def posthog(tz: str = "UTC", identity: dict[str, str] | None = None, hints=True,
+            kind: str = "group"):
+    """PostHog's events: one per uuid; a user is a person (person_id), events without one
+    are anonymous; timestamps ISO with an offset; session = properties.$session_id; the
+    customer is properties.$groups.company (group) or properties.company_id (property)."""
+    seen, events, duplicates = set(), [], 0
+    for e in json_lines(FIXTURES / "posthog" / "posthog_events.jsonl"):
+        if e["uuid"] in seen:
+            duplicates += 1
+            continue
+        seen.add(e["uuid"])
+        events.append(e)
+    rows = []
+    for e in events:
+        p = e.get("properties") or {}
+        hint = None if not hints else ((p.get("$groups") or {}).get("company") if kind == "group"
+                                       else p.get("company_id"))
+        rows.append({"user": e.get("person_id"), "anonymous": e["distinct_id"], "hint": hint,
+                     "event_time": iso_local(e["timestamp"], tz), "event_name": e["event"],
+                     "session_id": p.get("$session_id"), "duration_seconds": None})
+    expected, counts = _resolve(rows, identity)
+    return expected, {**counts, "duplicates": duplicates, "rows_read": len(events) + duplicates}

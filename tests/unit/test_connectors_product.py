@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import shutil
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def _settings(connector: str, table: str = "events", tz: str = "UTC",
 
 CUSTOMER = {"mixpanel": {"property": "company_id"}, "ga4": {"property": "company_id"},
             "segment": {"group": "company"}, "rudderstack": {"group": "company"},
+            "amplitude": {"group": "company"}, "posthog": {"group": "company"},
             "intercom": {"property": "company_id"}}
 
 
@@ -53,10 +55,13 @@ CUSTOMER = {"mixpanel": {"property": "company_id"}, "ga4": {"property": "company
 def con(tmp_path_factory):
     """One connection holding every fixture's tool tables as the DuckDB build reads them."""
     root = tmp_path_factory.mktemp("tools")
-    for tool in ("mixpanel", "ga4", "segment", "intercom", "surveymonkey"):
+    for tool in ("mixpanel", "ga4", "segment", "intercom", "surveymonkey", "posthog"):
         for item in (ref.FIXTURES / tool).iterdir():
             if item.name != "README.md":
                 shutil.copy(item, root / item.name)
+    # Amplitude's export comes gzipped, as .json.gz files of JSON lines
+    with gzip.open(root / "amplitude_events.json.gz", "wb") as f:
+        f.write((ref.FIXTURES / "amplitude" / "amplitude_events.jsonl").read_bytes())
     with (root / "users.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["id", "account_id", "email"])
@@ -84,10 +89,11 @@ def _events(rows, names) -> list[tuple]:
 
 
 REFERENCE = {"mixpanel": ref.mixpanel, "ga4": ref.ga4, "segment": ref.segment,
-             "rudderstack": ref.segment}
+             "rudderstack": ref.segment, "amplitude": ref.amplitude, "posthog": ref.posthog}
 
 
-@pytest.mark.parametrize("tool", ["mixpanel", "ga4", "segment", "rudderstack"])
+@pytest.mark.parametrize("tool", ["mixpanel", "ga4", "segment", "rudderstack", "amplitude",
+                                  "posthog"])
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Paris"])
 def test_event_connector_matches_the_documented_format(con, tool, tz):
     settings = _settings(tool, tz=tz, customer=CUSTOMER[tool])
@@ -126,6 +132,14 @@ def test_intercom_tickets_and_ratings(con):
     rows, _ = _run(con, _settings("intercom", "support_tickets",
                                   customer=CUSTOMER["intercom"]), "support_tickets")
     assert len(rows) == 5 - unresolved == 3
+
+
+@pytest.mark.parametrize("tool", ["amplitude", "posthog"])
+def test_customer_from_a_property(con, tool):
+    # Amplitude: the event property, else the user property; PostHog: the event property
+    expected, _ = REFERENCE[tool]("UTC", kind="property")
+    assert _events(*_run(con, _settings(tool, customer={"property": "company_id"}))) == \
+        expected
 
 
 SURVEY = {"connector": "surveymonkey", "customer": {"column": "Account ID"},
