@@ -11,7 +11,7 @@ from saas_retention.connectors.base import Connector, ConnectorCheck, ToolTable
 # filled by register(); connector modules are imported lazily (config validation needs only the
 # names, and the connector modules import the relations layer, which imports the config)
 CONNECTORS: dict[str, Connector] = {}
-_MODULES: tuple[str, ...] = ()
+_MODULES = ("stripe",)
 _loaded = False
 
 

@@ -120,6 +120,9 @@ class TimeFunctions:
     # a tz-aware timestamp -> the naive local timestamp in zone ``tz``
     local_time: Callable[[exp.Expression, str], exp.Expression] = (
         lambda ts, tz: exp.cast(at_time_zone(ts, tz), exp.DataType.Type.TIMESTAMP))
+    # a naive timestamp holding UTC (as Stripe's exports do) -> the naive local timestamp in
+    # zone ``tz`` (None: ``local_time`` of the value read as UTC with AT TIME ZONE)
+    from_utc: Callable[[exp.Expression, str], exp.Expression] | None = None
     # a naive timestamp column as the engine's timestamp type
     to_timestamp: Callable[[exp.Expression], exp.Expression] = (
         lambda e: exp.cast(e, exp.DataType.Type.TIMESTAMP))
@@ -128,7 +131,26 @@ class TimeFunctions:
         lambda e: exp.cast(e, exp.DataType.build("TIMESTAMP")))
 
 
+def from_utc(times: TimeFunctions, ts: exp.Expression, tz: str) -> exp.Expression:
+    """A naive UTC timestamp as the naive local time in ``tz`` (TimeFunctions.from_utc)."""
+    if times.from_utc is not None:
+        return times.from_utc(ts, tz)
+    return times.local_time(at_time_zone(ts, "UTC"), tz)
+
+
 DEFAULT_TIME = TimeFunctions()
+
+
+# -- JSON ----------------------------------------------------------------------------------------
+
+def json_path(key: exp.Expression) -> exp.Expression:
+    """The JSONPath ``$.<key>`` of a key computed per row (a currency code, say)."""
+    return exp.func("concat", exp.Literal.string("$."), key)
+
+
+def json_value(document: exp.Expression, key: exp.Expression) -> exp.Expression:
+    """SQL:2016 JSON_VALUE with a path computed per row (BigQuery, SQL Server)."""
+    return exp.Anonymous(this="JSON_VALUE", expressions=[document, json_path(key)])
 
 
 # -- the engine ----------------------------------------------------------------------------------
@@ -185,6 +207,9 @@ class Engine:
     # warehouse DDL: CREATE SCHEMA exists; RENAME TO an unqualified name stays in the schema
     creates_schemas: bool = True
     rename_needs_schema: bool = False
+    # the text of the member ``key`` (an expression: it may differ per row) of a JSON object
+    # stored as text (Stripe's exchange_rates_from_usd rates); NULL when absent
+    json_text: Callable[[exp.Expression, exp.Expression], exp.Expression] = json_value
 
     # -- derived -------------------------------------------------------------------------------
     @property
