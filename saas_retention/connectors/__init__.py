@@ -14,8 +14,8 @@ CONNECTORS: dict[str, Connector] = {}
 # (name, contract table) -> connector: one tool may produce several contract tables (Intercom:
 # support_tickets from its conversations, survey_responses from their ratings)
 PRODUCING: dict[tuple[str, str], Connector] = {}
-_MODULES: tuple[str, ...] = ("ga4", "segment", "mixpanel", "amplitude", "posthog", "intercom",
-                             "surveymonkey")
+_MODULES: tuple[str, ...] = ("stripe", "ga4", "segment", "mixpanel", "amplitude", "posthog",
+                             "intercom", "surveymonkey")
 _loaded = False
 
 

@@ -73,8 +73,11 @@ class Connector:
         return self.variants.get(getattr(settings, self.variant_setting), self)
 
     def query(self, t: Target) -> exp.Query:
-        """The contract table's rows, with the contract's column names."""
-        return self.build(t)
+        """The contract table's rows, with the contract's column names, as ``t``'s engine
+        needs them (window NULL ordering, function spellings: as every model)."""
+        from saas_retention.dialects import engine_spelling, window_null_ordering
+
+        return engine_spelling(window_null_ordering(self.build(t), t.dialect), t.dialect)
 
     def tables_for(self, settings: Settings) -> tuple[ToolTable, ...]:
         """Every tool table this connector reads under ``settings``."""

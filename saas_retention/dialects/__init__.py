@@ -12,6 +12,7 @@ warehouse DDL — and this registry maps names to them. Every compile path
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import MappingProxyType
 
 from sqlglot import exp
@@ -37,6 +38,7 @@ from saas_retention.dialects.base import (
     RecordFunctions,
     TimeFunctions,
     alias_qualified_columns,
+    from_utc,
     lower_case_functions,
 )
 
@@ -87,7 +89,19 @@ def time_functions(dialect: str) -> TimeFunctions:
 
 
 def record_functions(dialect: str) -> RecordFunctions:
+    """How the engine reads the product tools' nested records and epoch times (connectors)."""
     return engine(dialect).records
+
+
+def utc_to_local(ts: exp.Expression, tz: str, dialect: str) -> exp.Expression:
+    """A naive timestamp holding UTC as the naive local time in ``tz``."""
+    return from_utc(engine(dialect).times, ts, tz)
+
+
+def json_text(dialect: str) -> Callable[[exp.Expression, exp.Expression], exp.Expression]:
+    """The engine's reading of one member of a JSON object stored as text
+    (``Engine.json_text``)."""
+    return engine(dialect).json_text
 
 
 def with_query_settings(query: exp.Query, dialect: str) -> exp.Query:

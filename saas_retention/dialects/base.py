@@ -120,6 +120,9 @@ class TimeFunctions:
     # a tz-aware timestamp -> the naive local timestamp in zone ``tz``
     local_time: Callable[[exp.Expression, str], exp.Expression] = (
         lambda ts, tz: exp.cast(at_time_zone(ts, tz), exp.DataType.Type.TIMESTAMP))
+    # a naive timestamp holding UTC (as Stripe's exports do) -> the naive local timestamp in
+    # zone ``tz`` (None: ``local_time`` of the value read as UTC with AT TIME ZONE)
+    from_utc: Callable[[exp.Expression, str], exp.Expression] | None = None
     # a naive timestamp column as the engine's timestamp type
     to_timestamp: Callable[[exp.Expression], exp.Expression] = (
         lambda e: exp.cast(e, exp.DataType.Type.TIMESTAMP))
@@ -128,7 +131,26 @@ class TimeFunctions:
         lambda e: exp.cast(e, exp.DataType.build("TIMESTAMP")))
 
 
+def from_utc(times: TimeFunctions, ts: exp.Expression, tz: str) -> exp.Expression:
+    """A naive UTC timestamp as the naive local time in ``tz`` (TimeFunctions.from_utc)."""
+    if times.from_utc is not None:
+        return times.from_utc(ts, tz)
+    return times.local_time(at_time_zone(ts, "UTC"), tz)
+
+
 DEFAULT_TIME = TimeFunctions()
+
+
+# -- JSON ----------------------------------------------------------------------------------------
+
+def json_path(key: exp.Expression) -> exp.Expression:
+    """The JSONPath ``$.<key>`` of a key computed per row (a currency code, say)."""
+    return exp.func("concat", exp.Literal.string("$."), key)
+
+
+def json_value(document: exp.Expression, key: exp.Expression) -> exp.Expression:
+    """SQL:2016 JSON_VALUE with a path computed per row (BigQuery, SQL Server)."""
+    return exp.Anonymous(this="JSON_VALUE", expressions=[document, json_path(key)])
 
 
 # -- records: the nested fields and epoch times of the product tools' exports (connectors) ------
@@ -137,15 +159,15 @@ DEFAULT_TIME = TimeFunctions()
 OFFSET_PATTERN = "[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|[Zz])$"
 
 
-def json_path(path: tuple[str | int, ...]) -> exp.JSONPath:
+def record_path(path: tuple[str | int, ...]) -> exp.JSONPath:
     """A JSON path: a string is a key, an int an array position (from 0)."""
     return exp.JSONPath(expressions=[exp.JSONPathRoot(), *(
         exp.JSONPathSubscript(this=k) if isinstance(k, int) else exp.JSONPathKey(this=k)
         for k in path)])
 
 
-def json_text(doc: exp.Expression, path: tuple[str | int, ...]) -> exp.Expression:
-    return exp.JSONExtractScalar(this=doc, expression=json_path(path))
+def record_text(doc: exp.Expression, path: tuple[str | int, ...]) -> exp.Expression:
+    return exp.JSONExtractScalar(this=doc, expression=record_path(path))
 
 
 def element_alias(alias: str) -> exp.TableAlias:
@@ -203,13 +225,13 @@ class RecordFunctions:
     differently. The defaults are sqlglot's own generation (compiled, not executed)."""
     # the scalar at ``path`` inside ``doc`` as text (NULL when absent); a path item is a key,
     # or an int: an array position from 0
-    text: Callable[[exp.Expression, tuple[str | int, ...]], exp.Expression] = json_text
+    text: Callable[[exp.Expression, tuple[str | int, ...]], exp.Expression] = record_text
     # ``doc``, an array of records, as a FROM-able table of one row per element, each the
     # column named ``alias``; ``element`` reads a scalar of that element as text
     elements: Callable[[exp.Expression, str], exp.Expression] = (
         lambda doc, alias: exp.Unnest(expressions=[doc], alias=element_alias(alias)))
     element: Callable[[str, tuple[str, ...]], exp.Expression] = (
-        lambda alias, path: json_text(exp.column(alias), path))
+        lambda alias, path: record_text(exp.column(alias), path))
     # a number of 1/per_second seconds since 1970-01-01 UTC -> naive UTC timestamp
     epoch_to_utc: Callable[[exp.Expression, int], exp.Expression] = epoch_to_utc
     # ISO text (offset optional, UTC when none) or a timestamp -> naive UTC timestamp
@@ -284,6 +306,9 @@ class Engine:
     # warehouse DDL: CREATE SCHEMA exists; RENAME TO an unqualified name stays in the schema
     creates_schemas: bool = True
     rename_needs_schema: bool = False
+    # the text of the member ``key`` (an expression: it may differ per row) of a JSON object
+    # stored as text (Stripe's exchange_rates_from_usd rates); NULL when absent
+    json_text: Callable[[exp.Expression, exp.Expression], exp.Expression] = json_value
 
     # -- derived -------------------------------------------------------------------------------
     @property

@@ -49,6 +49,9 @@ ENGINE = Engine(
         local_time=lambda ts, tz: exp.Anonymous(this="DATETIME", expressions=[
             ts, exp.Literal.string(tz)]),
         to_timestamp=lambda e: exp.cast(e, exp.DataType.Type.DATETIME),
+        # TIMESTAMP(datetime) reads the civil time as UTC
+        from_utc=lambda ts, tz: exp.Anonymous(this="DATETIME", expressions=[
+            exp.Anonymous(this="TIMESTAMP", expressions=[ts]), exp.Literal.string(tz)]),
     ),
     records=RecordFunctions(
         text=_field,

@@ -16,6 +16,7 @@ from saas_retention.dialects.base import (
     element_alias,
     extract,
     floor_second,
+    json_path,
 )
 
 
@@ -89,4 +90,6 @@ ENGINE = Engine(
     nulls="last",
     window_nulls_ordering=True,
     create_function=create_macro,
+    json_text=lambda j, k: exp.Anonymous(this="JSON_EXTRACT_STRING", expressions=[
+        j, json_path(k)]),
 )

@@ -111,4 +111,7 @@ ENGINE = Engine(
     create_function=create_function,
     # no log-gamma for the sBG survival
     skipped_functions=frozenset({"sbg_survival", "discounted_survival"}),
+    # text holding JSON: a cast, then ->> takes a key computed per row
+    json_text=lambda j, k: exp.JSONExtractScalar(this=exp.cast(j, exp.DataType.Type.JSON),
+                                                 expression=k),
 )
