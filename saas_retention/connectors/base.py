@@ -20,6 +20,8 @@ from saas_retention.relations.target import Target
 
 # ToolTable.layout of a survey export with two header rows (question, then answer choice)
 WIDE_SURVEY = "wide_survey"
+# ToolTable.layout of a survey export with one column per question headed by its text (Hotjar)
+SURVEY_COLUMNS = "survey_columns"
 
 
 @dataclass(frozen=True)

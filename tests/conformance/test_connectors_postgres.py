@@ -61,6 +61,7 @@ def pg(postgres_module_dsn):
             _load(con, name, list(csv.DictReader(f)))
     _load(con, "users", [{"id": u, "account_id": c} for u, c in IDENTITY.items()])
     _load(con, "surveymonkey_responses", ref.surveymonkey_long_rows())
+    _load(con, "hotjar_responses", ref.hotjar_long_rows())
     yield con
     con.close()
 
@@ -116,6 +117,15 @@ def test_surveymonkey_on_postgres(pg):
     settings = parse_settings({"as_of": AS_OF, "tables": {"survey_responses": {
         "connector": "surveymonkey", "customer": {"column": "Account ID"},
         "questions": {"nps": ref.NPS_QUESTION, "csat": ref.CSAT_QUESTION}}}})
+    rows, _ = _run(pg, settings, "survey_responses")
+    assert sorted(rows, key=repr) == expected
+
+
+def test_hotjar_on_postgres(pg):
+    expected, _ = ref.hotjar()
+    settings = parse_settings({"as_of": AS_OF, "tables": {"survey_responses": {
+        "connector": "hotjar", "customer": {"column": "company_id"},
+        "questions": {"nps": ref.HOTJAR_QUESTION}}}})
     rows, _ = _run(pg, settings, "survey_responses")
     assert sorted(rows, key=repr) == expected
 

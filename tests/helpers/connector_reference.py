@@ -326,3 +326,32 @@ def posthog(tz: str = "UTC", identity: dict[str, str] | None = None, hints=True,
                      "session_id": p.get("$session_id"), "duration_seconds": None})
     expected, counts = _resolve(rows, identity)
     return expected, {**counts, "duplicates": duplicates, "rows_read": len(events) + duplicates}
+
+
+HOTJAR_QUESTION = "How likely are you to recommend"
+
+
+def hotjar(customer: str = "company_id"):
+    """Hotjar's survey export: one header row; the NPS column is the one whose header starts
+    with the question; responded at Date Submitted (local time)."""
+    with (FIXTURES / "hotjar" / "hotjar_responses.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    column = next(c for c in rows[0] if c.startswith(HOTJAR_QUESTION))
+    out, left_out = [], 0
+    for r in rows:
+        if not r[column].strip():
+            continue
+        if not r[customer].strip():
+            left_out += 1
+            continue
+        out.append((r[customer], dt.datetime.fromisoformat(r["Date Submitted"]), "nps",
+                    float(r[column]), None))
+    return sorted(out, key=repr), left_out
+
+
+def hotjar_long_rows() -> list[dict]:
+    with (FIXTURES / "hotjar" / "hotjar_responses.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{**{k: v or None for k, v in r.items()}, "question": column,
+             "answer_choice": "Response", "answer": r[column] or None}
+            for column in rows[0] for r in rows]

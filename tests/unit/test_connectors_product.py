@@ -194,6 +194,32 @@ def test_surveymonkey_two_header_rows(tmp_path):
     assert check(tmp_path, parse_settings(config)).tables["survey_responses"] == 0
 
 
+def test_hotjar_one_column_per_question(tmp_path):
+    expected, left_out = ref.hotjar()
+    assert left_out == 1 and len(expected) == 3
+    _write_csv(tmp_path / "subscriptions.csv",
+               ["subscription_id", "customer_id", "start_date", "end_date", "mrr"],
+               SUBSCRIPTIONS)
+    shutil.copy(ref.FIXTURES / "hotjar" / "hotjar_responses.csv", tmp_path)
+    config = {"as_of": AS_OF, "tables": {"survey_responses": {
+        "connector": "hotjar", "customer": {"column": "company_id"},
+        "questions": {"nps": ref.HOTJAR_QUESTION}}}}
+    report = check(tmp_path, parse_settings(config))
+    assert report.tables["survey_responses"] == len(expected)
+    assert report.warnings[0].count == left_out
+    con = duckdb.connect()
+    try:
+        relation = open_source(tmp_path).find(parse_settings(config), "hotjar_responses",
+                                              "survey_columns")
+        con.execute(exp.Create(this=exp.to_table("raw_tool_hotjar_responses"), kind="TABLE",
+                               expression=exp.select("*").from_(relation.reader))
+                    .sql("duckdb"))
+        rows, _ = _run(con, parse_settings(config), "survey_responses")
+    finally:
+        con.close()
+    assert sorted(rows, key=repr) == expected
+
+
 def test_customer_setting_must_fit_the_tool(con):
     with pytest.raises(ConfigError, match="needs to know where the customer is"):
         _run(con, _settings("mixpanel"))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from saas_retention.connectors.base import WIDE_SURVEY
+from saas_retention.connectors.base import SURVEY_COLUMNS, WIDE_SURVEY
 from saas_retention.core.config import Settings
 from saas_retention.core.errors import SourceError
 
@@ -138,7 +138,7 @@ def _json_relation(path: Path) -> Relation:
 
 
 
-def wide_survey_reader(path: Path) -> tuple[exp.Expression, str | None]:
+def wide_survey_reader(path: Path, header_rows: int = 2) -> tuple[exp.Expression, str | None]:
     """A survey export with two header rows (SurveyMonkey's "All Responses Data": the question
     on the first row, the answer choice on the second; respondent columns such as Respondent
     ID, dates and custom variables have an empty second cell) as one row per respondent and
@@ -148,6 +148,8 @@ def wide_survey_reader(path: Path) -> tuple[exp.Expression, str | None]:
     and a question spanning several choice columns names only its first (the others are
     blank and take the question on their left). DuckDB reads the rows; the union below turns
     each answer column into rows, so the connector selects questions by their text in SQL.
+    With ``header_rows=1`` (Hotjar's export: one column per question, headed by its text)
+    every column is both a respondent column and an answer column (choice ``Response``).
     Returns the reader, or None and why the file does not have that layout.
     """
     import csv
@@ -155,7 +157,15 @@ def wide_survey_reader(path: Path) -> tuple[exp.Expression, str | None]:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
         rows = csv.reader(handle)
-        first, second, data = next(rows, None), next(rows, None), next(rows, None)
+        first = next(rows, None)
+        second = next(rows, None) if header_rows == 2 else ["Response"] * len(first or [])
+        data = next(rows, None)
+    if header_rows == 1:
+        if not first:
+            return None, "has no header row"
+        respondent = list(enumerate(first))
+        answers = [(i, top, "Response") for i, top in respondent]
+        return _unpivot(path, first, respondent, answers, data, 1), None
     if not first or second is None:
         return None, "has fewer than two header rows"
     if second[0].strip():
@@ -173,17 +183,22 @@ def wide_survey_reader(path: Path) -> tuple[exp.Expression, str | None]:
     if not answers:
         return None, ("has no answer columns (no second header row naming a response or an "
                       "answer choice)")
+    return _unpivot(path, first, respondent, answers, data, 2), None
+
+
+def _unpivot(path: Path, first: list[str], respondent: list[tuple[int, str]],
+             answers: list[tuple[int, str, str]], data, skip: int) -> exp.Expression:
     names = [f"c{i}" for i in range(len(first))]
     if data is None:
         # no response yet: DuckDB cannot sniff a file of headers alone
         empty = exp.select(*(exp.alias_(exp.cast(exp.null(), "VARCHAR"), name, quoted=True)
                              for name in [*(n for _, n in respondent), "question",
                                           "answer_choice", "answer"])).limit(0)
-        return empty.subquery("wide_survey"), None
+        return empty.subquery("wide_survey")
     read = exp.func(
         "read_csv", exp.Literal.string(str(path)),
         exp.EQ(this=exp.var("header"), expression=exp.false()),
-        exp.EQ(this=exp.var("skip"), expression=exp.Literal.number(2)),
+        exp.EQ(this=exp.var("skip"), expression=exp.Literal.number(skip)),
         exp.EQ(this=exp.var("all_varchar"), expression=exp.true()),
         exp.EQ(this=exp.var("names"),
                expression=exp.Array(expressions=[exp.Literal.string(n) for n in names])))
@@ -196,7 +211,7 @@ def wide_survey_reader(path: Path) -> tuple[exp.Expression, str | None]:
     union = branches[0]
     for branch in branches[1:]:
         union = exp.union(union, branch, distinct=False)
-    return union.subquery("wide_survey"), None
+    return union.subquery("wide_survey")
 
 
 
@@ -224,10 +239,10 @@ class Source:
         relation = self.relations().get(name.lower())
         if relation is None or layout is None:
             return relation
-        if layout != WIDE_SURVEY or relation.path is None or not relation.label.lower(
-                ).endswith(CSV_SUFFIXES):
+        if layout not in (WIDE_SURVEY, SURVEY_COLUMNS) or relation.path is None or \
+                not relation.label.lower().endswith(CSV_SUFFIXES):
             raise SourceError(f"{table}: {relation.label} must be the tool's CSV export")
-        reader, why = wide_survey_reader(relation.path)
+        reader, why = wide_survey_reader(relation.path, 2 if layout == WIDE_SURVEY else 1)
         if reader is None:
             raise SourceError(f"{table}: {relation.label} {why}: expected a survey export "
                               "with two header rows (question, then answer choice)")
