@@ -17,7 +17,7 @@ import pytest
 from saas_retention.builders.duckdb.run import check
 from saas_retention.connectors import connector_for
 from saas_retention.core.config import parse_settings
-from saas_retention.core.errors import SourceError, SourceProblems
+from saas_retention.core.errors import ConfigError, SourceError, SourceProblems
 from saas_retention.dialects import SUPPORTED
 from saas_retention.relations.target import Target
 
@@ -226,6 +226,9 @@ def _copy(tmp_path: Path) -> Path:
 
 
 def test_missing_stripe_table_or_column_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="'airbyte' is not supported by the 'stripe' "
+                                          "connector yet"):
+        check(FIXTURE, parse_settings({**SETTINGS, "stripe_schema": "airbyte"}))
     src = _copy(tmp_path)
     (src / "coupons.csv").unlink()
     with pytest.raises(SourceError, match="no table 'coupons' — stripe's coupons table"):
