@@ -72,7 +72,14 @@ class Connector:
     def resolve(self, settings: Settings) -> Connector:
         if self.variant_setting is None:
             return self
-        return self.variants.get(getattr(settings, self.variant_setting), self)
+        value = getattr(settings, self.variant_setting)
+        if value not in self.variants:
+            from saas_retention.core.errors import ConfigError
+
+            raise ConfigError(f"{self.variant_setting}: {value!r} is not supported by the "
+                              f"{self.name!r} connector yet; supported: "
+                              f"{', '.join(self.variants)}")
+        return self.variants[value]
 
     def query(self, t: Target) -> exp.Query:
         """The contract table's rows, with the contract's column names, as ``t``'s engine

@@ -280,13 +280,13 @@ def _joined(t: Target) -> exp.Select:
         .from_(x.lines(t).subquery("l"))
         .join(x.invoices(t).subquery("i"), on=exp.EQ(this=c("invoice_id", "i"),
                                                      expression=c("invoice_id", "l")),
-              join_type="left")
+              join_type="left", copy=False)
         .join(x.prices(t).subquery("p"), on=exp.EQ(this=c("price_id", "p"),
                                                    expression=c("price_id", "l")),
-              join_type="left")
+              join_type="left", copy=False)
         .join(x.subscriptions(t).subquery("s"), on=exp.EQ(this=c("subscription_id", "s"),
                                                           expression=c("subscription_id", "l")),
-              join_type="left")
+              join_type="left", copy=False)
     )
 
 
@@ -328,10 +328,10 @@ def _counted(t: Target) -> exp.Select:
         .from_(exp.alias_(exp.to_table(JOINED), "j", table=True))
         .join(discounts.subquery("d"), on=exp.EQ(this=c("line_id", "d"),
                                                  expression=c("line_id", "j")),
-              join_type="left")
+              join_type="left", copy=False)
         .join(taxes.subquery("x"), on=exp.EQ(this=c("line_id", "x"),
                                              expression=c("line_id", "j")),
-              join_type="left")
+              join_type="left", copy=False)
         .where(_counts())
     )
 
@@ -352,7 +352,8 @@ def _rated(t: Target) -> exp.Select:
         exp.select(c("line_id", "cl"), _as(exp.func("max", c("rate_day", "r")), "rate_day"))
         .from_(exp.alias_(exp.to_table(COUNTED), "cl", table=True))
         .join(exp.alias_(exp.to_table(RATES), "r", table=True),
-              on=exp.LTE(this=c("rate_day", "r"), expression=c("invoice_day", "cl")))
+              on=exp.LTE(this=c("rate_day", "r"), expression=c("invoice_day", "cl")),
+              copy=False)
         .where(exp.NEQ(this=c("currency", "cl"), expression=s(t.settings.reporting_currency)))
         .group_by(c("line_id", "cl"))
     )
@@ -362,10 +363,10 @@ def _rated(t: Target) -> exp.Select:
         .from_(exp.alias_(exp.to_table(COUNTED), "cl", table=True))
         .join(latest.subquery("lr"), on=exp.EQ(this=c("line_id", "lr"),
                                                expression=c("line_id", "cl")),
-              join_type="left")
+              join_type="left", copy=False)
         .join(exp.alias_(exp.to_table(RATES), "r", table=True),
               on=exp.EQ(this=c("rate_day", "r"), expression=c("rate_day", "lr")),
-              join_type="left")
+              join_type="left", copy=False)
     )
 
 
@@ -414,7 +415,7 @@ STEPS: tuple[tuple[str, Callable[[Target], exp.Select]], ...] = (
 def with_steps(t: Target, query: exp.Select, upto: str) -> exp.Select:
     """``query`` with the rule steps up to ``upto`` as its common table expressions."""
     for name, step in STEPS:
-        query = query.with_(name, as_=step(t))
+        query = query.with_(name, as_=step(t), copy=False)
         if name == upto:
             break
     return query
@@ -424,7 +425,7 @@ def subscriptions_query(t: Target) -> exp.Query:
     """Rule 7: the contract rows — one per contiguous span of paid coverage of one
     subscription item (price) at one monthly amount. Lines covering no day (canceled before
     their period) and lines worth nothing (trials, free plans) give no row."""
-    lines = (exp.select("*").from_(MONTHLY)
+    lines = (exp.select(exp.Star()).from_(MONTHLY)
              .where(exp.and_(exp.GT(this=c("end_day"), expression=c("start_day")),
                              exp.GT(this=c("mrr"), expression=n(0)))))
     item = [c("subscription_id"), c("price_id"), c("mrr")]
@@ -437,13 +438,13 @@ def subscriptions_query(t: Target) -> exp.Query:
                             end=n(1), end_side="PRECEDING"))
     starts = exp.Case(ifs=[exp.If(this=exp.LTE(this=c("start_day"), expression=previous_end),
                                   true=n(0))], default=n(1))
-    flagged = exp.select("*", _as(starts, "starts_span")).from_(lines.subquery("cl"))
+    flagged = exp.select(exp.Star(), _as(starts, "starts_span")).from_(lines.subquery("cl"))
     span = exp.Window(
         this=exp.func("sum", c("starts_span")), partition_by=[x.copy() for x in item],
         order=exp.Order(expressions=[o.copy() for o in order]),
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING",
                             end="CURRENT ROW"))
-    numbered = exp.select("*", _as(span, "span_no")).from_(flagged.subquery("fl"))
+    numbered = exp.select(exp.Star(), _as(span, "span_no")).from_(flagged.subquery("fl"))
     spans = (
         exp.select(c("subscription_id"), c("price_id"), c("mrr"), c("span_no"),
                    _as(exp.func("max", c("customer_id")), "customer_id"),

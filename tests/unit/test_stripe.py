@@ -17,7 +17,7 @@ import pytest
 from saas_retention.builders.duckdb.run import check
 from saas_retention.connectors import connector_for
 from saas_retention.core.config import parse_settings
-from saas_retention.core.errors import SourceError, SourceProblems
+from saas_retention.core.errors import ConfigError, SourceError, SourceProblems
 from saas_retention.dialects import SUPPORTED
 from saas_retention.relations.target import Target
 
@@ -147,6 +147,35 @@ def test_contract_rows_of_a_few_subscriptions():
     ]
 
 
+def contract_rows(settings) -> list[tuple]:
+    """The connector's contract rows, as the DuckDB build creates them."""
+    import duckdb
+
+    from saas_retention.builders.duckdb.sources import open_source
+    from saas_retention.builders.duckdb.stage import Stager
+
+    con = duckdb.connect()
+    try:
+        Stager(con, open_source(FIXTURE), settings).read()
+        return con.execute("select subscription_id, customer_id, start_date, end_date, mrr "
+                           "from raw_subscriptions order by 1").fetchall()
+    finally:
+        con.close()
+
+
+LOS_ANGELES = {**SETTINGS, "timezone": "America/Los_Angeles"}
+
+
+def test_days_are_local_days_of_utc_timestamps():
+    rows = {r[0]: r[1:] for r in contract_rows(parse_settings(LOS_ANGELES))}
+    # periods start at midnight UTC: 4 pm the day before in Los Angeles (UTC−8 in winter,
+    # −7 from 10 March); the cancel of 10 April 16:20 UTC is 09:20 that day there
+    assert rows["sub_monthly#1"][1:3] == (date(2023, 12, 31), date(2024, 6, 30))
+    assert rows["sub_cancel_at_end#1"][1:3] == (date(2023, 12, 31), date(2024, 4, 10))
+    # 10 Feb 09:30 UTC is 01:30 that day in Los Angeles
+    assert rows["sub_annual#1"][1:3] == (date(2024, 2, 10), date(2025, 2, 10))
+
+
 # -- Fivetran's schema ---------------------------------------------------------------------------
 
 def _read(name: str) -> list[dict]:
@@ -226,6 +255,9 @@ def _copy(tmp_path: Path) -> Path:
 
 
 def test_missing_stripe_table_or_column_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="'airbyte' is not supported by the 'stripe' "
+                                          "connector yet"):
+        check(FIXTURE, parse_settings({**SETTINGS, "stripe_schema": "airbyte"}))
     src = _copy(tmp_path)
     (src / "coupons.csv").unlink()
     with pytest.raises(SourceError, match="no table 'coupons' — stripe's coupons table"):
@@ -319,3 +351,13 @@ def test_postgres_gives_the_same_rows(built, tmp_path, pg_dsn):
                               f'"{schema}_out".customer_periods order by 1, 2').fetchall()
         assert [(c, p, float(m), mv) for c, p, m, mv in got] == \
             [(c, p, float(m), mv) for c, p, m, mv in want_periods], stripe_schema
+    # the connector's rows with local days in another time zone: PostgreSQL's conversion of
+    # UTC timestamps (AT TIME ZONE twice) gives DuckDB's days
+    settings = parse_settings(LOS_ANGELES)
+    query = connector_for(settings, "subscriptions").query(
+        Target("postgres", settings, source_schema="stripe_dp"))
+    with psycopg.connect(pg_dsn) as con:
+        got = con.execute(f"select subscription_id, customer_id, start_date, end_date, mrr "
+                          f"from ({query.sql('postgres')}) as q order by 1").fetchall()
+    assert [(*r[:4], float(r[4])) for r in got] == \
+        [(*r[:4], float(r[4])) for r in contract_rows(settings)]
