@@ -15,7 +15,7 @@ CONNECTORS: dict[str, Connector] = {}
 # support_tickets from its conversations, survey_responses from their ratings)
 PRODUCING: dict[tuple[str, str], Connector] = {}
 _MODULES: tuple[str, ...] = ("stripe", "ga4", "segment", "mixpanel", "amplitude", "posthog",
-                             "intercom", "surveymonkey", "hotjar")
+                             "intercom", "zendesk", "surveymonkey", "hotjar", "typeform")
 _loaded = False
 
 

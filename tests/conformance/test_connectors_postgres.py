@@ -19,7 +19,7 @@ from saas_retention.relations.target import Target
 pytestmark = pytest.mark.postgres
 
 AS_OF = "2024-06-30"
-IDENTITY = {"u3": "initech", "u2": "globex", "65d4f301": "initech"}
+IDENTITY = {"u3": "initech", "u2": "globex", "65d4f301": "initech", "361088": "initech"}
 SCHEMA = "tools"
 
 
@@ -62,6 +62,10 @@ def pg(postgres_module_dsn):
     _load(con, "users", [{"id": u, "account_id": c} for u, c in IDENTITY.items()])
     _load(con, "surveymonkey_responses", ref.surveymonkey_long_rows())
     _load(con, "hotjar_responses", ref.hotjar_long_rows())
+    _load(con, "zendesk_tickets", ref.json_lines(ref.FIXTURES / "zendesk" /
+                                                 "zendesk_tickets.jsonl"))
+    _load(con, "typeform_responses", ref.json_lines(ref.FIXTURES / "typeform" /
+                                                    "typeform_responses.jsonl"))
     yield con
     con.close()
 
@@ -127,6 +131,20 @@ def test_hotjar_on_postgres(pg):
         "connector": "hotjar", "customer": {"column": "company_id"},
         "questions": {"nps": ref.HOTJAR_QUESTION}}}})
     rows, _ = _run(pg, settings, "survey_responses")
+    assert sorted(rows, key=repr) == expected
+
+
+def test_zendesk_and_typeform_on_postgres(pg):
+    tickets, _ = ref.zendesk("Europe/Paris", identity=IDENTITY)
+    rows, _ = _run(pg, _settings("zendesk", "support_tickets", tz="Europe/Paris",
+                                 identity=True, customer={"property": "organization_id"}),
+                   "support_tickets")
+    assert sorted(rows, key=repr) == tickets
+    expected, _ = ref.typeform("Europe/Paris")
+    rows, _ = _run(pg, _settings("typeform", "survey_responses", tz="Europe/Paris",
+                                 customer={"property": "account_id"},
+                                 questions={"nps": "nps", "csat": "csat"}),
+                   "survey_responses")
     assert sorted(rows, key=repr) == expected
 
 

@@ -355,3 +355,42 @@ def hotjar_long_rows() -> list[dict]:
     return [{**{k: v or None for k, v in r.items()}, "question": column,
              "answer_choice": "Response", "answer": r[column] or None}
             for column in rows[0] for r in rows]
+
+
+def zendesk(tz: str = "UTC", identity: dict[str, str] | None = None):
+    """Zendesk tickets: created_at in UTC; resolved at metric_set.solved_at when the status
+    is solved or closed; the customer is organization_id, else the identity row of the
+    requester."""
+    tickets, left_out = [], 0
+    for z in json_lines(FIXTURES / "zendesk" / "zendesk_tickets.jsonl"):
+        customer = str(z["organization_id"]) if z.get("organization_id") is not None else \
+            (identity or {}).get(str(z["requester_id"]))
+        if customer is None:
+            left_out += 1
+            continue
+        solved = (z.get("metric_set") or {}).get("solved_at")
+        tickets.append((customer, iso_local(z["created_at"], tz),
+                        iso_local(solved, tz) if solved and z["status"] in ("solved", "closed")
+                        else None))
+    return sorted(tickets, key=repr), left_out
+
+
+def typeform(tz: str = "UTC", refs: dict[str, str] | None = None):
+    """Typeform responses: each survey's answer is the number of the first answer whose
+    field ref starts with the survey's prefix; the customer is the account_id hidden field;
+    responded at submitted_at (UTC)."""
+    refs = refs or {"nps": "nps", "csat": "csat"}
+    out, left_out = [], 0
+    for item in json_lines(FIXTURES / "typeform" / "typeform_responses.jsonl"):
+        for survey, prefix in sorted(refs.items()):
+            number = next((a["number"] for a in item["answers"]
+                           if a["field"]["ref"].startswith(prefix)), None)
+            if number is None:
+                continue
+            customer = item["hidden"].get("account_id") or None
+            if customer is None:
+                left_out += 1
+                continue
+            out.append((customer, iso_local(item["submitted_at"], tz), survey, float(number),
+                        None))
+    return sorted(out, key=repr), left_out

@@ -29,7 +29,7 @@ AS_OF = "2024-06-30"
 SUBSCRIPTIONS = [("s1", "acme", "2024-01-01", "", "100"),
                  ("s2", "globex", "2024-01-15", "", "50"),
                  ("s3", "initech", "2024-01-10", "2024-03-01", "20")]
-IDENTITY = {"u3": "initech", "u2": "globex", "65d4f301": "initech"}
+IDENTITY = {"u3": "initech", "u2": "globex", "65d4f301": "initech", "361088": "initech"}
 TOOLS = {"mixpanel": "events", "ga4": "events", "segment": "events",
          "rudderstack": "events", "intercom": "support_tickets"}
 FIXTURE_DIRS = {"rudderstack": "segment"}
@@ -55,7 +55,8 @@ CUSTOMER = {"mixpanel": {"property": "company_id"}, "ga4": {"property": "company
 def con(tmp_path_factory):
     """One connection holding every fixture's tool tables as the DuckDB build reads them."""
     root = tmp_path_factory.mktemp("tools")
-    for tool in ("mixpanel", "ga4", "segment", "intercom", "surveymonkey", "posthog"):
+    for tool in ("mixpanel", "ga4", "segment", "intercom", "surveymonkey", "posthog",
+                 "zendesk", "typeform"):
         for item in (ref.FIXTURES / tool).iterdir():
             if item.name != "README.md":
                 shutil.copy(item, root / item.name)
@@ -220,6 +221,34 @@ def test_hotjar_one_column_per_question(tmp_path):
     assert sorted(rows, key=repr) == expected
 
 
+def test_zendesk_tickets(con):
+    tickets, left_out = ref.zendesk("Europe/Paris", identity=IDENTITY)
+    settings = _settings("zendesk", "support_tickets", tz="Europe/Paris", identity=True,
+                         customer={"property": "organization_id"})
+    rows, names = _run(con, settings, "support_tickets")
+    assert names == ["customer_id", "created_at", "resolved_at"]
+    assert sorted(rows, key=repr) == tickets
+    assert left_out == 1 and len(tickets) == 4
+
+
+def test_typeform_responses(con):
+    expected, left_out = ref.typeform("Europe/Paris")
+    settings = _settings("typeform", "survey_responses", tz="Europe/Paris",
+                         customer={"property": "account_id"},
+                         questions={"nps": "nps", "csat": "csat"})
+    rows, _ = _run(con, settings, "survey_responses")
+    assert sorted(rows, key=repr) == expected
+    assert left_out == 2 and len(expected) == 6
+    # a ref no answer has: an error listing the refs answered
+    wrong = _settings("typeform", "survey_responses", customer={"property": "account_id"},
+                      questions={"nps": "recommend"})
+    check_ = next(c for c in connector_for(wrong, "survey_responses").checks
+                  if c.name == "nps_question")
+    found = con.execute(check_.rows(Target("duckdb", wrong, tool_prefix="raw_tool_"))
+                        .sql("duckdb")).fetchall()
+    assert [sorted(found[0][0].split(" | "))] == [["csat_support", "nps_score", "reason"]]
+
+
 def test_ga4_in_bigquery_reads_event_params_with_unnest():
     # GA4's native export is queried where it lives: STRUCT fields by dots, the repeated
     # event_params through UNNEST, microseconds through TIMESTAMP_MICROS (golden only: no
@@ -246,7 +275,8 @@ def test_every_connector_compiles_for_the_golden_warehouses():
         "events": lambda name: {"customer": CUSTOMER.get(name, {"property": "company_id"})},
         "support_tickets": lambda name: {"customer": {"property": "company_id"}},
         "survey_responses": lambda name: {"customer": (
-            {"property": "company_id"} if name == "intercom" else {"column": "Account ID"}),
+            {"property": "company_id"} if name in ("intercom", "typeform")
+            else {"column": "Account ID"}),
             "questions": {"nps": "How likely"}},
     }
     compiled = set()
@@ -257,7 +287,7 @@ def test_every_connector_compiles_for_the_golden_warehouses():
         for dialect in ("bigquery", "snowflake", "trino"):
             assert connector.query(Target(dialect, settings, source_schema="tools")).sql(dialect)
         compiled.add((name, table))
-    assert len(compiled) == 10
+    assert len(compiled) == 12
 
 
 def test_customer_setting_must_fit_the_tool(con):
