@@ -180,7 +180,12 @@ def check(source, config, as_of):
 
 
 def _connector_summary(found: dict) -> str:
-    """One line of what an event connector found (connectors/product.py: summary)."""
+    """One line of what a connector found (connectors/product.py: summary, kept_summary)."""
+    if "rows_read" not in found:
+        first, last = found.get("first_at"), found.get("last_at")
+        span = "no rows" if first is None else f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
+        return (f"{found['rows_kept']:,} rows, {found['customers']:,} customers resolved; "
+                f"{span} (local time); rows left out are listed below")
     first, last = found.get("first_event_at"), found.get("last_event_at")
     span = "no events" if first is None else f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
     return (f"{found['rows_read']:,} rows read, {found['rows_kept']:,} kept; "

@@ -273,3 +273,16 @@ def summary(resolved: exp.Select) -> exp.Select:
                                                          true=_c("event_at", r))])),
                    "last_event_at"),
     ).from_(exp.alias_(resolved.subquery(), r))
+
+
+def kept_summary(produced: exp.Query, time_column: str) -> exp.Select:
+    """What ``saas-retention check`` reports of a voice connector (tickets, responses): the
+    rows it produced, their customers and time span (local time); rows left out are its
+    checks' warnings."""
+    return exp.select(
+        exp.alias_(exp.func("count", exp.Star()), "rows_kept"),
+        exp.alias_(exp.Count(this=exp.Distinct(expressions=[_c("customer_id")])),
+                   "customers"),
+        exp.alias_(exp.func("min", _c(time_column)), "first_at"),
+        exp.alias_(exp.func("max", _c(time_column)), "last_at"),
+    ).from_(exp.alias_(produced.subquery(), "produced"))

@@ -11,7 +11,7 @@ from sqlglot import exp
 
 from saas_retention.connectors import register
 from saas_retention.connectors.base import Connector, ConnectorCheck, ToolTable
-from saas_retention.connectors.product import lit, nullif_blank
+from saas_retention.connectors.product import kept_summary, lit, nullif_blank
 from saas_retention.core.config import Settings
 from saas_retention.core.errors import ConfigError
 from saas_retention.dialects import record_functions
@@ -95,14 +95,18 @@ def survey_export(name: str, title: str, table: str, layout: str, time_column: s
             return ()
         return (ToolTable(table, (source.name,), layout=layout),)
 
+    def produced(t: Target) -> exp.Select:
+        return exp.select("*").from_(
+            responses(t, name, table, time_column).subquery("response")).where(
+            exp.column("customer_id").is_(exp.null()).not_())
+
     return register(Connector(
         name=name,
         produces="survey_responses",
         tables=(ToolTable(table, (*respondent_columns, time_column, "question",
                                   "answer_choice", "answer"), description, layout=layout),),
-        build=lambda t: exp.select("*").from_(
-            responses(t, name, table, time_column).subquery("response")).where(
-            exp.column("customer_id").is_(exp.null()).not_()),
+        build=produced,
+        summary=lambda t: kept_summary(produced(t), "responded_at"),
         extra_tables=customer_table,
         checks=(
             ConnectorCheck("no_questions", table, "question",

@@ -17,6 +17,7 @@ from saas_retention.connectors.base import Connector, ConnectorCheck, ToolTable
 from saas_retention.connectors.product import (
     as_number,
     customer_source,
+    kept_summary,
     lit,
     local,
     nullif_blank,
@@ -101,6 +102,7 @@ TYPEFORM = register(Connector(
     tables=(ToolTable(TABLE, ("response_id", "submitted_at", "hidden", "answers"),
                       "the Responses API's items, one JSON object a line"),),
     build=responses,
+    summary=lambda t: kept_summary(responses(t), "responded_at"),
     checks=(*(ConnectorCheck(
         f"{survey}_question", TABLE, "answers",
         f"tables.survey_responses.questions.{survey}: no answered field's ref starts with "

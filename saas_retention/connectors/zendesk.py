@@ -18,6 +18,7 @@ from saas_retention.connectors.product import (
     customer_source,
     identity_customers,
     identity_table,
+    kept_summary,
     lit,
     local,
     nullif_blank,
@@ -76,6 +77,7 @@ ZENDESK = register(Connector(
     tables=(ToolTable(TABLE, ("id", "created_at", "status", "requester_id", "metric_set"),
                       "tickets (Incremental Ticket Export with metric_sets)"),),
     build=tickets,
+    summary=lambda t: kept_summary(tickets(t), "created_at"),
     extra_tables=identity_table,
     checks=(ConnectorCheck(
         "unresolved_customer", TABLE, None, "tickets whose customer cannot be resolved (no "

@@ -359,6 +359,8 @@ def test_check_reports_what_each_connector_found(sources):
     warnings = "\n".join(str(w) for w in report.warnings)
     assert "duplicate events dropped as Mixpanel drops them" in warnings
     assert "anonymous_id='d9'" in warnings and "known_user='u3'" in warnings
+    assert report.summaries["support_tickets"]["rows_kept"] == 3
+    assert report.summaries["survey_responses"]["customers"] == 1
     # the CLI prints it on one line
     import yaml
     from click.testing import CliRunner
@@ -373,6 +375,26 @@ def test_check_reports_what_each_connector_found(sources):
     assert ("events from its connector: 11 rows read, 8 kept; 2 users, 2 customers resolved; "
             "2024-01-01 10:00 to 2024-03-31 23:30 UTC; left out: 1 duplicates, 1 anonymous, "
             "1 unresolved") in out.output
+
+
+def test_identity_table_is_read_from_the_source(sources, tmp_path):
+    # the identity table named in the config is read from --source like the tool's tables
+    shutil.copy(sources / "tool" / "mixpanel_export.jsonl", tmp_path)
+    shutil.copy(sources / "tool" / "subscriptions.csv", tmp_path)
+    _write_csv(tmp_path / "accounts_users.csv", ["id", "account_id"],
+               [["u1", "acme"], ["u2", "globex"], ["u3", "initech"]])
+    settings = parse_settings({"as_of": AS_OF, "identity": {
+        "table": "accounts_users", "columns": {"user_id": "id", "customer_id": "account_id"}},
+        "tables": {"events": {"connector": "mixpanel"}}})
+    report = check(tmp_path, settings)
+    assert report.connectors["mixpanel"] == {"mixpanel_export": 11, "accounts_users": 3}
+    expected, counts = ref.mixpanel(identity={"u1": "acme", "u2": "globex", "u3": "initech"},
+                                    hints=False)
+    assert report.tables["events"] == len(expected)
+    assert report.summaries["events"]["customers"] == 3 == counts["customers"]
+    (tmp_path / "accounts_users.csv").unlink()
+    with pytest.raises(SourceError, match="no table 'accounts_users'"):
+        check(tmp_path, settings)
 
 
 def test_models_from_connectors_equal_the_contract(sources, tmp_path):
