@@ -120,13 +120,24 @@ def _unresolved(contract: str, condition=None) -> ConnectorCheck:
 
 
 COLUMNS = ("id", "created_at", "state", "statistics", "contacts")
+
+
+def _tables(contract: str):
+    """The identity table, and custom_attributes when the customer is one of them."""
+    def tables(settings: Settings) -> tuple[ToolTable, ...]:
+        source = customer_source(settings, contract)
+        column = ((ToolTable(TABLE, ("custom_attributes",)),)
+                  if source is not None and source.kind == "property" else ())
+        return (*identity_table(settings), *column)
+
+    return tables
 INTERCOM_TICKETS = register(Connector(
     name="intercom",
     produces="support_tickets",
     tables=(ToolTable(TABLE, COLUMNS, "conversations, one JSON object a line"),),
     build=tickets,
     summary=lambda t: kept_summary(tickets(t), "created_at"),
-    extra_tables=identity_table,
+    extra_tables=_tables("support_tickets"),
     checks=(_unresolved("support_tickets"),),
     description="Intercom conversations -> support_tickets",
 ))
@@ -137,7 +148,7 @@ INTERCOM_RATINGS = register(Connector(
                       "conversations, one JSON object a line"),),
     build=ratings,
     summary=lambda t: kept_summary(ratings(t), "responded_at"),
-    extra_tables=identity_table,
+    extra_tables=_tables("survey_responses"),
     checks=(_unresolved("survey_responses",
                         exp.column("rating").is_(exp.null()).not_()),),
     description="Intercom conversation ratings -> survey_responses (csat)",

@@ -98,6 +98,13 @@ def resolved(t: Target) -> exp.Select:
     return pipeline(t, tool_rows(t), links=links(t), user_customers=groups)
 
 
+def _tables(settings) -> tuple[ToolTable, ...]:
+    """The identity table, and the tracks column a ``customer: {property: …}`` names."""
+    source = customer_source(settings)
+    column = (ToolTable(TRACKS, (source.name,)),) if source and source.kind == "property" else ()
+    return (*identity_table(settings), *column)
+
+
 def _connector(name: str, title: str) -> Connector:
     return register(Connector(
         name=name,
@@ -109,8 +116,8 @@ def _connector(name: str, title: str) -> Connector:
             ToolTable(GROUPS, ("user_id", "group_id", "timestamp"), "group calls"),
         ),
         build=lambda t: kept(t, resolved(t)),
-    extra_tables=identity_table,
-    summary=lambda t: summary(resolved(t)),
+        extra_tables=_tables,
+        summary=lambda t: summary(resolved(t)),
         checks=event_checks(title, TRACKS, resolved, "message id"),
         description=f"{title} warehouse schema (tracks, identifies, groups) -> events",
     ))

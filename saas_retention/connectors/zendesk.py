@@ -71,6 +71,13 @@ def tickets(t: Target) -> exp.Select:
         exp.column("customer_id").is_(exp.null()).not_())
 
 
+def _tables(settings) -> tuple[ToolTable, ...]:
+    """The identity table, and the ticket field a ``customer: {property: …}`` names."""
+    source = customer_source(settings, "support_tickets")
+    column = (ToolTable(TABLE, (source.name,)),) if source and source.kind == "property" else ()
+    return (*identity_table(settings), *column)
+
+
 ZENDESK = register(Connector(
     name="zendesk",
     produces="support_tickets",
@@ -78,7 +85,7 @@ ZENDESK = register(Connector(
                       "tickets (Incremental Ticket Export with metric_sets)"),),
     build=tickets,
     summary=lambda t: kept_summary(tickets(t), "created_at"),
-    extra_tables=identity_table,
+    extra_tables=_tables,
     checks=(ConnectorCheck(
         "unresolved_customer", TABLE, None, "tickets whose customer cannot be resolved (no "
         "organization field, no identity row for the requester): left out",
