@@ -176,6 +176,23 @@ def test_days_are_local_days_of_utc_timestamps():
     assert rows["sub_annual#1"][1:3] == (date(2024, 2, 10), date(2025, 2, 10))
 
 
+def test_incremental_builds_of_a_stripe_source_are_full(tmp_path, monkeypatch):
+    from saas_retention.builders.duckdb.run import BuildResult
+    from saas_retention.builders.duckdb.stage import StagingReport
+    from saas_retention.builders.incremental import refresh
+
+    # the decision is under test, not the full build (test_monthly_mrr_matches_the_rules)
+    full_builds = []
+    monkeypatch.setattr(refresh, "build", lambda *a, **k: full_builds.append(k) or
+                        BuildResult(staging=StagingReport()))
+    (tmp_path / "stripe.duckdb").write_bytes(b"")  # an earlier build's file
+    result = refresh.build_incremental(FIXTURE, parse_settings(SETTINGS),
+                                       database=tmp_path / "stripe.duckdb")
+    assert len(full_builds) == 1 and full_builds[0]["keep_state"]
+    assert not result.incremental
+    assert result.reason == "subscriptions comes from the 'stripe' connector"
+
+
 # -- Fivetran's schema ---------------------------------------------------------------------------
 
 def _read(name: str) -> list[dict]:
