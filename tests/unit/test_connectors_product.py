@@ -249,6 +249,26 @@ def test_typeform_responses(con):
     assert [sorted(found[0][0].split(" | "))] == [["csat_support", "nps_score", "reason"]]
 
 
+def test_ga4_from_parquet(tmp_path):
+    # the same export rows as Parquet: event_params a LIST of STRUCTs, not JSON text
+    parquet = tmp_path / "ga4_events.parquet"
+    con = duckdb.connect()
+    try:
+        con.execute(f"copy (select * from read_json('{ref.FIXTURES / 'ga4' / 'ga4_events.jsonl'}',"
+                    f" format='newline_delimited')) to '{parquet}' (format parquet)")
+        kind = con.execute(f"select typeof(event_params) from '{parquet}' limit 1").fetchone()[0]
+        assert kind.startswith("STRUCT(")
+        relation = open_source(tmp_path).relations()["ga4_events"]
+        con.execute(exp.Create(this=exp.to_table("raw_tool_ga4_events"), kind="VIEW",
+                               expression=exp.select("*").from_(relation.reader))
+                    .sql("duckdb"))
+        settings = _settings("ga4", tz="Europe/Paris", customer=CUSTOMER["ga4"])
+        expected, _ = ref.ga4("Europe/Paris")
+        assert _events(*_run(con, settings)) == expected
+    finally:
+        con.close()
+
+
 def test_ga4_in_bigquery_reads_event_params_with_unnest():
     # GA4's native export is queried where it lives: STRUCT fields by dots, the repeated
     # event_params through UNNEST, microseconds through TIMESTAMP_MICROS (golden only: no
