@@ -417,6 +417,22 @@ def test_identity_table_is_read_from_the_source(sources, tmp_path):
         check(tmp_path, settings)
 
 
+def test_unknown_time_units_are_an_error_with_examples(sources, tmp_path):
+    shutil.copy(sources / "tool" / "subscriptions.csv", tmp_path)
+    lines = (sources / "tool" / "mixpanel_export.jsonl").read_text()
+    # microseconds: not a unit Mixpanel writes
+    lines += ('{"event":"Logged In","properties":{"time":1711927800000000,'
+              '"distinct_id":"u1","$insert_id":"zz1"}}\n')
+    (tmp_path / "mixpanel_export.jsonl").write_text(lines)
+    with pytest.raises(SourceProblems) as info:
+        check(tmp_path, parse_settings({"as_of": AS_OF, "tables": {"events": {
+            "connector": "mixpanel", "customer": {"property": "company_id"}}}}))
+    text = str(info.value)
+    assert ("mixpanel_export: properties.time is not seconds or milliseconds since 1970 "
+            "(or is missing) (1 row)") in text
+    assert "known_user='u1'" in text
+
+
 def test_models_from_connectors_equal_the_contract(sources, tmp_path):
     via = build(sources / "tool", parse_settings(CONFIG), out_dir=tmp_path / "via")
     direct = build(sources / "contract", parse_settings({"as_of": AS_OF,
