@@ -33,8 +33,6 @@ from saas_retention.relations.target import Target, cast, col, tool_table
 # the columns every tool_rows query gives
 ROW_COLUMNS = ("event_name", "event_at", "known_user", "anonymous_id", "session_id",
                "duration_seconds", "hint", "dedupe_key", "dedupe_order", "time_ok")
-CONTRACT_COLUMNS = ("customer_id", "user_id", "event_time", "event_name", "session_id",
-                    "duration_seconds")
 EXAMPLE_COLUMNS = ("event_name", "event_at", "known_user", "anonymous_id")
 
 
