@@ -337,8 +337,9 @@ def _counted(t: Target) -> exp.Select:
 
 
 def _rates(t: Target) -> exp.Select:
-    return exp.select(_as(local_day(t, c("rate_at")), "rate_day"), c("rates")).from_(
-        _schema(t).rates(t).subquery("r"))
+    # a rates row's `date` is a calendar day, not an instant: no time-zone conversion
+    day = date_functions(t.dialect).to_date(time_functions(t.dialect).to_timestamp(c("rate_at")))
+    return exp.select(_as(day, "rate_day"), c("rates")).from_(_schema(t).rates(t).subquery("r"))
 
 
 def _foreign(t: Target) -> exp.Expression:

@@ -174,6 +174,10 @@ def test_days_are_local_days_of_utc_timestamps():
     assert rows["sub_cancel_at_end#1"][1:3] == (date(2023, 12, 31), date(2024, 4, 10))
     # 10 Feb 09:30 UTC is 01:30 that day in Los Angeles
     assert rows["sub_annual#1"][1:3] == (date(2024, 2, 10), date(2025, 2, 10))
+    # the invoice of 1 Feb 00:00 UTC is dated 31 Jan there, before the rates row of 1 Feb
+    # (a calendar day, not converted): it keeps the 31 Dec rate, 90 / 0.90 = 100, so the
+    # first two EUR lines form one span at 100
+    assert rows["sub_eur#1"][1:] == (date(2023, 12, 31), date(2024, 2, 29), 100)
 
 
 def test_incremental_builds_of_a_stripe_source_are_full(tmp_path, monkeypatch):
