@@ -163,6 +163,11 @@ def check(source, config, as_of):
     from saas_retention.builders.duckdb.run import check as run_check
 
     report = run_check(source, _settings(config, as_of=as_of))
+    for connector, found in report.connectors.items():
+        read = ", ".join(f"{t} {n:,} rows" for t, n in found.items())
+        click.echo(f"{connector} connector: read {read}")
+    for table, found in report.summaries.items():
+        click.echo(f"{table} from its connector: {_connector_summary(found)}")
     for t, n in report.tables.items():
         click.echo(f"{t}: {n:,} rows")
     for t, why in report.skipped.items():
@@ -172,6 +177,22 @@ def check(source, config, as_of):
     for w in report.warnings:
         click.echo(str(w))
     click.echo("ok: the source satisfies the input contract")
+
+
+def _connector_summary(found: dict) -> str:
+    """One line of what a connector found (connectors/product.py: summary, kept_summary)."""
+    if "rows_read" not in found:
+        first, last = found.get("first_at"), found.get("last_at")
+        span = "no rows" if first is None else f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
+        return (f"{found['rows_kept']:,} rows, {found['customers']:,} customers resolved; "
+                f"{span} (local time); rows left out are listed below")
+    first, last = found.get("first_event_at"), found.get("last_event_at")
+    span = "no events" if first is None else f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
+    return (f"{found['rows_read']:,} rows read, {found['rows_kept']:,} kept; "
+            f"{found['users']:,} users, {found['customers']:,} customers resolved; {span}; "
+            f"left out: {found['duplicates_dropped']:,} duplicates, "
+            f"{found['anonymous_left_out']:,} anonymous, "
+            f"{found['unresolved_left_out']:,} unresolved")
 
 
 @main.command()

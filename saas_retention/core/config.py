@@ -21,6 +21,7 @@ week start, preset) or used only as a quoted identifier built by sqlglot.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import difflib
 from pathlib import Path
@@ -28,7 +29,14 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from saas_retention.core.contract import TABLES
 from saas_retention.core.errors import ConfigError
@@ -42,13 +50,57 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CustomerSource(_Strict):
+    """Where a connector finds a row's customer (the account): an event ``property``, a
+    ``group`` type (Segment's group calls, Amplitude's and PostHog's groups), or a ``column``
+    of a survey export (docs/connectors.md#customers). Without it, ``identity`` maps users to
+    customers."""
+
+    property: str | None = None
+    group: str | None = None
+    column: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> CustomerSource:
+        given = [k for k in ("property", "group", "column") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("customer: give exactly one of property, group or column")
+        return self
+
+    # ``builtins.property``: the field named ``property`` hides the decorator in this body
+    @builtins.property
+    def kind(self) -> str:
+        return next(k for k in ("property", "group", "column") if getattr(self, k))
+
+    @builtins.property
+    def name(self) -> str:
+        return getattr(self, self.kind)
+
+
+class Identity(_Strict):
+    """Users -> customers, for connectors whose rows carry only a user id: a table of the
+    source with one row per user (docs/connectors.md#customers)."""
+
+    table: str
+    columns: dict[Literal["user_id", "customer_id"], str] = Field(default_factory=dict)
+
+    def column(self, name: str) -> str:
+        return self.columns.get(name, name)
+
+
 class TableMapping(_Strict):
+    # connectors (docs/connectors.md): where the customer is, and each survey's question
+    customer: CustomerSource | None = None
+    questions: dict[Literal["nps", "csat"], str] | None = None
     table: str | None = None
     columns: dict[str, str] = Field(default_factory=dict)
     dimensions: list[str] | None = None
     # Amounts given per billing interval instead of per month
     # (docs/definitions.md#amounts-per-billing-interval).
     amounts_per_interval: bool = False
+    # this contract table comes from a connector over a tool's own tables
+    # (saas_retention/connectors; docs/configuration.md#connectors)
+    connector: str | None = None
 
 
 class EngagementWeights(_Strict):
@@ -61,6 +113,8 @@ class EngagementWeights(_Strict):
 
 
 class Settings(_Strict):
+    # users -> customers for the product connectors (docs/connectors.md#customers)
+    identity: Identity | None = None
     grain: Literal["day", "week", "month", "quarter", "year"] = "month"
     timezone: str = "UTC"
     week_start: Literal[
@@ -78,6 +132,12 @@ class Settings(_Strict):
     journey_window_days: int = Field(90, ge=1, le=3660)
     engagement_weights: EngagementWeights = Field(default_factory=lambda: EngagementWeights())
     tables: dict[str, TableMapping] = Field(default_factory=dict)
+    # connectors (saas_retention/connectors, docs/configuration.md#connectors): ``billing``
+    # names the connector `subscriptions` comes from; amounts are converted to
+    # ``reporting_currency`` (lower-case ISO code, as Stripe writes it)
+    billing: str | None = None
+    reporting_currency: str = Field("usd", pattern=r"^[a-z]{3}$")
+    stripe_schema: Literal["data_pipeline", "fivetran", "airbyte"] = "data_pipeline"
 
     @field_validator("timezone")
     @classmethod
@@ -93,9 +153,24 @@ class Settings(_Strict):
     @field_validator("tables")
     @classmethod
     def _known_tables(cls, v: dict[str, TableMapping]) -> dict[str, TableMapping]:
+        from saas_retention.connectors import connectors, produced_by, tool_table_names
+
+        CONNECTORS = connectors()
+
+        tool_tables = tool_table_names()
         for name, mapping in v.items():
             if name not in TABLES:
-                raise ValueError(_unknown("table", name, TABLES))
+                if name in tool_tables and not mapping.columns and not mapping.connector:
+                    continue  # a connector's tool table, renamed with ``table:``
+                raise ValueError(_unknown("table", name, set(TABLES) | tool_tables))
+            if mapping.connector is not None:
+                if mapping.connector not in CONNECTORS:
+                    raise ValueError(f"tables.{name}.connector: "
+                                     + _unknown("connector", mapping.connector, CONNECTORS))
+                made = " or ".join(repr(m) for m in sorted(produced_by(mapping.connector)))
+                if name not in produced_by(mapping.connector):
+                    raise ValueError(f"tables.{name}.connector: the {mapping.connector!r} "
+                                     f"connector produces {made}, not {name!r}")
             contract = TABLES[name]
             known = {c.name for c in contract.columns}
             for col in mapping.columns:
@@ -105,6 +180,31 @@ class Settings(_Strict):
                     )
         return v
 
+    @field_validator("billing")
+    @classmethod
+    def _known_billing(cls, v: str | None) -> str | None:
+        from saas_retention.connectors import connectors
+
+        if v is None:
+            return v
+        CONNECTORS = connectors()
+        billing = sorted(n for n, c in CONNECTORS.items() if c.produces == "subscriptions")
+        if v not in billing:
+            raise ValueError(_unknown("billing connector", v, billing))
+        return v
+
+    @model_validator(mode="after")
+    def _connector_columns(self) -> Settings:
+        # a connector writes the contract's own column names: mapping them would mean nothing
+        for name, mapping in self.tables.items():
+            via = mapping.connector or (self.billing if name == "subscriptions" else None)
+            if via and name in TABLES and (mapping.columns or mapping.amounts_per_interval):
+                raise ValueError(
+                    f"tables.{name}: the {via!r} connector produces this table with the "
+                    "contract's columns; map the tool's table names only (tables.<tool "
+                    "table>.table)")
+        return self
+
     @property
     def as_of_date(self) -> dt.date:
         return self.as_of or dt.date.today()
@@ -113,7 +213,19 @@ class Settings(_Strict):
         return self.tables.get(table, TableMapping())
 
     def source_table(self, table: str) -> str:
-        return self.mapping(table).table or table
+        explicit = self.mapping(table).table
+        if explicit or table in TABLES:
+            return explicit or table
+        # a connector's first tool table is the one its contract table's ``table`` names
+        # (tables.events: {connector: mixpanel, table: mixpanel_export})
+        from saas_retention.connectors import connector_for
+
+        for contract, mapping in self.tables.items():
+            if mapping.connector and mapping.table and contract in TABLES:
+                connector = connector_for(self, contract)
+                if connector is not None and connector.tables[0].name == table:
+                    return mapping.table
+        return table
 
     def source_column(self, table: str, column: str) -> str:
         return self.mapping(table).columns.get(column, column)

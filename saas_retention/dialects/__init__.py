@@ -12,6 +12,7 @@ warehouse DDL — and this registry maps names to them. Every compile path
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import MappingProxyType
 
 from sqlglot import exp
@@ -34,8 +35,10 @@ from saas_retention.dialects import (
 from saas_retention.dialects.base import (
     DateFunctions,
     Engine,
+    RecordFunctions,
     TimeFunctions,
     alias_qualified_columns,
+    from_utc,
     lower_case_functions,
 )
 
@@ -85,6 +88,22 @@ def time_functions(dialect: str) -> TimeFunctions:
     return engine(dialect).times
 
 
+def record_functions(dialect: str) -> RecordFunctions:
+    """How the engine reads the product tools' nested records and epoch times (connectors)."""
+    return engine(dialect).records
+
+
+def utc_to_local(ts: exp.Expression, tz: str, dialect: str) -> exp.Expression:
+    """A naive timestamp holding UTC as the naive local time in ``tz``."""
+    return from_utc(engine(dialect).times, ts, tz)
+
+
+def json_text(dialect: str) -> Callable[[exp.Expression, exp.Expression], exp.Expression]:
+    """The engine's reading of one member of a JSON object stored as text
+    (``Engine.json_text``)."""
+    return engine(dialect).json_text
+
+
 def with_query_settings(query: exp.Query, dialect: str) -> exp.Query:
     """``query`` with the engine's query settings attached to its outermost SELECT."""
     return engine(dialect).with_query_settings(query)
@@ -123,12 +142,14 @@ __all__ = [
     "TIERS",
     "DateFunctions",
     "Engine",
+    "RecordFunctions",
     "TimeFunctions",
     "alias_qualified_columns",
     "date_functions",
     "engine",
     "engine_spelling",
     "lower_case_functions",
+    "record_functions",
     "resolve",
     "standalone_notes",
     "standalone_shape",

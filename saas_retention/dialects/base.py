@@ -120,6 +120,9 @@ class TimeFunctions:
     # a tz-aware timestamp -> the naive local timestamp in zone ``tz``
     local_time: Callable[[exp.Expression, str], exp.Expression] = (
         lambda ts, tz: exp.cast(at_time_zone(ts, tz), exp.DataType.Type.TIMESTAMP))
+    # a naive timestamp holding UTC (as Stripe's exports do) -> the naive local timestamp in
+    # zone ``tz`` (None: ``local_time`` of the value read as UTC with AT TIME ZONE)
+    from_utc: Callable[[exp.Expression, str], exp.Expression] | None = None
     # a naive timestamp column as the engine's timestamp type
     to_timestamp: Callable[[exp.Expression], exp.Expression] = (
         lambda e: exp.cast(e, exp.DataType.Type.TIMESTAMP))
@@ -128,7 +131,123 @@ class TimeFunctions:
         lambda e: exp.cast(e, exp.DataType.build("TIMESTAMP")))
 
 
+def from_utc(times: TimeFunctions, ts: exp.Expression, tz: str) -> exp.Expression:
+    """A naive UTC timestamp as the naive local time in ``tz`` (TimeFunctions.from_utc)."""
+    if times.from_utc is not None:
+        return times.from_utc(ts, tz)
+    return times.local_time(at_time_zone(ts, "UTC"), tz)
+
+
 DEFAULT_TIME = TimeFunctions()
+
+
+# -- JSON ----------------------------------------------------------------------------------------
+
+def json_path(key: exp.Expression) -> exp.Expression:
+    """The JSONPath ``$.<key>`` of a key computed per row (a currency code, say)."""
+    return exp.func("concat", exp.Literal.string("$."), key)
+
+
+def json_value(document: exp.Expression, key: exp.Expression) -> exp.Expression:
+    """SQL:2016 JSON_VALUE with a path computed per row (BigQuery, SQL Server)."""
+    return exp.Anonymous(this="JSON_VALUE", expressions=[document, json_path(key)])
+
+
+# -- records: the nested fields and epoch times of the product tools' exports (connectors) ------
+
+# an explicit UTC offset or Z after a time of day (a plain date's "-01" is no offset)
+OFFSET_PATTERN = "[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|[Zz])$"
+
+
+def record_path(path: tuple[str | int, ...]) -> exp.JSONPath:
+    """A JSON path: a string is a key, an int an array position (from 0)."""
+    return exp.JSONPath(expressions=[exp.JSONPathRoot(), *(
+        exp.JSONPathSubscript(this=k) if isinstance(k, int) else exp.JSONPathKey(this=k)
+        for k in path)])
+
+
+def record_text(doc: exp.Expression, path: tuple[str | int, ...]) -> exp.Expression:
+    return exp.JSONExtractScalar(this=doc, expression=record_path(path))
+
+
+def element_alias(alias: str) -> exp.TableAlias:
+    return exp.TableAlias(this=exp.to_identifier(alias + "_rows"),
+                          columns=[exp.to_identifier(alias)])
+
+
+def epoch_to_utc(value: exp.Expression, per_second: int) -> exp.Expression:
+    """A number of 1/per_second seconds since 1970 as sqlglot writes it: an instant."""
+    scale = {1: None, 1000: exp.UnixToTime.MILLIS, 1_000_000: exp.UnixToTime.MICROS}
+    return exp.UnixToTime(this=value, scale=scale[per_second])
+
+
+def text_to_utc(value: exp.Expression) -> exp.Expression:
+    """ISO text with or without an offset (none: UTC) as the UTC clock: a text that carries
+    an offset is read as an instant, any other as a naive timestamp."""
+    text = exp.cast(value, exp.DataType.Type.VARCHAR)
+    return exp.Case(
+        ifs=[exp.If(this=exp.RegexpLike(this=text, expression=exp.Literal.string(OFFSET_PATTERN)),
+                    true=exp.cast(exp.cast(text.copy(), exp.DataType.Type.TIMESTAMPTZ),
+                                  exp.DataType.Type.TIMESTAMP))],
+        default=exp.cast(text.copy(), exp.DataType.Type.TIMESTAMP))
+
+
+# the number a survey answer starts with ("10 - Extremely likely", " 4 ", "3.5")
+LEADING_NUMBER = "^[[:space:]]*(-?[0-9]+(?:[.][0-9]+)?)"
+# survey exports' US date-times ("06/07/2024 10:14:51 AM"), as strptime writes them
+US_TIME = "%m/%d/%Y %I:%M:%S %p"
+
+
+def leading_number(value: exp.Expression) -> exp.Expression:
+    found = exp.RegexpExtract(this=value, expression=exp.Literal.string(LEADING_NUMBER),
+                              group=exp.Literal.number(1))
+    return exp.TryCast(this=exp.Nullif(this=found, expression=exp.Literal.string("")),
+                       to=exp.DataType.build("DOUBLE"))
+
+
+def export_time(value: exp.Expression,
+                us_time: Callable[[exp.Expression], exp.Expression] | None = None
+                ) -> exp.Expression:
+    """A local date-time as survey exports write it: ISO ("2024-06-07 10:14:51") or US
+    ("06/07/2024 10:14:51 AM")."""
+    us = us_time or (lambda v: exp.StrToTime(this=v, format=exp.Literal.string(US_TIME)))
+    return exp.Case(
+        ifs=[exp.If(this=exp.Like(this=value, expression=exp.Literal.string("____-%")),
+                    true=exp.cast(value.copy(), exp.DataType.Type.TIMESTAMP))],
+        default=us(value.copy()))
+
+
+@dataclass(frozen=True)
+class RecordFunctions:
+    """How an engine reads the nested records the product tools export (a JSON text, a JSON
+    value or a STRUCT, by the engine), and turns their epoch numbers and ISO texts into the
+    reporting zone's local clock — what the connectors need and the engines spell
+    differently. The defaults are sqlglot's own generation (compiled, not executed)."""
+    # the scalar at ``path`` inside ``doc`` as text (NULL when absent); a path item is a key,
+    # or an int: an array position from 0
+    text: Callable[[exp.Expression, tuple[str | int, ...]], exp.Expression] = record_text
+    # ``doc``, an array of records, as a FROM-able table of one row per element, each the
+    # column named ``alias``; ``element`` reads a scalar of that element as text
+    elements: Callable[[exp.Expression, str], exp.Expression] = (
+        lambda doc, alias: exp.Unnest(expressions=[doc], alias=element_alias(alias)))
+    element: Callable[[str, tuple[str, ...]], exp.Expression] = (
+        lambda alias, path: record_text(exp.column(alias), path))
+    # a number of 1/per_second seconds since 1970-01-01 UTC -> naive UTC timestamp
+    epoch_to_utc: Callable[[exp.Expression, int], exp.Expression] = epoch_to_utc
+    # ISO text (offset optional, UTC when none) or a timestamp -> naive UTC timestamp
+    text_to_utc: Callable[[exp.Expression], exp.Expression] = text_to_utc
+    # the number a text starts with, as DOUBLE (NULL when none)
+    leading_number: Callable[[exp.Expression], exp.Expression] = leading_number
+    # a local date-time written as survey exports write it -> naive timestamp
+    export_time: Callable[[exp.Expression], exp.Expression] = export_time
+    # a naive UTC timestamp -> the naive local timestamp in zone ``tz``
+    utc_to_local: Callable[[exp.Expression, str], exp.Expression] = (
+        lambda ts, tz: exp.cast(exp.AtTimeZone(this=exp.AtTimeZone(
+            this=ts, zone=exp.Literal.string("UTC")), zone=exp.Literal.string(tz)),
+            exp.DataType.Type.TIMESTAMP))
+
+
+DEFAULT_RECORDS = RecordFunctions()
 
 
 # -- the engine ----------------------------------------------------------------------------------
@@ -158,6 +277,8 @@ class Engine:
     sqlalchemy_names: tuple[str, ...] = ()
     dates: DateFunctions = DEFAULT
     times: TimeFunctions = DEFAULT_TIME
+    # nested records and epoch times of the product tools' exports (connectors)
+    records: RecordFunctions = DEFAULT_RECORDS
     # settings our SQL needs to mean what it means on DuckDB, carried by each query (a SETTINGS
     # clause) so that shipped files and warehouse builds need no session set-up
     query_settings: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
@@ -185,6 +306,9 @@ class Engine:
     # warehouse DDL: CREATE SCHEMA exists; RENAME TO an unqualified name stays in the schema
     creates_schemas: bool = True
     rename_needs_schema: bool = False
+    # the text of the member ``key`` (an expression: it may differ per row) of a JSON object
+    # stored as text (Stripe's exchange_rates_from_usd rates); NULL when absent
+    json_text: Callable[[exp.Expression, exp.Expression], exp.Expression] = json_value
 
     # -- derived -------------------------------------------------------------------------------
     @property

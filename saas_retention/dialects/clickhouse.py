@@ -115,4 +115,5 @@ ENGINE = Engine(
     create_function=create_function,
     standalone_shape=materialize_shared_ctes,
     standalone_notes=materialized_note,
+    json_text=lambda j, k: exp.Anonymous(this="JSONExtractRaw", expressions=[j, k]),
 )

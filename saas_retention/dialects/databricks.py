@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sqlglot import exp
+
 from saas_retention.dialects import spark
-from saas_retention.dialects.base import Engine
+from saas_retention.dialects.base import Engine, json_path
 
 
 def create_function(name: str, args: list[str], kind: str | None, body: str) -> str:
@@ -20,4 +22,5 @@ ENGINE = Engine(
     window_nulls_ordering=True,
     function_type="DOUBLE",
     create_function=create_function,
+    json_text=lambda j, k: exp.Anonymous(this="GET_JSON_OBJECT", expressions=[j, json_path(k)]),
 )

@@ -12,6 +12,7 @@ from saas_retention.dialects.base import (
     Engine,
     TimeFunctions,
     exact_int_div,
+    json_path,
     lit,
 )
 
@@ -52,6 +53,8 @@ ENGINE = Engine(
     sqlalchemy_names=("mysql", "mariadb"),
     dates=DateFunctions(int_div=exact_int_div, from_parts=from_parts),
     times=TimeFunctions(
+        from_utc=lambda ts, tz: exp.Anonymous(this="CONVERT_TZ", expressions=[
+            ts, exp.Literal.string("+00:00"), exp.Literal.string(tz)]),
         # MySQL TIMESTAMP values are read in the session zone: set it to UTC
         local_time=lambda ts, tz: exp.Anonymous(this="CONVERT_TZ", expressions=[
             ts, exp.Literal.string("+00:00"), exp.Literal.string(tz)]),
@@ -62,4 +65,6 @@ ENGINE = Engine(
     standalone_shape=mysql_unmerged_ctes,
     # RENAME TO an unqualified name moves the table to the current database
     rename_needs_schema=True,
+    json_text=lambda j, k: exp.Anonymous(this="JSON_UNQUOTE", expressions=[exp.Anonymous(
+        this="JSON_EXTRACT", expressions=[j, json_path(k)])]),
 )

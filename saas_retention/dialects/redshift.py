@@ -31,4 +31,5 @@ ENGINE = Engine(
     times=TimeFunctions(local_time=at_time_zone),
     nulls="large",
     window_nulls_ordering=True,
+    json_text=lambda j, k: exp.Anonymous(this="JSON_EXTRACT_PATH_TEXT", expressions=[j, k]),
 )

@@ -17,6 +17,8 @@ ENGINE = Engine(
     sqlalchemy_names=("snowflake",),
     dates=DateFunctions(int_div=exact_int_div),
     times=TimeFunctions(
+        from_utc=lambda ts, tz: exp.Anonymous(this="CONVERT_TIMEZONE", expressions=[
+            exp.Literal.string("UTC"), exp.Literal.string(tz), ts]),
         local_time=lambda ts, tz: exp.cast(exp.Anonymous(this="CONVERT_TIMEZONE", expressions=[
             exp.Literal.string(tz), ts]), exp.DataType.build("TIMESTAMP_NTZ", dialect="snowflake")),
     ),
@@ -25,4 +27,5 @@ ENGINE = Engine(
     zoned_type_names=("WITHTIMEZONE", "TIMESTAMPTZ", "TIMESTAMP_TZ", "TIMESTAMP_LTZ"),
     function_type="FLOAT",
     create_function=create_function,
+    json_text=lambda j, k: exp.Anonymous(this="JSON_EXTRACT_PATH_TEXT", expressions=[j, k]),
 )

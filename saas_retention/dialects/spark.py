@@ -13,6 +13,7 @@ from saas_retention.dialects.base import (
     anonymous,
     epoch,
     iso_dow_from_days,
+    json_path,
 )
 
 
@@ -36,6 +37,8 @@ TIMES = TimeFunctions(
     # so that, shown in UTC, it reads as the local clock of tz
     local_time=lambda ts, tz: exp.Anonymous(this="FROM_UTC_TIMESTAMP", expressions=[
         ts, exp.Literal.string(tz)]),
+    from_utc=lambda ts, tz: exp.Anonymous(this="FROM_UTC_TIMESTAMP", expressions=[
+        ts, exp.Literal.string(tz)]),
 )
 
 ENGINE = Engine(
@@ -47,4 +50,5 @@ ENGINE = Engine(
     times=TIMES,
     nulls="small",
     window_nulls_ordering=True,
+    json_text=lambda j, k: exp.Anonymous(this="GET_JSON_OBJECT", expressions=[j, json_path(k)]),
 )

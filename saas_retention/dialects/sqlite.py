@@ -14,6 +14,7 @@ from saas_retention.dialects.base import (
     Engine,
     TimeFunctions,
     iso_dow_from_days,
+    json_path,
 )
 
 # the julian day of 1970-01-01 at midnight
@@ -80,4 +81,5 @@ ENGINE = Engine(
     window_nulls_ordering=True,
     # one database per file: no schemas to create
     creates_schemas=False,
+    json_text=lambda j, k: exp.Anonymous(this="JSON_EXTRACT", expressions=[j, json_path(k)]),
 )

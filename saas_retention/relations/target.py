@@ -40,6 +40,12 @@ class Target:
     # the user's tables; ``columns`` then lists every contract column present, subscriptions'
     # included
     typed: bool = False
+    # connectors (saas_retention/connectors): the DuckDB build reads a tool's tables from
+    # relations named ``<tool_prefix><tool table>``; a warehouse reads them from the source
+    # schema. ``connector_tables``: contract tables a connector produced, which a warehouse
+    # stages as ``src_<table>`` in the relation schema
+    tool_prefix: str | None = None
+    connector_tables: frozenset[str] = frozenset()
 
     def has_table(self, table: str) -> bool:
         return self.tables is None or table in self.tables
@@ -87,12 +93,30 @@ def typed_value(t: Target, table: str, column: str) -> exp.Expression:
 def source_table(t: Target, table: str) -> exp.Table:
     if t.typed:
         return exp.table_(f"typed_{table}", quoted=True)
-    name = t.settings.source_table(table)
+    if table in t.connector_tables:
+        return exp.table_(connector_relation(table), db=t.relation_schema, quoted=True)
+    return _user_table(t, t.settings.source_table(table), table)
+
+
+def connector_relation(table: str) -> str:
+    """The relation a warehouse stages a connector's contract table as."""
+    return f"src_{table}"
+
+
+def tool_table(t: Target, name: str) -> exp.Table:
+    """A tool's own table (``invoice_line_items``…) that a connector reads: the DuckDB build's
+    view of it, or the source table (renamed with ``tables.<name>.table``)."""
+    if t.tool_prefix is not None:
+        return exp.table_(f"{t.tool_prefix}{name}", quoted=True)
+    return _user_table(t, t.settings.source_table(name), name)
+
+
+def _user_table(t: Target, name: str, key: str) -> exp.Table:
     if t.source_schema and "." not in name:
         name = f"{t.source_schema}.{name}"
     parts = name.split(".")
     if len(parts) > 3:
-        raise ConfigError(f"tables.{table}.table: {name!r} has too many dotted parts")
+        raise ConfigError(f"tables.{key}.table: {name!r} has too many dotted parts")
     parts = [None] * (3 - len(parts)) + parts
     return exp.table_(parts[2], db=parts[1], catalog=parts[0], quoted=True)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from saas_retention.builders.duckdb.sources import Source
+from saas_retention.connectors import Connector, connector_for
 from saas_retention.core.config import Settings
 from saas_retention.core.contract import TABLES, Table
 from saas_retention.core.errors import Problem, SourceError, SourceProblems
@@ -40,6 +41,8 @@ OFFSET_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?([+-][0-9]{2}(:
 # (an unknown name then fails the cast and is reported as not a timestamp).
 ZONE_NAME_PATTERN = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?[A-Za-z][A-Za-z0-9_/+-]*$"
 RAW_PREFIX = "__raw_"
+# a connector's tool tables as read from the source (dropped with the other raw_ relations)
+TOOL_PREFIX = "raw_tool_"
 
 @dataclass
 class StagingReport:
@@ -50,6 +53,11 @@ class StagingReport:
     warnings: list[Problem] = field(default_factory=list)
     first_period_index: int | None = None
     as_of_index: int | None = None
+    # connector -> tool table -> rows read (saas_retention/connectors)
+    connectors: dict[str, dict[str, int]] = field(default_factory=dict)
+    # contract table -> what its connector found (Connector.summary: rows, users, customers,
+    # time span, rows left out)
+    summaries: dict[str, dict] = field(default_factory=dict)
 
 
 def q(name: str) -> exp.Identifier:
@@ -147,6 +155,10 @@ class Stager:
     def read(self) -> None:
         self.source.prepare(self.con)
         for name, table in TABLES.items():
+            connector = connector_for(self.settings, name)
+            if connector is not None:
+                self._read_connector(name, table, connector)
+                continue
             relation = self.source.find(self.settings, name)
             if relation is None:
                 if table.required:
@@ -166,8 +178,75 @@ class Stager:
                 count = self.con.execute(f"select count(*) from {_sql(q('raw_' + name))}")
                 self.report.tables[name] = count.fetchall()[0][0]
             except Exception as exc:  # duckdb.Error, without importing duckdb here
-                raise SourceError(_read_error(name, relation.label, exc)) from None
+                raise SourceError(_read_error(name, relation, exc)) from None
             self._map_columns(name, table, relation.label)
+
+    def _read_connector(self, name: str, table: Table, connector: Connector) -> None:
+        """``raw_<name>`` from the connector's query over the tool's tables, each read from the
+        source as ``raw_tool_<tool table>``: typing, rules and staging then run unchanged."""
+        found: dict[str, int] = {}
+        problems: list[Problem] = []
+        for tool in connector.tables_for(self.settings):
+            relation = self.source.find(self.settings, tool.name, tool.layout)
+            if relation is None:
+                wanted = self.settings.source_table(tool.name)
+                found_names = sorted(self.source.relations())
+                close = difflib.get_close_matches(wanted.lower(), found_names, n=1)
+                hint = (f"; did you mean {close[0]!r} (rename it with "
+                        f"tables.{tool.name}.table)?" if close else "")
+                raise SourceError(
+                    f"{self.source.description}: no table {wanted!r} — {connector.name}'s "
+                    f"{tool.name} table, one of the tables the {connector.name!r} connector "
+                    f"reads for {name!r}{hint}\n  tables found: "
+                    f"{', '.join(found_names) or 'none'}")
+            rel = TOOL_PREFIX + tool.name
+            kind = "TABLE" if relation.materialise else "VIEW"
+            try:
+                self.con.execute(_sql(exp.Create(this=exp.to_table(rel), kind=kind,
+                                                 expression=exp.select("*").from_(
+                                                     relation.reader), replace=True)))
+                found[tool.name] = self.con.execute(
+                    f"select count(*) from {quoted(rel)}").fetchall()[0][0]
+                have = [r[0] for r in self.con.execute(f"describe {quoted(rel)}").fetchall()]
+            except Exception as exc:  # duckdb.Error, without importing duckdb here
+                raise SourceError(_read_error(tool.name, relation, exc)) from None
+            lower = {h.lower() for h in have}
+            for column in tool.columns:
+                if column.lower() not in lower:
+                    close = _closest(column.lower(), sorted(lower))
+                    hint = f"; closest match {close[0]!r}" if close else ""
+                    problems.append(Problem(
+                        tool.name, column, found[tool.name],
+                        f"column missing from {relation.label} ({connector.name}'s "
+                        f"{tool.name} table, read by the {connector.name!r} connector){hint}; "
+                        f"columns found: {', '.join(have)}"))
+        self.report.connectors[connector.name] = found
+        if problems:
+            raise SourceProblems(problems)
+        target = Target("duckdb", self.settings, tool_prefix=TOOL_PREFIX)
+        for check in connector.checks:
+            breaking = check.rows(target)
+            count = self.con.execute(_sql(exp.select(exp.func("count", exp.Star())).from_(
+                breaking.subquery("breaking")))).fetchall()[0][0]
+            if count:
+                cursor = self.con.execute(_sql(breaking.limit(EXAMPLES)))
+                names = [d[0] for d in cursor.description]
+                examples = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+                problem = Problem(check.table, check.column, count, check.message, examples,
+                                  check.severity)
+                (self.problems if check.severity == "error"
+                 else self.report.warnings).append(problem)
+        if self.problems:
+            raise SourceProblems(self.problems)
+        self.con.execute(_sql(exp.Create(this=exp.to_table(f"raw_{name}"), kind="TABLE",
+                                         expression=connector.query(target), replace=True)))
+        if connector.summary is not None:
+            cursor = self.con.execute(_sql(connector.summary(target)))
+            self.report.summaries[name] = dict(zip([d[0] for d in cursor.description],
+                                                   cursor.fetchone(), strict=True))
+        self.report.tables[name] = self.con.execute(
+            f"select count(*) from {quoted('raw_' + name)}").fetchall()[0][0]
+        self._map_columns(name, table, f"the {connector.name!r} connector's {name}")
 
     def _raw_columns(self, name: str) -> list[tuple[str, str]]:
         rows = self.con.execute(f"describe {_sql(q('raw_' + name))}").fetchall()
@@ -525,7 +604,11 @@ def _offset_spelling(value: exp.Expression) -> exp.Expression:
                     exp.Literal.string("\\1\\2"))
 
 
-def _read_error(table: str, label: str, exc: Exception) -> str:
+def _read_error(table: str, relation, exc: Exception) -> str:
+    explained = relation.explain() if relation.explain else None
+    if explained:
+        return f"{table}: {explained}"
+    label = relation.label
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     lower = str(exc).lower()
     if "unicode" in lower or "utf-8" in lower or "utf8" in lower:

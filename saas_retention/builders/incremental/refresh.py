@@ -127,6 +127,10 @@ def _window_sql(name: str, settings: Settings, dimensions: list[str],
     return tree.transform(swap).sql("duckdb")
 
 
+# the contract tables a connector may produce besides subscriptions
+DATED_CONTRACT = ("events", "survey_responses", "referrals", "support_tickets", "customers")
+
+
 def build_incremental(
     source: str | Path | Source,
     settings: Settings | None = None,
@@ -150,6 +154,14 @@ def build_incremental(
         out.seconds = time.perf_counter() - started
         return out
 
+    from saas_retention.connectors import connector_for
+
+    via = {t: c.name for t in ("subscriptions", *DATED_CONTRACT) if (c := connector_for(
+        settings, t)) is not None}
+    if via:
+        # a connector's contract table is derived from the tool's whole history (a late
+        # invoice changes earlier coverage): it is rebuilt, never refreshed from a day on
+        return full(", ".join(f"{t} comes from the {n!r} connector" for t, n in via.items()))
     if not db_path.is_file():
         return full(f"{db_path.name} does not exist yet")
     if Path(f"{db_path}.wal").exists():

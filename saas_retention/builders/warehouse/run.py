@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from saas_retention.catalog.templates import load_catalog
+from saas_retention.connectors import Connector, connector_for
 from saas_retention.core.config import Settings
 from saas_retention.core.contract import TABLES
 from saas_retention.core.errors import Problem, SaasRetentionError, SourceError, SourceProblems
@@ -31,7 +32,7 @@ from saas_retention.relations.events import DATED_TABLES, typed_column
 from saas_retention.relations.graph import relation_ast, relation_order, warehouse_models
 from saas_retention.relations.registry import STAGING
 from saas_retention.relations.rules import CUSTOMER_COLUMN, SUBSCRIPTION_SHOW, holds, rules_of
-from saas_retention.relations.target import Target, cast
+from saas_retention.relations.target import Target, cast, connector_relation
 
 BUILDING_SUFFIX = "__sr_building"
 # LIKE patterns of text timestamps ending with a UTC offset or Z (after the time of day: the
@@ -184,6 +185,82 @@ class WarehouseBuild:
     def _where(self, table: str) -> str:
         return f"{self.schema}.{table}" if self.schema else table
 
+    def _source(self, table: str) -> exp.Table:
+        """A contract table as the checks read it: the user's table, or the relation its
+        connector was staged as."""
+        if table in self.connectors:
+            return _table(connector_relation(table), self.target_schema)
+        return _table(self.settings.source_table(table), self.schema)
+
+    def _label(self, table: str) -> str:
+        if table in self.connectors:
+            where = (f"{self.target_schema}.{connector_relation(table)}" if self.target_schema
+                     else connector_relation(table))
+            return f"{table} (from the {self.connectors[table].name!r} connector, {where})"
+        return self._where(self.settings.source_table(table))
+
+    def _introspect_connector(self, contract: str, connector: Connector) -> list[Problem]:
+        """The tool tables ``connector`` reads exist with the columns it needs: problems naming
+        the tool's tables."""
+        import sqlalchemy
+
+        problems = []
+        for tool in connector.tables_for(self.settings):
+            source = self.settings.source_table(tool.name)
+            cols = self._columns(source)
+            if cols is None:
+                found = sqlalchemy.inspect(self.engine).get_table_names(schema=self.schema)
+                raise SourceError(
+                    f"warehouse {self.label}: no table {self._where(source)!r} — "
+                    f"{connector.name}'s {tool.name} table, read by the {connector.name!r} "
+                    f"connector for {contract!r} (rename it with tables.{tool.name}.table)"
+                    f"\n  tables found: {', '.join(found) or 'none'}")
+            lower = {c.lower() for c in cols}
+            for column in tool.columns:
+                if column.lower() not in lower:
+                    close = difflib.get_close_matches(column.lower(), sorted(lower), n=1)
+                    hint = f"; closest match {close[0]!r}" if close else ""
+                    problems.append(Problem(
+                        self._where(source), column, 0,
+                        f"column missing from {connector.name}'s {tool.name} table (read by "
+                        f"the {connector.name!r} connector){hint}; columns found: "
+                        f"{', '.join(cols)}"))
+        return problems
+
+    def stage_connectors(self, target: Target) -> list[Problem]:
+        """Run each connector's input checks on the tool's tables, then stage its query as
+        ``src_<contract table>`` (which ``source_table`` points the staging at). Raises
+        SourceProblems listing the errors; returns the warnings."""
+        problems: list[Problem] = []
+        with self.engine.connect() as conn:
+            for connector in self.connectors.values():
+                for check in connector.checks:
+                    breaking = check.rows(target)
+                    count = self._scalar(conn, with_query_settings(
+                        exp.select(exp.func("count", exp.Star())).from_(
+                            breaking.subquery("breaking")), self.dialect))
+                    if not count:
+                        continue
+                    cursor = self._exec(conn, with_query_settings(breaking.limit(EXAMPLES),
+                                                                  self.dialect))
+                    names = list(cursor.keys())
+                    problems.append(Problem(
+                        self._where(self.settings.source_table(check.table)), check.column,
+                        int(count), check.message,
+                        [dict(zip(names, r, strict=True)) for r in cursor.fetchall()],
+                        check.severity))
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            raise SourceProblems(errors)
+        if self.target_schema and ENGINES[self.dialect].creates_schemas:
+            with self.engine.begin() as conn:
+                self._exec(conn, exp.Create(this=exp.Table(this=exp.to_identifier(
+                    self.target_schema, quoted=True)), kind="SCHEMA", exists=True))
+        for contract, connector in self.connectors.items():
+            self._materialise(connector_relation(contract), with_query_settings(
+                connector.query(target), self.dialect))
+        return problems
+
     def introspect(self) -> Target:
         s = self.settings
         # timestamp columns stored as text: checked for UTC offsets, which a cast would drop
@@ -191,7 +268,19 @@ class WarehouseBuild:
         problems: list[Problem] = []
         present: dict[str, list[str]] = {}
         tz_columns: set[str] = set()
+        # contract table -> the connector it comes from (saas_retention/connectors)
+        self.connectors: dict[str, Connector] = {}
         for contract in ("subscriptions", "customers", *DATED_TABLES):
+            connector = connector_for(s, contract)
+            if connector is not None:
+                self.connectors[contract] = connector
+                problems += self._introspect_connector(contract, connector)
+                # the contract columns the connector's query writes, typed
+                made = set(connector.query(Target(self.dialect, s,
+                                                  source_schema=self.schema)).named_selects)
+                present[contract] = [c.name for c in TABLES[contract].columns
+                                     if c.name in made]
+                continue
             source = s.source_table(contract)
             info = self._column_info(source)
             cols = None if info is None else [c["name"] for c in info]
@@ -253,6 +342,7 @@ class WarehouseBuild:
             columns=frozenset(f"{t}.{c}" for t in present if t != "subscriptions"
                               for c in present[t]),
             tz_columns=frozenset(tz_columns),
+            connector_tables=frozenset(self.connectors),
         )
 
     # -- rules -------------------------------------------------------------------------------
@@ -290,7 +380,7 @@ class WarehouseBuild:
 
         if s.mapping("subscriptions").amounts_per_interval and "billing_interval" not in cols:
             raise SourceProblems([Problem(
-                self._where(s.source_table("subscriptions")),
+                self._label("subscriptions"),
                 s.source_column("subscriptions", "billing_interval"), 0,
                 "amounts_per_interval needs a billing_interval column")])
         known = self._known_customers(t) if "customers" in self.present else None
@@ -299,14 +389,14 @@ class WarehouseBuild:
                                    show, known, "customer_id")
         # duplicates stay each build's own: this one checks subscription_id and counts the
         # repeated values; the DuckDB build checks every key column and counts the rows
-        src = _table(s.source_table("subscriptions"), self.schema)
+        src = self._source("subscriptions")
         dup = (exp.select(c("subscription_id"), exp.alias_("count(*)", "n")).from_(src.copy())
                .where(c("subscription_id").is_(exp.null()).not_())
                .group_by(c("subscription_id")).having("count(*) > 1"))
         n = self._scalar(conn, exp.select("count(*)").from_(dup.subquery("d")))
         if n:
             examples = [r[0] for r in self._rows(conn, dup.limit(EXAMPLES))]
-            problems.append(Problem(self._where(s.source_table("subscriptions")),
+            problems.append(Problem(self._label("subscriptions"),
                                     s.source_column("subscriptions", "subscription_id"),
                                     n, "duplicate values in a key column", examples))
         return problems
@@ -326,7 +416,7 @@ class WarehouseBuild:
         if table == "customers" and "signup_date" in self.present["customers"]:
             projections.append(exp.alias_(exp.func("min", t.cast(c("signup_date"), "DATE")),
                                           KNOWN_SIGNUP))
-        return (exp.select(*projections).from_(_table(s.source_table(table), self.schema))
+        return (exp.select(*projections).from_(self._source(table))
                 .where(c("customer_id").is_(exp.null()).not_()).group_by(key.copy())
                 .subquery(KNOWN))
 
@@ -368,7 +458,7 @@ class WarehouseBuild:
         """Count every rule of ``table`` in one query (the source table, left-joined to the
         known customers when given), then read a few examples of each rule that fired."""
         s = self.settings
-        source: exp.Select = exp.select().from_(_table(s.source_table(table), self.schema))
+        source: exp.Select = exp.select().from_(self._source(table))
         if known is not None:
             key = cast(exp.column(s.source_column(table, who), quoted=True), "VARCHAR")
             source = source.join(known, join_type="left", on=exp.EQ(
@@ -391,7 +481,7 @@ class WarehouseBuild:
                 self.dialect))
             names = [x.name for x in shown]
             problems.append(Problem(
-                self._where(s.source_table(table)), s.source_column(table, rule.column),
+                self._label(table), s.source_column(table, rule.column),
                 int(count), rule.message, [dict(zip(names, r, strict=True)) for r in rows],
                 rule.severity))
         return problems
@@ -428,8 +518,9 @@ class WarehouseBuild:
         order: list[str] = []
         for m in models + [r for f in fitted for r in CLIENT_FITTED[f]]:
             order += [r for r in relation_order(m) if r not in order]
+        connector_warnings = self.stage_connectors(target) if self.connectors else []
         with self.engine.begin() as conn:
-            result.warnings = self.check(conn, target)
+            result.warnings = connector_warnings + self.check(conn, target)
             if self.target_schema and ENGINES[self.dialect].creates_schemas:
                 self._exec(conn, exp.Create(this=exp.Table(this=exp.to_identifier(
                     self.target_schema, quoted=True)), kind="SCHEMA", exists=True))

@@ -1,0 +1,286 @@
+"""What the product-analytics connectors (GA4, Segment, RudderStack, Mixpanel, Amplitude,
+PostHog) share: one pipeline from a tool's rows to the ``events`` contract table
+(docs/connectors.md#how-events-are-resolved).
+
+Each tool module writes one query, ``tool_rows``, that reads its own format into the same
+columns — ``event_name``, ``event_at`` (the UTC clock), ``known_user`` (an identified user id),
+``anonymous_id`` (a device or anonymous id), ``session_id``, ``duration_seconds``, ``hint`` (the
+customer the row itself names), ``dedupe_key`` (what the tool de-duplicates on; NULL: never a
+duplicate), ``dedupe_order`` (which copy the tool keeps first), ``time_ok`` (FALSE: a time in
+units we cannot read) — and the pipeline does the rest, the same way for every tool:
+
+1. duplicates: rows sharing a ``dedupe_key`` keep one copy, as the tool does, and are counted;
+2. anonymous rows: ``anonymous_id`` -> the user the tool linked it to (``links``: Mixpanel's
+   ``$device_id`` -> ``$user_id``, Segment's ``identifies``…), so events before sign-up count;
+3. customers: the row's own ``hint``, else the user's customer (``identity`` table, or the
+   value the user's other rows carry, or Segment's latest group call); rows still without one
+   are left out and reported, anonymous ones counted apart;
+4. times to the reporting zone's local clock (staging reads them as local time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from saas_retention.connectors.base import ConnectorCheck, ToolTable
+from saas_retention.core.config import CustomerSource, Settings
+from saas_retention.core.errors import ConfigError
+from saas_retention.dialects import record_functions
+from saas_retention.relations.target import Target, cast, col, tool_table
+
+# the columns every tool_rows query gives
+ROW_COLUMNS = ("event_name", "event_at", "known_user", "anonymous_id", "session_id",
+               "duration_seconds", "hint", "dedupe_key", "dedupe_order", "time_ok")
+EXAMPLE_COLUMNS = ("event_name", "event_at", "known_user", "anonymous_id")
+
+
+def lit(value: str | int | float) -> exp.Expression:
+    return exp.Literal.string(value) if isinstance(value, str) else exp.Literal.number(value)
+
+
+def text(t: Target, doc: exp.Expression, *path: str) -> exp.Expression:
+    """The scalar at ``path`` inside a nested record, as text (dialects: RecordFunctions)."""
+    return record_functions(t.dialect).text(doc, tuple(path))
+
+
+def as_text(value: exp.Expression) -> exp.Expression:
+    return cast(value, "VARCHAR")
+
+
+def as_number(value: exp.Expression) -> exp.Expression:
+    return cast(value, "DOUBLE")
+
+
+def nullif_blank(value: exp.Expression) -> exp.Expression:
+    return exp.Nullif(this=value, expression=exp.Literal.string(""))
+
+
+def epoch_utc(t: Target, value: exp.Expression, per_second: int) -> exp.Expression:
+    return record_functions(t.dialect).epoch_to_utc(value, per_second)
+
+
+def text_utc(t: Target, value: exp.Expression) -> exp.Expression:
+    return record_functions(t.dialect).text_to_utc(value)
+
+
+def local(t: Target, utc: exp.Expression) -> exp.Expression:
+    return record_functions(t.dialect).utc_to_local(utc, t.settings.timezone)
+
+
+def customer_source(settings: Settings, table: str = "events") -> CustomerSource | None:
+    return settings.mapping(table).customer
+
+
+def identity_table(settings: Settings) -> tuple[ToolTable, ...]:
+    """The identity table as one more table the connector reads, when configured."""
+    identity = settings.identity
+    if identity is None:
+        return ()
+    return (ToolTable(identity.table, (identity.column("user_id"),
+                                       identity.column("customer_id")),
+                      "users -> customers (identity)"),)
+
+
+def identity_customers(t: Target) -> exp.Select | None:
+    """``user_key, customer_key`` from the identity table (one customer per user: the smallest
+    if the table gives several)."""
+    identity = t.settings.identity
+    if identity is None:
+        return None
+    user, customer = col(identity.column("user_id")), col(identity.column("customer_id"))
+    return (exp.select(exp.alias_(as_text(user), "user_key"),
+                       exp.alias_(exp.func("min", as_text(customer)), "customer_key"))
+            .from_(tool_table(t, identity.table))
+            .where(exp.and_(user.copy().is_(exp.null()).not_(),
+                            customer.copy().is_(exp.null()).not_()))
+            .group_by(as_text(user.copy())))
+
+
+def require_customer(settings: Settings, tool: str, kinds: tuple[str, ...]) -> None:
+    """A clear error when the config says nothing the tool can resolve customers with."""
+    source = customer_source(settings)
+    if source is None:
+        if settings.identity is None:
+            raise ConfigError(
+                f"tables.events: the {tool!r} connector needs to know where the customer is: "
+                f"customer: {{{' | '.join(f'{k}: …' for k in kinds)}}}, or an identity table "
+                "(docs/connectors.md#customers)")
+        return
+    if source.kind not in kinds:
+        raise ConfigError(
+            f"tables.events.customer: {tool} rows have no {source.kind}; use "
+            f"{' or '.join(kinds)}, or an identity table (docs/connectors.md#customers)")
+
+
+def _c(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table)
+
+
+def pipeline(t: Target, rows: exp.Query, *, links: exp.Query | None = None,
+             user_customers: exp.Query | None = None) -> exp.Select:
+    """Every tool row with its resolved user and customer and the flags the checks count:
+    ``is_duplicate``, ``time_ok``, ``is_anonymous`` (never identified), ``customer_id``.
+
+    ``links`` (``anonymous_id, linked_user``): anonymous ids the tool tied to a user, by
+    default read from rows carrying both. ``user_customers`` (``user_key, customer_key``): the
+    tool's own user -> customer map (Segment's groups); the identity table, when configured,
+    comes first, then the value the user's other rows carry.
+    """
+    numbered = exp.select(
+        *(_c(c) for c in ROW_COLUMNS),
+        exp.alias_(exp.Window(this=exp.RowNumber(), partition_by=[_c("dedupe_key")],
+                              order=exp.Order(expressions=[
+                                  exp.Ordered(this=_c("dedupe_order"), desc=True,
+                                              nulls_first=False),
+                                  exp.Ordered(this=_c("event_at"), nulls_first=False),
+                                  exp.Ordered(this=_c("anonymous_id"), nulls_first=False),
+                                  exp.Ordered(this=_c("known_user"), nulls_first=False)])),
+                   "copy_number"),
+    ).from_("tool_rows_all")
+    if links is None:
+        links = (exp.select(_c("anonymous_id"), exp.alias_(exp.func("min", _c("known_user")),
+                                                            "linked_user"))
+                 .from_("tool_rows_all")
+                 .where(exp.and_(_c("anonymous_id").is_(exp.null()).not_(),
+                                 _c("known_user").is_(exp.null()).not_()))
+                 .group_by(_c("anonymous_id")))
+    users = exp.select(
+        *(_c(c, "r") for c in ROW_COLUMNS), _c("copy_number", "r"),
+        exp.alias_(exp.Coalesce(this=_c("known_user", "r"),
+                                expressions=[_c("linked_user", "l")]), "resolved_user"),
+    ).from_(exp.alias_(exp.to_table("numbered_rows"), "r")).join(
+        exp.alias_(exp.to_table("anonymous_links"), "l"),
+        on=exp.EQ(this=_c("anonymous_id", "r"), expression=_c("anonymous_id", "l")),
+        join_type="left")
+    # a user's customer from their own rows: the value the user's identified rows carry
+    from_rows = (exp.select(exp.alias_(_c("resolved_user"), "user_key"),
+                            exp.alias_(exp.func("min", _c("hint")), "customer_key"))
+                 .from_("user_rows")
+                 .where(exp.and_(_c("resolved_user").is_(exp.null()).not_(),
+                                 _c("hint").is_(exp.null()).not_()))
+                 .group_by(_c("resolved_user")))
+    maps = [m for m in (identity_customers(t), user_customers, from_rows) if m is not None]
+    query = exp.select(
+        *(_c(c, "u") for c in ROW_COLUMNS), _c("resolved_user", "u"),
+        exp.alias_(exp.and_(exp.GT(this=_c("copy_number", "u"), expression=lit(1)),
+                            _c("dedupe_key", "u").is_(exp.null()).not_()), "is_duplicate"),
+        exp.alias_(_c("resolved_user", "u").is_(exp.null()), "is_anonymous"),
+        exp.alias_(exp.Coalesce(this=_c("hint", "u"), expressions=[
+            _c("customer_key", f"m{i}") for i in range(len(maps))]), "customer_id"),
+    ).from_(exp.alias_(exp.to_table("user_rows"), "u"))
+    for i, _ in enumerate(maps):
+        query = query.join(exp.alias_(exp.to_table(f"user_customers_{i}"), f"m{i}"),
+                           on=exp.EQ(this=_c("resolved_user", "u"),
+                                     expression=_c("user_key", f"m{i}")),
+                           join_type="left")
+    query = (query.with_("tool_rows_all", as_=rows)
+             .with_("numbered_rows", as_=numbered)
+             .with_("anonymous_links", as_=links)
+             .with_("user_rows", as_=users))
+    for i, m in enumerate(maps):
+        query = query.with_(f"user_customers_{i}", as_=m)
+    return query
+
+
+def kept(t: Target, resolved: exp.Select) -> exp.Select:
+    """The contract's ``events`` rows: one copy of each duplicate, readable times, a customer."""
+    r = "resolved"
+    return exp.select(
+        exp.alias_(_c("customer_id", r), "customer_id"),
+        exp.alias_(exp.Coalesce(this=_c("resolved_user", r),
+                                expressions=[_c("anonymous_id", r)]), "user_id"),
+        exp.alias_(local(t, _c("event_at", r)), "event_time"),
+        exp.alias_(_c("event_name", r), "event_name"),
+        exp.alias_(_c("session_id", r), "session_id"),
+        exp.alias_(_c("duration_seconds", r), "duration_seconds"),
+    ).from_(exp.alias_(resolved.subquery(), r)).where(exp.and_(
+        exp.Not(this=_c("is_duplicate", r)), _c("time_ok", r),
+        _c("customer_id", r).is_(exp.null()).not_()))
+
+
+def breaking(resolved: exp.Select, condition: exp.Expression,
+             show: tuple[str, ...] = EXAMPLE_COLUMNS) -> exp.Select:
+    return (exp.select(*(_c(c) for c in show)).from_(exp.alias_(resolved.subquery(),
+                                                                "resolved"))
+            .where(condition))
+
+
+def event_checks(tool: str, table: str, resolved: Callable[[Target], exp.Select],
+                 dedupe: str | None, units: str | None = None) -> tuple[ConnectorCheck, ...]:
+    """The checks every event connector runs on its resolved rows: duplicates dropped as the
+    tool drops them, times in unknown units, rows whose customer cannot be resolved."""
+    checks = []
+    if units:
+        checks.append(ConnectorCheck(
+            "unknown_time_unit", table, None, units,
+            lambda t: breaking(resolved(t), exp.Not(this=_c("time_ok")))))
+    if dedupe:
+        checks.append(ConnectorCheck(
+            "duplicates", table, None, f"duplicate events dropped as {tool} drops them "
+            f"(same {dedupe}); one copy kept",
+            lambda t: breaking(resolved(t), _c("is_duplicate")), "warning"))
+    checks.append(ConnectorCheck(
+        "anonymous", table, None, "anonymous events never linked to an identified user and "
+        "carrying no customer: left out",
+        lambda t: breaking(resolved(t), exp.and_(
+            _c("customer_id").is_(exp.null()), _c("is_anonymous"),
+            exp.Not(this=_c("is_duplicate")), _c("time_ok"))), "warning"))
+    checks.append(ConnectorCheck(
+        "unresolved_customer", table, None, "events of identified users whose customer cannot "
+        "be resolved (no customer property, group or identity row): left out",
+        lambda t: breaking(resolved(t), exp.and_(
+            _c("customer_id").is_(exp.null()), exp.Not(this=_c("is_anonymous")),
+            exp.Not(this=_c("is_duplicate")), _c("time_ok"))), "warning"))
+    return tuple(checks)
+
+
+def summary(resolved: exp.Select) -> exp.Select:
+    """What ``saas-retention check`` reports of an event connector: rows read, kept,
+    duplicates dropped, anonymous and unresolved rows left out, users, customers resolved,
+    and the time span (UTC)."""
+    r = "resolved"
+    ok = exp.and_(exp.Not(this=_c("is_duplicate", r)), _c("time_ok", r))
+    keep = exp.and_(ok, _c("customer_id", r).is_(exp.null()).not_())
+
+    def count_if(condition: exp.Expression) -> exp.Expression:
+        return exp.func("sum", exp.Case(ifs=[exp.If(this=condition, true=lit(1))],
+                                        default=lit(0)))
+
+    def distinct_if(condition: exp.Expression, value: exp.Expression) -> exp.Expression:
+        return exp.Count(this=exp.Distinct(expressions=[
+            exp.Case(ifs=[exp.If(this=condition, true=value)])]))
+
+    return exp.select(
+        exp.alias_(exp.func("count", exp.Star()), "rows_read"),
+        exp.alias_(count_if(keep.copy()), "rows_kept"),
+        exp.alias_(count_if(_c("is_duplicate", r)), "duplicates_dropped"),
+        exp.alias_(count_if(exp.and_(ok.copy(), _c("customer_id", r).is_(exp.null()),
+                                     _c("is_anonymous", r))), "anonymous_left_out"),
+        exp.alias_(count_if(exp.and_(ok.copy(), _c("customer_id", r).is_(exp.null()),
+                                     exp.Not(this=_c("is_anonymous", r)))),
+                   "unresolved_left_out"),
+        exp.alias_(distinct_if(keep.copy(), exp.Coalesce(
+            this=_c("resolved_user", r), expressions=[_c("anonymous_id", r)])), "users"),
+        exp.alias_(distinct_if(keep.copy(), _c("customer_id", r)), "customers"),
+        exp.alias_(exp.func("min", exp.Case(ifs=[exp.If(this=keep.copy(),
+                                                         true=_c("event_at", r))])),
+                   "first_event_at"),
+        exp.alias_(exp.func("max", exp.Case(ifs=[exp.If(this=keep.copy(),
+                                                         true=_c("event_at", r))])),
+                   "last_event_at"),
+    ).from_(exp.alias_(resolved.subquery(), r))
+
+
+def kept_summary(produced: exp.Query, time_column: str) -> exp.Select:
+    """What ``saas-retention check`` reports of a voice connector (tickets, responses): the
+    rows it produced, their customers and time span (local time); rows left out are its
+    checks' warnings."""
+    return exp.select(
+        exp.alias_(exp.func("count", exp.Star()), "rows_kept"),
+        exp.alias_(exp.Count(this=exp.Distinct(expressions=[_c("customer_id")])),
+                   "customers"),
+        exp.alias_(exp.func("min", _c(time_column)), "first_at"),
+        exp.alias_(exp.func("max", _c(time_column)), "last_at"),
+    ).from_(exp.alias_(produced.subquery(), "produced"))

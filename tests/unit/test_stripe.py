@@ -1,0 +1,384 @@
+"""The Stripe connector (saas_retention/connectors/stripe.py, docs/stripe.md) on the fixture
+account of tests/fixtures/stripe (its README lists the cases and Stripe's pages).
+
+The expected monthly MRR below is worked out by hand from the rules of docs/stripe.md, with
+the arithmetic beside each number — never by running our SQL. The same account in Fivetran's
+schema gives the same MRR; DuckDB and the real PostgreSQL server give the same rows."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from saas_retention.builders.duckdb.run import check
+from saas_retention.connectors import connector_for
+from saas_retention.core.config import parse_settings
+from saas_retention.core.errors import ConfigError, SourceError, SourceProblems
+from saas_retention.dialects import SUPPORTED
+from saas_retention.relations.target import Target
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "stripe"
+AS_OF = "2024-06-30"
+MONTHS = [date(2024, m, 1) for m in range(1, 7)]
+
+# MRR (USD) at each month-end snapshot, January … June 2024 (0: not paying that month).
+EXPECTED = {
+    # 50.00/month; the metered item (12.34) and the one-off setup fee (100.00) are not MRR
+    "cus_monthly": [50, 50, 50, 50, 50, 50],
+    # 1,200.00/year from 10 Feb: 1200 / 12 = 100
+    "cus_annual": [0, 100, 100, 100, 100, 100],
+    # 300.00 every 3 months from 15 Jan: 300 / 3 = 100
+    "cus_quarterly": [100, 100, 100, 100, 100, 100],
+    # 5 seats × 10.00, 8 seats from the April invoice (the 10 March proration is not MRR)
+    "cus_seats": [50, 50, 50, 80, 80, 80],
+    # basic 50.00, upgraded to pro 100.00 on 15 March: prorations ignored, pro from April
+    "cus_upgrade": [50, 50, 50, 100, 100, 100],
+    # pro 100.00, basic 50.00 from the March invoice
+    "cus_downgrade": [100, 100, 50, 50, 50, 50],
+    # 50.00 with a repeating 20 % coupon (Jan–Mar): not subtracted
+    "cus_repeating": [50, 50, 50, 50, 50, 50],
+    # 100.00 with a forever 25 % coupon: 100 − 25 = 75
+    "cus_forever": [75, 75, 75, 75, 75, 75],
+    # 50.00 plus 4.00 exclusive sales tax: tax is never in MRR
+    "cus_sales_tax": [50, 50, 50, 50, 50, 50],
+    # 120.00 including 20.00 VAT: 120 − 20 = 100
+    "cus_vat": [100, 100, 100, 100, 100, 100],
+    # trial 1–15 Jan (0.00 invoice), then 50.00 from 15 Jan: paying on 31 Jan
+    "cus_trial_converts": [50, 50, 50, 50, 50, 50],
+    # cancel at period end requested 10 April: MRR stops that day, so 0 at 30 April
+    "cus_cancel_at_end": [50, 50, 50, 0, 0, 0],
+    # canceled at once on 20 March: 0 at 31 March
+    "cus_cancel_now": [50, 50, 0, 0, 0, 0],
+    # the February invoice was voided: nothing covers February
+    "cus_voided": [50, 0, 50, 50, 50, 50],
+    # the June invoice is open (past due): still MRR
+    "cus_past_due": [50, 50, 50, 50, 50, 50],
+    # 90.00 EUR a month, converted with the rates row of the invoice's day or the latest
+    # earlier one: Jan (31 Dec row, 0.90 EUR per USD) 90 / 0.90 = 100; Feb–Apr (1 Feb row,
+    # 0.92) 90 / 0.92 = 97.826087; May–Jun (15 Apr row, 0.95) 90 / 0.95 = 94.736842
+    "cus_eur": [100, 97.826087, 97.826087, 97.826087, 94.736842, 94.736842],
+    # 14,000 JPY (zero-decimal: not ÷ 100) at 140 JPY per USD: 14000 / 140 = 100
+    "cus_jpy": [100, 100, 100, 100, 100, 100],
+    # cus_trial_lapses (a trial that never converted) never pays: no row at all
+}
+SETTINGS = {"as_of": AS_OF, "billing": "stripe"}
+
+
+def _mrr_by_customer(rows) -> dict[str, list[float]]:
+    got: dict[str, list[float]] = {}
+    for customer, start, mrr in rows:
+        start = date.fromisoformat(str(start)[:10])
+        if start in MONTHS:
+            got.setdefault(customer, [0.0] * 6)[MONTHS.index(start)] = round(float(mrr), 6)
+    return {k: v for k, v in got.items() if any(v)}
+
+
+def periods(source: Path, settings) -> tuple[list, object]:
+    """customer_periods (customer, period start, MRR, movement) built on DuckDB from
+    ``source``, and the staging report (only the models these tests read are built)."""
+    import duckdb
+
+    from saas_retention.builders.duckdb.run import build_models
+    from saas_retention.builders.duckdb.sources import open_source
+    from saas_retention.builders.duckdb.stage import Stager
+
+    con = duckdb.connect()
+    try:
+        report = Stager(con, open_source(source), settings).run()
+        build_models(con, settings, report, only=["customer_periods"])
+        rows = con.execute("select customer_id, period_start, mrr, movement from "
+                           "customer_periods order by 1, 2").fetchall()
+        return rows, report
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def built():
+    return periods(FIXTURE, parse_settings(SETTINGS))
+
+
+def test_monthly_mrr_matches_the_rules(built):
+    rows, report = built
+    assert report.warnings == []
+    assert _mrr_by_customer((c, p, m) for c, p, m, _ in rows) == \
+        {k: [float(x) for x in v] for k, v in EXPECTED.items()}
+
+
+def test_contract_rows_are_contiguous_paid_spans(built):
+    _, report = built
+    # one row per contiguous span of one item at one amount: one per subscription (13), two
+    # for seats, upgrade, downgrade and voided (8 for 4), three for EUR (its converted amount
+    # changes with the rates twice), none for the lapsed trial: 13 + 8 + 3 − 1 = 23
+    assert report.tables["subscriptions"] == 23
+    assert report.connectors["stripe"]["invoice_line_items"] == 101
+
+
+def test_contract_rows_of_a_few_subscriptions():
+    import duckdb
+
+    from saas_retention.builders.duckdb.sources import open_source
+    from saas_retention.builders.duckdb.stage import Stager
+
+    con = duckdb.connect()
+    try:
+        Stager(con, open_source(FIXTURE), parse_settings(SETTINGS)).read()
+        rows = con.execute(
+            "select subscription_id, customer_id, start_date::varchar, end_date::varchar, mrr, "
+            "billing_interval, billing_interval_count from raw_subscriptions where customer_id "
+            "in ('cus_monthly', 'cus_voided', 'cus_cancel_at_end', 'cus_annual') "
+            "order by 1").fetchall()
+    finally:
+        con.close()
+    assert [(r[0], r[1], r[2], r[3], float(r[4]), r[5], float(r[6])) for r in rows] == [
+        ("sub_annual#1", "cus_annual", "2024-02-10", "2025-02-10", 100.0, "year", 1.0),
+        # the cancel requested on 10 April stops the April line that day
+        ("sub_cancel_at_end#1", "cus_cancel_at_end", "2024-01-01", "2024-04-10", 50.0,
+         "month", 1.0),
+        # six monthly lines, one span; the draft July invoice does not extend it
+        ("sub_monthly#1", "cus_monthly", "2024-01-01", "2024-07-01", 50.0, "month", 1.0),
+        # the voided February invoice splits the coverage in two
+        ("sub_voided#1", "cus_voided", "2024-01-01", "2024-02-01", 50.0, "month", 1.0),
+        ("sub_voided#2", "cus_voided", "2024-03-01", "2024-07-01", 50.0, "month", 1.0),
+    ]
+
+
+def contract_rows(settings) -> list[tuple]:
+    """The connector's contract rows, as the DuckDB build creates them."""
+    import duckdb
+
+    from saas_retention.builders.duckdb.sources import open_source
+    from saas_retention.builders.duckdb.stage import Stager
+
+    con = duckdb.connect()
+    try:
+        Stager(con, open_source(FIXTURE), settings).read()
+        return con.execute("select subscription_id, customer_id, start_date, end_date, mrr "
+                           "from raw_subscriptions order by 1").fetchall()
+    finally:
+        con.close()
+
+
+LOS_ANGELES = {**SETTINGS, "timezone": "America/Los_Angeles"}
+
+
+def test_days_are_local_days_of_utc_timestamps():
+    rows = {r[0]: r[1:] for r in contract_rows(parse_settings(LOS_ANGELES))}
+    # periods start at midnight UTC: 4 pm the day before in Los Angeles (UTC−8 in winter,
+    # −7 from 10 March); the cancel of 10 April 16:20 UTC is 09:20 that day there
+    assert rows["sub_monthly#1"][1:3] == (date(2023, 12, 31), date(2024, 6, 30))
+    assert rows["sub_cancel_at_end#1"][1:3] == (date(2023, 12, 31), date(2024, 4, 10))
+    # 10 Feb 09:30 UTC is 01:30 that day in Los Angeles
+    assert rows["sub_annual#1"][1:3] == (date(2024, 2, 10), date(2025, 2, 10))
+    # the invoice of 1 Feb 00:00 UTC is dated 31 Jan there, before the rates row of 1 Feb
+    # (a calendar day, not converted): it keeps the 31 Dec rate, 90 / 0.90 = 100, so the
+    # first two EUR lines form one span at 100
+    assert rows["sub_eur#1"][1:] == (date(2023, 12, 31), date(2024, 2, 29), 100)
+
+
+def test_incremental_builds_of_a_stripe_source_are_full(tmp_path, monkeypatch):
+    from saas_retention.builders.duckdb.run import BuildResult
+    from saas_retention.builders.duckdb.stage import StagingReport
+    from saas_retention.builders.incremental import refresh
+
+    # the decision is under test, not the full build (test_monthly_mrr_matches_the_rules)
+    full_builds = []
+    monkeypatch.setattr(refresh, "build", lambda *a, **k: full_builds.append(k) or
+                        BuildResult(staging=StagingReport()))
+    (tmp_path / "stripe.duckdb").write_bytes(b"")  # an earlier build's file
+    result = refresh.build_incremental(FIXTURE, parse_settings(SETTINGS),
+                                       database=tmp_path / "stripe.duckdb")
+    assert len(full_builds) == 1 and full_builds[0]["keep_state"]
+    assert not result.incremental
+    assert result.reason == "subscriptions comes from the 'stripe' connector"
+
+
+# -- Fivetran's schema ---------------------------------------------------------------------------
+
+def _read(name: str) -> list[dict]:
+    with (FIXTURE / f"{name}.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def _write(path: Path, rows: list[dict], header: list[str] | None = None) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header or list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def fivetran_copy(target: Path) -> Path:
+    """The fixture account as Fivetran's Stripe connector lands it (docs/stripe.md#fivetran):
+    singular tables, `plan_id` and `type` on lines, invoices' `created`, subscription_history
+    with `_fivetran_active`, discount amounts as `discount` rows of type invoice_line_item."""
+    target.mkdir(parents=True, exist_ok=True)
+    lines = [{**{k: v for k, v in r.items() if k not in ("price_id", "source_type")},
+              "plan_id": r["price_id"], "type": r["source_type"]}
+             for r in _read("invoice_line_items")]
+    _write(target / "invoice_line_item.csv", lines)
+    _write(target / "invoice.csv", [{**{k: v for k, v in r.items() if k != "date"},
+                                     "created": r["date"]} for r in _read("invoices")])
+    _write(target / "price.csv", _read("prices"))
+    history = [{**r, "_fivetran_active": "true"} for r in _read("subscriptions")]
+    # an older version of a row, no longer active, must not count
+    history.append({**history[0], "canceled_at": "2024-01-02 00:00:00",
+                    "_fivetran_active": "false"})
+    _write(target / "subscription_history.csv", history)
+    _write(target / "coupon.csv", _read("coupons"))
+    coupons = {r["id"]: r["coupon_id"] for r in _read("discounts")}
+    _write(target / "discount.csv", [
+        {"id": r["discount_id"], "coupon_id": coupons[r["discount_id"]],
+         "type": "invoice_line_item", "type_id": r["invoice_line_item_id"],
+         "amount": r["amount"]} for r in _read("invoice_line_item_discount_amounts")])
+    _write(target / "invoice_line_item_tax_amount.csv", _read("invoice_line_item_tax_amounts"))
+    shutil.copy(FIXTURE / "exchange_rates_from_usd.csv", target)
+    return target
+
+
+def test_fivetran_schema_gives_the_same_mrr(built, tmp_path):
+    source = fivetran_copy(tmp_path / "fivetran")
+    rows, _ = periods(source, parse_settings({**SETTINGS, "stripe_schema": "fivetran"}))
+    assert rows == built[0]
+
+
+# -- every dialect, bad input ---------------------------------------------------------------------
+
+def test_the_connector_compiles_for_every_dialect():
+    # every engine for Stripe's own schema; the other schema and the checks (the same rule
+    # steps) on the two executed here — compiling the whole matrix costs half a minute
+    settings = parse_settings({**SETTINGS, "reporting_currency": "eur",
+                               "timezone": "Europe/Paris"})
+    connector = connector_for(settings, "subscriptions")
+    for dialect in SUPPORTED:
+        # SQLite has no time zones: UTC only (a clear error otherwise)
+        t = Target(dialect, settings.with_overrides(timezone="UTC") if dialect == "sqlite"
+                   else settings)
+        assert "invoice_line_items" in connector.query(t).sql(dialect,
+                                                              unsupported_level="raise")
+    fivetran = connector_for(settings.with_overrides(stripe_schema="fivetran"),
+                             "subscriptions")
+    for dialect in ("duckdb", "postgres"):
+        t = Target(dialect, settings.with_overrides(stripe_schema="fivetran"))
+        assert "subscription_history" in fivetran.query(t).sql(dialect,
+                                                               unsupported_level="raise")
+        for check_ in fivetran.checks:
+            check_.rows(t).sql(dialect, unsupported_level="raise")
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "src"
+    shutil.copytree(FIXTURE, target)
+    return target
+
+
+def test_missing_stripe_table_or_column_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="'airbyte' is not supported by the 'stripe' "
+                                          "connector yet"):
+        check(FIXTURE, parse_settings({**SETTINGS, "stripe_schema": "airbyte"}))
+    src = _copy(tmp_path)
+    (src / "coupons.csv").unlink()
+    with pytest.raises(SourceError, match="no table 'coupons' — stripe's coupons table"):
+        check(src, parse_settings(SETTINGS))
+    src = _copy(tmp_path / "b")
+    rows = _read("invoices")
+    _write(src / "invoices.csv", [{k: v for k, v in r.items() if k != "status"} for r in rows])
+    with pytest.raises(SourceProblems, match=r"invoices\.status: column missing"):
+        check(src, parse_settings(SETTINGS))
+
+
+def test_bad_lines_are_counted_with_examples(tmp_path):
+    src = _copy(tmp_path)
+    lines = _read("invoice_line_items")
+    extra = dict(lines[0])
+    # a line of an unknown price, one of an unknown subscription (warnings: left out), a
+    # negative net amount and a GBP line before the first rates row (errors)
+    lines += [{**extra, "id": "il_x1", "price_id": "price_gone"},
+              {**extra, "id": "il_x2", "subscription_id": "sub_gone"},
+              {**extra, "id": "il_x3", "amount": "-100"},
+              {**extra, "id": "il_x4", "currency": "gbp", "invoice_id": "in_early"}]
+    _write(src / "invoice_line_items.csv", lines)
+    invoices = _read("invoices")
+    invoices.append({**invoices[0], "id": "in_early", "date": "2023-12-01 00:00:00"})
+    _write(src / "invoices.csv", invoices)
+    with pytest.raises(SourceProblems) as info:
+        check(src, parse_settings(SETTINGS))
+    text = str(info.value)
+    assert "error: invoice_line_items.amount: counted line items whose amount after forever " \
+        "discounts and inclusive taxes is negative (1 row)" in text and "il_x3" in text
+    assert "exchange_rates_from_usd.buy_currency_exchange_rates: no exchange rate" in text
+    assert "currency='gbp'" in text and "invoice_day='2023-12-01'" in text
+    # the warnings are reported too once the errors are fixed
+    _write(src / "invoice_line_items.csv", lines[:-2])
+    report = check(src, parse_settings(SETTINGS))
+    warned = {str(w).split(":")[1].strip(): str(w) for w in report.warnings}
+    assert "(1 row)" in warned["invoice_line_items.price_id"]
+    assert "price_gone" in warned["invoice_line_items.price_id"]
+    assert "sub_gone" in warned["invoice_line_items.subscription_id"]
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+def _pg_type(column: str) -> str:
+    if column in ("amount", "unit_amount", "quantity", "recurring_interval_count",
+                  "duration_in_months", "percent_off"):
+        return "bigint"
+    if column in ("proration", "inclusive", "_fivetran_active"):
+        return "boolean"
+    if column in ("date", "created", "canceled_at", "ended_at", "period_start", "period_end"):
+        return "timestamp"
+    return "text"
+
+
+def _load_pg(con, schema: str, folder: Path) -> None:
+    con.execute(f'drop schema if exists "{schema}" cascade')
+    con.execute(f'create schema "{schema}"')
+    for path in sorted(folder.glob("*.csv")):
+        with path.open() as f:
+            rows = list(csv.DictReader(f))
+        columns = list(rows[0])
+        typed = ", ".join(f'"{c}" {_pg_type(c)}' for c in columns)
+        con.execute(f'create table "{schema}"."{path.stem}" ({typed})')
+        marks = ", ".join(["%s"] * len(columns))
+        with con.cursor() as cur:
+            cur.executemany(f'insert into "{schema}"."{path.stem}" values ({marks})',
+                            [[r[c] if r[c] != "" else None for c in columns] for r in rows])
+
+
+@pytest.mark.postgres
+def test_postgres_gives_the_same_rows(built, tmp_path, pg_dsn):
+    pytest.importorskip("sqlalchemy")
+    import psycopg
+
+    from saas_retention.builders.warehouse.run import build_on_warehouse
+
+    want_periods = built[0]
+    parts = dict(p.split("=") for p in pg_dsn.split())
+    url = (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
+           f"{parts['dbname']}")
+    # Stripe's own schema, typed as the Data Pipeline lands it (the Fivetran variant shares
+    # every rule step; test_fivetran_schema_gives_the_same_mrr runs it on DuckDB)
+    for schema, folder, stripe_schema in (("stripe_dp", FIXTURE, "data_pipeline"),):
+        with psycopg.connect(pg_dsn, autocommit=True) as con:
+            _load_pg(con, schema, folder)
+        settings = parse_settings({**SETTINGS, "stripe_schema": stripe_schema})
+        result = build_on_warehouse(url, settings, schema=schema, target_schema=f"{schema}_out")
+        assert result.warnings == []
+        with psycopg.connect(pg_dsn) as con:
+            got = con.execute(f'select customer_id, period_start, mrr, movement from '
+                              f'"{schema}_out".customer_periods order by 1, 2').fetchall()
+        assert [(c, p, float(m), mv) for c, p, m, mv in got] == \
+            [(c, p, float(m), mv) for c, p, m, mv in want_periods], stripe_schema
+    # the connector's rows with local days in another time zone: PostgreSQL's conversion of
+    # UTC timestamps (AT TIME ZONE twice) gives DuckDB's days
+    settings = parse_settings(LOS_ANGELES)
+    query = connector_for(settings, "subscriptions").query(
+        Target("postgres", settings, source_schema="stripe_dp"))
+    with psycopg.connect(pg_dsn) as con:
+        got = con.execute(f"select subscription_id, customer_id, start_date, end_date, mrr "
+                          f"from ({query.sql('postgres')}) as q order by 1").fetchall()
+    assert [(*r[:4], float(r[4])) for r in got] == \
+        [(*r[:4], float(r[4])) for r in contract_rows(settings)]
