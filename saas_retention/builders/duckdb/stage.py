@@ -101,6 +101,9 @@ class _TypedColumns:
     def as_of(self) -> exp.Expression:
         return exp.cast(exp.Literal.string(self.settings.as_of_date.isoformat()), "DATE")
 
+    def date(self, day) -> exp.Expression:
+        return exp.cast(exp.Literal.string(day.isoformat()), "DATE")
+
     def missing(self, column: str) -> exp.Expression:
         return exp.and_(col(RAW_PREFIX + column).is_(exp.null()), col(column).is_(exp.null()))
 
@@ -393,11 +396,6 @@ class Stager:
                     "subscriptions", "billing_interval", 0,
                     "amounts_per_interval needs a billing_interval column")))
             self._shared(rule)
-            if rule.name == "negative_mrr":
-                # DuckDB's own: its typed MRR is a DOUBLE converted from any text, 'inf' and
-                # 'nan' included; the warehouses share no spelling of isinf/isnan
-                self._rule("subscriptions", "mrr", "isinf(mrr) or isnan(mrr)",
-                           "infinite or NaN MRR", list(SUBSCRIPTION_SHOW))
 
     def _shared(self, rule: Rule, show: list[str] | None = None) -> None:
         """Run one of the shared contract rules (relations/rules.py) on the typed view."""

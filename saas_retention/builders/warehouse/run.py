@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import Settings
-from saas_retention.core.contract import TABLES
+from saas_retention.core.contract import MAX_INTERVAL_COUNT, TABLES
 from saas_retention.core.errors import Problem, SaasRetentionError, SourceError, SourceProblems
 from saas_retention.dialects import (
     ENGINES,
@@ -96,13 +96,23 @@ class _SourceColumns:
     def as_of(self) -> exp.Expression:
         return self.t.as_of_sql.copy()
 
+    def date(self, day) -> exp.Expression:
+        return self.t.cast(exp.Literal.string(day.isoformat()), "DATE")
+
     def missing(self, column: str) -> exp.Expression:
         return self.value(column).is_(exp.null())
 
     def not_whole(self, column: str) -> exp.Expression:
         # a value the terms' cast to INT (relations/terms.py) would change is not a whole
-        # number, whichever way the engine rounds; the cast needs no math functions
-        return exp.NEQ(this=self.number(column), expression=cast(self.number(column), "INT"))
+        # number, whichever way the engine rounds; the cast needs no math functions. Only a
+        # value an INT holds is cast (PostgreSQL fails the cast of a larger one, or of NaN,
+        # which compares greater than any number): any other is not whole for the terms
+        x = self.number(column)
+        fraction = exp.Case(ifs=[exp.If(
+            this=exp.LTE(this=exp.Abs(this=x), expression=exp.Literal.number(MAX_INTERVAL_COUNT)),
+            true=exp.Sub(this=x.copy(), expression=cast(x.copy(), "INT")))],
+            default=exp.Literal.number(1))
+        return exp.NEQ(this=fraction, expression=exp.Literal.number(0))
 
     def unknown_customer(self, column: str) -> exp.Expression | None:
         if self.known is None:
@@ -262,6 +272,7 @@ class WarehouseBuild:
         naming the warehouse table. Each table's rules are counted in one query; examples are
         read only for the rules some row breaks."""
         problems = self._subscription_problems(conn, target)
+        problems += self._customer_problems(conn, target)
         problems += self._dated_problems(conn, target)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
@@ -269,9 +280,7 @@ class WarehouseBuild:
         return problems
 
     def _checks(self, t: Target, table: str, known: exp.Subquery | None) -> list[Check]:
-        """The shared rules of ``table`` that apply to this source, resolved on its columns.
-        The customers table's own rules are the DuckDB build's only: here its rows are only
-        looked up, by the other tables' customers."""
+        """The shared rules of ``table`` that apply to this source, resolved on its columns."""
         columns = _SourceColumns(self, t, table, known)
         checks = []
         for rule in rules_of(table):
@@ -310,6 +319,17 @@ class WarehouseBuild:
                                     s.source_column("subscriptions", "subscription_id"),
                                     n, "duplicate values in a key column", examples))
         return problems
+
+    def _customer_problems(self, conn, t: Target) -> list[Problem]:
+        """The customers table's shared rules (its ids, the range of its signup dates); its
+        duplicates are the DuckDB build's only: here a repeated customer keeps its earliest
+        signup date (``_known_customers``)."""
+        if "customers" not in self.present:
+            return []
+        show = [exp.column(self.settings.source_column("customers", n), quoted=True)
+                for n in ("customer_id", "signup_date") if n in self.present["customers"]]
+        return self._run_rules(conn, "customers", self._checks(t, "customers", None), show,
+                               None, "customer_id")
 
     def _known_customers(self, t: Target) -> exp.Subquery:
         """The customers the other tables' rows are checked against (those of ``customers``,
