@@ -34,7 +34,8 @@ from saas_retention.core.contract import (
     TABLES,
     monthly_amount,
 )
-from saas_retention.core.periods import EARLIEST_DATE, LATEST_DATE
+from saas_retention.core.errors import ConfigError
+from saas_retention.core.periods import EARLIEST_DATE, LATEST_AS_OF, LATEST_DATE
 from saas_retention.relations.events import DATED_TABLES
 
 # ``{as_of}`` is filled in.
@@ -79,6 +80,15 @@ CUSTOMER_COLUMN = {t: "referrer_customer_id" if t == "referrals" else "customer_
 
 def message(kind: str, settings: Settings) -> str:
     return MESSAGES[kind].format(as_of=settings.as_of_date)
+
+
+def check_as_of(settings: Settings) -> None:
+    """as_of within the dates a period can have, before any rule compares with it: the day
+    calendar holds 100,000 days from EARLIEST_DATE (relations.target.NUMBERS_DIGITS)."""
+    as_of = settings.as_of_date
+    if not EARLIEST_DATE <= as_of <= LATEST_AS_OF:
+        raise ConfigError(f"as_of: {as_of} is outside the dates a build can report on "
+                          f"({EARLIEST_DATE} to {LATEST_AS_OF})")
 
 
 def holds(present: dict[str, list[str]], table: str, column: str | None = None) -> bool:

@@ -249,7 +249,8 @@ def test_cli_refuses_a_billing_interval_count_of_zero(tmp_path):
     assert proc.returncode == 3
     assert "Traceback" not in proc.stderr
     assert ("subscriptions.billing_interval_count: values that are not a positive whole "
-            "number up to 100,000 (a term lasts this many billing intervals) (1 row)") in proc.stderr
+            "number up to 100,000 (a term lasts this many billing intervals) (1 row)"
+            ) in proc.stderr
     assert not db.exists()
 
 

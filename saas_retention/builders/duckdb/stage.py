@@ -16,6 +16,7 @@ Every identifier from the config is quoted through sqlglot; no user text is past
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from dataclasses import dataclass, field
 
@@ -24,11 +25,24 @@ from sqlglot import exp
 from saas_retention.builders.duckdb.sources import Source
 from saas_retention.core.config import Settings
 from saas_retention.core.contract import TABLES, Table
-from saas_retention.core.errors import Problem, SourceError, SourceProblems
+from saas_retention.core.errors import (
+    Problem,
+    SourceError,
+    SourceProblems,
+    is_value_error,
+    value_error,
+)
 from saas_retention.core.periods import period_index
 from saas_retention.relations.events import DATED_TABLES as TIME_COLUMNS
-from saas_retention.relations.graph import relation_ast
-from saas_retention.relations.rules import RULES, SUBSCRIPTION_SHOW, Rule, holds, rules_of
+from saas_retention.relations.graph import contract_tables, relation_ast
+from saas_retention.relations.rules import (
+    RULES,
+    SUBSCRIPTION_SHOW,
+    Rule,
+    check_as_of,
+    holds,
+    rules_of,
+)
 from saas_retention.relations.target import Target
 
 EXAMPLES = 3
@@ -484,13 +498,16 @@ class Stager:
         for relation in relations:
             table = relation.removeprefix("stg_")
             view = table in TIME_COLUMNS and table in self.present and self._as_view(table)
-            self._create(relation, relation_ast(relation, target), view=view)
-        self.report.first_period_index, self.report.used["subscriptions"] = self.con.execute(
-            "select min(first_period_index), count(*) from stg_subscriptions "
-            "where last_period_index >= first_period_index"
-        ).fetchall()[0]
+            with engine_values(relation):
+                self._create(relation, relation_ast(relation, target), view=view)
+        with engine_values("stg_subscriptions"):
+            self.report.first_period_index, self.report.used["subscriptions"] = (
+                self.con.execute("select min(first_period_index), count(*) from "
+                                 "stg_subscriptions where last_period_index >= "
+                                 "first_period_index").fetchall()[0])
 
     def run(self, *, stage: bool = True, needed: set[str] | None = None) -> StagingReport:
+        check_as_of(self.settings)
         self.read()
         if self.problems:
             raise SourceProblems(self.problems)
@@ -501,6 +518,19 @@ class Stager:
         if stage:
             self.stage(needed)
         return self.report
+
+
+@contextlib.contextmanager
+def engine_values(relation: str):
+    """An engine's refusal of a source value while building ``relation`` becomes the
+    contract error naming its table (core.errors.value_error): the rules check every limit
+    they know before the engine runs, so this is the net under them."""
+    try:
+        yield
+    except Exception as exc:  # duckdb.Error, without importing duckdb here
+        if not is_value_error(exc):
+            raise
+        raise value_error(contract_tables(relation), relation, exc) from None
 
 
 def _closest(wanted: str, candidates: list[str]) -> list[str]:

@@ -19,7 +19,14 @@ from sqlglot import exp
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import Settings
 from saas_retention.core.contract import MAX_INTERVAL_COUNT, TABLES
-from saas_retention.core.errors import Problem, SaasRetentionError, SourceError, SourceProblems
+from saas_retention.core.errors import (
+    Problem,
+    SaasRetentionError,
+    SourceError,
+    SourceProblems,
+    is_value_error,
+    value_error,
+)
 from saas_retention.dialects import (
     ENGINES,
     SQLALCHEMY_DIALECTS,
@@ -28,9 +35,20 @@ from saas_retention.dialects import (
     with_query_settings,
 )
 from saas_retention.relations.events import DATED_TABLES, typed_column
-from saas_retention.relations.graph import relation_ast, relation_order, warehouse_models
+from saas_retention.relations.graph import (
+    contract_tables,
+    relation_ast,
+    relation_order,
+    warehouse_models,
+)
 from saas_retention.relations.registry import STAGING
-from saas_retention.relations.rules import CUSTOMER_COLUMN, SUBSCRIPTION_SHOW, holds, rules_of
+from saas_retention.relations.rules import (
+    CUSTOMER_COLUMN,
+    SUBSCRIPTION_SHOW,
+    check_as_of,
+    holds,
+    rules_of,
+)
 from saas_retention.relations.target import Target, cast
 
 BUILDING_SUFFIX = "__sr_building"
@@ -425,6 +443,7 @@ class WarehouseBuild:
     # -- materialise -------------------------------------------------------------------------
     def run(self, only: list[str] | None = None) -> WarehouseResult:
         started = time.perf_counter()
+        check_as_of(self.settings)
         target = self.introspect()
         result = WarehouseResult(url=self.label, dialect=self.dialect)
         models = [m for m in warehouse_models(inputs=set(self.present))
@@ -503,9 +522,16 @@ class WarehouseBuild:
     def _materialise(self, name: str, query: exp.Query) -> None:
         building = _table(name + BUILDING_SUFFIX, self.target_schema)
         create = exp.Create(this=building.copy(), kind="TABLE", expression=query)
-        with self.engine.begin() as conn:
-            self._exec(conn, _drop(building.copy()))
-            self._exec(conn, create)
+        try:
+            with self.engine.begin() as conn:
+                self._exec(conn, _drop(building.copy()))
+                self._exec(conn, create)
+        except Exception as exc:  # sqlalchemy.exc.DataError: the driver refused a value
+            if not is_value_error(exc):
+                raise
+            # the rules check every limit they know before anything is written: this is
+            # the net under them (relations built before this one are already swapped in)
+            raise value_error(contract_tables(name), name, exc) from None
         self._swap(name)
 
     def _swap(self, name: str) -> None:
