@@ -99,4 +99,4 @@ def value_error(tables: list[str], relation: str, exc: BaseException) -> SourceE
         where = f"{tables[0]}.{column.group(1)}"
     return SourceError(f"{where}: a value of the source cannot be converted while building "
                        f"{relation}; check its values against the input contract's limits "
-                       f"(docs/configuration.md#limits)\n  (the engine said: {first[:300]})")
+                       f"(docs/definitions.md#limits)\n  (the engine said: {first[:300]})")

@@ -23,7 +23,7 @@ WEEKDAY_NUMBER = {
 # 1970-01-01 is a Thursday: with Monday = 0 its weekday is 3.
 EPOCH_WEEKDAY = 3
 
-# The dates a period can have (docs/configuration.md#limits): every date and timestamp of the
+# The dates a period can have (docs/definitions.md#limits): every date and timestamp of the
 # source must lie in this range, as_of too. The earliest keeps the day calendar (at most
 # 100,000 days from the earliest dated row to as_of: relations.target.NUMBERS_DIGITS) whole
 # for any as_of up to LATEST_AS_OF, and refuses the usual typos and placeholders (0000-01-01,

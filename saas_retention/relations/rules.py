@@ -223,7 +223,7 @@ def _date_range(table: str, column: str) -> Condition:
 
 def _range_rules() -> list[Rule]:
     """The limits of every number and date column of every contract table: what staging and
-    the calendars convert them to holds no more (docs/configuration.md#limits). A table's
+    the calendars convert them to holds no more (docs/definitions.md#limits). A table's
     examples show its key (or customer) and the column."""
     rules = []
     for table in TABLES.values():
