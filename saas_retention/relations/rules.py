@@ -59,7 +59,7 @@ MESSAGES = {
     # the calendars and period indexes turn dates into integers and back
     # (dialects/periods.py): outside this range the engines and Python disagree or fail
     "date_range": f"dates outside the range a period can have ({EARLIEST_DATE} to "
-                  f"{LATEST_DATE})",
+                  f"{LATEST_DATE}; an end that never comes is left empty)",
     "unknown_interval": f"unknown billing interval (expected {', '.join(INTERVAL_TO_MONTHLY)})",
     "unlisted_customer": "customers missing from the customers table; kept, with empty "
                          "dimensions",

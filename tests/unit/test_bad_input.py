@@ -335,6 +335,9 @@ LIMIT_CASES = {
     "year_zero": ("subscriptions", "start_date", "0000-01-01", "0001-01-01"),
     "signup_year_one": ("customers", "signup_date", "0001-01-01", "0001-01-01"),
     "event_before_1900": ("events", "event_time", "1899-12-30 00:00:00", "1899-12-30 00:00:00"),
+    # PostgreSQL's own dates no period can have, which its driver cannot load either
+    "infinite_end": ("subscriptions", "end_date", None, "infinity"),
+    "before_christ": ("subscriptions", "start_date", None, "0044-03-15 BC"),
 }
 LIMIT_TABLES = {
     "subscriptions": ("subscription_id text, customer_id text, start_date date, end_date date, "

@@ -424,15 +424,26 @@ class WarehouseBuild:
             shown = ([exp.column(s.source_column(table, n), quoted=True) for n in rule.show
                       if n in self.present[table]]
                      if rule.show else [x.copy() for x in show])
-            rows = self._rows(conn, with_query_settings(
-                source.copy().select(*shown).where(rule.condition.copy()).limit(EXAMPLES),
-                self.dialect))
+            try:
+                rows = self._rows(conn, with_query_settings(
+                    source.copy().select(*shown).where(rule.condition.copy())
+                    .limit(EXAMPLES), self.dialect))
+            except Exception as exc:  # the driver cannot load a value the rule is about
+                if not is_value_error(exc):
+                    raise
+                # (PostgreSQL's 'infinity' and BC dates): shown as the warehouse spells them
+                rows = self._rows(conn, with_query_settings(
+                    source.copy().select(*(self._text(x) for x in shown))
+                    .where(rule.condition.copy()).limit(EXAMPLES), self.dialect))
             names = [x.name for x in shown]
             problems.append(Problem(
                 self._where(s.source_table(table)), s.source_column(table, rule.column),
                 int(count), rule.message, [dict(zip(names, r, strict=True)) for r in rows],
                 rule.severity))
         return problems
+
+    def _text(self, column: exp.Column) -> exp.Expression:
+        return exp.alias_(cast(column.copy(), "VARCHAR"), column.name, quoted=True)
 
     def _scalar(self, conn, query: exp.Expression):
         return self._rows(conn, query)[0][0]
