@@ -56,6 +56,11 @@ MESSAGES = {
     "amount_range": f"values beyond the largest amount the money type {MONEY_TYPE} holds "
                     f"(less than {MONEY_LIMIT:,} either side of 0; with amounts_per_interval, "
                     "the monthly amount too), or infinite or NaN",
+    # the models sum a customer's MRR in a period (customer_periods) and a session's
+    # durations (customer_sessions) back into the money type
+    "customer_amount": f"rows of customers whose amounts add up to {MONEY_LIMIT:,} or more, "
+                       f"beyond the money type {MONEY_TYPE} (the models add up a customer's "
+                       "rows in it)",
     # the calendars and period indexes turn dates into integers and back
     # (dialects/periods.py): outside this range the engines and Python disagree or fail
     "date_range": f"dates outside the range a period can have ({EARLIEST_DATE} to "
@@ -126,6 +131,10 @@ class RuleColumns(Protocol):
 
     def missing(self, column: str) -> exp.Expression:
         """The row has no value in the column."""
+
+    def customer_total(self, column: str) -> exp.Expression:
+        """The sum of ``within(value)`` over the table's rows of the row's customer
+        (``customer_id``): a correlated subquery on the build's own table."""
 
     def not_whole(self, column: str) -> exp.Expression:
         """The column's number is not a finite whole number (DuckDB: floor/isinf/isnan of its
@@ -206,6 +215,31 @@ def _amount_range(table: str, column: str) -> Condition:
     return condition
 
 
+def within_money(value: exp.Expression) -> exp.Expression:
+    """|value| when the money type holds it, else 0 (amount_range reports it already)."""
+    return exp.Case(ifs=[exp.If(this=exp.LT(this=exp.Abs(this=value.copy()),
+                                            expression=exp.Literal.number(MONEY_LIMIT)),
+                                true=exp.Abs(this=value.copy()))],
+                    default=exp.Literal.number(0))
+
+
+# the number columns the models add up per customer in the money type (conservatively: all of
+# a customer's rows, not only those of one period or session)
+SUMMED = (("subscriptions", "mrr"), ("events", "duration_seconds"))
+
+
+def _customer_amount(table: str, column: str) -> Condition:
+    def condition(r: RuleColumns) -> exp.Expression | None:
+        if not r.has(table, column):
+            return None
+        return exp.and_(exp.GTE(this=r.customer_total(column),
+                                expression=exp.Literal.number(MONEY_LIMIT)),
+                        exp.LT(this=exp.Abs(this=r.number(column)),
+                               expression=exp.Literal.number(MONEY_LIMIT)))
+
+    return condition
+
+
 def _per_interval(r: RuleColumns) -> bool:
     return bool(r.settings.mapping("subscriptions").amounts_per_interval
                 and r.has("subscriptions", "billing_interval"))
@@ -237,6 +271,10 @@ def _range_rules() -> list[Rule]:
             elif c.kind in ("date", "timestamp"):
                 rules.append(Rule("date_range", table.name, c.name,
                                   _date_range(table.name, c.name), show=show))
+    for table, column in SUMMED:
+        show = None if table == "subscriptions" else ("customer_id", column)
+        rules.append(Rule("customer_amount", table, column, _customer_amount(table, column),
+                          show=show))
     return rules
 
 

@@ -338,11 +338,14 @@ LIMIT_CASES = {
     # PostgreSQL's own dates no period can have, which its driver cannot load either
     "infinite_end": ("subscriptions", "end_date", None, "infinity"),
     "before_christ": ("subscriptions", "start_date", None, "0044-03-15 BC"),
+    # each amount within the money type, the customer's sum (with s0's 100) beyond it
+    "customer_sum": ("subscriptions", "mrr", 999_999_999_950.0, 999_999_999_950.0),
 }
 LIMIT_TABLES = {
     "subscriptions": ("subscription_id text, customer_id text, start_date date, end_date date, "
                       "mrr double precision",
-                      [("s1", "c1", "2024-01-01", None, 100.0),
+                      [("s0", "c2", "2024-01-01", None, 100.0),
+                       ("s1", "c1", "2024-01-01", None, 100.0),
                        ("s2", "c2", "2024-02-15", "9999-12-31", 50.0)]),
     "customers": ("customer_id text, signup_date date",
                   [("c1", "2023-06-01"), ("c2", "2023-06-01")]),
@@ -411,7 +414,8 @@ def test_limits_on_a_warehouse_are_contract_errors_with_nothing_written(tmp_path
             build_on_warehouse(url, settings)
         assert info.value.exit_code == 3
         (problem,) = info.value.problems
-        assert (problem.table, problem.column, problem.count) == (table, column, 1), case
+        rows = 2 if case == "customer_sum" else 1  # both rows of the customer
+        assert (problem.table, problem.column, problem.count) == (table, column, rows), case
         assert problem.examples, case
         limit = "DECIMAL(18, 6)" if column == "mrr" else "1900-01-01 to 9999-12-31"
         assert limit in problem.message, (case, problem.message)

@@ -32,7 +32,9 @@ ERRORS = {
         # the limits: an amount, and a monthly amount (4e11 a day), beyond the money type; a
         # date no period can have; a count beyond the longest term
         "s7,c1,0024-01-01,,2e12,month,1", "s8,c1,2024-01-01,,4e11,day,1",
-        "s9,c1,2024-01-01,,10,month,1e9"],
+        "s9,c1,2024-01-01,,10,month,1e9",
+        # each within the money type, their customer's sum beyond it
+        "s10,c3,2024-01-01,,6e11,month,1", "s11,c3,2024-01-01,,6e11,month,1"],
     "customers": ["customer_id,signup_date", "c1,2024-01-01", "c2,2024-03-01",
                   "c3,0000-01-01"],
     "survey_responses": ["customer_id,responded_at,survey,score", "c1,2024-02-01,nps,11",

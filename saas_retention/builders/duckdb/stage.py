@@ -42,6 +42,7 @@ from saas_retention.relations.rules import (
     check_as_of,
     holds,
     rules_of,
+    within_money,
 )
 from saas_retention.relations.target import Target
 
@@ -120,6 +121,13 @@ class _TypedColumns:
 
     def missing(self, column: str) -> exp.Expression:
         return exp.and_(col(RAW_PREFIX + column).is_(exp.null()), col(column).is_(exp.null()))
+
+    def customer_total(self, column: str) -> exp.Expression:
+        same = exp.alias_(exp.to_table(f"typed_{self.table}"), "sr_same", table=True)
+        return (exp.select(exp.func("sum", within_money(col(column, "sr_same")))).from_(same)
+                .where(exp.EQ(this=col("customer_id", "sr_same"),
+                              expression=col("customer_id", f"typed_{self.table}")))
+                .subquery())
 
     def not_whole(self, column: str) -> exp.Expression:
         # a DOUBLE: a fraction, or inf/nan, which floor() leaves unchanged

@@ -48,6 +48,7 @@ from saas_retention.relations.rules import (
     check_as_of,
     holds,
     rules_of,
+    within_money,
 )
 from saas_retention.relations.target import Target, cast
 
@@ -119,6 +120,19 @@ class _SourceColumns:
 
     def missing(self, column: str) -> exp.Expression:
         return self.value(column).is_(exp.null())
+
+    def customer_total(self, column: str) -> exp.Expression:
+        s = self.settings
+        name = s.source_table(self.table)
+        same = _table(name, self.build.schema)
+        same.set("alias", exp.TableAlias(this=exp.to_identifier("sr_same")))
+        value = cast(exp.column(s.source_column(self.table, column), "sr_same", quoted=True),
+                     "DOUBLE")
+        who = s.source_column(self.table, "customer_id")
+        return (exp.select(exp.func("sum", within_money(value))).from_(same)
+                .where(exp.EQ(this=exp.column(who, "sr_same", quoted=True),
+                              expression=exp.column(who, name.split(".")[-1], quoted=True)))
+                .subquery())
 
     def not_whole(self, column: str) -> exp.Expression:
         # a value the terms' cast to INT (relations/terms.py) would change is not a whole
