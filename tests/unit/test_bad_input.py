@@ -340,6 +340,8 @@ LIMIT_CASES = {
     "before_christ": ("subscriptions", "start_date", None, "0044-03-15 BC"),
     # each amount within the money type, the customer's sum (with s0's 100) beyond it
     "customer_sum": ("subscriptions", "mrr", 999_999_999_950.0, 999_999_999_950.0),
+    # text no date in typeless SQLite: its DATE() gives NULL, which would drop the row
+    "text_date": ("subscriptions", "start_date", "yesterday", None),
 }
 LIMIT_TABLES = {
     "subscriptions": ("subscription_id text, customer_id text, start_date date, end_date date, "
@@ -404,9 +406,9 @@ def test_limits_on_a_warehouse_are_contract_errors_with_nothing_written(tmp_path
     from saas_retention.builders.warehouse.run import build_on_warehouse
 
     settings = parse_settings({"as_of": AS_OF})
-    for case, (table, column, sqlite_value, _) in LIMIT_CASES.items():
-        if engine_name == "sqlite" and sqlite_value is None:
-            continue  # SQLite stores no infinity
+    for case, (table, column, sqlite_value, pg_value) in LIMIT_CASES.items():
+        if (sqlite_value if engine_name == "sqlite" else pg_value) is None:
+            continue  # SQLite stores no infinity; PostgreSQL's date column holds dates only
         where = (str(tmp_path / f"{case}.sqlite") if engine_name == "sqlite"
                  else request.getfixturevalue("pg_dsn"))
         url = _load_limits(engine_name, where, case)
@@ -417,7 +419,8 @@ def test_limits_on_a_warehouse_are_contract_errors_with_nothing_written(tmp_path
         rows = 2 if case == "customer_sum" else 1  # both rows of the customer
         assert (problem.table, problem.column, problem.count) == (table, column, rows), case
         assert problem.examples, case
-        limit = "DECIMAL(18, 6)" if column == "mrr" else "1900-01-01 to 9999-12-31"
+        limit = ("not a date" if case == "text_date" else
+                 "DECIMAL(18, 6)" if column == "mrr" else "1900-01-01 to 9999-12-31")
         assert limit in problem.message, (case, problem.message)
         assert _tables_of(engine_name, url) == set(LIMIT_TABLES), case  # nothing written
     # the latest date is a date a period can have: 9999-12-31 as "never ends" builds
