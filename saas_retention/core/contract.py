@@ -112,6 +112,14 @@ TABLES: dict[str, Table] = {
     )
 }
 
+# The money type every build stages amounts in (DECIMAL(18, 6): dialects.base DateFunctions.money)
+# holds less than 10^12 in absolute value; every number column is staged in it.
+MONEY_LIMIT = 10 ** 12
+MONEY_TYPE = "DECIMAL(18, 6)"
+# the largest billing_interval_count: a term of more months than the terms' numbers relation
+# (100,000) never renews anyway, and 12 × it stays a 32-bit integer on every engine
+MAX_INTERVAL_COUNT = 100_000
+
 # Amount given per billing interval → monthly (docs/definitions.md#amounts-per-billing-interval).
 INTERVAL_TO_MONTHLY = {
     "month": 1.0,

@@ -71,3 +71,32 @@ class SourceProblems(SourceError):
         n = len(problems)
         head = f"the source breaks the input contract ({n} problem{'s' if n != 1 else ''}):"
         super().__init__("\n".join([head, *(f"  {p}" for p in problems)]))
+
+
+# The engines' errors about a value (not about our SQL): DuckDB's conversion, range and input
+# errors, and the DB-API DataError every driver raises for them (SQLAlchemy wraps it).
+_VALUE_ERRORS = ("ConversionException", "OutOfRangeException", "InvalidInputException",
+                 "DataError")
+
+
+def is_value_error(exc: BaseException) -> bool:
+    """Whether the engine refused a value of the data, rather than our SQL (a bug, which
+    should stay a traceback)."""
+    return any(k.__name__ in _VALUE_ERRORS for k in type(exc).__mro__)
+
+
+def value_error(tables: list[str], relation: str, exc: BaseException) -> SourceError:
+    """An engine's refusal of a value, met while building ``relation`` from ``tables``: the
+    contract error the rules did not foresee (every limit they know is checked before the
+    engine runs), naming the table (and the column when the engine names it)."""
+    import re
+
+    text = str(exc).strip()
+    first = next((line for line in text.splitlines() if line.strip()), type(exc).__name__)
+    column = re.search(r"(?:source )?column \"?([A-Za-z_][A-Za-z0-9_]*)\"?", text)
+    where = ", ".join(tables) or relation
+    if column and len(tables) == 1:
+        where = f"{tables[0]}.{column.group(1)}"
+    return SourceError(f"{where}: a value of the source cannot be converted while building "
+                       f"{relation}; check its values against the input contract's limits "
+                       f"(docs/definitions.md#limits)\n  (the engine said: {first[:300]})")

@@ -23,6 +23,17 @@ WEEKDAY_NUMBER = {
 # 1970-01-01 is a Thursday: with Monday = 0 its weekday is 3.
 EPOCH_WEEKDAY = 3
 
+# The dates a period can have (docs/definitions.md#limits): every date and timestamp of the
+# source must lie in this range, as_of too. The earliest keeps the day calendar (at most
+# 100,000 days from the earliest dated row to as_of: relations.target.NUMBERS_DIGITS) whole
+# for any as_of up to LATEST_AS_OF, and refuses the usual typos and placeholders (0000-01-01,
+# 0024-05-01, a spreadsheet's empty date 1899-12-30); the latest is the last date Python and
+# most engines hold, so 9999-12-31 stays usable as "never ends".
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(9999, 12, 31)
+# the day calendar starts up to 6 days before EARLIEST_DATE (widened to a whole week)
+LATEST_AS_OF = EARLIEST_DATE + dt.timedelta(days=100_000 - 7)
+
 
 def period_index(day: dt.date, grain: str, week_start: str = "monday") -> int:
     """The integer index of the period containing ``day``; consecutive periods differ by 1."""

@@ -13,6 +13,7 @@ from saas_retention.core.contract import TABLES
 from saas_retention.core.errors import ConfigError
 from saas_retention.core.params import model_params
 from saas_retention.dialects import engine_spelling, resolve, with_query_settings
+from saas_retention.relations.events import DATED_TABLES
 from saas_retention.relations.registry import STAGING, STAGING_DEPS, WAREHOUSE_RELATIONS
 from saas_retention.relations.target import Target
 
@@ -119,3 +120,21 @@ def read_tables(model: str) -> frozenset[str]:
 def relation_sql(name: str, t: Target, pretty: bool = True) -> str:
     dialect = resolve(t.dialect)
     return with_query_settings(relation_ast(name, t), dialect).sql(dialect=dialect, pretty=pretty)
+
+
+# the staging relations that read more (or other) contract tables than their name says
+_STAGING_TABLES = {"stg_customers": ["subscriptions", "customers"],
+                   "stg_customer_dimensions": ["customers"],
+                   "stg_subscription_terms": ["subscriptions"], "calendar": ["subscriptions"],
+                   "calendar_days": ["subscriptions", *DATED_TABLES]}
+
+
+def contract_tables(name: str) -> list[str]:
+    """The contract tables relation ``name`` reads: what an engine's error while building it
+    is about (core.errors.value_error)."""
+    if name in _STAGING_TABLES:
+        return list(_STAGING_TABLES[name])
+    if name.startswith("stg_") and name.removeprefix("stg_") in TABLES:
+        return [name.removeprefix("stg_")]
+    model = load_catalog().models.get(name)
+    return list(model.inputs) if model is not None else []

@@ -12,12 +12,13 @@ customers, and counts in one query (``sum(case …)``).
 Where the builds tested a rule differently before it was shared, each keeps its test behind the
 resolver, so both report the same rows as before (``not_whole``, ``unknown_customer``). The
 rules only one build can have stay in it and say why: values that do not convert to the
-contract type and infinite or NaN MRR (DuckDB), UTC offsets in text time columns (warehouses);
+contract type (DuckDB), UTC offsets in text time columns (warehouses);
 so do duplicate keys, which the two builds count differently.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -25,7 +26,16 @@ from typing import Protocol
 from sqlglot import exp
 
 from saas_retention.core.config import Settings
-from saas_retention.core.contract import INTERVAL_TO_MONTHLY, TABLES
+from saas_retention.core.contract import (
+    INTERVAL_TO_MONTHLY,
+    MAX_INTERVAL_COUNT,
+    MONEY_LIMIT,
+    MONEY_TYPE,
+    TABLES,
+    monthly_amount,
+)
+from saas_retention.core.errors import ConfigError
+from saas_retention.core.periods import EARLIEST_DATE, LATEST_AS_OF, LATEST_DATE
 from saas_retention.relations.events import DATED_TABLES
 
 # ``{as_of}`` is filled in.
@@ -39,8 +49,22 @@ MESSAGES = {
                     "start once as_of reaches it",
     # a term lasts billing_interval × this count (relations/terms.py): 0 or less gives no
     # anniversary at all, and a fraction is rounded or truncated depending on the engine
-    "interval_count": "values that are not a positive whole number (a term lasts this many "
-                      "billing intervals)",
+    "interval_count": f"values that are not a positive whole number up to {MAX_INTERVAL_COUNT:,} "
+                      "(a term lasts this many billing intervals)",
+    # every number column is staged in the money type (relations/target.typed_value): a larger
+    # value fails the cast, and the engines disagree on what infinity and NaN become
+    "amount_range": f"values beyond the largest amount the money type {MONEY_TYPE} holds "
+                    f"(less than {MONEY_LIMIT:,} either side of 0; with amounts_per_interval, "
+                    "the monthly amount too), or infinite or NaN",
+    # the models sum a customer's MRR in a period (customer_periods) and a session's
+    # durations (customer_sessions) back into the money type
+    "customer_amount": f"rows of customers whose amounts add up to {MONEY_LIMIT:,} or more, "
+                       f"beyond the money type {MONEY_TYPE} (the models add up a customer's "
+                       "rows in it)",
+    # the calendars and period indexes turn dates into integers and back
+    # (dialects/periods.py): outside this range the engines and Python disagree or fail
+    "date_range": f"dates outside the range a period can have ({EARLIEST_DATE} to "
+                  f"{LATEST_DATE}; an end that never comes is left empty)",
     "unknown_interval": f"unknown billing interval (expected {', '.join(INTERVAL_TO_MONTHLY)})",
     "unlisted_customer": "customers missing from the customers table; kept, with empty "
                          "dimensions",
@@ -61,6 +85,15 @@ CUSTOMER_COLUMN = {t: "referrer_customer_id" if t == "referrals" else "customer_
 
 def message(kind: str, settings: Settings) -> str:
     return MESSAGES[kind].format(as_of=settings.as_of_date)
+
+
+def check_as_of(settings: Settings) -> None:
+    """as_of within the dates a period can have, before any rule compares with it: the day
+    calendar holds 100,000 days from EARLIEST_DATE (relations.target.NUMBERS_DIGITS)."""
+    as_of = settings.as_of_date
+    if not EARLIEST_DATE <= as_of <= LATEST_AS_OF:
+        raise ConfigError(f"as_of: {as_of} is outside the dates a build can report on "
+                          f"({EARLIEST_DATE} to {LATEST_AS_OF})")
 
 
 def holds(present: dict[str, list[str]], table: str, column: str | None = None) -> bool:
@@ -93,8 +126,15 @@ class RuleColumns(Protocol):
     def as_of(self) -> exp.Expression:
         """as_of, a DATE."""
 
+    def date(self, day: dt.date) -> exp.Expression:
+        """A DATE literal, comparable with ``day``'s values."""
+
     def missing(self, column: str) -> exp.Expression:
         """The row has no value in the column."""
+
+    def customer_total(self, column: str) -> exp.Expression:
+        """The sum of ``within(value)`` over the table's rows of the row's customer
+        (``customer_id``): a correlated subquery on the build's own table."""
 
     def not_whole(self, column: str) -> exp.Expression:
         """The column's number is not a finite whole number (DuckDB: floor/isinf/isnan of its
@@ -146,7 +186,96 @@ def _interval_count(r: RuleColumns) -> exp.Expression | None:
     c = "billing_interval_count"
     if not r.has("subscriptions", c):
         return None
-    return exp.or_(exp.LTE(this=r.number(c), expression=exp.Literal.number(0)), r.not_whole(c))
+    return exp.or_(exp.LTE(this=r.number(c), expression=exp.Literal.number(0)),
+                   _gt(r.number(c), MAX_INTERVAL_COUNT), r.not_whole(c))
+
+
+def _beyond_money(value: exp.Expression) -> exp.Expression:
+    # NaN compares greater than every number in DuckDB and PostgreSQL, so it is caught too
+    return exp.GTE(this=exp.Abs(this=value), expression=exp.Literal.number(MONEY_LIMIT))
+
+
+def _amount_range(table: str, column: str) -> Condition:
+    def condition(r: RuleColumns) -> exp.Expression | None:
+        if not r.has(table, column):
+            return None
+        beyond = _beyond_money(r.number(column))
+        if (table, column) == ("subscriptions", "mrr") and _per_interval(r):
+            # the staging casts the monthly amount (contract.monthly_amount); a count the
+            # interval_count rule refuses is read as 1 here, so it is not reported twice
+            count: exp.Expression = exp.null()
+            if r.has("subscriptions", "billing_interval_count"):
+                n = r.number("billing_interval_count")
+                count = exp.Case(ifs=[exp.If(this=exp.GTE(this=n, expression=exp.Literal.number(1)),
+                                             true=n.copy())], default=exp.Literal.number(1))
+            monthly = monthly_amount(r.number(column), r.text("billing_interval"), count)
+            beyond = exp.or_(beyond, _beyond_money(monthly))
+        return beyond
+
+    return condition
+
+
+def within_money(value: exp.Expression) -> exp.Expression:
+    """|value| when the money type holds it, else 0 (amount_range reports it already)."""
+    return exp.Case(ifs=[exp.If(this=exp.LT(this=exp.Abs(this=value.copy()),
+                                            expression=exp.Literal.number(MONEY_LIMIT)),
+                                true=exp.Abs(this=value.copy()))],
+                    default=exp.Literal.number(0))
+
+
+# the number columns the models add up per customer in the money type (conservatively: all of
+# a customer's rows, not only those of one period or session)
+SUMMED = (("subscriptions", "mrr"), ("events", "duration_seconds"))
+
+
+def _customer_amount(table: str, column: str) -> Condition:
+    def condition(r: RuleColumns) -> exp.Expression | None:
+        if not r.has(table, column):
+            return None
+        return exp.and_(exp.GTE(this=r.customer_total(column),
+                                expression=exp.Literal.number(MONEY_LIMIT)),
+                        exp.LT(this=exp.Abs(this=r.number(column)),
+                               expression=exp.Literal.number(MONEY_LIMIT)))
+
+    return condition
+
+
+def _per_interval(r: RuleColumns) -> bool:
+    return bool(r.settings.mapping("subscriptions").amounts_per_interval
+                and r.has("subscriptions", "billing_interval"))
+
+
+def _date_range(table: str, column: str) -> Condition:
+    def condition(r: RuleColumns) -> exp.Expression | None:
+        if not r.has(table, column):
+            return None
+        day = r.day(column)
+        return exp.or_(_lt(day, r.date(EARLIEST_DATE)), _gt(day.copy(), r.date(LATEST_DATE)))
+
+    return condition
+
+
+def _range_rules() -> list[Rule]:
+    """The limits of every number and date column of every contract table: what staging and
+    the calendars convert them to holds no more (docs/definitions.md#limits). A table's
+    examples show its key (or customer) and the column."""
+    rules = []
+    for table in TABLES.values():
+        who = tuple(c for c in (*table.key, CUSTOMER_COLUMN.get(table.name, "customer_id"))
+                    if any(x.name == c for x in table.columns))
+        for c in table.columns:
+            show = None if table.name == "subscriptions" else tuple(dict.fromkeys((*who, c.name)))
+            if c.kind == "number" and c.name != "billing_interval_count":  # its own limit
+                rules.append(Rule("amount_range", table.name, c.name,
+                                  _amount_range(table.name, c.name), show=show))
+            elif c.kind in ("date", "timestamp"):
+                rules.append(Rule("date_range", table.name, c.name,
+                                  _date_range(table.name, c.name), show=show))
+    for table, column in SUMMED:
+        show = None if table == "subscriptions" else ("customer_id", column)
+        rules.append(Rule("customer_amount", table, column, _customer_amount(table, column),
+                          show=show))
+    return rules
 
 
 def _unknown_interval(r: RuleColumns) -> exp.Expression | None:
@@ -201,6 +330,7 @@ def _dated(table: str) -> list[Rule]:
 RULES: tuple[Rule, ...] = (
     *(Rule("required", table.name, c, lambda r, c=c: r.missing(c))
       for table in TABLES.values() for c in table.required_columns),
+    *_range_rules(),
     Rule("end_before_start", "subscriptions", "end_date",
          lambda r: _when(r.has("subscriptions", "end_date"),
                          _lt(r.value("end_date"), r.value("start_date")))),

@@ -358,7 +358,8 @@ def test_warehouse_refuses_billing_interval_counts_that_are_not_positive_whole_n
         (problem,) = info.value.problems
         assert str(problem).startswith(
             "error: interval_subs.billing_interval_count: values that are not a positive "
-            "whole number (a term lasts this many billing intervals) (3 rows)"), str(problem)
+            "whole number up to 100,000 (a term lasts this many billing intervals) (3 rows)"
+        ), str(problem)
         assert sorted(e["subscription_id"] for e in problem.examples) == ["s3", "s4", "s5"]
         assert all("billing_interval_count" in e for e in problem.examples)
         engine.execute("delete from interval_subs where subscription_id in ('s3', 's4', 's5')")
@@ -388,7 +389,8 @@ def test_warehouse_cli_exits_3_on_a_billing_interval_count_of_zero(tmp_path):
     assert done.returncode == 3, done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert ("subscriptions.billing_interval_count: values that are not a positive whole "
-            "number (a term lasts this many billing intervals) (1 row)") in done.stderr
+            "number up to 100,000 (a term lasts this many billing intervals) (1 row)"
+            ) in done.stderr
 
 
 PER_INTERVAL_ROWS = [("p1", "c1", dt.date(2024, 1, 1), None, 1200.0, "year", None),

@@ -61,7 +61,7 @@ def test_subscription_defects(tmp_path, row, expected):
     assert "e.g." in message  # examples
 
 
-@pytest.mark.parametrize("count", ["0", "-1", "1.5", "0.25", "inf", "nan"])
+@pytest.mark.parametrize("count", ["0", "-1", "1.5", "0.25", "inf", "nan", "100001", "1e12"])
 def test_billing_interval_count_must_be_a_positive_whole_number(tmp_path, count):
     """A term lasts billing_interval × billing_interval_count: 0 or less would give no
     renewal anniversary at all, a fraction a term each engine rounds its own way."""
@@ -72,7 +72,7 @@ def test_billing_interval_count_must_be_a_positive_whole_number(tmp_path, count)
     message = one_problem(tmp_path)
     assert message.startswith(
         "error: subscriptions.billing_interval_count: values that are not a positive whole "
-        "number (a term lasts this many billing intervals) (1 row)"), message
+        "number up to 100,000 (a term lasts this many billing intervals) (1 row)"), message
     assert "subscription_id='s3'" in message and f"billing_interval_count='{count}'" in message
 
 
@@ -249,7 +249,8 @@ def test_cli_refuses_a_billing_interval_count_of_zero(tmp_path):
     assert proc.returncode == 3
     assert "Traceback" not in proc.stderr
     assert ("subscriptions.billing_interval_count: values that are not a positive whole "
-            "number (a term lasts this many billing intervals) (1 row)") in proc.stderr
+            "number up to 100,000 (a term lasts this many billing intervals) (1 row)"
+            ) in proc.stderr
     assert not db.exists()
 
 
@@ -322,3 +323,111 @@ def test_billing_interval_counts_normalise_amounts(tmp_path):
                                "tables": {"subscriptions": {"amounts_per_interval": True}}})
     report = check(tmp_path, settings)
     assert report.used["subscriptions"] == 2
+
+
+# -- the limits on build --source <URL> (issue #20): the same rules, before anything is written
+
+LIMIT_CASES = {
+    # case: (table, column, the value stored, in SQLite / in PostgreSQL)
+    "huge_mrr": ("subscriptions", "mrr", 1e308, 1e308),
+    "micro_units": ("subscriptions", "mrr", 1e12, 1e12),
+    "infinite_mrr": ("subscriptions", "mrr", None, float("inf")),
+    "year_zero": ("subscriptions", "start_date", "0000-01-01", "0001-01-01"),
+    "signup_year_one": ("customers", "signup_date", "0001-01-01", "0001-01-01"),
+    "event_before_1900": ("events", "event_time", "1899-12-30 00:00:00", "1899-12-30 00:00:00"),
+    # PostgreSQL's own dates no period can have, which its driver cannot load either
+    "infinite_end": ("subscriptions", "end_date", None, "infinity"),
+    "before_christ": ("subscriptions", "start_date", None, "0044-03-15 BC"),
+    # each amount within the money type, the customer's sum (with s0's 100) beyond it
+    "customer_sum": ("subscriptions", "mrr", 999_999_999_950.0, 999_999_999_950.0),
+    # text no date in typeless SQLite: its DATE() gives NULL, which would drop the row
+    "text_date": ("subscriptions", "start_date", "yesterday", None),
+}
+LIMIT_TABLES = {
+    "subscriptions": ("subscription_id text, customer_id text, start_date date, end_date date, "
+                      "mrr double precision",
+                      [("s0", "c2", "2024-01-01", None, 100.0),
+                       ("s1", "c1", "2024-01-01", None, 100.0),
+                       ("s2", "c2", "2024-02-15", "9999-12-31", 50.0)]),
+    "customers": ("customer_id text, signup_date date",
+                  [("c1", "2023-06-01"), ("c2", "2023-06-01")]),
+    "events": ("customer_id text, event_time timestamp, event_name text",
+               [("c1", "2024-03-01 10:00:00", "login")]),
+}
+
+
+def _load_limits(engine_name: str, where, case: str | None) -> str:
+    """The tables into SQLite (a file) or PostgreSQL (a DSN), with ``case``'s value in row 2;
+    returns the SQLAlchemy URL."""
+    rows = {t: [list(r) for r in spec[1]] for t, spec in LIMIT_TABLES.items()}
+    if case is not None:
+        table, column, sqlite_value, pg_value = LIMIT_CASES[case]
+        names = [c.split()[0] for c in LIMIT_TABLES[table][0].split(", ")]
+        rows[table][-1][names.index(column)] = (
+            sqlite_value if engine_name == "sqlite" else pg_value)
+    if engine_name == "sqlite":
+        import sqlite3
+
+        con = sqlite3.connect(where)
+        run = con.execute
+    else:
+        import psycopg
+
+        con = psycopg.connect(where, autocommit=True)
+        run = con.execute
+        for (name,) in con.execute("select tablename from pg_tables where schemaname = 'public'"
+                                   ).fetchall():
+            con.execute(f'drop table "{name}"')
+    for table, (columns, _) in LIMIT_TABLES.items():
+        run(f"create table {table} ({columns})")
+        marks = ", ".join(["?" if engine_name == "sqlite" else "%s"] * len(columns.split(",")))
+        for row in rows[table]:
+            run(f"insert into {table} values ({marks})", row)
+    if engine_name == "sqlite":
+        con.commit()
+    con.close()
+    if engine_name == "sqlite":
+        return f"sqlite:///{where}"
+    parts = dict(p.split("=") for p in where.split())
+    return (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
+            f"{parts['dbname']}")
+
+
+def _tables_of(engine_name: str, url: str) -> set[str]:
+    import sqlalchemy
+
+    return set(sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_table_names())
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgres"])
+def test_limits_on_a_warehouse_are_contract_errors_with_nothing_written(tmp_path, request,
+                                                                        engine_name):
+    pytest.importorskip("sqlalchemy")
+    from saas_retention.builders.warehouse.run import build_on_warehouse
+
+    settings = parse_settings({"as_of": AS_OF})
+    for case, (table, column, sqlite_value, pg_value) in LIMIT_CASES.items():
+        if (sqlite_value if engine_name == "sqlite" else pg_value) is None:
+            continue  # SQLite stores no infinity; PostgreSQL's date column holds dates only
+        where = (str(tmp_path / f"{case}.sqlite") if engine_name == "sqlite"
+                 else request.getfixturevalue("pg_dsn"))
+        url = _load_limits(engine_name, where, case)
+        with pytest.raises(SourceProblems) as info:
+            build_on_warehouse(url, settings)
+        assert info.value.exit_code == 3
+        problems = info.value.problems
+        # SQLite compares text that is no date with the end date as text, too
+        assert len(problems) == 1 or case == "text_date", (case, problems)
+        problem = problems[0]
+        rows = 2 if case == "customer_sum" else 1  # both rows of the customer
+        assert (problem.table, problem.column, problem.count) == (table, column, rows), case
+        assert problem.examples, case
+        limit = ("not a date" if case == "text_date" else
+                 "DECIMAL(18, 6)" if column == "mrr" else "1900-01-01 to 9999-12-31")
+        assert limit in problem.message, (case, problem.message)
+        assert _tables_of(engine_name, url) == set(LIMIT_TABLES), case  # nothing written
+    # the latest date is a date a period can have: 9999-12-31 as "never ends" builds
+    where = (str(tmp_path / "valid.sqlite") if engine_name == "sqlite"
+             else request.getfixturevalue("pg_dsn"))
+    result = build_on_warehouse(_load_limits(engine_name, where, None), settings)
+    assert result.models["retention"] > 0

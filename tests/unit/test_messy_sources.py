@@ -435,3 +435,199 @@ def test_each_defect_kind(defect):
 def test_documented_errors_are_package_errors():
     assert issubclass(SourceProblems, SourceError)
     assert issubclass(SourceError, SaasRetentionError) and SourceError.exit_code == 3
+
+
+# --- seeded mutations of every contract table (issue #20) -----------------------------------
+#
+# A tiny valid source holding every contract table, then one mutation at a time of one table
+# written as CSV or Parquet: the file's bytes (truncated, BOM, CRLF, another delimiter, invalid
+# UTF-8, empty) or one value (NaN/inf/blank/text/huge amounts, impossible and extreme dates,
+# quotes and newlines inside ids, very long ids…). Each built in-process must end in exit 0
+# with finite numbers that reconcile, or in a package error (exit 2/3) naming the table with
+# nothing written — never another exception. The mutations are drawn from a seed (the case's
+# name), so a failure replays exactly; MUTATIONS_PER_CASE keeps the cost within CI's budget
+# (SAAS_RETENTION_MUTATIONS raises it for a longer local run).
+
+import os  # noqa: E402
+import random  # noqa: E402
+
+from saas_retention.core.contract import TABLES  # noqa: E402
+
+MUTATION_AS_OF = dt.date(2024, 6, 30)
+# per case: CSV has more ways to go wrong (its bytes) than Parquet
+MUTATIONS_PER_CASE = {"csv": int(os.environ.get("SAAS_RETENTION_MUTATIONS", "2")),
+                      "parquet": int(os.environ.get("SAAS_RETENTION_MUTATIONS", "1"))}
+BASE_ROWS = 3
+# values of the columns whose meaning the rules check (the rest follow their kind)
+BASE_VALUES = {
+    "subscription_id": lambda i: f"s{i}",
+    "customer_id": lambda i: f"c{i}",
+    "referrer_customer_id": lambda i: f"c{i}",
+    "referred_customer_id": lambda i: f"c{(i + 1) % BASE_ROWS}",
+    "start_date": lambda i: ("2024-01-01", "2023-11-10", "2024-02-15")[i],
+    "end_date": lambda i: ("", "", "2024-04-01")[i],
+    "signup_date": lambda i: "2023-06-01",
+    "mrr": lambda i: ("100", "20.5", "50")[i],
+    "is_trial": lambda i: "false",
+    "billing_interval": lambda i: ("month", "year", "month")[i],
+    "billing_interval_count": lambda i: "1",
+    "survey": lambda i: "nps",
+    "score": lambda i: str(6 + i),
+    "event_name": lambda i: "login",
+    "resolved_at": lambda i: f"2024-03-1{i} 12:00:00",
+}
+BY_KIND = {"id": lambda c, i: f"{c}{i}", "text": lambda c, i: "x",
+           "number": lambda c, i: "1", "bool": lambda c, i: "false",
+           "date": lambda c, i: f"2024-0{i + 1}-05",
+           "timestamp": lambda c, i: f"2024-03-0{i + 1} 10:00:00"}
+# bad or extreme values by column kind; a few are valid (the build must then reconcile)
+BAD_VALUES = {
+    "number": ("NaN", "nan", "inf", "-Infinity", "", "ten", "1e308", "1e12", "-1e15",
+               "999999999999.99", "1e-300", "1,5", " 7 ", "0x10", "1e400"),
+    "date": ("0000-01-01", "0001-01-01", "1899-12-30", "1900-01-01", "9999-12-31",
+             "10000-01-01", "2024-02-30", "", "-2024-01-01", "2024-1-1", "20240101",
+             "2024-01-01T00:00:00+14:00"),
+    "timestamp": ("0000-01-01 00:00:00", "1899-12-30 00:00:00", "9999-12-31 23:59:59",
+                  "2024-01-01 25:00:00", "", "2024-03-01T10:00:00Z", "1e308",
+                  "2024-03-01 10:00:00 Mars/Olympus", "2024-13-01 00:00:00"),
+    "id": ('"a,b"', "a\nb", 'quo"te', "", "x" * 100_000, "  ", "ünï😀", "c0"),
+    "text": ('"a,b"', "a\nb", "", "x" * 10_000, "NULL"),
+    "bool": ("maybe", "", "1", "TRUE", "yes"),
+}
+FILE_MUTATIONS = {"csv": ("truncated", "bom", "crlf", "semicolons", "tabs", "latin1", "empty",
+                          "header_only", "ragged"),
+                  "parquet": ("truncated", "zero_rows", "typed")}
+
+
+def base_rows(table: str) -> list[dict]:
+    columns = TABLES[table].columns
+    return [{c.name: BASE_VALUES.get(c.name, lambda i, c=c: BY_KIND[c.kind](c.name, i))(i)
+             for c in columns} for i in range(BASE_ROWS)]
+
+
+def draw_mutations(table: str, fmt: str, n: int) -> list[tuple]:
+    """``n`` mutations of ``table`` drawn from the case's seed: ("file", kind) or
+    ("value", column, row, value)."""
+    rng = random.Random(f"{table}-{fmt}")
+    columns = TABLES[table].columns
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.3:
+            out.append(("file", rng.choice(FILE_MUTATIONS[fmt])))
+        else:
+            column = rng.choice(columns)
+            out.append(("value", column.name, rng.randrange(BASE_ROWS),
+                        rng.choice(BAD_VALUES[column.kind])))
+    return out
+
+
+def _csv_text(rows: list[dict], header: list[str], delimiter: str = ",") -> str:
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([[r[h] for h in header] for r in rows])
+    return buffer.getvalue()
+
+
+def write_mutated(folder: Path, table: str, fmt: str, mutation: tuple, rng) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    # the mutated table and the one required table: fewer models to build per mutation
+    for name in dict.fromkeys(("subscriptions", table)):
+        rows = base_rows(name)
+        header = list(rows[0])
+        kind = mutation[1] if mutation[0] == "file" and name == table else None
+        if mutation[0] == "value" and name == table:
+            rows[mutation[2]][mutation[1]] = mutation[3]
+        if fmt == "parquet" or name != table:
+            _write_parquet_or_csv(folder, name, rows, header, fmt if name == table else "csv",
+                                  kind, rng)
+            continue
+        text = _csv_text(rows, header, {"semicolons": ";", "tabs": "\t"}.get(kind, ","))
+        if kind == "crlf":
+            text = text.replace("\n", "\r\n")
+        elif kind == "ragged":
+            text += "s9,c9\n"
+        elif kind == "header_only":
+            text = text.splitlines(keepends=True)[0]
+        data = text.encode("utf-8")
+        if kind == "bom":
+            data = b"\xef\xbb\xbf" + data
+        elif kind == "latin1":
+            data = data.replace(b"x", b"\xe9", 1) + b"\xe9t\xe9," * 3 + b"\n"
+        elif kind == "truncated":
+            data = data[: rng.randrange(1, len(data))]
+        elif kind == "empty":
+            data = b""
+        (folder / f"{name}.csv").write_bytes(data)
+
+
+def _write_parquet_or_csv(folder: Path, name: str, rows: list[dict], header: list[str],
+                          fmt: str, kind: str | None, rng) -> None:
+    if fmt == "csv":
+        (folder / f"{name}.csv").write_text(_csv_text(rows, header), encoding="utf-8")
+        return
+    if kind == "zero_rows":
+        rows = []
+    # "typed": every column whose values all convert gets its Arrow type (float, date…), as
+    # a typed export would; otherwise text, empty = NULL
+    columns = {h: _arrow_column([r[h] or None for r in rows],
+                                kind == "typed" and not h.endswith("_id"))
+               if rows else pa.array([], pa.string()) for h in header}
+    path = folder / f"{name}.parquet"
+    pq.write_table(pa.table(columns), path)
+    if kind == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: rng.randrange(1, len(data))])
+
+
+def assert_finite_and_reconciling(db: Path) -> None:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        floats = con.execute(
+            "select table_name, column_name from information_schema.columns where "
+            "table_schema = 'main' and data_type in ('DOUBLE', 'FLOAT')").fetchall()
+        for table, column in floats:
+            (bad,) = con.execute(f'select count(*) from "{table}" where isinf("{column}") '
+                                 f'or isnan("{column}")').fetchone()
+            assert not bad, f"{table}.{column}: {bad} non-finite values"
+    finally:
+        con.close()
+    check_invariants(load_tables(db), MUTATION_AS_OF, "month")
+
+
+def run_mutation(tmp: Path, table: str, fmt: str, mutation: tuple, index: int) -> str:
+    rng = random.Random(f"{table}-{fmt}-{index}")
+    src, db = tmp / f"src{index}", tmp / f"m{index}.duckdb"
+    write_mutated(src, table, fmt, mutation, rng)
+    settings = parse_settings({"as_of": MUTATION_AS_OF})
+    try:
+        build(src, settings, database=db)
+    except SaasRetentionError as exc:
+        assert exc.exit_code in (2, 3), (mutation, exc)
+        assert table in str(exc), (mutation, str(exc))
+        assert not db.exists() and not list(tmp.glob(f".m{index}*")), mutation
+        return "refused"
+    assert_finite_and_reconciling(db)
+    return "built"
+
+
+MUTATION_CASES = [(t, f) for t in TABLES for f in ("csv", "parquet")]
+# issue #20's two tracebacks, in every case of subscriptions whatever the draw
+ISSUE_MUTATIONS = [("value", "mrr", 1, "1e308"), ("value", "mrr", 1, "1e12"),
+                   ("value", "start_date", 1, "0000-01-01")]
+
+
+@pytest.mark.parametrize(("table", "fmt"), MUTATION_CASES,
+                         ids=[f"{t}-{f}" for t, f in MUTATION_CASES])
+def test_seeded_mutations_build_or_fail_clearly(tmp_path, table, fmt):
+    drawn = draw_mutations(table, fmt, MUTATIONS_PER_CASE[fmt])
+    for i, mutation in enumerate((ISSUE_MUTATIONS if table == "subscriptions" else []) + drawn):
+        shown = mutation if mutation[0] == "file" else (*mutation[:3], mutation[3][:40])
+        try:
+            run_mutation(tmp_path, table, fmt, mutation, i)
+        except AssertionError:
+            raise
+        except Exception as exc:  # what the CLI would print as a traceback (exit 1)
+            raise AssertionError(f"{table} ({fmt}) mutated {shown}: {exc!r}") from exc

@@ -28,11 +28,19 @@ ERRORS = {
         "billing_interval_count",
         "s1,c1,2024-01-01,,100,month,1", "s2,c2,2024-02-15,2024-01-01,50,year,1.5",
         "s3,c2,2024-03-01,,-5,fortnight,0", "s4,,2024-01-01,,10,Month,-1",
-        "s5,c1,2024-01-01,,,week,1", "s6,c1,2024-01-01,,12,,2"],
-    "customers": ["customer_id,signup_date", "c1,2024-01-01", "c2,2024-03-01"],
+        "s5,c1,2024-01-01,,,week,1", "s6,c1,2024-01-01,,12,,2",
+        # the limits: an amount, and a monthly amount (4e11 a day), beyond the money type; a
+        # date no period can have; a count beyond the longest term
+        "s7,c1,0024-01-01,,2e12,month,1", "s8,c1,2024-01-01,,4e11,day,1",
+        "s9,c1,2024-01-01,,10,month,1e9",
+        # each within the money type, their customer's sum beyond it
+        "s10,c3,2024-01-01,,6e11,month,1", "s11,c3,2024-01-01,,6e11,month,1"],
+    "customers": ["customer_id,signup_date", "c1,2024-01-01", "c2,2024-03-01",
+                  "c3,0000-01-01"],
     "survey_responses": ["customer_id,responded_at,survey,score", "c1,2024-02-01,nps,11",
                          "c1,2024-02-01,CSAT,0", "c2,2024-02-01,ces,3",
-                         "c2,2024-04-01, NPS ,5", "c2,2024-04-01,nps,"],
+                         "c2,2024-04-01, NPS ,5", "c2,2024-04-01,nps,",
+                         "c1,1899-12-30,nps,5"],
 }
 WARNINGS = {
     "subscriptions": ["subscription_id,customer_id,start_date,end_date,mrr",

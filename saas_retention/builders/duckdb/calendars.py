@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from saas_retention.builders.duckdb.stage import StagingReport
+from saas_retention.builders.duckdb.stage import StagingReport, engine_values
 from saas_retention.core.config import Settings
 from saas_retention.core.errors import SourceError
 from saas_retention.relations.graph import relation_ast
@@ -46,4 +46,5 @@ def create_calendar(con, settings: Settings, report: StagingReport, *,
         )
         create = exp.Create(this=exp.table_(name, quoted=True), kind="TABLE", replace=True,
                             expression=select)
-        con.execute(create.sql("duckdb"))
+        with engine_values(name):
+            con.execute(create.sql("duckdb"))

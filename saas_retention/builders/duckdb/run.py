@@ -22,7 +22,7 @@ from sqlglot import exp
 from saas_retention.builders.atomic import PendingDatabase, connect
 from saas_retention.builders.duckdb.calendars import create_calendar
 from saas_retention.builders.duckdb.sources import Source, open_source
-from saas_retention.builders.duckdb.stage import Stager, StagingReport, quoted
+from saas_retention.builders.duckdb.stage import Stager, StagingReport, engine_values, quoted
 from saas_retention.catalog.compile import compile_model
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import Settings, load_settings
@@ -142,8 +142,9 @@ def build_models(con, settings: Settings, report: StagingReport, *,
         # aggregates or joins them. The per-period marts people browse are stored in key
         # order; exported files are always sorted (see ``export_order``).
         order = "" if "customer_id" in model.key else f" order by {export_order(model)}"
-        con.execute(f"create or replace table {quoted(name)} as "
-                    f"select * from ({sql}) as model{order}")
+        with engine_values(name):
+            con.execute(f"create or replace table {quoted(name)} as "
+                        f"select * from ({sql}) as model{order}")
         built[name] = con.execute(f"select count(*) from {quoted(name)}").fetchall()[0][0]
         if progress:
             progress(f"built {name}: {built[name]:,} rows in "

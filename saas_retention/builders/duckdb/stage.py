@@ -16,6 +16,7 @@ Every identifier from the config is quoted through sqlglot; no user text is past
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from dataclasses import dataclass, field
 
@@ -25,11 +26,25 @@ from saas_retention.builders.duckdb.sources import Source
 from saas_retention.connectors import Connector, connector_for
 from saas_retention.core.config import Settings
 from saas_retention.core.contract import TABLES, Table
-from saas_retention.core.errors import Problem, SourceError, SourceProblems
+from saas_retention.core.errors import (
+    Problem,
+    SourceError,
+    SourceProblems,
+    is_value_error,
+    value_error,
+)
 from saas_retention.core.periods import period_index
 from saas_retention.relations.events import DATED_TABLES as TIME_COLUMNS
-from saas_retention.relations.graph import relation_ast
-from saas_retention.relations.rules import RULES, SUBSCRIPTION_SHOW, Rule, holds, rules_of
+from saas_retention.relations.graph import contract_tables, relation_ast
+from saas_retention.relations.rules import (
+    RULES,
+    SUBSCRIPTION_SHOW,
+    Rule,
+    check_as_of,
+    holds,
+    rules_of,
+    within_money,
+)
 from saas_retention.relations.target import Target
 
 EXAMPLES = 3
@@ -109,8 +124,18 @@ class _TypedColumns:
     def as_of(self) -> exp.Expression:
         return exp.cast(exp.Literal.string(self.settings.as_of_date.isoformat()), "DATE")
 
+    def date(self, day) -> exp.Expression:
+        return exp.cast(exp.Literal.string(day.isoformat()), "DATE")
+
     def missing(self, column: str) -> exp.Expression:
         return exp.and_(col(RAW_PREFIX + column).is_(exp.null()), col(column).is_(exp.null()))
+
+    def customer_total(self, column: str) -> exp.Expression:
+        same = exp.alias_(exp.to_table(f"typed_{self.table}"), "sr_same", table=True)
+        return (exp.select(exp.func("sum", within_money(col(column, "sr_same")))).from_(same)
+                .where(exp.EQ(this=col("customer_id", "sr_same"),
+                              expression=col("customer_id", f"typed_{self.table}")))
+                .subquery())
 
     def not_whole(self, column: str) -> exp.Expression:
         # a DOUBLE: a fraction, or inf/nan, which floor() leaves unchanged
@@ -472,11 +497,6 @@ class Stager:
                     "subscriptions", "billing_interval", 0,
                     "amounts_per_interval needs a billing_interval column")))
             self._shared(rule)
-            if rule.name == "negative_mrr":
-                # DuckDB's own: its typed MRR is a DOUBLE converted from any text, 'inf' and
-                # 'nan' included; the warehouses share no spelling of isinf/isnan
-                self._rule("subscriptions", "mrr", "isinf(mrr) or isnan(mrr)",
-                           "infinite or NaN MRR", list(SUBSCRIPTION_SHOW))
 
     def _shared(self, rule: Rule, show: list[str] | None = None) -> None:
         """Run one of the shared contract rules (relations/rules.py) on the typed view."""
@@ -565,13 +585,16 @@ class Stager:
         for relation in relations:
             table = relation.removeprefix("stg_")
             view = table in TIME_COLUMNS and table in self.present and self._as_view(table)
-            self._create(relation, relation_ast(relation, target), view=view)
-        self.report.first_period_index, self.report.used["subscriptions"] = self.con.execute(
-            "select min(first_period_index), count(*) from stg_subscriptions "
-            "where last_period_index >= first_period_index"
-        ).fetchall()[0]
+            with engine_values(relation):
+                self._create(relation, relation_ast(relation, target), view=view)
+        with engine_values("stg_subscriptions"):
+            self.report.first_period_index, self.report.used["subscriptions"] = (
+                self.con.execute("select min(first_period_index), count(*) from "
+                                 "stg_subscriptions where last_period_index >= "
+                                 "first_period_index").fetchall()[0])
 
     def run(self, *, stage: bool = True, needed: set[str] | None = None) -> StagingReport:
+        check_as_of(self.settings)
         self.read()
         if self.problems:
             raise SourceProblems(self.problems)
@@ -582,6 +605,19 @@ class Stager:
         if stage:
             self.stage(needed)
         return self.report
+
+
+@contextlib.contextmanager
+def engine_values(relation: str):
+    """An engine's refusal of a source value while building ``relation`` becomes the
+    contract error naming its table (core.errors.value_error): the rules check every limit
+    they know before the engine runs, so this is the net under them."""
+    try:
+        yield
+    except Exception as exc:  # duckdb.Error, without importing duckdb here
+        if not is_value_error(exc):
+            raise
+        raise value_error(contract_tables(relation), relation, exc) from None
 
 
 def _closest(wanted: str, candidates: list[str]) -> list[str]:

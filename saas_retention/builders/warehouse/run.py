@@ -19,8 +19,15 @@ from sqlglot import exp
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.connectors import Connector, connector_for
 from saas_retention.core.config import Settings
-from saas_retention.core.contract import TABLES
-from saas_retention.core.errors import Problem, SaasRetentionError, SourceError, SourceProblems
+from saas_retention.core.contract import MAX_INTERVAL_COUNT, TABLES
+from saas_retention.core.errors import (
+    Problem,
+    SaasRetentionError,
+    SourceError,
+    SourceProblems,
+    is_value_error,
+    value_error,
+)
 from saas_retention.dialects import (
     ENGINES,
     SQLALCHEMY_DIALECTS,
@@ -29,9 +36,21 @@ from saas_retention.dialects import (
     with_query_settings,
 )
 from saas_retention.relations.events import DATED_TABLES, typed_column
-from saas_retention.relations.graph import relation_ast, relation_order, warehouse_models
+from saas_retention.relations.graph import (
+    contract_tables,
+    relation_ast,
+    relation_order,
+    warehouse_models,
+)
 from saas_retention.relations.registry import STAGING
-from saas_retention.relations.rules import CUSTOMER_COLUMN, SUBSCRIPTION_SHOW, holds, rules_of
+from saas_retention.relations.rules import (
+    CUSTOMER_COLUMN,
+    SUBSCRIPTION_SHOW,
+    check_as_of,
+    holds,
+    rules_of,
+    within_money,
+)
 from saas_retention.relations.target import Target, cast, connector_relation
 
 BUILDING_SUFFIX = "__sr_building"
@@ -97,13 +116,38 @@ class _SourceColumns:
     def as_of(self) -> exp.Expression:
         return self.t.as_of_sql.copy()
 
+    def date(self, day) -> exp.Expression:
+        return self.t.cast(exp.Literal.string(day.isoformat()), "DATE")
+
     def missing(self, column: str) -> exp.Expression:
         return self.value(column).is_(exp.null())
 
+    def customer_total(self, column: str) -> exp.Expression:
+        s = self.settings
+        name = s.source_table(self.table)
+        same = _table(name, self.build.schema)
+        same.set("alias", exp.TableAlias(this=exp.to_identifier("sr_same")))
+        value = cast(exp.column(s.source_column(self.table, column), "sr_same", quoted=True),
+                     "DOUBLE")
+        who = s.source_column(self.table, "customer_id")
+        return (exp.select(exp.func("sum", within_money(value))).from_(same)
+                .where(exp.EQ(this=exp.column(who, "sr_same", quoted=True),
+                              expression=exp.column(who, name.split(".")[-1], quoted=True)))
+                .subquery())
+
     def not_whole(self, column: str) -> exp.Expression:
         # a value the terms' cast to INT (relations/terms.py) would change is not a whole
-        # number, whichever way the engine rounds; the cast needs no math functions
-        return exp.NEQ(this=self.number(column), expression=cast(self.number(column), "INT"))
+        # number, whichever way the engine rounds; the cast needs no math functions. Only a
+        # value an INT holds is cast (PostgreSQL fails the cast of a larger one, or of NaN,
+        # which compares greater than any number): any other is not whole for the terms
+        x = self.number(column)
+        fraction = exp.Case(ifs=[
+            exp.If(this=x.is_(exp.null()), true=exp.Literal.number(0)),  # no count: 1
+            exp.If(this=exp.LTE(this=exp.Abs(this=x.copy()),
+                                expression=exp.Literal.number(MAX_INTERVAL_COUNT)),
+                   true=exp.Sub(this=x.copy(), expression=cast(x.copy(), "INT")))],
+            default=exp.Literal.number(1))
+        return exp.NEQ(this=fraction, expression=exp.Literal.number(0))
 
     def unknown_customer(self, column: str) -> exp.Expression | None:
         if self.known is None:
@@ -352,6 +396,7 @@ class WarehouseBuild:
         naming the warehouse table. Each table's rules are counted in one query; examples are
         read only for the rules some row breaks."""
         problems = self._subscription_problems(conn, target)
+        problems += self._customer_problems(conn, target)
         problems += self._dated_problems(conn, target)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
@@ -359,11 +404,18 @@ class WarehouseBuild:
         return problems
 
     def _checks(self, t: Target, table: str, known: exp.Subquery | None) -> list[Check]:
-        """The shared rules of ``table`` that apply to this source, resolved on its columns.
-        The customers table's own rules are the DuckDB build's only: here its rows are only
-        looked up, by the other tables' customers."""
+        """The shared rules of ``table`` that apply to this source, resolved on its columns."""
         columns = _SourceColumns(self, t, table, known)
         checks = []
+        for c in TABLES[table].columns:
+            if c.kind in ("date", "timestamp") and c.name in self.present[table]:
+                # the warehouse's own (the DuckDB build has its typed views' version): a
+                # typeless engine (SQLite) turns text that is no date into NULL, which would
+                # silently drop the row from every period
+                checks.append(Check(c.name, exp.and_(columns.value(c.name).is_(exp.null()).not_(),
+                                                     columns.day(c.name).is_(exp.null())),
+                                    "values that are not a date (YYYY-MM-DD)" if c.kind == "date"
+                                    else "values that are not a timestamp"))
         for rule in rules_of(table):
             condition = rule.condition(columns)
             if condition is not None:
@@ -400,6 +452,17 @@ class WarehouseBuild:
                                     s.source_column("subscriptions", "subscription_id"),
                                     n, "duplicate values in a key column", examples))
         return problems
+
+    def _customer_problems(self, conn, t: Target) -> list[Problem]:
+        """The customers table's shared rules (its ids, the range of its signup dates); its
+        duplicates are the DuckDB build's only: here a repeated customer keeps its earliest
+        signup date (``_known_customers``)."""
+        if "customers" not in self.present:
+            return []
+        show = [exp.column(self.settings.source_column("customers", n), quoted=True)
+                for n in ("customer_id", "signup_date") if n in self.present["customers"]]
+        return self._run_rules(conn, "customers", self._checks(t, "customers", None), show,
+                               None, "customer_id")
 
     def _known_customers(self, t: Target) -> exp.Subquery:
         """The customers the other tables' rows are checked against (those of ``customers``,
@@ -468,7 +531,13 @@ class WarehouseBuild:
                                                             true=exp.Literal.number(1))],
                                                 default=exp.Literal.number(0))), f"rule_{i}")
             for i, r in enumerate(rules)))
-        row = self._rows(conn, with_query_settings(counts, self.dialect))[0]
+        try:
+            row = self._rows(conn, with_query_settings(counts, self.dialect))[0]
+        except Exception as exc:  # e.g. PostgreSQL refusing to cast a text column's value
+            if not is_value_error(exc):
+                raise
+            raise value_error([table], f"the checks of {self._where(s.source_table(table))}",
+                              exc) from None
         problems = []
         for rule, count in zip(rules, row, strict=True):
             if not count:
@@ -476,15 +545,26 @@ class WarehouseBuild:
             shown = ([exp.column(s.source_column(table, n), quoted=True) for n in rule.show
                       if n in self.present[table]]
                      if rule.show else [x.copy() for x in show])
-            rows = self._rows(conn, with_query_settings(
-                source.copy().select(*shown).where(rule.condition.copy()).limit(EXAMPLES),
-                self.dialect))
+            try:
+                rows = self._rows(conn, with_query_settings(
+                    source.copy().select(*shown).where(rule.condition.copy())
+                    .limit(EXAMPLES), self.dialect))
+            except Exception as exc:  # the driver cannot load a value the rule is about
+                if not is_value_error(exc):
+                    raise
+                # (PostgreSQL's 'infinity' and BC dates): shown as the warehouse spells them
+                rows = self._rows(conn, with_query_settings(
+                    source.copy().select(*(self._text(x) for x in shown))
+                    .where(rule.condition.copy()).limit(EXAMPLES), self.dialect))
             names = [x.name for x in shown]
             problems.append(Problem(
                 self._label(table), s.source_column(table, rule.column),
                 int(count), rule.message, [dict(zip(names, r, strict=True)) for r in rows],
                 rule.severity))
         return problems
+
+    def _text(self, column: exp.Column) -> exp.Expression:
+        return exp.alias_(cast(column.copy(), "VARCHAR"), column.name, quoted=True)
 
     def _scalar(self, conn, query: exp.Expression):
         return self._rows(conn, query)[0][0]
@@ -495,6 +575,7 @@ class WarehouseBuild:
     # -- materialise -------------------------------------------------------------------------
     def run(self, only: list[str] | None = None) -> WarehouseResult:
         started = time.perf_counter()
+        check_as_of(self.settings)
         target = self.introspect()
         result = WarehouseResult(url=self.label, dialect=self.dialect)
         models = [m for m in warehouse_models(inputs=set(self.present))
@@ -574,9 +655,16 @@ class WarehouseBuild:
     def _materialise(self, name: str, query: exp.Query) -> None:
         building = _table(name + BUILDING_SUFFIX, self.target_schema)
         create = exp.Create(this=building.copy(), kind="TABLE", expression=query)
-        with self.engine.begin() as conn:
-            self._exec(conn, _drop(building.copy()))
-            self._exec(conn, create)
+        try:
+            with self.engine.begin() as conn:
+                self._exec(conn, _drop(building.copy()))
+                self._exec(conn, create)
+        except Exception as exc:  # sqlalchemy.exc.DataError: the driver refused a value
+            if not is_value_error(exc):
+                raise
+            # the rules check every limit they know before anything is written: this is
+            # the net under them (relations built before this one are already swapped in)
+            raise value_error(contract_tables(name), name, exc) from None
         self._swap(name)
 
     def _swap(self, name: str) -> None:
