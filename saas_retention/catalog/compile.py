@@ -132,6 +132,41 @@ def _literal(value: object) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
+CURVE_COLUMNS = ("curve", "start_event", "return_event", "kind", "is_cumulative", "grain",
+                 "periods")
+
+
+def _default_curves() -> tuple[tuple, ...]:
+    from saas_retention.core.config import parse_settings
+    from saas_retention.core.params import model_params
+
+    return model_params(parse_settings({}))["retention_curves"]
+
+
+def expand_retention_curves(tree: exp.Expression, curves: Sequence[Sequence] | None, *,
+                            copy: bool = True) -> exp.Expression:
+    """``select sr_retention_curves()`` -> one row of literals per configured retention curve
+    (``CURVE_COLUMNS``), a UNION ALL: the curves are a list, which no ``:parameter`` can
+    carry, and a staging table for a handful of settings rows would be one more relation for
+    every build to create."""
+    rows = curves or _default_curves()
+
+    def expand(node: exp.Expression) -> exp.Expression:
+        if not (isinstance(node, exp.Select) and any(
+                isinstance(p, exp.Anonymous) and p.name.lower() == "sr_retention_curves"
+                for p in node.expressions)):
+            return node
+        selects = [exp.select(*(exp.alias_(_literal(v), c)
+                                for v, c in zip(row, CURVE_COLUMNS, strict=True)))
+                   for row in rows]
+        union: exp.Query = selects[0]
+        for s in selects[1:]:
+            union = exp.union(union, s, distinct=False)
+        return exp.select(*CURVE_COLUMNS).from_(union.subquery("curves"))
+
+    return tree.transform(expand, copy=copy)
+
+
 def _date_pseudo_functions(dialect: str) -> dict[str, Callable[[exp.Expression], exp.Expression]]:
     from saas_retention.dialects.periods import (
         day_number_sql,
@@ -193,6 +228,8 @@ def model_ast(
     # per step cost most of the compile time (4 deep copies of every model)
     tree = model.ast.copy()
     tree = expand_dimensions(tree, dimensions)
+    if "sr_retention_curves" in model.sql.lower():
+        tree = expand_retention_curves(tree, params.get("retention_curves"), copy=False)
     tree = bind_params(tree, {k: params[k] for k in model.params if k in params}, model.name,
                        copy=False)
     tree = inline_metrics(tree, catalog.metrics, copy=False)
