@@ -132,6 +132,130 @@ def _literal(value: object) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
+CURVE_COLUMNS = ("curve", "start_event", "return_event", "kind", "is_cumulative", "grain",
+                 "periods")
+
+
+def _default_curves() -> tuple[tuple, ...]:
+    from saas_retention.core.config import parse_settings
+    from saas_retention.core.params import model_params
+
+    return model_params(parse_settings({}))["retention_curves"]
+
+
+def expand_retention_curves(tree: exp.Expression, curves: Sequence[Sequence] | None, *,
+                            copy: bool = True) -> exp.Expression:
+    """``select sr_retention_curves()`` -> one row of literals per configured retention curve
+    (``CURVE_COLUMNS``), a UNION ALL: the curves are a list, which no ``:parameter`` can
+    carry, and a staging table for a handful of settings rows would be one more relation for
+    every build to create."""
+    rows = curves or _default_curves()
+
+    def expand(node: exp.Expression) -> exp.Expression:
+        if not (isinstance(node, exp.Select) and any(
+                isinstance(p, exp.Anonymous) and p.name.lower() == "sr_retention_curves"
+                for p in node.expressions)):
+            return node
+        selects = [exp.select(*(exp.alias_(_literal(v), c)
+                                for v, c in zip(row, CURVE_COLUMNS, strict=True)))
+                   for row in rows]
+        union: exp.Query = selects[0]
+        for s in selects[1:]:
+            union = exp.union(union, s, distinct=False)
+        return exp.select(*CURVE_COLUMNS).from_(union.subquery("curves"))
+
+    return tree.transform(expand, copy=copy)
+
+
+# sr_period_dimensions(rows): the CTEs that pick, for each (customer_id, period_index) of
+# `rows`, the subscription whose columns are the row's period dimensions
+_PERIOD_DIMENSION_CTES = """
+with period_subscriptions as (
+    -- the customer's paid subscriptions running at the period's snapshot, or at the previous
+    -- one for a row paying nothing at its own (a churn counts under the plan it left)
+    select
+        spine_rows.customer_id,
+        spine_rows.period_index,
+        case
+            when subs.first_period_index <= spine_rows.period_index
+                and subs.last_period_index >= spine_rows.period_index then 0
+            else 1
+        end as is_previous,
+        subs.mrr,
+        subs.subscription_id
+    from rows_cte as spine_rows
+    inner join stg_subscriptions as subs
+        on subs.customer_id = spine_rows.customer_id
+        and subs.mrr > 0
+        and subs.last_period_index >= subs.first_period_index
+        and subs.first_period_index <= spine_rows.period_index
+        and subs.last_period_index >= spine_rows.period_index - 1
+),
+
+ranked_period_subscriptions as (
+    -- several at once: the one with the largest MRR, ties by subscription_id
+    select
+        customer_id,
+        period_index,
+        row_number() over (
+            partition by customer_id, period_index
+            order by is_previous, mrr desc, subscription_id
+        ) as subscription_rank
+    from period_subscriptions
+)
+select 1
+"""
+
+
+def expand_period_dimensions(tree: exp.Expression, dimensions: Sequence[str]) -> exp.Expression:
+    """``sr_period_dimensions(rows)`` -> one column per period dimension
+    (``tables.subscriptions.dimensions``): the value on the subscription paying at the row's
+    snapshot, the one with the largest MRR when several do (ties by subscription_id). A
+    customer dimension of the same name gives way to it. Without period dimensions the call
+    is dropped and the query is exactly what it was."""
+    import sqlglot
+
+    for select in list(tree.find_all(exp.Select)):
+        calls = [p for p in select.expressions if isinstance(p, exp.Anonymous)
+                 and p.name.lower() == "sr_period_dimensions"]
+        if not calls:
+            continue
+        (call,) = calls
+        if not dimensions:
+            call.pop()
+            continue
+        rows = call.expressions[0].name
+        names = set(dimensions)
+        new = []
+        for projection in select.expressions:
+            if projection is call:
+                new.extend(exp.alias_(exp.column(d, table="period_dims", quoted=True), d,
+                                      quoted=True) for d in dimensions)
+            elif not (isinstance(projection, exp.Column) and projection.name in names
+                      and projection.table != rows):
+                new.append(projection)
+        select.set("expressions", new)
+        select.join(
+            exp.table_("ranked_period_subscriptions", alias="period_dims"),
+            on=exp.and_(
+                exp.column("customer_id", "period_dims").eq(exp.column("customer_id", rows)),
+                exp.column("period_index", "period_dims").eq(exp.column("period_index", rows)),
+                exp.column("subscription_rank", "period_dims").eq(exp.Literal.number(1)),
+            ),
+            join_type="left", copy=False)
+        ctes = sqlglot.parse_one(_PERIOD_DIMENSION_CTES, read="duckdb").find(exp.With).expressions
+        picked, ranked = ctes
+        picked.this.find(exp.Table).set("this", exp.to_identifier(rows))
+        picked.this.expressions.extend(
+            exp.alias_(exp.cast(exp.column(d, table="subs", quoted=True), "VARCHAR"), d,
+                       quoted=True) for d in dimensions)
+        ranked.this.expressions[2:2] = [exp.column(d, quoted=True) for d in dimensions]
+        with_ = tree.find(exp.With)
+        with_.set("expressions", [*with_.expressions[:-1], picked, ranked,
+                                  with_.expressions[-1]])
+    return tree
+
+
 def _date_pseudo_functions(dialect: str) -> dict[str, Callable[[exp.Expression], exp.Expression]]:
     from saas_retention.dialects.periods import (
         day_number_sql,
@@ -193,6 +317,10 @@ def model_ast(
     # per step cost most of the compile time (4 deep copies of every model)
     tree = model.ast.copy()
     tree = expand_dimensions(tree, dimensions)
+    if "sr_period_dimensions" in model.sql.lower():
+        tree = expand_period_dimensions(tree, params.get("subscription_dimensions") or ())
+    if "sr_retention_curves" in model.sql.lower():
+        tree = expand_retention_curves(tree, params.get("retention_curves"), copy=False)
     tree = bind_params(tree, {k: params[k] for k in model.params if k in params}, model.name,
                        copy=False)
     tree = inline_metrics(tree, catalog.metrics, copy=False)

@@ -112,6 +112,22 @@ class EngagementWeights(_Strict):
     support: float = Field(0.1, ge=0)
 
 
+class RetentionCurve(_Strict):
+    """One curve of model ``retention_curves`` (docs/configuration.md#retention-curves)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    start_event: str = "any"  # event_name that puts a customer in a cohort; any = any event
+    return_event: str = "any"  # event_name that counts as coming back
+    kind: Literal["first_time", "recurring"] = "first_time"
+    cumulative: bool = False  # true: the return in period k or later ("on or after")
+    grain: Literal["day", "week", "month"] = "week"
+    periods: int | None = Field(None, ge=0, le=10000)  # None: every period up to as_of
+
+
+# Without `retention_curves`, the one curve equal to model event_retention ("on" week k).
+DEFAULT_RETENTION_CURVES = (RetentionCurve(name="weekly_usage"),)
+
+
 class Settings(_Strict):
     # users -> customers for the product connectors (docs/connectors.md#customers)
     identity: Identity | None = None
@@ -138,6 +154,22 @@ class Settings(_Strict):
     billing: str | None = None
     reporting_currency: str = Field("usd", pattern=r"^[a-z]{3}$")
     stripe_schema: Literal["data_pipeline", "fivetran", "airbyte"] = "data_pipeline"
+    # retention curves (docs/configuration.md#retention-curves)
+    retention_curves: list[RetentionCurve] = Field(default_factory=list)
+
+    @field_validator("retention_curves")
+    @classmethod
+    def _unique_curves(cls, v: list[RetentionCurve]) -> list[RetentionCurve]:
+        names = [c.name for c in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"curve names must be unique; given twice: {', '.join(twice)}")
+        return v
+
+    @property
+    def curves(self) -> tuple[RetentionCurve, ...]:
+        """The configured retention curves, or the default one."""
+        return tuple(self.retention_curves) or DEFAULT_RETENTION_CURVES
 
     @field_validator("timezone")
     @classmethod

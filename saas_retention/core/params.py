@@ -25,4 +25,11 @@ def model_params(settings: Settings) -> dict[str, object]:
         "weight_breadth": settings.engagement_weights.breadth,
         "weight_time": settings.engagement_weights.time,
         "weight_support": settings.engagement_weights.support,
+        # not :placeholders: the compiler expands sr_period_dimensions() with these columns
+        "subscription_dimensions": tuple(settings.mapping("subscriptions").dimensions or ()),
+        # and writes these rows in for sr_retention_curves()
+        "retention_curves": tuple(
+            (c.name, c.start_event, c.return_event, c.kind, int(c.cumulative), c.grain,
+             -1 if c.periods is None else c.periods)
+            for c in settings.curves),
     }

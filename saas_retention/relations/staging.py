@@ -43,6 +43,10 @@ def stg_subscriptions(t: Target) -> exp.Select:
         else:
             value = exp.null()
         projections.append(exp.alias_(t.cast(value, SQL_TYPES[c.kind]), c.name))
+    # period dimensions (tables.subscriptions.dimensions) that are not contract columns,
+    # as text; none configured leaves the query as it was
+    extras = t.period_dimension_extras
+    projections.extend(exp.alias_(cast(col(d), "VARCHAR"), d) for d in extras)
     typed = exp.select(*projections).from_(source_table(t, src))
     start, end = col("start_date"), col("end_date")
     as_of = t.as_of_sql
@@ -57,6 +61,7 @@ def stg_subscriptions(t: Target) -> exp.Select:
     names = [c.name for c in contract.columns]
     return exp.select(
         *(exp.alias_(mrr, "mrr") if n == "mrr" else col(n) for n in names),
+        *(col(d) for d in extras),
         *snapshot_index_columns(start, end, as_of, as_of_index, s.grain, s.week_start,
                                 t.dialect),
     ).from_(typed.subquery("contract"))

@@ -47,6 +47,18 @@ class Target:
     tool_prefix: str | None = None
     connector_tables: frozenset[str] = frozenset()
 
+    @property
+    def period_dimensions(self) -> tuple[str, ...]:
+        """``tables.subscriptions.dimensions``: subscription columns that become dimensions of
+        each customer-period (the plan at that time), named as in the config."""
+        return tuple(self.settings.mapping("subscriptions").dimensions or ())
+
+    @property
+    def period_dimension_extras(self) -> tuple[str, ...]:
+        """The period dimensions that are not contract columns: staging carries them along."""
+        contract = {c.name for c in TABLES["subscriptions"].columns}
+        return tuple(d for d in self.period_dimensions if d not in contract)
+
     def has_table(self, table: str) -> bool:
         return self.tables is None or table in self.tables
 

@@ -102,9 +102,12 @@ def demo_case():
 
 
 CASES = {"playbook": playbook_case, "edges": edge_case, "demo": demo_case}
+# settings beyond as_of: the demo's billing interval (month or year) as a period dimension,
+# so the compiler's period-dimension CTEs run on every engine
+CASE_SETTINGS = {"demo": {"tables": {"subscriptions": {"dimensions": ["billing_interval"]}}}}
 
 
-def reference(tmp_path, tables, customer_columns, as_of):
+def reference(tmp_path, tables, customer_columns, as_of, settings=None):
     """The DuckDB build (the reference engine) of the same source."""
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
@@ -118,7 +121,7 @@ def reference(tmp_path, tables, customer_columns, as_of):
     finally:
         eng.close()
     db = tmp_path / "reference.duckdb"
-    result = build(src, parse_settings({"as_of": as_of}), database=db)
+    result = build(src, parse_settings({"as_of": as_of, **(settings or {})}), database=db)
     return db, result
 
 
@@ -165,7 +168,7 @@ ENGINES = ["duckdb", "sqlite", "postgres", "clickhouse",
                          engine_cases(ENGINES, sorted(CASES), spark_cases={"edges"}))
 def test_models_match_duckdb_on_engine(tmp_path, request, engine_name, case):
     tables, customer_columns, as_of = CASES[case]()
-    db, result = reference(tmp_path, tables, customer_columns, as_of)
+    db, result = reference(tmp_path, tables, customer_columns, as_of, CASE_SETTINGS.get(case))
     engine = make_engine(engine_name, request)
     try:
         if engine_name == "postgres":  # one server for the module: fresh tables per test
@@ -175,7 +178,7 @@ def test_models_match_duckdb_on_engine(tmp_path, request, engine_name, case):
         if customer_columns:
             engine.load("customers", customer_columns, tables["customers"])
         target = Target(
-            engine.dialect, parse_settings({"as_of": as_of}),
+            engine.dialect, parse_settings({"as_of": as_of, **CASE_SETTINGS.get(case, {})}),
             dimensions=tuple(c for c, _ in (customer_columns or [])[1:]),
             has_customers=bool(customer_columns),
             optional_columns=frozenset({"end_date", "is_trial", "billing_interval",

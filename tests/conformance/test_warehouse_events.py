@@ -52,7 +52,16 @@ def voice_case():
 def weekly_case():
     # the engagement data at the weekly grain, weeks starting on Sunday
     tables, settings = engagement_case()
-    return tables, settings | {"grain": "week", "week_start": "sunday"}
+    # every branch of retention_curves too: both kinds, "on or after", each grain, named events
+    curves = [
+        {"name": "login_report", "start_event": "login", "return_event": "create_report",
+         "grain": "month"},
+        {"name": "daily_recurring", "kind": "recurring", "grain": "day", "periods": 20},
+        {"name": "weekly_after", "kind": "recurring", "cumulative": True, "periods": 6},
+        {"name": "first_after", "start_event": "login", "cumulative": True, "grain": "month"},
+    ]
+    return tables, settings | {"grain": "week", "week_start": "sunday",
+                               "retention_curves": curves}
 
 
 def journey_case():

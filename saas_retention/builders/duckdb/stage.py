@@ -173,6 +173,8 @@ class Stager:
         # contract table -> contract column -> the source's column name / its DuckDB type
         self.raw_names: dict[str, dict[str, str]] = {}
         self.raw_types: dict[str, dict[str, str]] = {}
+        # period dimension (tables.subscriptions.dimensions) -> the source's column name
+        self.period_dimension_columns: dict[str, str] = {}
         # while check_rules runs: the checks in order, counted together at its end
         self._deferred: list[tuple] | None = None
 
@@ -313,6 +315,8 @@ class Stager:
             c: by_lower[self.settings.source_column(name, c).lower()] for c in present
         }
         self.raw_types[name] = {c: raw[self.raw_names[name][c]] for c in present}
+        if name == "subscriptions":
+            self._map_period_dimensions(raw, by_lower, present)
         if name == "customers":
             mapped = {self.raw_names[name][c] for c in present}
             wanted_dims = self.settings.mapping("customers").dimensions
@@ -329,6 +333,25 @@ class Stager:
                     else:
                         dims.append(by_lower[d.lower()])
             self.report.dimensions = dims
+
+    def _map_period_dimensions(self, raw: dict, by_lower: dict, present: list[str]) -> None:
+        """``tables.subscriptions.dimensions``: each must be a contract column the source has
+        or one of its own columns (carried into the typed view under the config's name)."""
+        contract = {c.name for c in TABLES["subscriptions"].columns}
+        for d in self.settings.mapping("subscriptions").dimensions or ():
+            if d in contract:
+                if d not in present:
+                    self.problems.append(Problem(
+                        "subscriptions", d, 0, "period dimension listed in the config "
+                        "(tables.subscriptions.dimensions) is not in the source; columns "
+                        f"found: {', '.join(raw)}"))
+            elif d.lower() in by_lower:
+                self.period_dimension_columns[d] = by_lower[d.lower()]
+            else:
+                self.problems.append(Problem(
+                    "subscriptions", d, 0, "period dimension listed in the config "
+                    "(tables.subscriptions.dimensions) does not exist; columns found: "
+                    f"{', '.join(raw)}"))
 
     # -- 3. types ----------------------------------------------------------------------------
     def _typed_expr(self, table: str, column: str) -> exp.Expression:
@@ -381,6 +404,9 @@ class Stager:
                 projections.append(exp.alias_(col(self.raw_names[name][c]), q(RAW_PREFIX + c)))
             if name == "customers":
                 projections.extend(exp.alias_(col(d), q(d)) for d in self.report.dimensions)
+            if name == "subscriptions":
+                projections.extend(exp.alias_(col(raw), q(d)) for d, raw in
+                                   self.period_dimension_columns.items())
             view = exp.Create(
                 this=exp.to_table(f"typed_{name}"),
                 kind="VIEW",

@@ -357,6 +357,15 @@ class WarehouseBuild:
                         f"required column missing from the warehouse table{hint}; "
                         f"columns found: {', '.join(cols)}"))
             present[contract] = have
+            if contract == "subscriptions":
+                # period dimensions (tables.subscriptions.dimensions) must be there as named
+                for d in s.mapping("subscriptions").dimensions or ():
+                    if d not in have and d not in cols:
+                        problems.append(Problem(
+                            self._where(source), d, 0,
+                            "period dimension listed in the config (tables.subscriptions."
+                            f"dimensions) is not in the warehouse table; columns found: "
+                            f"{', '.join(cols)}"))
             for c in info:
                 name = c["name"].lower()
                 for col in TABLES[contract].columns:

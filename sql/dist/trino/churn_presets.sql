@@ -3,12 +3,18 @@
 -- Grain: month; week start: monday; as_of: CURRENT_DATE.
 --
 -- Customer churn rate per period computed the way other tools do, side by side, to reconcile a
--- number with the tool a team already trusts. default — churned ÷ customers at start, calendar
--- periods (docs/definitions.md#churn-presets); stripe — churned in the trailing 30 days ÷
--- (paying 30 days before + new since); baremetrics — trailing 30 days, 365 days for
--- annual-plan customers; profitwell — ignores customers who join and churn within the same
--- period, which end-of-period snapshots already do, so it equals the default. churn_rate is
--- the preset the config selects.
+-- number with the tool a team already trusts (each rule and the vendor page it follows:
+-- docs/comparing.md#stripe-billing). default — churned ÷ customers at start, calendar periods
+-- (docs/definitions.md#churn-presets); stripe — churn events in the 30 days up to the snapshot
+-- ÷ (customers paying 30 days before + customers who started paying since), so a customer who
+-- signs up and cancels inside the window counts in both and one who churns and returns inside
+-- it still churned; baremetrics — customers who cancelled in the 30 days (sign-up-and-cancel
+-- included) ÷ customers paying 30 days before, the headline for every plan, with the per-plan
+-- split: monthly plans over 30 days, every other plan over 365 days; profitwell — ignores
+-- customers who join and churn within the same period, which end-of-period snapshots already
+-- do, so it equals the default. Named variants beside them: ChartMogul's net MRR churn
+-- (reactivation offsets too) and LTV (ARPA ÷ the average churn of the six periods before),
+-- Baremetrics' quick ratio (no reactivation). churn_rate is the preset the config selects.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -792,11 +798,19 @@ WITH stg_subscriptions AS (
     *
   FROM retention__final AS final
 ), churn_presets__paid_subscriptions AS (
+  /* Baremetrics measures every plan that is not monthly over 365 days (a subscription */
+  /* without a billing interval is taken as monthly) */
   SELECT
     customer_id,
     start_date,
     end_date,
-    CASE WHEN LOWER(billing_interval) = 'year' THEN 1 ELSE 0 END AS is_annual
+    CASE
+      WHEN billing_interval IS NULL
+      THEN 0
+      WHEN LOWER(billing_interval) = 'month'
+      THEN 0
+      ELSE 1
+    END AS is_non_monthly
   FROM stg_subscriptions
   WHERE
     mrr > 0 AND NOT first_period_index IS NULL
@@ -823,7 +837,8 @@ WITH stg_subscriptions AS (
   SELECT
     periods.period_index,
     paid.customer_id,
-    MAX(paid.is_annual) AS is_annual
+    MIN(paid.is_non_monthly) AS is_non_monthly_only,
+    MAX(1 - paid.is_non_monthly) AS has_monthly
   FROM churn_presets__periods AS periods
   INNER JOIN churn_presets__paid_subscriptions AS paid
     ON paid.start_date <= periods.rolling_30_start
@@ -837,7 +852,7 @@ WITH stg_subscriptions AS (
   SELECT
     periods.period_index,
     paid.customer_id,
-    MAX(paid.is_annual) AS is_annual
+    MAX(paid.is_non_monthly) AS has_non_monthly
   FROM churn_presets__periods AS periods
   INNER JOIN churn_presets__paid_subscriptions AS paid
     ON paid.start_date <= periods.rolling_365_start
@@ -847,66 +862,128 @@ WITH stg_subscriptions AS (
   GROUP BY
     periods.period_index,
     paid.customer_id
-), churn_presets__rolling_30 AS (
-  /* Stripe: churned in the trailing 30 days ÷ (paying 30 days ago + new since) */
+), churn_presets__ended_days AS (
+  /* days on which a paid subscription of the customer ended (zero-length ones never paid) */
+  SELECT
+    customer_id,
+    end_date AS churn_date,
+    MAX(is_non_monthly) AS has_non_monthly,
+    MAX(1 - is_non_monthly) AS has_monthly
+  FROM churn_presets__paid_subscriptions AS paid_subscriptions
+  WHERE
+    NOT end_date IS NULL AND start_date < end_date
+  GROUP BY
+    customer_id,
+    end_date
+), churn_presets__churn_events AS (
+  /* the customer goes from paying to not paying: it paid the day before (the subscription */
+  /* ending that day covered it) and nothing covers the day itself. Every event counts, so a */
+  /* customer who churns, returns and churns again inside a window churned twice */
+  SELECT
+    ended.customer_id,
+    ended.churn_date,
+    ended.has_non_monthly,
+    ended.has_monthly
+  FROM churn_presets__ended_days AS ended
+  LEFT JOIN churn_presets__paid_subscriptions AS covering
+    ON covering.customer_id = ended.customer_id
+    AND covering.start_date <= ended.churn_date
+    AND (
+      covering.end_date IS NULL OR covering.end_date > ended.churn_date
+    )
+  WHERE
+    covering.customer_id IS NULL
+), churn_presets__start_events AS (
+  /* the customer goes from not paying to paying: nothing covered the day before */
+  /* (start < that day's start and end on or after it), new and returning customers alike */
+  SELECT DISTINCT
+    started.customer_id,
+    started.start_date
+  FROM churn_presets__paid_subscriptions AS started
+  LEFT JOIN churn_presets__paid_subscriptions AS before
+    ON before.customer_id = started.customer_id
+    AND before.start_date < started.start_date
+    AND (
+      before.end_date IS NULL OR before.end_date >= started.start_date
+    )
+  WHERE
+    (
+      started.end_date IS NULL OR started.end_date > started.start_date
+    )
+    AND before.customer_id IS NULL
+), churn_presets__churn_30 AS (
+  /* churn events in the 30 days up to the snapshot: (snapshot − 30, snapshot], the same days */
+  /* as the change from the state 30 days before to the state at the snapshot */
   SELECT
     periods.period_index,
-    SUM(CASE WHEN NOT before.customer_id IS NULL THEN 1 ELSE 0 END) AS customers_30_start,
-    SUM(
-      CASE
-        WHEN NOT before.customer_id IS NULL AND now.customer_id IS NULL
-        THEN 1
-        ELSE 0
-      END
-    ) AS customers_30_churned,
-    SUM(
-      CASE
-        WHEN before.customer_id IS NULL AND NOT now.customer_id IS NULL
-        THEN 1
-        ELSE 0
-      END
-    ) AS customers_30_new,
-    SUM(CASE WHEN before.is_annual = 0 THEN 1 ELSE 0 END) AS monthly_30_start,
-    SUM(CASE WHEN before.is_annual = 0 AND now.customer_id IS NULL THEN 1 ELSE 0 END) AS monthly_30_churned
+    COUNT(*) AS churn_events,
+    COUNT(DISTINCT churn_events.customer_id) AS churned_customers,
+    COUNT(
+      DISTINCT CASE WHEN churn_events.has_monthly = 1 THEN churn_events.customer_id END
+    ) AS monthly_churned_customers
   FROM churn_presets__periods AS periods
-  INNER JOIN (
-    SELECT
-      period_index,
-      customer_id
-    FROM churn_presets__paying_30_days_before AS paying_30_days_before
-    UNION
-    SELECT
-      period_index,
-      customer_id
-    FROM churn_presets__paying_at_snapshot AS paying_at_snapshot
-  ) AS anyone
-    ON anyone.period_index = periods.period_index
-  LEFT JOIN churn_presets__paying_30_days_before AS before
-    ON before.period_index = anyone.period_index
-    AND before.customer_id = anyone.customer_id
-  LEFT JOIN churn_presets__paying_at_snapshot AS now
-    ON now.period_index = anyone.period_index AND now.customer_id = anyone.customer_id
+  INNER JOIN churn_presets__churn_events AS churn_events
+    ON churn_events.churn_date > periods.rolling_30_start
+    AND churn_events.churn_date <= periods.snapshot_date
   GROUP BY
     periods.period_index
-), churn_presets__rolling_365_annual AS (
-  /* Baremetrics measures annual-plan customers over 365 days instead of 30 */
+), churn_presets__churn_365 AS (
   SELECT
-    before.period_index,
-    COUNT(*) AS annual_365_start,
-    SUM(CASE WHEN now.customer_id IS NULL THEN 1 ELSE 0 END) AS annual_365_churned
-  FROM churn_presets__paying_365_days_before AS before
-  LEFT JOIN churn_presets__paying_at_snapshot AS now
-    ON now.period_index = before.period_index AND now.customer_id = before.customer_id
-  WHERE
-    before.is_annual = 1
+    periods.period_index,
+    COUNT(DISTINCT churn_events.customer_id) AS non_monthly_churned_customers
+  FROM churn_presets__periods AS periods
+  INNER JOIN churn_presets__churn_events AS churn_events
+    ON churn_events.churn_date > periods.rolling_365_start
+    AND churn_events.churn_date <= periods.snapshot_date
+    AND churn_events.has_non_monthly = 1
   GROUP BY
-    before.period_index
+    periods.period_index
+), churn_presets__starts_30 AS (
+  SELECT
+    periods.period_index,
+    COUNT(*) AS start_events
+  FROM churn_presets__periods AS periods
+  INNER JOIN churn_presets__start_events AS start_events
+    ON start_events.start_date > periods.rolling_30_start
+    AND start_events.start_date <= periods.snapshot_date
+  GROUP BY
+    periods.period_index
+), churn_presets__start_30 AS (
+  SELECT
+    period_index,
+    COUNT(*) AS customers_30_start,
+    SUM(has_monthly) AS monthly_30_start
+  FROM churn_presets__paying_30_days_before AS paying_30_days_before
+  GROUP BY
+    period_index
+), churn_presets__start_365 AS (
+  SELECT
+    period_index,
+    SUM(has_non_monthly) AS non_monthly_365_start
+  FROM churn_presets__paying_365_days_before AS paying_365_days_before
+  GROUP BY
+    period_index
 ), churn_presets__calendar_counts AS (
   SELECT
     period_index,
     customers_start,
-    customers_churned
+    customers_churned,
+    customer_churn_rate,
+    mrr_start,
+    new_mrr,
+    expansion_mrr,
+    reactivation_mrr,
+    contraction_mrr,
+    churned_mrr,
+    arpa
   FROM retention
+), churn_presets__chartmogul_churn AS (
+  /* ChartMogul's LTV divides by the average customer churn rate of the six periods before */
+  /* the current one, the current one left out */
+  SELECT
+    period_index,
+    AVG(customer_churn_rate) OVER (ORDER BY period_index rows BETWEEN 6 preceding AND 1 preceding) AS churn_rate_previous_6
+  FROM churn_presets__calendar_counts AS calendar_counts
 ), churn_presets__rates AS (
   SELECT
     periods.period_index,
@@ -919,14 +996,15 @@ WITH stg_subscriptions AS (
         CAST(calendar_counts.customers_churned AS DOUBLE) / NULLIF(CAST(calendar_counts.customers_start AS DOUBLE), 0)
       )
     ) AS churn_rate_default,
-    COALESCE(rolling_30.customers_30_start, 0) AS customers_30_start,
-    COALESCE(rolling_30.customers_30_new, 0) AS customers_30_new,
-    COALESCE(rolling_30.customers_30_churned, 0) AS customers_30_churned,
+    COALESCE(start_30.customers_30_start, 0) AS customers_30_start,
+    COALESCE(starts_30.start_events, 0) AS customers_30_new,
+    COALESCE(churn_30.churn_events, 0) AS customers_30_churned,
+    COALESCE(churn_30.churned_customers, 0) AS customers_30_churned_customers,
     (
       100 * (
-        CAST(rolling_30.customers_30_churned AS DOUBLE) / NULLIF(
+        CAST(COALESCE(churn_30.churn_events, 0) AS DOUBLE) / NULLIF(
           CAST((
-            rolling_30.customers_30_start + rolling_30.customers_30_new
+            COALESCE(start_30.customers_30_start, 0) + COALESCE(starts_30.start_events, 0)
           ) AS DOUBLE),
           0
         )
@@ -934,29 +1012,70 @@ WITH stg_subscriptions AS (
     ) AS churn_rate_stripe,
     (
       100 * (
-        CAST((
-          COALESCE(rolling_30.monthly_30_churned, 0) + COALESCE(rolling_365_annual.annual_365_churned, 0)
-        ) AS DOUBLE) / NULLIF(
-          CAST((
-            COALESCE(rolling_30.monthly_30_start, 0) + COALESCE(rolling_365_annual.annual_365_start, 0)
-          ) AS DOUBLE),
-          0
-        )
+        CAST(COALESCE(churn_30.churned_customers, 0) AS DOUBLE) / NULLIF(CAST(start_30.customers_30_start AS DOUBLE), 0)
       )
     ) AS churn_rate_baremetrics,
+    COALESCE(start_30.monthly_30_start, 0) AS monthly_30_start,
+    COALESCE(churn_30.monthly_churned_customers, 0) AS monthly_30_churned,
+    (
+      100 * (
+        CAST(COALESCE(churn_30.monthly_churned_customers, 0) AS DOUBLE) / NULLIF(CAST(start_30.monthly_30_start AS DOUBLE), 0)
+      )
+    ) AS churn_rate_baremetrics_monthly,
+    COALESCE(start_365.non_monthly_365_start, 0) AS non_monthly_365_start,
+    COALESCE(churn_365.non_monthly_churned_customers, 0) AS non_monthly_365_churned,
+    (
+      100 * (
+        CAST(COALESCE(churn_365.non_monthly_churned_customers, 0) AS DOUBLE) / NULLIF(CAST(start_365.non_monthly_365_start AS DOUBLE), 0)
+      )
+    ) AS churn_rate_baremetrics_non_monthly,
     (
       100 * (
         CAST(calendar_counts.customers_churned AS DOUBLE) / NULLIF(CAST(calendar_counts.customers_start AS DOUBLE), 0)
       )
     ) AS churn_rate_profitwell, /* end-of-period snapshots already ignore customers who join and leave within one */ /* period, which is ProfitWell's rule: the same figure as the default */
+    (
+      100 * (
+        CAST((
+          ABS(calendar_counts.contraction_mrr) + ABS(calendar_counts.churned_mrr) - (
+            calendar_counts.expansion_mrr + calendar_counts.reactivation_mrr
+          )
+        ) AS DOUBLE) / NULLIF(CAST(calendar_counts.mrr_start AS DOUBLE), 0)
+      )
+    ) AS net_mrr_churn_chartmogul, /* ChartMogul's net MRR churn offsets reactivation as well as expansion */
+    chartmogul_churn.churn_rate_previous_6 AS churn_rate_chartmogul_ltv,
+    (
+      CAST(calendar_counts.arpa AS DOUBLE) / NULLIF(
+        CAST((
+          CAST(chartmogul_churn.churn_rate_previous_6 AS DOUBLE) / 100
+        ) AS DOUBLE),
+        0
+      )
+    ) AS ltv_chartmogul,
+    (
+      CAST((
+        calendar_counts.new_mrr + calendar_counts.expansion_mrr + 0
+      ) AS DOUBLE) / NULLIF(
+        CAST(ABS(calendar_counts.contraction_mrr + calendar_counts.churned_mrr) AS DOUBLE),
+        0
+      )
+    ) AS quick_ratio_baremetrics, /* Baremetrics' quick ratio: new and expansion MRR only, reactivation left out */
     'default' AS preset
   FROM churn_presets__periods AS periods
   LEFT JOIN churn_presets__calendar_counts AS calendar_counts
     ON calendar_counts.period_index = periods.period_index
-  LEFT JOIN churn_presets__rolling_30 AS rolling_30
-    ON rolling_30.period_index = periods.period_index
-  LEFT JOIN churn_presets__rolling_365_annual AS rolling_365_annual
-    ON rolling_365_annual.period_index = periods.period_index
+  LEFT JOIN churn_presets__chartmogul_churn AS chartmogul_churn
+    ON chartmogul_churn.period_index = periods.period_index
+  LEFT JOIN churn_presets__start_30 AS start_30
+    ON start_30.period_index = periods.period_index
+  LEFT JOIN churn_presets__starts_30 AS starts_30
+    ON starts_30.period_index = periods.period_index
+  LEFT JOIN churn_presets__churn_30 AS churn_30
+    ON churn_30.period_index = periods.period_index
+  LEFT JOIN churn_presets__start_365 AS start_365
+    ON start_365.period_index = periods.period_index
+  LEFT JOIN churn_presets__churn_365 AS churn_365
+    ON churn_365.period_index = periods.period_index
 ), churn_presets__final AS (
   SELECT
     rates.*,

@@ -133,7 +133,8 @@ final as (
         cohort_periods.period_start as cohort_period,
         classified.period_index - classified.first_paying_index as periods_since_start,
         classified.last_paying_index as last_paying_period_index,
-        sr_dimensions(customer_dims)
+        sr_dimensions(customer_dims),
+        sr_period_dimensions(classified)
     from classified
     inner join periods as cohort_periods
         on cohort_periods.period_index = classified.first_paying_index

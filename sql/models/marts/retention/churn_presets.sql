@@ -1,11 +1,17 @@
 -- churn_presets: customer churn rate as other tools compute it, side by side, so a number can
 -- be reconciled with the tool a team already trusts; `churn_rate` is the configured preset
 with paid_subscriptions as (
+    -- Baremetrics measures every plan that is not monthly over 365 days (a subscription
+    -- without a billing interval is taken as monthly)
     select
         customer_id,
         start_date,
         end_date,
-        case when lower(billing_interval) = 'year' then 1 else 0 end as is_annual
+        case
+            when billing_interval is null then 0
+            when lower(billing_interval) = 'month' then 0
+            else 1
+        end as is_non_monthly
     from stg_subscriptions
     where mrr > 0 and first_period_index is not null
 ),
@@ -35,7 +41,8 @@ paying_30_days_before as (
     select
         periods.period_index,
         paid.customer_id,
-        max(paid.is_annual) as is_annual
+        min(paid.is_non_monthly) as is_non_monthly_only,
+        max(1 - paid.is_non_monthly) as has_monthly
     from periods
     inner join paid_subscriptions as paid
         on paid.start_date <= periods.rolling_30_start
@@ -47,7 +54,7 @@ paying_365_days_before as (
     select
         periods.period_index,
         paid.customer_id,
-        max(paid.is_annual) as is_annual
+        max(paid.is_non_monthly) as has_non_monthly
     from periods
     inner join paid_subscriptions as paid
         on paid.start_date <= periods.rolling_365_start
@@ -55,54 +62,133 @@ paying_365_days_before as (
     group by periods.period_index, paid.customer_id
 ),
 
-rolling_30 as (
-    -- Stripe: churned in the trailing 30 days ÷ (paying 30 days ago + new since)
+ended_days as (
+    -- days on which a paid subscription of the customer ended (zero-length ones never paid)
+    select
+        customer_id,
+        end_date as churn_date,
+        max(is_non_monthly) as has_non_monthly,
+        max(1 - is_non_monthly) as has_monthly
+    from paid_subscriptions
+    where end_date is not null and start_date < end_date
+    group by customer_id, end_date
+),
+
+churn_events as (
+    -- the customer goes from paying to not paying: it paid the day before (the subscription
+    -- ending that day covered it) and nothing covers the day itself. Every event counts, so a
+    -- customer who churns, returns and churns again inside a window churned twice
+    select
+        ended.customer_id,
+        ended.churn_date,
+        ended.has_non_monthly,
+        ended.has_monthly
+    from ended_days as ended
+    left join paid_subscriptions as covering
+        on covering.customer_id = ended.customer_id
+        and covering.start_date <= ended.churn_date
+        and (covering.end_date is null or covering.end_date > ended.churn_date)
+    where covering.customer_id is null
+),
+
+start_events as (
+    -- the customer goes from not paying to paying: nothing covered the day before
+    -- (start < that day's start and end on or after it), new and returning customers alike
+    select distinct
+        started.customer_id,
+        started.start_date
+    from paid_subscriptions as started
+    left join paid_subscriptions as before
+        on before.customer_id = started.customer_id
+        and before.start_date < started.start_date
+        and (before.end_date is null or before.end_date >= started.start_date)
+    where
+        (started.end_date is null or started.end_date > started.start_date)
+        and before.customer_id is null
+),
+
+churn_30 as (
+    -- churn events in the 30 days up to the snapshot: (snapshot − 30, snapshot], the same days
+    -- as the change from the state 30 days before to the state at the snapshot
     select
         periods.period_index,
-        sum(case when before.customer_id is not null then 1 else 0 end) as customers_30_start,
-        sum(case when before.customer_id is not null and now.customer_id is null then 1 else 0 end)
-            as customers_30_churned,
-        sum(case when before.customer_id is null and now.customer_id is not null then 1 else 0 end)
-            as customers_30_new,
-        sum(case when before.is_annual = 0 then 1 else 0 end) as monthly_30_start,
-        sum(case when before.is_annual = 0 and now.customer_id is null then 1 else 0 end)
-            as monthly_30_churned
+        count(*) as churn_events,
+        count(distinct churn_events.customer_id) as churned_customers,
+        count(distinct case when churn_events.has_monthly = 1 then churn_events.customer_id end)
+            as monthly_churned_customers
     from periods
-    inner join (
-        select period_index, customer_id from paying_30_days_before
-        union
-        select period_index, customer_id from paying_at_snapshot
-    ) as anyone
-        on anyone.period_index = periods.period_index
-    left join paying_30_days_before as before
-        on before.period_index = anyone.period_index
-        and before.customer_id = anyone.customer_id
-    left join paying_at_snapshot as now
-        on now.period_index = anyone.period_index
-        and now.customer_id = anyone.customer_id
+    inner join churn_events
+        on churn_events.churn_date > periods.rolling_30_start
+        and churn_events.churn_date <= periods.snapshot_date
     group by periods.period_index
 ),
 
-rolling_365_annual as (
-    -- Baremetrics measures annual-plan customers over 365 days instead of 30
+churn_365 as (
     select
-        before.period_index,
-        count(*) as annual_365_start,
-        sum(case when now.customer_id is null then 1 else 0 end) as annual_365_churned
-    from paying_365_days_before as before
-    left join paying_at_snapshot as now
-        on now.period_index = before.period_index
-        and now.customer_id = before.customer_id
-    where before.is_annual = 1
-    group by before.period_index
+        periods.period_index,
+        count(distinct churn_events.customer_id) as non_monthly_churned_customers
+    from periods
+    inner join churn_events
+        on churn_events.churn_date > periods.rolling_365_start
+        and churn_events.churn_date <= periods.snapshot_date
+        and churn_events.has_non_monthly = 1
+    group by periods.period_index
+),
+
+starts_30 as (
+    select
+        periods.period_index,
+        count(*) as start_events
+    from periods
+    inner join start_events
+        on start_events.start_date > periods.rolling_30_start
+        and start_events.start_date <= periods.snapshot_date
+    group by periods.period_index
+),
+
+start_30 as (
+    select
+        period_index,
+        count(*) as customers_30_start,
+        sum(has_monthly) as monthly_30_start
+    from paying_30_days_before
+    group by period_index
+),
+
+start_365 as (
+    select
+        period_index,
+        sum(has_non_monthly) as non_monthly_365_start
+    from paying_365_days_before
+    group by period_index
 ),
 
 calendar_counts as (
     select
         period_index,
         customers_start,
-        customers_churned
+        customers_churned,
+        customer_churn_rate,
+        mrr_start,
+        new_mrr,
+        expansion_mrr,
+        reactivation_mrr,
+        contraction_mrr,
+        churned_mrr,
+        arpa
     from retention
+),
+
+chartmogul_churn as (
+    -- ChartMogul's LTV divides by the average customer churn rate of the six periods before
+    -- the current one, the current one left out
+    select
+        period_index,
+        avg(customer_churn_rate) over (
+            order by period_index
+            rows between 6 preceding and 1 preceding
+        ) as churn_rate_previous_6
+    from calendar_counts
 ),
 
 rates as (
@@ -114,28 +200,57 @@ rates as (
         calendar_counts.customers_churned,
         customer_churn_rate(calendar_counts.customers_churned, calendar_counts.customers_start)
             as churn_rate_default,
-        coalesce(rolling_30.customers_30_start, 0) as customers_30_start,
-        coalesce(rolling_30.customers_30_new, 0) as customers_30_new,
-        coalesce(rolling_30.customers_30_churned, 0) as customers_30_churned,
+        coalesce(start_30.customers_30_start, 0) as customers_30_start,
+        coalesce(starts_30.start_events, 0) as customers_30_new,
+        coalesce(churn_30.churn_events, 0) as customers_30_churned,
+        coalesce(churn_30.churned_customers, 0) as customers_30_churned_customers,
         pct(
-            rolling_30.customers_30_churned,
-            rolling_30.customers_30_start + rolling_30.customers_30_new
+            coalesce(churn_30.churn_events, 0),
+            coalesce(start_30.customers_30_start, 0) + coalesce(starts_30.start_events, 0)
         ) as churn_rate_stripe,
+        pct(coalesce(churn_30.churned_customers, 0), start_30.customers_30_start)
+            as churn_rate_baremetrics,
+        coalesce(start_30.monthly_30_start, 0) as monthly_30_start,
+        coalesce(churn_30.monthly_churned_customers, 0) as monthly_30_churned,
+        pct(coalesce(churn_30.monthly_churned_customers, 0), start_30.monthly_30_start)
+            as churn_rate_baremetrics_monthly,
+        coalesce(start_365.non_monthly_365_start, 0) as non_monthly_365_start,
+        coalesce(churn_365.non_monthly_churned_customers, 0) as non_monthly_365_churned,
         pct(
-            coalesce(rolling_30.monthly_30_churned, 0)
-            + coalesce(rolling_365_annual.annual_365_churned, 0),
-            coalesce(rolling_30.monthly_30_start, 0)
-            + coalesce(rolling_365_annual.annual_365_start, 0)
-        ) as churn_rate_baremetrics,
+            coalesce(churn_365.non_monthly_churned_customers, 0),
+            start_365.non_monthly_365_start
+        ) as churn_rate_baremetrics_non_monthly,
         -- end-of-period snapshots already ignore customers who join and leave within one
         -- period, which is ProfitWell's rule: the same figure as the default
         customer_churn_rate(calendar_counts.customers_churned, calendar_counts.customers_start)
             as churn_rate_profitwell,
+        -- ChartMogul's net MRR churn offsets reactivation as well as expansion
+        net_mrr_churn(
+            calendar_counts.expansion_mrr + calendar_counts.reactivation_mrr,
+            calendar_counts.contraction_mrr,
+            calendar_counts.churned_mrr,
+            calendar_counts.mrr_start
+        ) as net_mrr_churn_chartmogul,
+        chartmogul_churn.churn_rate_previous_6 as churn_rate_chartmogul_ltv,
+        safe_divide(calendar_counts.arpa, chartmogul_churn.churn_rate_previous_6 / 100)
+            as ltv_chartmogul,
+        -- Baremetrics' quick ratio: new and expansion MRR only, reactivation left out
+        quick_ratio(
+            calendar_counts.new_mrr,
+            calendar_counts.expansion_mrr,
+            0,
+            calendar_counts.contraction_mrr,
+            calendar_counts.churned_mrr
+        ) as quick_ratio_baremetrics,
         :preset as preset
     from periods
     left join calendar_counts on calendar_counts.period_index = periods.period_index
-    left join rolling_30 on rolling_30.period_index = periods.period_index
-    left join rolling_365_annual on rolling_365_annual.period_index = periods.period_index
+    left join chartmogul_churn on chartmogul_churn.period_index = periods.period_index
+    left join start_30 on start_30.period_index = periods.period_index
+    left join starts_30 on starts_30.period_index = periods.period_index
+    left join churn_30 on churn_30.period_index = periods.period_index
+    left join start_365 on start_365.period_index = periods.period_index
+    left join churn_365 on churn_365.period_index = periods.period_index
 ),
 
 final as (

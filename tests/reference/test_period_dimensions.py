@@ -1,0 +1,106 @@
+"""`tables.subscriptions.dimensions`: the plan a customer is on, period by period.
+
+Each customer-period carries the columns of the paid subscription running at its snapshot
+(several: the largest MRR, ties by subscription_id; a row paying nothing at its snapshot, a
+churn, keeps the one of the period before). The expected plans are written from that rule by
+hand for each row below.
+"""
+
+from __future__ import annotations
+
+import pytest
+import test_engagement as engagement
+from engagement_reference import rows
+
+SUBS = [
+    # u: starter Jan–Feb, upgrades to pro on Mar 1 (cancel + new the same day), churns May 1
+    ("u1", "u", "2024-01-01", "2024-03-01", 10, "month", "starter", "EUR"),
+    ("u2", "u", "2024-03-01", "2024-05-01", 30, "month", "pro", "EUR"),
+    # t: two subscriptions at the same MRR: the smaller subscription_id gives the plan
+    ("t2", "t", "2024-01-01", "", 20, "month", "team", "USD"),
+    ("t1", "t", "2024-01-01", "", 20, "year", "basic", "USD"),
+    # a: an add-on larger than the base plan from March: the add-on's plan from March
+    ("a1", "a", "2024-01-01", "", 10, "month", "starter", "GBP"),
+    ("a2", "a", "2024-03-01", "", 50, "month", "addon", "GBP"),
+]
+CUSTOMERS = [("u", "2024-01-01", "legacy", "smb"), ("t", "2024-01-01", "legacy", "mid"),
+             ("a", "2024-01-01", "legacy", "smb")]
+
+
+def build(folder, mapping: dict, only: list[str]):
+    """build_in_memory, with a `tables` mapping in the settings (its own argument of that
+    name is the source's tables)."""
+    from saas_retention.builders.atomic import connect
+    from saas_retention.builders.duckdb.run import build_models
+    from saas_retention.builders.duckdb.sources import open_source
+    from saas_retention.builders.duckdb.stage import Stager
+    from saas_retention.core.config import parse_settings
+
+    src = folder / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    for name, text in tables().items():
+        (src / f"{name}.csv").write_text(text + "\n", encoding="utf-8")
+    settings = parse_settings({"as_of": "2024-06-30", "tables": mapping})
+    con = connect()
+    try:
+        build_models(con, settings, Stager(con, open_source(src), settings).run(), only=only)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def tables() -> dict[str, str]:
+    return {
+        "subscriptions": engagement.csv(
+            "subscription_id,customer_id,start_date,end_date,mrr,billing_interval,plan,currency",
+            SUBS),
+        "customers": engagement.csv("customer_id,signup_date,plan,segment", CUSTOMERS),
+    }
+
+
+@pytest.fixture(scope="module")
+def periods(tmp_path_factory):
+    con = build(tmp_path_factory.mktemp("plans"),
+                {"subscriptions": {"dimensions": ["plan", "billing_interval", "currency"]}},
+                ["customer_periods"])
+    try:
+        got = rows(con, "select * from customer_periods")
+    finally:
+        con.close()
+    return {(r["customer_id"], r["date_month"].month): r for r in got}
+
+
+def test_the_plan_of_each_period(periods):
+    # u: starter in Jan and Feb, pro from March; the March row is the upgrade, an expansion
+    # under pro; May's churn row keeps the plan it left (pro)
+    assert [periods[("u", m)]["plan"] for m in (1, 2, 3, 4, 5)] == [
+        "starter", "starter", "pro", "pro", "pro"]
+    march = periods[("u", 3)]
+    assert (march["movement"], float(march["expansion_mrr"])) == ("expansion", 20.0)
+    assert periods[("u", 5)]["movement"] == "churn"
+
+
+def test_largest_mrr_then_subscription_id(periods):
+    # t: t1 and t2 both at 20: t1 (basic, yearly) wins on subscription_id
+    assert (periods[("t", 2)]["plan"], periods[("t", 2)]["billing_interval"]) == (
+        "basic", "year")
+    # a: starter until the 50 add-on starts in March
+    assert [periods[("a", m)]["plan"] for m in (1, 2, 3, 6)] == [
+        "starter", "starter", "addon", "addon"]
+    assert periods[("a", 6)]["currency"] == "GBP"
+
+
+def test_a_customer_dimension_of_the_same_name_gives_way(periods):
+    # customers.plan ("legacy") is replaced by the period's plan; segment stays
+    assert all(r["plan"] != "legacy" for r in periods.values())
+    assert periods[("u", 1)]["segment"] == "smb"
+
+
+def test_an_unknown_period_dimension_names_table_and_column(tmp_path):
+    from saas_retention.core.errors import SourceProblems
+
+    with pytest.raises(SourceProblems) as info:
+        build(tmp_path, {"subscriptions": {"dimensions": ["tier"]}}, ["customer_periods"])
+    text = str(info.value)
+    assert "subscriptions" in text and "tier" in text and "plan" in text
