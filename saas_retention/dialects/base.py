@@ -185,6 +185,9 @@ class Engine:
     # warehouse DDL: CREATE SCHEMA exists; RENAME TO an unqualified name stays in the schema
     creates_schemas: bool = True
     rename_needs_schema: bool = False
+    # the dbt adapter type (``target.type``) of the engine, whose macros the generated dbt
+    # package dispatches to ("": the dialect's name, as for most adapters)
+    dbt_adapter: str = ""
 
     # -- derived -------------------------------------------------------------------------------
     @property
