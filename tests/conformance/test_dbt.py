@@ -31,8 +31,7 @@ OPTIONAL = {c: c for c, _ in SUB_COLUMNS if c not in (
     "subscription_id", "customer_id", "start_date", "end_date", "mrr")}
 
 
-def case_config(case: str) -> dict:
-    _, customer_columns, _ = CASES[case]()
+def case_config(customer_columns) -> dict:
     config: dict = {"tables": {"subscriptions": {"columns": OPTIONAL}}}
     if customer_columns:
         config["tables"]["customers"] = {"dimensions": [c for c, _ in customer_columns[1:]]}
@@ -42,9 +41,17 @@ def case_config(case: str) -> dict:
 def dbt(project: Path, profiles: Path, *args: str) -> None:
     """One dbt command in this process (dbt's programmatic runner: no interpreter start)."""
     result = dbt_main.dbtRunner().invoke([
-        *args, "--project-dir", str(project), "--profiles-dir", str(profiles),
-        "--target-path", str(project / "target"), "--log-path", str(project / "logs")])
+        *args, "--project-dir", str(project), "--profiles-dir", str(profiles)])
     assert result.success, f"dbt {' '.join(args)} failed: {result.exception or result.result}"
+
+
+def as_package(folder: Path, package: Path) -> Path:
+    """A project of the user's that installs the package from a local path."""
+    folder.mkdir()
+    (folder / "dbt_project.yml").write_text(yaml.safe_dump(
+        {"name": "host", "version": "1.0.0", "config-version": 2, "profile": "saas_retention"}))
+    (folder / "packages.yml").write_text(yaml.safe_dump({"packages": [{"local": str(package)}]}))
+    return folder
 
 
 def release_duckdb() -> None:
@@ -60,19 +67,29 @@ def release_duckdb() -> None:
 def write_profile(folder: Path, output: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "profiles.yml").write_text(yaml.safe_dump(
-        {"saas_retention": {"target": "test", "outputs": {"test": {"threads": 1, **output}}}}))
+        {"saas_retention": {"target": "test", "outputs": {"test": {"threads": 4, **output}}}}))
     return folder
 
 
 @pytest.fixture(scope="module")
-def packages(tmp_path_factory):
-    """One generated package per fixture's config (the dimensions differ)."""
-    made = {}
-    for case in CASES:
-        out = tmp_path_factory.mktemp(f"dbt_{case}") / "saas_retention"
-        write_package(out, parse_settings(case_config(case)), ["duckdb", "postgres"])
-        made[case] = out
-    return made
+def cases(tmp_path_factory):
+    """Per fixture, made once for both adapters: its data, the package generated for its
+    config (the dimensions differ) and the DuckDB build to compare with."""
+    made: dict = {}
+
+    def get(case: str) -> dict:
+        if case not in made:
+            tables, customer_columns, as_of = CASES[case]()
+            folder = tmp_path_factory.mktemp(f"dbt_{case}")
+            project = folder / "saas_retention"
+            write_package(project, parse_settings(case_config(customer_columns)),
+                          ["duckdb", "postgres"])
+            db, _ = reference(folder, tables, customer_columns, as_of)
+            made[case] = {"tables": tables, "customer_columns": customer_columns,
+                          "as_of": as_of, "project": project, "reference": db}
+        return made[case]
+
+    return get
 
 
 def load_duckdb(path: Path, tables, customer_columns) -> None:
@@ -99,10 +116,10 @@ def _pg_profile(dsn: str, schema: str) -> dict:
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("adapter", ["duckdb", pytest.param("postgres",
                                                             marks=pytest.mark.postgres)])
-def test_dbt_build_gives_the_duckdb_rows(tmp_path, request, packages, adapter, case):
-    tables, customer_columns, as_of = CASES[case]()
-    db, _ = reference(tmp_path, tables, customer_columns, as_of)
-    project = packages[case]
+def test_dbt_build_gives_the_duckdb_rows(tmp_path, request, cases, adapter, case):
+    made = cases(case)
+    tables, customer_columns, as_of = made["tables"], made["customer_columns"], made["as_of"]
+    db, project = made["reference"], made["project"]
     if adapter == "duckdb":
         warehouse = tmp_path / "warehouse.duckdb"
         load_duckdb(warehouse, tables, customer_columns)
@@ -122,8 +139,15 @@ def test_dbt_build_gives_the_duckdb_rows(tmp_path, request, packages, adapter, c
         finally:
             engine.close()
         profiles = write_profile(tmp_path / "profile", _pg_profile(dsn, f"out_{case}"))
-    dbt(project, profiles, "build", "--vars", yaml.safe_dump(
-        {"saas_retention_source_schema": SOURCE_SCHEMA, "as_of": as_of.isoformat()}))
+    variables = yaml.safe_dump({"saas_retention_source_schema": SOURCE_SCHEMA,
+                                "as_of": as_of.isoformat()})
+    if case == "playbook" and adapter == "duckdb":
+        # the other way to use it: installed by another project (packages.yml, local path)
+        host = as_package(tmp_path / "host", project)
+        dbt(host, profiles, "deps")
+        dbt(host, profiles, "build", "--select", "package:saas_retention", "--vars", variables)
+    else:
+        dbt(project, profiles, "build", "--vars", variables)
 
     if adapter == "duckdb":
         release_duckdb()
@@ -146,16 +170,61 @@ def test_dbt_build_gives_the_duckdb_rows(tmp_path, request, packages, adapter, c
         built.close()
 
 
-def test_dbt_parse_is_clean_and_settings_are_checked(tmp_path, packages):
+def test_dbt_parse_is_clean_and_settings_are_checked(tmp_path, cases):
     """``dbt parse`` with warnings as errors; a grain var the package was not generated for
     fails with the command to regenerate it."""
-    project = packages["edges"]
+    project = cases("edges")["project"]
     profiles = write_profile(tmp_path / "profile", {"type": "duckdb",
                                                     "path": str(tmp_path / "p.duckdb")})
     dbt(project, profiles, "--warn-error", "parse")
     result = dbt_main.dbtRunner().invoke([
         "parse", "--project-dir", str(project), "--profiles-dir", str(profiles),
-        "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
         "--vars", "{grain: week}"])
     assert not result.success
     assert "regenerate" in str(result.exception)
+
+
+REVENUE = ("customer_periods", "retention", "mrr_movements", "cohort_retention")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_dbt_spark_session_builds_the_revenue_models(tmp_path, cases, request):
+    """dbt-spark in session mode (pyspark local): the revenue models and their tests, with
+    the DuckDB build's rows. Not in `nox -s dbt` (pyspark and ~3 minutes here):
+    `pip install 'dbt-spark[session]'`, then `pytest -m "dbt and spark"`."""
+    pytest.importorskip("dbt.adapters.spark", reason="dbt-spark[session] is not installed")
+    import pyspark.sql.types as T
+    from engines import SparkEngine
+
+    made = cases("edges")
+    project = made["project"].parent / "saas_retention_spark"
+    write_package(project, parse_settings(case_config(made["customer_columns"])), ["spark"])
+    spark = request.getfixturevalue("spark")  # dbt-spark's session mode uses this session
+    types = {"text": T.StringType(), "date": T.DateType(), "number": T.DoubleType(),
+             "bool": T.BooleanType()}
+    # databases with a location of their own: the tables' files go there, not into a
+    # spark-warehouse folder in the working directory
+    for schema in (SOURCE_SCHEMA, "out_spark"):
+        spark.sql(f"drop database if exists {schema} cascade")
+        spark.sql(f"create database {schema} location '{tmp_path / schema}'")
+    for name, columns in (("subscriptions", SUB_COLUMNS),
+                          ("customers", made["customer_columns"])):
+        schema = T.StructType([T.StructField(c, types[k]) for c, k in columns])
+        spark.createDataFrame(made["tables"][name], schema).write.mode("overwrite") \
+            .saveAsTable(f"{SOURCE_SCHEMA}.{name}")
+    profiles = write_profile(tmp_path / "profile", {"type": "spark", "method": "session",
+                                                    "host": "NA", "schema": "out_spark"})
+    dbt(project, profiles, "build", "--select", " ".join(f"+{m}" for m in REVENUE), "--vars",
+        yaml.safe_dump({"saas_retention_source_schema": SOURCE_SCHEMA,
+                        "as_of": made["as_of"].isoformat()}))
+    spark.catalog.setCurrentDatabase("out_spark")
+    built, ref = SparkEngine(spark), DuckDBEngine(str(made["reference"]))
+    catalog = load_catalog()
+    try:
+        for model in REVENUE:
+            key = catalog.models[model].key
+            assert_same(engine_rows(ref, model, key), engine_rows(built, model, key),
+                        f"dbt-spark/edges/{model}")
+    finally:
+        ref.close()
