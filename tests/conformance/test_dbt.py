@@ -10,12 +10,14 @@ copies tests/unit/test_generated.py checks for drift."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 import yaml
 from engines import DuckDBEngine, PostgresEngine
 from test_warehouse import CASES, SUB_COLUMNS, assert_same, engine_rows, reference
+from test_warehouse_events import assert_same as assert_events_same
 
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import parse_settings
@@ -38,11 +40,12 @@ def case_config(customer_columns) -> dict:
     return config
 
 
-def dbt(project: Path, profiles: Path, *args: str) -> None:
+def dbt(project: Path, profiles: Path, *args: str):
     """One dbt command in this process (dbt's programmatic runner: no interpreter start)."""
     result = dbt_main.dbtRunner().invoke([
         *args, "--project-dir", str(project), "--profiles-dir", str(profiles)])
     assert result.success, f"dbt {' '.join(args)} failed: {result.exception or result.result}"
+    return result.result
 
 
 def as_package(folder: Path, package: Path) -> Path:
@@ -228,3 +231,85 @@ def test_dbt_spark_session_builds_the_revenue_models(tmp_path, cases, request):
                         f"dbt-spark/edges/{model}")
     finally:
         ref.close()
+
+
+def test_dbt_incremental_day_models_recompute_from_the_last_day(tmp_path):
+    """The event models on dbt-duckdb, built in two runs: the events up to a day (part of it),
+    then all of them. The second run is incremental for the per-day models (it replaces the
+    days from the last one they held on); every model then has the rows of the DuckDB build
+    of all the events."""
+    from test_engagement import AS_OF, TZ
+    from test_engagement import tables as engagement_tables
+    from test_warehouse_events import event_models, relation_rows, typed_tables
+    from test_warehouse_events import reference as events_reference
+
+    from saas_retention.core.contract import TABLES
+
+    tables = engagement_tables()
+    settings = {"timezone": TZ, "as_of": AS_OF}
+    ref_con, built = events_reference(tmp_path, tables, settings)
+    config = {"timezone": TZ, "tables": {
+        "customers": {"dimensions": [], "columns": {"signup_date": "signup_date"}},
+        "events": {}, "support_tickets": {}}}
+    project = tmp_path / "saas_retention"
+    write_package(project, parse_settings(config), ["duckdb"])
+
+    typed = typed_tables(tables, TZ, aware=False)
+    for name in ("events", "support_tickets"):  # the package reads every contract column
+        columns, rows = typed[name]
+        have = {c for c, _ in columns}
+        extra = [(c.name, {"id": "text"}.get(c.kind, c.kind)) for c in TABLES[name].columns
+                 if c.name not in have]
+        typed[name] = (columns + extra, [r + (None,) * len(extra) for r in rows])
+    columns, rows = typed["events"]
+    at = [c for c, _ in columns].index("event_time")
+    # the first run sees the events before 14 Feb and the first one of that day
+    first = [r for r in rows if r[at] < dt.datetime(2024, 2, 14, 13, 1)]
+    assert 0 < len(first) < len(rows)
+
+    day_models = [m for m in load_catalog().models.values() if m.incremental == "day"]
+    warehouse = tmp_path / "warehouse.duckdb"
+    profiles = write_profile(tmp_path / "profile", {"type": "duckdb", "path": str(warehouse),
+                                                    "schema": "main"})
+    variables = yaml.safe_dump({"saas_retention_source_schema": SOURCE_SCHEMA,
+                                "as_of": AS_OF.isoformat()})
+    import duckdb
+
+    for run, events in enumerate((first, rows)):
+        source = DuckDBEngine.__new__(DuckDBEngine)
+        source.con = duckdb.connect(str(warehouse))
+        try:
+            source.execute(f"create schema if not exists {SOURCE_SCHEMA}")
+            source.execute(f"use {SOURCE_SCHEMA}")
+            for name, (cols, data) in typed.items():
+                source.execute(f'drop table if exists "{name}"')
+                source.load(name, cols, events if name == "events" else data)
+        finally:
+            source.close()
+        results = dbt(project, profiles, "build", "--vars", variables)
+        release_duckdb()
+        # the second run reads only the days from the last one held on (is_incremental())
+        compiled = {r.node.name: r.node.compiled_code for r in results.results
+                    if r.node.resource_type == "model"}
+        filtered = ">= (select coalesce(max(day_index)"
+        assert all((filtered in compiled[m.name]) == (run == 1) for m in day_models)
+        if run == 0:
+            dbt_built = DuckDBEngine(str(warehouse))
+            try:
+                _, days = dbt_built.rows("select max(day_index) from customer_daily_activity")
+            finally:
+                dbt_built.close()
+            assert days[0][0] is not None
+    reference_engine = DuckDBEngine.__new__(DuckDBEngine)
+    reference_engine.con = ref_con
+    dbt_built = DuckDBEngine(str(warehouse))
+    models = [m for m in event_models(built) if (project / "macros" / "relations"
+                                                  / f"{m}.sql").exists()]
+    assert {m.name for m in day_models} <= set(models)
+    try:
+        for model in models:
+            assert_events_same(relation_rows(reference_engine, model),
+                               relation_rows(dbt_built, model), f"dbt-duckdb/incremental/{model}")
+    finally:
+        ref_con.close()
+        dbt_built.close()
