@@ -11,6 +11,7 @@ copies tests/unit/test_generated.py checks for drift."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,17 @@ def test_dbt_parse_is_clean_and_settings_are_checked(tmp_path, cases):
     profiles = write_profile(tmp_path / "profile", {"type": "duckdb",
                                                     "path": str(tmp_path / "p.duckdb")})
     dbt(project, profiles, "--warn-error", "parse")
+    # what `dbt docs generate` shows: the metadata's descriptions and the metric definitions
+    manifest = json.loads((project / "target" / "manifest.json").read_text())
+    nodes = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    catalog = load_catalog()
+    retention = nodes["retention"]
+    assert retention["description"] == " ".join(catalog.models["retention"].description.split())
+    assert retention["columns"]["nrr_12m"]["description"] == catalog.models[
+        "retention"].columns["nrr_12m"]
+    overview = next(d for d in manifest["docs"].values() if d["name"] == "__overview__"
+                    and d["package_name"] == "saas_retention")
+    assert all(name in overview["block_contents"] for name in catalog.metrics)
     result = dbt_main.dbtRunner().invoke([
         "parse", "--project-dir", str(project), "--profiles-dir", str(profiles),
         "--vars", "{grain: week}"])
