@@ -18,6 +18,7 @@ by sqlglot for that engine. ``README.md`` of the package argues the choice.
 from __future__ import annotations
 
 import datetime as dt
+import pprint
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from saas_retention.catalog.templates import Catalog, load_catalog
 from saas_retention.core.config import Settings
 from saas_retention.core.contract import TABLES
 from saas_retention.core.errors import ConfigError
-from saas_retention.dialects import ENGINES, engine, with_query_settings
+from saas_retention.dialects import ENGINES, with_query_settings
 from saas_retention.relations.graph import relation_ast, relation_order, warehouse_models
 from saas_retention.relations.registry import STAGING, STAGING_DEPS
 from saas_retention.relations.target import Target
@@ -47,9 +48,82 @@ AS_OF_SQL = "'{{ saas_retention.as_of() }}'"
 # rule makes those rows depend on those days' events alone)
 INCREMENTAL_DAY_SOURCE = "stg_events"
 INCREMENTAL_DAY_KEY = "day_index"
-# Models whose Python step runs in the client (builders/warehouse/CLIENT_FITTED): not in the
-# package (its README says why)
+# Models whose Python step (the sBG fit, the sentiment classifier) runs in the client in a
+# warehouse build (builders/warehouse/client.py): in the package, on the adapters whose Python
+# models run in the dbt process itself, where saas_retention is importable — dbt-duckdb. Each
+# becomes three models, the warehouse build's three steps: ``<model>__input`` (SQL: what the
+# client step reads), ``<relation>`` (a dbt Python model: the step's Python, the same function
+# the warehouse build calls) and ``<model>`` (SQL, reading the relation).
 CLIENT_MODELS = ("cohort_value", "feedback_sentiment")
+PYTHON_ADAPTERS = ("duckdb",)
+INPUT_SUFFIX = "__input"
+
+
+def _client_steps() -> dict:
+    from saas_retention.builders.warehouse import sentiment, value
+
+    return {value.STEP.model: value.STEP, sentiment.STEP.model: sentiment.STEP}
+
+
+def _client_relation(name: str):
+    """(step, part) when ``name`` is one of a client model's relations in the package."""
+    for model, step in _client_steps().items():
+        if name == model + INPUT_SUFFIX:
+            return step, "input"
+        if name == model:
+            return step, "query"
+        if name == step.relation:
+            return step, "python"
+    return None
+
+
+_ARROW_TYPES = {"BIGINT": "int64", "INT": "int64", "DOUBLE": "float64", "VARCHAR": "string",
+                "TEXT": "string"}
+
+
+def client_step_table(model: str, rows, settings: dict):
+    """What the Python model of ``model``'s client step returns: the step's rows (computed by
+    the function the warehouse build calls) as an Arrow table typed like the relation the
+    warehouse build creates."""
+    import pyarrow as pa
+
+    from saas_retention.core.config import parse_settings
+
+    step = _client_steps()[model]
+    t = package_target("duckdb", parse_settings(settings))
+    computed = step.compute([tuple(r) for r in rows], t)
+    # the column types of the warehouse build's CREATE: declared columns, or typed NULLs cast
+    created = step.create(exp.table_(step.relation))
+    declared: dict[str, exp.DataType] = {}
+    if isinstance(created.this, exp.Schema):
+        declared = {d.name: d.args["kind"] for d in created.this.expressions}
+    else:
+        declared = {p.alias_or_name: p.this.to for p in created.expression.expressions
+                    if isinstance(p, exp.Alias) and isinstance(p.this, exp.Cast)}
+    schema = pa.schema([(c, getattr(pa, _ARROW_TYPES[declared[c].sql("duckdb").upper()])())
+                        for c in step.columns])
+    return pa.Table.from_pylist(computed, schema=schema)
+
+
+def _python_model(model: str, settings: Settings) -> str:
+    step = _client_steps()[model]
+    data = pprint.pformat(settings.model_dump(mode="json"), width=88, sort_dicts=False)
+    data = data.replace("\n", "\n" + " " * 4)
+    return (f'"""{step.relation}: the client step of {model} (saas_retention/export/dbt.py '
+            'generated this file; do not edit). dbt-duckdb runs it in the dbt process, with '
+            'the function the warehouse build calls."""\n\n\n'
+            "def model(dbt, session):\n"
+            "    from saas_retention.export.dbt import client_step_table\n\n"
+            '    dbt.config(materialized="table")\n'
+            f'    rows = dbt.ref("{model}{INPUT_SUFFIX}").fetchall()\n'
+            f"    settings = {data}\n"
+            f"    return client_step_table({model!r}, rows, settings)\n")
+
+
+# adapters whose `dbt build` of the package CI runs (tests/conformance/test_dbt.py, nox -s dbt),
+# and those tested on request (dbt-spark session mode: the revenue models, minutes of pyspark)
+EXECUTED = ("duckdb", "postgres")
+ON_REQUEST = ("spark",)
 
 
 def adapters() -> dict[str, str]:
@@ -84,6 +158,7 @@ class Package:
     dialects: dict[str, str]  # adapter -> dialect
     inputs: frozenset[str]  # contract tables the source has
     models: tuple[str, ...]  # every relation of the package, in build order
+    client: tuple[str, ...] = ()  # models with a client step (CLIENT_MODELS) in the package
 
 
 def package_target(dialect: str, settings: Settings) -> Target:
@@ -118,7 +193,20 @@ def plan(settings: Settings, adapter_names: Iterable[str] | None = None) -> Pack
     order: list[str] = []
     for model in warehouse_models(inputs=inputs):
         order += [r for r in relation_order(model) if r not in order]
-    return Package(settings, {a: known[a] for a in chosen}, inputs, tuple(order))
+    catalog = load_catalog()
+    client = []
+    if set(PYTHON_ADAPTERS) & set(chosen):
+        from saas_retention.builders.warehouse.run import CLIENT_FITTED
+
+        for model in CLIENT_MODELS:
+            if not set(catalog.models[model].inputs) <= inputs:
+                continue
+            client.append(model)
+            for relation in CLIENT_FITTED[model]:
+                order += [r for r in relation_order(relation) if r not in order]
+            order += [model + INPUT_SUFFIX, _client_steps()[model].relation, model]
+    return Package(settings, {a: known[a] for a in chosen}, inputs, tuple(order),
+                   tuple(client))
 
 
 # -- model bodies -----------------------------------------------------------------------------
@@ -132,11 +220,21 @@ def body_sql(name: str, dialect: str, settings: Settings, catalog: Catalog | Non
     source()."""
     catalog = catalog or load_catalog()
     t = package_target(dialect, settings)
-    ours = set(STAGING) | set(catalog.models)
+    client = _client_relation(name)
+    if client is not None:
+        step, part = client
+        tree = step.fetch(t) if part == "input" else step.query(t)
+    else:
+        tree = relation_ast(name, t)
+    return _dbt_sql(name, tree, dialect, settings, catalog)
+
+
+def _dbt_sql(name: str, tree: exp.Expression, dialect: str, settings: Settings,
+             catalog: Catalog) -> str:
+    ours = set(STAGING) | set(catalog.models) | {s.relation for s in _client_steps().values()}
     sources = {_source_name(settings, table): table for table in TABLES}
     mark = exp.Literal.string(AS_OF_MARK.isoformat())
     incremental = name in catalog.models and catalog.models[name].incremental == "day"
-    tree = relation_ast(name, t)
     ctes = {c.alias for c in tree.find_all(exp.CTE)}
 
     def to_dbt(node: exp.Expression) -> exp.Expression:
@@ -178,6 +276,9 @@ def _source_name(settings: Settings, table: str) -> str:
 def _folder(name: str, catalog: Catalog) -> str:
     if name in STAGING:
         return "staging"
+    client = _client_relation(name)
+    if client is not None:
+        name = client[0].model
     return str(Path(catalog.models[name].path).parent)
 
 
@@ -199,24 +300,32 @@ def _wrap(text: str, width: int = 92) -> list[str]:
 def _model_file(name: str, catalog: Catalog) -> str:
     model = catalog.models.get(name)
     config = "materialized='table'"
-    if model is not None and model.incremental == "day":
+    dispatch = f"{{{{ adapter.dispatch('sr_{name}', '{PROJECT}')() }}}}\n"
+    if _client_relation(name) is not None:
+        # disabled elsewhere; dbt still renders a disabled model's file when parsing it
+        enabled = f"target.type in {list(PYTHON_ADAPTERS)}"
+        config += f", enabled={enabled}"
+        dispatch = f"{{% if {enabled} %}}{dispatch.strip()}{{% endif %}}\n"
+    elif model is not None and model.incremental == "day":
         config = (f"materialized='incremental', incremental_strategy='delete+insert', "
                   f"unique_key='{INCREMENTAL_DAY_KEY}'")
     return (_header(f"{name}: generated by saas-retention (saas_retention/export/dbt.py); "
                     "do not edit. The SQL is in macros/relations/" + name + ".sql, one "
                     "body per adapter.")
             + f"{{{{ config({config}) }}}}\n"
-            + "{{ saas_retention.check_settings() }}\n"
-            + f"{{{{ adapter.dispatch('sr_{name}', '{PROJECT}')() }}}}\n")
+            + "{{ saas_retention.check_settings() }}\n" + dispatch)
 
 
 def _bodies_file(name: str, package: Package, catalog: Catalog) -> str:
     parts = [_header(f"{name}: one body per adapter, each the relation compiled by sqlglot "
                      "for that engine (saas_retention/export/dbt.py); do not edit.")]
     for adapter, dialect in package.dialects.items():
+        if _client_relation(name) is not None and adapter not in PYTHON_ADAPTERS:
+            continue
         sql = body_sql(name, dialect, package.settings, catalog)
         parts.append(f"\n{{% macro {adapter}__sr_{name}() %}}\n{sql}\n{{% endmacro %}}\n")
-    supported = ", ".join(package.dialects)
+    supported = ", ".join(a for a in package.dialects
+                          if _client_relation(name) is None or a in PYTHON_ADAPTERS)
     parts.append(f"\n{{% macro default__sr_{name}() %}}\n"
                  f"{{{{ exceptions.raise_compiler_error(\"saas_retention has no SQL for adapter "
                  f"'\" ~ adapter.type() ~ \"'; generated for: {supported} "
@@ -240,6 +349,11 @@ def _staging_description(name: str) -> str:
 def _model_entry(name: str, package: Package, catalog: Catalog) -> dict:
     if name in STAGING:
         return {"name": name, "description": _staging_description(name)}
+    client = _client_relation(name)
+    if client is not None and client[1] != "query":
+        what = ("the rows its client step reads" if client[1] == "input" else
+                "its client step (a dbt Python model: " + client[0].compute.__module__ + ")")
+        return {"name": name, "description": _describe(f"{client[0].model}: {what}.")}
     model = catalog.models[name]
     grain = package.settings.grain
     columns = []
@@ -317,8 +431,21 @@ def _project(package: Package) -> str:
         # run time and defaults to today in the reporting time zone
         "vars": {"grain": s.grain, "timezone": s.timezone, "week_start": s.week_start,
                  "as_of": s.as_of.isoformat() if s.as_of else None},
-        "models": {PROJECT: {"+materialized": "table"}},
+        "models": {PROJECT: {"+materialized": "table", **_python_enabled(package)}},
     })
+
+
+def _python_enabled(package: Package) -> dict:
+    """The Python models run only where the dbt process runs them (PYTHON_ADAPTERS)."""
+    catalog = load_catalog()
+    tree: dict = {}
+    for model in package.client:
+        node = tree
+        for part in Path(catalog.models[model].path).parent.parts:
+            node = node.setdefault(part, {})
+        node[_client_steps()[model].relation] = {
+            "+enabled": f"{{{{ target.type in {list(PYTHON_ADAPTERS)} }}}}"}
+    return tree
 
 
 def _macros(package: Package) -> str:
@@ -441,8 +568,14 @@ def package_files(settings: Settings, adapter_names: Iterable[str] | None = None
     by_folder: dict[str, list[dict]] = {}
     for name in package.models:
         folder = _folder(name, catalog)
-        files[Path("models") / folder / f"{name}.sql"] = _model_file(name, catalog)
-        files[Path("macros/relations") / f"{name}.sql"] = _bodies_file(name, package, catalog)
+        client = _client_relation(name)
+        if client is not None and client[1] == "python":
+            files[Path("models") / folder / f"{name}.py"] = _python_model(
+                client[0].model, settings)
+        else:
+            files[Path("models") / folder / f"{name}.sql"] = _model_file(name, catalog)
+            files[Path("macros/relations") / f"{name}.sql"] = _bodies_file(name, package,
+                                                                           catalog)
         by_folder.setdefault(folder, []).append(_model_entry(name, package, catalog))
     for folder, entries in by_folder.items():
         files[Path("models") / folder / "_models.yml"] = _dump({"version": 2,
@@ -481,14 +614,14 @@ def write_package(out: Path, settings: Settings,
 
 def package_readme(package: Package) -> str:
     s = package.settings
-    executed = [a for a, d in package.dialects.items() if d in ("duckdb", "postgres")]
-    golden = [a for a in package.dialects if a not in executed]
+    executed = [a for a in package.dialects if a in EXECUTED]
+    golden = [a for a in package.dialects if a not in executed and a not in ON_REQUEST]
     return README.format(
         grain=s.grain, timezone=s.timezone, week_start=s.week_start,
-        inputs=", ".join(sorted(package.inputs)), models=", ".join(package.models),
+        inputs=", ".join(sorted(package.inputs)),
+        models="\n".join(_wrap("Models (in build order): " + ", ".join(package.models) + ".")),
         adapters=", ".join(package.dialects), executed=", ".join(executed) or "none",
         golden=", ".join(golden) or "none", client=", ".join(CLIENT_MODELS),
-        engines=", ".join(sorted({engine(d).name for d in package.dialects.values()})),
     )
 
 
@@ -499,7 +632,7 @@ Generated by `saas-retention dbt --out DIR [--config retention.yml]`; do not edi
 Settings it was generated for: grain `{grain}`, timezone `{timezone}`, week start
 `{week_start}`; source tables: {inputs}.
 
-Models (in build order): {models}.
+{models}
 
 ## Use it
 
@@ -531,8 +664,9 @@ and the dialect modules; this package is their output, like `sql/dist`.
 `accepted_values` on the movement types, and the invariants: start MRR + movements = end
 MRR per period (`retention`, and `mrr_movements` against `retention`), 0 ≤ GRR ≤ 100,
 GRR ≤ NRR (one period and trailing year), cohort sizes = new customers of their period.
-Executed in saas-retention's CI with dbt-core 1.11: {executed}. Generated only (the SQL is
-the same compiled SQL as `sql/dist`, not run through dbt here): {golden}.
+Executed in saas-retention's CI with dbt-core 1.11: {executed} (every model's rows equal the
+DuckDB build's). spark (session mode): the revenue models, tested on request. Generated only
+(the same compiled SQL as `sql/dist`, not run through dbt): {golden}.
 
 ## Incremental models
 
@@ -540,10 +674,15 @@ The per-day event models (`incremental: day` in their metadata) are dbt incremen
 (delete+insert by `day_index`): a run recomputes the days from the last one the table holds
 on. Edits of older events are not seen: run `dbt build --full-refresh` after them.
 
+## Models with a Python step
+
+{client}: their step that SQL cannot express (the sBG fit, the sentiment classifier) is a dbt
+Python model calling saas_retention's own function between two SQL models, enabled on
+dbt-duckdb only (Python models run in the dbt process there: install saas-retention next to
+dbt). Other adapters run Python models in the warehouse's runtime, which lacks saas-retention,
+or have none (PostgreSQL): the three models are disabled there.
+
 ## Left out
 
-{client}: their Python step (the sBG fit, the sentiment classifier) runs in the client in
-`saas-retention build --source URL`; as dbt Python models they would run only on the
-adapters with Python models (DuckDB, Spark/Databricks, Snowflake, BigQuery) and not on
-PostgreSQL, and are not generated yet. Models that run only on DuckDB are not in the package.
+Models that run only on DuckDB.
 """

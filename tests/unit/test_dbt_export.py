@@ -11,7 +11,13 @@ from saas_retention.catalog.templates import load_catalog
 from saas_retention.cli import main
 from saas_retention.core.config import parse_settings
 from saas_retention.core.errors import ConfigError
-from saas_retention.export.dbt import AS_OF_MARK, adapters, package_files, write_package
+from saas_retention.export.dbt import (
+    AS_OF_MARK,
+    adapters,
+    client_step_table,
+    package_files,
+    write_package,
+)
 from saas_retention.relations.graph import relation_order, warehouse_models
 
 CONFIG = {"grain": "week", "week_start": "sunday", "timezone": "Europe/Paris",
@@ -32,9 +38,12 @@ def test_every_relation_is_a_model_reading_refs_and_sources(files):
                                "week_start": "sunday", "as_of": None}
     inputs = {"subscriptions", "customers", "events"}
     expected = {r for m in warehouse_models(inputs=inputs) for r in relation_order(m)}
-    models = {p.rsplit("/", 1)[1][:-4] for p in files
-              if p.startswith("models/") and p.endswith(".sql")}
-    assert models == expected
+    models = {p.rsplit("/", 1)[1].rsplit(".", 1)[0] for p in files
+              if p.startswith("models/") and p.endswith((".sql", ".py"))}
+    # cohort_value's three steps: SQL, the sBG fit as a dbt Python model (duckdb), SQL
+    assert models == expected | {"cohort_value__input", "cohort_value_fits", "cohort_value"}
+    assert "client_step_table('cohort_value'" in files["models/marts/value/cohort_value_fits.py"]
+    assert "enabled=target.type in ['duckdb']" in files["models/marts/value/cohort_value.sql"]
     assert {"retention", "cohort_retention", "customer_periods", "mrr_movements",
             "stg_subscriptions", "calendar", "customer_daily_activity"} <= models
     body = files["macros/relations/stg_subscriptions.sql"]
@@ -96,6 +105,29 @@ def test_generation_is_reproducible_and_removes_stale_files(tmp_path):
     assert tmp_path / "models" / "stale.sql" not in second
     del first[tmp_path / "models" / "stale.sql"]
     assert first == second
+
+
+def test_client_models_need_an_adapter_running_python_in_dbt():
+    files = package_files(parse_settings({}), ["postgres"])
+    assert not [p for p in files if "cohort_value" in str(p)]
+
+
+def test_client_steps_return_the_warehouse_builds_rows_typed():
+    """What the Python models return: the warehouse build's client-step rows, typed like the
+    relation it creates (feedback_sentiment's labels; cohort_value's fits, with a cohort
+    whose curve gives a fit and one without observed ages)."""
+    from saas_retention.builders.warehouse.sentiment import label_rows
+    from saas_retention.builders.warehouse.value import fit_rows
+
+    comments = [("Great product, love it",), ("not good at all",), (None,)]
+    labels = client_step_table("feedback_sentiment", comments, {})
+    assert [str(f.type) for f in labels.schema] == ["string", "string"]
+    assert labels.to_pylist() == label_rows([c for c, in comments])
+    grid = [(10, 0, 100.0), (10, 1, 80.0), (10, 2, 70.0), (10, 3, 65.0), (11, 0, None)]
+    fits = client_step_table("cohort_value", grid, {})
+    assert [str(f.type) for f in fits.schema][:2] == ["int64", "int64"]
+    expected = fit_rows(grid, 1.10 ** (1 / 12) - 1)
+    assert [tuple(r.values()) for r in fits.to_pylist()] == expected
 
 
 def test_adapters_come_from_the_dialect_registry():
