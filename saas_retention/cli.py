@@ -248,6 +248,21 @@ def sql_command(dialect, models, config, as_of, out_dir):
         click.echo("\n".join(standalone_sql(m, target) for m in chosen))
 
 
+@main.command("dbt")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Write the dbt package (project saas_retention) into this folder.")
+@_config
+@click.option("--adapter", "adapter_names", multiple=True,
+              help="Only this dbt adapter's SQL (repeatable; default: every engine's).")
+def dbt_command(out_dir, config, adapter_names):
+    """Write a dbt package of every warehouse model: one model per relation using ref() and
+    source(), the metadata as descriptions and tests, the settings as vars."""
+    from saas_retention.export.dbt import write_package
+
+    files = write_package(Path(out_dir), _settings(config), adapter_names or None)
+    click.echo(f"wrote the dbt package saas_retention ({len(files)} files) to {out_dir}/")
+
+
 @main.command("sbg-fit")
 @click.option("--counts", required=True,
               help="Survivor counts at t = 0, 1, 2, … (e.g. 1000,869,743,653,593,551,517,491).")

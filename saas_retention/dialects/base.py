@@ -309,6 +309,9 @@ class Engine:
     # the text of the member ``key`` (an expression: it may differ per row) of a JSON object
     # stored as text (Stripe's exchange_rates_from_usd rates); NULL when absent
     json_text: Callable[[exp.Expression, exp.Expression], exp.Expression] = json_value
+    # the dbt adapter type (``target.type``) of the engine, whose macros the generated dbt
+    # package dispatches to ("": the dialect's name, as for most adapters)
+    dbt_adapter: str = ""
 
     # -- derived -------------------------------------------------------------------------------
     @property

@@ -11,4 +11,5 @@ ENGINE = Engine(
     nulls="small",
     window_nulls_ordering=False,
     zoned_type_names=("WITHTIMEZONE", "TIMESTAMPTZ", "DATETIMEOFFSET"),
+    dbt_adapter="sqlserver",
 )
