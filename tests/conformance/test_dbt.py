@@ -208,8 +208,7 @@ REVENUE = ("customer_periods", "retention", "mrr_movements", "cohort_retention")
 @pytest.mark.slow
 def test_dbt_spark_session_builds_the_revenue_models(tmp_path, cases, request):
     """dbt-spark in session mode (pyspark local): the revenue models and their tests, with
-    the DuckDB build's rows. Not in `nox -s dbt` (pyspark and ~3 minutes here):
-    `pip install 'dbt-spark[session]'`, then `pytest -m "dbt and spark"`."""
+    the DuckDB build's rows (`nox -s dbt` installs dbt-spark[session])."""
     pytest.importorskip("dbt.adapters.spark", reason="dbt-spark[session] is not installed")
     import pyspark.sql.types as T
     from engines import SparkEngine
