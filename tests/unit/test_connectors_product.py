@@ -195,6 +195,43 @@ def test_surveymonkey_two_header_rows(tmp_path):
     assert check(tmp_path, parse_settings(config)).tables["survey_responses"] == 0
 
 
+def _survey_rows(source: Path, config: dict, table: str, layout: str) -> list[tuple]:
+    """survey_responses from ``table`` of ``source`` as the DuckDB build reads it."""
+    con = duckdb.connect()
+    try:
+        relation = open_source(source).find(parse_settings(config), table, layout)
+        con.execute(exp.Create(this=exp.to_table(f"raw_tool_{table}"), kind="TABLE",
+                               expression=exp.select("*").from_(relation.reader))
+                    .sql("duckdb"))
+        rows, _ = _run(con, parse_settings(config), "survey_responses")
+    finally:
+        con.close()
+    return sorted(rows, key=repr)
+
+
+def test_surveymonkey_api_bulk_responses(tmp_path):
+    # the same five respondents as the CSV export, from GET /surveys/{id}/responses/bulk and
+    # the survey details; the API's UTC times on New York's clock are the export's local times
+    expected, left_out = ref.surveymonkey_api("America/New_York")
+    assert (expected, left_out) == ref.surveymonkey()
+    for item in (ref.FIXTURES / "surveymonkey_api").glob("*.json"):
+        shutil.copy(item, tmp_path / item.name.replace("surveymonkey_api_responses",
+                                                      "surveymonkey_responses"))
+    config = {"as_of": AS_OF, "timezone": "America/New_York", "tables": {"survey_responses": {
+        **SURVEY, "customer": {"column": "account_id"}}}}
+    assert _survey_rows(tmp_path, config, "surveymonkey_responses", "wide_survey") == expected
+    _write_csv(tmp_path / "subscriptions.csv",
+               ["subscription_id", "customer_id", "start_date", "end_date", "mrr"],
+               SUBSCRIPTIONS)
+    report = check(tmp_path, parse_settings(config))
+    assert report.tables["survey_responses"] == len(expected)
+    assert report.warnings[0].count == left_out
+    # without the survey details the headings are unknown: the file to save is named
+    (tmp_path / "surveymonkey_responses.details.json").unlink()
+    with pytest.raises(SourceError, match="surveymonkey_responses.details.json"):
+        check(tmp_path, parse_settings(config))
+
+
 def test_hotjar_one_column_per_question(tmp_path):
     expected, left_out = ref.hotjar()
     assert left_out == 1 and len(expected) == 3
