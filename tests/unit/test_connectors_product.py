@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import gzip
 import shutil
+import sys
 from pathlib import Path
 
 import connector_reference as ref
@@ -256,6 +257,58 @@ def test_hotjar_one_column_per_question(tmp_path):
     finally:
         con.close()
     assert sorted(rows, key=repr) == expected
+
+
+def _xlsx_from_csv(csv_path: Path, xlsx_path: Path, header_rows: int, dates: str) -> None:
+    """The export as its .xlsx download: the CSV's cells, the data rows' numbers as numbers
+    and the ``dates`` column as date cells (as Excel holds them)."""
+    openpyxl = pytest.importorskip("openpyxl", reason="the xlsx extra (in the test extra)")
+    with csv_path.open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    at = rows[0].index(dates)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for n, row in enumerate(rows):
+        cells = []
+        for i, value in enumerate(row):
+            if n < header_rows or value == "":
+                cells.append(value or None)
+            elif i == at:
+                cells.append(dt.datetime.strptime(value, "%m/%d/%Y %I:%M:%S %p")
+                             if "/" in value else dt.datetime.fromisoformat(value))
+            elif value.isdigit():
+                cells.append(int(value) if len(value) < 6 else float(value))
+            else:
+                cells.append(value)
+        sheet.append(cells)
+    book.save(xlsx_path)
+
+
+@pytest.mark.parametrize("tool", ["surveymonkey", "hotjar"])
+def test_survey_exports_as_xlsx(tool, tmp_path, monkeypatch):
+    # the same export downloaded as .xlsx gives the same rows as its CSV
+    if tool == "surveymonkey":
+        expected, _ = ref.surveymonkey()
+        config = {"as_of": AS_OF, "tables": {"survey_responses": {
+            **SURVEY, "table": "surveymonkey_responses"}}}
+        header_rows, dates, layout = 2, "End Date", "wide_survey"
+    else:
+        expected, _ = ref.hotjar()
+        config = {"as_of": AS_OF, "tables": {"survey_responses": {
+            "connector": "hotjar", "customer": {"column": "company_id"},
+            "questions": {"nps": ref.HOTJAR_QUESTION}}}}
+        header_rows, dates, layout = 1, "Date Submitted", "survey_columns"
+    table = f"{tool}_responses"
+    _xlsx_from_csv(ref.FIXTURES / tool / f"{table}.csv", tmp_path / f"{table}.xlsx",
+                   header_rows, dates)
+    assert _survey_rows(tmp_path, config, table, layout) == expected
+    # a contract table is not read from a workbook: the message says to save it as CSV
+    with pytest.raises(SourceError, match="save this table as CSV"):
+        open_source(tmp_path).find(parse_settings(config), table)
+    # without openpyxl: the extra to install is named
+    monkeypatch.setitem(sys.modules, "openpyxl", None)
+    with pytest.raises(SourceError, match=r"saas-retention\[xlsx\]"):
+        open_source(tmp_path).find(parse_settings(config), table, layout)
 
 
 def test_zendesk_tickets(con):

@@ -401,7 +401,12 @@ def surveymonkey_api_rows(path: Path, timezone: str) -> tuple[list[list[str]] | 
         if field in _API_TIMES:
             import datetime as dt
 
-            stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            try:
+                stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            except ValueError:
+                raise SourceError(
+                    f"{path}: response {r.get('id')!r}: {field} {value!r} is not an ISO 8601 "
+                    "date-time (the API writes 2024-01-10T14:03:10+00:00)") from None
             if stamp.tzinfo is not None:
                 stamp = stamp.astimezone(zone).replace(tzinfo=None)
             return stamp.strftime("%Y-%m-%d %H:%M:%S")
@@ -450,23 +455,10 @@ class Source:
         xlsx = relation.path is not None and relation.label.lower().endswith(XLSX_SUFFIXES)
         if layout is None:
             if xlsx:
-                # a workbook of one header row of column names, like a CSV file
-                rows = xlsx_rows(relation.path)
-                if not rows:
-                    raise SourceError(f"{table}: {relation.label} has no header row")
-                names = rows[0]
-                values = exp.values(
-                    [tuple(exp.Literal.string(v) if v != "" else exp.null()
-                           for v in [*r[:len(names)], *[""] * (len(names) - len(r))])
-                     for r in rows[1:]] or [tuple(exp.null() for _ in names)],
-                    alias="cells", columns=[f"c{i}" for i in range(len(names))])
-                reader = exp.select(*(
-                    exp.alias_(exp.cast(exp.column(f"c{i}"), "VARCHAR"), n, quoted=True)
-                    for i, n in enumerate(names))).from_(values)
-                if len(rows) == 1:
-                    reader = reader.limit(0)
-                return Relation(relation.label, reader.subquery("xlsx"), True, None,
-                                relation.path)
+                raise SourceError(
+                    f"{table}: {relation.label}: an .xlsx workbook is read only as a survey "
+                    "tool's export (the surveymonkey and hotjar connectors); save this table "
+                    "as CSV")
             return relation
         readable = relation.label.lower().endswith((*CSV_SUFFIXES, *XLSX_SUFFIXES)) or (
             layout == WIDE_SURVEY and relation.label.lower().endswith(JSON_SUFFIXES))
@@ -514,7 +506,10 @@ class DirectorySource(Source):
                 found[_stem(item).lower()] = _json_relation(item)
             elif item.is_file() and lower.endswith(XLSX_SUFFIXES):
                 # parsed by find() only when a table is read from it (openpyxl, in Python)
-                found[_stem(item).lower()] = Relation(str(item), None, True, path=item)
+                # a CSV or JSON file of the same name wins: it is what the build read
+                # before workbooks were listed
+                found.setdefault(_stem(item).lower(),
+                                 Relation(str(item), None, True, path=item))
             elif item.is_dir() and any(item.glob("*.parquet")):
                 found[item.name.lower()] = Relation(str(item), parquet_reader(item), False)
         return found
