@@ -305,6 +305,10 @@ def test_survey_exports_as_xlsx(tool, tmp_path, monkeypatch):
     # a contract table is not read from a workbook: the message says to save it as CSV
     with pytest.raises(SourceError, match="save this table as CSV"):
         open_source(tmp_path).find(parse_settings(config), table)
+    # a file that is not a workbook is named
+    (tmp_path / f"{table}.xlsx").write_text("Number,User\n")
+    with pytest.raises(SourceError, match=rf"{table}.xlsx: not a readable .xlsx workbook"):
+        open_source(tmp_path).find(parse_settings(config), table, layout)
     # without openpyxl: the extra to install is named
     monkeypatch.setitem(sys.modules, "openpyxl", None)
     with pytest.raises(SourceError, match=r"saas-retention\[xlsx\]"):
