@@ -246,6 +246,42 @@ def surveymonkey(questions: dict[str, str] | None = None, customer: str = "Accou
     return sorted(out, key=repr), left_out
 
 
+def surveymonkey_api(tz: str, questions: dict[str, str] | None = None,
+                     variable: str = "account_id"):
+    """SurveyMonkey's API bulk responses with the survey details: each answer's question is
+    the question id's heading in the details, its value the text of its choice_id (an NPS
+    question is a matrix: row_id and choice_id); the customer is the custom variable; the
+    response time is date_modified (ISO 8601 with its offset) on the ``tz`` clock."""
+    questions = questions or {"nps": NPS_QUESTION, "csat": CSAT_QUESTION}
+    folder = FIXTURES / "surveymonkey_api"
+    bulk = json.loads((folder / "surveymonkey_api_responses.json").read_text())
+    details = json.loads((folder / "surveymonkey_api_responses.details.json").read_text())
+    heading, choice_text = {}, {}
+    for page in details["pages"]:
+        for q in page["questions"]:
+            heading[q["id"]] = q["headings"][0]["heading"]
+            for c in q.get("answers", {}).get("choices", []):
+                choice_text[c["id"]] = c["text"]
+    out, left_out = [], 0
+    for r in bulk["data"]:
+        at = dt.datetime.fromisoformat(r["date_modified"]).astimezone(ZoneInfo(tz))
+        for page in r["pages"]:
+            for q in page["questions"]:
+                survey = next((s for s, p in sorted(questions.items())
+                               if heading[q["id"]].startswith(p)), None)
+                if survey is None:
+                    continue
+                for a in q["answers"]:
+                    text = choice_text[a["choice_id"]]
+                    score = float(text.split(" ")[0])
+                    customer = r["custom_variables"].get(variable, "")
+                    if not customer:
+                        left_out += 1
+                        continue
+                    out.append((customer, at.replace(tzinfo=None), survey, score, None))
+    return sorted(out, key=repr), left_out
+
+
 def surveymonkey_long_rows() -> list[dict]:
     """The export as a warehouse holds it (one row per respondent and answer column), for
     loading into PostgreSQL: read with the csv module, independently of the DuckDB reader."""

@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import gzip
 import shutil
+import sys
 from pathlib import Path
 
 import connector_reference as ref
@@ -195,6 +196,43 @@ def test_surveymonkey_two_header_rows(tmp_path):
     assert check(tmp_path, parse_settings(config)).tables["survey_responses"] == 0
 
 
+def _survey_rows(source: Path, config: dict, table: str, layout: str) -> list[tuple]:
+    """survey_responses from ``table`` of ``source`` as the DuckDB build reads it."""
+    con = duckdb.connect()
+    try:
+        relation = open_source(source).find(parse_settings(config), table, layout)
+        con.execute(exp.Create(this=exp.to_table(f"raw_tool_{table}"), kind="TABLE",
+                               expression=exp.select("*").from_(relation.reader))
+                    .sql("duckdb"))
+        rows, _ = _run(con, parse_settings(config), "survey_responses")
+    finally:
+        con.close()
+    return sorted(rows, key=repr)
+
+
+def test_surveymonkey_api_bulk_responses(tmp_path):
+    # the same five respondents as the CSV export, from GET /surveys/{id}/responses/bulk and
+    # the survey details; the API's UTC times on New York's clock are the export's local times
+    expected, left_out = ref.surveymonkey_api("America/New_York")
+    assert (expected, left_out) == ref.surveymonkey()
+    for item in (ref.FIXTURES / "surveymonkey_api").glob("*.json"):
+        shutil.copy(item, tmp_path / item.name.replace("surveymonkey_api_responses",
+                                                      "surveymonkey_responses"))
+    config = {"as_of": AS_OF, "timezone": "America/New_York", "tables": {"survey_responses": {
+        **SURVEY, "customer": {"column": "account_id"}}}}
+    assert _survey_rows(tmp_path, config, "surveymonkey_responses", "wide_survey") == expected
+    _write_csv(tmp_path / "subscriptions.csv",
+               ["subscription_id", "customer_id", "start_date", "end_date", "mrr"],
+               SUBSCRIPTIONS)
+    report = check(tmp_path, parse_settings(config))
+    assert report.tables["survey_responses"] == len(expected)
+    assert report.warnings[0].count == left_out
+    # without the survey details the headings are unknown: the file to save is named
+    (tmp_path / "surveymonkey_responses.details.json").unlink()
+    with pytest.raises(SourceError, match="surveymonkey_responses.details.json"):
+        check(tmp_path, parse_settings(config))
+
+
 def test_hotjar_one_column_per_question(tmp_path):
     expected, left_out = ref.hotjar()
     assert left_out == 1 and len(expected) == 3
@@ -219,6 +257,62 @@ def test_hotjar_one_column_per_question(tmp_path):
     finally:
         con.close()
     assert sorted(rows, key=repr) == expected
+
+
+def _xlsx_from_csv(csv_path: Path, xlsx_path: Path, header_rows: int, dates: str) -> None:
+    """The export as its .xlsx download: the CSV's cells, the data rows' numbers as numbers
+    and the ``dates`` column as date cells (as Excel holds them)."""
+    openpyxl = pytest.importorskip("openpyxl", reason="the xlsx extra (in the test extra)")
+    with csv_path.open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    at = rows[0].index(dates)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for n, row in enumerate(rows):
+        cells = []
+        for i, value in enumerate(row):
+            if n < header_rows or value == "":
+                cells.append(value or None)
+            elif i == at:
+                cells.append(dt.datetime.strptime(value, "%m/%d/%Y %I:%M:%S %p")
+                             if "/" in value else dt.datetime.fromisoformat(value))
+            elif value.isdigit():
+                cells.append(int(value) if len(value) < 6 else float(value))
+            else:
+                cells.append(value)
+        sheet.append(cells)
+    book.save(xlsx_path)
+
+
+@pytest.mark.parametrize("tool", ["surveymonkey", "hotjar"])
+def test_survey_exports_as_xlsx(tool, tmp_path, monkeypatch):
+    # the same export downloaded as .xlsx gives the same rows as its CSV
+    if tool == "surveymonkey":
+        expected, _ = ref.surveymonkey()
+        config = {"as_of": AS_OF, "tables": {"survey_responses": {
+            **SURVEY, "table": "surveymonkey_responses"}}}
+        header_rows, dates, layout = 2, "End Date", "wide_survey"
+    else:
+        expected, _ = ref.hotjar()
+        config = {"as_of": AS_OF, "tables": {"survey_responses": {
+            "connector": "hotjar", "customer": {"column": "company_id"},
+            "questions": {"nps": ref.HOTJAR_QUESTION}}}}
+        header_rows, dates, layout = 1, "Date Submitted", "survey_columns"
+    table = f"{tool}_responses"
+    _xlsx_from_csv(ref.FIXTURES / tool / f"{table}.csv", tmp_path / f"{table}.xlsx",
+                   header_rows, dates)
+    assert _survey_rows(tmp_path, config, table, layout) == expected
+    # a contract table is not read from a workbook: the message says to save it as CSV
+    with pytest.raises(SourceError, match="save this table as CSV"):
+        open_source(tmp_path).find(parse_settings(config), table)
+    # a file that is not a workbook is named
+    (tmp_path / f"{table}.xlsx").write_text("Number,User\n")
+    with pytest.raises(SourceError, match=rf"{table}.xlsx: not a readable .xlsx workbook"):
+        open_source(tmp_path).find(parse_settings(config), table, layout)
+    # without openpyxl: the extra to install is named
+    monkeypatch.setitem(sys.modules, "openpyxl", None)
+    with pytest.raises(SourceError, match=r"saas-retention\[xlsx\]"):
+        open_source(tmp_path).find(parse_settings(config), table, layout)
 
 
 def test_zendesk_tickets(con):

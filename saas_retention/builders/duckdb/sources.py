@@ -27,6 +27,8 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 # holding either JSON Lines or one array of objects
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 JSON_SUFFIXES = (*JSON_LINES_SUFFIXES, ".json", ".json.gz")
+# Excel workbooks: read only where a survey export is expected (openpyxl, the xlsx extra)
+XLSX_SUFFIXES = (".xlsx",)
 MALFORMED_EXAMPLES = 3
 
 
@@ -35,7 +37,9 @@ class Relation:
     """One table of the source: how to read it in DuckDB, and a name for messages."""
 
     label: str  # what users recognise: a file path or a table name
-    reader: exp.Expression  # a FROM-able expression (table or table function)
+    # a FROM-able expression (table or table function); None for an .xlsx workbook, which
+    # Source.find reads when a table is taken from it
+    reader: exp.Expression | None
     materialise: bool  # CSV is parsed once into the working database
     # why reading failed, in the user's terms (the file, line and text), when the reader knows
     # better than the engine's message; None: the engine's message is reported
@@ -45,7 +49,7 @@ class Relation:
 
 def _stem(path: Path) -> str:
     name = path.name
-    for suffix in (*CSV_SUFFIXES, *PARQUET_SUFFIXES, *JSON_SUFFIXES):
+    for suffix in (*CSV_SUFFIXES, *PARQUET_SUFFIXES, *JSON_SUFFIXES, *XLSX_SUFFIXES):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
@@ -138,7 +142,8 @@ def _json_relation(path: Path) -> Relation:
 
 
 
-def wide_survey_reader(path: Path, header_rows: int = 2) -> tuple[exp.Expression, str | None]:
+def wide_survey_reader(path: Path, header_rows: int = 2, timezone: str = "UTC"
+                       ) -> tuple[exp.Expression, str | None]:
     """A survey export with two header rows (SurveyMonkey's "All Responses Data": the question
     on the first row, the answer choice on the second; respondent columns such as Respondent
     ID, dates and custom variables have an empty second cell) as one row per respondent and
@@ -146,32 +151,58 @@ def wide_survey_reader(path: Path, header_rows: int = 2) -> tuple[exp.Expression
 
     The two header rows are read in Python: SQL names columns from one header row at most,
     and a question spanning several choice columns names only its first (the others are
-    blank and take the question on their left). DuckDB reads the rows; the union below turns
-    each answer column into rows, so the connector selects questions by their text in SQL.
-    With ``header_rows=1`` (Hotjar's export: one column per question, headed by its text)
+    blank and take the question on their left). DuckDB reads a CSV's rows; the union below
+    turns each answer column into rows, so the connector selects questions by their text in
+    SQL. With ``header_rows=1`` (Hotjar's export: one column per question, headed by its text)
     every column is both a respondent column and an answer column (choice ``Response``).
+    An ``.xlsx`` workbook (the same export as Excel: its first sheet, read with openpyxl) and
+    SurveyMonkey's API bulk responses (.json, with the survey details beside them: see
+    ``surveymonkey_api_rows``; the response times are converted to ``timezone``) become the
+    same rows in Python, read by DuckDB as a VALUES list.
     Returns the reader, or None and why the file does not have that layout.
     """
+    lower = path.name.lower()
+    if lower.endswith(XLSX_SUFFIXES):
+        return _rows_reader(xlsx_rows(path), header_rows)
+    if lower.endswith(JSON_SUFFIXES):
+        rows, why = surveymonkey_api_rows(path, timezone)
+        return (None, why) if rows is None else _rows_reader(rows, 2)
     import csv
 
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    opener = gzip.open if lower.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
         rows = csv.reader(handle)
         first = next(rows, None)
-        second = next(rows, None) if header_rows == 2 else ["Response"] * len(first or [])
+        second = next(rows, None) if header_rows == 2 else None
         data = next(rows, None)
+    layout, why = _survey_layout(first, second, header_rows)
+    if layout is None:
+        return None, why
+    respondent, answers = layout
+    read = exp.func(
+        "read_csv", exp.Literal.string(str(path)),
+        exp.EQ(this=exp.var("header"), expression=exp.false()),
+        exp.EQ(this=exp.var("skip"), expression=exp.Literal.number(header_rows)),
+        exp.EQ(this=exp.var("all_varchar"), expression=exp.true()),
+        exp.EQ(this=exp.var("names"), expression=exp.Array(
+            expressions=[exp.Literal.string(f"c{i}") for i in range(len(first))])))
+    return _unpivot(read if data is not None else None, respondent, answers), None
+
+
+def _survey_layout(first: list[str] | None, second: list[str] | None, header_rows: int):
+    """The respondent columns ``[(index, name)]`` and answer columns ``[(index, question,
+    choice)]`` the header rows describe, or None and why they do not fit the layout."""
     if header_rows == 1:
         if not first:
             return None, "has no header row"
         respondent = list(enumerate(first))
-        answers = [(i, top, "Response") for i, top in respondent]
-        return _unpivot(path, first, respondent, answers, data, 1), None
+        return (respondent, [(i, top, "Response") for i, top in respondent]), None
     if not first or second is None:
         return None, "has fewer than two header rows"
     if second[0].strip():
         return None, ("has no second header row (the respondent id column's second header "
                       f"cell is empty in the export; here it reads {second[0]!r})")
-    second += [""] * (len(first) - len(second))
+    second = [*second, *[""] * (len(first) - len(second))]
     respondent, answers, question = [], [], None
     for i, (top, choice) in enumerate(zip(first, second, strict=False)):
         if not choice.strip():
@@ -183,36 +214,218 @@ def wide_survey_reader(path: Path, header_rows: int = 2) -> tuple[exp.Expression
     if not answers:
         return None, ("has no answer columns (no second header row naming a response or an "
                       "answer choice)")
-    return _unpivot(path, first, respondent, answers, data, 2), None
+    return (respondent, answers), None
 
 
-def _unpivot(path: Path, first: list[str], respondent: list[tuple[int, str]],
-             answers: list[tuple[int, str, str]], data, skip: int) -> exp.Expression:
-    names = [f"c{i}" for i in range(len(first))]
-    if data is None:
+def _rows_reader(rows: list[list[str]], header_rows: int
+                 ) -> tuple[exp.Expression | None, str | None]:
+    """The survey layout over rows already read in Python (header rows first)."""
+    first = rows[0] if rows else None
+    second = rows[1] if header_rows == 2 and len(rows) > 1 else None
+    layout, why = _survey_layout(first, second, header_rows)
+    if layout is None:
+        return None, why
+    data = rows[header_rows:]
+    width = len(first)
+    values = None
+    if data:
+        values = exp.values(
+            [tuple(exp.Literal.string(v) if v != "" else exp.null()
+                   for v in [*r[:width], *[""] * (width - len(r))]) for r in data],
+            alias="cells", columns=[f"c{i}" for i in range(width)])
+    return _unpivot(values, *layout), None
+
+
+def _unpivot(read: exp.Expression | None, respondent: list[tuple[int, str]],
+             answers: list[tuple[int, str, str]]) -> exp.Expression:
+    if read is None:
         # no response yet: DuckDB cannot sniff a file of headers alone
         empty = exp.select(*(exp.alias_(exp.cast(exp.null(), "VARCHAR"), name, quoted=True)
                              for name in [*(n for _, n in respondent), "question",
                                           "answer_choice", "answer"])).limit(0)
         return empty.subquery("wide_survey")
-    read = exp.func(
-        "read_csv", exp.Literal.string(str(path)),
-        exp.EQ(this=exp.var("header"), expression=exp.false()),
-        exp.EQ(this=exp.var("skip"), expression=exp.Literal.number(skip)),
-        exp.EQ(this=exp.var("all_varchar"), expression=exp.true()),
-        exp.EQ(this=exp.var("names"),
-               expression=exp.Array(expressions=[exp.Literal.string(n) for n in names])))
     branches = [
-        exp.select(*(exp.alias_(exp.column(f"c{i}"), name, quoted=True) for i, name in respondent),
+        exp.select(*(exp.alias_(exp.cast(exp.column(f"c{i}"), "VARCHAR"), name, quoted=True)
+                     for i, name in respondent),
                    exp.alias_(exp.Literal.string(q), "question"),
                    exp.alias_(exp.Literal.string(choice), "answer_choice"),
-                   exp.alias_(exp.column(f"c{i}"), "answer")).from_(read.copy())
+                   exp.alias_(exp.cast(exp.column(f"c{i}"), "VARCHAR"), "answer"))
+        .from_(read.copy())
         for i, q, choice in answers]
     union = branches[0]
     for branch in branches[1:]:
         union = exp.union(union, branch, distinct=False)
     return union.subquery("wide_survey")
 
+
+def xlsx_rows(path: Path) -> list[list[str]]:
+    """The first sheet of an Excel workbook as rows of text, as the CSV export writes them: a
+    date cell as ISO ``YYYY-MM-DD HH:MM:SS``, a whole number without ``.0``, an empty cell
+    as ``""``."""
+    try:
+        import openpyxl
+    except ImportError:
+        raise SourceError(
+            f"{path}: reading .xlsx needs openpyxl: pip install 'saas-retention[xlsx]' "
+            "(or save the export as CSV)") from None
+    import datetime as dt
+
+    def text(value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, dt.datetime):
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException…
+        raise SourceError(f"{path}: not a readable .xlsx workbook ({exc})") from None
+    try:
+        rows = [[text(v) for v in row] for row in book.worksheets[0].iter_rows(values_only=True)]
+    finally:
+        book.close()
+    while rows and not any(rows[-1]):
+        rows.pop()  # a sheet's formatted but empty trailing rows
+    return rows
+
+
+# SurveyMonkey API: a response's own fields -> the CSV export's respondent columns
+_API_RESPONDENT = (("id", "Respondent ID"), ("collector_id", "Collector ID"),
+                   ("date_created", "Start Date"), ("date_modified", "End Date"),
+                   ("ip_address", "IP Address"), ("email_address", "Email Address"),
+                   ("first_name", "First Name"), ("last_name", "Last Name"))
+_API_TIMES = ("date_created", "date_modified")
+
+
+def _details_path(path: Path) -> Path:
+    name = path.name
+    for suffix in JSON_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return path.with_name(f"{name}.details.json")
+
+
+def surveymonkey_api_rows(path: Path, timezone: str) -> tuple[list[list[str]] | None, str | None]:
+    """SurveyMonkey's API bulk responses as the rows of its CSV export (two header rows).
+
+    ``path`` holds ``GET /v3/surveys/{id}/responses/bulk``: its ``{"data": [...]}`` (or a JSON
+    array / JSON Lines of such pages, as saved when paging); each response's
+    ``pages[].questions[].answers[]`` name the choice, row and other ids of the survey. The
+    survey's text — question headings, choice, row and "other" texts — is in ``GET
+    /v3/surveys/{id}/details``, saved beside it as ``<stem>.details.json``. A question
+    answered with a choice is one column (choice ``Response``, the answer the choice's text),
+    a multiple-choice question one column per choice, a matrix one per row, an "other"
+    answer its own column, a text answer ``Open-Ended Response``: the columns of the export.
+    The API's times carry their UTC offset; they become the reporting zone's local time.
+    """
+    from zoneinfo import ZoneInfo
+
+    details_path = _details_path(path)
+    if not details_path.exists():
+        return None, (f"is SurveyMonkey's API bulk responses: the survey details (GET "
+                      f"/v3/surveys/{{id}}/details) must be saved beside it as "
+                      f"{details_path.name}")
+    try:
+        with _open_text(path) as handle:
+            text = handle.read()
+        try:
+            pages = [json.loads(text)]
+        except ValueError:
+            pages = [json.loads(line) for line in text.splitlines() if line.strip()]
+        with details_path.open(encoding="utf-8") as handle:
+            details = json.load(handle)
+    except ValueError as exc:
+        return None, f"(or {details_path.name}) is not JSON ({exc})"
+    if len(pages) == 1 and isinstance(pages[0], list):
+        pages = pages[0]
+    responses = [r for page in pages if isinstance(page, dict)
+                 for r in (page.get("data") or [])]
+    if not isinstance(details, dict) or "pages" not in details or \
+            any(not isinstance(p, dict) or "data" not in p for p in pages):
+        return None, ("is not SurveyMonkey's API bulk responses (objects with a 'data' list) "
+                      f"with the survey details ({details_path.name}: an object with "
+                      "'pages')")
+    questions, texts = [], {}
+    for page in details.get("pages") or []:
+        for q in page.get("questions") or []:
+            heading = " ".join(h.get("heading", "") for h in q.get("headings") or [])
+            questions.append((str(q["id"]), heading, q.get("family")))
+            answers = q.get("answers") or {}
+            for kind in ("choices", "rows", "cols"):
+                for item in answers.get(kind) or []:
+                    texts[str(item["id"])] = item.get("text", "")
+            if answers.get("other"):
+                texts[str(answers["other"]["id"])] = answers["other"].get("text", "Other")
+    families = {qid: family for qid, _, family in questions}
+    variables = sorted({k for r in responses for k in (r.get("custom_variables") or {})})
+    columns: list[tuple[str, str, str]] = []  # (question id, choice, column key)
+    answered: list[dict[tuple[str, str], str]] = []
+    for r in responses:
+        cells: dict[tuple[str, str], str] = {}
+        for page in r.get("pages") or []:
+            for q in page.get("questions") or []:
+                family = families.get(str(q.get("id")))
+                for a in q.get("answers") or []:
+                    if a.get("other_id"):
+                        choice, value = texts.get(str(a["other_id"]), "Other"), a.get("text")
+                    elif a.get("row_id") and family == "matrix":
+                        # an NPS or rating question is a matrix of one untitled row
+                        choice = texts.get(str(a["row_id"])) or "Response"
+                        value = texts.get(str(a.get("choice_id")), a.get("text"))
+                    elif a.get("choice_id"):
+                        choice = (texts.get(str(a["choice_id"]), "")
+                                  if family == "multiple_choice" else "Response")
+                        value = texts.get(str(a["choice_id"]))
+                    else:
+                        choice, value = "Open-Ended Response", a.get("text")
+                    cells[(str(q.get("id")), choice)] = "" if value is None else str(value)
+        answered.append(cells)
+        for key in cells:
+            if key not in [(c[0], c[1]) for c in columns]:
+                columns.append((*key, ""))
+    order = {qid: n for n, (qid, _, _) in enumerate(questions)}
+    columns.sort(key=lambda c: order.get(c[0], len(order)))
+    heading = {qid: h for qid, h, _ in questions}
+    zone = ZoneInfo(timezone)
+
+    def own(r: dict, field: str) -> str:
+        value = r.get(field)
+        if value in (None, ""):
+            return ""
+        if field in _API_TIMES:
+            import datetime as dt
+
+            try:
+                stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            except ValueError:
+                raise SourceError(
+                    f"{path}: response {r.get('id')!r}: {field} {value!r} is not an ISO 8601 "
+                    "date-time (the API writes 2024-01-10T14:03:10+00:00)") from None
+            if stamp.tzinfo is not None:
+                stamp = stamp.astimezone(zone).replace(tzinfo=None)
+            return stamp.strftime("%Y-%m-%d %H:%M:%S")
+        return str(value)
+
+    first = [name for _, name in _API_RESPONDENT] + variables
+    second = [""] * len(first)
+    seen: set[str] = set()
+    for qid, choice, _ in columns:
+        first.append("" if qid in seen else heading.get(qid, qid))
+        seen.add(qid)
+        second.append(choice)
+    rows = [first, second]
+    for r, cells in zip(responses, answered, strict=True):
+        custom = r.get("custom_variables") or {}
+        rows.append([own(r, field) for field, _ in _API_RESPONDENT]
+                    + [str(custom.get(v) or "") for v in variables]
+                    + [cells.get((qid, choice), "") for qid, choice, _ in columns])
+    return rows, None
 
 
 def parquet_reader(path: Path) -> exp.Expression:
@@ -237,15 +450,30 @@ class Source:
         another way than one header row of column names."""
         name = settings.source_table(table)
         relation = self.relations().get(name.lower())
-        if relation is None or layout is None:
+        if relation is None:
+            return None
+        xlsx = relation.path is not None and relation.label.lower().endswith(XLSX_SUFFIXES)
+        if layout is None:
+            if xlsx:
+                raise SourceError(
+                    f"{table}: {relation.label}: an .xlsx workbook is read only as a survey "
+                    "tool's export (the surveymonkey and hotjar connectors); save this table "
+                    "as CSV")
             return relation
+        readable = relation.label.lower().endswith((*CSV_SUFFIXES, *XLSX_SUFFIXES)) or (
+            layout == WIDE_SURVEY and relation.label.lower().endswith(JSON_SUFFIXES))
         if layout not in (WIDE_SURVEY, SURVEY_COLUMNS) or relation.path is None or \
-                not relation.label.lower().endswith(CSV_SUFFIXES):
-            raise SourceError(f"{table}: {relation.label} must be the tool's CSV export")
-        reader, why = wide_survey_reader(relation.path, 2 if layout == WIDE_SURVEY else 1)
+                not readable:
+            raise SourceError(f"{table}: {relation.label} must be the tool's CSV or XLSX "
+                              "export" + (" (or SurveyMonkey's API bulk responses, .json)"
+                                          if layout == WIDE_SURVEY else ""))
+        reader, why = wide_survey_reader(relation.path, 2 if layout == WIDE_SURVEY else 1,
+                                         settings.timezone)
         if reader is None:
-            raise SourceError(f"{table}: {relation.label} {why}: expected a survey export "
-                              "with two header rows (question, then answer choice)")
+            expected = ("a survey export with two header rows (question, then answer "
+                        "choice)" if layout == WIDE_SURVEY else
+                        "a survey export with one header row (one column per question)")
+            raise SourceError(f"{table}: {relation.label} {why}: expected {expected}")
         return Relation(relation.label, reader, True, None, relation.path)
 
     def missing_table_message(self, settings: Settings, table: str) -> str:
@@ -276,6 +504,12 @@ class DirectorySource(Source):
                 found[_stem(item).lower()] = Relation(str(item), parquet_reader(item), False)
             elif item.is_file() and lower.endswith(JSON_SUFFIXES):
                 found[_stem(item).lower()] = _json_relation(item)
+            elif item.is_file() and lower.endswith(XLSX_SUFFIXES):
+                # parsed by find() only when a table is read from it (openpyxl, in Python)
+                # a CSV or JSON file of the same name wins: it is what the build read
+                # before workbooks were listed
+                found.setdefault(_stem(item).lower(),
+                                 Relation(str(item), None, True, path=item))
             elif item.is_dir() and any(item.glob("*.parquet")):
                 found[item.name.lower()] = Relation(str(item), parquet_reader(item), False)
         return found
