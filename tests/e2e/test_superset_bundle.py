@@ -28,6 +28,7 @@ from saas_retention.superset_plugin.bundle import (
     demo_bundle,
     load_dashboards,
     metric_bindings,
+    percent_format,
     stable_uuid,
     stored_digest,
 )
@@ -156,7 +157,11 @@ def test_saved_metrics_come_from_the_superset_blocks(bundle):
             saved = {m["metric_name"]: m for m in datasets[binding["dataset"]]["metrics"]}
             m = saved[metric.name]
             assert m["verbose_name"] == metric.label
-            assert m["d3format"] == metric.format
+            if metric.unit == "percent":  # a fraction, so that d3 prints the "%"
+                assert m["d3format"] == percent_format(metric.format) and "%" in m["d3format"]
+                assert m["expression"].endswith("/ 100.0")
+            else:
+                assert m["d3format"] == metric.format
             assert m["warning_text"] == (metric.caveats or None)
             assert m["extra"]["certification"]["certified_by"] == "saas-retention"
             assert metric.sql in m["extra"]["certification"]["details"]
@@ -222,12 +227,20 @@ def _metric_sql(metric, saved: dict[str, str]) -> tuple[str, str]:
     return metric["sqlExpression"], metric["label"]
 
 
-def run_query_context(con, query_context: dict, table: str, saved: dict[str, str]) -> list:
+def run_query_context(con, query_context: dict, table: str, saved: dict[str, str],
+                      calculated: dict[str, str] | None = None) -> list:
     """What Superset's SQL for this query object returns (rows as dicts), for the subset of
-    features the shipped charts use: x axis with time grain, group by, saved and ad-hoc
-    metrics, simple filters."""
+    features the shipped charts use: x axis with time grain, group by (calculated columns
+    too), saved and ad-hoc metrics, simple filters."""
     (query,) = query_context["queries"]
-    cols = [_column_sql(c) for c in query["columns"]]
+    calculated = calculated or {}
+    cols = []
+    for c in query["columns"]:
+        name = c if isinstance(c, str) else c["sqlExpression"]
+        if name in calculated and (isinstance(c, str) or c.get("isColumnReference")):
+            cols.append((f"({calculated[name]})", name))
+        else:
+            cols.append(_column_sql(c))
     mets = [_metric_sql(m, saved) for m in query["metrics"]]
     select = [f'{e} as "{label}"' for e, label in cols + mets]
     where = []
@@ -284,8 +297,9 @@ def test_chart_query_gives_the_check_numbers(board, spec, bundle, con):
     datasets = {c["uuid"]: c for _k, _p, c in bundle.objects("datasets")}
     ds = datasets[chart["dataset_uuid"]]
     saved = {m["metric_name"]: m["expression"] for m in ds["metrics"]}
+    calculated = {c["column_name"]: c["expression"] for c in ds["columns"] if c["expression"]}
     query_context = json.loads(chart["query_context"])
-    got = run_query_context(con, query_context, ds["table_name"], saved)
+    got = run_query_context(con, query_context, ds["table_name"], saved, calculated)
     cursor = con.execute(spec["check"])
     names = [d[0] for d in cursor.description]
     want = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
@@ -311,7 +325,7 @@ def test_benchmark_is_attached_to_weekly_usage_retention(bundle):
     assert "Benchmark: 35 % at week 8" in labels
     nrr = next(c for t, c in charts.items() if t.startswith("NRR and GRR, trailing 12"))
     (layer,) = nrr["params"]["annotation_layers"]
-    assert layer["annotationType"] == "FORMULA" and layer["value"] == "100"
+    assert layer["annotationType"] == "FORMULA" and layer["value"] == "1"  # 100 % as a fraction
 
 
 # --- committed copy and command line -------------------------------------------------------------
