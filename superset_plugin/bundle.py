@@ -105,6 +105,7 @@ PERIOD_LABELS = {"date_day": "Day", "date_week": "Week", "date_month": "Month",
                  "date_quarter": "Quarter", "date_year": "Year", "period_start": "Period start",
                  "period_end": "Period end (exclusive)", "period_number": "Age (periods)",
                  "period_index": "Period index", "week_number": "Age (weeks)",
+                 "step_number": "Step", "step": "Step name",
                  "hour_of_day": "Hour of day", "day_of_week": "Day of week"}
 # What a date means at each build grain, as d3-time-format (Dec 2025, week of 03 Mar 2025…)
 TIME_FORMATS = {"day": "%d %b %Y", "week": "%d %b %Y", "month": "%b %Y", "quarter": "%Y Q%q",
@@ -898,6 +899,14 @@ def _table(chart: _Chart) -> tuple[dict, list]:
     metrics = [p[0] for p in pairs]
     order_col, direction = spec.get("order_by", [columns[0], "asc"])
     order = [chart.col(order_col), direction == "asc"]
+    sort_metric = None
+    if metrics:
+        # an aggregate table is sorted by a metric (the frontend's query sorts by the first
+        # metric otherwise): the max of the order column, one value per row
+        sort_metric = {"expressionType": "SQL", "sqlExpression": f"MAX({chart.col(order_col)})",
+                       "column": None, "aggregate": None, "label": f"sort by {order_col}",
+                       "hasCustomLabel": True, "optionName": "metric_sort_" + chart.name}
+        order = [sort_metric, direction == "asc"]
     formats = {}
     for c in columns:
         if c in chart.catalog.metrics:
@@ -914,7 +923,7 @@ def _table(chart: _Chart) -> tuple[dict, list]:
         "percent_metrics": [],
         "adhoc_filters": chart.adhoc_filters(),
         "order_by_cols": [] if metrics else [json.dumps(order)],
-        "timeseries_limit_metric": None,
+        "timeseries_limit_metric": sort_metric,
         "row_limit": 1000,
         "server_page_length": 10,
         "order_desc": direction != "asc",
@@ -948,10 +957,11 @@ def _funnel(chart: _Chart) -> tuple[dict, list]:
         "show_legend": True,
         "legendOrientation": "top",
         "tooltip_label_type": 5,
-        "number_format": "SMART_NUMBER",
+        "number_format": ",d",
         "show_labels": True,
         "show_tooltip_labels": True,
-        "label_type": "key_value_percent",
+        # Superset 6.1's funnel takes the label type as its enum number: 5 = key, value, %
+        "label_type": 5,
     }
     query = _base_query(chart, columns=groupby, metrics=[metric], orderby=[[metric, False]],
                         grain=None, row_limit=10, post_processing=[])
@@ -1062,6 +1072,12 @@ def _dashboard(spec: dict, charts: list[_Chart], datasets: dict[str, _Dataset],
                     "filterState": {"value": default, "label": ", ".join(default)},
                     "ownState": {}}
         first = bool(f.get("first_by_default"))
+        if f.get("prefilter"):
+            # the values the filter offers (and so its first, default one)
+            base["adhoc_filters"] = [
+                {"clause": "WHERE", "subject": p["col"], "operator": p["op"],
+                 "comparator": p["val"], "expressionType": "SIMPLE"} for p in f["prefilter"]]
+            base["description"] = f.get("description", "")
         if f.get("parent"):
             base["cascadeParentIds"] = [_native_filter_id(spec["name"], f["parent"])]
         native_filters.append({

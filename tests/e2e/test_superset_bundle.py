@@ -362,3 +362,37 @@ def test_usage_retention_metric_ignores_future_cells(con):
         observed = [(size, kept) for w, size, kept in rows if w == week and kept is not None]
         want = 100 * sum(k for _, k in observed) / sum(s for s, _ in observed)
         assert math.isclose(got[week], want, rel_tol=1e-9), (week, got[week], want)
+
+
+def test_per_customer_models_add_up_to_the_period_models_and_split_by_plan(con):
+    """cohort_customers and trailing_year_customers (which let the cohort heatmap and the
+    12-month NRR follow the Plan filter) sum to cohort_retention / retention, and one plan's
+    12-month NRR equals a hand computation over customer_periods."""
+    diff = con.execute("""
+        select count(*) from (
+            select cohort_month, period_number, count(*) as size, sum(is_retained) as kept
+            from cohort_customers group by all) as mine
+        full join cohort_retention as theirs using (cohort_month, period_number)
+        where theirs.retained_customers is not null
+            and (mine.kept is distinct from theirs.retained_customers
+                 or mine.size is distinct from theirs.cohort_size)""").fetchone()[0]
+    assert diff == 0
+    assert con.execute("select count(*) from cohort_retention where retained_customers is null "
+                       "and (cohort_month, period_number) in (select cohort_month, "
+                       "period_number from cohort_customers)").fetchone()[0] == 0
+    nrr = dict(con.execute("select date_month, 100 * sum(mrr_now_12m) / sum(mrr_base_12m) "
+                           "from trailing_year_customers group by 1").fetchall())
+    want = dict(con.execute("select date_month, nrr_12m from retention "
+                            "where nrr_12m is not null").fetchall())
+    assert nrr.keys() == want.keys() and all(math.isclose(nrr[k], want[k]) for k in want)
+    plan = con.execute("select plan from customer_periods where plan is not null "
+                       "limit 1").fetchone()[0]
+    mrr = {(c, i): float(m) for c, i, m in con.execute(
+        "select customer_id, period_index, mrr from customer_periods where plan = ?",
+        [plan]).fetchall()}
+    got = dict(con.execute("select period_index, sum(mrr_now_12m) / sum(mrr_base_12m) from "
+                           "trailing_year_customers where plan = ? group by 1", [plan]).fetchall())
+    for period, value in got.items():
+        base = {c: m for (c, i), m in mrr.items() if i == period - 12 and m > 0}
+        now = sum(mrr.get((c, period), 0.0) for c in base)
+        assert math.isclose(value, now / sum(base.values())), (plan, period)
