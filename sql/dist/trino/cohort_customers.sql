@@ -576,11 +576,12 @@ WITH stg_subscriptions AS (
   FROM cohort_customers__members AS members
   INNER JOIN cohort_customers__periods AS cohort_periods
     ON cohort_periods.period_index = members.cohort_period_index
-  INNER JOIN cohort_customers__periods AS periods
-    ON periods.period_index >= members.cohort_period_index
+  CROSS JOIN cohort_customers__periods AS periods
   LEFT JOIN customer_periods AS later
     ON later.customer_id = members.customer_id
     AND later.period_index = periods.period_index
+  WHERE
+    periods.period_index >= members.cohort_period_index
 )
 SELECT
   *

@@ -30,13 +30,13 @@ final as (
     from members
     inner join periods as cohort_periods
         on cohort_periods.period_index = members.cohort_period_index
-    inner join periods
-        on periods.period_index >= members.cohort_period_index
+    cross join periods
     left join customer_periods as later
         on later.customer_id = members.customer_id
         and later.period_index = periods.period_index
     left join stg_customers as customer_dims
         on customer_dims.customer_id = members.customer_id
+    where periods.period_index >= members.cohort_period_index
 )
 
 select * from final
