@@ -760,7 +760,7 @@ def _timeseries(chart: _Chart, series_type: str) -> tuple[dict, list]:
         "forecastPeriods": 10,
         "forecastInterval": 0.8,
         "orientation": "vertical",
-        "x_axis_title_margin": 15,
+        "x_axis_title_margin": 30,
         "y_axis_title_margin": 30,
         "y_axis_title_position": "Left",
         "sort_series_type": "sum",

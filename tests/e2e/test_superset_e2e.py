@@ -258,6 +258,11 @@ def _filter_value(api: RestClient, dataset_ids: dict, target: dict):
     return next(r[column] for r in body["result"][0]["data"] if r[column] != "all")
 
 
+def _saved_query_context(api: RestClient, chart_id: int) -> dict:
+    """The query context as imported (its datasource id is this Superset's)."""
+    return json.loads(api.get(f"/api/v1/chart/{chart_id}")["result"]["query_context"])
+
+
 def _chart_rows(api: RestClient, query_context: dict, extra: dict | None = None,
                 raw: bool = False) -> dict:
     qc = json.loads(json.dumps(query_context))
@@ -283,6 +288,7 @@ def test_every_native_filter_changes_every_chart_in_its_scope(server, bundle):
     chart_ids = {r["uuid"]: r["id"] for r in api.paged("/api/v1/chart/", ["id", "uuid"])}
     dataset_ids = {r["uuid"]: r["id"] for r in api.paged("/api/v1/dataset/", ["id", "uuid"])}
     charts = {c["uuid"]: c for _k, _p, c in bundle.objects("charts")}
+    saved = {uuid: _saved_query_context(api, chart_ids[uuid]) for uuid in charts}
     started = time.perf_counter()
     checked = 0
     for _k, _p, board in bundle.objects("dashboards"):
@@ -290,7 +296,7 @@ def test_every_native_filter_changes_every_chart_in_its_scope(server, bundle):
                   if isinstance(v, dict) and v.get("type") == "CHART"}
         base = {}
         for local, uuid in placed.items():
-            base[local] = _chart_rows(api, json.loads(charts[uuid]["query_context"]))
+            base[local] = _chart_rows(api, saved[uuid])
         for f in board["metadata"]["native_filter_configuration"]:
             if f["filterType"] == "filter_time":
                 extra = {"time_range": TIME_RANGE}
@@ -306,7 +312,7 @@ def test_every_native_filter_changes_every_chart_in_its_scope(server, bundle):
                         or f["name"] in (chart["description"] or ""), \
                         (board["dashboard_title"], f["name"], chart["slice_name"])
                     continue
-                result = _chart_rows(api, json.loads(chart["query_context"]), extra)
+                result = _chart_rows(api, saved[uuid], extra)
                 assert not result.get("rejected_filters"), (chart["slice_name"], result)
                 assert result["data"] != base[local]["data"], (
                     board["dashboard_title"], f["name"], extra, chart["slice_name"])
@@ -319,11 +325,11 @@ def test_totals_agree_across_charts_under_the_same_filter(server, bundle):
     """Retention with Plan = one plan: the big number, the table and the stacked bars give
     the same paying customers for the last period; Revenue: the NRR big number and line."""
     api = server.api()
-    charts = {c["slice_name"]: c for _k, _p, c in bundle.objects("charts")}
+    ids = {r["slice_name"]: r["id"] for r in api.paged("/api/v1/chart/", ["id", "slice_name"])}
     plan = {"filter": {"col": "plan", "op": "IN", "val": ["enterprise"]}}
 
     def rows(title):
-        result = _chart_rows(api, json.loads(charts[title]["query_context"]), plan, raw=True)
+        result = _chart_rows(api, _saved_query_context(api, ids[title]), plan, raw=True)
         return sorted(result["data"], key=lambda r: r["date_month"])
 
     latest = rows("Paying customers")[-1]
