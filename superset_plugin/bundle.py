@@ -63,6 +63,17 @@ DUCKDB_CONNECT_ARGS = {
     "config": {"enable_external_access": False, "lock_configuration": True},
 }
 ENGINE_PLUGIN = "saas_retention"
+# One colour per meaning on every dashboard (series labels as the charts name them): gains
+# green, losses red, neutral grey; each MRR movement the same colour on every chart.
+GREEN, LIGHT_GREEN, TEAL, ORANGE, RED, GREY, BLUE = (
+    "#2E8B57", "#8FD19E", "#20A7C9", "#F29D4B", "#D7263D", "#9E9E9E", "#1F77B4")
+LABEL_COLORS = {
+    "New": GREEN, "Expansion": LIGHT_GREEN, "Reactivation": TEAL, "Contraction": ORANGE,
+    "Churn": RED, "Churned": RED, "Positive": GREEN, "Neutral": GREY, "Negative": RED,
+    "Returning": BLUE, "Resurrecting": TEAL, "Dormant": GREY,
+    "Customer churn rate": RED, "Customer retention rate (CRR)": BLUE,
+    "Due": GREY, "Renewed": GREEN,
+}
 # Each dataset (extra), chart (params) and dashboard (json_metadata) carries the digest of its
 # own definition, so an installer sees what is already up to date and imports nothing twice.
 DIGEST_KEY = "saas_retention_digest"
@@ -78,6 +89,41 @@ ADDITIVE = re.compile(
     r"adopters|non_adopters|cohort_size|survivors|arr|mrr)$"
     r"|_customers$|_users$|customers_|_mrr$|^mrr_|_tickets$|_seconds$|^is_|^was_|^trials_"
     r"|^sessions_|_retained$|^adopters_|^non_adopters_")
+
+
+def percent_format(number_format: str | None) -> str:
+    """The d3 format of a 0-100 number's fraction: ``,.1f`` -> ``.1%``."""
+    match = re.search(r"\.(\d+)f$", number_format or "")
+    return f".{match.group(1) if match else 1}%"
+
+
+# How a column reads in Superset (header, Explore): the words, with the acronyms a finance
+# reader knows in capitals; the period columns say only their grain.
+ACRONYMS = {"mrr", "arr", "arpa", "crr", "nrr", "grr", "nps", "csat", "cltv", "ltv", "id",
+            "dau", "wau", "mau", "sbg", "ci"}
+PERIOD_LABELS = {"date_day": "Day", "date_week": "Week", "date_month": "Month",
+                 "date_quarter": "Quarter", "date_year": "Year", "period_start": "Period start",
+                 "period_end": "Period end (exclusive)", "period_number": "Age (periods)",
+                 "period_index": "Period index", "week_number": "Age (weeks)",
+                 "step_number": "Step", "step": "Step name",
+                 "hour_of_day": "Hour of day", "day_of_week": "Day of week"}
+# What a date means at each build grain, as d3-time-format (Dec 2025, week of 03 Mar 2025…)
+TIME_FORMATS = {"day": "%d %b %Y", "week": "%d %b %Y", "month": "%b %Y", "quarter": "%Y Q%q",
+                "year": "%Y"}
+
+
+def verbose_name(column: str) -> str:
+    if column in PERIOD_LABELS:
+        return PERIOD_LABELS[column]
+    match = re.match(r"^cohort_(day|week|month|quarter|year)$", column)
+    if match:
+        return f"Cohort ({match.group(1)})"
+    words = column.removesuffix("_text").split("_")
+    words = [w.upper() if w in ACRONYMS else w for w in words]
+    words = ["(12 months)" if w == "12m" else w for w in words]
+    text = " ".join(words)
+    text = text[0].upper() + text[1:]
+    return text + " (text)" if column.endswith("_text") else text
 
 
 def digest(content) -> str:
@@ -260,6 +306,30 @@ def metric_bindings(metric, catalog=None) -> list[dict]:
 # --- datasets ---------------------------------------------------------------------------------
 
 
+# Label columns computed in the dataset (DuckDB SQL, transpiled to the target's dialect) where
+# a model's numbers make unreadable axes: ISO day 1-7, hour 0-23.
+LABEL_COLUMNS = {
+    "day_of_week": ("day_name", "case day_of_week when 1 then '1 Mon' when 2 then '2 Tue' "
+                    "when 3 then '3 Wed' when 4 then '4 Thu' when 5 then '5 Fri' "
+                    "when 6 then '6 Sat' when 7 then '7 Sun' end", "Day of week"),
+    "hour_of_day": ("hour_label", "lpad(cast(hour_of_day as varchar), 2, '0') || ':00'",
+                    "Hour of day"),
+}
+
+
+# The MRR bridge's categories: the year, then the movement numbered in the order a finance
+# bridge reads (Superset's waterfall sorts its breakdown alphabetically within each year).
+BRIDGE_STEPS = [("new", "① New"), ("expansion", "② Expansion"),
+                ("reactivation", "③ Reactivation"), ("contraction", "④ Contraction"),
+                ("churn", "⑤ Churn")]
+
+
+def bridge_step_sql(date_column: str) -> str:
+    cases = " ".join(f"when '{m}' then ' {label}'" for m, label in BRIDGE_STEPS)
+    return (f"cast(extract(year from {date_column}) as varchar) || "
+            f"case movement {cases} end")
+
+
 def text_column(name: str) -> str:
     return f"{name}_text"
 
@@ -290,13 +360,30 @@ class _Dataset:
         # calculated text copies of date columns: Superset 6.1's select filter fails on a DATE
         # column ("Cannot compile Column object until its 'name' is assigned")
         self.calculated: dict[str, str] = {}
-        for name in as_text:
+        for name in dict.fromkeys(as_text):
             if name in self.by_name:
                 text = text_column(name)
                 self.calculated[text] = _cast_text(name, target.dialect)
                 self.descriptions[text] = f"{name} as text (for filters)"
                 self.columns.append(Column(text, "VARCHAR"))
                 self.by_name[text] = self.columns[-1]
+        for source, (label, sql, words) in LABEL_COLUMNS.items():
+            if source in self.by_name:
+                from sqlglot import parse_one
+
+                self.calculated[label] = parse_one(sql, read="duckdb").sql(target.dialect)
+                self.descriptions[label] = f"{words}, as a label"
+                self.columns.append(Column(label, "VARCHAR"))
+                self.by_name[label] = self.columns[-1]
+        dttm = self.main_dttm_col
+        if "movement" in self.by_name and dttm:
+            from sqlglot import parse_one
+
+            self.calculated["bridge_step"] = parse_one(bridge_step_sql(dttm), read="duckdb"
+                                                       ).sql(target.dialect)
+            self.descriptions["bridge_step"] = "year and movement, in the MRR bridge's order"
+            self.columns.append(Column("bridge_step", "VARCHAR"))
+            self.by_name["bridge_step"] = self.columns[-1]
         self.metrics: dict[str, dict] = {}
         self.skipped: list[str] = []
         self._saved_metrics(catalog)
@@ -342,13 +429,19 @@ class _Dataset:
                                                  "details": details}}
                 if metric.caveats:
                     extra["warning_markdown"] = metric.caveats
+                fmt = metric.format
+                if metric.unit == "percent":
+                    # stored 0-100 in the models; Superset's d3 formats can only append "%" to
+                    # a fraction, so the saved metric is one and its format says "%"
+                    tree = exp.Div(this=exp.paren(tree), expression=exp.Literal.number("100.0"))
+                    fmt = percent_format(metric.format)
                 self.metrics[metric.name] = {
                     "metric_name": metric.name,
                     "verbose_name": metric.label,
                     "metric_type": None,
                     "expression": tree.sql(dialect=self.target.dialect),
                     "description": description,
-                    "d3format": metric.format,
+                    "d3format": fmt,
                     "currency": None,
                     "extra": extra,
                     "warning_text": metric.caveats or None,
@@ -364,7 +457,7 @@ class _Dataset:
             name = f"sum__{c.name}"
             self.metrics.setdefault(name, {
                 "metric_name": name,
-                "verbose_name": f"SUM({c.name})",
+                "verbose_name": f"{verbose_name(c.name)} (sum)",
                 "metric_type": "sum",
                 "expression": exp.Sum(this=exp.column(c.name)).sql(dialect=self.target.dialect),
                 "description": self.descriptions.get(c.name),
@@ -374,7 +467,7 @@ class _Dataset:
                 "warning_text": None,
             })
         self.metrics.setdefault("count", {
-            "metric_name": "count", "verbose_name": "COUNT(*)", "metric_type": "count",
+            "metric_name": "count", "verbose_name": "Rows", "metric_type": "count",
             "expression": "COUNT(*)", "description": "rows", "d3format": None,
             "currency": None, "extra": None, "warning_text": None,
         })
@@ -385,7 +478,7 @@ class _Dataset:
         for c in self.columns:
             columns.append({
                 "column_name": c.name,
-                "verbose_name": None,
+                "verbose_name": verbose_name(c.name),
                 "is_dttm": c.is_temporal,
                 "is_active": True,
                 "type": c.type,
@@ -449,6 +542,8 @@ class _Chart:
     def col(self, name: str) -> str:
         from saas_retention.catalog.compile import grain_alias
 
+        if name.endswith("_text"):
+            return text_column(grain_alias(name.removesuffix("_text"), self.target.grain))
         return grain_alias(name, self.target.grain)
 
     def missing_columns(self) -> list[str]:
@@ -462,7 +557,12 @@ class _Chart:
         for f in self.spec.get("filters", []):
             wanted.add(self.col(f["col"]))
         for m in self._metric_specs():
-            if isinstance(m, dict):
+            if isinstance(m, dict) and "sql" in m:
+                from sqlglot import exp, parse_one
+
+                wanted |= {c.name for c in parse_one(m["sql"], read="duckdb")
+                           .find_all(exp.Column)}
+            elif isinstance(m, dict):
                 for agg in ("sum", "max", "min", "avg"):
                     if agg in m:
                         wanted.add(self.col(m[agg]))
@@ -482,6 +582,13 @@ class _Chart:
             return ref, ref
         label = ref["label"]
         option = "metric_" + stable_uuid("metric", self.name, label).replace("-", "")[:12]
+        if "sql" in ref:
+            from sqlglot import parse_one
+
+            sql = parse_one(ref["sql"], read="duckdb").sql(self.target.dialect)
+            return {"expressionType": "SQL", "sqlExpression": sql,
+                    "column": None, "aggregate": None, "label": label,
+                    "hasCustomLabel": True, "optionName": option}, label
         if "function" in ref:
             from saas_retention.catalog.compile import metric_expression
 
@@ -497,6 +604,18 @@ class _Chart:
                         "aggregate": agg.upper(), "sqlExpression": None, "label": label,
                         "hasCustomLabel": True, "optionName": option}, label
         raise ValueError(f"chart {self.name}: cannot read metric {ref!r}")
+
+    def metric_format(self, ref) -> str | None:
+        """The d3 format a metric is shown with: the spec's, else the saved metric's."""
+        if isinstance(ref, dict):
+            return ref.get("format")
+        saved = self.dataset.metrics.get(ref)
+        return saved["d3format"] if saved else None
+
+    def time_format(self) -> str:
+        """How this chart prints its period (Dec 2025, 2025 for a yearly x axis)."""
+        grain = {v: k for k, v in GRAIN_DURATIONS.items()}.get(self.time_grain() or "")
+        return TIME_FORMATS[grain or self.target.grain]
 
     def time_grain(self) -> str | None:
         x = self.spec.get("x_axis")
@@ -518,6 +637,15 @@ class _Chart:
         return filters
 
     def description(self) -> str | None:
+        note = ""
+        if self.spec.get("not_filtered_by"):
+            labels = self.spec.get("filter_labels", {})
+            names = [labels.get(n, n) for n in self.spec["not_filtered_by"]]
+            note = f"Not filtered by {', '.join(names)}: {self.spec['not_filtered_reason']}"
+        text = self._description()
+        return " ".join(t for t in (note, text) if t) or None
+
+    def _description(self) -> str | None:
         if self.spec.get("description"):
             return self.spec["description"]
         parts = []
@@ -632,7 +760,7 @@ def _timeseries(chart: _Chart, series_type: str) -> tuple[dict, list]:
         "forecastPeriods": 10,
         "forecastInterval": 0.8,
         "orientation": "vertical",
-        "x_axis_title_margin": 15,
+        "x_axis_title_margin": 30,
         "y_axis_title_margin": 30,
         "y_axis_title_position": "Left",
         "sort_series_type": "sum",
@@ -642,13 +770,14 @@ def _timeseries(chart: _Chart, series_type: str) -> tuple[dict, list]:
         "opacity": 0.2,
         "markerSize": 6,
         "show_legend": True,
-        "legendType": "scroll",
+        # plain: every series named in full (a scrolling legend hides all but the first)
+        "legendType": "plain",
         "legendOrientation": "top",
-        "x_axis_time_format": "smart_date",
+        "x_axis_time_format": chart.time_format() if grain else "SMART_NUMBER",
         "rich_tooltip": True,
-        "showTooltipTotal": True,
-        "tooltipTimeFormat": "smart_date",
-        "y_axis_format": "SMART_NUMBER",
+        "showTooltipTotal": len(metrics) > 1 and spec.get("params", {}).get("stack") is not None,
+        "tooltipTimeFormat": chart.time_format() if grain else "SMART_NUMBER",
+        "y_axis_format": chart.metric_format(spec["metrics"][0]) or "SMART_NUMBER",
         "truncateXAxis": True,
         "y_axis_bounds": [None, None],
         "zoomable": False,
@@ -671,9 +800,7 @@ def _big_number(chart: _Chart) -> tuple[dict, list]:
     x = chart.col(spec["x_axis"])
     grain = chart.time_grain()
     metric, label = chart.metric(spec["metric"])
-    fmt = "SMART_NUMBER"
-    if isinstance(metric, str) and metric in chart.catalog.metrics:
-        fmt = chart.catalog.metrics[metric].format
+    fmt = chart.metric_format(spec["metric"]) or ",.0f"
     form_data = {
         "x_axis": x,
         "time_grain_sqla": grain,
@@ -685,7 +812,7 @@ def _big_number(chart: _Chart) -> tuple[dict, list]:
         "header_font_size": 0.4,
         "subheader_font_size": 0.15,
         "y_axis_format": fmt,
-        "time_format": "smart_date",
+        "time_format": chart.time_format(),
         "rolling_type": "None",
         "show_timestamp": True,
     }
@@ -719,8 +846,8 @@ def _heatmap(chart: _Chart) -> tuple[dict, list]:
         "left_margin": "auto",
         "bottom_margin": "auto",
         "value_bounds": [None, None],
-        "y_axis_format": "SMART_NUMBER",
-        "x_axis_time_format": "smart_date",
+        "y_axis_format": chart.metric_format(spec["metric"]) or "SMART_NUMBER",
+        "x_axis_time_format": chart.time_format(),
         "show_legend": True,
         "show_percentage": False,
         "show_values": False,
@@ -748,15 +875,16 @@ def _waterfall(chart: _Chart) -> tuple[dict, list]:
         "metric": metric,
         "adhoc_filters": chart.adhoc_filters(),
         "row_limit": 10000,
-        "show_value": False,
-        "show_legend": True,
+        "show_value": True,
+        "show_legend": False,
         "show_total": True,
+        "total_label": spec.get("total_label", "Total"),
         "increase_color": {"r": 90, "g": 193, "b": 137},
         "decrease_color": {"r": 224, "g": 67, "b": 85},
         "total_color": {"r": 102, "g": 102, "b": 102},
         "x_axis_time_format": "%Y",
-        "x_ticks_layout": "auto",
-        "y_axis_format": "$,.0f",
+        "x_ticks_layout": "45°",
+        "y_axis_format": chart.metric_format(spec["metric"]) or "$.3~s",
     }
     query = _base_query(chart, columns=[_axis_column(x, grain), *groupby], metrics=[metric],
                         orderby=[[c, True] for c in (x, *groupby)], grain=grain,
@@ -767,26 +895,41 @@ def _waterfall(chart: _Chart) -> tuple[dict, list]:
 def _table(chart: _Chart) -> tuple[dict, list]:
     spec = chart.spec
     columns = [chart.col(c) for c in spec["columns"]]
+    pairs = [chart.metric(m) for m in spec.get("metrics", [])]
+    metrics = [p[0] for p in pairs]
     order_col, direction = spec.get("order_by", [columns[0], "asc"])
     order = [chart.col(order_col), direction == "asc"]
+    sort_metric = None
+    if metrics:
+        # an aggregate table is sorted by a metric (the frontend's query sorts by the first
+        # metric otherwise): the max of the order column, one value per row
+        sort_metric = {"expressionType": "SQL", "sqlExpression": f"MAX({chart.col(order_col)})",
+                       "column": None, "aggregate": None, "label": f"sort by {order_col}",
+                       "hasCustomLabel": True, "optionName": "metric_sort_" + chart.name}
+        order = [sort_metric, direction == "asc"]
     formats = {}
     for c in columns:
         if c in chart.catalog.metrics:
             formats[c] = {"d3NumberFormat": chart.catalog.metrics[c].format}
+    for ref, (_m, label) in zip(spec.get("metrics", []), pairs, strict=True):
+        fmt = chart.metric_format(ref)
+        if fmt:
+            formats[label] = {"d3NumberFormat": fmt}
     form_data = {
-        "query_mode": "raw",
-        "groupby": [],
-        "metrics": [],
-        "all_columns": columns,
+        "query_mode": "aggregate" if metrics else "raw",
+        "groupby": columns if metrics else [],
+        "metrics": metrics,
+        "all_columns": [] if metrics else columns,
         "percent_metrics": [],
         "adhoc_filters": chart.adhoc_filters(),
-        "order_by_cols": [json.dumps(order)],
+        "order_by_cols": [] if metrics else [json.dumps(order)],
+        "timeseries_limit_metric": sort_metric,
         "row_limit": 1000,
         "server_page_length": 10,
-        "order_desc": True,
-        "table_timestamp_format": "smart_date",
-        "show_cell_bars": True,
-        "color_pn": True,
+        "order_desc": direction != "asc",
+        "table_timestamp_format": chart.time_format(),
+        "show_cell_bars": False,
+        "color_pn": False,
         "column_config": formats,
         "conditional_formatting": [],
         "include_search": False,
@@ -794,7 +937,7 @@ def _table(chart: _Chart) -> tuple[dict, list]:
         "temporal_columns_lookup": {c: True for c in columns
                                     if chart.dataset.by_name[c].is_temporal},
     }
-    query = _base_query(chart, columns=columns, metrics=[], orderby=[order], grain=None,
+    query = _base_query(chart, columns=columns, metrics=metrics, orderby=[order], grain=None,
                         row_limit=1000, post_processing=[])
     return form_data, [query]
 
@@ -814,10 +957,11 @@ def _funnel(chart: _Chart) -> tuple[dict, list]:
         "show_legend": True,
         "legendOrientation": "top",
         "tooltip_label_type": 5,
-        "number_format": "SMART_NUMBER",
+        "number_format": ",d",
         "show_labels": True,
         "show_tooltip_labels": True,
-        "label_type": "key_value_percent",
+        # Superset 6.1's funnel takes the label type as its enum number: 5 = key, value, %
+        "label_type": 5,
     }
     query = _base_query(chart, columns=groupby, metrics=[metric], orderby=[[metric, False]],
                         grain=None, row_limit=10, post_processing=[])
@@ -883,12 +1027,21 @@ def _dashboard(spec: dict, charts: list[_Chart], datasets: dict[str, _Dataset],
         base = {"id": fid, "name": f["label"], "type": "NATIVE_FILTER", "description": "",
                 "cascadeParentIds": [], "tabsInScope": []}
         if f["type"] == "time":
+            timed = []
+            for c in charts:
+                declared = f["name"] in c.spec.get("not_filtered_by", ())
+                if c.dataset.main_dttm_col and not declared:
+                    timed.append(c.chart_id)
+                elif not declared:
+                    bundle.skipped.append(f"chart {c.name} on {spec['name']}: no time column "
+                                          f"for filter {f['name']} and no not_filtered_by")
             native_filters.append({
                 **base, "filterType": "filter_time", "targets": [{}],
                 "controlValues": {"enableEmptyFilter": False},
                 "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
-                "scope": {"rootPath": ["ROOT_ID"], "excluded": []},
-                "chartsInScope": all_ids,
+                "scope": {"rootPath": ["ROOT_ID"],
+                          "excluded": [i for i in all_ids if i not in timed]},
+                "chartsInScope": timed,
             })
             continue
         dataset = datasets.get(f["dataset"])
@@ -899,7 +1052,17 @@ def _dashboard(spec: dict, charts: list[_Chart], datasets: dict[str, _Dataset],
             bundle.skipped.append(f"filter {f['name']} on {spec['name']}: no "
                                   f"{f['dataset']}.{column}")
             continue
-        in_scope = [c.chart_id for c in charts if c.dataset is dataset]
+        # a native filter applies to every chart in its scope whose dataset has the column;
+        # a chart without it must say so (not_filtered_by), never silently show other totals
+        in_scope = []
+        for c in charts:
+            declared = f["name"] in c.spec.get("not_filtered_by", ())
+            if column in c.dataset.by_name and not declared:
+                in_scope.append(c.chart_id)
+            elif not declared:
+                bundle.skipped.append(f"chart {c.name} on {spec['name']}: its dataset "
+                                      f"{c.dataset.name} has no {column} for filter "
+                                      f"{f['name']} and it does not say not_filtered_by")
         if not in_scope:
             continue
         default = f.get("default")
@@ -909,6 +1072,14 @@ def _dashboard(spec: dict, charts: list[_Chart], datasets: dict[str, _Dataset],
                     "filterState": {"value": default, "label": ", ".join(default)},
                     "ownState": {}}
         first = bool(f.get("first_by_default"))
+        if f.get("prefilter"):
+            # the values the filter offers (and so its first, default one)
+            base["adhoc_filters"] = [
+                {"clause": "WHERE", "subject": p["col"], "operator": p["op"],
+                 "comparator": p["val"], "expressionType": "SIMPLE"} for p in f["prefilter"]]
+            base["description"] = f.get("description", "")
+        if f.get("parent"):
+            base["cascadeParentIds"] = [_native_filter_id(spec["name"], f["parent"])]
         native_filters.append({
             **base, "filterType": "filter_select",
             "targets": [{"datasetUuid": dataset.uuid, "column": {"name": column}}],
@@ -932,7 +1103,7 @@ def _dashboard(spec: dict, charts: list[_Chart], datasets: dict[str, _Dataset],
         "color_scheme": "",
         "refresh_frequency": 0,
         "expanded_slices": {},
-        "label_colors": {},
+        "label_colors": LABEL_COLORS,
         "shared_label_colors": [],
         "color_scheme_domain": [],
         "timed_refresh_immune_slices": [],
@@ -1003,6 +1174,11 @@ def build_bundle(target: Target, catalog=None, dashboards: list[dict] | None = N
             if f.get("as_text"):
                 as_text.setdefault(f["dataset"], []).append(grain_alias(f["column"],
                                                                         target.grain))
+        for chart in spec["charts"]:
+            for g in chart.get("groupby", []):
+                if g.endswith("_text"):
+                    as_text.setdefault(chart["dataset"], []).append(
+                        grain_alias(g.removesuffix("_text"), target.grain))
     datasets: dict[str, _Dataset] = {}
     for name in sorted(catalog.models):
         if target.tables is not None and name not in target.tables:
@@ -1022,7 +1198,9 @@ def build_bundle(target: Target, catalog=None, dashboards: list[dict] | None = N
                 bundle.skipped.append(f"chart {chart_spec['name']}: no model "
                                       f"{chart_spec['dataset']}")
                 continue
-            chart = _Chart(chart_spec, dataset, target, len(charts) + 1, catalog, spec["name"])
+            labels = {f["name"]: f["label"] for f in spec.get("filters", [])}
+            chart = _Chart({**chart_spec, "filter_labels": labels}, dataset, target,
+                           len(charts) + 1, catalog, spec["name"])
             missing = chart.missing_columns()
             if missing:
                 bundle.skipped.append(f"chart {chart.name}: {chart_spec['dataset']} has no "

@@ -25,6 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid as uuid_module
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
@@ -54,6 +55,7 @@ class InstallReport:
     refreshed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    found: str = ""  # how the schema was chosen when --schema was not given
 
     @property
     def changed(self) -> bool:
@@ -62,6 +64,8 @@ class InstallReport:
     def lines(self) -> list[str]:
         out = [f"database {self.database} (dialect {self.dialect}, schema "
                f"{self.schema or 'default'})"]
+        if self.found:
+            out.append(self.found)
         if not self.changed:
             out.append(f"unchanged: all {len(self.unchanged)} objects are up to date; "
                        "nothing imported")
@@ -236,15 +240,18 @@ def install_in_app(database_name: str, *, schema: str | None = None, grain: str 
         raise InstallError(f"no Superset database named {database_name!r}; there are: "
                            f"{', '.join(names) or 'none'}")
     dialect = resolve_dialect(database.backend)
+    found = ""
     if schema is None:
-        schema = _default_schema(database.get_all_schema_names(catalog=None),
-                                 database.get_default_schema(None), database_name)
-    tables = _app_tables(database, schema)
+        schema, tables, found = find_model_schema(
+            database.get_all_schema_names(catalog=None), database.get_default_schema(None),
+            database_name, lambda name: _app_tables(database, name))
+    else:
+        tables = _app_tables(database, schema)
     if not tables:
         raise InstallError(_no_tables(database_name, schema))
     from superset.connectors.sqla.models import SqlaTable
 
-    report = InstallReport(database_name, dialect, schema)
+    report = InstallReport(database_name, dialect, schema, found=found)
     adopted = _adopt([(d.table_name, d.schema, str(d.uuid)) for d in db.session.query(
         SqlaTable).filter(SqlaTable.database_id == database.id).all()], tables, schema)
     target = Target(database_name=database_name, dialect=dialect, schema=schema, grain=grain,
@@ -280,10 +287,59 @@ def _default_schema(schemas, default: str | None, database_name: str) -> str:
                        "holds the models with --schema")
 
 
+SYSTEM_SCHEMAS = {"information_schema", "pg_catalog", "pg_toast", "sys", "mysql",
+                  "performance_schema", "system"}
+
+
+def find_model_schema(schemas, default: str | None, database_name: str,
+                      tables_in: Callable[[str], dict]) -> tuple[str, dict, str]:
+    """(schema, its model tables, how it was chosen) when --schema is not given.
+
+    The default schema (the database's, else main / public) when it holds model tables;
+    otherwise every schema the database exposes is searched (models are rarely built in
+    the default one: ``build --target-schema analytics``). Several schemas with model tables,
+    or none, are an error that names --schema."""
+    schemas = list(schemas)
+    first = None
+    try:
+        first = _default_schema(schemas, default, database_name)
+    except InstallError:
+        pass
+    if first is not None:
+        tables = tables_in(first)
+        if tables:
+            return first, tables, ""
+    found = {}
+    for name in schemas:
+        bare = name.split(".")[-1].lower()
+        if name == first or bare in SYSTEM_SCHEMAS or bare.startswith(("pg_temp", "pg_toast")) \
+                or name.startswith(("temp.", "system.")):
+            continue
+        tables = tables_in(name)
+        if tables:
+            found[name] = tables
+    if len(found) == 1:
+        ((name, tables),) = found.items()
+        return name, tables, (f"found {len(tables)} model tables in schema {name} (none in "
+                              f"{first or 'the default schema'}); --schema {name} picks it "
+                              "explicitly")
+    if found:
+        listed = ", ".join(f"{n} ({len(t)} model tables)" for n, t in sorted(found.items()))
+        raise InstallError(f"database {database_name!r} has model tables in several schemas: "
+                           f"{listed}; say which to use with --schema")
+    raise InstallError(f"database {database_name!r} has none of the model tables in any of its "
+                       f"schemas ({', '.join(sorted(schemas)) or 'none listed'}): if they are "
+                       "in a schema Superset does not list, name it with --schema; otherwise "
+                       "build them first (saas-retention build --database FILE for DuckDB, or "
+                       "saas-retention build --source <SQLAlchemy URL> --target-schema NAME "
+                       "inside a warehouse)")
+
+
 def _no_tables(database_name: str, schema: str | None) -> str:
     return (f"database {database_name!r} (schema {schema}) has none of the model tables: "
-            "build them first (saas-retention build --database FILE for DuckDB, or "
-            "saas-retention build --source <SQLAlchemy URL> inside a warehouse)")
+            "name the schema that holds them with --schema, or build them first "
+            "(saas-retention build --database FILE for DuckDB, or saas-retention build "
+            "--source <SQLAlchemy URL> --target-schema NAME inside a warehouse)")
 
 
 # --- over HTTP ---------------------------------------------------------------------------------
@@ -429,12 +485,18 @@ def install_rest(url: str, username: str, password: str, database_name: str, *,
     database = found[0]
     db_id = database["id"]
     dialect = resolve_dialect(database["backend"])
+
+    def listed(name: str) -> dict:
+        rows = api.get(f"/api/v1/database/{db_id}/tables/",
+                       q={"schema_name": name, "force": True})["result"]
+        return _models_present({t["value"]: [] for t in rows})
+
+    found = ""
     if schema is None:
         schemas = api.get(f"/api/v1/database/{db_id}/schemas/")["result"]
-        schema = _default_schema(schemas, None, database_name)
-    listed = api.get(f"/api/v1/database/{db_id}/tables/",
-                     q={"schema_name": schema, "force": True})["result"]
-    tables = _models_present({t["value"]: [] for t in listed})
+        schema, tables, found = find_model_schema(schemas, None, database_name, listed)
+    else:
+        tables = listed(schema)
     if not tables:
         raise InstallError(_no_tables(database_name, schema))
     def columns(name: str) -> list[Column]:
@@ -444,7 +506,7 @@ def install_rest(url: str, username: str, password: str, database_name: str, *,
 
     with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
         tables = dict(zip(tables, pool.map(columns, tables), strict=True))
-    report = InstallReport(database_name, dialect, schema)
+    report = InstallReport(database_name, dialect, schema, found=found)
     adopted = _adopt([(d["table_name"], d.get("schema"), d["uuid"]) for d in api.paged(
         "/api/v1/dataset/", ["uuid", "table_name", "schema"],
         [{"col": "database", "opr": "rel_o_m", "value": db_id}])], tables, schema)

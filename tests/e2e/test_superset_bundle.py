@@ -28,6 +28,7 @@ from saas_retention.superset_plugin.bundle import (
     demo_bundle,
     load_dashboards,
     metric_bindings,
+    percent_format,
     stable_uuid,
     stored_digest,
 )
@@ -156,7 +157,11 @@ def test_saved_metrics_come_from_the_superset_blocks(bundle):
             saved = {m["metric_name"]: m for m in datasets[binding["dataset"]]["metrics"]}
             m = saved[metric.name]
             assert m["verbose_name"] == metric.label
-            assert m["d3format"] == metric.format
+            if metric.unit == "percent":  # a fraction, so that d3 prints the "%"
+                assert m["d3format"] == percent_format(metric.format) and "%" in m["d3format"]
+                assert m["expression"].endswith("/ 100.0")
+            else:
+                assert m["d3format"] == metric.format
             assert m["warning_text"] == (metric.caveats or None)
             assert m["extra"]["certification"]["certified_by"] == "saas-retention"
             assert metric.sql in m["extra"]["certification"]["details"]
@@ -222,12 +227,20 @@ def _metric_sql(metric, saved: dict[str, str]) -> tuple[str, str]:
     return metric["sqlExpression"], metric["label"]
 
 
-def run_query_context(con, query_context: dict, table: str, saved: dict[str, str]) -> list:
+def run_query_context(con, query_context: dict, table: str, saved: dict[str, str],
+                      calculated: dict[str, str] | None = None) -> list:
     """What Superset's SQL for this query object returns (rows as dicts), for the subset of
-    features the shipped charts use: x axis with time grain, group by, saved and ad-hoc
-    metrics, simple filters."""
+    features the shipped charts use: x axis with time grain, group by (calculated columns
+    too), saved and ad-hoc metrics, simple filters."""
     (query,) = query_context["queries"]
-    cols = [_column_sql(c) for c in query["columns"]]
+    calculated = calculated or {}
+    cols = []
+    for c in query["columns"]:
+        name = c if isinstance(c, str) else c["sqlExpression"]
+        if name in calculated and (isinstance(c, str) or c.get("isColumnReference")):
+            cols.append((f"({calculated[name]})", name))
+        else:
+            cols.append(_column_sql(c))
     mets = [_metric_sql(m, saved) for m in query["metrics"]]
     select = [f'{e} as "{label}"' for e, label in cols + mets]
     where = []
@@ -284,8 +297,9 @@ def test_chart_query_gives_the_check_numbers(board, spec, bundle, con):
     datasets = {c["uuid"]: c for _k, _p, c in bundle.objects("datasets")}
     ds = datasets[chart["dataset_uuid"]]
     saved = {m["metric_name"]: m["expression"] for m in ds["metrics"]}
+    calculated = {c["column_name"]: c["expression"] for c in ds["columns"] if c["expression"]}
     query_context = json.loads(chart["query_context"])
-    got = run_query_context(con, query_context, ds["table_name"], saved)
+    got = run_query_context(con, query_context, ds["table_name"], saved, calculated)
     cursor = con.execute(spec["check"])
     names = [d[0] for d in cursor.description]
     want = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
@@ -311,7 +325,7 @@ def test_benchmark_is_attached_to_weekly_usage_retention(bundle):
     assert "Benchmark: 35 % at week 8" in labels
     nrr = next(c for t, c in charts.items() if t.startswith("NRR and GRR, trailing 12"))
     (layer,) = nrr["params"]["annotation_layers"]
-    assert layer["annotationType"] == "FORMULA" and layer["value"] == "100"
+    assert layer["annotationType"] == "FORMULA" and layer["value"] == "1"  # 100 % as a fraction
 
 
 # --- committed copy and command line -------------------------------------------------------------
@@ -348,3 +362,37 @@ def test_usage_retention_metric_ignores_future_cells(con):
         observed = [(size, kept) for w, size, kept in rows if w == week and kept is not None]
         want = 100 * sum(k for _, k in observed) / sum(s for s, _ in observed)
         assert math.isclose(got[week], want, rel_tol=1e-9), (week, got[week], want)
+
+
+def test_per_customer_models_add_up_to_the_period_models_and_split_by_plan(con):
+    """cohort_customers and trailing_year_customers (which let the cohort heatmap and the
+    12-month NRR follow the Plan filter) sum to cohort_retention / retention, and one plan's
+    12-month NRR equals a hand computation over customer_periods."""
+    diff = con.execute("""
+        select count(*) from (
+            select cohort_month, period_number, count(*) as size, sum(is_retained) as kept
+            from cohort_customers group by all) as mine
+        full join cohort_retention as theirs using (cohort_month, period_number)
+        where theirs.retained_customers is not null
+            and (mine.kept is distinct from theirs.retained_customers
+                 or mine.size is distinct from theirs.cohort_size)""").fetchone()[0]
+    assert diff == 0
+    assert con.execute("select count(*) from cohort_retention where retained_customers is null "
+                       "and (cohort_month, period_number) in (select cohort_month, "
+                       "period_number from cohort_customers)").fetchone()[0] == 0
+    nrr = dict(con.execute("select date_month, 100 * sum(mrr_now_12m) / sum(mrr_base_12m) "
+                           "from trailing_year_customers group by 1").fetchall())
+    want = dict(con.execute("select date_month, nrr_12m from retention "
+                            "where nrr_12m is not null").fetchall())
+    assert nrr.keys() == want.keys() and all(math.isclose(nrr[k], want[k]) for k in want)
+    plan = con.execute("select plan from customer_periods where plan is not null "
+                       "limit 1").fetchone()[0]
+    mrr = {(c, i): float(m) for c, i, m in con.execute(
+        "select customer_id, period_index, mrr from customer_periods where plan = ?",
+        [plan]).fetchall()}
+    got = dict(con.execute("select period_index, sum(mrr_now_12m) / sum(mrr_base_12m) from "
+                           "trailing_year_customers where plan = ? group by 1", [plan]).fetchall())
+    for period, value in got.items():
+        base = {c: m for (c, i), m in mrr.items() if i == period - 12 and m > 0}
+        now = sum(mrr.get((c, period), 0.0) for c in base)
+        assert math.isclose(value, now / sum(base.values())), (plan, period)

@@ -138,3 +138,40 @@ def test_demo_command_without_superset_is_a_clear_error(monkeypatch, tmp_path):
                                     "--no-serve"])
     assert out.exit_code != 0
     assert "pip install 'saas-retention[superset]'" in out.output
+
+
+def test_the_installer_finds_the_model_tables_in_any_schema():
+    """Models built with --target-schema analytics: found there (and said so); several
+    schemas with models, or none, are errors that name --schema."""
+    from saas_retention.superset_plugin.install import find_model_schema
+
+    holds = {"analytics": {"retention": [], "customer_periods": []}, "public": {},
+             "information_schema": {"retention": []}}
+    seen = []
+
+    def tables_in(name):
+        seen.append(name)
+        return holds.get(name, {})
+
+    schema, tables, found = find_model_schema(["information_schema", "public", "analytics"],
+                                              "public", "Analytics", tables_in)
+    assert schema == "analytics" and set(tables) == {"retention", "customer_periods"}
+    assert "found 2 model tables in schema analytics" in found and "--schema" in found
+    assert "information_schema" not in seen
+    assert find_model_schema(["public", "analytics"], "analytics", "A", tables_in)[2] == ""
+    holds["staging"] = {"retention": []}
+    with pytest.raises(InstallError, match=r"several schemas: analytics \(2 model tables\), "
+                                           r"staging \(1 model tables\); .*--schema"):
+        find_model_schema(["public", "analytics", "staging"], "public", "A", tables_in)
+    with pytest.raises(InstallError, match=r"none of the model tables in any of its schemas "
+                                           r"\(other, public\).*--schema"):
+        find_model_schema(["public", "other"], "public", "A", tables_in)
+
+
+def test_demo_config_turns_usage_tracking_off_and_ignores_itself(tmp_path):
+    from saas_retention.superset_plugin.demo import write_config
+
+    text = write_config(tmp_path / "saas_retention_superset").read_text()
+    assert "SCARF_ANALYTICS = False" in text
+    assert (tmp_path / "saas_retention_superset" / ".gitignore").read_text().splitlines()[-1] \
+        == "*"

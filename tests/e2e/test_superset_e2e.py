@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
+import re
 import secrets
 import time
 import urllib.request
@@ -235,8 +236,113 @@ def test_saved_metric_dragged_onto_a_new_chart_with_a_dimension(server):
     assert len(rows) == len(want)
     for row in rows:
         crr, nrr = want[(row["date_month"], row["plan"])]
+        # percent metrics are saved as fractions (their d3 format prints the "%")
         for got, expected in ((row["crr"], crr), (row["nrr"], nrr)):
-            assert (got is None and expected is None) or abs(got - expected) < 1e-9
+            assert (got is None and expected is None) or abs(got - expected / 100) < 1e-9
+
+
+# --- filters --------------------------------------------------------------------------------------
+
+TIME_RANGE = "2025-01-01 : 2025-07-01"
+
+
+def _filter_value(api: RestClient, dataset_ids: dict, target: dict):
+    """A value of the filter's column that is not the whole (the least frequent, not 'all')."""
+    column = target["column"]["name"]
+    status, body = api.post_chart_data({
+        "datasource": {"id": dataset_ids[target["datasetUuid"]], "type": "table"},
+        "queries": [{"columns": [column], "metrics": ["count"], "row_limit": 50,
+                     "orderby": [["count", True]]}],
+        "result_format": "json", "result_type": "full"})
+    assert status == 200, body
+    return next(r[column] for r in body["result"][0]["data"] if r[column] != "all")
+
+
+def _saved_query_context(api: RestClient, chart_id: int) -> dict:
+    """The query context as imported (its datasource id is this Superset's)."""
+    return json.loads(api.get(f"/api/v1/chart/{chart_id}")["result"]["query_context"])
+
+
+def _chart_rows(api: RestClient, query_context: dict, extra: dict | None = None,
+                raw: bool = False) -> dict:
+    qc = json.loads(json.dumps(query_context))
+    for query in qc["queries"]:
+        if raw:
+            query["post_processing"] = []
+        if extra and "time_range" in extra:
+            for f in query["filters"]:
+                if f["op"] == "TEMPORAL_RANGE":
+                    f["val"] = extra["time_range"]
+        if extra and "filter" in extra:
+            query["filters"].append(extra["filter"])
+    status, body = api.post_chart_data(qc)
+    assert status == 200, body
+    return body["result"][0]
+
+
+def test_every_native_filter_changes_every_chart_in_its_scope(server, bundle):
+    """Issue 19's proof: each filter of each dashboard, applied as the dashboard applies it,
+    changes the numbers of every chart in its scope (and Superset applies it, rejects
+    nothing); a chart out of its scope says so in its description."""
+    api = server.api()
+    chart_ids = {r["uuid"]: r["id"] for r in api.paged("/api/v1/chart/", ["id", "uuid"])}
+    dataset_ids = {r["uuid"]: r["id"] for r in api.paged("/api/v1/dataset/", ["id", "uuid"])}
+    charts = {c["uuid"]: c for _k, _p, c in bundle.objects("charts")}
+    saved = {uuid: _saved_query_context(api, chart_ids[uuid]) for uuid in charts}
+    started = time.perf_counter()
+    checked = 0
+    for _k, _p, board in bundle.objects("dashboards"):
+        placed = {v["meta"]["chartId"]: v["meta"]["uuid"] for v in board["position"].values()
+                  if isinstance(v, dict) and v.get("type") == "CHART"}
+        base = {}
+        for local, uuid in placed.items():
+            base[local] = _chart_rows(api, saved[uuid])
+        for f in board["metadata"]["native_filter_configuration"]:
+            if f["filterType"] == "filter_time":
+                extra = {"time_range": TIME_RANGE}
+            else:
+                (target,) = f["targets"]
+                value = _filter_value(api, dataset_ids, target)
+                extra = {"filter": {"col": target["column"]["name"], "op": "IN",
+                                    "val": [value]}}
+            for local, uuid in placed.items():
+                chart = charts[uuid]
+                if local not in f["chartsInScope"]:
+                    assert f"Not filtered by {f['name']}" in (chart["description"] or "") \
+                        or f["name"] in (chart["description"] or ""), \
+                        (board["dashboard_title"], f["name"], chart["slice_name"])
+                    continue
+                result = _chart_rows(api, saved[uuid], extra)
+                assert not result.get("rejected_filters"), (chart["slice_name"], result)
+                assert result["data"] != base[local]["data"], (
+                    board["dashboard_title"], f["name"], extra, chart["slice_name"])
+                checked += 1
+    _timed(f"filters change every chart in scope ({checked} chart × filter)", started)
+    assert chart_ids and checked > 40
+
+
+def test_totals_agree_across_charts_under_the_same_filter(server, bundle):
+    """Retention with Plan = one plan: the big number, the table and the stacked bars give
+    the same paying customers for the last period; Revenue: the NRR big number and line."""
+    api = server.api()
+    ids = {r["slice_name"]: r["id"] for r in api.paged("/api/v1/chart/", ["id", "slice_name"])}
+    plan = {"filter": {"col": "plan", "op": "IN", "val": ["enterprise"]}}
+
+    def rows(title):
+        result = _chart_rows(api, _saved_query_context(api, ids[title]), plan, raw=True)
+        return sorted(result["data"], key=lambda r: r["date_month"])
+
+    latest = rows("Paying customers")[-1]
+    table = rows("Customers and retention by period")[-1]
+    bars = [r for r in rows("Paying customers by plan") if r["date_month"] == latest["date_month"]]
+    assert latest["date_month"] == table["date_month"]
+    assert latest["Paying customers"] == table["Customers at end"] == sum(
+        r["Paying customers"] for r in bars) > 0
+    nrr = rows("NRR, trailing 12 months")[-1]
+    line = rows("NRR and GRR, trailing 12 months (reference 100 %)")[-1]
+    assert nrr["NRR (12 months)"] == line["NRR (12 months)"]
+    crr = rows("Customer retention rate (CRR)")[-1]
+    assert abs(crr["crr"] - table["crr"]) < 1e-12
 
 
 # --- security ------------------------------------------------------------------------------------
@@ -350,6 +456,15 @@ def test_every_dashboard_renders_without_chart_errors(server, bundle, tmp_path):
                     ".dashboard-component-chart-holder [role='alert'], "
                     ".dashboard-component-chart-holder .ant-alert-error").all_inner_texts()
                 page.screenshot(path=str(ARTIFACTS / f"{board['slug']}.png"), full_page=True)
+                # tables read like a report: labels, not column names; no long decimals
+                headers = page.locator(
+                    ".dashboard-component-chart-holder table th").all_inner_texts()
+                raw = [h for h in headers if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", h.strip())]
+                cells = page.locator(
+                    ".dashboard-component-chart-holder table td").all_inner_texts()
+                long = [c for c in cells if re.search(r"\d\.\d{3,}", c)]
+                if raw or long:
+                    failures.append((board["dashboard_title"], "table", raw, long[:5]))
                 _timed(f"dashboard {board['dashboard_title']} in Chromium", started)
                 if holders != expected or errors:
                     failures.append((board["dashboard_title"], holders, expected, errors))
