@@ -1055,8 +1055,16 @@ def _dashboard(spec: dict, charts: list[_Chart], datasets: dict[str, _Dataset],
         # a native filter applies to every chart in its scope whose dataset has the column;
         # a chart without it must say so (not_filtered_by), never silently show other totals
         in_scope = []
+        # a filter that picks what one chart shows (which retention curve) rather than which
+        # customers count names its charts; the filter's description says which, so the
+        # others need not each say they ignore it
+        only = f.get("charts")
+        if only:
+            base["description"] = "Applies to: " + ", ".join(
+                c.spec["title"].split(" (")[0] for c in charts if c.name in only)
         for c in charts:
-            declared = f["name"] in c.spec.get("not_filtered_by", ())
+            declared = f["name"] in c.spec.get("not_filtered_by", ()) or (
+                only is not None and c.name not in only)
             if column in c.dataset.by_name and not declared:
                 in_scope.append(c.chart_id)
             elif not declared:
