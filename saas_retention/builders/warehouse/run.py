@@ -124,8 +124,10 @@ class _SourceColumns:
 
     def customer_total(self, column: str) -> exp.Expression:
         s = self.settings
-        name = s.source_table(self.table)
-        same = _table(name, self.build.schema)
+        # the relation the checks read: a connector's staged src_<table>, not the tool's table
+        # of the same name (Stripe's `subscriptions` has no mrr)
+        same = self.build._source(self.table)
+        name = same.name
         same.set("alias", exp.TableAlias(this=exp.to_identifier("sr_same")))
         value = cast(exp.column(s.source_column(self.table, column), "sr_same", quoted=True),
                      "DOUBLE")
