@@ -3,7 +3,7 @@ column of `subscriptions` and the `exchange_rates` table, converted in stg_subsc
 
 The expected MRR is worked out by hand from the rule (the rate of the subscription's start date,
 else the latest earlier one; rate = units of the reporting currency per 1 unit), not by running
-our SQL. The DuckDB build and a SQLite warehouse build give the same rows."""
+our SQL. The DuckDB build and the SQLite and PostgreSQL warehouse builds give the same rows."""
 
 from __future__ import annotations
 
@@ -124,6 +124,38 @@ def test_a_sqlite_warehouse_gives_the_same_rows(built, tmp_path):
     got = con.execute("select customer_id, period_start, mrr, movement from customer_periods "
                       "order by 1, 2").fetchall()
     con.close()
+    assert [(c, str(p)[:10], round(float(m), 6), mv) for c, p, m, mv in got] == \
+        [(c, str(p)[:10], round(float(m), 6), mv) for c, p, m, mv in built]
+
+
+@pytest.mark.postgres
+def test_postgres_gives_the_same_rows(built, pg_dsn):
+    pytest.importorskip("sqlalchemy")
+    import psycopg
+
+    from saas_retention.builders.warehouse.run import build_on_warehouse
+
+    with psycopg.connect(pg_dsn, autocommit=True) as con:
+        con.execute('drop schema if exists "fx" cascade')
+        con.execute('create schema "fx"')
+        con.execute('create table "fx".subscriptions (subscription_id text, customer_id text, '
+                    'start_date date, end_date date, mrr double precision, currency text)')
+        with con.cursor() as cur:
+            cur.executemany('insert into "fx".subscriptions values (%s, %s, %s, %s, %s, %s)',
+                            [[v or None for v in r] for r in SUBSCRIPTIONS])
+        con.execute('create table "fx".exchange_rates (date date, currency text, '
+                    'rate double precision)')
+        with con.cursor() as cur:
+            cur.executemany('insert into "fx".exchange_rates values (%s, %s, %s)', RATES)
+    parts = dict(p.split("=") for p in pg_dsn.split())
+    url = (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
+           f"{parts['dbname']}")
+    result = build_on_warehouse(url, parse_settings(SETTINGS), schema="fx",
+                                target_schema="fx_out")
+    assert result.warnings == []
+    with psycopg.connect(pg_dsn) as con:
+        got = con.execute('select customer_id, period_start, mrr, movement from '
+                          '"fx_out".customer_periods order by 1, 2').fetchall()
     assert [(c, str(p)[:10], round(float(m), 6), mv) for c, p, m, mv in got] == \
         [(c, str(p)[:10], round(float(m), 6), mv) for c, p, m, mv in built]
 
