@@ -9,7 +9,8 @@ source; the month-end snapshot of customer_periods turns it into monthly MRR.
 
 The rules are written once over seven normalised relations (lines, invoices, prices,
 subscriptions, forever discounts, inclusive taxes, exchange rates); each Stripe schema (Stripe's
-own Data Pipeline / Sigma tables, Fivetran's) only says how its tables give those relations.
+own Data Pipeline / Sigma tables, Fivetran's, Airbyte's) only says how its tables give those
+relations.
 Engine differences (JSON members, dates, local days) come from the dialect registry.
 """
 
@@ -23,7 +24,13 @@ from sqlglot import exp
 from saas_retention.connectors import register
 from saas_retention.connectors.base import Connector, ConnectorCheck, ToolTable
 from saas_retention.core.contract import INTERVAL_TO_MONTHLY, monthly_amount
-from saas_retention.dialects import date_functions, json_text, time_functions, utc_to_local
+from saas_retention.dialects import (
+    date_functions,
+    json_text,
+    record_functions,
+    time_functions,
+    utc_to_local,
+)
 from saas_retention.relations.target import Target, cast, col, tool_table
 
 # Stripe's zero-decimal currencies (https://docs.stripe.com/currencies#zero-decimal): amounts
@@ -238,7 +245,105 @@ FIVETRAN = StripeSchema(
     rates=DATA_PIPELINE.rates,
 )
 
-SCHEMAS = {x.name: x for x in (DATA_PIPELINE, FIVETRAN)}
+
+# -- Airbyte's Stripe source -----------------------------------------------------------------------
+# Airbyte lands Stripe's API objects one stream per table with Stripe's API field names, nested
+# objects and arrays as JSON columns and times as epoch seconds (the stream schemas of
+# airbyte-integrations/connectors/source-stripe, docs/stripe.md#airbyte): a line's `price` and
+# `period` are objects, its `discount_amounts` and `tax_amounts` arrays; a price's interval is in
+# its `recurring` object. Airbyte has no discounts stream: a discount's coupon is read from the
+# `discount` object of the subscription it applies to, and the exchange rates are the same
+# `exchange_rates_from_usd` table as for the other schemas (Airbyte does not sync Stripe's rates).
+
+AIRBYTE_TABLES = (
+    ToolTable("invoice_line_items", ("id", "invoice_id", "subscription", "price", "type",
+                                     "proration", "amount", "currency", "period",
+                                     "discount_amounts", "tax_amounts")),
+    ToolTable("invoices", ("id", "status", "created")),
+    ToolTable("prices", ("id", "type", "recurring")),
+    ToolTable("subscriptions", ("id", "customer", "canceled_at", "ended_at", "discount")),
+    ToolTable("coupons", ("id", "duration")),
+    ToolTable("exchange_rates_from_usd", ("date", "sell_currency",
+                                          "buy_currency_exchange_rates")),
+)
+
+
+def _member(t: Target, doc: str, *path: str) -> exp.Expression:
+    """The scalar at ``path`` of the JSON column ``doc``, as text."""
+    return record_functions(t.dialect).text(c(doc), path)
+
+
+def _epoch(t: Target, value: exp.Expression) -> exp.Expression:
+    """Airbyte's epoch seconds → the naive UTC timestamp the rules read."""
+    return record_functions(t.dialect).epoch_to_utc(_number(value), 1)
+
+
+def _ab_lines(t: Target) -> exp.Select:
+    return exp.select(
+        _as(_text(c("id")), "line_id"), _as(_text(c("invoice_id")), "invoice_id"),
+        _as(_text(c("subscription")), "subscription_id"),
+        _as(_member(t, "price", "id"), "price_id"),
+        _as(exp.EQ(this=_text(c("type")), expression=s("subscription")), "is_subscription"),
+        _as(_is_true(c("proration")), "proration"),
+        _as(_number(c("amount")), "amount"),
+        _as(exp.func("lower", _text(c("currency"))), "currency"),
+        _as(_epoch(t, _member(t, "period", "start")), "period_start"),
+        _as(_epoch(t, _member(t, "period", "end")), "period_end"),
+    ).from_(tool_table(t, "invoice_line_items"))
+
+
+def _ab_line_amounts(t: Target, array: str, *keys: str) -> exp.Select:
+    """One row per element of a line's JSON array ``array``: the line and the elements'
+    ``keys`` (as text)."""
+    r = record_functions(t.dialect)
+    return (exp.select(_as(_text(c("id")), "line_id"),
+                       *(_as(r.element("e", (k,)), k) for k in keys))
+            .from_(tool_table(t, "invoice_line_items"))
+            .join(r.elements(c(array), "e"), join_type="cross", copy=False))
+
+
+def _ab_discount_amounts(t: Target) -> exp.Select:
+    coupons = exp.select(
+        _as(_member(t, "discount", "id"), "discount_id"),
+        _as(_member(t, "discount", "coupon", "id"), "coupon_id"),
+    ).distinct().from_(tool_table(t, "subscriptions")).where(
+        _member(t, "discount", "id").is_(exp.null()).not_())
+    amounts = _ab_line_amounts(t, "discount_amounts", "discount", "amount")
+    return _forever(t, exp.select(c("line_id", "a"), c("coupon_id", "d"),
+                                  _as(_number(c("amount", "a")), "amount"))
+                    .from_(amounts.subquery("a"))
+                    .join(coupons.subquery("d"), on=exp.EQ(
+                        this=c("discount_id", "d"), expression=c("discount", "a"))),
+                    "coupons")
+
+
+AIRBYTE = StripeSchema(
+    "airbyte", AIRBYTE_TABLES,
+    lines=_ab_lines,
+    invoices=lambda t: exp.select(_as(_text(c("id")), "invoice_id"),
+                                  _as(_text(c("status")), "status"),
+                                  _as(_epoch(t, c("created")), "invoice_at")
+                                  ).from_(tool_table(t, "invoices")),
+    prices=lambda t: exp.select(
+        _as(_text(c("id")), "price_id"), _as(_text(c("type")), "price_type"),
+        _as(_member(t, "recurring", "interval"), "interval"),
+        _as(_number(_member(t, "recurring", "interval_count")), "interval_count"),
+        _as(_member(t, "recurring", "usage_type"), "usage_type")).from_(
+        tool_table(t, "prices")),
+    subscriptions=lambda t: exp.select(
+        _as(_text(c("id")), "subscription_id"), _as(_text(c("customer")), "customer_id"),
+        _as(_epoch(t, c("canceled_at")), "canceled_at"),
+        _as(_epoch(t, c("ended_at")), "ended_at"),
+    ).from_(tool_table(t, "subscriptions")),
+    forever_discounts=_ab_discount_amounts,
+    inclusive_taxes=lambda t: exp.select(
+        c("line_id"), _as(_number(c("amount")), "amount"),
+    ).from_(_ab_line_amounts(t, "tax_amounts", "amount", "inclusive").subquery("ta")).where(
+        _is_true(c("inclusive"))),
+    rates=DATA_PIPELINE.rates,
+)
+
+SCHEMAS = {x.name: x for x in (DATA_PIPELINE, FIVETRAN, AIRBYTE)}
 
 
 # -- the rules ---------------------------------------------------------------------------------

@@ -66,6 +66,9 @@ TABLES: dict[str, Table] = {
                 _c("billing_interval_count", "number", False,
                    "a positive whole number: a term lasts this many billing intervals"),
                 _c("cancel_reason", "text", False),
+                _c("currency", "text", False,
+                   "ISO code of mrr's currency; none or reporting_currency: no conversion "
+                   "(docs/definitions.md#currencies)"),
             ),
             required=True,
             key=("subscription_id",),
@@ -100,6 +103,16 @@ TABLES: dict[str, Table] = {
                 _c("referred_at", "timestamp"),
                 _c("referred_customer_id", "id", False),
             ),
+        ),
+        Table(
+            "exchange_rates",
+            (
+                _c("date", "date", True, "the day the rate applies from"),
+                _c("currency", "text", True, "ISO code of the currency converted"),
+                _c("rate", "number", True, "units of reporting_currency per 1 unit of it"),
+            ),
+            description="Rates to the reporting currency, for subscriptions' currency column "
+            "(docs/definitions.md#currencies).",
         ),
         Table(
             "support_tickets",

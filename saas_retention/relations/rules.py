@@ -74,6 +74,11 @@ MESSAGES = {
     "unknown_customer": "rows of customers unknown to the customers/subscriptions tables; kept, "
                         "counted under their own id",
     "before_signup": "rows dated before the customer's signup_date; kept",
+    # docs/definitions.md#currencies: amounts in different currencies are never added up
+    "missing_rate": "amounts in a currency other than reporting_currency ({reporting}) with no "
+                    "exchange_rates row for that currency on or before the start_date: "
+                    "currencies are never added up unconverted",
+    "duplicate_rate": "more than one rate for the same currency and date",
 }
 
 # the subscription columns a subscription rule's examples show (those present)
@@ -84,7 +89,8 @@ CUSTOMER_COLUMN = {t: "referrer_customer_id" if t == "referrals" else "customer_
 
 
 def message(kind: str, settings: Settings) -> str:
-    return MESSAGES[kind].format(as_of=settings.as_of_date)
+    return MESSAGES[kind].format(as_of=settings.as_of_date,
+                                 reporting=settings.reporting_currency)
 
 
 def check_as_of(settings: Settings) -> None:
@@ -148,6 +154,14 @@ class RuleColumns(Protocol):
     def signup_date(self, column: str) -> exp.Expression | None:
         """The signup date of the customer the row names (in ``column``); None when the source
         has no signup dates."""
+
+    def outer(self, column: str) -> exp.Expression:
+        """The column qualified by the checked table: the row's value inside a correlated
+        subquery over ``other``."""
+
+    def other(self, table: str) -> tuple[exp.Expression, Callable[[str], exp.Expression]]:
+        """Another contract table (aliased ``sr_other``) for a correlated subquery, and its
+        columns by contract name, typed as staged."""
 
 
 Condition = Callable[[RuleColumns], "exp.Expression | None"]
@@ -327,6 +341,34 @@ def _dated(table: str) -> list[Rule]:
     ]
 
 
+def _code(value: exp.Expression) -> exp.Expression:
+    return exp.func("lower", exp.func("trim", value))
+
+
+def _missing_rate(r: RuleColumns) -> exp.Expression | None:
+    if not r.has("subscriptions", "currency"):
+        return None
+    code = _code(r.text("currency"))
+    foreign = exp.and_(r.value("currency").is_(exp.null()).not_(), exp.NEQ(
+        this=code, expression=exp.Literal.string(r.settings.reporting_currency)))
+    if not r.has("exchange_rates"):
+        return foreign
+    table, rate = r.other("exchange_rates")
+    found = exp.Exists(this=exp.select(exp.Literal.number(1)).from_(table).where(exp.and_(
+        exp.EQ(this=_code(rate("currency")), expression=_code(r.outer("currency"))),
+        exp.LTE(this=rate("date"), expression=r.day("start_date")),
+        rate("rate").is_(exp.null()).not_())))
+    return exp.and_(foreign, exp.Not(this=found))
+
+
+def _duplicate_rate(r: RuleColumns) -> exp.Expression:
+    table, rate = r.other("exchange_rates")
+    same = exp.select(exp.func("count", exp.Star())).from_(table).where(exp.and_(
+        exp.EQ(this=_code(rate("currency")), expression=_code(r.outer("currency"))),
+        exp.EQ(this=rate("date"), expression=r.outer("date")))).subquery()
+    return exp.GT(this=same, expression=exp.Literal.number(1))
+
+
 RULES: tuple[Rule, ...] = (
     *(Rule("required", table.name, c, lambda r, c=c: r.missing(c))
       for table in TABLES.values() for c in table.required_columns),
@@ -348,6 +390,10 @@ RULES: tuple[Rule, ...] = (
     Rule("unlisted_customer", "subscriptions", "customer_id",
          lambda r: _when(r.has("customers"), r.unknown_customer("customer_id")), "warning"),
     *(rule for table in DATED_TABLES for rule in _dated(table)),
+    Rule("missing_rate", "subscriptions", "currency", _missing_rate,
+         show=(*SUBSCRIPTION_SHOW, "currency")),
+    Rule("duplicate_rate", "exchange_rates", "rate", _duplicate_rate,
+         show=("date", "currency", "rate")),
 )
 
 

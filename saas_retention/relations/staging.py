@@ -33,8 +33,14 @@ def stg_subscriptions(t: Target) -> exp.Select:
 
     present_optional = set(t.optional_columns) | set(s.mapping(src).columns)
     contract = TABLES[src]
+    # the currency column is read only when the source has it (docs/definitions.md#currencies):
+    # without it the relation is what it always was
+    currency = ("currency" in present_optional if not t.typed
+                else t.has_column(src, "currency"))
     projections = []
     for c in contract.columns:
+        if c.name == "currency" and not currency:
+            continue
         if t.typed:
             projections.append(exp.alias_(typed_value(t, src, c.name), c.name))
             continue
@@ -54,17 +60,65 @@ def stg_subscriptions(t: Target) -> exp.Select:
     amount: exp.Expression = col("mrr")
     if s.mapping(src).amounts_per_interval:
         amount = monthly_amount(amount, col("billing_interval"), col("billing_interval_count"))
+    rated = currency and t.has_table("exchange_rates")
+    if currency:
+        amount = exp.Mul(this=amount, expression=_rate(t, rated))
     mrr = exp.Case(ifs=[exp.If(this=exp.func("coalesce", col("is_trial"), exp.false()),
                                true=exp.Literal.number(0))], default=amount)
     # money summed exactly, as in the DuckDB staging
     mrr = date_functions(t.dialect).money(mrr)
-    names = [c.name for c in contract.columns]
-    return exp.select(
+    names = [c.name for c in contract.columns if c.name != "currency"]
+    query = exp.select(
         *(exp.alias_(mrr, "mrr") if n == "mrr" else col(n) for n in names),
         *(col(d) for d in extras),
         *snapshot_index_columns(start, end, as_of, as_of_index, s.grain, s.week_start,
                                 t.dialect),
     ).from_(typed.subquery("contract"))
+    if rated:
+        query = query.join(_rate_spans(t).subquery("fx"), join_type="left", on=exp.and_(
+            exp.EQ(this=col("currency", "fx"), expression=_code(col("currency", "contract"))),
+            exp.LTE(this=col("valid_from", "fx"), expression=col("start_date", "contract")),
+            exp.or_(col("valid_to", "fx").is_(exp.null()),
+                    exp.LT(this=col("start_date", "contract"),
+                           expression=col("valid_to", "fx")))))
+    return query
+
+
+def _code(value: exp.Expression) -> exp.Expression:
+    """A currency code as compared: trimmed, lower case (as Stripe writes it)."""
+    return exp.func("lower", exp.func("trim", cast(value, "VARCHAR")))
+
+
+def _rate(t: Target, rated: bool) -> exp.Expression:
+    """The factor converting a subscription's amount to the reporting currency: 1 when its
+    currency is empty or the reporting one, else the rate of its start date (or the latest
+    earlier one); NULL only for rows the missing_rate rule refuses before staging."""
+    code = _code(col("currency", "contract"))
+    same = exp.or_(col("currency", "contract").is_(exp.null()),
+                   exp.EQ(this=code, expression=exp.Literal.string(
+                       t.settings.reporting_currency)))
+    return exp.Case(ifs=[exp.If(this=same, true=exp.Literal.number(1))],
+                    default=col("rate", "fx") if rated else exp.null())
+
+
+def _rate_spans(t: Target) -> exp.Select:
+    """exchange_rates as spans: each rate holds from its date until the currency's next
+    rate's date (docs/definitions.md#currencies)."""
+    src = "exchange_rates"
+    if t.typed:
+        day, code, rate = col("date"), col("currency"), col("rate")
+    else:
+        s = t.settings
+        day = t.cast(col(s.source_column(src, "date")), "DATE")
+        code = col(s.source_column(src, "currency"))
+        rate = cast(col(s.source_column(src, "rate")), "DOUBLE")
+    rows = exp.select(exp.alias_(_code(code), "currency"), exp.alias_(day, "valid_from"),
+                      exp.alias_(rate, "rate")).from_(source_table(t, src))
+    following = exp.Window(this=exp.func("lead", col("valid_from")),
+                           partition_by=[col("currency")],
+                           order=exp.Order(expressions=[exp.Ordered(this=col("valid_from"))]))
+    return exp.select(col("currency"), col("valid_from"), exp.alias_(following, "valid_to"),
+                      col("rate")).from_(rows.subquery("rates"))
 
 
 def stg_customers(t: Target) -> exp.Query:

@@ -468,6 +468,8 @@ BASE_VALUES = {
     "end_date": lambda i: ("", "", "2024-04-01")[i],
     "signup_date": lambda i: "2023-06-01",
     "mrr": lambda i: ("100", "20.5", "50")[i],
+    # the reporting currency: subscriptions need no rate, exchange_rates rows are valid
+    "currency": lambda i: "usd",
     "is_trial": lambda i: "false",
     "billing_interval": lambda i: ("month", "year", "month")[i],
     "billing_interval_count": lambda i: "1",

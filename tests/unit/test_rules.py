@@ -19,22 +19,27 @@ from saas_retention.core.errors import SourceProblems
 from saas_retention.relations.rules import RULES, message
 
 AS_OF = dt.date(2024, 6, 30)
-NUMBERS = {"mrr", "score", "billing_interval_count"}
+NUMBERS = {"mrr", "score", "billing_interval_count", "rate"}
 # every shared rule broken at least once (with amounts_per_interval); errors and warnings apart,
 # since a warehouse reports its warnings only when there is no error
 ERRORS = {
     "subscriptions": [
         "subscription_id,customer_id,start_date,end_date,mrr,billing_interval,"
-        "billing_interval_count",
-        "s1,c1,2024-01-01,,100,month,1", "s2,c2,2024-02-15,2024-01-01,50,year,1.5",
-        "s3,c2,2024-03-01,,-5,fortnight,0", "s4,,2024-01-01,,10,Month,-1",
-        "s5,c1,2024-01-01,,,week,1", "s6,c1,2024-01-01,,12,,2",
+        "billing_interval_count,currency",
+        # currencies: eur has a rate on or before s2's start, gbp none at all, jpy only a
+        # later one
+        "s1,c1,2024-01-01,,100,month,1,usd", "s2,c2,2024-02-15,2024-01-01,50,year,1.5,EUR",
+        "s3,c2,2024-03-01,,-5,fortnight,0,gbp", "s4,,2024-01-01,,10,Month,-1,jpy",
+        "s5,c1,2024-01-01,,,week,1,", "s6,c1,2024-01-01,,12,,2,",
         # the limits: an amount, and a monthly amount (4e11 a day), beyond the money type; a
         # date no period can have; a count beyond the longest term
-        "s7,c1,0024-01-01,,2e12,month,1", "s8,c1,2024-01-01,,4e11,day,1",
-        "s9,c1,2024-01-01,,10,month,1e9",
+        "s7,c1,0024-01-01,,2e12,month,1,", "s8,c1,2024-01-01,,4e11,day,1,",
+        "s9,c1,2024-01-01,,10,month,1e9,",
         # each within the money type, their customer's sum beyond it
-        "s10,c3,2024-01-01,,6e11,month,1", "s11,c3,2024-01-01,,6e11,month,1"],
+        "s10,c3,2024-01-01,,6e11,month,1,", "s11,c3,2024-01-01,,6e11,month,1,"],
+    # two rates for eur on one day (the codes compare trimmed and in lower case)
+    "exchange_rates": ["date,currency,rate", "2024-01-01,eur,1.1", "2024-01-01, EUR,1.2",
+                       "2024-02-01,jpy,0.007"],
     "customers": ["customer_id,signup_date", "c1,2024-01-01", "c2,2024-03-01",
                   "c3,0000-01-01"],
     "survey_responses": ["customer_id,responded_at,survey,score", "c1,2024-02-01,nps,11",

@@ -3,13 +3,15 @@ account of tests/fixtures/stripe (its README lists the cases and Stripe's pages)
 
 The expected monthly MRR below is worked out by hand from the rules of docs/stripe.md, with
 the arithmetic beside each number — never by running our SQL. The same account in Fivetran's
-schema gives the same MRR; DuckDB and the real PostgreSQL server give the same rows."""
+and Airbyte's schemas gives the same MRR; DuckDB and the real PostgreSQL server give the same
+rows."""
 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ import pytest
 from saas_retention.builders.duckdb.run import check
 from saas_retention.connectors import connector_for
 from saas_retention.core.config import parse_settings
-from saas_retention.core.errors import ConfigError, SourceError, SourceProblems
+from saas_retention.core.errors import SourceError, SourceProblems
 from saas_retention.dialects import SUPPORTED
 from saas_retention.relations.target import Target
 
@@ -245,6 +247,80 @@ def test_fivetran_schema_gives_the_same_mrr(built, tmp_path):
     assert rows == built[0]
 
 
+
+# -- Airbyte's schema -----------------------------------------------------------------------------
+
+def _epoch(text: str) -> int | str:
+    """A UTC timestamp of the fixture as Airbyte lands Stripe's times: epoch seconds."""
+    if not text:
+        return ""
+    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp())
+
+
+def airbyte_copy(target: Path) -> Path:
+    """The fixture account as Airbyte's Stripe source lands it (docs/stripe.md#airbyte; the
+    stream schemas of airbyte-integrations/connectors/source-stripe): Stripe's API field names,
+    nested objects and arrays as JSON text (a line's `price`, `period`, `discount_amounts`,
+    `tax_amounts`; a price's `recurring`; a subscription's `discount` with its coupon), times as
+    epoch seconds, no discounts stream."""
+    target.mkdir(parents=True, exist_ok=True)
+    discounts: dict[str, list[dict]] = {}
+    for r in _read("invoice_line_item_discount_amounts"):
+        discounts.setdefault(r["invoice_line_item_id"], []).append(
+            {"amount": int(r["amount"]), "discount": r["discount_id"]})
+    taxes: dict[str, list[dict]] = {}
+    for r in _read("invoice_line_item_tax_amounts"):
+        taxes.setdefault(r["invoice_line_item_id"], []).append(
+            {"amount": int(r["amount"]), "inclusive": r["inclusive"] == "true",
+             "tax_rate": r["tax_rate_id"]})
+    _write(target / "invoice_line_items.csv", [
+        {"id": r["id"], "object": "line_item", "invoice_id": r["invoice_id"],
+         "invoice": r["invoice_id"], "subscription": r["subscription_id"],
+         "price": json.dumps({"id": r["price_id"], "object": "price"}),
+         "type": r["source_type"], "proration": r["proration"], "amount": r["amount"],
+         "currency": r["currency"],
+         "period": json.dumps({"start": _epoch(r["period_start"]),
+                               "end": _epoch(r["period_end"])}),
+         "discount_amounts": json.dumps(discounts.get(r["id"], [])),
+         "tax_amounts": json.dumps(taxes.get(r["id"], [])), "quantity": r["quantity"]}
+        for r in _read("invoice_line_items")])
+    _write(target / "invoices.csv", [
+        {"id": r["id"], "status": r["status"], "created": _epoch(r["date"]),
+         "customer": r["customer_id"], "subscription": r["subscription_id"],
+         "currency": r["currency"]} for r in _read("invoices")])
+    _write(target / "prices.csv", [
+        {"id": r["id"], "type": r["type"], "currency": r["currency"],
+         "unit_amount": r["unit_amount"],
+         "recurring": json.dumps({"interval": r["recurring_interval"],
+                                  "interval_count": int(r["recurring_interval_count"]),
+                                  "usage_type": r["recurring_usage_type"]})
+         if r["type"] == "recurring" else ""} for r in _read("prices")])
+    coupons = {r["id"]: r for r in _read("coupons")}
+    by_subscription = {r["subscription_id"]: r for r in _read("discounts")}
+
+    def discount(subscription: str) -> str:
+        d = by_subscription.get(subscription)
+        if d is None:
+            return ""
+        k = coupons[d["coupon_id"]]
+        return json.dumps({"id": d["id"], "object": "discount", "coupon": {
+            "id": k["id"], "duration": k["duration"]}})
+    _write(target / "subscriptions.csv", [
+        {"id": r["id"], "customer": r["customer_id"], "status": r["status"],
+         "canceled_at": _epoch(r["canceled_at"]), "ended_at": _epoch(r["ended_at"]),
+         "discount": discount(r["id"])} for r in _read("subscriptions")])
+    _write(target / "coupons.csv", _read("coupons"))
+    shutil.copy(FIXTURE / "exchange_rates_from_usd.csv", target)
+    return target
+
+
+def test_airbyte_schema_gives_the_same_mrr(built, tmp_path):
+    source = airbyte_copy(tmp_path / "airbyte")
+    rows, report = periods(source, parse_settings({**SETTINGS, "stripe_schema": "airbyte"}))
+    assert report.warnings == []
+    assert rows == built[0]
+
+
 # -- every dialect, bad input ---------------------------------------------------------------------
 
 def test_the_connector_compiles_for_every_dialect():
@@ -261,12 +337,15 @@ def test_the_connector_compiles_for_every_dialect():
                                                               unsupported_level="raise")
     fivetran = connector_for(settings.with_overrides(stripe_schema="fivetran"),
                              "subscriptions")
+    airbyte = connector_for(settings.with_overrides(stripe_schema="airbyte"), "subscriptions")
     for dialect in ("duckdb", "postgres"):
         t = Target(dialect, settings.with_overrides(stripe_schema="fivetran"))
         assert "subscription_history" in fivetran.query(t).sql(dialect,
                                                                unsupported_level="raise")
         for check_ in fivetran.checks:
             check_.rows(t).sql(dialect, unsupported_level="raise")
+        t = Target(dialect, settings.with_overrides(stripe_schema="airbyte"))
+        assert "discount_amounts" in airbyte.query(t).sql(dialect, unsupported_level="raise")
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -276,8 +355,8 @@ def _copy(tmp_path: Path) -> Path:
 
 
 def test_missing_stripe_table_or_column_is_named(tmp_path):
-    with pytest.raises(ConfigError, match="'airbyte' is not supported by the 'stripe' "
-                                          "connector yet"):
+    # Airbyte's tables are not Stripe's own: the wrong schema setting names what is missing
+    with pytest.raises(SourceProblems, match=r"invoice_line_items\.subscription: column missing"):
         check(FIXTURE, parse_settings({**SETTINGS, "stripe_schema": "airbyte"}))
     src = _copy(tmp_path)
     (src / "coupons.csv").unlink()
@@ -322,25 +401,28 @@ def test_bad_lines_are_counted_with_examples(tmp_path):
 
 # -- PostgreSQL --------------------------------------------------------------------------------
 
-def _pg_type(column: str) -> str:
+def _pg_type(column: str, epochs: bool) -> str:
     if column in ("amount", "unit_amount", "quantity", "recurring_interval_count",
                   "duration_in_months", "percent_off"):
         return "bigint"
     if column in ("proration", "inclusive", "_fivetran_active"):
         return "boolean"
     if column in ("date", "created", "canceled_at", "ended_at", "period_start", "period_end"):
-        return "timestamp"
+        return "bigint" if epochs and column != "date" else "timestamp"
+    if column in ("price", "period", "discount_amounts", "tax_amounts", "recurring",
+                  "discount"):
+        return "jsonb"
     return "text"
 
 
-def _load_pg(con, schema: str, folder: Path) -> None:
+def _load_pg(con, schema: str, folder: Path, epochs: bool = False) -> None:
     con.execute(f'drop schema if exists "{schema}" cascade')
     con.execute(f'create schema "{schema}"')
     for path in sorted(folder.glob("*.csv")):
         with path.open() as f:
             rows = list(csv.DictReader(f))
         columns = list(rows[0])
-        typed = ", ".join(f'"{c}" {_pg_type(c)}' for c in columns)
+        typed = ", ".join(f'"{c}" {_pg_type(c, epochs)}' for c in columns)
         con.execute(f'create table "{schema}"."{path.stem}" ({typed})')
         marks = ", ".join(["%s"] * len(columns))
         with con.cursor() as cur:
@@ -359,11 +441,14 @@ def test_postgres_gives_the_same_rows(built, tmp_path, pg_dsn):
     parts = dict(p.split("=") for p in pg_dsn.split())
     url = (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
            f"{parts['dbname']}")
-    # Stripe's own schema, typed as the Data Pipeline lands it (the Fivetran variant shares
-    # every rule step; test_fivetran_schema_gives_the_same_mrr runs it on DuckDB)
-    for schema, folder, stripe_schema in (("stripe_dp", FIXTURE, "data_pipeline"),):
+    # Stripe's own schema, typed as the Data Pipeline lands it, and Airbyte's (JSON columns,
+    # epoch seconds: the engine-specific reads); the Fivetran variant shares every rule step
+    # and its plain columns, test_fivetran_schema_gives_the_same_mrr runs it on DuckDB
+    for schema, folder, stripe_schema in (
+            ("stripe_dp", FIXTURE, "data_pipeline"),
+            ("stripe_ab", airbyte_copy(tmp_path / "airbyte"), "airbyte")):
         with psycopg.connect(pg_dsn, autocommit=True) as con:
-            _load_pg(con, schema, folder)
+            _load_pg(con, schema, folder, epochs=stripe_schema == "airbyte")
         settings = parse_settings({**SETTINGS, "stripe_schema": stripe_schema})
         result = build_on_warehouse(url, settings, schema=schema, target_schema=f"{schema}_out")
         assert result.warnings == []

@@ -137,6 +137,13 @@ class _TypedColumns:
                               expression=col("customer_id", f"typed_{self.table}")))
                 .subquery())
 
+    def outer(self, column: str) -> exp.Expression:
+        return col(column, f"typed_{self.table}")
+
+    def other(self, table: str):
+        return (exp.alias_(exp.to_table(f"typed_{table}"), "sr_other", table=True),
+                lambda column: col(column, "sr_other"))
+
     def not_whole(self, column: str) -> exp.Expression:
         # a DOUBLE: a fraction, or inf/nan, which floor() leaves unchanged
         return exp.or_(exp.NEQ(this=col(column), expression=exp.func("floor", col(column))),

@@ -124,8 +124,10 @@ class _SourceColumns:
 
     def customer_total(self, column: str) -> exp.Expression:
         s = self.settings
-        name = s.source_table(self.table)
-        same = _table(name, self.build.schema)
+        # the relation the checks read: a connector's staged src_<table>, not the tool's table
+        # of the same name (Stripe's `subscriptions` has no mrr)
+        same = self.build._source(self.table)
+        name = same.name
         same.set("alias", exp.TableAlias(this=exp.to_identifier("sr_same")))
         value = cast(exp.column(s.source_column(self.table, column), "sr_same", quoted=True),
                      "DOUBLE")
@@ -134,6 +136,21 @@ class _SourceColumns:
                 .where(exp.EQ(this=exp.column(who, "sr_same", quoted=True),
                               expression=exp.column(who, name.split(".")[-1], quoted=True)))
                 .subquery())
+
+    def outer(self, column: str) -> exp.Expression:
+        return exp.column(self.settings.source_column(self.table, column),
+                          self.build._source(self.table).name, quoted=True)
+
+    def other(self, table: str):
+        other = self.build._source(table)
+        other.set("alias", exp.TableAlias(this=exp.to_identifier("sr_other")))
+
+        def column(name: str) -> exp.Expression:
+            value = exp.column(self.settings.source_column(table, name), "sr_other",
+                               quoted=True)
+            kind = TABLES[table].column(name).kind
+            return self.t.cast(value, {"date": "DATE", "number": "DOUBLE"}.get(kind, "VARCHAR"))
+        return other, column
 
     def not_whole(self, column: str) -> exp.Expression:
         # a value the terms' cast to INT (relations/terms.py) would change is not a whole
@@ -314,7 +331,7 @@ class WarehouseBuild:
         tz_columns: set[str] = set()
         # contract table -> the connector it comes from (saas_retention/connectors)
         self.connectors: dict[str, Connector] = {}
-        for contract in ("subscriptions", "customers", *DATED_TABLES):
+        for contract in ("subscriptions", "customers", *DATED_TABLES, "exchange_rates"):
             connector = connector_for(s, contract)
             if connector is not None:
                 self.connectors[contract] = connector
@@ -391,7 +408,7 @@ class WarehouseBuild:
             optional_columns=frozenset(c for c in present["subscriptions"]
                                        if not TABLES["subscriptions"].column(c).required),
             source_schema=self.schema, relation_schema=self.target_schema,
-            tables=frozenset(t for t in present if t in DATED_TABLES),
+            tables=frozenset(t for t in present if t in DATED_TABLES or t == "exchange_rates"),
             columns=frozenset(f"{t}.{c}" for t in present if t != "subscriptions"
                               for c in present[t]),
             tz_columns=frozenset(tz_columns),
@@ -407,6 +424,7 @@ class WarehouseBuild:
         problems = self._subscription_problems(conn, target)
         problems += self._customer_problems(conn, target)
         problems += self._dated_problems(conn, target)
+        problems += self._rate_problems(conn, target)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             raise SourceProblems(errors)
@@ -524,6 +542,15 @@ class WarehouseBuild:
                 show += [c("survey"), c("score")]
             problems += self._run_rules(conn, table, checks, show, known, who)
         return problems
+
+    def _rate_problems(self, conn, t: Target) -> list[Problem]:
+        """exchange_rates (docs/definitions.md#currencies), when the source has it."""
+        if "exchange_rates" not in self.present:
+            return []
+        show = [exp.column(self.settings.source_column("exchange_rates", n), quoted=True)
+                for n in ("date", "currency", "rate")]
+        return self._run_rules(conn, "exchange_rates", self._checks(t, "exchange_rates", None),
+                               show, None, "currency")
 
     def _run_rules(self, conn, table: str, rules: list[Check], show: list[exp.Column],
                    known: exp.Subquery | None, who: str) -> list[Problem]:
