@@ -15,11 +15,12 @@ import nox
 nox.options.sessions = ["all"]
 nox.options.reuse_existing_virtualenvs = True
 
-# Two lanes of sessions that run at the same time. One pytest process keeps a 2-core machine
-# busy ~40 % of the time (Python between queries, servers and browsers waiting on each other):
-# measured on CI, 77 % CPU of one core over a 59-minute serial run. Each lane is about half of
-# the work; within a lane, sessions run in order.
-LANES = [["lint", "generated", "tests-newest"], ["tests-superset-pins", "superset", "dbt"]]
+# Lanes of sessions that run at the same time. One pytest process keeps a 2-core machine busy
+# ~40 % of the time (Python between queries, servers and browsers waiting on each other):
+# measured on CI, 77 % CPU of one core over a 59-minute serial run. Each lane is about a third
+# of the work (two lanes measured 40 minutes: the second held two-thirds); within a lane,
+# sessions run in order.
+LANES = [["lint", "tests-newest"], ["tests-superset-pins"], ["generated", "superset", "dbt"]]
 # pytest-xdist workers per test session, one test module per worker at a time (module-scoped
 # fixtures — a PostgreSQL database, a build — stay shared by the module's tests)
 XDIST = ["-n", "2", "--dist", "loadfile"]
@@ -109,7 +110,7 @@ def dbt(session: nox.Session) -> None:
 
 @nox.session(name="all", python=False)
 def all_sessions(session: nox.Session) -> None:
-    """Every session above, in the two ``LANES`` at once; each lane's output is printed whole
+    """Every session above, in the ``LANES`` at once; each lane's output is printed whole
     when it ends (``.nox/lane-N.log``), then the time each lane took. Fails if any session
     failed. Extra arguments are passed to nox (e.g. ``-- --no-install``)."""
     Path(".nox").mkdir(exist_ok=True)
