@@ -84,7 +84,21 @@ def answer(api: RestClient, context: dict) -> tuple[int, str]:
     if status != 200:
         return status, json.dumps(body)[:2000]
     results = [{"colnames": r.get("colnames"), "data": r.get("data")} for r in body["result"]]
-    return status, json.dumps(results, sort_keys=True, default=str)
+    return status, json.dumps(_rounded(results), sort_keys=True, default=str)
+
+
+def _rounded(value):
+    """Floats to 12 significant digits: a chart that sums DOUBLE columns over customers (the
+    12-month NRR over ``trailing_year_customers``) gets its last bit from DuckDB's parallel
+    summation order, so the same data answers 1.011908602594787 or 1.0119086025947877. Two
+    different data sets still differ in every chart far above that."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 def answers(api: RestClient, contexts: dict[str, dict]) -> dict[str, str]:
