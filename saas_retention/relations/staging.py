@@ -68,8 +68,13 @@ def stg_subscriptions(t: Target) -> exp.Select:
     # money summed exactly, as in the DuckDB staging
     mrr = date_functions(t.dialect).money(mrr)
     names = [c.name for c in contract.columns if c.name != "currency"]
+    # the amounts' currency leaves staging only as a period dimension
+    # (tables.subscriptions.dimensions: [currency]); the rates' join has a column of that name
+    kept = ([exp.alias_(col("currency", "contract"), "currency")]
+            if currency and "currency" in t.period_dimensions else [])
     query = exp.select(
         *(exp.alias_(mrr, "mrr") if n == "mrr" else col(n) for n in names),
+        *kept,
         *(col(d) for d in extras),
         *snapshot_index_columns(start, end, as_of, as_of_index, s.grain, s.week_start,
                                 t.dialect),

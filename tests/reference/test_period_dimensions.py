@@ -56,6 +56,9 @@ def tables() -> dict[str, str]:
             "subscription_id,customer_id,start_date,end_date,mrr,billing_interval,plan,currency",
             SUBS),
         "customers": engagement.csv("customer_id,signup_date,plan,segment", CUSTOMERS),
+        # `currency` is also the amounts' currency (docs/definitions.md#currencies): at a rate
+        # of 1 the amounts, and so the hand-worked periods, stay as written
+        "exchange_rates": "date,currency,rate\n2020-01-01,EUR,1\n2020-01-01,GBP,1",
     }
 
 
