@@ -1,8 +1,8 @@
 """Test matrix: the newest releases and Superset 6.1's pins (sqlglot 28.10.x, pyarrow 18.x,
 duckdb 1.x). Run everything with ``python3 -m nox`` (the session ``all``: every other session,
-in two lanes at once); one session with ``-s``; a session's pytest arguments after ``--``
-(``nox -s tests-newest -- -m postgres -x``). The tiers (pytest markers) and what each session
-runs: docs/testing.md."""
+in the lanes of ``LANES`` at once); one session with ``-s``; a session's pytest arguments
+after ``--`` (``nox -s tests-newest -- -m postgres -x``). The tiers (pytest markers) and
+what each session runs: docs/testing.md."""
 
 import os
 import subprocess
@@ -33,7 +33,7 @@ PINS = {
 }
 # Every tier but Superset's and dbt's: the newest releases run each test once here, and in
 # tests-spark (Spark's tier, split off so that another lane can take it).
-EVERY_TIER_BUT_SUPERSET = "not (superset or dbt or spark)"
+NEWEST_TIERS = "not (superset or dbt or spark)"
 # Under Superset's pins: what runs in the package's own code with those sqlglot, pyarrow and
 # duckdb versions (compiling, DuckDB builds, Arrow UDFs, the bundle) and the in-process and
 # PostgreSQL engines. Spark and MariaDB add a JVM and a server for the same SQL compiled by the
@@ -52,7 +52,7 @@ def _tests(session: nox.Session, deps: str, tiers: str) -> None:
 
 @nox.session(name="tests-newest")
 def tests_newest(session: nox.Session) -> None:
-    _tests(session, "newest", EVERY_TIER_BUT_SUPERSET)
+    _tests(session, "newest", NEWEST_TIERS)
 
 
 @nox.session(name="tests-spark")
