@@ -1,13 +1,15 @@
 """A real Superset 6.1 for the ``superset`` tier: SQLite metadata, an admin with a generated
 password, the demo DuckDB built beside it, served by ``superset run`` on 127.0.0.1 (a free
-port). Shared by the end-to-end test modules; each module starts its own server, and its
-timings and log go to ``$SUPERSET_ARTIFACTS`` under the module's own name.
+port). Shared by the end-to-end test modules; each module starts its own server (on a copy of
+one metadata database migrated once per process), and its timings and log go to
+``$SUPERSET_ARTIFACTS`` under the module's own name.
 
 Import only where Superset is installed (the test modules skip first).
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import os
@@ -16,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -90,22 +93,21 @@ class Server:
         return (self.folder / "superset.log").read_text(errors="replace")
 
 
-@contextmanager
-def running_superset(folder: Path, timings: dict[str, float], artifact_prefix: str = ""
-                     ) -> Iterator[Server]:
-    """Set up and serve a Superset in ``folder``; stop it and save its log and the timings
-    (``<prefix>timings.json``, ``<prefix>superset.log``) afterwards."""
-    exe = superset_executable()
-    write_config(folder)
-    env = superset_env(folder)
-    password = secrets.token_urlsafe(12)
+_TEMPLATE: list[tuple[Path, str]] = []  # (folder, admin password): made once per process
 
-    def timed(name: str, started: float) -> None:
-        timings[name] = round(time.perf_counter() - started, 2)
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(1) as pool:
-        building = pool.submit(build_demo, folder)
+def _metadata_template(timed) -> tuple[Path, str]:
+    """A migrated metadata database with its admin and roles (``db upgrade``, ``fab
+    create-admin``, ``init``), made once per test process and copied into each server's
+    folder: the three commands cost about 30 s a server on a quiet machine, three times that
+    beside the other CI lanes. The secret key goes with it (it encrypts the metadata)."""
+    if not _TEMPLATE:
+        exe = superset_executable()
+        folder = Path(tempfile.mkdtemp(prefix="superset_metadata_"))
+        atexit.register(shutil.rmtree, folder, True)
+        write_config(folder)
+        env = superset_env(folder)
+        password = secrets.token_urlsafe(12)
         step = time.perf_counter()
         _run([exe, "db", "upgrade"], env, "superset db upgrade")
         timed("superset db upgrade", step)
@@ -117,6 +119,29 @@ def running_superset(folder: Path, timings: dict[str, float], artifact_prefix: s
         step = time.perf_counter()
         _run([exe, "init"], env, "superset init")
         timed("superset init", step)
+        _TEMPLATE.append((folder, password))
+    return _TEMPLATE[0]
+
+
+@contextmanager
+def running_superset(folder: Path, timings: dict[str, float], artifact_prefix: str = ""
+                     ) -> Iterator[Server]:
+    """Set up and serve a Superset in ``folder``; stop it and save its log and the timings
+    (``<prefix>timings.json``, ``<prefix>superset.log``) afterwards."""
+    exe = superset_executable()
+
+    def timed(name: str, started: float) -> None:
+        timings[name] = round(time.perf_counter() - started, 2)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(1) as pool:
+        building = pool.submit(build_demo, folder)
+        template, password = _metadata_template(timed)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("secret_key", "superset.db"):
+            shutil.copy2(template / name, folder / name)
+        write_config(folder)
+        env = superset_env(folder)
         database = building.result()
     timed("set-up (metadata and demo build in parallel)", started)
     port = free_port()

@@ -292,6 +292,7 @@ def test_chained_refreshes_equal_one_full_rebuild(base, tmp_path):
     assert_same_database(db, tmp_path / "full.duckdb")
 
 
+@pytest.mark.slow
 def test_randomised_appends_and_edits_around_the_boundary(base, tmp_path):
     """Random cut days and random edits on either side of the last covered day: an edit
     before it must fall back, anything else must refresh; both must equal a full rebuild."""
@@ -398,6 +399,7 @@ def test_refresh_killed_at_random_points_leaves_the_previous_database(base, tmp_
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow
 def test_cli_says_what_it_did(base, tmp_path):
     before = _source(base, tmp_path / "before.duckdb", [_events_until("2024-08-19")])
     after = _source(base, tmp_path / "after.duckdb", [_events_until("2024-08-20")])
@@ -517,6 +519,7 @@ def test_incremental_models_declare_day_keys():
                         "time_of_use": "period"}
 
 
+@pytest.mark.slow
 def test_bench_measures_a_refresh_that_equals_the_full_rebuild(tmp_path):
     """The benchmark's figure is only worth something if the refresh it times is right."""
     from saas_retention.bench.incremental import markdown, measure
