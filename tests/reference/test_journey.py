@@ -102,6 +102,27 @@ def test_funnel_by_signup_cohort(con):
     assert sum(r["customers"] for k, r in got.items() if k[1] == 1) == total["customers"]
 
 
+def test_cohort_funnels_add_up_to_the_funnel(con):
+    """The Journey dashboard sums the cohorts of the chosen signup months: over all of them,
+    the sums and the ratios of sums are the whole funnel's."""
+    funnel_rows = rows(con, "select * from journey_funnel order by step_number")
+    cohorts = rows(con, "select * from journey_funnel_cohorts")
+    for whole in funnel_rows:
+        mine = [r for r in cohorts if r["step_number"] == whole["step_number"]]
+        customers = sum(r["customers"] for r in mine)
+        previous = sum(r["previous_step_customers"] for r in mine)
+        signed_up = sum(r["signed_up_customers"] for r in mine)
+        assert customers == whole["customers"]
+        assert 100 * customers / previous == pytest.approx(whole["conversion_from_previous"])
+        assert 100 * customers / signed_up == pytest.approx(whole["conversion_overall"])
+    for r in cohorts:  # each cohort's own ratios, from its own counts (NULL over nobody)
+        if r["previous_step_customers"]:
+            assert r["conversion_from_previous"] == pytest.approx(
+                100 * r["customers"] / r["previous_step_customers"])
+        else:
+            assert r["conversion_from_previous"] is None
+
+
 def test_any_event_activates_when_no_event_is_configured(tmp_path):
     _, c = build_tables(tmp_path, source(), as_of=AS_OF, journey_window_days=WINDOW)
     try:

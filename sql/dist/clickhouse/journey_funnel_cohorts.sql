@@ -1284,7 +1284,9 @@ WITH stg_subscriptions AS MATERIALIZED (
       100 * (
         CAST(customers AS Nullable(Float64)) / nullIf(CAST(signed_up AS Nullable(Float64)), 0)
       )
-    ) AS conversion_overall
+    ) AS conversion_overall,
+    previous_customers AS previous_step_customers,
+    signed_up AS signed_up_customers
   FROM journey_funnel_cohorts__steps AS steps
 )
 SELECT

@@ -1235,7 +1235,9 @@ WITH stg_subscriptions AS (
       100 * (
         CAST(customers AS DOUBLE) / NULLIF(CAST(signed_up AS DOUBLE), 0)
       )
-    ) AS conversion_overall
+    ) AS conversion_overall,
+    previous_customers AS previous_step_customers,
+    signed_up AS signed_up_customers
   FROM journey_funnel_cohorts__steps AS steps
 )
 SELECT

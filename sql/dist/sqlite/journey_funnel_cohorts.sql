@@ -1247,7 +1247,9 @@ WITH stg_subscriptions AS (
       100 * (
         CAST(customers AS REAL) / NULLIF(CAST(signed_up AS REAL), 0)
       )
-    ) AS conversion_overall
+    ) AS conversion_overall,
+    previous_customers AS previous_step_customers,
+    signed_up AS signed_up_customers
   FROM journey_funnel_cohorts__steps AS steps
 )
 SELECT

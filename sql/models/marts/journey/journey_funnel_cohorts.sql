@@ -72,7 +72,9 @@ final as (
         customers,
         customers_any_order,
         pct(customers, previous_customers) as conversion_from_previous,
-        pct(customers, signed_up) as conversion_overall
+        pct(customers, signed_up) as conversion_overall,
+        previous_customers as previous_step_customers,
+        signed_up as signed_up_customers
     from steps
 )
 
