@@ -73,6 +73,8 @@ LABEL_COLORS = {
     "Returning": BLUE, "Resurrecting": TEAL, "Dormant": GREY,
     "Customer churn rate": RED, "Customer retention rate (CRR)": BLUE,
     "Due": GREY, "Renewed": GREEN,
+    # a saved metric's series is keyed by the metric's name, not by the verbose name shown
+    "crr": BLUE, "customer_churn_rate": RED,
 }
 # Each dataset (extra), chart (params) and dashboard (json_metadata) carries the digest of its
 # own definition, so an installer sees what is already up to date and imports nothing twice.

@@ -59,13 +59,18 @@ def generated_dirs() -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m saas_retention.generate [ROOT] [--only PREFIX]``."""
-    argv = list(argv or [])
-    only = ""
-    if "--only" in argv:
-        i = argv.index("--only")
-        only = argv[i + 1]
-        del argv[i:i + 2]
-    root = Path(argv[0]) if argv else ROOT
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m saas_retention.generate",
+        description="Regenerate every committed generated file (shipped SQL per dialect, the "
+                    "metrics reference, the demo Superset bundle) from the templates.")
+    parser.add_argument("root", nargs="?", type=Path, default=ROOT,
+                        help="the checkout to write into (default: this one)")
+    parser.add_argument("--only", default="", metavar="PREFIX",
+                        help="only the files whose path starts with PREFIX, e.g. dashboards/")
+    args = parser.parse_args(list(argv or []))
+    root, only = args.root, args.only
     made = artefacts()
     for folder in generated_dirs():
         if str(folder).startswith(only) and (root / folder).is_dir():
