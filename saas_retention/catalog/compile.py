@@ -256,6 +256,51 @@ def expand_period_dimensions(tree: exp.Expression, dimensions: Sequence[str]) ->
     return tree
 
 
+def expand_period_dimension_rows(tree: exp.Expression, dimensions: Sequence[str]
+                                 ) -> exp.Expression:
+    """For the marts that split customer rows by dimension value (customer_value):
+
+    - ``select sr_period_dimension_rows(rows)`` -> every row of ``rows`` (a relation with
+      customer_id, period_index, mrr, previous_mrr and movement, and a column per period
+      dimension) once under each period dimension, with ``dimension`` and ``dimension_value``
+      (NULL as '(none)', as for customer dimensions; a row neither paying nor paying before
+      has no value and counts nothing, so it is left out); no row without period dimensions;
+    - ``sr_not_a_period_dimension(dimension)`` in a WHERE -> ``dimension NOT IN (...)``, so a
+      customer dimension of the same name gives way; the WHERE goes without period
+      dimensions."""
+    import sqlglot
+
+    for call in list(tree.find_all(exp.Anonymous)):
+        name = call.name.lower()
+        if name == "sr_not_a_period_dimension":
+            where = call.find_ancestor(exp.Where)
+            if not dimensions:
+                where.pop()
+            else:
+                call.replace(exp.Not(this=exp.In(
+                    this=call.expressions[0].copy(),
+                    expressions=[exp.Literal.string(d) for d in dimensions])))
+        elif name == "sr_period_dimension_rows":
+            select = call.find_ancestor(exp.Select)
+            rows = call.expressions[0].name
+            keep = "customer_id, period_index, mrr, previous_mrr, movement"
+            if not dimensions:
+                body = sqlglot.parse_one(
+                    f"select {keep}, '' as dimension, '' as dimension_value from {rows} "
+                    "where 1 = 0", read="duckdb")
+            else:
+                parts = [sqlglot.parse_one(
+                    f"select {keep}, '{d}' as dimension, "
+                    f"coalesce(cast(\"{d}\" as varchar), '(none)') as dimension_value "
+                    f"from {rows} where \"{d}\" is not null or mrr > 0 or previous_mrr > 0",
+                    read="duckdb") for d in dimensions]
+                body = parts[0]
+                for part in parts[1:]:
+                    body = exp.union(body, part, distinct=False)
+            select.replace(body)
+    return tree
+
+
 def _date_pseudo_functions(dialect: str) -> dict[str, Callable[[exp.Expression], exp.Expression]]:
     from saas_retention.dialects.periods import (
         day_number_sql,
@@ -319,6 +364,8 @@ def model_ast(
     tree = expand_dimensions(tree, dimensions)
     if "sr_period_dimensions" in model.sql.lower():
         tree = expand_period_dimensions(tree, params.get("subscription_dimensions") or ())
+    if "sr_period_dimension_rows" in model.sql.lower():
+        tree = expand_period_dimension_rows(tree, params.get("subscription_dimensions") or ())
     if "sr_retention_curves" in model.sql.lower():
         tree = expand_retention_curves(tree, params.get("retention_curves"), copy=False)
     tree = bind_params(tree, {k: params[k] for k in model.params if k in params}, model.name,

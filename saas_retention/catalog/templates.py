@@ -33,7 +33,8 @@ BASE_RELATIONS = {f"stg_{t}" for t in TABLES} | {
     "calendar", "calendar_days", "stg_customer_dimensions", "stg_subscription_terms"}
 # Pseudo-functions expanded by the compiler, not metric functions.
 PSEUDO_FUNCTIONS = {"sr_dimensions", "sr_day_index", "sr_month_index", "sr_month_start",
-                    "sr_retention_curves", "sr_period_dimensions"}
+                    "sr_retention_curves", "sr_period_dimensions", "sr_period_dimension_rows",
+                    "sr_not_a_period_dimension"}
 # Functions only DuckDB has (Arrow UDFs registered by udfs, list aggregation): a model calling
 # one must declare `engines: [duckdb]`.
 DUCKDB_ONLY_FUNCTIONS = {"sbg_fit", "list", "classify_sentiment"}

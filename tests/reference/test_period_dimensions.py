@@ -107,3 +107,54 @@ def test_an_unknown_period_dimension_names_table_and_column(tmp_path):
         build(tmp_path, {"subscriptions": {"dimensions": ["tier"]}}, ["customer_periods"])
     text = str(info.value)
     assert "subscriptions" in text and "tier" in text and "plan" in text
+
+
+@pytest.fixture(scope="module")
+def value_rows(tmp_path_factory):
+    con = build(tmp_path_factory.mktemp("plan_value"),
+                {"subscriptions": {"dimensions": ["plan"]}},
+                ["customer_periods", "customer_value"])
+    try:
+        return (rows(con, "select * from customer_periods"),
+                rows(con, "select * from customer_value"))
+    finally:
+        con.close()
+
+
+def test_customer_value_splits_by_the_plan_of_each_period(value_rows):
+    """customer_value under a period dimension counts each customer-period under that
+    period's plan: an upgrade moves the customer from starter to pro in March, and the May
+    churn is a churn of pro. Expected counts by hand from SUBS; MRR from customer_periods."""
+    periods, value = value_rows
+    got = {(r["date_month"].month, r["dimension_value"]): r for r in value
+           if r["dimension"] == "plan"}
+    # starter: u and a in Jan and Feb; a alone once u upgrades (March) and a's add-on wins
+    assert [got[(m, "starter")]["customers"] for m in (1, 2, 3)] == [2, 2, 0]
+    assert [got[(m, "pro")]["customers"] for m in (2, 3, 4, 5)] == [0, 1, 1, 0]
+    assert got[(5, "pro")]["customers_churned"] == 1  # u's churn counts under the plan it left
+    assert got[(3, "addon")]["customers"] == 1 and got[(3, "basic")]["customers"] == 1
+    # the customer-level plan ("legacy") gives way; segment stays a customer dimension
+    assert not any(r["dimension_value"] == "legacy" for r in value)
+    assert {r["dimension_value"] for r in value if r["dimension"] == "segment"} == {
+        "smb", "mid"}
+    # every period's MRR under the plans adds up to the period's MRR (nothing dropped)
+    total = {}
+    for r in periods:
+        total[r["date_month"].month] = total.get(r["date_month"].month, 0) + float(r["mrr"])
+    for month, mrr in total.items():
+        by_plan = sum(r["mrr"] for (m, _v), r in got.items() if m == month)
+        assert by_plan == pytest.approx(mrr)
+        (overall,) = [r for r in value if r["dimension"] == "all"
+                      and r["date_month"].month == month]
+        assert overall["mrr"] == pytest.approx(mrr)
+
+
+def test_customer_value_without_period_dimensions_splits_by_customer_columns(tmp_path):
+    con = build(tmp_path, {}, ["customer_periods", "customer_value"])
+    try:
+        plans = {r[0] for r in con.execute(
+            "select distinct dimension_value from customer_value where dimension = 'plan'"
+        ).fetchall()}
+    finally:
+        con.close()
+    assert plans == {"legacy"}

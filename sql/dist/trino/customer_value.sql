@@ -586,11 +586,25 @@ WITH stg_subscriptions AS (
     movement
   FROM customer_periods
 ), customer_value__dimensions AS (
+  /* each customer's dimension values; a period dimension of the same name */
+  /* (tables.subscriptions.dimensions) replaces the customer's */
   SELECT
     customer_id,
     dimension,
     dimension_value
   FROM stg_customer_dimensions
+), customer_value__period_dimension_rows AS (
+  SELECT
+    customer_id,
+    period_index,
+    mrr,
+    previous_mrr,
+    movement,
+    '' AS dimension,
+    '' AS dimension_value
+  FROM customer_periods
+  WHERE
+    1 = 0
 ), customer_value__periods AS (
   SELECT
     period_index,
@@ -601,22 +615,49 @@ WITH stg_subscriptions AS (
     dimension,
     dimension_value
   FROM customer_value__dimensions AS dimensions
-), customer_value__counts AS (
+  UNION
+  SELECT DISTINCT
+    dimension,
+    dimension_value
+  FROM customer_value__period_dimension_rows AS period_dimension_rows
+), customer_value__dimension_rows AS (
+  /* the customer rows under each dimension value: a customer dimension holds in every */
+  /* period, a period dimension is the period's own */
   SELECT
+    customer_rows.customer_id,
     customer_rows.period_index,
+    customer_rows.mrr,
+    customer_rows.previous_mrr,
+    customer_rows.movement,
     dimensions.dimension,
-    dimensions.dimension_value,
-    SUM(CASE WHEN customer_rows.mrr > 0 THEN 1 ELSE 0 END) AS customers,
-    SUM(CASE WHEN customer_rows.previous_mrr > 0 THEN 1 ELSE 0 END) AS customers_start,
-    SUM(CASE WHEN customer_rows.movement = 'churn' THEN 1 ELSE 0 END) AS customers_churned,
-    SUM(customer_rows.mrr) AS mrr
+    dimensions.dimension_value
   FROM customer_value__customer_rows AS customer_rows
   INNER JOIN customer_value__dimensions AS dimensions
     ON dimensions.customer_id = customer_rows.customer_id
+  UNION ALL
+  SELECT
+    customer_id,
+    period_index,
+    mrr,
+    previous_mrr,
+    movement,
+    dimension,
+    dimension_value
+  FROM customer_value__period_dimension_rows AS period_dimension_rows
+), customer_value__counts AS (
+  SELECT
+    period_index,
+    dimension,
+    dimension_value,
+    SUM(CASE WHEN mrr > 0 THEN 1 ELSE 0 END) AS customers,
+    SUM(CASE WHEN previous_mrr > 0 THEN 1 ELSE 0 END) AS customers_start,
+    SUM(CASE WHEN movement = 'churn' THEN 1 ELSE 0 END) AS customers_churned,
+    SUM(mrr) AS mrr
+  FROM customer_value__dimension_rows AS dimension_rows
   GROUP BY
-    customer_rows.period_index,
-    dimensions.dimension,
-    dimensions.dimension_value
+    period_index,
+    dimension,
+    dimension_value
 ), customer_value__dense AS (
   /* every group in every period, so the trailing window counts periods, not rows */
   SELECT

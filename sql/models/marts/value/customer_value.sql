@@ -1,5 +1,6 @@
 -- customer_value: ARPA, ARR, trailing churn and formula CLTV per period, overall ("all") and
--- per value of every customer dimension (plan, segment…)
+-- per value of every customer dimension (plan, segment…) and period dimension
+-- (tables.subscriptions.dimensions: the plan of each period)
 with customer_rows as (
     select
         customer_id,
@@ -11,11 +12,20 @@ with customer_rows as (
 ),
 
 dimensions as (
+    -- each customer's dimension values; a period dimension of the same name
+    -- (tables.subscriptions.dimensions) replaces the customer's
     select
         customer_id,
         dimension,
         dimension_value
     from stg_customer_dimensions
+    where sr_not_a_period_dimension(dimension)
+),
+
+period_dimension_rows as (
+    -- each customer row under its period's value of every period dimension (the paying
+    -- subscription's plan that period, as in customer_periods); none without them
+    select sr_period_dimension_rows(customer_periods)
 ),
 
 periods as (
@@ -30,20 +40,49 @@ dimension_groups as (
         dimension,
         dimension_value
     from dimensions
+    union
+    select distinct
+        dimension,
+        dimension_value
+    from period_dimension_rows
+),
+
+dimension_rows as (
+    -- the customer rows under each dimension value: a customer dimension holds in every
+    -- period, a period dimension is the period's own
+    select
+        customer_rows.customer_id,
+        customer_rows.period_index,
+        customer_rows.mrr,
+        customer_rows.previous_mrr,
+        customer_rows.movement,
+        dimensions.dimension,
+        dimensions.dimension_value
+    from customer_rows
+    inner join dimensions on dimensions.customer_id = customer_rows.customer_id
+    union all
+    select
+        customer_id,
+        period_index,
+        mrr,
+        previous_mrr,
+        movement,
+        dimension,
+        dimension_value
+    from period_dimension_rows
 ),
 
 counts as (
     select
-        customer_rows.period_index,
-        dimensions.dimension,
-        dimensions.dimension_value,
-        sum(case when customer_rows.mrr > 0 then 1 else 0 end) as customers,
-        sum(case when customer_rows.previous_mrr > 0 then 1 else 0 end) as customers_start,
-        sum(case when customer_rows.movement = 'churn' then 1 else 0 end) as customers_churned,
-        sum(customer_rows.mrr) as mrr
-    from customer_rows
-    inner join dimensions on dimensions.customer_id = customer_rows.customer_id
-    group by customer_rows.period_index, dimensions.dimension, dimensions.dimension_value
+        period_index,
+        dimension,
+        dimension_value,
+        sum(case when mrr > 0 then 1 else 0 end) as customers,
+        sum(case when previous_mrr > 0 then 1 else 0 end) as customers_start,
+        sum(case when movement = 'churn' then 1 else 0 end) as customers_churned,
+        sum(mrr) as mrr
+    from dimension_rows
+    group by period_index, dimension, dimension_value
 ),
 
 dense as (
