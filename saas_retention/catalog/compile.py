@@ -256,6 +256,35 @@ def expand_period_dimensions(tree: exp.Expression, dimensions: Sequence[str]) ->
     return tree
 
 
+def expand_period_dimension_columns(tree: exp.Expression, dimensions: Sequence[str]
+                                    ) -> exp.Expression:
+    """``sr_period_dimension_columns(rows)`` -> ``rows."<d>" as "<d>"`` for each period
+    dimension, where ``rows`` already carries them (customer_periods, or a relation taken
+    from it): the models built on customer_periods keep the plan of the period they are
+    anchored to (a cohort's first period, the base of a trailing year). A customer dimension
+    of the same name in the same select gives way to it. Without period dimensions the call
+    is dropped and the query is what it was."""
+    for select in list(tree.find_all(exp.Select)):
+        calls = [p for p in select.expressions if isinstance(p, exp.Anonymous)
+                 and p.name.lower() == "sr_period_dimension_columns"]
+        for call in calls:
+            if not dimensions:
+                call.pop()
+                continue
+            rows = call.expressions[0].name
+            names = set(dimensions)
+            new = []
+            for projection in select.expressions:
+                if projection is call:
+                    new.extend(exp.alias_(exp.column(d, table=rows, quoted=True), d,
+                                          quoted=True) for d in dimensions)
+                elif not (isinstance(projection, exp.Column) and projection.name in names
+                          and projection.table != rows):
+                    new.append(projection)
+            select.set("expressions", new)
+    return tree
+
+
 def expand_period_dimension_rows(tree: exp.Expression, dimensions: Sequence[str]
                                  ) -> exp.Expression:
     """For the marts that split customer rows by dimension value (customer_value):
@@ -364,6 +393,9 @@ def model_ast(
     tree = expand_dimensions(tree, dimensions)
     if "sr_period_dimensions" in model.sql.lower():
         tree = expand_period_dimensions(tree, params.get("subscription_dimensions") or ())
+    if "sr_period_dimension_columns" in model.sql.lower():
+        tree = expand_period_dimension_columns(tree,
+                                               params.get("subscription_dimensions") or ())
     if "sr_period_dimension_rows" in model.sql.lower():
         tree = expand_period_dimension_rows(tree, params.get("subscription_dimensions") or ())
     if "sr_retention_curves" in model.sql.lower():

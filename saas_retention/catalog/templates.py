@@ -34,7 +34,7 @@ BASE_RELATIONS = {f"stg_{t}" for t in TABLES} | {
 # Pseudo-functions expanded by the compiler, not metric functions.
 PSEUDO_FUNCTIONS = {"sr_dimensions", "sr_day_index", "sr_month_index", "sr_month_start",
                     "sr_retention_curves", "sr_period_dimensions", "sr_period_dimension_rows",
-                    "sr_not_a_period_dimension"}
+                    "sr_not_a_period_dimension", "sr_period_dimension_columns"}
 # Functions only DuckDB has (Arrow UDFs registered by udfs, list aggregation): a model calling
 # one must declare `engines: [duckdb]`.
 DUCKDB_ONLY_FUNCTIONS = {"sbg_fit", "list", "classify_sentiment"}

@@ -27,7 +27,7 @@ CUSTOMERS = [("u", "2024-01-01", "legacy", "smb"), ("t", "2024-01-01", "legacy",
              ("a", "2024-01-01", "legacy", "smb")]
 
 
-def build(folder, mapping: dict, only: list[str]):
+def build(folder, mapping: dict, only: list[str], as_of: str = "2024-06-30"):
     """build_in_memory, with a `tables` mapping in the settings (its own argument of that
     name is the source's tables)."""
     from saas_retention.builders.atomic import connect
@@ -40,7 +40,7 @@ def build(folder, mapping: dict, only: list[str]):
     src.mkdir(parents=True, exist_ok=True)
     for name, text in tables().items():
         (src / f"{name}.csv").write_text(text + "\n", encoding="utf-8")
-    settings = parse_settings({"as_of": "2024-06-30", "tables": mapping})
+    settings = parse_settings({"as_of": as_of, "tables": mapping})
     con = connect()
     try:
         build_models(con, settings, Stager(con, open_source(src), settings).run(), only=only)
@@ -158,3 +158,31 @@ def test_customer_value_without_period_dimensions_splits_by_customer_columns(tmp
     finally:
         con.close()
     assert plans == {"legacy"}
+
+
+def test_cohort_and_trailing_year_rows_keep_the_plan_of_their_anchor_period(tmp_path):
+    """cohort_customers carries the plan of the cohort's first period (u joined on starter,
+    and stays a starter-cohort customer after its upgrade); trailing_year_customers the plan
+    of the year's base period (a: starter for the base Feb 2024, its add-on from March). The
+    customer-level plan ("legacy") gives way in both."""
+    con = build(tmp_path, {"subscriptions": {"dimensions": ["plan"]}},
+                ["customer_periods", "cohort_customers", "trailing_year_customers"],
+                as_of="2025-03-31")
+    try:
+        cohort = rows(con, "select customer_id, period_number, plan, segment "
+                           "from cohort_customers")
+        trailing = rows(con, "select customer_id, date_month, plan, segment "
+                             "from trailing_year_customers")
+    finally:
+        con.close()
+    by_age = {(r["customer_id"], r["period_number"]): r for r in cohort}
+    assert [by_age[("u", k)]["plan"] for k in (0, 2, 4)] == ["starter"] * 3
+    assert by_age[("a", 3)]["plan"] == "starter"  # a's add-on came later
+    assert by_age[("t", 0)]["plan"] == "basic"
+    assert by_age[("u", 0)]["segment"] == "smb"
+    by_period = {(r["customer_id"], r["date_month"].year, r["date_month"].month): r
+                 for r in trailing}
+    assert by_period[("a", 2025, 2)]["plan"] == "starter"  # base: Feb 2024
+    assert by_period[("a", 2025, 3)]["plan"] == "addon"  # base: Mar 2024
+    assert by_period[("t", 2025, 1)]["plan"] == "basic"
+    assert not any(r["plan"] == "legacy" for r in cohort + trailing)

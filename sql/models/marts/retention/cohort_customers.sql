@@ -1,10 +1,12 @@
 -- cohort_customers: every cohort customer at every observed age, with the customer's
--- dimensions, so cohort retention sums up under any plan / segment filter
+-- dimensions (and period dimensions as of the cohort's first period), so cohort retention
+-- sums up under any plan / segment filter
 with members as (
     select
         customer_id,
         cohort_period_index,
-        mrr as cohort_mrr
+        mrr as cohort_mrr,
+        sr_period_dimension_columns(customer_periods)
     from customer_periods
     where period_index = cohort_period_index
 ),
@@ -26,7 +28,8 @@ final as (
         case when coalesce(later.mrr, 0) > 0 then 1 else 0 end as is_retained,
         cast(members.cohort_mrr as double) as cohort_mrr,
         cast(coalesce(later.mrr, 0) as double) as retained_mrr,
-        sr_dimensions(customer_dims)
+        sr_dimensions(customer_dims),
+        sr_period_dimension_columns(members)
     from members
     inner join periods as cohort_periods
         on cohort_periods.period_index = members.cohort_period_index

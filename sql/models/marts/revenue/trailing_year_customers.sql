@@ -1,10 +1,12 @@
 -- trailing_year_customers: each customer paying one year before a period, with its MRR then
--- and now and the customer's dimensions, so trailing-year NRR / GRR sum up under any filter
+-- and now and the customer's dimensions (and period dimensions as of the year's base period),
+-- so trailing-year NRR / GRR sum up under any filter
 with customer_rows as (
     select
         customer_id,
         period_index,
-        mrr
+        mrr,
+        sr_period_dimension_columns(customer_periods)
     from customer_periods
 ),
 
@@ -29,7 +31,8 @@ final as (
                 else base.mrr
             end as double
         ) as mrr_now_capped_12m,
-        sr_dimensions(customer_dims)
+        sr_dimensions(customer_dims),
+        sr_period_dimension_columns(base)
     from customer_rows as base
     inner join periods
         on periods.period_index = base.period_index + :periods_per_year
