@@ -12,8 +12,10 @@ customers, and counts in one query (``sum(case …)``).
 Where the builds tested a rule differently before it was shared, each keeps its test behind the
 resolver, so both report the same rows as before (``not_whole``, ``unknown_customer``). The
 rules only one build can have stay in it and say why: values that do not convert to the
-contract type (DuckDB), UTC offsets in text time columns (warehouses);
-so do duplicate keys, which the two builds count differently.
+contract type (DuckDB), UTC offsets in text time columns (warehouses).
+
+Duplicate keys are a query of their own (``duplicate_keys``: a GROUP BY, not a row condition),
+run by both builds on every key column of the contract with the same counts and message.
 """
 
 from __future__ import annotations
@@ -395,6 +397,29 @@ RULES: tuple[Rule, ...] = (
     Rule("duplicate_rate", "exchange_rates", "rate", _duplicate_rate,
          show=("date", "currency", "rate")),
 )
+
+
+def duplicate_keys(relation: exp.Expression, key: exp.Column) -> exp.Select:
+    """The repeated values of a key column (``TABLES[t].key``) in ``relation``, each with
+    its number of rows (``key_value``, ``n``): both builds run it on every key column they
+    hold and report it with ``duplicate_key_problem``."""
+    count = exp.func("count", exp.Star())
+    return (exp.select(exp.alias_(key.copy(), "key_value"), exp.alias_(count, "n"))
+            .from_(relation.copy())
+            .where(key.copy().is_(exp.null()).not_())
+            .group_by(key.copy())
+            .having(exp.GT(this=count.copy(), expression=exp.Literal.number(1))))
+
+
+def duplicate_key_totals(duplicates: exp.Select) -> exp.Select:
+    """(repeated values, rows holding them) of a ``duplicate_keys`` query."""
+    return exp.select(exp.alias_(exp.func("count", exp.Star()), "repeated"),
+                      exp.alias_(exp.func("sum", exp.column("n")), "rows")
+                      ).from_(duplicates.subquery("duplicates"))
+
+
+def duplicate_key_message(repeated: int) -> str:
+    return f"duplicate values in a key column ({repeated} distinct values repeated)"
 
 
 def rules_of(table: str) -> list[Rule]:

@@ -431,3 +431,49 @@ def test_limits_on_a_warehouse_are_contract_errors_with_nothing_written(tmp_path
              else request.getfixturevalue("pg_dsn"))
     result = build_on_warehouse(_load_limits(engine_name, where, None), settings)
     assert result.models["retention"] > 0
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgres"])
+def test_duplicate_keys_are_reported_alike_by_both_builds(tmp_path, request, engine_name):
+    """One rule (relations/rules.py duplicate_keys): a repeated subscription_id and a repeated
+    customer_id give the same problems — table, column, rows, message, examples — from the
+    DuckDB build on files and from a warehouse build, which used to count repeated values of
+    subscription_id only and keep a repeated customer's earliest signup."""
+    pytest.importorskip("sqlalchemy")
+    from saas_retention.builders.warehouse.run import build_on_warehouse
+
+    subs = [("s0", "c2", "2024-01-01", None, 100.0), ("s1", "c1", "2024-01-01", None, 100.0),
+            ("s1", "c2", "2024-02-15", None, 50.0), ("s1", "c1", "2024-03-01", None, 10.0)]
+    customers = [("c1", "2023-06-01"), ("c2", "2023-06-01"), ("c2", "2023-07-01")]
+    files = tmp_path / "files"
+    write(files, "subscriptions.csv", [HEADER, *(
+        ",".join("" if v is None else str(v) for v in r) for r in subs)])
+    write(files, "customers.csv", ["customer_id,signup_date", *(",".join(r) for r in customers)])
+    with pytest.raises(SourceProblems) as on_files:
+        build(files, parse_settings({"as_of": AS_OF}), database=tmp_path / "out.duckdb")
+
+    where = (str(tmp_path / "w.sqlite") if engine_name == "sqlite"
+             else request.getfixturevalue("pg_dsn"))
+    original = {t: spec for t, spec in LIMIT_TABLES.items()}
+    try:
+        LIMIT_TABLES["subscriptions"] = (LIMIT_TABLES["subscriptions"][0], subs)
+        LIMIT_TABLES["customers"] = (LIMIT_TABLES["customers"][0], customers)
+        url = _load_limits(engine_name, where, None)
+    finally:
+        LIMIT_TABLES.update(original)
+    with pytest.raises(SourceProblems) as on_warehouse:
+        build_on_warehouse(url, parse_settings({"as_of": AS_OF}))
+
+    def duplicates(info):
+        return sorted((p.table, p.column, p.count, p.message, [str(e) for e in p.examples])
+                      for p in info.value.problems if "duplicate" in p.message)
+
+    expected = [
+        ("customers", "customer_id", 2, "duplicate values in a key column "
+         "(1 distinct values repeated)", ["c2"]),
+        ("subscriptions", "subscription_id", 3, "duplicate values in a key column "
+         "(1 distinct values repeated)", ["s1"]),
+    ]
+    assert duplicates(on_files) == expected
+    assert duplicates(on_warehouse) == expected
+    assert not (tmp_path / "out.duckdb").exists()

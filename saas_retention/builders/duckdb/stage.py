@@ -41,6 +41,9 @@ from saas_retention.relations.rules import (
     SUBSCRIPTION_SHOW,
     Rule,
     check_as_of,
+    duplicate_key_message,
+    duplicate_key_totals,
+    duplicate_keys,
     holds,
     rules_of,
     within_money,
@@ -515,9 +518,6 @@ class Stager:
                                f"values that are not {expected}", show)
                 if c in required:
                     self._shared(required[c], show)
-            # duplicates stay each build's own: this one checks every key column and counts
-            # the rows ("N distinct values repeated"); the warehouse checks subscription_id
-            # and counts the values
             for key in key_cols:
                 self._duplicates(name, key)
         for rule in RULES:
@@ -543,25 +543,13 @@ class Stager:
         if self._deferred is not None:
             self._deferred.append(("duplicates", table, key))
             return
-        rel = exp.to_table(f"typed_{table}")
-        dup = (
-            exp.select(col(key), exp.alias_(exp.func("count", exp.Star()), "n"))
-            .from_(rel)
-            .where(col(key).is_(exp.null()).not_())
-            .group_by(col(key))
-            .having("count(*) > 1")
-        )
-        stats = self.con.execute(
-            _sql(exp.select("count(*)", "sum(n)").from_(dup.subquery("d")))
-        ).fetchall()[0]
-        if stats[0]:
-            examples = [r[0] for r in self.con.execute(_sql(dup.order_by(col(key)).limit(EXAMPLES)))
-                        .fetchall()]
-            self.problems.append(
-                Problem(table, self.raw_names[table][key], int(stats[1]),
-                        f"duplicate values in a key column ({stats[0]} distinct values repeated)",
-                        examples)
-            )
+        dup = duplicate_keys(exp.to_table(f"typed_{table}"), col(key))
+        repeated, rows = self.con.execute(_sql(duplicate_key_totals(dup))).fetchall()[0]
+        if repeated:
+            examples = [r[0] for r in self.con.execute(
+                _sql(dup.order_by(exp.column("key_value")).limit(EXAMPLES))).fetchall()]
+            self.problems.append(Problem(table, self.raw_names[table][key], int(rows),
+                                         duplicate_key_message(repeated), examples))
 
     # -- 5. stage ----------------------------------------------------------------------------
     def _create(self, name: str, select: exp.Expression | str, *, view: bool = False) -> None:

@@ -47,6 +47,9 @@ from saas_retention.relations.rules import (
     CUSTOMER_COLUMN,
     SUBSCRIPTION_SHOW,
     check_as_of,
+    duplicate_key_message,
+    duplicate_key_totals,
+    duplicate_keys,
     holds,
     rules_of,
     within_money,
@@ -466,30 +469,37 @@ class WarehouseBuild:
         show = [c(n) for n in SUBSCRIPTION_SHOW if n in cols]
         problems = self._run_rules(conn, "subscriptions", self._checks(t, "subscriptions", known),
                                    show, known, "customer_id")
-        # duplicates stay each build's own: this one checks subscription_id and counts the
-        # repeated values; the DuckDB build checks every key column and counts the rows
-        src = self._source("subscriptions")
-        dup = (exp.select(c("subscription_id"), exp.alias_("count(*)", "n")).from_(src.copy())
-               .where(c("subscription_id").is_(exp.null()).not_())
-               .group_by(c("subscription_id")).having("count(*) > 1"))
-        n = self._scalar(conn, exp.select("count(*)").from_(dup.subquery("d")))
-        if n:
-            examples = [r[0] for r in self._rows(conn, dup.limit(EXAMPLES))]
-            problems.append(Problem(self._label("subscriptions"),
-                                    s.source_column("subscriptions", "subscription_id"),
-                                    n, "duplicate values in a key column", examples))
+        problems += self._duplicate_keys(conn, "subscriptions")
+        return problems
+
+    def _duplicate_keys(self, conn, table: str) -> list[Problem]:
+        """The contract's duplicate-key rule (relations/rules.py), as the DuckDB build runs
+        it: every key column of ``table`` the source holds."""
+        s = self.settings
+        problems = []
+        for key in TABLES[table].key:
+            if key not in self.present[table]:
+                continue
+            dup = duplicate_keys(self._source(table),
+                                 exp.column(s.source_column(table, key), quoted=True))
+            repeated, rows = self._rows(conn, duplicate_key_totals(dup))[0]
+            if repeated:
+                examples = [r[0] for r in self._rows(
+                    conn, dup.order_by(exp.column("key_value")).limit(EXAMPLES))]
+                problems.append(Problem(self._label(table), s.source_column(table, key),
+                                        int(rows), duplicate_key_message(repeated), examples))
         return problems
 
     def _customer_problems(self, conn, t: Target) -> list[Problem]:
-        """The customers table's shared rules (its ids, the range of its signup dates); its
-        duplicates are the DuckDB build's only: here a repeated customer keeps its earliest
-        signup date (``_known_customers``)."""
+        """The customers table's shared rules (its ids, the range of its signup dates) and
+        its duplicate ids."""
         if "customers" not in self.present:
             return []
         show = [exp.column(self.settings.source_column("customers", n), quoted=True)
                 for n in ("customer_id", "signup_date") if n in self.present["customers"]]
-        return self._run_rules(conn, "customers", self._checks(t, "customers", None), show,
-                               None, "customer_id")
+        return [*self._run_rules(conn, "customers", self._checks(t, "customers", None), show,
+                                 None, "customer_id"),
+                *self._duplicate_keys(conn, "customers")]
 
     def _known_customers(self, t: Target) -> exp.Subquery:
         """The customers the other tables' rows are checked against (those of ``customers``,
