@@ -207,6 +207,29 @@ select 1
 """
 
 
+def expand_period_spines(tree: exp.Expression) -> exp.Expression:
+    """``from sr_periods_from(x)`` -> the calendar's periods from x's first one to as_of's
+    (the calendar stops at as_of): one definition of the spine the period marts report on
+    when they start at their own data's first period (responses, tickets, activity), where
+    ``reporting_periods`` starts at the first paying one. The first period is a joined
+    derived table, not a scalar subquery: ClickHouse rejects those in joins."""
+    for table in list(tree.find_all(exp.Table)):
+        call = table.this
+        if not (isinstance(call, exp.Anonymous) and call.name.lower() == "sr_periods_from"):
+            continue
+        (source,) = call.expressions
+        select = table.find_ancestor(exp.Select)
+        first = (exp.select(exp.alias_(exp.func("min", exp.column("period_index")),
+                                       "first_period_index"))
+                 .from_(exp.to_table(source.name)))
+        table.replace(exp.to_table("calendar", alias=table.alias or None))
+        calendar = table.alias or "calendar"
+        select.join(first.subquery("first_period"), join_type="inner", copy=False, on=exp.GTE(
+            this=exp.column("period_index", calendar),
+            expression=exp.column("first_period_index", "first_period")))
+    return tree
+
+
 def expand_period_dimensions(tree: exp.Expression, dimensions: Sequence[str]) -> exp.Expression:
     """``sr_period_dimensions(rows)`` -> one column per period dimension
     (``tables.subscriptions.dimensions``): the value on the subscription paying at the row's
@@ -391,6 +414,8 @@ def model_ast(
     # per step cost most of the compile time (4 deep copies of every model)
     tree = model.ast.copy()
     tree = expand_dimensions(tree, dimensions)
+    if "sr_periods_from" in model.sql.lower():
+        tree = expand_period_spines(tree)
     if "sr_period_dimensions" in model.sql.lower():
         tree = expand_period_dimensions(tree, params.get("subscription_dimensions") or ())
     if "sr_period_dimension_columns" in model.sql.lower():

@@ -34,7 +34,9 @@ BASE_RELATIONS = {f"stg_{t}" for t in TABLES} | {
 # Pseudo-functions expanded by the compiler, not metric functions.
 PSEUDO_FUNCTIONS = {"sr_dimensions", "sr_day_index", "sr_month_index", "sr_month_start",
                     "sr_retention_curves", "sr_period_dimensions", "sr_period_dimension_rows",
-                    "sr_not_a_period_dimension", "sr_period_dimension_columns"}
+                    "sr_not_a_period_dimension", "sr_period_dimension_columns", "sr_periods_from"}
+# Pseudo-tables expanded by the compiler (``from sr_periods_from(x)``: a period spine).
+PSEUDO_TABLES = {"sr_periods_from"}
 # Functions only DuckDB has (Arrow UDFs registered by udfs, list aggregation): a model calling
 # one must declare `engines: [duckdb]`.
 DUCKDB_ONLY_FUNCTIONS = {"sbg_fit", "list", "classify_sentiment"}
@@ -94,7 +96,14 @@ class Model:
     def relations(self) -> set[str]:
         """Names of the relations this model reads (CTE names excluded)."""
         ctes = {cte.alias_or_name for cte in self.ast.find_all(exp.CTE)}
-        return {t.name for t in self.ast.find_all(exp.Table)} - ctes
+        names = set()
+        for table in self.ast.find_all(exp.Table):
+            if isinstance(table.this, exp.Anonymous) and table.this.name.lower() in PSEUDO_TABLES:
+                # sr_periods_from(x): the calendar, from x's first period on
+                names |= {"calendar", *(a.name for a in table.this.expressions)}
+            else:
+                names.add(table.name)
+        return names - ctes
 
     def depends_on(self, models: dict[str, Model]) -> set[str]:
         return {r for r in self.relations if r in models}

@@ -486,18 +486,18 @@ WITH stg_subscriptions AS (
     sessions_30_to_60_min,
     sessions_over_60_min
   FROM customer_sessions
-), session_time__first_period AS (
-  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
-  SELECT
-    MIN(period_index) AS first_period_index
-  FROM customer_sessions
 ), session_time__periods AS (
+  /* every period from the first one of customer_sessions to as_of's */
   SELECT
     period_index,
     period_start
   FROM calendar
-  INNER JOIN session_time__first_period AS first_period
-    ON period_index >= first_period.first_period_index
+  INNER JOIN (
+    SELECT
+      MIN(period_index) AS first_period_index
+    FROM customer_sessions
+  ) AS first_period
+    ON calendar.period_index >= first_period.first_period_index
 ), session_time__totals AS (
   SELECT
     period_index,

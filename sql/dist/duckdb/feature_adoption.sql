@@ -467,18 +467,18 @@ WITH stg_subscriptions AS (
     users,
     events
   FROM customer_period_features
-), feature_adoption__first_period AS (
-  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
-  SELECT
-    MIN(period_index) AS first_period_index
-  FROM customer_period_features
 ), feature_adoption__periods AS (
+  /* every period from the first one of customer_period_features to as_of's */
   SELECT
     period_index,
     period_start
   FROM calendar
-  INNER JOIN feature_adoption__first_period AS first_period
-    ON period_index >= first_period.first_period_index
+  INNER JOIN (
+    SELECT
+      MIN(period_index) AS first_period_index
+    FROM customer_period_features
+  ) AS first_period
+    ON calendar.period_index >= first_period.first_period_index
 ), feature_adoption__features AS (
   SELECT DISTINCT
     event_name

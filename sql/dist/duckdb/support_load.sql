@@ -452,18 +452,18 @@ WITH stg_subscriptions AS (
     customer_id,
     period_index
   FROM customer_daily_activity
-), support_load__first_period AS (
-  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
-  SELECT
-    MIN(period_index) AS first_period_index
-  FROM support_load__ticket_rows AS ticket_rows
 ), support_load__periods AS (
+  /* every period from the first one of ticket_rows to as_of's */
   SELECT
     period_index,
     period_start
   FROM calendar
-  INNER JOIN support_load__first_period AS first_period
-    ON period_index >= first_period.first_period_index
+  INNER JOIN (
+    SELECT
+      MIN(period_index) AS first_period_index
+    FROM support_load__ticket_rows AS ticket_rows
+  ) AS first_period
+    ON calendar.period_index >= first_period.first_period_index
 ), support_load__ticket_counts AS (
   SELECT
     period_index,

@@ -588,20 +588,18 @@ WITH stg_subscriptions AS (
   GROUP BY
     with_neighbours.period_index + 1
   LIMIT 18446744073709551615
-), lifecycle__first_period AS (
-  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
-  SELECT
-    MIN(period_index) AS first_period_index
-  FROM lifecycle__customer_periods_active AS customer_periods_active
-  LIMIT 18446744073709551615
 ), lifecycle__reported AS (
   /* periods of the calendar from the first one with activity */
   SELECT
     period_index,
     period_start
-  FROM lifecycle__periods AS periods
-  INNER JOIN lifecycle__first_period AS first_period
-    ON period_index >= first_period.first_period_index
+  FROM calendar
+  INNER JOIN (
+    SELECT
+      MIN(period_index) AS first_period_index
+    FROM lifecycle__customer_periods_active AS customer_periods_active
+  ) AS first_period
+    ON calendar.period_index >= first_period.first_period_index
   LIMIT 18446744073709551615
 ), lifecycle__final AS (
   SELECT

@@ -466,19 +466,18 @@ WITH stg_subscriptions AS (
   WHERE
     LOWER(survey) = 'nps' AND NOT score IS NULL
   LIMIT 18446744073709551615
-), nps__first_period AS (
-  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
-  SELECT
-    MIN(period_index) AS first_period_index
-  FROM nps__responses AS responses
-  LIMIT 18446744073709551615
 ), nps__periods AS (
+  /* every period from the first one of responses to as_of's */
   SELECT
     period_index,
     period_start
   FROM calendar
-  INNER JOIN nps__first_period AS first_period
-    ON period_index >= first_period.first_period_index
+  INNER JOIN (
+    SELECT
+      MIN(period_index) AS first_period_index
+    FROM nps__responses AS responses
+  ) AS first_period
+    ON calendar.period_index >= first_period.first_period_index
   LIMIT 18446744073709551615
 ), nps__counts AS (
   /* promoters 9–10, passives 7–8, detractors 0–6 (staging rejects scores off the scale) */

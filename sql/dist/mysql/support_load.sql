@@ -559,19 +559,18 @@ WITH stg_subscriptions AS (
     period_index
   FROM customer_daily_activity
   LIMIT 18446744073709551615
-), support_load__first_period AS (
-  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
-  SELECT
-    MIN(period_index) AS first_period_index
-  FROM support_load__ticket_rows AS ticket_rows
-  LIMIT 18446744073709551615
 ), support_load__periods AS (
+  /* every period from the first one of ticket_rows to as_of's */
   SELECT
     period_index,
     period_start
   FROM calendar
-  INNER JOIN support_load__first_period AS first_period
-    ON period_index >= first_period.first_period_index
+  INNER JOIN (
+    SELECT
+      MIN(period_index) AS first_period_index
+    FROM support_load__ticket_rows AS ticket_rows
+  ) AS first_period
+    ON calendar.period_index >= first_period.first_period_index
   LIMIT 18446744073709551615
 ), support_load__ticket_counts AS (
   SELECT

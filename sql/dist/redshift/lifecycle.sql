@@ -526,19 +526,18 @@ WITH stg_subscriptions AS (
     AND with_neighbours.period_index + 1 <= bounds.last_period_index
   GROUP BY
     with_neighbours.period_index + 1
-), lifecycle__first_period AS (
-  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
-  SELECT
-    MIN(period_index) AS first_period_index
-  FROM lifecycle__customer_periods_active AS customer_periods_active
 ), lifecycle__reported AS (
   /* periods of the calendar from the first one with activity */
   SELECT
     period_index,
     period_start
-  FROM lifecycle__periods AS periods
-  INNER JOIN lifecycle__first_period AS first_period
-    ON period_index >= first_period.first_period_index
+  FROM calendar
+  INNER JOIN (
+    SELECT
+      MIN(period_index) AS first_period_index
+    FROM lifecycle__customer_periods_active AS customer_periods_active
+  ) AS first_period
+    ON calendar.period_index >= first_period.first_period_index
 ), lifecycle__final AS (
   SELECT
     reported.period_index,

@@ -498,11 +498,6 @@ WITH stg_subscriptions AS (
   SELECT
     *
   FROM customer_periods__final AS final
-), reporting_periods__first_period AS (
-  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
-  SELECT
-    MIN(period_index) AS first_period_index
-  FROM customer_periods
 ), reporting_periods__final AS (
   SELECT
     calendar.period_index,
@@ -511,8 +506,12 @@ WITH stg_subscriptions AS (
     calendar.snapshot_date,
     calendar.rolling_30_start,
     calendar.rolling_365_start
-  FROM calendar
-  INNER JOIN reporting_periods__first_period AS first_period
+  FROM calendar AS calendar
+  INNER JOIN (
+    SELECT
+      MIN(period_index) AS first_period_index
+    FROM customer_periods
+  ) AS first_period
     ON calendar.period_index >= first_period.first_period_index
 ), reporting_periods AS (
   SELECT

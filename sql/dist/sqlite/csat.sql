@@ -387,18 +387,18 @@ WITH stg_subscriptions AS (
   FROM stg_survey_responses
   WHERE
     LOWER(survey) = 'csat' AND NOT score IS NULL
-), csat__first_period AS (
-  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
-  SELECT
-    MIN(period_index) AS first_period_index
-  FROM csat__responses AS responses
 ), csat__periods AS (
+  /* every period from the first one of responses to as_of's */
   SELECT
     period_index,
     period_start
   FROM calendar
-  INNER JOIN csat__first_period AS first_period
-    ON period_index >= first_period.first_period_index
+  INNER JOIN (
+    SELECT
+      MIN(period_index) AS first_period_index
+    FROM csat__responses AS responses
+  ) AS first_period
+    ON calendar.period_index >= first_period.first_period_index
 ), csat__counts AS (
   SELECT
     period_index,

@@ -482,18 +482,18 @@ WITH stg_subscriptions AS (
     period_index,
     event_name
   FROM customer_period_features
-), feature_performance__first_period AS (
-  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
-  SELECT
-    MIN(period_index) AS first_period_index
-  FROM customer_period_features
 ), feature_performance__periods AS (
+  /* every period from the first one of customer_period_features to as_of's */
   SELECT
     period_index,
     period_start
   FROM calendar
-  INNER JOIN feature_performance__first_period AS first_period
-    ON period_index >= first_period.first_period_index
+  INNER JOIN (
+    SELECT
+      MIN(period_index) AS first_period_index
+    FROM customer_period_features
+  ) AS first_period
+    ON calendar.period_index >= first_period.first_period_index
 ), feature_performance__bounds AS (
   SELECT
     MAX(period_index) AS last_period_index

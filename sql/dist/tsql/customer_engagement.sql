@@ -1229,18 +1229,18 @@ WITH stg_subscriptions AS (
   FROM customer_periods
   WHERE
     is_paying = 1
-), customer_engagement__first_period AS (
-  /* a join below, not a scalar subquery: ClickHouse rejects those in joins */
-  SELECT
-    MIN(period_index) AS first_period_index
-  FROM customer_daily_activity
 ), customer_engagement__periods AS (
+  /* every period from the first one of customer_daily_activity to as_of's */
   SELECT
     period_index AS period_index,
     period_start AS period_start
   FROM calendar
-  INNER JOIN customer_engagement__first_period AS first_period
-    ON period_index >= first_period.first_period_index
+  INNER JOIN (
+    SELECT
+      MIN(period_index) AS first_period_index
+    FROM customer_daily_activity
+  ) AS first_period
+    ON calendar.period_index >= first_period.first_period_index
 ), customer_engagement__period_days AS (
   /* days of the period up to as_of: the denominator of frequency */
   SELECT

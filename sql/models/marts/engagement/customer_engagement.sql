@@ -40,18 +40,12 @@ paying as (
     where is_paying = 1
 ),
 
-first_period as (
-    -- a join below, not a scalar subquery: ClickHouse rejects those in joins
-    select min(period_index) as first_period_index
-    from customer_daily_activity
-),
-
 periods as (
+    -- every period from the first one of customer_daily_activity to as_of's
     select
         period_index,
         period_start
-    from calendar
-    inner join first_period on period_index >= first_period.first_period_index
+    from sr_periods_from(customer_daily_activity)
 ),
 
 period_days as (

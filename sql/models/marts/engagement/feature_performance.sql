@@ -9,18 +9,12 @@ with customer_features as (
     from customer_period_features
 ),
 
-first_period as (
-    -- a join below, not a scalar subquery: ClickHouse rejects those in joins
-    select min(period_index) as first_period_index
-    from customer_period_features
-),
-
 periods as (
+    -- every period from the first one of customer_period_features to as_of's
     select
         period_index,
         period_start
-    from calendar
-    inner join first_period on period_index >= first_period.first_period_index
+    from sr_periods_from(customer_period_features)
 ),
 
 bounds as (

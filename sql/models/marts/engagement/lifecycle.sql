@@ -68,19 +68,12 @@ dormant as (
     group by with_neighbours.period_index + 1
 ),
 
-first_period as (
-    -- a join below, not a scalar subquery: ClickHouse rejects those in joins
-    select min(period_index) as first_period_index
-    from customer_periods_active
-),
-
 reported as (
     -- periods of the calendar from the first one with activity
     select
         period_index,
         period_start
-    from periods
-    inner join first_period on period_index >= first_period.first_period_index
+    from sr_periods_from(customer_periods_active)
 ),
 
 final as (

@@ -15,18 +15,12 @@ with session_rows as (
     from customer_sessions
 ),
 
-first_period as (
-    -- a join below, not a scalar subquery: ClickHouse rejects those in joins
-    select min(period_index) as first_period_index
-    from customer_sessions
-),
-
 periods as (
+    -- every period from the first one of customer_sessions to as_of's
     select
         period_index,
         period_start
-    from calendar
-    inner join first_period on period_index >= first_period.first_period_index
+    from sr_periods_from(customer_sessions)
 ),
 
 totals as (

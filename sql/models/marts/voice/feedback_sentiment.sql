@@ -9,18 +9,12 @@ with responses as (
     where (comment is not null and trim(comment) <> '') or sentiment is not null
 ),
 
-first_period as (
-    -- a join below, not a scalar subquery: ClickHouse rejects those in joins
-    select min(period_index) as first_period_index
-    from responses
-),
-
 periods as (
+    -- every period from the first one of responses to as_of's
     select
         period_index,
         period_start
-    from calendar
-    inner join first_period on period_index >= first_period.first_period_index
+    from sr_periods_from(responses)
 ),
 
 labelled as (

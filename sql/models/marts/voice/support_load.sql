@@ -14,18 +14,12 @@ activity as (
     from customer_daily_activity
 ),
 
-first_period as (
-    -- a join below, not a scalar subquery: ClickHouse rejects those in joins
-    select min(period_index) as first_period_index
-    from ticket_rows
-),
-
 periods as (
+    -- every period from the first one of ticket_rows to as_of's
     select
         period_index,
         period_start
-    from calendar
-    inner join first_period on period_index >= first_period.first_period_index
+    from sr_periods_from(ticket_rows)
 ),
 
 ticket_counts as (
