@@ -230,6 +230,23 @@ def expand_period_spines(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def _put_period_columns(select: exp.Select, call: exp.Expression, dimensions: Sequence[str],
+                        *, source: str, rows: str) -> None:
+    """In ``select``'s list, ``call`` becomes ``source."<d>" as "<d>"`` for each period
+    dimension, and a column of the same name from another relation than ``rows`` (the
+    customer dimension) goes."""
+    names = set(dimensions)
+    new = []
+    for projection in select.expressions:
+        if projection is call:
+            new.extend(exp.alias_(exp.column(d, table=source, quoted=True), d, quoted=True)
+                       for d in dimensions)
+        elif not (isinstance(projection, exp.Column) and projection.name in names
+                  and projection.table != rows):
+            new.append(projection)
+    select.set("expressions", new)
+
+
 def expand_period_dimensions(tree: exp.Expression, dimensions: Sequence[str]) -> exp.Expression:
     """``sr_period_dimensions(rows)`` -> one column per period dimension
     (``tables.subscriptions.dimensions``): the value on the subscription paying at the row's
@@ -248,16 +265,7 @@ def expand_period_dimensions(tree: exp.Expression, dimensions: Sequence[str]) ->
             call.pop()
             continue
         rows = call.expressions[0].name
-        names = set(dimensions)
-        new = []
-        for projection in select.expressions:
-            if projection is call:
-                new.extend(exp.alias_(exp.column(d, table="period_dims", quoted=True), d,
-                                      quoted=True) for d in dimensions)
-            elif not (isinstance(projection, exp.Column) and projection.name in names
-                      and projection.table != rows):
-                new.append(projection)
-        select.set("expressions", new)
+        _put_period_columns(select, call, dimensions, source="period_dims", rows=rows)
         select.join(
             exp.table_("ranked_period_subscriptions", alias="period_dims"),
             on=exp.and_(
@@ -295,16 +303,7 @@ def expand_period_dimension_columns(tree: exp.Expression, dimensions: Sequence[s
                 call.pop()
                 continue
             rows = call.expressions[0].name
-            names = set(dimensions)
-            new = []
-            for projection in select.expressions:
-                if projection is call:
-                    new.extend(exp.alias_(exp.column(d, table=rows, quoted=True), d,
-                                          quoted=True) for d in dimensions)
-                elif not (isinstance(projection, exp.Column) and projection.name in names
-                          and projection.table != rows):
-                    new.append(projection)
-            select.set("expressions", new)
+            _put_period_columns(select, call, dimensions, source=rows, rows=rows)
     return tree
 
 
