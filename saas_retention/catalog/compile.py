@@ -222,7 +222,10 @@ def expand_period_spines(tree: exp.Expression) -> exp.Expression:
         first = (exp.select(exp.alias_(exp.func("min", exp.column("period_index")),
                                        "first_period_index"))
                  .from_(exp.to_table(source.name)))
-        table.replace(exp.to_table("calendar", alias=table.alias or None))
+        calendar_table = exp.to_table("calendar")
+        if table.alias:
+            calendar_table.set("alias", exp.TableAlias(this=exp.to_identifier(table.alias)))
+        table.replace(calendar_table)
         calendar = table.alias or "calendar"
         select.join(first.subquery("first_period"), join_type="inner", copy=False, on=exp.GTE(
             this=exp.column("period_index", calendar),
