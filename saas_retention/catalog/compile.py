@@ -322,8 +322,6 @@ def expand_period_dimension_rows(tree: exp.Expression, dimensions: Sequence[str]
     - ``sr_not_a_period_dimension(dimension)`` in a WHERE -> ``dimension NOT IN (...)``, so a
       customer dimension of the same name gives way; the WHERE goes without period
       dimensions."""
-    import sqlglot
-
     for call in list(tree.find_all(exp.Anonymous)):
         name = call.name.lower()
         if name == "sr_not_a_period_dimension":
@@ -337,17 +335,29 @@ def expand_period_dimension_rows(tree: exp.Expression, dimensions: Sequence[str]
         elif name == "sr_period_dimension_rows":
             select = call.find_ancestor(exp.Select)
             rows = call.expressions[0].name
-            keep = "customer_id, period_index, mrr, previous_mrr, movement"
+            keep = [exp.column(c) for c in
+                    ("customer_id", "period_index", "mrr", "previous_mrr", "movement")]
             if not dimensions:
-                body = sqlglot.parse_one(
-                    f"select {keep}, '' as dimension, '' as dimension_value from {rows} "
-                    "where 1 = 0", read="duckdb")
+                body = (exp.select(*keep, exp.alias_(exp.Literal.string(""), "dimension"),
+                                   exp.alias_(exp.Literal.string(""), "dimension_value"))
+                        .from_(rows).where(exp.EQ(this=exp.Literal.number(1),
+                                                  expression=exp.Literal.number(0))))
             else:
-                parts = [sqlglot.parse_one(
-                    f"select {keep}, '{d}' as dimension, "
-                    f"coalesce(cast(\"{d}\" as varchar), '(none)') as dimension_value "
-                    f"from {rows} where \"{d}\" is not null or mrr > 0 or previous_mrr > 0",
-                    read="duckdb") for d in dimensions]
+                parts = []
+                for d in dimensions:
+                    value = exp.column(d, quoted=True)
+                    text = exp.func("coalesce", exp.cast(value.copy(), "VARCHAR"),
+                                    exp.Literal.string("(none)"))
+                    parts.append(
+                        exp.select(*(k.copy() for k in keep),
+                                   exp.alias_(exp.Literal.string(d), "dimension"),
+                                   exp.alias_(text, "dimension_value"))
+                        .from_(rows)
+                        .where(exp.or_(value.copy().is_(exp.null()).not_(),
+                                       exp.GT(this=exp.column("mrr"),
+                                              expression=exp.Literal.number(0)),
+                                       exp.GT(this=exp.column("previous_mrr"),
+                                              expression=exp.Literal.number(0)))))
                 body = parts[0]
                 for part in parts[1:]:
                     body = exp.union(body, part, distinct=False)
