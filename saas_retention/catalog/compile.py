@@ -327,7 +327,12 @@ def expand_period_dimension_rows(tree: exp.Expression, dimensions: Sequence[str]
         if name == "sr_not_a_period_dimension":
             where = call.find_ancestor(exp.Where)
             if not dimensions:
-                where.pop()
+                # the WHERE goes when the call is all of it (the SQL stays what it was),
+                # else only the call, as TRUE
+                if where.this is call:
+                    where.pop()
+                else:
+                    call.replace(exp.true())
             else:
                 call.replace(exp.Not(this=exp.In(
                     this=call.expressions[0].copy(),
@@ -433,7 +438,8 @@ def model_ast(
     if "sr_period_dimension_columns" in model.sql.lower():
         tree = expand_period_dimension_columns(tree,
                                                params.get("subscription_dimensions") or ())
-    if "sr_period_dimension_rows" in model.sql.lower():
+    if ("sr_period_dimension_rows" in model.sql.lower()
+            or "sr_not_a_period_dimension" in model.sql.lower()):
         tree = expand_period_dimension_rows(tree, params.get("subscription_dimensions") or ())
     if "sr_retention_curves" in model.sql.lower():
         tree = expand_retention_curves(tree, params.get("retention_curves"), copy=False)

@@ -15,7 +15,8 @@ rules only one build can have stay in it and say why: values that do not convert
 contract type (DuckDB), UTC offsets in text time columns (warehouses).
 
 Duplicate keys are a query of their own (``duplicate_keys``: a GROUP BY, not a row condition),
-run by both builds on every key column of the contract with the same counts and message.
+run by both builds on every key column of the contract and reported alike
+(``duplicate_key_problem``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from saas_retention.core.contract import (
     TABLES,
     monthly_amount,
 )
-from saas_retention.core.errors import ConfigError
+from saas_retention.core.errors import ConfigError, Problem
 from saas_retention.core.periods import EARLIEST_DATE, LATEST_AS_OF, LATEST_DATE
 from saas_retention.relations.events import DATED_TABLES
 
@@ -401,8 +402,7 @@ RULES: tuple[Rule, ...] = (
 
 def duplicate_keys(relation: exp.Expression, key: exp.Column) -> exp.Select:
     """The repeated values of a key column (``TABLES[t].key``) in ``relation``, each with
-    its number of rows (``key_value``, ``n``): both builds run it on every key column they
-    hold and report it with ``duplicate_key_problem``."""
+    its number of rows (``key_value``, ``n``)."""
     count = exp.func("count", exp.Star())
     return (exp.select(exp.alias_(key.copy(), "key_value"), exp.alias_(count, "n"))
             .from_(relation.copy())
@@ -411,15 +411,23 @@ def duplicate_keys(relation: exp.Expression, key: exp.Column) -> exp.Select:
             .having(exp.GT(this=count.copy(), expression=exp.Literal.number(1))))
 
 
-def duplicate_key_totals(duplicates: exp.Select) -> exp.Select:
-    """(repeated values, rows holding them) of a ``duplicate_keys`` query."""
-    return exp.select(exp.alias_(exp.func("count", exp.Star()), "repeated"),
-                      exp.alias_(exp.func("sum", exp.column("n")), "rows")
-                      ).from_(duplicates.subquery("duplicates"))
-
-
-def duplicate_key_message(repeated: int) -> str:
-    return f"duplicate values in a key column ({repeated} distinct values repeated)"
+def duplicate_key_problem(relation: exp.Expression, key: exp.Column, table: str, column: str,
+                          run: Callable[[exp.Expression], list[tuple]], examples: int
+                          ) -> Problem | None:
+    """The duplicate-key rule as both builds report it: ``run`` executes a query on the
+    build's own connection and returns its rows; the problem counts the rows holding a
+    repeated value and names how many values repeat, with a few of them (None when none)."""
+    dup = duplicate_keys(relation, key)
+    totals = exp.select(exp.alias_(exp.func("count", exp.Star()), "repeated"),
+                        exp.alias_(exp.func("sum", exp.column("n")), "rows")
+                        ).from_(dup.subquery("duplicates"))
+    ((repeated, rows),) = run(totals)
+    if not repeated:
+        return None
+    shown = [r[0] for r in run(dup.order_by(exp.column("key_value")).limit(examples))]
+    return Problem(table, column, int(rows),
+                   f"duplicate values in a key column ({repeated} distinct values repeated)",
+                   shown)
 
 
 def rules_of(table: str) -> list[Rule]:

@@ -41,9 +41,7 @@ from saas_retention.relations.rules import (
     SUBSCRIPTION_SHOW,
     Rule,
     check_as_of,
-    duplicate_key_message,
-    duplicate_key_totals,
-    duplicate_keys,
+    duplicate_key_problem,
     holds,
     rules_of,
     within_money,
@@ -543,13 +541,11 @@ class Stager:
         if self._deferred is not None:
             self._deferred.append(("duplicates", table, key))
             return
-        dup = duplicate_keys(exp.to_table(f"typed_{table}"), col(key))
-        repeated, rows = self.con.execute(_sql(duplicate_key_totals(dup))).fetchall()[0]
-        if repeated:
-            examples = [r[0] for r in self.con.execute(
-                _sql(dup.order_by(exp.column("key_value")).limit(EXAMPLES))).fetchall()]
-            self.problems.append(Problem(table, self.raw_names[table][key], int(rows),
-                                         duplicate_key_message(repeated), examples))
+        problem = duplicate_key_problem(
+            exp.to_table(f"typed_{table}"), col(key), table, self.raw_names[table][key],
+            lambda query: self.con.execute(_sql(query)).fetchall(), EXAMPLES)
+        if problem:
+            self.problems.append(problem)
 
     # -- 5. stage ----------------------------------------------------------------------------
     def _create(self, name: str, select: exp.Expression | str, *, view: bool = False) -> None:

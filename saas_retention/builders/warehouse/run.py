@@ -47,9 +47,7 @@ from saas_retention.relations.rules import (
     CUSTOMER_COLUMN,
     SUBSCRIPTION_SHOW,
     check_as_of,
-    duplicate_key_message,
-    duplicate_key_totals,
-    duplicate_keys,
+    duplicate_key_problem,
     holds,
     rules_of,
     within_money,
@@ -480,14 +478,12 @@ class WarehouseBuild:
         for key in TABLES[table].key:
             if key not in self.present[table]:
                 continue
-            dup = duplicate_keys(self._source(table),
-                                 exp.column(s.source_column(table, key), quoted=True))
-            repeated, rows = self._rows(conn, duplicate_key_totals(dup))[0]
-            if repeated:
-                examples = [r[0] for r in self._rows(
-                    conn, dup.order_by(exp.column("key_value")).limit(EXAMPLES))]
-                problems.append(Problem(self._label(table), s.source_column(table, key),
-                                        int(rows), duplicate_key_message(repeated), examples))
+            problem = duplicate_key_problem(
+                self._source(table), exp.column(s.source_column(table, key), quoted=True),
+                self._label(table), s.source_column(table, key),
+                lambda query: self._rows(conn, query), EXAMPLES)
+            if problem:
+                problems.append(problem)
         return problems
 
     def _customer_problems(self, conn, t: Target) -> list[Problem]:
