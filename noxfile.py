@@ -14,6 +14,11 @@ import nox
 
 nox.options.sessions = ["all"]
 nox.options.reuse_existing_virtualenvs = True
+# uv makes each session's environment in seconds where pip took one to two minutes of a CPU
+# (measured: Superset's environment 12.6 s with uv, 106 s with pip, the same versions
+# resolved); seven environments per CI run. Without uv on PATH, nox falls back to virtualenv
+# and pip.
+nox.options.default_venv_backend = "uv|virtualenv"
 
 # Lanes of sessions that run at the same time. One pytest process keeps a 2-core machine busy
 # ~40 % of the time (Python between queries, servers and browsers waiting on each other):
