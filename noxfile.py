@@ -97,9 +97,13 @@ def superset(session: nox.Session) -> None:
     """End to end against a real Superset 6.1 (started by the tests on 127.0.0.1): imports,
     installs, chart-data numbers, SQL Lab safety, dashboards in headless Chromium (the system
     /usr/bin/chromium: .ci/run installs it; no browser is ever downloaded). Screenshots and
-    timings land in .nox/artifacts/superset/. No warehouse engine is needed, so not [test]'s
-    drivers: pytest and hypothesis (tests/conftest.py imports it)."""
-    session.install("-e", ".[superset]", "pytest>=8", "hypothesis>=6.100", "playwright")
+    timings land in .nox/artifacts/superset/. Of [test]'s drivers only PostgreSQL's (one test
+    installs into a Superset whose analytics database is PostgreSQL): pytest and hypothesis
+    (tests/conftest.py imports it)."""
+    # psycopg: the tests' PostgreSQL server (the analytics database one test installs into);
+    # psycopg2: what postgresql:// means under Superset's SQLAlchemy 1.4
+    session.install("-e", ".[superset]", "pytest>=8", "hypothesis>=6.100", "playwright",
+                    "psycopg[binary]>=3.1", "psycopg2-binary")
     session.run("pytest", "-m", "superset", *(session.posargs or ["-q"]),
                 env={"SUPERSET_ARTIFACTS": ".nox/artifacts/superset"})
 

@@ -203,6 +203,30 @@ def _app_digests(bundle: Bundle) -> dict[str, str | None]:
     return existing
 
 
+def taken_table_names(bundle: Bundle, datasets: list[tuple[str, str, str]]) -> str:
+    """Why an import of ``bundle`` fails when other datasets (``(uuid, table name, database
+    name)`` of each dataset in Superset) already use its table names: a SQLite metadata
+    database still has Superset's old UNIQUE(table_name) on datasets (the migration that
+    widened it cannot alter a SQLite table; apache/superset#33134), so a second database's
+    ``retention`` is refused with only "Import failed for an unknown reason". Empty when
+    nothing collides."""
+    ours = {content["table_name"]: str(content["uuid"])
+            for _k, _p, content in bundle.objects("datasets")}
+    taken: dict[str, list[str]] = {}
+    for uuid, table, database in datasets:
+        if table in ours and str(uuid) != ours[table]:
+            taken.setdefault(database, []).append(table)
+    if not taken:
+        return ""
+    where = "; ".join(f"{len(t)} on database {d!r} ({', '.join(sorted(t)[:5])}"
+                      f"{', …' if len(t) > 5 else ''})" for d, t in sorted(taken.items()))
+    return (f"{sum(map(len, taken.values()))} of the model tables already have another "
+            f"dataset of the same name: {where}. A Superset whose metadata database is "
+            "SQLite allows one dataset per table name (apache/superset#33134): delete those "
+            "datasets first (Datasets → select → delete), or use a PostgreSQL or MySQL "
+            "metadata database")
+
+
 def apply_in_app(bundle: Bundle, report: InstallReport, username: str = "admin") -> None:
     """Import what changed in ``bundle`` into the Superset of the active app context."""
     from superset import db, security_manager
@@ -217,6 +241,11 @@ def apply_in_app(bundle: Bundle, report: InstallReport, username: str = "admin")
     todo = plan(bundle, _app_digests(bundle), report)
     if not report.changed:
         return
+    if db.engine.dialect.name == "sqlite":
+        problem = taken_table_names(todo, [(t.uuid, t.table_name, t.database.database_name)
+                                           for t in db.session.query(SqlaTable).all()])
+        if problem:
+            raise InstallError(problem)
     with override_user(user):
         ImportAssetsCommand(todo.texts(), sparse=True).run()
         for _kind, _path, content in todo.objects("datasets"):
@@ -466,6 +495,9 @@ class RestClient:
 
 def _message(body: dict) -> str:
     text = body.get("message") or body.get("errors") or body.get("raw") or body
+    if isinstance(text, list) and text and all(isinstance(e, dict) and "message" in e
+                                               for e in text):
+        text = "; ".join(e["message"] for e in text)  # Superset's error objects: the words
     return json.dumps(text)[:1000] if not isinstance(text, str) else text[:1000]
 
 
@@ -523,7 +555,15 @@ def apply_rest(api: RestClient, bundle: Bundle, report: InstallReport) -> None:
     todo = plan(bundle, _rest_digests(api, bundle), report)
     if not report.changed:
         return
-    api.import_assets(todo.zip_bytes("saas_retention"))
+    try:
+        api.import_assets(todo.zip_bytes("saas_retention"))
+    except InstallError as exc:
+        problem = taken_table_names(todo, [
+            (d["uuid"], d["table_name"], d["database"]["database_name"]) for d in api.paged(
+                "/api/v1/dataset/", ["uuid", "table_name", "database.database_name"])])
+        if problem:
+            raise InstallError(f"{exc}; probably because {problem}") from None
+        raise
     wanted = {str(c["uuid"]) for _k, _p, c in todo.objects("datasets")}
     rows = [r for r in api.paged("/api/v1/dataset/", ["id", "uuid", "table_name"])
             if r["uuid"] in wanted]

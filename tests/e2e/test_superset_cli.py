@@ -18,6 +18,7 @@ from saas_retention.superset_plugin.install import (
     plan,
     resolve_dialect,
     rison,
+    taken_table_names,
 )
 
 
@@ -115,6 +116,24 @@ def test_a_recreated_chart_brings_its_dashboard_along():
     assert report.created == [f"chart {chart['slice_name']}"]
     assert report.updated == ["dashboard Retention"]
     assert {k for k, _p, _c in todo.objects()} == {"charts", "dashboards"}
+
+
+def test_table_names_taken_by_other_datasets_are_named():
+    """A SQLite metadata database refuses a second dataset named `retention` (Superset's old
+    UNIQUE(table_name)); the installers name what is in the way instead of Superset's
+    "Import failed for an unknown reason"."""
+    bundle = build_bundle(Target("wh", "postgres", schema="analytics"))
+    ours = {c["table_name"]: str(c["uuid"]) for _k, _p, c in bundle.objects("datasets")}
+    assert taken_table_names(bundle, [(ours["retention"], "retention", "wh"),
+                                      ("u-x", "not_a_model", "demo")]) == ""
+    message = taken_table_names(bundle, [
+        ("u-1", "retention", "demo"), ("u-2", "mrr_movements", "demo"),
+        ("u-3", "retention", "wh"),  # the same name in another schema of the same database
+        (ours["customer_periods"], "customer_periods", "wh")])
+    assert message.startswith("3 of the model tables already have another dataset of the "
+                              "same name: 2 on database 'demo' (mrr_movements, retention); "
+                              "1 on database 'wh' (retention)."), message
+    assert "apache/superset#33134" in message and "delete those datasets" in message
 
 
 def test_default_schema_and_adopted_datasets():

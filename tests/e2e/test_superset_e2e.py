@@ -16,6 +16,7 @@ import importlib.util
 import json
 import re
 import secrets
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -130,9 +131,27 @@ def _rows(result: dict, want_sample: dict) -> list[dict]:
     return rows
 
 
-def test_every_chart_returns_the_numbers_of_the_build(server, bundle):
+def assert_chart_numbers(api: RestClient, chart_id: int, check: str, con, where: str) -> None:
+    """The chart's saved query context, as the chart-data API and reports run it (rows as the
+    database returned them: no post-processing), against its ``check`` query on DuckDB."""
     from test_superset_bundle import _column_sql, compare_rows
 
+    query_context = json.loads(api.get(f"/api/v1/chart/{chart_id}")["result"]["query_context"])
+    for query in query_context["queries"]:
+        query["post_processing"] = []
+    status, body = api.post_chart_data(query_context)
+    assert status == 200, (where, body)
+    cursor = con.execute(check)
+    names = [d[0] for d in cursor.description]
+    want = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    got = _rows(body["result"][0], want[0])
+    keys = [_column_sql(c)[1] for c in query_context["queries"][0]["columns"]]
+    if not query_context["queries"][0]["metrics"]:
+        keys = keys[:1]
+    compare_rows(got, want, keys, where)
+
+
+def test_every_chart_returns_the_numbers_of_the_build(server, bundle):
     from saas_retention.superset_plugin.bundle import load_dashboards
 
     api = server.api()
@@ -144,23 +163,10 @@ def test_every_chart_returns_the_numbers_of_the_build(server, bundle):
     try:
         for _k, _p, chart in bundle.objects("charts"):
             chart_id = charts[chart["uuid"]]["id"]
-            # the saved query context, as the chart-data API and reports run it
             saved = api.get(f"/api/v1/chart/{chart_id}/data/")
             assert saved["result"][0]["rowcount"] > 0, chart["slice_name"]
-            query_context = json.loads(api.get(f"/api/v1/chart/{chart_id}")["result"]
-                                       ["query_context"])
-            for query in query_context["queries"]:
-                query["post_processing"] = []  # rows as the database returned them
-            status, body = api.post_chart_data(query_context)
-            assert status == 200, (chart["slice_name"], body)
-            cursor = con.execute(specs[chart["slice_name"]]["check"])
-            names = [d[0] for d in cursor.description]
-            want = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-            got = _rows(body["result"][0], want[0])
-            keys = [_column_sql(c)[1] for c in query_context["queries"][0]["columns"]]
-            if not query_context["queries"][0]["metrics"]:
-                keys = keys[:1]
-            compare_rows(got, want, keys, chart["slice_name"])
+            assert_chart_numbers(api, chart_id, specs[chart["slice_name"]]["check"], con,
+                                 chart["slice_name"])
             checked += 1
     finally:
         con.close()
@@ -477,3 +483,104 @@ def test_every_dashboard_renders_without_chart_errors(server, bundle, tmp_path):
         finally:
             context.close()
     assert not failures, failures
+
+
+# --- a warehouse as the analytics database (issue #19, item 11) --------------------------------
+
+ANALYTICS = "Analytics"
+PG_KINDS = {"VARCHAR": "text", "DATE": "date", "BOOLEAN": "bool", "TIMESTAMP": "timestamp",
+            "TIMESTAMP WITH TIME ZONE": "timestamptz"}
+
+
+@pytest.mark.postgres
+def test_both_installers_find_the_models_in_a_postgresql_schema(server, pg_dsn):
+    """The README's warehouse path as a new user takes it: the models built inside PostgreSQL
+    in the schema ``analytics`` (``build --source postgresql://… --target-schema analytics``),
+    that database registered in Superset as "Analytics" with the ``postgresql://`` URI
+    Superset 6.1 needs (psycopg2), then both installers without ``--schema``: each finds the
+    schema and says so, and every chart on it gives the numbers of its check query run on the
+    demo's DuckDB build of the same source. First, with the demo's datasets still there, both
+    refuse clearly: this Superset's SQLite metadata holds one dataset per table name."""
+    pytest.importorskip("psycopg2")  # postgresql:// under Superset's SQLAlchemy 1.4
+    from engines import PostgresEngine
+    from superset_server import DEMO_END
+
+    from saas_retention.builders.warehouse.run import build_on_warehouse
+    from saas_retention.core.config import parse_settings
+    from saas_retention.superset_plugin.bundle import load_dashboards
+    from saas_retention.superset_plugin.install import InstallError, install_rest, rison
+
+    parts = dict(p.split("=") for p in pg_dsn.split())
+    url = f"postgresql://{parts['user']}@{parts['host']}:{parts['port']}/{parts['dbname']}"
+    source = duckdb.connect(str(server.folder / "source.duckdb"), read_only=True)
+    engine = PostgresEngine(pg_dsn)
+    try:
+        engine.execute("create schema app")
+        for table in ("customers", "subscriptions"):
+            kinds = [(name, PG_KINDS.get(kind, "number")) for name, kind, *_ in
+                     source.execute(f"describe {table}").fetchall()]
+            engine.load(table, kinds, source.execute(f"select * from {table}").fetchall())
+            engine.execute(f'alter table "{table}" set schema app')
+    finally:
+        source.close()
+        engine.close()
+    started = time.perf_counter()
+    built = build_on_warehouse(url, parse_settings({"as_of": DEMO_END}), schema="app",
+                               target_schema="analytics")
+    _timed("build inside PostgreSQL (subscriptions and customers)", started)
+    assert "retention" in built.models and "mrr_movements" in built.models
+
+    api = server.api()
+    if not api.paged("/api/v1/database/", ["id"], [
+            {"col": "database_name", "opr": "eq", "value": "saas_retention_demo"}]):
+        # run on its own (-k): the module's first test imports the demo
+        server.superset_cli("saas-retention", "import-demo", "--duckdb", str(server.database))
+    status, body = api._call("POST", "/api/v1/database/", json_body={
+        "database_name": ANALYTICS, "sqlalchemy_uri": url, "expose_in_sqllab": True})
+    assert status == 201, body
+
+    # This Superset's metadata database is SQLite, which keeps Superset's old UNIQUE(table_name)
+    # on datasets: beside the demo's `retention`, a second one is refused. Both installers say
+    # so, and which datasets are in the way, instead of "Import failed for an unknown reason".
+    done = subprocess.run([server.exe, "saas-retention", "install", "--database", ANALYTICS],
+                          env=server.env, capture_output=True, text=True)
+    assert done.returncode == InstallError.exit_code, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "apache/superset#33134" in done.stderr, done.stderr
+    assert "on database 'saas_retention_demo' (" in done.stderr, done.stderr
+    with pytest.raises(InstallError, match=r"apache/superset#33134") as refused:
+        install_rest(server.url, "admin", server.password, ANALYTICS)
+    assert "Import failed for an unknown reason; probably because" in str(refused.value)
+    demo = {d["id"] for d in api.paged("/api/v1/dataset/", ["id", "database.database_name"])
+            if d["database"]["database_name"] == "saas_retention_demo"}
+    charts = [c["id"] for c in api.paged("/api/v1/chart/", ["id", "datasource_id"])
+              if c["datasource_id"] in demo]
+    boards = [b["id"] for b in api.paged("/api/v1/dashboard/", ["id", "slug"])
+              if b["slug"].startswith("saas-retention-demo-")]
+    for endpoint, ids in (("dashboard", boards), ("chart", charts), ("dataset", demo)):
+        status, body = api._call("DELETE", f"/api/v1/{endpoint}/?q={rison(sorted(ids))}")
+        assert status == 200, (endpoint, body)
+
+    started = time.perf_counter()
+    out = server.superset_cli("saas-retention", "install", "--database", ANALYTICS)
+    _timed("install in Superset's CLI (PostgreSQL, schema found)", started)
+    assert "schema analytics" in out and "--schema analytics" in out, out  # the one found
+    report = install_rest(server.url, "admin", server.password, ANALYTICS)
+    text = "\n".join(report.lines())
+    assert report.schema == "analytics" and "--schema analytics" in text, text
+    assert "unchanged: all" in text, text  # the CLI installed the same objects
+
+    # every chart on the warehouse against its check query on the DuckDB build of the same
+    # source (the conformance tests hold the models equal; this holds the charts to them)
+    specs = {c["title"]: c for b in load_dashboards() for c in b["charts"]}
+    on_warehouse = api.paged("/api/v1/chart/", ["id", "slice_name"])
+    started = time.perf_counter()
+    con = duckdb.connect(str(server.database), read_only=True)
+    try:
+        for chart in on_warehouse:
+            assert_chart_numbers(api, chart["id"], specs[chart["slice_name"]]["check"], con,
+                                 f"{ANALYTICS}: {chart['slice_name']}")
+    finally:
+        con.close()
+    _timed(f"chart-data on PostgreSQL against the checks ({len(on_warehouse)} charts)", started)
+    # the charts of the subscription models: Retention, Revenue, Customer value
+    assert len(on_warehouse) >= 20, sorted(c["slice_name"] for c in on_warehouse)
