@@ -676,14 +676,24 @@ SQLITE_TYPES = {"mrr": "REAL", "billing_interval_count": "REAL", "start_date": "
                 "end_date": "DATE"}
 
 
-def _refused(exc: SaasRetentionError, where: str, db: Path, before: bytes | None) -> None:
-    assert exc.exit_code == SourceError.exit_code, str(exc)
-    assert where in str(exc), str(exc)
-    assert "Traceback" not in str(exc)
-    if before is None:
-        assert not db.exists()
-    else:
-        assert db.read_bytes() == before  # the previous build stays as it was
+def _build_or_refuse(run, refused: bool, where: str, db: Path,
+                     before: bytes | None = None) -> None:
+    """``run`` (a build into ``db``) refuses the source, exit 3 naming ``where`` with the
+    database as it was (``before``; None: no file), when ``refused``; else builds finite,
+    reconciling numbers."""
+    try:
+        run()
+    except SaasRetentionError as exc:
+        assert refused, str(exc)
+        assert exc.exit_code == SourceError.exit_code, str(exc)
+        assert where in str(exc), str(exc)
+        if before is None:
+            assert not db.exists()
+        else:
+            assert db.read_bytes() == before  # the previous build stays as it was
+        return
+    assert not refused
+    assert_finite_and_reconciling(db)
 
 
 def run_converted(tmp: Path, mrr: str, rate: str, refused: bool) -> None:
@@ -694,13 +704,8 @@ def run_converted(tmp: Path, mrr: str, rate: str, refused: bool) -> None:
     (src / "subscriptions.csv").write_text(_csv_text(rows, list(rows[0])), encoding="utf-8")
     (src / "exchange_rates.csv").write_text(f"date,currency,rate\n2023-01-01,eur,{rate}\n",
                                             encoding="utf-8")
-    try:
-        build(src, parse_settings({"as_of": MUTATION_AS_OF}), database=db)
-    except SaasRetentionError as exc:
-        assert refused, str(exc)
-        return _refused(exc, "subscriptions.mrr", db, None)
-    assert not refused
-    assert_finite_and_reconciling(db)
+    _build_or_refuse(lambda: build(src, parse_settings({"as_of": MUTATION_AS_OF}), database=db),
+                     refused, "subscriptions.mrr", db)
 
 
 def run_stripe(tmp: Path, amount: str, refused: bool) -> None:
@@ -714,13 +719,9 @@ def run_stripe(tmp: Path, amount: str, refused: bool) -> None:
     rows[1][rows[0].index("amount")] = amount
     with lines.open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows(rows)
-    try:
-        build(src, parse_settings({"as_of": MUTATION_AS_OF, "billing": "stripe"}), database=db)
-    except SaasRetentionError as exc:
-        assert refused, str(exc)
-        return _refused(exc, "invoice_line_items.amount", db, None)
-    assert not refused
-    assert_finite_and_reconciling(db)
+    settings = parse_settings({"as_of": MUTATION_AS_OF, "billing": "stripe"})
+    _build_or_refuse(lambda: build(src, settings, database=db), refused,
+                     "invoice_line_items.amount", db)
 
 
 def run_incremental(tmp: Path, event_time: str, refused: bool) -> None:
@@ -737,13 +738,8 @@ def run_incremental(tmp: Path, event_time: str, refused: bool) -> None:
     events = base_rows("events")
     events.append(events[0] | {"event_time": event_time})
     (src / "events.csv").write_text(_csv_text(events, list(events[0])), encoding="utf-8")
-    try:
-        build_incremental(src, settings, database=db)
-    except SaasRetentionError as exc:
-        assert refused, str(exc)
-        return _refused(exc, "events.event_time", db, before)
-    assert not refused
-    assert_finite_and_reconciling(db)
+    _build_or_refuse(lambda: build_incremental(src, settings, database=db), refused,
+                     "events.event_time", db, before)
 
 
 def _problems(run) -> set[tuple] | None:
