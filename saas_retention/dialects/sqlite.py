@@ -63,7 +63,7 @@ NUMBER_TEXT = "^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
 def not_of_kind(value: exp.Expression, kind: str) -> exp.Expression:
     """SQLite keeps whatever is inserted: a cast makes 0 of the text 'abc' (an mrr counted as
     0), and DATE() keeps '2025-02-30', which julian days read as 2025-03-02. A number is one
-    stored as a number or text shaped like one (REGEXP: SQLAlchemy's connections define it); a
+    stored as a number or text shaped like one (regexp(): SQLAlchemy's connections define it); a
     date is text whose first ten characters survive a round trip through its julian day."""
     def fn(name: str, *args: exp.Expression) -> exp.Expression:
         return exp.Anonymous(this=name, expressions=list(args))
@@ -71,7 +71,9 @@ def not_of_kind(value: exp.Expression, kind: str) -> exp.Expression:
     stored = fn("TYPEOF", value.copy())
     text = fn("TRIM", exp.cast(value.copy(), exp.DataType.Type.TEXT))
     if kind == "number":
-        shaped = exp.RegexpLike(this=text, expression=exp.Literal.string(NUMBER_TEXT))
+        # `text REGEXP pattern` is SQLite's spelling of regexp(pattern, text), which older
+        # sqlglot writes as REGEXP_LIKE, a function SQLite lacks
+        shaped = fn("REGEXP", exp.Literal.string(NUMBER_TEXT), text)
         return exp.and_(stored.isin(exp.Literal.string("integer"), exp.Literal.string("real"),
                                     exp.Literal.string("null")).not_(),
                         exp.Not(this=exp.func("coalesce", shaped, exp.false())))
