@@ -57,6 +57,29 @@ def nullif_blank(value: exp.Expression) -> exp.Expression:
     return exp.Nullif(this=value, expression=exp.Literal.string(""))
 
 
+# the ISO 8601 text text_utc reads (a date, a time of day, an offset or Z); its limits on the
+# dates are the contract's (relations/rules.date_range), checked once the table is staged
+ISO_TIME = ("^[0-9]{4,5}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?"
+            " ?([+-][0-9]{2}(:?[0-9]{2})?|[Zz])?$")
+
+
+def iso_time_check(tool: str, table: str, column: str, key: str,
+                   value: Callable[[Target], exp.Expression]) -> ConnectorCheck:
+    """The rows whose ``value`` (a time the connector reads with text_utc) is not ISO 8601
+    text: a cast of an epoch number or other text to a timestamp fails in the engine."""
+    def rows(t: Target) -> exp.Select:
+        found = as_text(value(t))
+        return (exp.select(exp.alias_(as_text(col(key)), key), exp.alias_(found, column))
+                .from_(tool_table(t, table))
+                .where(exp.and_(nullif_blank(found.copy()).is_(exp.null()).not_(), exp.Not(
+                    this=exp.RegexpLike(this=found.copy(),
+                                        expression=exp.Literal.string(ISO_TIME)))))
+                .order_by(col(key)))
+    return ConnectorCheck("not_a_time", table, column,
+                          f"values that are not an ISO 8601 time (e.g. 2024-01-02T15:30:00Z), "
+                          f"which the {tool!r} connector reads", rows)
+
+
 def epoch_utc(t: Target, value: exp.Expression, per_second: int) -> exp.Expression:
     return record_functions(t.dialect).epoch_to_utc(value, per_second)
 

@@ -23,7 +23,12 @@ from sqlglot import exp
 
 from saas_retention.connectors import register
 from saas_retention.connectors.base import Connector, ConnectorCheck, ToolTable
-from saas_retention.core.contract import INTERVAL_TO_MONTHLY, monthly_amount
+from saas_retention.core.contract import (
+    INTERVAL_TO_MONTHLY,
+    MONEY_LIMIT,
+    MONEY_TYPE,
+    monthly_amount,
+)
 from saas_retention.dialects import (
     date_functions,
     json_text,
@@ -31,6 +36,7 @@ from saas_retention.dialects import (
     time_functions,
     utc_to_local,
 )
+from saas_retention.relations.rules import beyond_money
 from saas_retention.relations.target import Target, cast, col, tool_table
 
 # Stripe's zero-decimal currencies (https://docs.stripe.com/currencies#zero-decimal): amounts
@@ -490,16 +496,22 @@ def _units(minor: exp.Expression) -> exp.Expression:
                     default=exp.Div(this=minor, expression=n(100)))
 
 
-def _monthly(t: Target) -> exp.Select:
-    """Each counted line's monthly amount in the reporting currency (rules 3–5) and the days it
-    covers (rule 6: its period, stopped on the day its subscription was canceled or ended)."""
+def _monthly_amount(t: Target) -> exp.Expression:
+    """A rated line's monthly amount in the reporting currency (rules 3–5), before the money
+    type holds it."""
     reporting = t.settings.reporting_currency
     fx = exp.Case(ifs=[exp.If(this=exp.EQ(this=c("currency"), expression=s(reporting)),
                               true=n(1))],
                   default=exp.Div(this=_rate_of(t, s(reporting)), expression=_rate_of(
                       t, c("currency"))))
     value = exp.Mul(this=_units(c("net_minor")), expression=fx)
-    monthly = monthly_amount(value, c("interval"), c("interval_count"))
+    return monthly_amount(value, c("interval"), c("interval_count"))
+
+
+def _monthly(t: Target) -> exp.Select:
+    """Each counted line's monthly amount in the reporting currency and the days it covers
+    (rule 6: its period, stopped on the day its subscription was canceled or ended)."""
+    monthly = _monthly_amount(t)
     start, end = local_day(t, c("period_start")), local_day(t, c("period_end"))
     stop = local_day(t, exp.func("coalesce", c("canceled_at"), c("ended_at")))
     covered_end = exp.Case(ifs=[exp.If(this=exp.LT(this=stop.copy(), expression=end.copy()),
@@ -635,6 +647,15 @@ def _checks(lines_table: str) -> tuple[ConnectorCheck, ...]:
             "negative",
             _line_check(lambda _t: exp.LT(this=c("net_minor"), expression=n(0)),
                         COUNTED, ("line_id", "amount", "net_minor"))),
+        # the monthly amount is cast to the money type (_monthly): amounts in micro-units, or
+        # a rate that carries them beyond it, would fail that cast
+        ConnectorCheck(
+            "amount_range", lines_table, "amount",
+            "counted line items whose monthly amount in the reporting currency is beyond the "
+            f"largest amount the money type {MONEY_TYPE} holds (less than {MONEY_LIMIT:,} "
+            "either side of 0; amounts are in minor units, cents), or infinite or NaN",
+            _line_check(lambda t: beyond_money(_monthly_amount(t)), RATED,
+                        ("line_id", "amount", "currency", "interval", "interval_count"))),
         ConnectorCheck(
             "missing_rate", "exchange_rates_from_usd", "buy_currency_exchange_rates",
             "no exchange rate on or before the invoice's day for the line's currency (or the "

@@ -17,6 +17,7 @@ from saas_retention.connectors.base import Connector, ConnectorCheck, ToolTable
 from saas_retention.connectors.product import (
     as_number,
     customer_source,
+    iso_time_check,
     kept_summary,
     lit,
     local,
@@ -103,7 +104,9 @@ TYPEFORM = register(Connector(
                       "the Responses API's items, one JSON object a line"),),
     build=responses,
     summary=lambda t: kept_summary(responses(t), "responded_at"),
-    checks=(*(ConnectorCheck(
+    checks=(iso_time_check("typeform", TABLE, "submitted_at", "response_id",
+                           lambda _t: col("submitted_at")),
+            *(ConnectorCheck(
         f"{survey}_question", TABLE, "answers",
         f"tables.survey_responses.questions.{survey}: no answered field's ref starts with "
         "this text; the refs the responses answer are listed",

@@ -18,6 +18,7 @@ from saas_retention.connectors.product import (
     customer_source,
     identity_customers,
     identity_table,
+    iso_time_check,
     kept_summary,
     lit,
     local,
@@ -86,7 +87,11 @@ ZENDESK = register(Connector(
     build=tickets,
     summary=lambda t: kept_summary(tickets(t), "created_at"),
     extra_tables=_tables,
-    checks=(ConnectorCheck(
+    checks=(
+        iso_time_check("zendesk", TABLE, "created_at", "id", lambda _t: col("created_at")),
+        iso_time_check("zendesk", TABLE, "metric_set.solved_at", "id",
+                       lambda t: text(t, col("metric_set"), "solved_at")),
+        ConnectorCheck(
         "unresolved_customer", TABLE, None, "tickets whose customer cannot be resolved (no "
         "organization field, no identity row for the requester): left out",
         lambda t: exp.select("ticket_id", "requester_key").from_(

@@ -312,6 +312,11 @@ class Engine:
     # the dbt adapter type (``target.type``) of the engine, whose macros the generated dbt
     # package dispatches to ("": the dialect's name, as for most adapters)
     dbt_adapter: str = ""
+    # an engine whose columns do not enforce their types: the stored value (not NULL) is not
+    # of the contract kind ("number", "date"; a timestamp's date part is checked as a date)
+    # though the staging's cast gives one without failing; None: a value that does not
+    # convert fails the cast, which the warehouse build reports
+    not_of_kind: Callable[[exp.Expression, str], exp.Expression] | None = None
 
     # -- derived -------------------------------------------------------------------------------
     @property

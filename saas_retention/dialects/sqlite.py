@@ -55,6 +55,35 @@ def no_time_zones(ts: exp.Expression, tz: str) -> exp.Expression:
                       "UTC times and set timezone: UTC)")
 
 
+# a number as text that DuckDB's typing of text reads too (no inf/nan words: SQLite casts
+# them to 0, so they are refused as text that is not a number)
+NUMBER_TEXT = "^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def not_of_kind(value: exp.Expression, kind: str) -> exp.Expression:
+    """SQLite keeps whatever is inserted: a cast makes 0 of the text 'abc' (an mrr counted as
+    0), and DATE() keeps '2025-02-30', which julian days read as 2025-03-02. A number is one
+    stored as a number or text shaped like one (regexp(): SQLAlchemy's connections define it); a
+    date is text whose first ten characters survive a round trip through its julian day."""
+    def fn(name: str, *args: exp.Expression) -> exp.Expression:
+        return exp.Anonymous(this=name, expressions=list(args))
+
+    stored = fn("TYPEOF", value.copy())
+    text = fn("TRIM", exp.cast(value.copy(), exp.DataType.Type.TEXT))
+    if kind == "number":
+        # `text REGEXP pattern` is SQLite's spelling of regexp(pattern, text), which older
+        # sqlglot writes as REGEXP_LIKE, a function SQLite lacks
+        shaped = fn("REGEXP", exp.Literal.string(NUMBER_TEXT), text)
+        return exp.and_(stored.isin(exp.Literal.string("integer"), exp.Literal.string("real"),
+                                    exp.Literal.string("null")).not_(),
+                        exp.Not(this=exp.func("coalesce", shaped, exp.false())))
+    day = fn("SUBSTR", text, exp.Literal.number(1), exp.Literal.number(10))
+    same = exp.EQ(this=fn("DATE", fn("JULIANDAY", day)), expression=day.copy())
+    return exp.and_(value.copy().is_(exp.null()).not_(),
+                    exp.or_(exp.NEQ(this=stored, expression=exp.Literal.string("text")),
+                            exp.Not(this=exp.func("coalesce", same, exp.false()))))
+
+
 ENGINE = Engine(
     name="sqlite",
     tier=EXECUTED,
@@ -82,4 +111,5 @@ ENGINE = Engine(
     # one database per file: no schemas to create
     creates_schemas=False,
     json_text=lambda j, k: exp.Anonymous(this="JSON_EXTRACT", expressions=[j, json_path(k)]),
+    not_of_kind=not_of_kind,
 )

@@ -57,8 +57,14 @@ MESSAGES = {
     # every number column is staged in the money type (relations/target.typed_value): a larger
     # value fails the cast, and the engines disagree on what infinity and NaN become
     "amount_range": f"values beyond the largest amount the money type {MONEY_TYPE} holds "
-                    f"(less than {MONEY_LIMIT:,} either side of 0; with amounts_per_interval, "
-                    "the monthly amount too), or infinite or NaN",
+                    f"(less than {MONEY_LIMIT:,} either side of 0{{per_interval}}), or "
+                    "infinite or NaN",
+    # staging multiplies the amount by its rate (relations/staging.stg_subscriptions) and
+    # casts the product to the money type: a rate can carry an amount the type holds beyond it
+    "converted_amount": "amounts that, converted to reporting_currency ({reporting}) at their "
+                        f"exchange rate, go beyond the largest amount the money type "
+                        f"{MONEY_TYPE} holds (less than {MONEY_LIMIT:,} either side of 0"
+                        "{per_interval}), or are infinite or NaN",
     # the models sum a customer's MRR in a period (customer_periods) and a session's
     # durations (customer_sessions) back into the money type
     "customer_amount": f"rows of customers whose amounts add up to {MONEY_LIMIT:,} or more, "
@@ -91,9 +97,15 @@ CUSTOMER_COLUMN = {t: "referrer_customer_id" if t == "referrals" else "customer_
                    for t in DATED_TABLES}
 
 
-def message(kind: str, settings: Settings) -> str:
+# what amount_range and converted_amount add about subscriptions.mrr when its amounts are
+# per billing interval: the staged amount is the monthly one
+PER_INTERVAL = "; with amounts_per_interval, the monthly amount too"
+
+
+def message(kind: str, settings: Settings, per_interval: bool = False) -> str:
     return MESSAGES[kind].format(as_of=settings.as_of_date,
-                                 reporting=settings.reporting_currency)
+                                 reporting=settings.reporting_currency,
+                                 per_interval=PER_INTERVAL if per_interval else "")
 
 
 def check_as_of(settings: Settings) -> None:
@@ -184,7 +196,8 @@ class Rule:
     show: tuple[str, ...] | None = None
 
     def message(self, settings: Settings) -> str:
-        return message(self.name, settings)
+        return message(self.name, settings, (self.table, self.column) == ("subscriptions", "mrr")
+                       and bool(settings.mapping("subscriptions").amounts_per_interval))
 
 
 def _lt(a: exp.Expression, b: exp.Expression | int) -> exp.Expression:
@@ -207,29 +220,51 @@ def _interval_count(r: RuleColumns) -> exp.Expression | None:
                    _gt(r.number(c), MAX_INTERVAL_COUNT), r.not_whole(c))
 
 
-def _beyond_money(value: exp.Expression) -> exp.Expression:
-    # NaN compares greater than every number in DuckDB and PostgreSQL, so it is caught too
+def beyond_money(value: exp.Expression) -> exp.Expression:
+    """The value is one the money type cannot hold: NaN compares greater than every number in
+    DuckDB and PostgreSQL, so it is caught too."""
     return exp.GTE(this=exp.Abs(this=value), expression=exp.Literal.number(MONEY_LIMIT))
+
+
+def _monthly(r: RuleColumns, column: str) -> exp.Expression:
+    """The monthly amount the staging casts (contract.monthly_amount); a count the
+    interval_count rule refuses is read as 1 here, so it is not reported twice."""
+    count: exp.Expression = exp.null()
+    if r.has("subscriptions", "billing_interval_count"):
+        n = r.number("billing_interval_count")
+        count = exp.Case(ifs=[exp.If(this=exp.GTE(this=n, expression=exp.Literal.number(1)),
+                                     true=n.copy())], default=exp.Literal.number(1))
+    return monthly_amount(r.number(column), r.text("billing_interval"), count)
 
 
 def _amount_range(table: str, column: str) -> Condition:
     def condition(r: RuleColumns) -> exp.Expression | None:
         if not r.has(table, column):
             return None
-        beyond = _beyond_money(r.number(column))
+        beyond = beyond_money(r.number(column))
         if (table, column) == ("subscriptions", "mrr") and _per_interval(r):
-            # the staging casts the monthly amount (contract.monthly_amount); a count the
-            # interval_count rule refuses is read as 1 here, so it is not reported twice
-            count: exp.Expression = exp.null()
-            if r.has("subscriptions", "billing_interval_count"):
-                n = r.number("billing_interval_count")
-                count = exp.Case(ifs=[exp.If(this=exp.GTE(this=n, expression=exp.Literal.number(1)),
-                                             true=n.copy())], default=exp.Literal.number(1))
-            monthly = monthly_amount(r.number(column), r.text("billing_interval"), count)
-            beyond = exp.or_(beyond, _beyond_money(monthly))
+            beyond = exp.or_(beyond, beyond_money(_monthly(r, column)))
         return beyond
 
     return condition
+
+
+def _converted_amount(r: RuleColumns) -> exp.Expression | None:
+    """The amount times the rate staging converts it with (its currency's latest rate on or
+    before the start date, relations/staging._rate_spans) beyond the money type, for rows
+    whose amount alone is within it (amount_range reports the others)."""
+    if not (r.has("subscriptions", "currency") and r.has("exchange_rates")):
+        return None
+    amount = _monthly(r, "mrr") if _per_interval(r) else r.number("mrr")
+    table, rate = r.other("exchange_rates")
+    latest = (exp.select(rate("rate")).from_(table).where(exp.and_(
+        exp.EQ(this=_code(rate("currency")), expression=_code(r.outer("currency"))),
+        exp.LTE(this=rate("date"), expression=r.day("start_date"))))
+        .order_by(exp.Ordered(this=rate("date"), desc=True)).limit(1).subquery())
+    foreign = exp.NEQ(this=_code(r.text("currency")),
+                      expression=exp.Literal.string(r.settings.reporting_currency))
+    return exp.and_(foreign, exp.Not(this=beyond_money(amount.copy())),
+                    beyond_money(exp.Mul(this=amount, expression=latest)))
 
 
 def within_money(value: exp.Expression) -> exp.Expression:
@@ -394,6 +429,8 @@ RULES: tuple[Rule, ...] = (
          lambda r: _when(r.has("customers"), r.unknown_customer("customer_id")), "warning"),
     *(rule for table in DATED_TABLES for rule in _dated(table)),
     Rule("missing_rate", "subscriptions", "currency", _missing_rate,
+         show=(*SUBSCRIPTION_SHOW, "currency")),
+    Rule("converted_amount", "subscriptions", "mrr", _converted_amount,
          show=(*SUBSCRIPTION_SHOW, "currency")),
     Rule("duplicate_rate", "exchange_rates", "rate", _duplicate_rate,
          show=("date", "currency", "rate")),

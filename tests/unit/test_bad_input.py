@@ -477,3 +477,100 @@ def test_duplicate_keys_are_reported_alike_by_both_builds(tmp_path, request, eng
     assert duplicates(on_files) == expected
     assert duplicates(on_warehouse) == expected
     assert not (tmp_path / "out.duckdb").exists()
+
+
+# --- what the limit errors show (issue #20's audit) -------------------------------------------
+
+def test_money_limit_message_names_amounts_per_interval_only_for_mrr(tmp_path):
+    from saas_retention.relations.rules import RULES
+
+    per_interval = parse_settings({"as_of": AS_OF, "tables": {
+        "subscriptions": {"amounts_per_interval": True}}})
+    plain = parse_settings({"as_of": AS_OF})
+    ranges = {(r.table, r.column): r for r in RULES if r.name == "amount_range"}
+    assert "amounts_per_interval" in ranges[("subscriptions", "mrr")].message(per_interval)
+    assert "amounts_per_interval" not in ranges[("subscriptions", "mrr")].message(plain)
+    for where in (("survey_responses", "score"), ("events", "duration_seconds")):
+        assert "amounts_per_interval" not in ranges[where].message(per_interval)
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD])
+    write(tmp_path, "survey_responses.csv", ["customer_id,responded_at,survey,score",
+                                             "c1,2024-02-01,nps,1e308"])
+    (found,) = [p for p in problems_of(tmp_path, tables={
+        "subscriptions": {"amounts_per_interval": True}, "survey_responses": {}})
+        if p.startswith("error: survey_responses.score: values beyond")]
+    assert "amounts_per_interval" not in found
+
+
+def test_a_warehouse_shows_the_checked_time_column(tmp_path):
+    """A bad resolved_at is shown with its own value, not the ticket's created_at."""
+    import sqlite3
+
+    from saas_retention.builders.warehouse.run import build_on_warehouse
+
+    db = tmp_path / "w.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("create table subscriptions (subscription_id text, customer_id text, "
+                "start_date date, end_date date, mrr real)")
+    con.executemany("insert into subscriptions values (?, ?, ?, ?, ?)",
+                    [("s1", "c1", "2024-01-01", None, 100.0)])
+    con.execute("create table support_tickets (customer_id text, created_at timestamp, "
+                "resolved_at timestamp)")
+    con.executemany("insert into support_tickets values (?, ?, ?)",
+                    [("c1", "2024-02-01 10:00:00", "10000-01-01 00:00:00"),
+                     ("c1", "2024-02-02 10:00:00", "2024-02-30 10:00:00")])
+    con.commit()
+    con.close()
+    with pytest.raises(SourceProblems) as info:
+        build_on_warehouse(f"sqlite:///{db}", parse_settings({
+            "as_of": AS_OF, "tables": {"support_tickets": {}}}))
+    (problem,) = info.value.problems
+    assert (problem.table, problem.column, problem.count) == ("support_tickets",
+                                                              "resolved_at", 2)
+    assert [sorted(e) for e in problem.examples] == [["customer_id", "resolved_at"]] * 2
+    assert {e["resolved_at"] for e in problem.examples} == {"10000-01-01 00:00:00",
+                                                             "2024-02-30 10:00:00"}
+
+
+def test_infinite_dates_are_shown_as_given(tmp_path):
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"copy (select 's1' as subscription_id, 'c1' as customer_id, "
+                f"'infinity'::date as start_date, null::date as end_date, 10.0 as mrr) "
+                f"to '{tmp_path / 'subscriptions.parquet'}' (format parquet)")
+    con.close()
+    found = one_problem(tmp_path)
+    assert "subscriptions.start_date: dates outside the range" in found
+    assert "start_date='infinity'" in found and "9999-12-31" not in found.split("e.g.")[1]
+
+
+@pytest.mark.parametrize(("tool", "table", "line"), [
+    ("zendesk", "support_tickets",
+     {"id": 1, "created_at": 1e308, "status": "open", "requester_id": 7,
+      "organization_id": "c1", "metric_set": {"solved_at": None}}),
+    ("zendesk", "support_tickets",
+     {"id": 2, "created_at": 1718000000, "status": "open", "requester_id": 7,
+      "organization_id": "c1", "metric_set": {"solved_at": None}}),
+])
+def test_a_connector_time_that_is_no_time_is_refused(tmp_path, tool, table, line):
+    """A Zendesk created_at given as a JSON number (epoch seconds, or a huge one): exit 3
+    naming the tool's table and column, never the engine's ConversionException."""
+    import json
+
+    write(tmp_path, "subscriptions.csv", [HEADER, *GOOD])
+    good = {"id": 9, "created_at": "2024-02-01T10:00:00Z", "status": "solved",
+            "requester_id": 7, "organization_id": "c1",
+            "metric_set": {"solved_at": "2024-02-02T10:00:00Z"}}
+    write(tmp_path, f"{tool}_tickets.jsonl", [json.dumps(good), json.dumps(line)])
+    config = write(tmp_path, "retention.yml", [
+        f"as_of: {AS_OF}", "tables:", f"  {table}:", f"    connector: {tool}",
+        "    customer: {property: organization_id}"])
+    done = subprocess.run([sys.executable, "-m", "saas_retention.cli", "build", "--source",
+                           str(tmp_path), "--config", str(config), "--database",
+                           str(tmp_path / "o.duckdb"), "--quiet"],
+                          capture_output=True, text=True)
+    assert done.returncode == SourceError.exit_code, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"{tool}_tickets.created_at: values that are not an ISO 8601 time" in done.stderr
+    assert "(1 row)" in done.stderr and f"id='{line['id']}'" in done.stderr
+    assert not (tmp_path / "o.duckdb").exists()

@@ -382,11 +382,28 @@ SETTINGS = settings(max_examples=12, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+@st.composite
+def mutated_sources(draw):
+    """One of the seeded mutations below, drawn by hypothesis: a value or file mutation of a
+    contract table, or one of the sources the DuckDB reading of files does not cover (a
+    converted amount, a Stripe amount, an incremental append, a SQLite warehouse)."""
+    kind = draw(st.sampled_from(("table", *SOURCE_MUTATIONS)))
+    if kind != "table":
+        return (kind, draw(st.sampled_from(SOURCE_MUTATIONS[kind])))
+    table = draw(st.sampled_from(sorted(TABLES)))
+    fmt = draw(st.sampled_from(("csv", "parquet")))
+    seed = draw(st.integers(0, 2 ** 16))
+    return ("table", table, fmt, draw_mutations(table, fmt, 1, seed)[0])
+
+
 @SETTINGS
-@given(messy_sources())
+@given(st.one_of(messy_sources(), mutated_sources()))
 def test_messy_sources_fail_clearly_or_build_reconciling_numbers(m):
     with tempfile.TemporaryDirectory() as tmp:
-        run_checks(m, Path(tmp))
+        if isinstance(m, Messy):
+            run_checks(m, Path(tmp))
+        else:
+            run_any_mutation(Path(tmp), m)
 
 
 @settings(SETTINGS, max_examples=2)
@@ -507,10 +524,10 @@ def base_rows(table: str) -> list[dict]:
              for c in columns} for i in range(BASE_ROWS)]
 
 
-def draw_mutations(table: str, fmt: str, n: int) -> list[tuple]:
-    """``n`` mutations of ``table`` drawn from the case's seed: ("file", kind) or
-    ("value", column, row, value)."""
-    rng = random.Random(f"{table}-{fmt}")
+def draw_mutations(table: str, fmt: str, n: int, seed: int | None = None) -> list[tuple]:
+    """``n`` mutations of ``table`` drawn from the case's seed (or ``seed``): ("file", kind)
+    or ("value", column, row, value)."""
+    rng = random.Random(f"{table}-{fmt}" if seed is None else f"{table}-{fmt}-{seed}")
     columns = TABLES[table].columns
     out = []
     for _ in range(n):
@@ -633,3 +650,172 @@ def test_seeded_mutations_build_or_fail_clearly(tmp_path, table, fmt):
             raise
         except Exception as exc:  # what the CLI would print as a traceback (exit 1)
             raise AssertionError(f"{table} ({fmt}) mutated {shown}: {exc!r}") from exc
+
+
+# --- the sources a folder of files does not cover (issue #20's audit) -------------------------
+#
+# kind -> its cases: the value written, and whether the build must refuse it
+SOURCE_MUTATIONS = {
+    # an eur subscription's mrr and eur's rate (staging converts mrr × rate to the money type)
+    "converted": (("100", "1.1", False), ("100", "2e10", True), ("9e11", "1.5", True),
+                  ("9e11", "0.001", False), ("100", "1e308", True)),
+    # the amount (minor units) of the fixture account's first line, a monthly usd price
+    "stripe": (("5000", False), ("100000000000000", True), ("1e308", True),
+               ("123456", False)),
+    # an event appended to a source built with --incremental
+    "incremental": (("2024-06-29 10:00:00", False), ("0000-01-01 10:00:00", True),
+                    ("10000-01-01 10:00:00", True), ("1899-12-31 23:00:00", True)),
+    # one value of a SQLite subscriptions table (mrr REAL, dates DATE: SQLite keeps any text):
+    # refused exactly as the DuckDB build of the same rows refuses it
+    "sqlite": (("mrr", "abc"), ("mrr", "12,5"), ("mrr", " 7 "), ("mrr", "1e12"), ("mrr", ""),
+               ("start_date", "2024-02-30"), ("end_date", "2024-04-31"),
+               ("start_date", "0000-01-01"), ("start_date", "2024-02-29")),
+}
+STRIPE_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "stripe"
+SQLITE_TYPES = {"mrr": "REAL", "billing_interval_count": "REAL", "start_date": "DATE",
+                "end_date": "DATE"}
+
+
+def _build_or_refuse(run, refused: bool, where: str, db: Path,
+                     before: bytes | None = None) -> None:
+    """``run`` (a build into ``db``) refuses the source, exit 3 naming ``where`` with the
+    database as it was (``before``; None: no file), when ``refused``; else builds finite,
+    reconciling numbers."""
+    try:
+        run()
+    except SaasRetentionError as exc:
+        assert refused, str(exc)
+        assert exc.exit_code == SourceError.exit_code, str(exc)
+        assert where in str(exc), str(exc)
+        if before is None:
+            assert not db.exists()
+        else:
+            assert db.read_bytes() == before  # the previous build stays as it was
+        return
+    assert not refused
+    assert_finite_and_reconciling(db)
+
+
+def run_converted(tmp: Path, mrr: str, rate: str, refused: bool) -> None:
+    rows = base_rows("subscriptions")
+    rows[1].update(mrr=mrr, currency="eur")
+    src, db = tmp / "src", tmp / "m.duckdb"
+    src.mkdir()
+    (src / "subscriptions.csv").write_text(_csv_text(rows, list(rows[0])), encoding="utf-8")
+    (src / "exchange_rates.csv").write_text(f"date,currency,rate\n2023-01-01,eur,{rate}\n",
+                                            encoding="utf-8")
+    _build_or_refuse(lambda: build(src, parse_settings({"as_of": MUTATION_AS_OF}), database=db),
+                     refused, "subscriptions.mrr", db)
+
+
+def run_stripe(tmp: Path, amount: str, refused: bool) -> None:
+    src, db = tmp / "src", tmp / "m.duckdb"
+    src.mkdir()
+    for path in STRIPE_FIXTURE.glob("*.csv"):
+        (src / path.name).write_bytes(path.read_bytes())
+    lines = src / "invoice_line_items.csv"
+    with lines.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    rows[1][rows[0].index("amount")] = amount
+    with lines.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    settings = parse_settings({"as_of": MUTATION_AS_OF, "billing": "stripe"})
+    _build_or_refuse(lambda: build(src, settings, database=db), refused,
+                     "invoice_line_items.amount", db)
+
+
+def run_incremental(tmp: Path, event_time: str, refused: bool) -> None:
+    from saas_retention.builders.incremental.refresh import build_incremental
+
+    src, db = tmp / "src", tmp / "m.duckdb"
+    src.mkdir()
+    for table in ("subscriptions", "events"):
+        rows = base_rows(table)
+        (src / f"{table}.csv").write_text(_csv_text(rows, list(rows[0])), encoding="utf-8")
+    settings = parse_settings({"as_of": MUTATION_AS_OF})
+    build_incremental(src, settings, database=db)
+    before = db.read_bytes()
+    events = base_rows("events")
+    events.append(events[0] | {"event_time": event_time})
+    (src / "events.csv").write_text(_csv_text(events, list(events[0])), encoding="utf-8")
+    _build_or_refuse(lambda: build_incremental(src, settings, database=db), refused,
+                     "events.event_time", db, before)
+
+
+def _problems(run) -> set[tuple] | None:
+    try:
+        run()
+    except SourceProblems as exc:
+        return {(p.table, p.column, p.count) for p in exc.problems}
+    return None
+
+
+def run_sqlite(tmp: Path, column: str, value: str) -> None:
+    """The same subscriptions as CSV read by DuckDB and as a SQLite table read through its
+    URL: the same problems (table, column, rows), or the same MRR in every period."""
+    import sqlite3
+
+    from saas_retention.builders.warehouse.run import build_on_warehouse
+
+    rows = base_rows("subscriptions")
+    rows[1][column] = value
+    header = list(rows[0])
+    src, db, warehouse = tmp / "src", tmp / "m.duckdb", tmp / "w.sqlite"
+    src.mkdir()
+    (src / "subscriptions.csv").write_text(_csv_text(rows, header), encoding="utf-8")
+    con = sqlite3.connect(warehouse)
+    con.execute("create table subscriptions (" + ", ".join(
+        f'"{h}" {SQLITE_TYPES.get(h, "TEXT")}' for h in header) + ")")
+    con.executemany(f"insert into subscriptions values ({', '.join('?' * len(header))})",
+                    [[r[h] or None for h in header] for r in rows])
+    con.commit()
+    con.close()
+    settings = parse_settings({"as_of": MUTATION_AS_OF})
+    on_duckdb = _problems(lambda: build(src, settings, database=db))
+    on_sqlite = _problems(lambda: build_on_warehouse(f"sqlite:///{warehouse}", settings))
+    assert on_sqlite == on_duckdb, (column, value)
+    if on_duckdb is not None:
+        assert ("subscriptions", column, 1) in on_duckdb
+        return
+    assert_finite_and_reconciling(db)
+    query = "select customer_id, period_start, mrr from customer_periods"
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        want = sorted((c, str(p), round(float(m), 6)) for c, p, m in con.execute(query).fetchall())
+    finally:
+        con.close()
+    con = sqlite3.connect(warehouse)
+    try:
+        got = sorted((c, str(p), round(float(m), 6)) for c, p, m in con.execute(query).fetchall())
+    finally:
+        con.close()
+    assert got == want, (column, value)
+
+
+RUN_SOURCE = {"converted": run_converted, "stripe": run_stripe,
+              "incremental": run_incremental, "sqlite": run_sqlite}
+
+
+def run_any_mutation(tmp: Path, mutation: tuple) -> None:
+    """A draw of ``mutated_sources``: what run_mutation or the source's own runner asserts,
+    and never another exception than a package error."""
+    kind = mutation[0]
+    try:
+        if kind == "table":
+            run_mutation(tmp, *mutation[1:], 0)
+        else:
+            RUN_SOURCE[kind](tmp, *mutation[1])
+    except AssertionError:
+        raise
+    except Exception as exc:  # what the CLI would print as a traceback (exit 1)
+        raise AssertionError(f"{mutation!r:.200}: {exc!r}") from exc
+
+
+SOURCE_CASES = [(kind, case) for kind, cases in SOURCE_MUTATIONS.items() for case in cases]
+
+
+@pytest.mark.parametrize(("kind", "case"), SOURCE_CASES,
+                         ids=[f"{k}-{'-'.join(map(str, c))}" for k, c in SOURCE_CASES])
+def test_each_source_mutation(tmp_path, kind, case):
+    """Every source mutation at least once per run, whatever the property test draws."""
+    run_any_mutation(tmp_path, (kind, case))

@@ -16,7 +16,7 @@ from saas_retention.builders.duckdb.stage import Stager
 from saas_retention.builders.warehouse.run import WarehouseBuild
 from saas_retention.core.config import parse_settings
 from saas_retention.core.errors import SourceProblems
-from saas_retention.relations.rules import RULES, message
+from saas_retention.relations.rules import RULES
 
 AS_OF = dt.date(2024, 6, 30)
 NUMBERS = {"mrr", "score", "billing_interval_count", "rate"}
@@ -36,10 +36,12 @@ ERRORS = {
         "s7,c1,0024-01-01,,2e12,month,1,", "s8,c1,2024-01-01,,4e11,day,1,",
         "s9,c1,2024-01-01,,10,month,1e9,",
         # each within the money type, their customer's sum beyond it
-        "s10,c3,2024-01-01,,6e11,month,1,", "s11,c3,2024-01-01,,6e11,month,1,"],
+        "s10,c3,2024-01-01,,6e11,month,1,", "s11,c3,2024-01-01,,6e11,month,1,",
+        # within the money type, beyond it once converted at chf's latest rate (1000, not 1)
+        "s12,c1,2024-03-01,,5e9,month,1,chf"],
     # two rates for eur on one day (the codes compare trimmed and in lower case)
     "exchange_rates": ["date,currency,rate", "2024-01-01,eur,1.1", "2024-01-01, EUR,1.2",
-                       "2024-02-01,jpy,0.007"],
+                       "2024-02-01,jpy,0.007", "2023-01-01,chf,1", "2024-02-01,chf,1000"],
     "customers": ["customer_id,signup_date", "c1,2024-01-01", "c2,2024-03-01",
                   "c3,0000-01-01"],
     "survey_responses": ["customer_id,responded_at,survey,score", "c1,2024-02-01,nps,11",
@@ -82,7 +84,7 @@ def _source(folder: Path, tables: dict[str, list[str]]) -> Path:
 
 def _found(problems, settings) -> dict[str, set[tuple]]:
     """The problems of the shared rules, by rule name."""
-    names = {message(r.name, settings): r.name for r in RULES}
+    names = {r.message(settings): r.name for r in RULES}
     found: dict[str, set[tuple]] = {}
     for p in problems:
         if p.message in names:

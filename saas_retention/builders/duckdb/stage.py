@@ -259,6 +259,24 @@ class Stager:
         if problems:
             raise SourceProblems(problems)
         target = Target("duckdb", self.settings, tool_prefix=TOOL_PREFIX)
+        # the connector's checks refuse what they know before its query converts the tool's
+        # values; a value the engine still refuses is reported naming the contract table
+        with engine_values(f"raw_{name} (the {connector.name!r} connector's query)", [name]):
+            self._connector_checks(connector, target)
+            if self.problems:
+                raise SourceProblems(self.problems)
+            self.con.execute(_sql(exp.Create(this=exp.to_table(f"raw_{name}"), kind="TABLE",
+                                             expression=connector.query(target),
+                                             replace=True)))
+            if connector.summary is not None:
+                cursor = self.con.execute(_sql(connector.summary(target)))
+                self.report.summaries[name] = dict(zip([d[0] for d in cursor.description],
+                                                       cursor.fetchone(), strict=True))
+        self.report.tables[name] = self.con.execute(
+            f"select count(*) from {quoted('raw_' + name)}").fetchall()[0][0]
+        self._map_columns(name, table, f"the {connector.name!r} connector's {name}")
+
+    def _connector_checks(self, connector: Connector, target: Target) -> None:
         for check in connector.checks:
             breaking = check.rows(target)
             count = self.con.execute(_sql(exp.select(exp.func("count", exp.Star())).from_(
@@ -271,17 +289,6 @@ class Stager:
                                   check.severity)
                 (self.problems if check.severity == "error"
                  else self.report.warnings).append(problem)
-        if self.problems:
-            raise SourceProblems(self.problems)
-        self.con.execute(_sql(exp.Create(this=exp.to_table(f"raw_{name}"), kind="TABLE",
-                                         expression=connector.query(target), replace=True)))
-        if connector.summary is not None:
-            cursor = self.con.execute(_sql(connector.summary(target)))
-            self.report.summaries[name] = dict(zip([d[0] for d in cursor.description],
-                                                   cursor.fetchone(), strict=True))
-        self.report.tables[name] = self.con.execute(
-            f"select count(*) from {quoted('raw_' + name)}").fetchall()[0][0]
-        self._map_columns(name, table, f"the {connector.name!r} connector's {name}")
 
     def _raw_columns(self, name: str) -> list[tuple[str, str]]:
         rows = self.con.execute(f"describe {_sql(q('raw_' + name))}").fetchall()
@@ -433,12 +440,20 @@ class Stager:
             ).fetchall()[0][0]
         if not count:
             return 0, []
-        cols = [exp.alias_(col(RAW_PREFIX + c), q(self.raw_names[table][c])) for c in show]
+        cols = [exp.alias_(self._shown(table, c), q(self.raw_names[table][c])) for c in show]
         rows = self.con.execute(
             _sql(exp.select(*cols).from_(rel).where(condition).limit(EXAMPLES))
         ).fetchall()
         names = [self.raw_names[table][c] for c in show]
         return count, [dict(zip(names, r, strict=False)) for r in rows]
+
+    def _shown(self, table: str, column: str) -> exp.Expression:
+        """A column's value as the source gives it: a typed date or timestamp as DuckDB spells
+        it ('infinity' stays that, where Python would show it as 9999-12-31)."""
+        raw = col(RAW_PREFIX + column)
+        if self.raw_types[table][column].upper().startswith(("DATE", "TIMESTAMP")):
+            return exp.cast(raw, "VARCHAR")
+        return raw
 
     def _rule(self, table: str, column: str | None, condition, message: str, show: list[str],
               severity: str = "error") -> None:
@@ -625,16 +640,18 @@ class Stager:
 
 
 @contextlib.contextmanager
-def engine_values(relation: str):
-    """An engine's refusal of a source value while building ``relation`` becomes the
-    contract error naming its table (core.errors.value_error): the rules check every limit
-    they know before the engine runs, so this is the net under them."""
+def engine_values(relation: str, tables: list[str] | None = None):
+    """An engine's refusal of a source value while building ``relation`` (from the contract
+    ``tables``, by default those the relation graph gives it) becomes the contract error
+    naming its table (core.errors.value_error): the rules check every limit they know before
+    the engine runs, so this is the net under them."""
     try:
         yield
     except Exception as exc:  # duckdb.Error, without importing duckdb here
         if not is_value_error(exc):
             raise
-        raise value_error(contract_tables(relation), relation, exc) from None
+        raise value_error(contract_tables(relation) if tables is None else tables, relation,
+                          exc) from None
 
 
 def _closest(wanted: str, candidates: list[str]) -> list[str]:

@@ -22,6 +22,7 @@ from sqlglot import exp
 from saas_retention.builders.duckdb.stage import RAW_PREFIX, Stager, quoted
 from saas_retention.catalog.templates import INCREMENTAL_KINDS, load_catalog, model_files
 from saas_retention.core.config import Settings
+from saas_retention.core.periods import EARLIEST_DATE, LATEST_DATE
 
 STATE_SCHEMA = "sr_build"
 MANIFEST_FORMAT = 2
@@ -198,11 +199,18 @@ def decide(con, manifest: dict | None, settings: Settings, stager: Stager) -> De
     if new_cols is None:
         return Decision(False, "no events table: every model is recomputed in full",
                         from_day=old_as_of)
-    changed_days = [r[0] for r in con.execute(
-        f"select coalesce(o.day, n.day) as day from {STATE_SCHEMA}.event_days o "
+    rows = con.execute(
+        f"select coalesce(o.day, n.day) as day, coalesce(o.day, n.day) not between "
+        f"date '{EARLIEST_DATE}' and date '{LATEST_DATE}' as outside "
+        f"from {STATE_SCHEMA}.event_days o "
         "full join sr_event_days_new n on o.day is not distinct from n.day "
         "where o.n is distinct from n.n or o.h is distinct from n.h "
-        "order by day nulls first").fetchall()]
+        "order by day nulls first").fetchall()
+    if any(outside for _day, outside in rows):
+        # (Python has no date for them: DuckDB gives their text) the full build's rules
+        # refuse them as it refuses them in any build
+        return Decision(True, "events dated outside the range a period can have were added")
+    changed_days = [day for day, _outside in rows]
     early = [d for d in changed_days if d is not None and d < old_as_of]
     if early:
         shown = ", ".join(str(d) for d in early[:3]) + (" …" if len(early) > 3 else "")
