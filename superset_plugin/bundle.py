@@ -73,9 +73,25 @@ LABEL_COLORS = {
     "Returning": BLUE, "Resurrecting": TEAL, "Dormant": GREY,
     "Customer churn rate": RED, "Customer retention rate (CRR)": BLUE,
     "Due": GREY, "Renewed": GREEN,
-    # a saved metric's series is keyed by the metric's name, not by the verbose name shown
-    "crr": BLUE, "customer_churn_rate": RED,
 }
+
+
+def label_colors(datasets) -> dict[str, str]:
+    """A dashboard's label colours: LABEL_COLORS, plus the same colour under the name of each
+    column or saved metric of ``datasets`` whose verbose name is one of its labels. Superset's
+    timeseries charts look a series' colour up by the name its label stands for in the
+    dataset's verbose map (the legend shows the label): the sentiment chart's "Negative" is
+    the column ``negative``, the retention chart's "Customer churn rate" the saved metric
+    ``customer_churn_rate``; keyed by the label alone they took the scheme's colours."""
+    colors = dict(LABEL_COLORS)
+    for dataset in datasets:
+        content = dataset.yaml()
+        for item, name in [*((c, c["column_name"]) for c in content["columns"]),
+                           *((m, m["metric_name"]) for m in content["metrics"])]:
+            color = LABEL_COLORS.get(item.get("verbose_name") or "")
+            if color:
+                colors.setdefault(name, color)
+    return colors
 # Each dataset (extra), chart (params) and dashboard (json_metadata) carries the digest of its
 # own definition, so an installer sees what is already up to date and imports nothing twice.
 DIGEST_KEY = "saas_retention_digest"
@@ -1113,7 +1129,7 @@ def _dashboard(spec: dict, charts: list[_Chart], datasets: dict[str, _Dataset],
         "color_scheme": "",
         "refresh_frequency": 0,
         "expanded_slices": {},
-        "label_colors": LABEL_COLORS,
+        "label_colors": label_colors({c.dataset.name: c.dataset for c in charts}.values()),
         "shared_label_colors": [],
         "color_scheme_domain": [],
         "timed_refresh_immune_slices": [],

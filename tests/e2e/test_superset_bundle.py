@@ -23,6 +23,7 @@ from saas_retention.export.dist import ROOT, artefacts, generated_dirs
 from saas_retention.superset_plugin.bundle import (
     DIGEST_KEY,
     GENERATED_DIR,
+    LABEL_COLORS,
     Target,
     build_bundle,
     demo_bundle,
@@ -307,6 +308,22 @@ def test_chart_query_gives_the_check_numbers(board, spec, bundle, con):
     if not query_context["queries"][0]["metrics"]:  # a raw table: the first column is the key
         keys = keys[:1]
     compare_rows(got, want, keys, f"{board}/{spec['name']}")
+
+
+def test_semantic_colours_reach_the_names_superset_looks_them_up_by(bundle):
+    """Superset's timeseries charts look a series' colour up by the column or saved metric its
+    label stands for in the dataset's verbose map: each dashboard maps those names too, so
+    negative sentiment is red, not the scheme's third colour (green)."""
+    boards = {c["slug"].rsplit("-demo-", 1)[1]: c["metadata"]["label_colors"]
+              for _k, _p, c in bundle.objects("dashboards")}
+    red, green, blue = LABEL_COLORS["Churn"], LABEL_COLORS["New"], LABEL_COLORS[
+        "Customer retention rate (CRR)"]
+    voice = boards["voice-of-the-customer"]
+    assert (voice["Negative"], voice["negative"], voice["positive"]) == (red, red, green)
+    retention = boards["retention"]
+    assert (retention["crr"], retention["customer_churn_rate"]) == (blue, red)
+    for colours in boards.values():  # the labels themselves stay, whatever else is added
+        assert LABEL_COLORS.items() <= colours.items()
 
 
 def test_dashboard_definitions_are_consistent():
