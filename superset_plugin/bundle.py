@@ -92,6 +92,8 @@ def label_colors(datasets) -> dict[str, str]:
             if color:
                 colors.setdefault(name, color)
     return colors
+
+
 # Each dataset (extra), chart (params) and dashboard (json_metadata) carries the digest of its
 # own definition, so an installer sees what is already up to date and imports nothing twice.
 DIGEST_KEY = "saas_retention_digest"

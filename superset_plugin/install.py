@@ -247,7 +247,13 @@ def apply_in_app(bundle: Bundle, report: InstallReport, username: str = "admin")
         if problem:
             raise InstallError(problem)
     with override_user(user):
-        ImportAssetsCommand(todo.texts(), sparse=True).run()
+        try:
+            ImportAssetsCommand(todo.texts(), sparse=True).run()
+        except Exception as exc:  # Superset's CommandException, whatever it wraps
+            cause = exc.__cause__ or exc.__context__
+            detail = f" ({type(cause).__name__}: {str(cause).splitlines()[0][:300]})" \
+                if cause is not None and str(cause) else ""
+            raise InstallError(f"Superset refused the import: {exc}{detail}") from None
         for _kind, _path, content in todo.objects("datasets"):
             dataset = db.session.query(SqlaTable).filter_by(
                 uuid=uuid_module.UUID(str(content["uuid"]))).one()
