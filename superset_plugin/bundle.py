@@ -85,12 +85,12 @@ def label_colors(datasets) -> dict[str, str]:
     ``customer_churn_rate``; keyed by the label alone they took the scheme's colours."""
     colors = dict(LABEL_COLORS)
     for dataset in datasets:
-        content = dataset.yaml()
-        for item, name in [*((c, c["column_name"]) for c in content["columns"]),
-                           *((m, m["metric_name"]) for m in content["metrics"])]:
-            color = LABEL_COLORS.get(item.get("verbose_name") or "")
-            if color:
-                colors.setdefault(name, color)
+        # the verbose names the dataset's YAML carries, without building that YAML again
+        named = [*((c.name, verbose_name(c.name)) for c in dataset.columns),
+                 *((m["metric_name"], m["verbose_name"]) for m in dataset.metrics.values())]
+        for name, label in named:
+            if label in LABEL_COLORS:
+                colors.setdefault(name, LABEL_COLORS[label])
     return colors
 
 
