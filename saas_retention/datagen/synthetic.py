@@ -6,18 +6,18 @@
     customers.parquet  subscriptions.parquet  survey_responses.parquet  support_tickets.parquet
     referrals.parquet  events/part-00000.parquet  events/part-00001.parquet  …
 
-The world is the demo's, :mod:`saas_retention.datagen.world` (plans, prices, segments, hazards,
-trials, annual billing, add-ons, reactivations, activity fading before a churn…), and so are the
-steps both draw the same way (customer traits, the events of a session, tickets' resolution,
-NPS and CSAT scores, comments, the tables' schemas); what is drawn differently is drawn with
-numpy for a whole block of customers at once instead of the demo's per-customer state machine
-and per-day draws:
+The world (plans, prices, segments, hazards, trials, annual billing, add-ons, reactivations,
+activity fading before a churn…) and the steps drawn per customer (traits, the events of a
+session, tickets' resolution, NPS and CSAT scores, comments, the tables' schemas) are
+:mod:`saas_retention.datagen.world`; here they are drawn with numpy for a whole block of
+customers at once. The demo (:mod:`saas_retention.datagen.demo`) is a small size of this
+generator, written into DuckDB tables instead of Parquet files.
 
 - customer ids follow signup order (signups grow 4 % a month over ``months`` months ending at
   ``end_date``): customer ``i``'s signup is a stratified quantile of that distribution, so a
   block needs nothing from the blocks before it;
 - a paying life lasts a geometric number of months (annual plans: of yearly terms) with the
-  demo's hazard by segment, plan and health; plan changes, monthly → annual switches and
+  world's hazard by segment, plan and health; plan changes, monthly → annual switches and
   add-ons happen on arbitrary days inside it; a churned customer may come back once;
 - events come in sessions (a login, then basic or advanced features), more for healthier
   customers, fewer on weekends and fading over the 42 days before a churn;
@@ -39,7 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -150,31 +150,44 @@ def generate_parquet(
         shutil.rmtree(events_dir)
     events_dir.mkdir()
 
-    world = _World(n, int(months), float(events_per_customer_month), end_date)
     shapes = schemas()
     # the tables the world draws (not every contract table: exchange_rates is not drawn)
     writers = {name: pq.ParquetWriter(out / f"{name}.parquet", shapes[name])
                for name in TABLES if name in shapes and name != "events"}
     counts = dict.fromkeys((name for name in TABLES if name in shapes), 0)
-    sessions_before = 0
     try:
-        for index, lo in enumerate(range(0, n, chunk)):
-            rng = np.random.default_rng([seed, index])
-            tables, sessions = world.block(rng, lo, min(lo + chunk, n), sessions_before)
-            sessions_before += sessions
+        for index, tables in enumerate(blocks(n, int(months), float(events_per_customer_month),
+                                              seed, end_date, chunk)):
             for name, table in tables.items():
-                table = table.cast(shapes[name])
                 counts[name] += table.num_rows
                 if name == "events":
                     pq.write_table(table, events_dir / f"part-{index:05d}.parquet")
                 else:
                     writers[name].write_table(table)
             if progress:
-                progress(f"customers {min(lo + chunk, n):,}/{n:,}: events {counts['events']:,}")
+                done = min((index + 1) * chunk, n)
+                progress(f"customers {done:,}/{n:,}: events {counts['events']:,}")
     finally:
         for writer in writers.values():
             writer.close()
     return counts
+
+
+def blocks(customers: int, months: int, events_per_customer_month: float, seed: int,
+           end_date: dt.date, chunk_customers: int) -> Iterator[dict]:
+    """The tables of each block of ``chunk_customers`` customers in turn, in the contract's
+    schemas (pyarrow tables by name). Block ``i`` draws from its own stream ``[seed, i]``, so
+    the same seed and chunk size give the same rows whoever writes them (Parquet here, DuckDB
+    tables in :mod:`saas_retention.datagen.demo`)."""
+    world = _World(customers, months, events_per_customer_month, end_date)
+    shapes = schemas()
+    sessions_before = 0
+    for index, lo in enumerate(range(0, customers, chunk_customers)):
+        rng = np.random.default_rng([seed, index])
+        tables, sessions = world.block(rng, lo, min(lo + chunk_customers, customers),
+                                       sessions_before)
+        sessions_before += sessions
+        yield {name: table.cast(shapes[name]) for name, table in tables.items()}
 
 
 class _World:
@@ -345,8 +358,7 @@ class _World:
         sp, day, decline = sp[keep], day[keep], decline[keep]
         e = session_events(rng, day, s_cust[sp], decline, s_start[sp] * DAY_US,
                            s_end[sp] * DAY_US, health=c.health, vigour=vigor,
-                           n_users=c.n_users, offset=np.array(COUNTRY_UTC_OFFSET)[c.country],
-                           advanced_draw_first=False)
+                           n_users=c.n_users, offset=np.array(COUNTRY_UTC_OFFSET)[c.country])
         return events_table(c.cid, self.ids, e, sessions_before), len(sp)
 
     # -- voice of the customer ---------------------------------------------------------------

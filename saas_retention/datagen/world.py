@@ -1,15 +1,12 @@
-"""The synthetic SaaS world both generators draw from: its parameters and the steps they share.
+"""The synthetic SaaS world: its parameters and the drawing steps of its tables.
 
-The demo (:mod:`saas_retention.datagen.demo`: a few thousand customers, one random stream, a
-per-customer subscription state machine, written to DuckDB) and the benchmark generator
-(:mod:`saas_retention.datagen.synthetic`: any size, vectorised per block of customers,
-streamed to Parquet) are two ways of drawing from this one world: the plans, prices, segments,
-hazards, trials, countries, channels, events, surveys and tickets below. Where they draw the
-same way, the step is here and both call it: the customer traits, activity fading before a
-churn, the events of a session, a ticket's resolution, NPS and CSAT answers, survey comments,
-referral times and the tables in the input contract (docs/definitions.md#input-contract).
-What they draw differently (signups, the subscription lives, which days have activity) stays in
-each.
+The plans, prices, segments, hazards, trials, countries, channels, events, surveys and tickets
+below, and the steps that draw from them per customer: traits, activity fading before a churn,
+the events of a session, a ticket's resolution, NPS and CSAT answers, survey comments, referral
+times and the tables in the input contract (docs/definitions.md#input-contract). The generator
+(:mod:`saas_retention.datagen.synthetic`) draws the signups, the subscription lives and the
+days with activity for a block of customers at once and calls these steps; the demo
+(:mod:`saas_retention.datagen.demo`) is a small size of it, written to DuckDB.
 
 Days are integers counted from 1970-01-01; instants are microseconds since then, at
 millisecond precision.
@@ -27,7 +24,7 @@ __all__ = [
     "CHURN_BASE", "COMMENT_P", "COMMENTS", "COUNTRIES", "COUNTRY_P", "COUNTRY_UTC_OFFSET",
     "CSAT_P", "DAY_US", "DECLINE_DAYS", "EVENT_NAMES", "EVENTS_PER_SESSION", "NPS_DAILY_P",
     "PLAN_CHURN", "PLAN_P", "PLAN_PRICE", "PLANS", "POOR_SUPPORT", "REACTIVATE_P", "REASON_P",
-    "RESOLUTION_HOURS", "SEATS", "SEGMENT_P", "SEGMENTS", "SENTIMENTS", "SESSION_RATE",
+    "RESOLUTION_HOURS", "SEATS", "SEGMENT_P", "SEGMENTS", "SENTIMENTS",
     "TICKET_RATE", "TRIAL_CONVERT", "TRIAL_DAYS", "TRIAL_P", "USERS_BASE", "SIGNUP_GROWTH",
     "HEALTH_EFFECT", "PLAN_CHANGE_P", "TRIAL_CONVERT_BOUNDS", "MAX_HAZARD", "COMEBACK_HAZARD",
     "ANNUAL_CHURN", "COMEBACK_GAP_DAYS", "COMEBACK_PLAN", "COMEBACK_ANNUAL", "WEEKEND_SESSIONS",
@@ -104,7 +101,6 @@ BASIC_EVENTS = (1, 2, 3)
 BASIC_P = (0.50, 0.32, 0.18)
 ADVANCED_EVENTS = (4, 5, 6)
 ADVANCED_P = (0.45, 0.15, 0.40)
-SESSION_RATE = (0.45, 0.75, 1.05)  # sessions per weekday per customer, by segment
 EVENTS_PER_SESSION = 2.4  # mean number of events after the login
 DECLINE_DAYS = 42  # activity fades over this many days before a churn
 
@@ -344,16 +340,13 @@ def vigour(health: np.ndarray) -> np.ndarray:
 
 
 def session_events(rng: np.random.Generator, day, cust, decline, lo_us, hi_us, *, health,
-                   vigour, n_users, offset, advanced_draw_first: bool) -> dict:
+                   vigour, n_users, offset) -> dict:
     """The events of sessions held on ``day`` by customers ``cust`` (arrays over the sessions;
     ``decline`` < 1 in the weeks before a churn; a session must start at or after ``lo_us``
     and its events before ``hi_us``): a login, then basic features for everybody and advanced
     ones for healthy customers not about to churn.
 
     ``health``, ``vigour``, ``n_users`` and ``offset`` (UTC offset, hours) are per customer.
-    Both uniforms deciding an event's feature are drawn one after the other;
-    ``advanced_draw_first`` says which of them decides basic or advanced (the demo's order when
-    true, the benchmark generator's when false).
 
     Returns arrays over the kept events, ordered by customer and time: cust, user, at, name,
     session (index into the sessions), duration."""
@@ -367,8 +360,8 @@ def session_events(rng: np.random.Generator, day, cust, decline, lo_us, hi_us, *
     pos = group_positions(n_ev)
     e_cust = cust[e_sess]
     breadth = np.clip(0.22 * health[e_cust] * decline[e_sess] ** 2, 0.03, 0.6)
-    first, second = rng.random(ne), rng.random(ne)
-    advanced, u = (first, second) if advanced_draw_first else (second, first)
+    # the feature's uniform is drawn before the basic-or-advanced one
+    u, advanced = rng.random(ne), rng.random(ne)
     basic = np.array(BASIC_EVENTS)[np.searchsorted(np.cumsum(BASIC_P)[:-1], u, "right")]
     adv = np.array(ADVANCED_EVENTS)[np.searchsorted(np.cumsum(ADVANCED_P)[:-1], u, "right")]
     name = np.where(pos == 0, 0, np.where(advanced < breadth, adv, basic))

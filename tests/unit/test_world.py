@@ -1,5 +1,5 @@
-"""The world both generators share (saas_retention/datagen/world.py): its tables are the input
-contract's, and its helpers mean what they say."""
+"""The synthetic world (saas_retention/datagen/world.py): its tables are the input contract's,
+its helpers mean what they say, and the demo is a small size of the one generator."""
 
 from __future__ import annotations
 
@@ -32,8 +32,28 @@ def test_schemas_are_the_contract_tables(name):
         assert str(field.type) in (kind if isinstance(kind, tuple) else (kind,)), field
 
 
-def test_both_generators_write_every_schema():
+def test_the_demo_is_the_generators_parquet_source_in_duckdb(tmp_path):
+    import duckdb
+
+    from saas_retention.datagen.demo import generate
+    from saas_retention.datagen.synthetic import generate_parquet
+
     assert set(TABLE_NAMES) == set(SYNTHETIC_TABLES) == set(world.schemas())
+    args = {"customers": 150, "months": 5, "seed": 3, "end_date": dt.date(2024, 6, 30)}
+    counts = generate(str(tmp_path / "demo.duckdb"), **args)
+    assert counts == generate_parquet(tmp_path / "parquet", **args)
+    con = duckdb.connect(str(tmp_path / "demo.duckdb"), read_only=True)
+    try:
+        for name in TABLE_NAMES:
+            files = tmp_path / "parquet" / (f"{name}/*.parquet" if name == "events"
+                                            else f"{name}.parquet")
+            demo = con.execute(f"SELECT * FROM {name}").to_arrow_table()
+            parquet = con.execute(f"SELECT * FROM read_parquet('{files}')").to_arrow_table()
+            assert demo.schema == parquet.schema, name
+            assert demo.num_rows == counts[name] > 0, name
+            assert demo.equals(parquet), name
+    finally:
+        con.close()
 
 
 def test_add_months_clamps_to_the_last_day_of_the_month():
@@ -75,7 +95,7 @@ def test_session_events_stay_in_their_span_in_time_order():
     health = np.full(n_cust, 1.0)
     e = world.session_events(rng, day, cust, np.ones(ns), lo, hi, health=health,
                              vigour=world.vigour(health), n_users=np.full(n_cust, 3),
-                             offset=np.zeros(n_cust), advanced_draw_first=True)
+                             offset=np.zeros(n_cust))
     assert len(e["at"]) > ns  # a login and more
     assert (e["at"] >= lo[e["session"]]).all() and (e["at"] < hi[e["session"]]).all()
     key = list(zip(e["cust"].tolist(), e["at"].tolist(), strict=True))
