@@ -95,6 +95,7 @@ def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_s
                                     target_schema=target_schema,
                                     progress=None if quiet else _echo_err)
         click.echo(f"warehouse: {result.url} ({result.dialect})")
+        _connector_notes(result.connector_notes)
         for w in result.warnings:
             click.echo(f"  {w}")
         click.echo(f"models built: {len(result.models)} "
@@ -137,6 +138,7 @@ def build(source, config, as_of, grain, out_dir, fmt, database, schema, target_s
 
 def _summary(result) -> None:
     st = result.staging
+    _connector_notes(st.connector_notes)
     read = sum(st.tables.values())
     click.echo(f"rows read: {read:,} ({', '.join(f'{t} {n:,}' for t, n in st.tables.items())})")
     used = ", ".join(f"{t} {n:,}" for t, n in st.used.items())
@@ -163,6 +165,7 @@ def check(source, config, as_of):
     from saas_retention.builders.duckdb.run import check as run_check
 
     report = run_check(source, _settings(config, as_of=as_of))
+    _connector_notes(report.connector_notes)
     for connector, found in report.connectors.items():
         read = ", ".join(f"{t} {n:,} rows" for t, n in found.items())
         click.echo(f"{connector} connector: read {read}")
@@ -177,6 +180,12 @@ def check(source, config, as_of):
     for w in report.warnings:
         click.echo(str(w))
     click.echo("ok: the source satisfies the input contract")
+
+
+def _connector_notes(notes: dict[str, str]) -> None:
+    """Which variant each connector read (Stripe: its schema, and whether it was detected)."""
+    for connector, note in notes.items():
+        click.echo(f"{connector} connector: {note}")
 
 
 def _connector_summary(found: dict) -> str:

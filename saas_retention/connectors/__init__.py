@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from saas_retention.connectors.base import Connector, ConnectorCheck, ToolTable
+from saas_retention.connectors.base import Connector, ConnectorCheck, SourceTables, ToolTable
 
 # filled by register(); connector modules are imported lazily (config validation needs only the
 # names, and the connector modules import the relations layer, which imports the config)
@@ -53,7 +53,7 @@ def tool_table_names() -> set[str]:
     connectors()
     for c in PRODUCING.values():
         for variant in (c, *c.variants.values()):
-            names.update(t.name for t in variant.tables)
+            names.update(t.name for t in (*variant.tables, *variant.other_tables))
     return names
 
 
@@ -69,5 +69,5 @@ def connector_for(settings, table: str) -> Connector | None:
     return PRODUCING.get((name, table), CONNECTORS[name]).resolve(settings)
 
 
-__all__ = ["CONNECTORS", "PRODUCING", "Connector", "ConnectorCheck", "ToolTable",
+__all__ = ["CONNECTORS", "PRODUCING", "Connector", "ConnectorCheck", "SourceTables", "ToolTable",
            "connector_for", "connectors", "produced_by", "register", "tool_table_names"]

@@ -10,7 +10,7 @@ with examples by whichever build runs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
@@ -52,6 +52,16 @@ class ConnectorCheck:
 
 
 @dataclass(frozen=True)
+class SourceTables:
+    """What a build knows of the source before reading a connector's tables, for
+    ``Connector.fit``: the columns of a tool table (found through ``tables.<name>.table``;
+    None when the source has no such table), and every table name found, for messages."""
+
+    columns: Callable[[str], Sequence[str] | None]
+    names: Callable[[], Sequence[str]]
+
+
+@dataclass(frozen=True)
 class Connector:
     name: str
     produces: str  # the contract table
@@ -68,11 +78,22 @@ class Connector:
     # one row saying what the connector found (rows, users, customers, time span…), which
     # ``saas-retention check`` prints
     summary: Callable[[Target], exp.Query] | None = None
+    # the connector that reads this source, from its tables (Stripe: the schema detected when
+    # stripe_schema is not set, and whether prices come from Fivetran's price or plan table);
+    # the builds call it through ``for_source`` before reading anything
+    fit: Callable[[SourceTables], Connector] | None = None
+    # tables a source may hold instead of or besides ``tables`` (``fit`` picks them): names
+    # ``tables:`` may rename too
+    other_tables: tuple[ToolTable, ...] = ()
+    # one line saying which variant was read and why, printed by check and build
+    note: str = ""
 
     def resolve(self, settings: Settings) -> Connector:
         if self.variant_setting is None:
             return self
         value = getattr(settings, self.variant_setting)
+        if value is None:
+            return self  # not set: ``fit`` chooses from the source's tables
         if value not in self.variants:
             from saas_retention.core.errors import ConfigError
 
@@ -80,6 +101,10 @@ class Connector:
                               f"{self.name!r} connector yet; supported: "
                               f"{', '.join(self.variants)}")
         return self.variants[value]
+
+    def for_source(self, tables: SourceTables) -> Connector:
+        """The connector that reads a source holding ``tables``."""
+        return self if self.fit is None else self.fit(tables)
 
     def query(self, t: Target) -> exp.Query:
         """The contract table's rows, with the contract's column names, as ``t``'s engine

@@ -17,18 +17,20 @@ Engine differences (JSON members, dates, local days) come from the dialect regis
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 from sqlglot import exp
 
 from saas_retention.connectors import register
-from saas_retention.connectors.base import Connector, ConnectorCheck, ToolTable
+from saas_retention.connectors.base import Connector, ConnectorCheck, SourceTables, ToolTable
 from saas_retention.core.contract import (
     INTERVAL_TO_MONTHLY,
     MONEY_LIMIT,
     MONEY_TYPE,
     monthly_amount,
 )
+from saas_retention.core.errors import SourceError
 from saas_retention.dialects import (
     date_functions,
     json_text,
@@ -72,12 +74,17 @@ class StripeSchema:
     lines: Callable[[Target], exp.Select]
     invoices: Callable[[Target], exp.Select]  # invoice_id, status, invoice_at
     # price_id, price_type, interval, interval_count, usage_type
-    prices: Callable[[Target], exp.Select]
+    prices: Callable[[Target], exp.Query]
     # subscription_id, customer_id, canceled_at, ended_at
     subscriptions: Callable[[Target], exp.Select]
     forever_discounts: Callable[[Target], exp.Select]  # line_id, amount
     inclusive_taxes: Callable[[Target], exp.Select]  # line_id, amount
     rates: Callable[[Target], exp.Select]  # rate_at, rates (JSON text, units per 1 USD)
+    # the lines' columns naming their price and subscription, as messages name them
+    price_column: str = "price_id"
+    subscription_column: str = "subscription_id"
+    # what a build reading this schema says it read, besides the schema's name
+    layout: str = ""
 
 
 def _as(e: exp.Expression, name: str) -> exp.Alias:
@@ -193,6 +200,10 @@ DATA_PIPELINE = StripeSchema(
 # of `source_type`, invoices' `created`, and a subscription_history table whose current row is
 # `_fivetran_active`. Discount amounts per line are the `discount` rows of type
 # 'invoice_line_item' (type_id: the line); inclusive taxes are in invoice_line_item_tax_amount.
+# Accounts from before Stripe's Prices API hold their recurring items in `plan` (the legacy
+# Plans API: `interval`, `interval_count`, `usage_type`, always recurring), which Fivetran lands
+# besides or instead of `price`; dbt_stripe reads `price` when the landing has it, else `plan`
+# (its stg_stripe__price_plan and get_price_plan_columns).
 
 FIVETRAN_TABLES = (
     ToolTable("invoice_line_item", ("id", "invoice_id", "subscription_id", "plan_id", "type",
@@ -209,19 +220,51 @@ FIVETRAN_TABLES = (
     ToolTable("exchange_rates_from_usd", ("date", "sell_currency",
                                           "buy_currency_exchange_rates")),
 )
+FIVETRAN_PLAN = ToolTable("plan", ("id", "interval", "interval_count", "usage_type"),
+                          "Stripe's legacy Plans (accounts from before the Prices API)")
 
 
-def _ft_lines(t: Target) -> exp.Select:
+def _ft_lines(t: Target, price_id: bool = False) -> exp.Select:
+    """Fivetran's lines; with ``price_id`` (a landing whose lines have that column too) a line
+    names its price by `price_id`, else by `plan_id` (the same id for a plan's line)."""
+    price = (exp.func("coalesce", _text(c("price_id")), _text(c("plan_id"))) if price_id
+             else _text(c("plan_id")))
     return exp.select(
         _as(_text(c("id")), "line_id"), _as(_text(c("invoice_id")), "invoice_id"),
         _as(_text(c("subscription_id")), "subscription_id"),
-        _as(_text(c("plan_id")), "price_id"),
+        _as(price, "price_id"),
         _as(exp.EQ(this=_text(c("type")), expression=s("subscription")), "is_subscription"),
         _as(_is_true(c("proration")), "proration"),
         _as(_number(c("amount")), "amount"),
         _as(exp.func("lower", _text(c("currency"))), "currency"),
         _as(c("period_start"), "period_start"), _as(c("period_end"), "period_end"),
     ).from_(tool_table(t, "invoice_line_item"))
+
+
+def _ft_prices(t: Target) -> exp.Select:
+    return exp.select(
+        _as(_text(c("id")), "price_id"), _as(_text(c("type")), "price_type"),
+        _as(_text(c("recurring_interval")), "interval"),
+        _as(_number(c("recurring_interval_count")), "interval_count"),
+        _as(_text(c("recurring_usage_type")), "usage_type")).from_(tool_table(t, "price"))
+
+
+def _ft_plans(t: Target, besides_prices: bool = False) -> exp.Select:
+    """Fivetran's `plan` rows as prices: a plan is always recurring. ``besides_prices``: only
+    the plans `price` does not hold (Stripe lists a plan as a price of the same id, so a
+    landing with both tables may hold an item twice, and a line would count twice)."""
+    plans = exp.select(
+        _as(_text(c("id", "pl")), "price_id"), _as(_text(s("recurring")), "price_type"),
+        _as(_text(c("interval", "pl")), "interval"),
+        _as(_number(c("interval_count", "pl")), "interval_count"),
+        _as(_text(c("usage_type", "pl")), "usage_type"),
+    ).from_(exp.alias_(tool_table(t, "plan"), "pl", table=True))
+    if not besides_prices:
+        return plans
+    priced = exp.select(_as(_text(c("id")), "price_id")).distinct().from_(tool_table(t, "price"))
+    return (plans.join(priced.subquery("pr"), on=exp.EQ(
+        this=c("price_id", "pr"), expression=_text(c("id", "pl"))), join_type="left",
+        copy=False).where(c("price_id", "pr").is_(exp.null())))
 
 
 FIVETRAN = StripeSchema(
@@ -231,11 +274,7 @@ FIVETRAN = StripeSchema(
                                   _as(_text(c("status")), "status"),
                                   _as(c("created"), "invoice_at")
                                   ).from_(tool_table(t, "invoice")),
-    prices=lambda t: exp.select(
-        _as(_text(c("id")), "price_id"), _as(_text(c("type")), "price_type"),
-        _as(_text(c("recurring_interval")), "interval"),
-        _as(_number(c("recurring_interval_count")), "interval_count"),
-        _as(_text(c("recurring_usage_type")), "usage_type")).from_(tool_table(t, "price")),
+    prices=_ft_prices,
     subscriptions=lambda t: exp.select(
         _as(_text(c("id")), "subscription_id"), _as(_text(c("customer_id")), "customer_id"),
         _as(c("canceled_at"), "canceled_at"), _as(c("ended_at"), "ended_at"),
@@ -249,7 +288,34 @@ FIVETRAN = StripeSchema(
         _as(_text(c("invoice_line_item_id")), "line_id"), _as(_number(c("amount")), "amount"),
     ).from_(tool_table(t, "invoice_line_item_tax_amount")).where(_is_true(c("inclusive"))),
     rates=DATA_PIPELINE.rates,
+    price_column="plan_id",
 )
+
+
+def fivetran_schema(price: bool = True, plan: bool = False,
+                    line_price_id: bool = False) -> StripeSchema:
+    """Fivetran's schema for a landing with the `price` table, the legacy `plan` table or
+    both, whose lines have `price_id` besides `plan_id` (``line_price_id``) or not."""
+    if not (price or plan):
+        raise ValueError("a Fivetran landing has a price or a plan table")
+    lines, *others = FIVETRAN_TABLES
+    if line_price_id:
+        lines = replace(lines, columns=(*lines.columns, "price_id"))
+    tables = (lines, *(x for x in others if x.name != "price" or price),
+              *((FIVETRAN_PLAN,) if plan else ()))
+
+    def prices(t: Target) -> exp.Query:
+        if not plan:
+            return _ft_prices(t)
+        if not price:
+            return _ft_plans(t)
+        return exp.union(_ft_prices(t), _ft_plans(t, besides_prices=True), distinct=False)
+    layout = ("prices from price" if not plan else
+              "prices from plan (Stripe's legacy Plans API)" if not price else
+              "prices from price, and from plan for the legacy Plans price does not hold")
+    return replace(FIVETRAN, tables=tables, prices=prices, layout=layout,
+                   lines=lambda t: _ft_lines(t, line_price_id),
+                   price_column="price_id" if line_price_id else "plan_id")
 
 
 # -- Airbyte's Stripe source -----------------------------------------------------------------------
@@ -347,6 +413,7 @@ AIRBYTE = StripeSchema(
     ).from_(_ab_line_amounts(t, "tax_amounts", "amount", "inclusive").subquery("ta")).where(
         _is_true(c("inclusive"))),
     rates=DATA_PIPELINE.rates,
+    price_column="price", subscription_column="subscription",
 )
 
 SCHEMAS = {x.name: x for x in (DATA_PIPELINE, FIVETRAN, AIRBYTE)}
@@ -363,8 +430,9 @@ def local_day(t: Target, ts: exp.Expression) -> exp.Expression:
     return f.to_date(value)
 
 
-def _schema(t: Target) -> StripeSchema:
-    return SCHEMAS[t.settings.stripe_schema]
+def _schema(t: Target, x: StripeSchema | None = None) -> StripeSchema:
+    """``x``, else the schema the settings name (Stripe's own when none is set)."""
+    return x or SCHEMAS[t.settings.stripe_schema or DATA_PIPELINE.name]
 
 
 # The rules as named steps (common table expressions): each Stripe table is read once however
@@ -373,10 +441,10 @@ JOINED, COUNTED, RATES, RATED, MONTHLY = ("sr_joined", "sr_counted", "sr_rates",
                                            "sr_monthly")
 
 
-def _joined(t: Target) -> exp.Select:
+def _joined(t: Target, x: StripeSchema | None = None) -> exp.Select:
     """Every line item with its invoice, price and subscription (left joins: a line whose
     price or subscription is unknown stays, for the checks to report)."""
-    x = _schema(t)
+    x = _schema(t, x)
     return (
         exp.select(
             *(c(name, "l") for name in ("line_id", "invoice_id", "subscription_id", "price_id",
@@ -421,10 +489,10 @@ def _counts() -> exp.Expression:
     )
 
 
-def _counted(t: Target) -> exp.Select:
+def _counted(t: Target, x: StripeSchema | None = None) -> exp.Select:
     """The lines that count (rule 2) with their net amount in minor units (rule 3) and the
     local day of their invoice."""
-    x = _schema(t)
+    x = _schema(t, x)
     discounts = (exp.select(c("line_id"), _as(exp.func("sum", c("amount")), "amount"))
                  .from_(x.forever_discounts(t).subquery("fd")).group_by(c("line_id")))
     taxes = (exp.select(c("line_id"), _as(exp.func("sum", c("amount")), "amount"))
@@ -447,10 +515,11 @@ def _counted(t: Target) -> exp.Select:
     )
 
 
-def _rates(t: Target) -> exp.Select:
+def _rates(t: Target, x: StripeSchema | None = None) -> exp.Select:
     # a rates row's `date` is a calendar day, not an instant: no time-zone conversion
     day = date_functions(t.dialect).to_date(time_functions(t.dialect).to_timestamp(c("rate_at")))
-    return exp.select(_as(day, "rate_day"), c("rates")).from_(_schema(t).rates(t).subquery("r"))
+    return exp.select(_as(day, "rate_day"), c("rates")).from_(
+        _schema(t, x).rates(t).subquery("r"))
 
 
 def _foreign(t: Target) -> exp.Expression:
@@ -528,18 +597,23 @@ def _monthly(t: Target) -> exp.Select:
 STEPS: tuple[tuple[str, Callable[[Target], exp.Select]], ...] = (
     (JOINED, _joined), (COUNTED, _counted), (RATES, _rates), (RATED, _rated),
     (MONTHLY, _monthly))
+# the steps that read the schema's relations (the others read the steps before them)
+READS_SCHEMA = (JOINED, COUNTED, RATES)
 
 
-def with_steps(t: Target, query: exp.Select, upto: str) -> exp.Select:
-    """``query`` with the rule steps up to ``upto`` as its common table expressions."""
+def with_steps(t: Target, query: exp.Select, upto: str,
+               x: StripeSchema | None = None) -> exp.Select:
+    """``query`` with the rule steps up to ``upto`` as its common table expressions, reading
+    the tables of schema ``x`` (default: the one the settings name)."""
     for name, step in STEPS:
-        query = query.with_(name, as_=step(t), copy=False)
+        built = step(t, x) if name in READS_SCHEMA else step(t)
+        query = query.with_(name, as_=built, copy=False)
         if name == upto:
             break
     return query
 
 
-def subscriptions_query(t: Target) -> exp.Query:
+def subscriptions_query(t: Target, x: StripeSchema | None = None) -> exp.Query:
     """Rule 7: the contract rows — one per contiguous span of paid coverage of one
     subscription item (price) at one monthly amount. Lines covering no day (canceled before
     their period) and lines worth nothing (trials, free plans) give no row."""
@@ -582,17 +656,17 @@ def subscriptions_query(t: Target) -> exp.Query:
         _as(row_id, "subscription_id"), c("customer_id"), c("start_date"), c("end_date"),
         c("mrr"), _as(exp.false(), "is_trial"), c("billing_interval"),
         c("billing_interval_count"), _as(cast(exp.null(), "VARCHAR"), "cancel_reason"),
-    ).from_(spans.subquery("sp")), MONTHLY)
+    ).from_(spans.subquery("sp")), MONTHLY, x)
 
 
 # -- the checks (counted, with examples; docs/stripe.md#bad-input) ---------------------------------
 
 def _line_check(where: Callable[[Target], exp.Expression], step: str,
-                show: tuple[str, ...]) -> Callable[[Target], exp.Query]:
+                show: tuple[str, ...], x: StripeSchema) -> Callable[[Target], exp.Query]:
     """The rows of rule step ``step`` meeting ``where``, its ``show`` columns as text."""
     def rows(t: Target) -> exp.Query:
-        return with_steps(t, exp.select(*(_as(_text(c(x)), x) for x in show)).from_(step)
-                          .where(where(t)).order_by(c("line_id")), step)
+        return with_steps(t, exp.select(*(_as(_text(c(k)), k) for k in show)).from_(step)
+                          .where(where(t)).order_by(c("line_id")), step, x)
     return rows
 
 
@@ -621,32 +695,37 @@ def _unknown_interval(_t: Target) -> exp.Expression:
         exp.func("coalesce", c("interval_count"), n(0)) <= n(0))
 
 
-def _checks(lines_table: str) -> tuple[ConnectorCheck, ...]:
+def _checks(x: StripeSchema) -> tuple[ConnectorCheck, ...]:
+    lines_table = x.tables[0].name
+
+    def rows(where: Callable[[Target], exp.Expression], step: str,
+             show: tuple[str, ...]) -> Callable[[Target], exp.Query]:
+        return _line_check(where, step, show, x)
     return (
         ConnectorCheck(
-            "unknown_subscription", lines_table, "subscription_id",
+            "unknown_subscription", lines_table, x.subscription_column,
             "subscription line items whose subscription is not in the subscriptions table: "
             "left out of MRR (their customer is unknown)",
-            _line_check(_unknown("known_subscription"), JOINED,
-                        ("line_id", "invoice_id", "subscription_id")), "warning"),
+            rows(_unknown("known_subscription"), JOINED,
+                 ("line_id", "invoice_id", "subscription_id")), "warning"),
         ConnectorCheck(
-            "unknown_price", lines_table, "price_id",
+            "unknown_price", lines_table, x.price_column,
             "subscription line items whose price is not in the prices table: left out of MRR "
             "(whether the price is recurring and licensed is unknown)",
-            _line_check(_unknown("known_price"), JOINED,
-                        ("line_id", "invoice_id", "price_id")), "warning"),
+            rows(_unknown("known_price"), JOINED,
+                 ("line_id", "invoice_id", "price_id")), "warning"),
         ConnectorCheck(
-            "unknown_interval", lines_table, "price_id",
+            "unknown_interval", lines_table, x.price_column,
             "counted line items whose price has an interval other than day, week, month or "
             "year, or a non-positive interval count",
-            _line_check(_unknown_interval, COUNTED,
-                        ("line_id", "price_id", "interval", "interval_count"))),
+            rows(_unknown_interval, COUNTED,
+                 ("line_id", "price_id", "interval", "interval_count"))),
         ConnectorCheck(
             "negative_net", lines_table, "amount",
             "counted line items whose amount after forever discounts and inclusive taxes is "
             "negative",
-            _line_check(lambda _t: exp.LT(this=c("net_minor"), expression=n(0)),
-                        COUNTED, ("line_id", "amount", "net_minor"))),
+            rows(lambda _t: exp.LT(this=c("net_minor"), expression=n(0)),
+                 COUNTED, ("line_id", "amount", "net_minor"))),
         # the monthly amount is cast to the money type (_monthly): amounts in micro-units, or
         # a rate that carries them beyond it, would fail that cast
         ConnectorCheck(
@@ -654,29 +733,123 @@ def _checks(lines_table: str) -> tuple[ConnectorCheck, ...]:
             "counted line items whose monthly amount in the reporting currency is beyond the "
             f"largest amount the money type {MONEY_TYPE} holds (less than {MONEY_LIMIT:,} "
             "either side of 0; amounts are in minor units, cents), or infinite or NaN",
-            _line_check(lambda t: beyond_money(_monthly_amount(t)), RATED,
-                        ("line_id", "amount", "currency", "interval", "interval_count"))),
+            rows(lambda t: beyond_money(_monthly_amount(t)), RATED,
+                 ("line_id", "amount", "currency", "interval", "interval_count"))),
         ConnectorCheck(
             "missing_rate", "exchange_rates_from_usd", "buy_currency_exchange_rates",
             "no exchange rate on or before the invoice's day for the line's currency (or the "
             "reporting currency): MRR in another currency cannot be converted",
-            _line_check(_missing_rate, RATED,
-                        ("line_id", "currency", "invoice_day"))),
+            rows(_missing_rate, RATED,
+                 ("line_id", "currency", "invoice_day"))),
     )
 
 
-def _connector(schema: StripeSchema) -> Connector:
+# -- which schema: set, or detected from the source's tables ------------------------------------
+
+SCHEMA_CHOICE = f"stripe_schema: {' | '.join(SCHEMAS)}"
+# what the messages call each schema
+LANDINGS = {"data_pipeline": "Stripe Data Pipeline / Sigma", "fivetran": "Fivetran",
+            "airbyte": "Airbyte"}
+
+
+def _needs(x: StripeSchema) -> list[tuple[ToolTable, ...]]:
+    """The tables schema ``x`` reads, each as the tables that may stand for it (Fivetran's
+    `price`: `price` or `plan`)."""
+    return [(t, FIVETRAN_PLAN) if x is FIVETRAN and t.name == "price" else (t,)
+            for t in x.tables]
+
+
+def _gaps(x: StripeSchema, found: SourceTables) -> tuple[list[str], list[str]]:
+    """The tables of ``x`` the source lacks, and the columns it lacks in those it holds."""
+    tables, columns = [], []
+    for group in _needs(x):
+        held = [(t, found.columns(t.name)) for t in group]
+        held = [(t, have) for t, have in held if have is not None]
+        if not held:
+            tables.append(" or ".join(t.name for t in group))
+        for t, have in held:
+            lower = {h.lower() for h in have}
+            columns += [f"{t.name}.{k}" for k in t.columns if k.lower() not in lower]
+    return tables, columns
+
+
+def detect(found: SourceTables) -> StripeSchema:
+    """The schema whose tables the source holds, when exactly one does; of several (Airbyte's
+    table names are a subset of Stripe's own), the one whose tables also have every column it
+    reads, else the one whose line items have theirs (where the schemas differ most: a column
+    missing elsewhere is then reported as for a schema that was set). Otherwise a SourceError
+    saying what each schema needs."""
+    gaps = {name: _gaps(x, found) for name, x in SCHEMAS.items()}
+    by_tables = [name for name, (tables, _) in gaps.items() if not tables]
+    chosen = by_tables
+    if len(chosen) > 1:
+        chosen = [n for n in by_tables if not gaps[n][1]]
+    if len(by_tables) > 1 and not chosen:
+        chosen = [n for n in by_tables if not any(
+            k.startswith(f"{SCHEMAS[n].tables[0].name}.") for k in gaps[n][1])]
+    if len(chosen) == 1:
+        return SCHEMAS[chosen[0]]
+    why = ("they match none of Stripe's schemas" if not by_tables else
+           f"they match {' and '.join(by_tables)}")
+    lines = [f"billing: stripe without stripe_schema: the schema is detected from the source's "
+             f"tables, and {why}; set {SCHEMA_CHOICE} in the config",
+             f"  tables found: {', '.join(sorted(found.names())) or 'none'}"]
+    for name, (tables, columns) in gaps.items():
+        needed = ", ".join(" or ".join(t.name for t in g) for g in _needs(SCHEMAS[name]))
+        missing = [f"missing tables {', '.join(tables)}"] if tables else []
+        if columns:
+            shown = ", ".join(columns[:6]) + (f" and {len(columns) - 6} more"
+                                               if len(columns) > 6 else "")
+            missing.append(f"missing columns {shown}")
+        lines.append(f"  {name} ({LANDINGS[name]}) needs {needed}: "
+                     f"{'; '.join(missing) or 'every table and column found'}")
+    raise SourceError("\n".join(lines))
+
+
+def _fit(x: StripeSchema, found: SourceTables, detected: bool) -> Connector:
+    """The connector reading ``found`` in schema ``x``: Fivetran's with the price and plan
+    tables the source holds."""
+    if x is FIVETRAN:
+        price, plan = (found.columns(t) is not None for t in ("price", "plan"))
+        lines = found.columns("invoice_line_item") or ()
+        x = fivetran_schema(price or not plan, plan,
+                            "price_id" in {k.lower() for k in lines})
+    how = ("detected from the source's tables (set stripe_schema to choose)" if detected
+           else "set by stripe_schema")
+    note = f"{x.name} schema ({LANDINGS[x.name]}), {how}" + (f"; {x.layout}" if x.layout
+                                                              else "")
+    return _connector(x, note)
+
+
+def _detect_and_fit(source: SourceTables) -> Connector:
+    # the schemas share table names: each table's columns are looked up once
+    memo: dict[str, object] = {}
+
+    def columns(name: str):
+        if name not in memo:
+            memo[name] = source.columns(name)
+        return memo[name]
+    found = SourceTables(columns, source.names)
+    return _fit(detect(found), found, detected=True)
+
+
+def _connector(schema: StripeSchema, note: str = "") -> Connector:
+    fitted = bool(note)
     return Connector(
         name="stripe", produces="subscriptions", tables=schema.tables,
-        build=subscriptions_query, checks=_checks(schema.tables[0].name),
+        build=partial(subscriptions_query, x=schema), checks=_checks(schema),
         description=f"Stripe billing ({schema.name} schema)",
+        fit=None if fitted else partial(_fit, schema, detected=False),
+        other_tables=(FIVETRAN_PLAN,) if schema is FIVETRAN else (),
+        note=note,
     )
 
 
 STRIPE = register(Connector(
-    name="stripe", produces="subscriptions", tables=DP_TABLES, build=subscriptions_query,
-    checks=_checks(DP_TABLES[0].name),
+    name="stripe", produces="subscriptions", tables=DP_TABLES,
+    build=partial(subscriptions_query, x=DATA_PIPELINE), checks=_checks(DATA_PIPELINE),
     description="Stripe billing: MRR history from invoice line items (docs/stripe.md)",
     variant_setting="stripe_schema",
     variants={name: _connector(x) for name, x in SCHEMAS.items()},
+    fit=_detect_and_fit,
 ))

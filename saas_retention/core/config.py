@@ -153,7 +153,9 @@ class Settings(_Strict):
     # ``reporting_currency`` (lower-case ISO code, as Stripe writes it)
     billing: str | None = None
     reporting_currency: str = Field("usd", pattern=r"^[a-z]{3}$")
-    stripe_schema: Literal["data_pipeline", "fivetran", "airbyte"] = "data_pipeline"
+    # how Stripe's tables landed; None: detected from the tables the source holds
+    # (connectors/stripe.py: detect)
+    stripe_schema: Literal["data_pipeline", "fivetran", "airbyte"] | None = None
     # retention curves (docs/configuration.md#retention-curves)
     retention_curves: list[RetentionCurve] = Field(default_factory=list)
 

@@ -107,6 +107,9 @@ def built():
 def test_monthly_mrr_matches_the_rules(built):
     rows, report = built
     assert report.warnings == []
+    # no stripe_schema in SETTINGS: Stripe's own schema is detected from the tables
+    assert report.connector_notes["stripe"].startswith(
+        "data_pipeline schema (Stripe Data Pipeline / Sigma), detected from the source's tables")
     assert _mrr_by_customer((c, p, m) for c, p, m, _ in rows) == \
         {k: [float(x) for x in v] for k, v in EXPECTED.items()}
 
@@ -243,7 +246,68 @@ def fivetran_copy(target: Path) -> Path:
 
 def test_fivetran_schema_gives_the_same_mrr(built, tmp_path):
     source = fivetran_copy(tmp_path / "fivetran")
-    rows, _ = periods(source, parse_settings({**SETTINGS, "stripe_schema": "fivetran"}))
+    rows, report = periods(source, parse_settings({**SETTINGS, "stripe_schema": "fivetran"}))
+    assert rows == built[0]
+    assert report.connector_notes["stripe"] == (
+        "fivetran schema (Fivetran), set by stripe_schema; prices from price")
+
+
+# Fivetran's `plan` table (Stripe's legacy Plans API), written in Fivetran's columns
+# (fixtures/stripe/README.md names the pages): the same account's recurring items as plans
+PLANS = FIXTURE / "fivetran" / "plan.csv"
+LEGACY = ("price_basic", "price_pro")  # the plans the "both" landing's price table lacks
+
+
+def fivetran_plan_copy(target: Path, with_prices: bool) -> Path:
+    """The account as Fivetran lands one created before Stripe's Prices API: `plan` instead of
+    `price` (``with_prices`` False: lines name their item by `plan_id` only, a one-time item
+    has none), or `plan` besides a `price` table lacking the legacy plans LEGACY (lines have
+    `price_id` too, empty for the legacy plans' lines: they are found by `plan_id`)."""
+    fivetran_copy(target)
+    (target / "price.csv").unlink()
+    shutil.copy(PLANS, target / "plan.csv")
+    recurring = {r["id"] for r in _read("prices") if r["type"] == "recurring"}
+    lines = []
+    for r in _read("invoice_line_items"):
+        line = {k: v for k, v in r.items() if k not in ("price_id", "source_type")}
+        line["type"] = r["source_type"]
+        line["plan_id"] = r["price_id"] if r["price_id"] in recurring else ""
+        if with_prices:
+            line["price_id"] = "" if r["price_id"] in LEGACY else r["price_id"]
+        lines.append(line)
+    _write(target / "invoice_line_item.csv", lines)
+    if with_prices:
+        # the plans price does hold are in both tables (Stripe lists a plan as a price of the
+        # same id): each must count once
+        _write(target / "price.csv", [r for r in _read("prices") if r["id"] not in LEGACY])
+    return target
+
+
+def test_fivetran_plan_table_gives_the_same_mrr(built, tmp_path):
+    source = fivetran_plan_copy(tmp_path / "plans", with_prices=False)
+    rows, report = periods(source, parse_settings(SETTINGS))
+    assert report.warnings == []
+    assert report.connector_notes["stripe"] == (
+        "fivetran schema (Fivetran), detected from the source's tables (set stripe_schema to "
+        "choose); prices from plan (Stripe's legacy Plans API)")
+    assert rows == built[0]
+
+
+def test_fivetran_price_and_plan_tables_give_the_same_mrr(built, tmp_path):
+    source = fivetran_plan_copy(tmp_path / "both", with_prices=True)
+    # a line of an unknown subscription whose price both tables hold: reported once (a
+    # line read twice would merge into the same MRR span, but be counted twice)
+    lines = list(csv.DictReader((source / "invoice_line_item.csv").open()))
+    _write(source / "invoice_line_item.csv", [*lines, {
+        **lines[0], "id": "il_x1", "subscription_id": "sub_gone", "plan_id": "price_annual",
+        "price_id": "price_annual"}])
+    rows, report = periods(source, parse_settings(SETTINGS))
+    assert report.connector_notes["stripe"].endswith(
+        "prices from price, and from plan for the legacy Plans price does not hold")
+    assert [str(w).split(": ")[1:3] for w in report.warnings] == [[
+        "invoice_line_item.subscription_id", "subscription line items whose subscription is "
+        "not in the subscriptions table"]]
+    assert "(1 row)" in str(report.warnings[0]) and "il_x1" in str(report.warnings[0])
     assert rows == built[0]
 
 
@@ -316,8 +380,11 @@ def airbyte_copy(target: Path) -> Path:
 
 def test_airbyte_schema_gives_the_same_mrr(built, tmp_path):
     source = airbyte_copy(tmp_path / "airbyte")
-    rows, report = periods(source, parse_settings({**SETTINGS, "stripe_schema": "airbyte"}))
+    # detected: Airbyte's table names are Stripe's own minus three, and its line items'
+    # columns are the API's
+    rows, report = periods(source, parse_settings(SETTINGS))
     assert report.warnings == []
+    assert report.connector_notes["stripe"].startswith("airbyte schema (Airbyte), detected")
     assert rows == built[0]
 
 
@@ -355,18 +422,100 @@ def _copy(tmp_path: Path) -> Path:
 
 
 def test_missing_stripe_table_or_column_is_named(tmp_path):
-    # Airbyte's tables are not Stripe's own: the wrong schema setting names what is missing
+    # Airbyte's tables are not Stripe's own: the schema set wins over the one detected, and
+    # the columns it needs are named
     with pytest.raises(SourceProblems, match=r"invoice_line_items\.subscription: column missing"):
         check(FIXTURE, parse_settings({**SETTINGS, "stripe_schema": "airbyte"}))
     src = _copy(tmp_path)
     (src / "coupons.csv").unlink()
     with pytest.raises(SourceError, match="no table 'coupons' — stripe's coupons table"):
-        check(src, parse_settings(SETTINGS))
+        check(src, parse_settings({**SETTINGS, "stripe_schema": "data_pipeline"}))
     src = _copy(tmp_path / "b")
     rows = _read("invoices")
     _write(src / "invoices.csv", [{k: v for k, v in r.items() if k != "status"} for r in rows])
     with pytest.raises(SourceProblems, match=r"invoices\.status: column missing"):
         check(src, parse_settings(SETTINGS))
+
+
+def test_undetectable_schema_says_what_each_schema_needs(tmp_path):
+    # none matches: Stripe's own tables without coupons (which every schema reads)
+    src = _copy(tmp_path)
+    (src / "coupons.csv").unlink()
+    with pytest.raises(SourceError) as info:
+        check(src, parse_settings(SETTINGS))
+    text = str(info.value)
+    assert text.startswith(
+        "billing: stripe without stripe_schema: the schema is detected from the source's "
+        "tables, and they match none of Stripe's schemas; set stripe_schema: data_pipeline | "
+        "fivetran | airbyte in the config\n  tables found: discounts, exchange_rates_from_usd, "
+        "invoice_line_item_discount_amounts, invoice_line_item_tax_amounts, "
+        "invoice_line_items, invoices, prices, subscriptions\n")
+    assert ("  data_pipeline (Stripe Data Pipeline / Sigma) needs invoice_line_items, invoices, "
+            "prices, subscriptions, coupons, discounts, invoice_line_item_discount_amounts, "
+            "invoice_line_item_tax_amounts, exchange_rates_from_usd: missing tables coupons\n"
+            ) in text
+    assert ("  fivetran (Fivetran) needs invoice_line_item, invoice, price or plan, "
+            "subscription_history, coupon, discount, invoice_line_item_tax_amount, "
+            "exchange_rates_from_usd: missing tables invoice_line_item, invoice, price or plan, "
+            "subscription_history, coupon, discount, invoice_line_item_tax_amount\n") in text
+    assert ("  airbyte (Airbyte) needs invoice_line_items, invoices, prices, subscriptions, "
+            "coupons, exchange_rates_from_usd: missing tables coupons; missing columns "
+            "invoice_line_items.subscription, invoice_line_items.price, ") in text
+    # several match: a landing holding Stripe's own tables with Airbyte's columns added
+    src = _copy(tmp_path / "both")
+    added = {"invoice_line_items": ("subscription", "price", "type", "period",
+                                    "discount_amounts", "tax_amounts"),
+             "invoices": ("created",), "prices": ("recurring",),
+             "subscriptions": ("customer", "discount")}
+    for table, columns in added.items():
+        _write(src / f"{table}.csv", [{**r, **dict.fromkeys(columns, "")}
+                                      for r in _read(table)])
+    with pytest.raises(SourceError) as info:
+        check(src, parse_settings(SETTINGS))
+    text = str(info.value)
+    assert "tables, and they match data_pipeline and airbyte; set stripe_schema: " \
+        "data_pipeline | fivetran | airbyte in the config" in text
+    assert "data_pipeline (Stripe Data Pipeline / Sigma) needs invoice_line_items, " in text
+    assert "airbyte (Airbyte) needs invoice_line_items, invoices, prices, subscriptions, " \
+        "coupons, exchange_rates_from_usd: every table and column found" in text
+    # the setting settles it
+    report = check(src, parse_settings({**SETTINGS, "stripe_schema": "data_pipeline"}))
+    assert report.connector_notes["stripe"].startswith("data_pipeline schema (Stripe Data "
+                                                       "Pipeline / Sigma), set by stripe_schema")
+
+
+def test_check_prints_the_schema_read(tmp_path):
+    from click.testing import CliRunner
+
+    from saas_retention.cli import main
+
+    config = tmp_path / "retention.yml"
+    config.write_text("billing: stripe\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", "--source", str(FIXTURE), "--as-of", AS_OF,
+                                       "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        "stripe connector: data_pipeline schema (Stripe Data Pipeline / Sigma), detected from "
+        "the source's tables (set stripe_schema to choose)")
+
+
+def test_unknown_interval_is_counted_with_examples(tmp_path):
+    # 'quarter' is not a Stripe interval (a quarterly price is month × 3): both lines of the
+    # quarterly subscription (il_015, il_016) count and cannot be made monthly
+    src = _copy(tmp_path)
+    prices = _read("prices")
+    for r in prices:
+        if r["id"] == "price_quarterly":
+            r.update(recurring_interval="quarter", recurring_interval_count="1")
+    _write(src / "prices.csv", prices)
+    with pytest.raises(SourceProblems) as info:
+        check(src, parse_settings(SETTINGS))
+    text = str(info.value)
+    assert "error: invoice_line_items.price_id: counted line items whose price has an " \
+        "interval other than day, week, month or year, or a non-positive interval count " \
+        "(2 rows)" in text
+    assert "line_id='il_015'" in text and "line_id='il_016'" in text
+    assert "interval='quarter'" in text and "price_id='price_quarterly'" in text
 
 
 def test_bad_lines_are_counted_with_examples(tmp_path):
@@ -403,9 +552,10 @@ def test_bad_lines_are_counted_with_examples(tmp_path):
 
 def _pg_type(column: str, epochs: bool) -> str:
     if column in ("amount", "unit_amount", "quantity", "recurring_interval_count",
-                  "duration_in_months", "percent_off"):
+                  "duration_in_months", "percent_off", "interval_count", "trial_period_days"):
         return "bigint"
-    if column in ("proration", "inclusive", "_fivetran_active"):
+    if column in ("proration", "inclusive", "_fivetran_active", "active", "is_deleted",
+                  "livemode"):
         return "boolean"
     if column in ("date", "created", "canceled_at", "ended_at", "period_start", "period_end"):
         return "bigint" if epochs and column != "date" else "timestamp"
@@ -435,23 +585,29 @@ def test_postgres_gives_the_same_rows(built, tmp_path, pg_dsn):
     pytest.importorskip("sqlalchemy")
     import psycopg
 
-    from saas_retention.builders.warehouse.run import build_on_warehouse
+    from saas_retention.builders.warehouse.run import WarehouseBuild
 
     want_periods = built[0]
     parts = dict(p.split("=") for p in pg_dsn.split())
     url = (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
            f"{parts['dbname']}")
-    # Stripe's own schema, typed as the Data Pipeline lands it, and Airbyte's (JSON columns,
-    # epoch seconds: the engine-specific reads); the Fivetran variant shares every rule step
-    # and its plain columns, test_fivetran_schema_gives_the_same_mrr runs it on DuckDB
+    # Stripe's own schema, typed as the Data Pipeline lands it; Airbyte's (JSON columns,
+    # epoch seconds: the engine-specific reads); Fivetran's with both price and plan (the
+    # union of the two and the lines' price_id or plan_id), its schema detected from the
+    # warehouse's tables
     for schema, folder, stripe_schema in (
             ("stripe_dp", FIXTURE, "data_pipeline"),
-            ("stripe_ab", airbyte_copy(tmp_path / "airbyte"), "airbyte")):
+            ("stripe_ab", airbyte_copy(tmp_path / "airbyte"), "airbyte"),
+            ("stripe_ft", fivetran_plan_copy(tmp_path / "fivetran", with_prices=True), None)):
         with psycopg.connect(pg_dsn, autocommit=True) as con:
             _load_pg(con, schema, folder, epochs=stripe_schema == "airbyte")
         settings = parse_settings({**SETTINGS, "stripe_schema": stripe_schema})
-        result = build_on_warehouse(url, settings, schema=schema, target_schema=f"{schema}_out")
+        # only what is compared: the connector, the staging and customer_periods
+        result = WarehouseBuild(url, settings, schema=schema, target_schema=f"{schema}_out"
+                                ).run(only=["customer_periods"])
         assert result.warnings == []
+        assert result.connector_notes["stripe"].startswith(
+            f"{stripe_schema} schema" if stripe_schema else "fivetran schema (Fivetran), detected")
         with psycopg.connect(pg_dsn) as con:
             got = con.execute(f'select customer_id, period_start, mrr, movement from '
                               f'"{schema}_out".customer_periods order by 1, 2').fetchall()

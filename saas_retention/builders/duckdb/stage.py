@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from saas_retention.builders.duckdb.sources import Source
-from saas_retention.connectors import Connector, connector_for
+from saas_retention.connectors import Connector, SourceTables, connector_for
 from saas_retention.core.config import Settings
 from saas_retention.core.contract import TABLES, Table
 from saas_retention.core.errors import (
@@ -74,6 +74,9 @@ class StagingReport:
     # contract table -> what its connector found (Connector.summary: rows, users, customers,
     # time span, rows left out)
     summaries: dict[str, dict] = field(default_factory=dict)
+    # connector -> which of its variants was read and why (Connector.note: Stripe's schema,
+    # set or detected)
+    connector_notes: dict[str, str] = field(default_factory=dict)
 
 
 def q(name: str) -> exp.Identifier:
@@ -192,6 +195,10 @@ class Stager:
         for name, table in TABLES.items():
             connector = connector_for(self.settings, name)
             if connector is not None:
+                connector = connector.for_source(SourceTables(
+                    self._tool_columns, lambda: sorted(self.source.relations())))
+                if connector.note:
+                    self.report.connector_notes[connector.name] = connector.note
                 self._read_connector(name, table, connector)
                 continue
             relation = self.source.find(self.settings, name)
@@ -215,6 +222,19 @@ class Stager:
             except Exception as exc:  # duckdb.Error, without importing duckdb here
                 raise SourceError(_read_error(name, relation, exc)) from None
             self._map_columns(name, table, relation.label)
+
+    def _tool_columns(self, tool: str) -> list[str] | None:
+        """The columns of the source's table for the tool table ``tool`` (None: no such
+        table), read without reading its rows."""
+        relation = self.source.find(self.settings, tool)
+        if relation is None or relation.reader is None:
+            return None
+        try:
+            described = self.con.execute(
+                f"describe {_sql(exp.select('*').from_(relation.reader.copy()))}").fetchall()
+        except Exception as exc:  # duckdb.Error, without importing duckdb here
+            raise SourceError(_read_error(tool, relation, exc)) from None
+        return [r[0] for r in described]
 
     def _read_connector(self, name: str, table: Table, connector: Connector) -> None:
         """``raw_<name>`` from the connector's query over the tool's tables, each read from the

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from saas_retention.catalog.templates import load_catalog
-from saas_retention.connectors import Connector, connector_for
+from saas_retention.connectors import Connector, SourceTables, connector_for
 from saas_retention.core.config import Settings
 from saas_retention.core.contract import MAX_INTERVAL_COUNT, TABLES
 from saas_retention.core.errors import (
@@ -189,6 +189,8 @@ class WarehouseResult:
     # what the DuckDB build reports as warnings (rows kept or left out, never silently)
     warnings: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    # connector -> which of its variants was read and why (Connector.note)
+    connector_notes: dict[str, str] = field(default_factory=dict)
 
 
 def _engine(url: str):
@@ -243,6 +245,13 @@ class WarehouseBuild:
         if real is None:
             return None
         return inspector.get_columns(real, schema=self.schema)
+
+    def _table_names(self) -> list[str]:
+        import sqlalchemy
+
+        inspector = sqlalchemy.inspect(self.engine)
+        return sorted({*inspector.get_table_names(schema=self.schema),
+                       *inspector.get_view_names(schema=self.schema)})
 
     def _where(self, table: str) -> str:
         return f"{self.schema}.{table}" if self.schema else table
@@ -338,9 +347,14 @@ class WarehouseBuild:
         tz_columns: set[str] = set()
         # contract table -> the connector it comes from (saas_retention/connectors)
         self.connectors: dict[str, Connector] = {}
+        self.connector_notes: dict[str, str] = {}
         for contract in ("subscriptions", "customers", *DATED_TABLES, "exchange_rates"):
             connector = connector_for(s, contract)
             if connector is not None:
+                connector = connector.for_source(SourceTables(
+                    lambda tool: self._columns(s.source_table(tool)), self._table_names))
+                if connector.note:
+                    self.connector_notes[connector.name] = connector.note
                 self.connectors[contract] = connector
                 problems += self._introspect_connector(contract, connector)
                 # the contract columns the connector's query writes, typed
@@ -645,7 +659,8 @@ class WarehouseBuild:
         started = time.perf_counter()
         check_as_of(self.settings)
         target = self.introspect()
-        result = WarehouseResult(url=self.label, dialect=self.dialect)
+        result = WarehouseResult(url=self.label, dialect=self.dialect,
+                                 connector_notes=self.connector_notes)
         models = [m for m in warehouse_models(inputs=set(self.present))
                   if not only or m in only]
         catalog = load_catalog()
