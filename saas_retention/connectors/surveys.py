@@ -74,7 +74,7 @@ def _not_a_time(table: str, time_column: str, key: str):
                            exp.alias_(value, time_column)).distinct()
                 .from_(tool_table(t, table))
                 .where(exp.and_(nullif_blank(value.copy()).is_(exp.null()).not_(),
-                                exp.Not(this=readable)))
+                                exp.Not(this=exp.paren(readable))))
                 .order_by(exp.column(key, quoted=True)))
     return rows
 

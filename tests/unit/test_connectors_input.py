@@ -104,7 +104,8 @@ TIME_CASES = {
         "support_tickets", "intercom", {"customer": {"property": "company_id"}},
         "conversations.statistics.last_close_at", "id='c2'", "'2024-01-02T10:00:00Z'"),
     "hotjar": ({"hotjar_responses.csv": "Number,Date Submitted,company_id,How likely?\n"
-                "1,2024-01-10 09:03:10,acme,9\n2,last week,acme,7\n"},
+                "1,2024-01-10 09:03:10,acme,9\n2,last week,acme,7\n"
+                "3,01/11/2024 09:03:10 AM,acme,8\n"},
                "survey_responses", "hotjar",
                {"customer": {"column": "company_id"}, "questions": {"nps": "How likely"}},
                "hotjar_responses.Date Submitted", "Number='2'", "'last week'"),
