@@ -53,6 +53,21 @@ def as_number(value: exp.Expression) -> exp.Expression:
     return cast(value, "DOUBLE")
 
 
+# a number as text: JSON numbers and numeric columns cast to text read so, and a JSON value
+# holding a string (BigQuery's JSON export writes INT64 as "1704103200000000") keeps quotes
+NUMBER = "-?[0-9]+([.][0-9]*)?([eE][+-]?[0-9]+)?"
+NUMBER_TEXT = f'^({NUMBER}|"{NUMBER}")$'
+
+
+def number_or_null(value: exp.Expression) -> exp.Expression:
+    """``value`` as a number, NULL when its text is not one: the cast of other text fails in
+    the engine, so a time read from it is refused by the connector's checks instead."""
+    written = as_text(value)
+    shaped = exp.RegexpLike(this=written, expression=exp.Literal.string(NUMBER_TEXT))
+    unquoted = exp.Trim(this=written.copy(), expression=exp.Literal.string('"'))
+    return exp.Case(ifs=[exp.If(this=shaped, true=as_number(unquoted))])
+
+
 def nullif_blank(value: exp.Expression) -> exp.Expression:
     return exp.Nullif(this=value, expression=exp.Literal.string(""))
 
@@ -80,8 +95,6 @@ def iso_time_check(tool: str, table: str, column: str, key: str,
                           f"which the {tool!r} connector reads", rows)
 
 
-# a number as text (JSON numbers and numeric columns cast to text read so)
-NUMBER_TEXT = "^-?[0-9]+([.][0-9]*)?([eE][+-]?[0-9]+)?$"
 # 10000-01-01 in seconds since 1970: beyond, no engine has a timestamp
 EPOCH_LIMIT = 253402300800
 
@@ -94,12 +107,11 @@ def epoch_check(tool: str, table: str, column: str, key: str,
     other text, or a timestamp that large, fails in the engine."""
     def rows(t: Target) -> exp.Select:
         found = as_text(value(t))
-        shaped = exp.RegexpLike(this=found.copy(), expression=exp.Literal.string(NUMBER_TEXT))
-        number = as_number(found.copy())
-        outside = exp.Case(ifs=[exp.If(this=shaped, true=exp.or_(
-            exp.LT(this=number, expression=lit(0)),
-            exp.GTE(this=number.copy(), expression=lit(EPOCH_LIMIT * per_second))))],
-            default=exp.true())
+        number = number_or_null(found.copy())
+        outside = exp.or_(number.is_(exp.null()),
+                          exp.LT(this=number.copy(), expression=lit(0)),
+                          exp.GTE(this=number.copy(),
+                                  expression=lit(EPOCH_LIMIT * per_second)))
         return (exp.select(exp.alias_(as_text(col(key)), key), exp.alias_(found, column))
                 .from_(tool_table(t, table))
                 .where(exp.and_(nullif_blank(found.copy()).is_(exp.null()).not_(), outside))

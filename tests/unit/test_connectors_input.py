@@ -126,6 +126,34 @@ def test_a_time_the_export_cannot_hold_is_an_error_naming_the_tool_table(tmp_pat
     assert len(info.value.problems) == 1
 
 
+MIXPANEL = {"event": "Signed Up", "properties": {
+    "time": 1704103200, "distinct_id": "u1", "$insert_id": "m1", "company_id": "acme"}}
+GA4 = {"event_timestamp": 1704103200000000, "event_name": "login", "user_pseudo_id": "p1",
+       "user_id": "u1", "event_params": [{"key": "company_id",
+                                          "value": {"string_value": "acme"}}],
+       "user_properties": []}
+
+
+@pytest.mark.parametrize(("tool", "file", "rows", "message", "key"), [
+    ("mixpanel", "mixpanel_export.jsonl",
+     [MIXPANEL, {**MIXPANEL, "properties": {**MIXPANEL["properties"], "time": "yesterday",
+                                            "$insert_id": "m2"}}],
+     "mixpanel_export: properties.time is not seconds or milliseconds since 1970", "u1"),
+    ("ga4", "ga4_events.jsonl", [GA4, {**GA4, "event_timestamp": "1704103200 UTC"}],
+     "ga4_events: event_timestamp is not microseconds since 1970", "p1"),
+])
+def test_an_epoch_time_that_is_no_number_is_counted(tmp_path, tool, file, rows, message,
+                                                    key):
+    """Mixpanel's and GA4's epoch times given as other text: the unknown time unit error
+    (never the engine's failed cast)."""
+    source = _source(tmp_path, {file: _jsonl(rows)})
+    with pytest.raises(SourceProblems) as info:
+        check(source, _settings("events", tool, customer={"property": "company_id"}))
+    text = str(info.value)
+    assert f"{message} (or is missing) (1 row)" in text, text
+    assert key in text and "Conversion Error" not in text
+
+
 def test_the_cli_exits_as_for_other_contract_errors(tmp_path):
     source = _source(tmp_path, TIME_CASES["segment tracks"][0])
     config = tmp_path / "retention.yml"
