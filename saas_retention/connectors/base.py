@@ -113,6 +113,12 @@ class Connector:
 
         return engine_spelling(window_null_ordering(self.build(t), t.dialect), t.dialect)
 
+    def ordered_checks(self) -> tuple[ConnectorCheck, ...]:
+        """The checks, errors first: a warning's query may convert the values an error
+        refuses (a time that is not one), so once an error is found the build stops before
+        running the warnings."""
+        return tuple(sorted(self.checks, key=lambda c: c.severity != "error"))
+
     def tables_for(self, settings: Settings) -> tuple[ToolTable, ...]:
         """Every tool table this connector reads under ``settings``."""
         tables = {t.name: t for t in self.tables}

@@ -27,6 +27,7 @@ from saas_retention.connectors.product import (
     kept,
     lit,
     nullif_blank,
+    number_or_null,
     pipeline,
     require_customer,
     summary,
@@ -58,7 +59,8 @@ def tool_rows(t: Target) -> exp.Select:
             if source is not None else exp.null())
     session = param(t, "event_params", "ga_session_id")
     pseudo = nullif_blank(as_text(col("user_pseudo_id")))
-    micros = as_number(col("event_timestamp"))
+    # a time that is not a number is not time_ok: counted by the unknown_time_unit check
+    micros = number_or_null(col("event_timestamp"))
     time_ok = exp.and_(micros.is_(exp.null()).not_(),
                        exp.GTE(this=micros.copy(), expression=lit(0)))
     return exp.select(

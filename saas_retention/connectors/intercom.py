@@ -4,8 +4,11 @@
 The conversation objects of Intercom's REST API (List/Search conversations, or an export of
 them, one JSON object a line): ``id``, ``created_at`` (seconds since 1970), ``state`` (``open``,
 ``closed`` or ``snoozed``), ``statistics.last_close_at``, ``contacts.contacts[].id`` /
-``external_id`` (the user id your product gave Intercom), ``custom_attributes`` and
-``conversation_rating`` (``rating`` 1–5, ``remark``, ``created_at``, ``updated_at``).
+``external_id`` (the user id your product gave Intercom), ``custom_attributes``,
+``company`` (API 2.15 and later: the company of the conversation, whose ``company_id`` is the
+id you gave the company) and ``conversation_rating`` (``rating`` 1–5, ``remark``,
+``created_at``, ``updated_at``). The conversation model of no API version has a ``closed_at``
+(1.x has no close time at all; 2.x has ``statistics.last_close_at``), so none is read.
 
 A conversation is resolved when it is closed now: ``last_close_at`` of a conversation that
 was reopened and is open again is not a resolution.
@@ -20,6 +23,7 @@ from saas_retention.connectors.base import Connector, ConnectorCheck, ToolTable
 from saas_retention.connectors.product import (
     as_number,
     customer_source,
+    epoch_check,
     epoch_utc,
     identity_customers,
     identity_table,
@@ -36,17 +40,35 @@ from saas_retention.relations.target import Target, col, tool_table
 TABLE = "conversations"
 
 
+# the group a conversation has: its company (API 2.15 and later)
+COMPANY = "company"
+
+
 def _require(settings: Settings, contract: str) -> None:
     source = customer_source(settings, contract)
     if source is None and settings.identity is None:
         raise ConfigError(
             f"tables.{contract}: the 'intercom' connector needs to know where the customer "
-            "is: customer: {property: <a custom attribute of the conversation>}, or an "
+            "is: customer: {property: <a custom attribute of the conversation>}, "
+            "customer: {group: company} (the conversation's company, API 2.15+), or an "
             "identity table mapping the contact's external_id (docs/connectors.md#customers)")
-    if source is not None and source.kind != "property":
+    if source is not None and not (source.kind == "property" or (
+            source.kind == "group" and source.name == COMPANY)):
         raise ConfigError(f"tables.{contract}.customer: Intercom conversations have custom "
-                          "attributes (property), not a "
-                          f"{source.kind}; or use an identity table")
+                          "attributes (property) and one group, their company (group: "
+                          f"company), not {source.kind} {source.name!r}; or use an identity "
+                          "table")
+
+
+def _hint(t: Target, source) -> exp.Expression:
+    """The customer the conversation itself names: a custom attribute, or the id you gave
+    the conversation's company (``company.company_id``; Intercom's own ``company.id`` is not
+    your account id)."""
+    if source is None:
+        return exp.null()
+    if source.kind == "group":
+        return nullif_blank(text(t, col(COMPANY), "company_id"))
+    return nullif_blank(text(t, col("custom_attributes"), source.name))
 
 
 def conversations(t: Target, contract: str) -> exp.Select:
@@ -60,8 +82,7 @@ def conversations(t: Target, contract: str) -> exp.Select:
     rows = exp.select(
         exp.alias_(exp.cast(col("id"), "VARCHAR"), "conversation_id"),
         exp.alias_(contact, "contact_key"),
-        exp.alias_(nullif_blank(text(t, col("custom_attributes"), source.name))
-                   if source is not None else exp.null(), "hint"),
+        exp.alias_(_hint(t, source), "hint"),
         exp.alias_(epoch_utc(t, col("created_at"), 1), "created_utc"),
         exp.alias_(exp.Case(ifs=[exp.If(
             this=exp.EQ(this=exp.cast(col("state"), "VARCHAR"), expression=lit("closed")),
@@ -115,22 +136,34 @@ def _unresolved(contract: str, condition=None) -> ConnectorCheck:
 
     what = "rated conversations" if contract == "survey_responses" else "conversations"
     return ConnectorCheck("unresolved_customer", TABLE, None,
-                          f"{what} whose customer cannot be resolved (no custom attribute, "
-                          "no identity row for the contact): left out", rows, "warning")
+                          f"{what} whose customer cannot be resolved (no custom attribute or "
+                          "company, no identity row for the contact): left out", rows,
+                          "warning")
 
 
 COLUMNS = ("id", "created_at", "state", "statistics", "contacts")
+# the epoch times the connector reads: the cast of anything else fails in the engine
+TIMES = (epoch_check("intercom", TABLE, "created_at", "id", lambda _t: col("created_at")),
+         epoch_check("intercom", TABLE, "statistics.last_close_at", "id",
+                     lambda t: text(t, col("statistics"), "last_close_at")))
+RATING_TIMES = tuple(
+    epoch_check("intercom", TABLE, f"conversation_rating.{field}", "id",
+                lambda t, f=field: text(t, col("conversation_rating"), f))
+    for field in ("created_at", "updated_at"))
 
 
 def _tables(contract: str):
     """The identity table, and custom_attributes when the customer is one of them."""
     def tables(settings: Settings) -> tuple[ToolTable, ...]:
         source = customer_source(settings, contract)
-        column = ((ToolTable(TABLE, ("custom_attributes",)),)
-                  if source is not None and source.kind == "property" else ())
+        named = {"property": "custom_attributes", "group": COMPANY}
+        column = ((ToolTable(TABLE, (named[source.kind],)),)
+                  if source is not None and source.kind in named else ())
         return (*identity_table(settings), *column)
 
     return tables
+
+
 INTERCOM_TICKETS = register(Connector(
     name="intercom",
     produces="support_tickets",
@@ -138,7 +171,7 @@ INTERCOM_TICKETS = register(Connector(
     build=tickets,
     summary=lambda t: kept_summary(tickets(t), "created_at"),
     extra_tables=_tables("support_tickets"),
-    checks=(_unresolved("support_tickets"),),
+    checks=(*TIMES, _unresolved("support_tickets")),
     description="Intercom conversations -> support_tickets",
 ))
 INTERCOM_RATINGS = register(Connector(
@@ -149,7 +182,7 @@ INTERCOM_RATINGS = register(Connector(
     build=ratings,
     summary=lambda t: kept_summary(ratings(t), "responded_at"),
     extra_tables=_tables("survey_responses"),
-    checks=(_unresolved("survey_responses",
-                        exp.column("rating").is_(exp.null()).not_()),),
+    checks=(*TIMES, *RATING_TIMES,
+            _unresolved("survey_responses", exp.column("rating").is_(exp.null()).not_())),
     description="Intercom conversation ratings -> survey_responses (csat)",
 ))

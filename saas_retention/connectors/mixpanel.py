@@ -15,7 +15,6 @@ from sqlglot import exp
 from saas_retention.connectors import register
 from saas_retention.connectors.base import Connector, ToolTable
 from saas_retention.connectors.product import (
-    as_number,
     customer_source,
     epoch_utc,
     event_checks,
@@ -23,6 +22,7 @@ from saas_retention.connectors.product import (
     kept,
     lit,
     nullif_blank,
+    number_or_null,
     pipeline,
     require_customer,
     summary,
@@ -44,7 +44,8 @@ def tool_rows(t: Target) -> exp.Select:
     def prop(name: str) -> exp.Expression:
         return nullif_blank(text(t, props.copy(), name))
 
-    time = as_number(prop("time"))
+    # a time that is not a number is not time_ok: counted by the unknown_time_unit check
+    time = number_or_null(prop("time"))
     event_at = exp.Case(
         ifs=[exp.If(this=exp.LT(this=time, expression=lit(MILLISECONDS_FROM)),
                     true=epoch_utc(t, prop("time"), 1))],
@@ -76,7 +77,7 @@ def tool_rows(t: Target) -> exp.Select:
         exp.alias_(exp.cast(exp.null(), "DOUBLE"), "duration_seconds"),
         exp.alias_(hint, "hint"),
         exp.alias_(key, "dedupe_key"),
-        exp.alias_(as_number(prop("mp_processing_time_ms")), "dedupe_order"),
+        exp.alias_(number_or_null(prop("mp_processing_time_ms")), "dedupe_order"),
         exp.alias_(time_ok.copy(), "time_ok"),
     ).from_(tool_table(t, TABLE))
 

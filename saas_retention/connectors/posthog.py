@@ -19,6 +19,7 @@ from saas_retention.connectors.product import (
     customer_source,
     event_checks,
     identity_table,
+    iso_time_check,
     kept,
     nullif_blank,
     pipeline,
@@ -68,6 +69,7 @@ POSTHOG = register(Connector(
     build=lambda t: kept(t, resolved(t)),
     extra_tables=identity_table,
     summary=lambda t: summary(resolved(t)),
-    checks=event_checks("PostHog", TABLE, resolved, "uuid"),
+    checks=(iso_time_check("posthog", TABLE, "timestamp", "uuid", lambda _t: col("timestamp")),
+            *event_checks("PostHog", TABLE, resolved, "uuid")),
     description="PostHog events -> events",
 ))

@@ -53,6 +53,21 @@ def as_number(value: exp.Expression) -> exp.Expression:
     return cast(value, "DOUBLE")
 
 
+# a number as text: JSON numbers and numeric columns cast to text read so, and a JSON value
+# holding a string (BigQuery's JSON export writes INT64 as "1704103200000000") keeps quotes
+NUMBER = "-?[0-9]+([.][0-9]*)?([eE][+-]?[0-9]+)?"
+NUMBER_TEXT = f'^({NUMBER}|"{NUMBER}")$'
+
+
+def number_or_null(value: exp.Expression) -> exp.Expression:
+    """``value`` as a number, NULL when its text is not one: the cast of other text fails in
+    the engine, so a time read from it is refused by the connector's checks instead."""
+    written = as_text(value)
+    shaped = exp.RegexpLike(this=written, expression=exp.Literal.string(NUMBER_TEXT))
+    unquoted = exp.Trim(this=written.copy(), expression=exp.Literal.string('"'))
+    return exp.Case(ifs=[exp.If(this=shaped, true=as_number(unquoted))])
+
+
 def nullif_blank(value: exp.Expression) -> exp.Expression:
     return exp.Nullif(this=value, expression=exp.Literal.string(""))
 
@@ -80,6 +95,33 @@ def iso_time_check(tool: str, table: str, column: str, key: str,
                           f"which the {tool!r} connector reads", rows)
 
 
+# 10000-01-01 in seconds since 1970: beyond, no engine has a timestamp
+EPOCH_LIMIT = 253402300800
+
+
+def epoch_check(tool: str, table: str, column: str, key: str,
+                value: Callable[[Target], exp.Expression], per_second: int = 1
+                ) -> ConnectorCheck:
+    """The rows whose ``value`` (a time the connector reads with epoch_utc, in
+    1/``per_second`` seconds since 1970) is not a number of the years 1970 to 9999: a cast of
+    other text, or a timestamp that large, fails in the engine."""
+    def rows(t: Target) -> exp.Select:
+        found = as_text(value(t))
+        number = number_or_null(found.copy())
+        outside = exp.or_(number.is_(exp.null()),
+                          exp.LT(this=number.copy(), expression=lit(0)),
+                          exp.GTE(this=number.copy(),
+                                  expression=lit(EPOCH_LIMIT * per_second)))
+        return (exp.select(exp.alias_(as_text(col(key)), key), exp.alias_(found, column))
+                .from_(tool_table(t, table))
+                .where(exp.and_(nullif_blank(found.copy()).is_(exp.null()).not_(), outside))
+                .order_by(col(key)))
+    unit = {1: "seconds", 1000: "milliseconds", 1_000_000: "microseconds"}[per_second]
+    return ConnectorCheck("not_a_time", table, column,
+                          f"values that are not a time in {unit} since 1970 (1970 to 9999), "
+                          f"which the {tool!r} connector reads", rows)
+
+
 def epoch_utc(t: Target, value: exp.Expression, per_second: int) -> exp.Expression:
     return record_functions(t.dialect).epoch_to_utc(value, per_second)
 
@@ -89,6 +131,11 @@ def text_utc(t: Target, value: exp.Expression) -> exp.Expression:
 
 
 def local(t: Target, utc: exp.Expression) -> exp.Expression:
+    """A naive UTC timestamp on the reporting zone's clock. In UTC there is nothing to
+    convert (SQLite and MySQL have no conversion to write: RecordFunctions.utc_to_local
+    refuses other zones there rather than hand on UTC times as local ones)."""
+    if t.settings.timezone == "UTC":
+        return utc
     return record_functions(t.dialect).utc_to_local(utc, t.settings.timezone)
 
 

@@ -18,6 +18,7 @@ from saas_retention.connectors.product import (
     customer_source,
     event_checks,
     identity_table,
+    iso_time_check,
     kept,
     nullif_blank,
     pipeline,
@@ -118,7 +119,10 @@ def _connector(name: str, title: str) -> Connector:
         build=lambda t: kept(t, resolved(t)),
         extra_tables=_tables,
         summary=lambda t: summary(resolved(t)),
-        checks=event_checks(title, TRACKS, resolved, "message id"),
+        checks=(iso_time_check(name, TRACKS, "timestamp", "id", lambda _t: col("timestamp")),
+                iso_time_check(name, GROUPS, "timestamp", "user_id",
+                               lambda _t: col("timestamp")),
+                *event_checks(title, TRACKS, resolved, "message id")),
         description=f"{title} warehouse schema (tracks, identifies, groups) -> events",
     ))
 

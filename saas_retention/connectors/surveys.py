@@ -11,7 +11,7 @@ from sqlglot import exp
 
 from saas_retention.connectors import register
 from saas_retention.connectors.base import Connector, ConnectorCheck, ToolTable
-from saas_retention.connectors.product import kept_summary, lit, nullif_blank
+from saas_retention.connectors.product import ISO_TIME, kept_summary, lit, nullif_blank
 from saas_retention.core.config import Settings
 from saas_retention.core.errors import ConfigError
 from saas_retention.dialects import record_functions
@@ -57,6 +57,26 @@ def responses(t: Target, name: str, table: str, time_column: str) -> exp.Select:
         nullif_blank(exp.func("trim", cast(col("answer"), "VARCHAR"))).is_(exp.null()).not_())
     return exp.select("*").from_(answered.subquery("answered")).where(
         col("survey").is_(exp.null()).not_())
+
+
+# the US date-time survey exports write (RecordFunctions.export_time: "06/07/2024 10:14:51 AM")
+US_TIME = "^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4} [0-9]{1,2}:[0-9]{2}:[0-9]{2} ?[AaPp][Mm]$"
+
+
+def _not_a_time(table: str, time_column: str, key: str):
+    """The respondents whose response time is neither ISO nor US text: export_time's cast of
+    anything else fails in the engine."""
+    def rows(t: Target) -> exp.Select:
+        value = exp.func("trim", cast(col(time_column), "VARCHAR"))
+        readable = exp.or_(*(exp.RegexpLike(this=value.copy(), expression=lit(p))
+                             for p in (ISO_TIME, US_TIME)))
+        return (exp.select(exp.alias_(cast(col(key), "VARCHAR"), key),
+                           exp.alias_(value, time_column)).distinct()
+                .from_(tool_table(t, table))
+                .where(exp.and_(nullif_blank(value.copy()).is_(exp.null()).not_(),
+                                exp.Not(this=exp.paren(readable))))
+                .order_by(exp.column(key, quoted=True)))
+    return rows
 
 
 def _found(t: Target, table: str, survey: str | None) -> exp.Select:
@@ -109,6 +129,10 @@ def survey_export(name: str, title: str, table: str, layout: str, time_column: s
         summary=lambda t: kept_summary(produced(t), "responded_at"),
         extra_tables=customer_table,
         checks=(
+            ConnectorCheck("not_a_time", table, time_column,
+                           "values that are not a date-time as the export writes them "
+                           "(2024-06-07 10:14:51 or 06/07/2024 10:14:51 AM)",
+                           _not_a_time(table, time_column, respondent_columns[0])),
             ConnectorCheck("no_questions", table, "question",
                            "no survey question configured: set tables.survey_responses."
                            "questions to the start of each survey's question text ({nps: …, "

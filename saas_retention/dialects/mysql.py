@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from saas_retention.core.errors import ConfigError
 from saas_retention.dialects.base import (
     EXECUTED,
     DateFunctions,
     Engine,
+    RecordFunctions,
     TimeFunctions,
     exact_int_div,
     json_path,
@@ -47,6 +49,17 @@ def from_parts(y, m, d) -> exp.Expression:
                 "DAY")
 
 
+def no_local_clock(ts: exp.Expression, tz: str) -> exp.Expression:
+    # sqlglot drops AT TIME ZONE for MySQL (a warning only), and CONVERT_TZ to a zone name
+    # gives NULL unless the server's time-zone tables are loaded: either way the times would
+    # be wrong without an error
+    raise ConfigError(f"timezone: {tz!r}: MySQL and MariaDB convert to a named time zone "
+                      "only with the server's time-zone tables loaded (CONVERT_TZ gives NULL "
+                      "without them), so a connector's times (UTC in the tool's export) are "
+                      "not converted there; set timezone: UTC, or build with DuckDB or "
+                      "PostgreSQL")
+
+
 ENGINE = Engine(
     name="mysql",
     tier=EXECUTED,
@@ -60,6 +73,7 @@ ENGINE = Engine(
             ts, exp.Literal.string("+00:00"), exp.Literal.string(tz)]),
         to_timestamp=lambda e: exp.cast(e, exp.DataType.Type.DATETIME),
     ),
+    records=RecordFunctions(utc_to_local=no_local_clock),
     nulls="small",
     window_nulls_ordering=False,
     standalone_shape=mysql_unmerged_ctes,

@@ -12,6 +12,7 @@ from saas_retention.dialects.base import (
     EXECUTED,
     DateFunctions,
     Engine,
+    RecordFunctions,
     TimeFunctions,
     iso_dow_from_days,
     json_path,
@@ -53,6 +54,12 @@ def from_parts(y, m, d) -> exp.Expression:
 def no_time_zones(ts: exp.Expression, tz: str) -> exp.Expression:
     raise ConfigError("SQLite has no time-zone-aware timestamp type: store local times (or "
                       "UTC times and set timezone: UTC)")
+
+
+def no_local_clock(ts: exp.Expression, tz: str) -> exp.Expression:
+    raise ConfigError(f"timezone: {tz!r}: SQLite has no time zones, so a connector's times "
+                      "(UTC in the tool's export) cannot be converted to the reporting time "
+                      "zone; set timezone: UTC, or build with DuckDB or PostgreSQL")
 
 
 # a number as text that DuckDB's typing of text reads too (no inf/nan words: SQLite casts
@@ -106,6 +113,7 @@ ENGINE = Engine(
         # no timestamp type to cast to: an absent column's NULL stays a plain NULL
         null_timestamp=lambda e: e,
     ),
+    records=RecordFunctions(utc_to_local=no_local_clock),
     nulls="small",
     window_nulls_ordering=True,
     # one database per file: no schemas to create

@@ -40,6 +40,21 @@ def _lit(n: int) -> exp.Literal:
     return exp.Literal.number(n)
 
 
+def second_index_sql(ts: exp.Expression, dialect: str = "duckdb") -> exp.Expression:
+    """The whole second since 1970-01-01 of a naive timestamp, as an integer, on every engine
+    (no interval arithmetic): the day index times 86400 plus the time of day."""
+    tf = time_functions(dialect)
+    day = date_functions(dialect).to_date(ts.copy())
+    day_index = period_index_sql(day, "day", dialect=dialect)
+    return exp.Add(
+        this=exp.Add(
+            this=exp.Add(
+                this=exp.Mul(this=day_index, expression=_lit(SECONDS_PER_DAY)),
+                expression=exp.Mul(this=tf.hour(ts.copy()), expression=_lit(3600))),
+            expression=exp.Mul(this=tf.minute(ts.copy()), expression=_lit(60))),
+        expression=tf.second(ts.copy()))
+
+
 def time_index_columns(ts: exp.Expression, grain: str, week_start: str,
                        dialect: str = "duckdb") -> list[exp.Expression]:
     """The staged columns of a dated row, one definition for the DuckDB and warehouse staging:
@@ -48,13 +63,7 @@ def time_index_columns(ts: exp.Expression, grain: str, week_start: str,
     tf = time_functions(dialect)
     day = date_functions(dialect).to_date(ts.copy())
     day_index = period_index_sql(day, "day", dialect=dialect)
-    second_index = exp.Add(
-        this=exp.Add(
-            this=exp.Add(
-                this=exp.Mul(this=day_index.copy(), expression=_lit(SECONDS_PER_DAY)),
-                expression=exp.Mul(this=tf.hour(ts.copy()), expression=_lit(3600))),
-            expression=exp.Mul(this=tf.minute(ts.copy()), expression=_lit(60))),
-        expression=tf.second(ts.copy()))
+    second_index = second_index_sql(ts, dialect)
     return [
         exp.alias_(day, "activity_date", quoted=True),
         exp.alias_(day_index, "day_index", quoted=True),

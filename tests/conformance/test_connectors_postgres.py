@@ -170,3 +170,43 @@ def test_warehouse_build_stages_a_connector(pg, pg_dsn):
     warnings = "\n".join(str(w) for w in result.warnings)
     assert "duplicate events dropped as Mixpanel drops them" in warnings
     assert f"({counts['anonymous']} row)" in warnings
+
+
+def test_intercom_company_on_postgres(pg):
+    tickets, ratings, _ = ref.intercom("Europe/Paris", customer_from="company")
+    common = {"tz": "Europe/Paris", "customer": {"group": "company"}}
+    rows, _ = _run(pg, _settings("intercom", "support_tickets", **common), "support_tickets")
+    assert sorted(rows, key=repr) == tickets
+    rows, _ = _run(pg, _settings("intercom", "survey_responses", **common), "survey_responses")
+    assert sorted(rows, key=repr) == ratings
+
+
+def test_a_time_that_is_no_time_is_a_contract_error_on_postgres(pg, pg_dsn):
+    """The warehouse build runs the connector's checks before its query: a Segment timestamp
+    that is not ISO text is the error naming tracks.timestamp, not the driver's."""
+    pytest.importorskip("sqlalchemy")
+    from saas_retention.builders.warehouse.run import build_on_warehouse
+    from saas_retention.core.errors import SourceProblems
+
+    pg.execute("drop schema if exists bad_tools cascade")
+    pg.execute("create schema bad_tools")
+    pg.execute("create table bad_tools.tracks (id text, user_id text, anonymous_id text, "
+               "event text, timestamp text)")
+    pg.execute("insert into bad_tools.tracks values ('m1', 'u1', 'a1', 'Signed Up', "
+               "'2024-01-01T10:00:00Z'), ('m2', 'u1', 'a1', 'Logged In', 'yesterday')")
+    pg.execute("create table bad_tools.identifies (user_id text, anonymous_id text)")
+    pg.execute("create table bad_tools.groups (user_id text, group_id text, timestamp text)")
+    pg.execute("insert into bad_tools.groups values ('u1', 'acme', '2024-01-01T10:00:00Z')")
+    pg.execute("create table bad_tools.subscriptions (subscription_id text, customer_id text, "
+               "start_date date, end_date date, mrr double precision)")
+    pg.execute("insert into bad_tools.subscriptions values ('s1', 'acme', '2024-01-01', null, "
+               "100)")
+    parts = dict(p.split("=") for p in pg_dsn.split())
+    url = (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
+           f"{parts['dbname']}")
+    with pytest.raises(SourceProblems) as info:
+        build_on_warehouse(url, _settings("segment", customer={"group": "company"}),
+                           schema="bad_tools", target_schema="bad_out")
+    text = str(info.value)
+    assert "tracks.timestamp: values that are not an ISO 8601 time" in text, text
+    assert "(1 row)" in text and "id='m2'" in text and "'yesterday'" in text

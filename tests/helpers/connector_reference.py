@@ -180,17 +180,20 @@ def segment(tz: str = "UTC", identity: dict[str, str] | None = None, hints=True)
     return expected, {**counts, "duplicates": duplicates, "rows_read": len(tracks) + duplicates}
 
 
-def intercom(tz: str = "UTC", identity: dict[str, str] | None = None):
+def intercom(tz: str = "UTC", identity: dict[str, str] | None = None,
+             customer_from: str = "property"):
     """Intercom conversations: created_at in seconds; resolved at statistics.last_close_at
-    when the state is closed; the customer is the company_id custom attribute, else the
-    identity row of the first contact's external_id (else its id); ratings 1–5 -> csat at
-    the rating's updated_at (else created_at), remark as comment."""
+    when the state is closed; the customer is the company_id custom attribute (property), or
+    the company_id of the conversation's company (company), else the identity row of the
+    first contact's external_id (else its id); ratings 1–5 -> csat at the rating's
+    updated_at (else created_at), remark as comment."""
     tickets, ratings, unresolved = [], [], 0
     for c in json_lines(FIXTURES / "intercom" / "conversations.jsonl"):
         contact = c["contacts"]["contacts"][0]
         key = contact.get("external_id") or contact["id"]
-        customer = (c.get("custom_attributes") or {}).get("company_id") or \
-            (identity or {}).get(key)
+        own = ((c.get("company") or {}) if customer_from == "company"
+               else (c.get("custom_attributes") or {})).get("company_id")
+        customer = own or (identity or {}).get(key)
         if customer is None:
             unresolved += 1
             continue
@@ -304,13 +307,22 @@ def surveymonkey_long_rows() -> list[dict]:
 
 def amplitude(tz: str = "UTC", identity: dict[str, str] | None = None, hints=True,
               kind: str = "group"):
-    """Amplitude's export: one event per uuid; event_time in UTC; user_id, else the user_id
-    the same device_id had on another event; session = device_id + session_id unless -1;
-    the customer is the group (a value, or the first of a list) or the company_id event,
-    then user, property."""
+    """Amplitude's export: one event per uuid, and a later copy of an insert_id on the same
+    device_id within seven days of the copy before it is dropped (Amplitude's HTTP V2 API);
+    event_time in UTC; user_id, else the user_id the same device_id had on another event;
+    session = device_id + session_id unless -1; the customer is the group (a value, or the
+    first of a list) or the company_id event, then user, property."""
     seen, events, duplicates = set(), [], 0
-    for e in json_lines(FIXTURES / "amplitude" / "amplitude_events.jsonl"):
-        if e["uuid"] in seen:
+    last_copy: dict[tuple[str, str], dt.datetime] = {}
+    lines = json_lines(FIXTURES / "amplitude" / "amplitude_events.jsonl")
+    for e in sorted(lines, key=lambda e: e["event_time"]):
+        at = dt.datetime.fromisoformat(e["event_time"])
+        key = (e.get("device_id"), e.get("insert_id"))
+        before = last_copy.get(key) if all(key) else None
+        if all(key):
+            last_copy[key] = at
+        if e["uuid"] in seen or (before is not None
+                                 and at - before <= dt.timedelta(days=7)):
             duplicates += 1
             continue
         seen.add(e["uuid"])

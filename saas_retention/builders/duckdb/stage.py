@@ -297,7 +297,11 @@ class Stager:
         self._map_columns(name, table, f"the {connector.name!r} connector's {name}")
 
     def _connector_checks(self, connector: Connector, target: Target) -> None:
-        for check in connector.checks:
+        for check in connector.ordered_checks():
+            if check.severity != "error" and self.problems:
+                # the warnings' queries convert the values the errors refuse (and are not
+                # shown when the build stops)
+                return
             breaking = check.rows(target)
             count = self.con.execute(_sql(exp.select(exp.func("count", exp.Star())).from_(
                 breaking.subquery("breaking")))).fetchall()[0][0]
