@@ -193,6 +193,7 @@ class WarehouseResult:
     problems: list[Problem] = field(default_factory=list)
     # what the DuckDB build reports as warnings (rows kept or left out, never silently)
     warnings: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 @dataclass
@@ -209,7 +210,6 @@ class WarehouseCheck:
     warnings: list[Problem] = field(default_factory=list)
     connectors: dict[str, dict[str, int]] = field(default_factory=dict)
     summaries: dict[str, dict] = field(default_factory=dict)
-    seconds: float = 0.0
 
 
 def _engine(url: str):
