@@ -156,8 +156,9 @@ def _lower_priority() -> None:
 @nox.session(name="all", python=False)
 def all_sessions(session: nox.Session) -> None:
     """Every session above, in the ``LANES`` at once (lanes without a ``LATENCY_BOUND``
-    session at nice ``NICE``); each lane's output is printed whole when it ends (``.nox/lane-N.log``), then the time each lane took. Fails if any session
-    failed. Extra arguments are passed to nox (e.g. ``-- --no-install``)."""
+    session at nice ``NICE``); each lane's output is printed whole when it ends
+    (``.nox/lane-N.log``), then the time each lane took. Fails if any session failed. Extra
+    arguments are passed to nox (e.g. ``-- --no-install``)."""
     Path(".nox").mkdir(exist_ok=True)
     started = time.monotonic()
     running = []

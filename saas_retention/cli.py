@@ -160,11 +160,24 @@ def _summary(result) -> None:
 @_source
 @_config
 @_as_of
-def check(source, config, as_of):
-    """Validate a source against the input contract without building."""
-    from saas_retention.builders.duckdb.run import check as run_check
+@click.option("--schema", help="Warehouse sources: the schema holding your tables.")
+def check(source, config, as_of, schema):
+    """Validate a source against the input contract without building.
 
-    report = run_check(source, _settings(config, as_of=as_of))
+    SOURCE may also be a SQLAlchemy URL: the checks a warehouse build runs before it writes
+    anything run in that warehouse, and nothing is written to it.
+    """
+    if "://" in source:
+        from saas_retention.builders.warehouse.run import check_on_warehouse
+
+        report = check_on_warehouse(source, _settings(config, as_of=as_of), schema=schema)
+        click.echo(f"warehouse: {report.url} ({report.dialect})")
+    else:
+        if schema:
+            raise click.UsageError("--schema applies to warehouse URLs only")
+        from saas_retention.builders.duckdb.run import check as run_check
+
+        report = run_check(source, _settings(config, as_of=as_of))
     _connector_notes(report.connector_notes)
     for connector, found in report.connectors.items():
         read = ", ".join(f"{t} {n:,} rows" for t, n in found.items())

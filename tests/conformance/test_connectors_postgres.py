@@ -210,3 +210,61 @@ def test_a_time_that_is_no_time_is_a_contract_error_on_postgres(pg, pg_dsn):
     text = str(info.value)
     assert "tracks.timestamp: values that are not an ISO 8601 time" in text, text
     assert "(1 row)" in text and "id='m2'" in text and "'yesterday'" in text
+
+
+def test_check_on_a_warehouse_reports_each_connector_and_writes_nothing(pg, pg_dsn):
+    # saas-retention check --source <URL>: the connector's checks and summary, the contract
+    # rules on its rows (read as a CTE of its query), the row counts; no relation is created
+    pytest.importorskip("sqlalchemy")
+    import datetime as dt
+
+    from saas_retention.builders.warehouse.run import check_on_warehouse
+    from saas_retention.core.errors import SourceProblems
+
+    pg.execute("drop schema if exists checked cascade")
+    pg.execute("create schema checked")
+    pg.execute(f"create table checked.mixpanel_export as select * from {SCHEMA}.mixpanel_export")
+    pg.execute("create table checked.subscriptions (subscription_id text, customer_id text, "
+               "start_date date, end_date date, mrr double precision)")
+    pg.execute("insert into checked.subscriptions values ('s1', 'acme', '2024-01-01', null, "
+               "100)")
+    parts = dict(p.split("=") for p in pg_dsn.split())
+    url = (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
+           f"{parts['dbname']}")
+
+    def relations():
+        return pg.execute("select table_schema, table_name from information_schema.tables "
+                          "where table_schema not in ('pg_catalog', 'information_schema') "
+                          "order by 1, 2").fetchall()
+
+    before = relations()
+    settings = _settings("mixpanel", customer={"property": "company_id"})
+    report = check_on_warehouse(url, settings, schema="checked")
+    assert relations() == before
+    expected, counts = ref.mixpanel("UTC")
+    assert report.connectors == {"mixpanel": {"mixpanel_export": counts["rows_read"]}}
+    assert report.tables == {"subscriptions": 1, "events": len(expected)}
+    found = report.summaries["events"]
+    assert (found["rows_read"], found["rows_kept"]) == (counts["rows_read"], len(expected))
+    assert (found["duplicates_dropped"], found["anonymous_left_out"],
+            found["unresolved_left_out"]) == (counts["duplicates"], counts["anonymous"],
+                                              counts["unresolved"])
+    assert (found["users"], found["customers"]) == (counts["users"], counts["customers"])
+    assert found["first_event_at"] == min(e[2] for e in expected)
+    assert isinstance(found["last_event_at"], dt.datetime)
+    warnings = "\n".join(str(w) for w in report.warnings)
+    assert "duplicate events dropped as Mixpanel drops them" in warnings
+    # the contract rule on the connector's rows: customers without a subscription
+    others = sum(1 for e in expected if e[0] != "acme")
+    unknown = [w for w in report.warnings if w.column == "customer_id"
+               and w.table.startswith("events (from the 'mixpanel' connector")]
+    assert others and [w.count for w in unknown] == [others]
+    # one bad row: an event time in microseconds, an error naming the tool's table
+    pg.execute("insert into checked.mixpanel_export (event, properties) values ('Logged In', "
+               "'{\"time\": 1711927800000000, \"distinct_id\": \"u1\", \"$insert_id\": \"z\"}')")
+    with pytest.raises(SourceProblems) as info:
+        check_on_warehouse(url, settings, schema="checked")
+    (problem,) = [p for p in info.value.problems if p.severity == "error"]
+    assert (problem.table, problem.count) == ("checked.mixpanel_export", 1)
+    assert "not seconds or milliseconds" in problem.message
+    assert relations() == before

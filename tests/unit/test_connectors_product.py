@@ -1,9 +1,9 @@
 """The product and voice connectors (issue 16) on DuckDB: each tool's fixture, written from its
 documentation (tests/fixtures/<tool>/README.md), gives the contract rows an independent
 plain-Python reading of the documented format gives (tests/helpers/connector_reference.py);
-what ``check`` reports; and the models built from a connector equal the models built from the
-same rows given in the contract. The same queries run on PostgreSQL in
-tests/conformance/test_connectors_postgres.py."""
+and what ``check`` reports. The same queries run on PostgreSQL in
+tests/conformance/test_connectors_postgres.py; the models built from each connector are
+compared with the contract's in tests/unit/test_connectors_models.py."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import duckdb
 import pytest
 from sqlglot import exp
 
-from saas_retention.builders.duckdb.run import build, check
+from saas_retention.builders.duckdb.run import check
 from saas_retention.builders.duckdb.sources import open_source
 from saas_retention.connectors import connector_for
 from saas_retention.core.config import parse_settings
@@ -416,7 +416,7 @@ def test_customer_setting_must_fit_the_tool(con):
         parse_settings({"tables": {"events": {"connector": "intercom"}}})
 
 
-# -- the build: check's report, and the models equal the contract's ------------------------
+# -- the build: check's report ---------------------------------------------------------------
 
 
 def _write_csv(path: Path, header, rows) -> None:
@@ -428,28 +428,14 @@ def _write_csv(path: Path, header, rows) -> None:
 
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory):
-    """The Mixpanel export beside subscriptions; and the same events in the contract."""
+    """The Mixpanel export and Intercom's conversations beside subscriptions."""
     root = tmp_path_factory.mktemp("build")
-    for kind in ("tool", "contract"):
-        (root / kind).mkdir()
-        _write_csv(root / kind / "subscriptions.csv",
-                   ["subscription_id", "customer_id", "start_date", "end_date", "mrr"],
-                   SUBSCRIPTIONS)
+    (root / "tool").mkdir()
+    _write_csv(root / "tool" / "subscriptions.csv",
+               ["subscription_id", "customer_id", "start_date", "end_date", "mrr"],
+               SUBSCRIPTIONS)
     shutil.copy(ref.FIXTURES / "mixpanel" / "mixpanel_export.jsonl", root / "tool")
     shutil.copy(ref.FIXTURES / "intercom" / "conversations.jsonl", root / "tool")
-    events, _ = ref.mixpanel("Europe/Paris")
-    # the contract's events: naive local times, as the connector hands them to staging
-    _write_csv(root / "contract" / "events.csv", ref.EVENT_COLUMNS,
-               [["" if v is None else v.isoformat(sep=" ") if isinstance(v, dt.datetime)
-                 else v for v in e] for e in events])
-    tickets, ratings, _ = ref.intercom("Europe/Paris")
-    _write_csv(root / "contract" / "support_tickets.csv",
-               ["customer_id", "created_at", "resolved_at"],
-               [[c, a.isoformat(sep=" "), b.isoformat(sep=" ") if b else ""]
-                for c, a, b in tickets])
-    _write_csv(root / "contract" / "survey_responses.csv",
-               ["customer_id", "responded_at", "survey", "score", "comment"],
-               [[c, a.isoformat(sep=" "), s, v, m or ""] for c, a, s, v, m in ratings])
     return root
 
 
@@ -519,18 +505,3 @@ def test_unknown_time_units_are_an_error_with_examples(sources, tmp_path):
     assert ("mixpanel_export: properties.time is not seconds or milliseconds since 1970 "
             "(or is missing) (1 row)") in text
     assert "known_user='u1'" in text
-
-
-def test_models_from_connectors_equal_the_contract(sources, tmp_path):
-    via = build(sources / "tool", parse_settings(CONFIG), out_dir=tmp_path / "via")
-    direct = build(sources / "contract", parse_settings({"as_of": AS_OF,
-                                                         "timezone": "Europe/Paris"}),
-                   out_dir=tmp_path / "direct")
-    assert via.models == direct.models
-    compared = 0
-    for model in via.models:
-        a, b = (tmp_path / d / f"{model}.csv" for d in ("via", "direct"))
-        assert a.read_text() == b.read_text(), model
-        compared += 1
-    assert {"active_customers", "lifecycle", "nps", "support_load"} & set(via.models)
-    assert compared == len(via.models)

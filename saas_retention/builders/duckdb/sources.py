@@ -585,9 +585,11 @@ def open_source(location: str | Path) -> Source:
     """Pick the source kind from what ``location`` is."""
     text = str(location)
     if "://" in text:
+        # a warehouse is read where it lives, not by DuckDB (builders/warehouse/run.py)
         raise SourceError(
-            f"{text.split('://')[0]}:// sources (warehouses through SQLAlchemy) are not "
-            "supported yet; export the tables to CSV/Parquet or a DuckDB file"
+            f"{text.split('://')[0]}:// sources (warehouses through SQLAlchemy) are checked "
+            "and built inside the warehouse: saas_retention.builders.warehouse.run."
+            "check_on_warehouse / build_on_warehouse (the CLI's check and build do this)"
         )
     path = Path(location).expanduser()
     if not path.exists():

@@ -9,6 +9,7 @@ write or print contains them.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import time
 from collections.abc import Callable
@@ -18,9 +19,11 @@ from sqlglot import exp
 
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.connectors import Connector, SourceTables, connector_for
+from saas_retention.connectors.base import SURVEY_COLUMNS, WIDE_SURVEY
 from saas_retention.core.config import Settings
 from saas_retention.core.contract import MAX_INTERVAL_COUNT, TABLES
 from saas_retention.core.errors import (
+    ConfigError,
     Problem,
     SaasRetentionError,
     SourceError,
@@ -65,6 +68,8 @@ OFFSET_LIKE_PATTERNS = ("%:__+%", "%:__-%", "%:__.%+%", "%:__.%-%", "%:__Z", "%:
 CLIENT_FITTED = {"cohort_value": ["customer_periods", "cohort_retention"],
                  "feedback_sentiment": ["stg_survey_responses", "calendar"]}
 EXAMPLES = 3
+# the survey exports whose file form (one column per question) a warehouse holds long
+SURVEY_LAYOUTS = (WIDE_SURVEY, SURVEY_COLUMNS)
 # the known customers a table's rows are checked against (WarehouseBuild._known_customers)
 KNOWN, KNOWN_ID, KNOWN_SIGNUP = "sr_known", "sr_customer_id", "sr_signup_date"
 
@@ -193,6 +198,24 @@ class WarehouseResult:
     connector_notes: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class WarehouseCheck:
+    """What ``saas-retention check --source <URL>`` reports, with the names of the DuckDB
+    build's StagingReport: rows per contract table, the tool tables each connector read and
+    what it found, the contract tables absent, and the rules' warnings."""
+
+    url: str
+    dialect: str
+    tables: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    dimensions: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    connectors: dict[str, dict[str, int]] = field(default_factory=dict)
+    summaries: dict[str, dict] = field(default_factory=dict)
+    # connector -> which of its variants was read and why (Connector.note)
+    connector_notes: dict[str, str] = field(default_factory=dict)
+
+
 def _engine(url: str):
     try:
         import sqlalchemy
@@ -229,6 +252,9 @@ class WarehouseBuild:
                 f"{', '.join(sorted(SQLALCHEMY_DIALECTS))}")
         self.dialect = resolve(SQLALCHEMY_DIALECTS[name])
         self.label = _safe_url(self.engine)
+        # relation -> query: the connectors' src_<table> read as CTEs of each query rather
+        # than materialised, when checking writes nothing (``check_source``)
+        self.inline: dict[str, exp.Query] = {}
 
     # -- introspection -----------------------------------------------------------------------
     def _columns(self, table: str) -> list[str] | None:
@@ -287,6 +313,8 @@ class WarehouseBuild:
                     f"connector for {contract!r} (rename it with tables.{tool.name}.table)"
                     f"\n  tables found: {', '.join(found) or 'none'}")
             lower = {c.lower() for c in cols}
+            if tool.layout in SURVEY_LAYOUTS and not {"question", "answer"} <= lower:
+                raise _wide_survey_error(self._where(source), connector.name, tool, cols)
             for column in tool.columns:
                 if column.lower() not in lower:
                     close = difflib.get_close_matches(column.lower(), sorted(lower), n=1)
@@ -302,6 +330,19 @@ class WarehouseBuild:
         """Run each connector's input checks on the tool's tables, then stage its query as
         ``src_<contract table>`` (which ``source_table`` points the staging at). Raises
         SourceProblems listing the errors; returns the warnings."""
+        problems = self.connector_checks(target)
+        if self.target_schema and ENGINES[self.dialect].creates_schemas:
+            with self.engine.begin() as conn:
+                self._exec(conn, exp.Create(this=exp.Table(this=exp.to_identifier(
+                    self.target_schema, quoted=True)), kind="SCHEMA", exists=True))
+        for contract, connector in self.connectors.items():
+            self._materialise(connector_relation(contract), with_query_settings(
+                connector.query(target), self.dialect))
+        return problems
+
+    def connector_checks(self, target: Target) -> list[Problem]:
+        """Each connector's input checks on the tool's tables: raises SourceProblems listing
+        the errors; returns the warnings."""
         problems: list[Problem] = []
         with self.engine.connect() as conn:
             for contract, connector in self.connectors.items():
@@ -333,13 +374,6 @@ class WarehouseBuild:
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             raise SourceProblems(errors)
-        if self.target_schema and ENGINES[self.dialect].creates_schemas:
-            with self.engine.begin() as conn:
-                self._exec(conn, exp.Create(this=exp.Table(this=exp.to_identifier(
-                    self.target_schema, quoted=True)), kind="SCHEMA", exists=True))
-        for contract, connector in self.connectors.items():
-            self._materialise(connector_relation(contract), with_query_settings(
-                connector.query(target), self.dialect))
         return problems
 
     def introspect(self) -> Target:
@@ -658,6 +692,61 @@ class WarehouseBuild:
     def _rows(self, conn, query: exp.Expression):
         return self._exec(conn, query).fetchall()
 
+    # -- check without building ---------------------------------------------------------------
+    def check_source(self) -> WarehouseCheck:
+        """The checks a build runs before it writes anything (the connectors' and the contract
+        rules), the row counts and what each connector found, writing nothing to the
+        warehouse: a connector's contract table is read as a CTE of its query wherever the
+        build would read its staged src_<table>. Raises SourceProblems listing the errors."""
+        if self.target_schema is not None:
+            raise SaasRetentionError("check writes nothing: it takes no target schema")
+        check_as_of(self.settings)
+        target = self.introspect()
+        report = WarehouseCheck(url=self.label, dialect=self.dialect,
+                                dimensions=list(getattr(self, "dimensions", ())),
+                                connector_notes=dict(self.connector_notes))
+        self.inline = {connector_relation(contract): connector.query(target)
+                       for contract, connector in self.connectors.items()}
+        try:
+            warnings = self.connector_checks(target) if self.connectors else []
+            with self.engine.connect() as conn:
+                for contract, connector in self.connectors.items():
+                    report.connectors[connector.name] = {
+                        tool.name: self._count(conn, _table(
+                            self.settings.source_table(tool.name), self.schema))
+                        for tool in connector.tables_for(self.settings)}
+                    if connector.summary is not None:
+                        cursor = self._exec(conn, with_query_settings(
+                            connector.summary(target), self.dialect))
+                        row = cursor.fetchone()
+                        report.summaries[contract] = {
+                            k: _instant(v) for k, v in zip(cursor.keys(), row, strict=True)}
+                report.warnings = warnings + self.check(conn, target)
+                for table in TABLES:
+                    if table in self.present:
+                        report.tables[table] = self._count(conn, self._source(table))
+                    else:
+                        report.skipped[table] = (
+                            f"no table {self._where(self.settings.source_table(table))!r}")
+        finally:
+            self.inline = {}
+        return report
+
+    def _count(self, conn, table: exp.Table) -> int:
+        return int(self._scalar(conn, exp.select(exp.func("count", exp.Star())).from_(table)))
+
+    def _inlined(self, statement: exp.Expression) -> exp.Expression:
+        """``statement`` with a CTE for each connector relation it reads (``check_source``)."""
+        if not isinstance(statement, exp.Query):
+            return statement
+        read = sorted({t.name for t in statement.find_all(exp.Table)
+                       if not t.db and t.name in self.inline})
+        for name in read:
+            statement = statement.with_(
+                exp.TableAlias(this=exp.to_identifier(name, quoted=True)),
+                as_=self.inline[name].copy())
+        return statement
+
     # -- materialise -------------------------------------------------------------------------
     def run(self, only: list[str] | None = None) -> WarehouseResult:
         started = time.perf_counter()
@@ -769,6 +858,8 @@ class WarehouseBuild:
             self._exec(conn, rename)
 
     def _exec(self, conn, statement: exp.Expression):
+        if self.inline:
+            statement = self._inlined(statement)
         sql = statement.sql(dialect=self.dialect)
         # DB-API drivers with format/pyformat paramstyles read % as a parameter marker
         if self.engine.dialect.paramstyle in ("format", "pyformat"):
@@ -788,6 +879,39 @@ def build_on_warehouse(url: str, settings: Settings, *, schema: str | None = Non
                        progress: Callable[[str], None] | None = None) -> WarehouseResult:
     return WarehouseBuild(url, settings, schema=schema, target_schema=target_schema,
                           progress=progress).run()
+
+
+def _wide_survey_error(where: str, connector: str, tool, columns: list[str]) -> ConfigError:
+    """A survey export's wide form (one column per question) in a warehouse table: only the
+    file reader reshapes it (builders/duckdb/sources.py), SQL cannot turn an unknown set of
+    columns into rows portably."""
+    long_form = [c for c in tool.columns if c not in ("question", "answer_choice", "answer")]
+    shown = ", ".join(columns[:8]) + (f", … ({len(columns)} columns)" if len(columns) > 8
+                                       else "")
+    return ConfigError(
+        f"the warehouse table {where!r} ({connector}'s {tool.name} table, read by the "
+        f"{connector!r} connector) has no 'question' and 'answer' columns: it looks like the "
+        "export's wide form (one column per question), which only a file --source reshapes. On a "
+        "warehouse, give a table or view in the long form, one row per respondent and "
+        f"question: the respondent columns it reads ({', '.join(long_form)}), "
+        "question, answer_choice, answer (docs/connectors.md#survey-exports-on-a-warehouse); "
+        f"or build from the exported file.\n  columns found: {shown}")
+
+
+def check_on_warehouse(url: str, settings: Settings, *,
+                       schema: str | None = None) -> WarehouseCheck:
+    """``saas-retention check`` on a warehouse: the build's checks, writing nothing."""
+    return WarehouseBuild(url, settings, schema=schema, target_schema=None).check_source()
+
+
+def _instant(value):
+    """A summary's time as a datetime: SQLite returns its timestamps as text."""
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _is_time_zone_aware(kind, dialect: str) -> bool:
