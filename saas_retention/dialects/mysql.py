@@ -66,8 +66,9 @@ ENGINE = Engine(
     sqlalchemy_names=("mysql", "mariadb"),
     dates=DateFunctions(int_div=exact_int_div, from_parts=from_parts),
     times=TimeFunctions(
-        from_utc=lambda ts, tz: exp.Anonymous(this="CONVERT_TZ", expressions=[
-            ts, exp.Literal.string("+00:00"), exp.Literal.string(tz)]),
+        # a connector's UTC times (Stripe's) to the reporting zone: refused, as for the
+        # other connectors (RecordFunctions.utc_to_local below)
+        from_utc=no_local_clock,
         # MySQL TIMESTAMP values are read in the session zone: set it to UTC
         local_time=lambda ts, tz: exp.Anonymous(this="CONVERT_TZ", expressions=[
             ts, exp.Literal.string("+00:00"), exp.Literal.string(tz)]),
