@@ -187,7 +187,7 @@ def _source(data: Path, customers, months, epcm, seed, say) -> tuple[Path, dict,
     marker = folder / "generated.json"
     wanted = {"customers": customers, "months": months, "events_per_customer_month": epcm,
               "seed": seed, "end_date": END_DATE.isoformat(),
-              # the generated rows depend on the generator and the world it shares with the demo
+              # the generated rows depend on the generator and its world
               "generator": hashlib.sha256(b"".join(Path(m.__file__).read_bytes()
                                                    for m in (synthetic, world))).hexdigest()}
     if marker.exists():
