@@ -33,7 +33,12 @@ from saas_retention.core.contract import TABLES
 from saas_retention.core.errors import ConfigError
 from saas_retention.dialects import ENGINES, with_query_settings
 from saas_retention.relations.graph import relation_ast, relation_order, warehouse_models
-from saas_retention.relations.registry import STAGING, STAGING_DEPS
+from saas_retention.relations.registry import (
+    STAGING,
+    STAGING_DEPS,
+    STAGING_KEYS,
+    staging_column_docs,
+)
 from saas_retention.relations.target import Target
 
 PROJECT = "saas_retention"
@@ -342,14 +347,57 @@ def _describe(text: str) -> str:
 def _staging_description(name: str) -> str:
     reads = STAGING_DEPS.get(name, [])
     return _describe(
-        f"Staging relation {name}: the contract tables typed and checked as every build "
-        "stages them (saas_retention/relations/)"
-        + (f"; reads {', '.join(reads)}." if reads else "."))
+        f"Staging relation {name}: the contract tables typed as every build stages them "
+        "(saas_retention/relations/), after the contract rules the source's tests check "
+        "(models/sources.yml)" + (f"; reads {', '.join(reads)}." if reads else "."))
+
+
+def _staging_columns(name: str, package: Package) -> list[tuple[str, str]]:
+    """Each column of staging relation ``name`` with its description
+    (relations/registry.staging_column_docs)."""
+    t = package_target(next(iter(package.dialects.values())), package.settings)
+    columns = list(STAGING[name](t).named_selects)
+    extra = {d: f"customer dimension (customers.{d}; empty for a customer missing from it)"
+             for d in t.dimensions}
+    extra |= {d: f"period dimension (tables.subscriptions.dimensions): subscriptions.{d}"
+              for d in t.period_dimension_extras}
+    docs = staging_column_docs(name, columns, extra)
+    return [(c, docs[c]) for c in columns]
+
+
+def _entry(name: str, description: str, columns: list[tuple[str, str]], key: list[str],
+           column_tests: dict[str, list] | None = None, tests: list | None = None) -> dict:
+    """A model's schema entry: its columns with their descriptions, ``not_null`` on every key
+    column and ``unique`` on a one-column key (``sr_unique_key`` on a composite one)."""
+    entries = []
+    for column, text in columns:
+        entry: dict = {"name": column, "description": _describe(text)}
+        data_tests: list = []
+        if column in key:
+            data_tests.append("not_null")
+            if len(key) == 1:
+                data_tests.append("unique")
+        data_tests += (column_tests or {}).get(column, [])
+        if data_tests:
+            entry["data_tests"] = data_tests
+        entries.append(entry)
+    missing = [k for k in key if k not in {c for c, _ in columns}]
+    if missing:
+        raise ConfigError(f"{name}: key column(s) {', '.join(missing)} not among its columns")
+    model_tests = []
+    if len(key) > 1:
+        model_tests.append({"sr_unique_key": {"arguments": {"columns": list(key)}}})
+    model_tests += tests or []
+    out = {"name": name, "description": _describe(description), "columns": entries}
+    if model_tests:
+        out["data_tests"] = model_tests
+    return out
 
 
 def _model_entry(name: str, package: Package, catalog: Catalog) -> dict:
     if name in STAGING:
-        return {"name": name, "description": _staging_description(name)}
+        return _entry(name, _staging_description(name), _staging_columns(name, package),
+                      list(STAGING_KEYS[name]))
     client = _client_relation(name)
     if client is not None and client[1] != "query":
         what = ("the rows its client step reads" if client[1] == "input" else
@@ -357,30 +405,17 @@ def _model_entry(name: str, package: Package, catalog: Catalog) -> dict:
         return {"name": name, "description": _describe(f"{client[0].model}: {what}.")}
     model = catalog.models[name]
     grain = package.settings.grain
-    columns = []
-    key = list(model.key)
-    for column, text in model.columns.items():
-        entry: dict = {"name": grain_alias(column, grain), "description": _describe(text)}
-        tests: list = []
-        if column in key:
-            tests.append("not_null")
-            if len(key) == 1:
-                tests.append("unique")
-        if name == "mrr_movements" and column == "movement":
-            tests.append({"accepted_values": {"arguments": {"values": _movement_types(catalog)}}})
-        if tests:
-            entry["data_tests"] = tests
-        columns.append(entry)
+    columns = [(grain_alias(c, grain), text) for c, text in model.columns.items()]
+    column_tests = {}
+    if name == "mrr_movements":
+        column_tests["movement"] = [
+            {"accepted_values": {"arguments": {"values": _movement_types(catalog)}}}]
     tests = []
-    if len(key) > 1:
-        tests.append({"sr_unique_key": {"arguments": {"columns": key}}})
     for invariant in INVARIANTS.get(name, []):
         (test, args), = invariant.items()
         tests.append({test: {"arguments": dict(args)}})
-    entry = {"name": name, "description": _describe(model.description), "columns": columns}
-    if tests:
-        entry["data_tests"] = tests
-    return entry
+    return _entry(name, model.description, columns,
+                  [grain_alias(k, grain) for k in model.key], column_tests, tests)
 
 
 def _movement_types(catalog: Catalog) -> list[str]:
