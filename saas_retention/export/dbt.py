@@ -32,6 +32,7 @@ from saas_retention.core.config import Settings
 from saas_retention.core.contract import TABLES
 from saas_retention.core.errors import ConfigError
 from saas_retention.dialects import ENGINES, with_query_settings
+from saas_retention.relations.events import DATED_TABLES
 from saas_retention.relations.graph import relation_ast, relation_order, warehouse_models
 from saas_retention.relations.registry import (
     STAGING,
@@ -39,7 +40,8 @@ from saas_retention.relations.registry import (
     STAGING_KEYS,
     staging_column_docs,
 )
-from saas_retention.relations.target import Target
+from saas_retention.relations.rules import CUSTOMER_COLUMN
+from saas_retention.relations.target import Target, cast
 
 PROJECT = "saas_retention"
 SOURCE = "saas_retention"  # the source name in sources.yml: source('saas_retention', <table>)
@@ -246,8 +248,8 @@ def _dbt_sql(name: str, tree: exp.Expression, dialect: str, settings: Settings,
     def to_dbt(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.db == SOURCE_MARK:
             call = f"{{{{ source('{SOURCE}', '{sources[node.name]}') }}}}"
-            return exp.Table(this=_jinja(call), alias=exp.TableAlias(
-                this=exp.to_identifier(node.alias or sources[node.name])))
+            return exp.Table(this=_jinja(call), alias=node.args.get("alias") or exp.TableAlias(
+                this=exp.to_identifier(sources[node.name])))
         if (isinstance(node, exp.Table) and not node.db and node.name in ours
                 and node.name not in ctes):
             call = f"ref('{node.name}')"
@@ -426,8 +428,183 @@ def _movement_types(catalog: Catalog) -> list[str]:
     raise ConfigError("mrr_movements: no `movement in (…)` filter to take the movement types from")
 
 
+# -- the contract rules as source tests ---------------------------------------------------------
+# A source test per contract rule (relations/rules.py) that applies to the source the config
+# describes: `not_null` for a required column and `unique` for a key column (dbt's own tests
+# are the same queries), every other rule through the generic test sr_contract_rule, whose
+# body per adapter is the rule's condition as the warehouse build runs it
+# (builders/warehouse/run.py: its resolver, compiled for the adapter's engine). Severity: the
+# build's error is dbt's error, its warning dbt's warn. Named contract__<table>__<column>__<rule>
+# (contract names: the rule's, whatever the user's tables are called).
+RULE_TEST = "sr_contract_rule"
+RULE_SQL = "sr_contract_rule_sql"  # the macro the generic test dispatches
+SEVERITY = {"error": "error", "warning": "warn"}
+
+
+def _present(package: Package) -> dict[str, list[str]]:
+    """The contract columns of each source table the package reads: the subscription columns
+    the config maps (package_target), customers' signup_date when mapped, every column of the
+    other tables (they are read with every contract column)."""
+    s = package.settings
+    t = package_target(next(iter(package.dialects.values())), s)
+    present = {}
+    for table in package.inputs:
+        columns = [c.name for c in TABLES[table].columns]
+        if table == "subscriptions":
+            columns = [c for c in columns if TABLES[table].column(c).required
+                       or c in t.optional_columns]
+        elif table == "customers":
+            columns = [c for c in columns if TABLES[table].column(c).required
+                       or c in s.mapping("customers").columns]
+        present[table] = columns
+    return present
+
+
+@dataclass(frozen=True)
+class _SourceTest:
+    table: str
+    column: str
+    rule: str
+    severity: str
+    message: str
+    rule_obj: object = None  # the relations.rules.Rule (None: not_null / unique)
+
+    @property
+    def name(self) -> str:
+        return f"contract__{self.table}__{self.column}__{self.rule}"
+
+    @property
+    def key(self) -> str:
+        """What the generic test's ``rule`` argument names it by."""
+        return f"{self.table}__{self.column}__{self.rule}"
+
+
+class _PackageSources:
+    """The package's source tables as the warehouse build's rule resolver reads a build
+    (``settings``, ``present``, ``_source``): source() stand-ins (SOURCE_MARK)."""
+
+    def __init__(self, package: Package):
+        self.settings = package.settings
+        self.present = _present(package)
+
+    def _source(self, table: str) -> exp.Table:
+        return exp.table_(_source_name(self.settings, table), db=SOURCE_MARK, quoted=True)
+
+
+def _source_tests(package: Package) -> list[_SourceTest]:
+    from saas_retention.relations.rules import MESSAGES, RULES, holds
+
+    s = package.settings
+    present = _present(package)
+    tests = []
+    for table, columns in present.items():
+        for key in TABLES[table].key:
+            if key in columns:
+                tests.append(_SourceTest(table, key, "duplicate_key", "error",
+                                         MESSAGES["duplicate_key"]))
+    resolver = _rule_resolver(package, next(iter(package.dialects.values())))
+    for rule in RULES:
+        if not holds(present, rule.table, rule.column):
+            continue
+        if rule.name != "required" and rule.condition(resolver(rule.table)) is None:
+            continue
+        tests.append(_SourceTest(rule.table, rule.column, rule.name, rule.severity,
+                                 rule.message(s, as_of="the as_of var"), rule))
+    return tests
+
+
+def _rule_resolver(package: Package, dialect: str):
+    """table -> the warehouse build's resolver of the rules' columns on it, for ``dialect``."""
+    from saas_retention.builders.warehouse.run import _SourceColumns, known_customers
+
+    sources = _PackageSources(package)
+    t = package_target(dialect, package.settings)
+
+    def resolver(table: str):
+        return _SourceColumns(sources, t, table, _known(sources, t, table))
+
+    def _known(src: _PackageSources, t: Target, table: str):
+        # as the warehouse build joins them: the dated tables always, subscriptions when
+        # there is a customers table
+        if table in DATED_TABLES or (table == "subscriptions" and "customers" in src.present):
+            return known_customers(src.settings, src.present, src._source, t)
+        return None
+
+    return resolver
+
+
+def _rule_sql(test: _SourceTest, package: Package, dialect: str, catalog: Catalog) -> str:
+    """The rows breaking the rule, as the warehouse build selects them: the source table
+    (left-joined to the known customers where the rule reads them) where the condition
+    holds, for ``dialect``."""
+    from saas_retention.builders.warehouse.run import KNOWN, KNOWN_ID
+
+    s = package.settings
+    columns = _rule_resolver(package, dialect)(test.table)
+    present = _present(package)[test.table]
+    name = _source_name(s, test.table)
+    source = exp.table_(name, db=SOURCE_MARK, quoted=True)
+    source.set("alias", exp.TableAlias(this=exp.to_identifier(name, quoted=True)))
+    query = exp.select(*(exp.column(s.source_column(test.table, c), name, quoted=True)
+                         for c in present)).from_(source)
+    condition = test.rule_obj.condition(columns)
+    if any(c.table == KNOWN for c in condition.find_all(exp.Column)):
+        who = CUSTOMER_COLUMN.get(test.table, "customer_id")
+        query = query.join(columns.known, join_type="left", on=exp.EQ(
+            this=exp.column(KNOWN_ID, table=KNOWN),
+            expression=cast(exp.column(s.source_column(test.table, who), name, quoted=True),
+                            "VARCHAR")))
+    query = query.where(condition)
+    return _dbt_sql(test.name, query, dialect, s, catalog)
+
+
+def _rules_file(package: Package, catalog: Catalog) -> str:
+    """One macro per adapter (``<adapter>__sr_contract_rule_sql(rule)``, dispatched by the
+    generic test: dbt reads a dispatched name only as a literal) choosing the rule's body."""
+    rules = [t for t in _source_tests(package)
+             if t.rule_obj is not None and t.rule != "required"]
+    parts = [_header("The contract rules (saas_retention/relations/rules.py) the source tests "
+                     "check through sr_contract_rule: per adapter, the rows breaking each "
+                     "rule as the warehouse build finds them (saas_retention/export/dbt.py); "
+                     "do not edit.")]
+    for adapter, dialect in package.dialects.items():
+        parts.append(f"\n{{% macro {adapter}__{RULE_SQL}(rule) %}}\n")
+        for i, test in enumerate(rules):
+            sql = _rule_sql(test, package, dialect, catalog)
+            parts.append(f"{{%- {'if' if i == 0 else 'elif'} rule == '{test.key}' %}}\n"
+                         f"-- {test.name}: {_describe(test.message)}\n{sql}\n")
+        parts.append(("{%- else %}\n" if rules else "")
+                     + f"{{{{ exceptions.raise_compiler_error(\"saas_retention: no contract "
+                     f"rule '\" ~ rule ~ \"' for {adapter}\") }}}}\n"
+                     + ("{%- endif %}\n" if rules else "") + "{% endmacro %}\n")
+    parts.append(f"\n{{% macro default__{RULE_SQL}(rule) %}}\n"
+                 f"{{{{ exceptions.raise_compiler_error(\"saas_retention has no SQL for adapter "
+                 f"'\" ~ adapter.type() ~ \"'; generated for: {', '.join(package.dialects)} "
+                 f"(saas-retention dbt --adapter …)\") }}}}\n{{% endmacro %}}\n")
+    return "".join(parts)
+
+
+def _column_tests(package: Package) -> dict[tuple[str, str], list]:
+    """(table, contract column) -> its source tests, as sources.yml lists them."""
+    out: dict[tuple[str, str], list] = {}
+    for test in _source_tests(package):
+        config = {"severity": SEVERITY[test.severity]}
+        if test.rule == "duplicate_key":
+            entry = {"unique": {"name": test.name, "config": config}}
+        elif test.rule == "required":
+            entry = {"not_null": {"name": test.name, "config": config}}
+        else:
+            entry = {RULE_TEST: {"name": test.name, "arguments": {"rule": test.key},
+                                 "config": config}}
+        (args,) = entry.values()
+        args["description"] = _describe(test.message)
+        out.setdefault((test.table, test.column), []).append(entry)
+    return out
+
+
 def _sources(package: Package) -> dict:
     tables = []
+    tests = _column_tests(package)
     for table in TABLES:
         if table not in package.inputs:
             continue
@@ -436,11 +613,15 @@ def _sources(package: Package) -> dict:
         entry: dict = {"name": table, "description": _describe(spec.description)}
         if parts[-1] != table:
             entry["identifier"] = parts[-1]
-        entry["columns"] = [
-            {"name": package.settings.source_column(table, c.name),
-             "description": _describe(c.description or f"contract column {c.name} ({c.kind}"
-                                      + (", required)" if c.required else ", optional)"))}
-            for c in spec.columns]
+        entry["columns"] = []
+        for c in spec.columns:
+            column: dict = {"name": package.settings.source_column(table, c.name),
+                            "description": _describe(
+                                f"{c.description} ({c.kind}, "
+                                + ("required)" if c.required else "optional)"))}
+            if (table, c.name) in tests:
+                column["data_tests"] = tests[(table, c.name)]
+            entry["columns"].append(column)
         tables.append(entry)
     schema = "{{ var('saas_retention_source_schema', none) or target.schema }}"
     return {"version": 2, "sources": [{"name": SOURCE, "schema": schema, "tables": tables}]}
@@ -528,6 +709,12 @@ TESTS = """\
 -- generated by saas-retention (saas_retention/export/dbt.py); do not edit
 -- The invariants METRICS.md states, as generic data tests: each returns the rows breaking one.
 
+{# a contract rule (relations/rules.py) on a source table: the rows breaking it, from the
+   rule's body for the adapter (macros/contract_rules.sql) #}
+{% test sr_contract_rule(model, column_name, rule) %}
+{{ adapter.dispatch('sr_contract_rule_sql', 'saas_retention')(rule) }}
+{% endtest %}
+
 {% test sr_unique_key(model, columns) %}
 select {{ columns | join(', ') }}, count(*) as n
 from {{ model }}
@@ -597,6 +784,7 @@ def package_files(settings: Settings, adapter_names: Iterable[str] | None = None
         Path("dbt_project.yml"): _project(package),
         Path("macros/saas_retention.sql"): _macros(package),
         Path("macros/saas_retention_tests.sql"): TESTS,
+        Path("macros/contract_rules.sql"): _rules_file(package, catalog),
         Path("models/sources.yml"): _dump(_sources(package)),
         Path("README.md"): package_readme(package),
         Path("models/overview.md"): _overview(),

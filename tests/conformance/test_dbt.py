@@ -201,6 +201,40 @@ def test_dbt_parse_is_clean_and_settings_are_checked(tmp_path, cases):
     assert "regenerate" in str(result.exception)
 
 
+def test_dbt_build_fails_at_the_source_tests_of_the_broken_rules(tmp_path, cases):
+    """The contract rules as source tests (models/sources.yml): a source with a repeated
+    subscription_id and an end_date before its start_date fails `dbt build` at those two
+    tests, named after the rules, with the rows breaking them; the models reading the source
+    are skipped. The build's warnings are dbt warnings: customers missing from the customers
+    table (the edge fixture has some) and a start after as_of."""
+    made = cases("edges")
+    subs = list(made["tables"]["subscriptions"])
+    again = ("a1", "a", dt.date(2023, 7, 1), None, 5.0, None, "month", None)
+    backwards = ("k1", "c", dt.date(2023, 5, 1), dt.date(2023, 4, 1), 10.0, None, "month", None)
+    warehouse = tmp_path / "warehouse.duckdb"
+    load_duckdb(warehouse, {**made["tables"], "subscriptions": [*subs, again, backwards]},
+                made["customer_columns"])
+    profiles = write_profile(tmp_path / "profile", {"type": "duckdb", "path": str(warehouse),
+                                                    "schema": "main"})
+    result = dbt_main.dbtRunner().invoke([
+        "build", "--project-dir", str(made["project"]), "--profiles-dir", str(profiles),
+        "--vars", yaml.safe_dump({"saas_retention_source_schema": SOURCE_SCHEMA,
+                                  "as_of": made["as_of"].isoformat()})])
+    release_duckdb()
+    assert not result.success
+    status = {r.node.name: (str(r.status), r.failures) for r in result.result.results}
+    failed = {name: n for name, (s, n) in status.items() if s == "fail"}
+    assert failed == {"contract__subscriptions__subscription_id__duplicate_key": 1,
+                      "contract__subscriptions__end_date__end_before_start": 1}
+    warned = {name for name, (s, _) in status.items() if s == "warn"}
+    assert {"contract__subscriptions__customer_id__unlisted_customer",
+            "contract__subscriptions__start_date__future_start"} <= warned
+    assert status["stg_subscriptions"][0] == "skipped"
+    assert status["retention"][0] == "skipped"
+    assert all(s in ("pass", "warn") for name, (s, _) in status.items()
+               if name.startswith("contract__") and name not in failed)
+
+
 REVENUE = ("customer_periods", "retention", "mrr_movements", "cohort_retention")
 
 
