@@ -884,13 +884,20 @@ and the dialect modules; this package is their output, like `sql/dist`.
 
 ## Tests
 
-`dbt build` runs `unique`/`not_null` on every model key (`sr_unique_key` for composite keys),
-`accepted_values` on the movement types, and the invariants: start MRR + movements = end
-MRR per period (`retention`, and `mrr_movements` against `retention`), 0 ≤ GRR ≤ 100,
-GRR ≤ NRR (one period and trailing year), cohort sizes = new customers of their period.
+`dbt build` first runs the contract rules on the source tables (`models/sources.yml`): the
+keys as `unique`, the required columns as `not_null`, every other rule that applies through
+`sr_contract_rule` (its SQL per adapter in `macros/contract_rules.sql`), each named
+`contract__<table>__<column>__<rule>`, an error where saas-retention's build refuses the
+rows and a warning where it keeps them; a failing one skips the models reading the source.
+Then `unique`/`not_null` on every model key, the staging relations' included
+(`sr_unique_key` for composite keys), `accepted_values` on the movement types, and the
+invariants: start MRR + movements = end MRR per period (`retention`, and `mrr_movements`
+against `retention`), 0 ≤ GRR ≤ 100, GRR ≤ NRR (one period and trailing year), cohort sizes =
+new customers of their period.
 Executed in saas-retention's CI with dbt-core 1.11: {executed} (every model's rows equal the
-DuckDB build's); spark (session mode): the revenue models and their tests. Generated only
-(the same compiled SQL as `sql/dist`, not run through dbt): {golden}.
+DuckDB build's, the event and voice models included); spark (session mode): the revenue
+models and their tests. Generated only (the same compiled SQL as `sql/dist`, not run through
+dbt): {golden}.
 
 ## Incremental models
 
