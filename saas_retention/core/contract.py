@@ -45,7 +45,7 @@ TABLES: dict[str, Table] = {
         Table(
             "customers",
             (
-                _c("customer_id", "id"),
+                _c("customer_id", "id", True, "the customer's id, one row each"),
                 _c("signup_date", "date", False, "when the account was created"),
             ),
             open_columns=True,
@@ -56,16 +56,16 @@ TABLES: dict[str, Table] = {
         Table(
             "subscriptions",
             (
-                _c("subscription_id", "id"),
-                _c("customer_id", "id"),
-                _c("start_date", "date"),
+                _c("subscription_id", "id", True, "the subscription period's id, one row each"),
+                _c("customer_id", "id", True, "the paying customer"),
+                _c("start_date", "date", True, "first day the subscription counts (inclusive)"),
                 _c("end_date", "date", False, "exclusive; NULL = still running"),
                 _c("mrr", "number", True, "normalised monthly amount, one currency"),
-                _c("is_trial", "bool", False),
+                _c("is_trial", "bool", False, "a trial: counted as 0 MRR"),
                 _c("billing_interval", "text", False, "month / year / week / day"),
                 _c("billing_interval_count", "number", False,
                    "a positive whole number: a term lasts this many billing intervals"),
-                _c("cancel_reason", "text", False),
+                _c("cancel_reason", "text", False, "why the subscription ended, as recorded"),
                 _c("currency", "text", False,
                    "ISO code of mrr's currency; none or reporting_currency: no conversion "
                    "(docs/definitions.md#currencies)"),
@@ -77,32 +77,38 @@ TABLES: dict[str, Table] = {
         Table(
             "events",
             (
-                _c("customer_id", "id"),
-                _c("user_id", "id", False),
-                _c("event_time", "timestamp"),
-                _c("event_name", "text"),
-                _c("session_id", "id", False),
-                _c("duration_seconds", "number", False),
+                _c("customer_id", "id", True, "the customer (account) the event belongs to"),
+                _c("user_id", "id", False, "the person within the account"),
+                _c("event_time", "timestamp", True,
+                   "when it happened (without a time zone: local time in the reporting zone)"),
+                _c("event_name", "text", True, "what happened (login, create_report…)"),
+                _c("session_id", "id", False, "the tool's session, when it has one"),
+                _c("duration_seconds", "number", False, "time spent, in seconds"),
             ),
+            description="One row per product event (optional): the engagement models' input.",
         ),
         Table(
             "survey_responses",
             (
-                _c("customer_id", "id"),
-                _c("responded_at", "timestamp"),
+                _c("customer_id", "id", True, "the responding customer"),
+                _c("responded_at", "timestamp", True, "when the response was given"),
                 _c("survey", "text", True, "nps or csat"),
-                _c("score", "number"),
-                _c("comment", "text", False),
-                _c("sentiment", "text", False),
+                _c("score", "number", True, "the score: NPS 0–10, CSAT 1–5"),
+                _c("comment", "text", False, "the free-text comment"),
+                _c("sentiment", "text", False,
+                   "positive / neutral / negative, when the tool labels it"),
             ),
+            description="One row per NPS or CSAT response (optional).",
         ),
         Table(
             "referrals",
             (
-                _c("referrer_customer_id", "id"),
-                _c("referred_at", "timestamp"),
-                _c("referred_customer_id", "id", False),
+                _c("referrer_customer_id", "id", True, "the customer who referred"),
+                _c("referred_at", "timestamp", True, "when the referral was made"),
+                _c("referred_customer_id", "id", False,
+                   "the customer referred, once they signed up"),
             ),
+            description="One row per referral (optional).",
         ),
         Table(
             "exchange_rates",
@@ -117,10 +123,11 @@ TABLES: dict[str, Table] = {
         Table(
             "support_tickets",
             (
-                _c("customer_id", "id"),
-                _c("created_at", "timestamp"),
-                _c("resolved_at", "timestamp", False),
+                _c("customer_id", "id", True, "the customer who opened the ticket"),
+                _c("created_at", "timestamp", True, "when the ticket was opened"),
+                _c("resolved_at", "timestamp", False, "when it was resolved; NULL = open"),
             ),
+            description="One row per support ticket (optional).",
         ),
     )
 }

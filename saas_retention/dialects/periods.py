@@ -77,6 +77,16 @@ def period_start_sql(index_expr: exp.Expression, grain: str, week_start: str = "
     raise ValueError(f"unknown grain {grain!r}")
 
 
+# what snapshot_index_columns gives each subscription row (the dbt package's column docs)
+SNAPSHOT_INDEX_DOCS = {
+    "start_period_index": "index of the period holding start_date",
+    "end_period_index": "index of the period holding end_date (NULL: still running)",
+    "first_period_index": "first period the row counts in (NULL: it starts after as_of)",
+    "last_period_index": "last period the row counts in: the one before end_date's, or "
+                         "as_of's while running (NULL: it starts after as_of)",
+}
+
+
 def snapshot_index_columns(start: exp.Expression, end: exp.Expression, as_of: exp.Expression,
                            as_of_index: exp.Expression, grain: str, week_start: str = "monday",
                            dialect: str = "duckdb") -> list[exp.Expression]:

@@ -32,9 +32,16 @@ from saas_retention.core.config import Settings
 from saas_retention.core.contract import TABLES
 from saas_retention.core.errors import ConfigError
 from saas_retention.dialects import ENGINES, with_query_settings
+from saas_retention.relations.events import DATED_TABLES
 from saas_retention.relations.graph import relation_ast, relation_order, warehouse_models
-from saas_retention.relations.registry import STAGING, STAGING_DEPS
-from saas_retention.relations.target import Target
+from saas_retention.relations.registry import (
+    STAGING,
+    STAGING_DEPS,
+    STAGING_KEYS,
+    staging_column_docs,
+)
+from saas_retention.relations.rules import CUSTOMER_COLUMN
+from saas_retention.relations.target import Target, cast
 
 PROJECT = "saas_retention"
 SOURCE = "saas_retention"  # the source name in sources.yml: source('saas_retention', <table>)
@@ -241,8 +248,8 @@ def _dbt_sql(name: str, tree: exp.Expression, dialect: str, settings: Settings,
     def to_dbt(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.db == SOURCE_MARK:
             call = f"{{{{ source('{SOURCE}', '{sources[node.name]}') }}}}"
-            return exp.Table(this=_jinja(call), alias=exp.TableAlias(
-                this=exp.to_identifier(node.alias or sources[node.name])))
+            return exp.Table(this=_jinja(call), alias=node.args.get("alias") or exp.TableAlias(
+                this=exp.to_identifier(sources[node.name])))
         if (isinstance(node, exp.Table) and not node.db and node.name in ours
                 and node.name not in ctes):
             call = f"ref('{node.name}')"
@@ -342,14 +349,57 @@ def _describe(text: str) -> str:
 def _staging_description(name: str) -> str:
     reads = STAGING_DEPS.get(name, [])
     return _describe(
-        f"Staging relation {name}: the contract tables typed and checked as every build "
-        "stages them (saas_retention/relations/)"
-        + (f"; reads {', '.join(reads)}." if reads else "."))
+        f"Staging relation {name}: the contract tables typed as every build stages them "
+        "(saas_retention/relations/), after the contract rules the source's tests check "
+        "(models/sources.yml)" + (f"; reads {', '.join(reads)}." if reads else "."))
+
+
+def _staging_columns(name: str, package: Package) -> list[tuple[str, str]]:
+    """Each column of staging relation ``name`` with its description
+    (relations/registry.staging_column_docs)."""
+    t = package_target(next(iter(package.dialects.values())), package.settings)
+    columns = list(STAGING[name](t).named_selects)
+    extra = {d: f"customer dimension (customers.{d}; empty for a customer missing from it)"
+             for d in t.dimensions}
+    extra |= {d: f"period dimension (tables.subscriptions.dimensions): subscriptions.{d}"
+              for d in t.period_dimension_extras}
+    docs = staging_column_docs(name, columns, extra)
+    return [(c, docs[c]) for c in columns]
+
+
+def _entry(name: str, description: str, columns: list[tuple[str, str]], key: list[str],
+           column_tests: dict[str, list] | None = None, tests: list | None = None) -> dict:
+    """A model's schema entry: its columns with their descriptions, ``not_null`` on every key
+    column and ``unique`` on a one-column key (``sr_unique_key`` on a composite one)."""
+    entries = []
+    for column, text in columns:
+        entry: dict = {"name": column, "description": _describe(text)}
+        data_tests: list = []
+        if column in key:
+            data_tests.append("not_null")
+            if len(key) == 1:
+                data_tests.append("unique")
+        data_tests += (column_tests or {}).get(column, [])
+        if data_tests:
+            entry["data_tests"] = data_tests
+        entries.append(entry)
+    missing = [k for k in key if k not in {c for c, _ in columns}]
+    if missing:
+        raise ConfigError(f"{name}: key column(s) {', '.join(missing)} not among its columns")
+    model_tests = []
+    if len(key) > 1:
+        model_tests.append({"sr_unique_key": {"arguments": {"columns": list(key)}}})
+    model_tests += tests or []
+    out = {"name": name, "description": _describe(description), "columns": entries}
+    if model_tests:
+        out["data_tests"] = model_tests
+    return out
 
 
 def _model_entry(name: str, package: Package, catalog: Catalog) -> dict:
     if name in STAGING:
-        return {"name": name, "description": _staging_description(name)}
+        return _entry(name, _staging_description(name), _staging_columns(name, package),
+                      list(STAGING_KEYS[name]))
     client = _client_relation(name)
     if client is not None and client[1] != "query":
         what = ("the rows its client step reads" if client[1] == "input" else
@@ -357,30 +407,17 @@ def _model_entry(name: str, package: Package, catalog: Catalog) -> dict:
         return {"name": name, "description": _describe(f"{client[0].model}: {what}.")}
     model = catalog.models[name]
     grain = package.settings.grain
-    columns = []
-    key = list(model.key)
-    for column, text in model.columns.items():
-        entry: dict = {"name": grain_alias(column, grain), "description": _describe(text)}
-        tests: list = []
-        if column in key:
-            tests.append("not_null")
-            if len(key) == 1:
-                tests.append("unique")
-        if name == "mrr_movements" and column == "movement":
-            tests.append({"accepted_values": {"arguments": {"values": _movement_types(catalog)}}})
-        if tests:
-            entry["data_tests"] = tests
-        columns.append(entry)
+    columns = [(grain_alias(c, grain), text) for c, text in model.columns.items()]
+    column_tests = {}
+    if name == "mrr_movements":
+        column_tests["movement"] = [
+            {"accepted_values": {"arguments": {"values": _movement_types(catalog)}}}]
     tests = []
-    if len(key) > 1:
-        tests.append({"sr_unique_key": {"arguments": {"columns": key}}})
     for invariant in INVARIANTS.get(name, []):
         (test, args), = invariant.items()
         tests.append({test: {"arguments": dict(args)}})
-    entry = {"name": name, "description": _describe(model.description), "columns": columns}
-    if tests:
-        entry["data_tests"] = tests
-    return entry
+    return _entry(name, model.description, columns,
+                  [grain_alias(k, grain) for k in model.key], column_tests, tests)
 
 
 def _movement_types(catalog: Catalog) -> list[str]:
@@ -391,8 +428,183 @@ def _movement_types(catalog: Catalog) -> list[str]:
     raise ConfigError("mrr_movements: no `movement in (…)` filter to take the movement types from")
 
 
+# -- the contract rules as source tests ---------------------------------------------------------
+# A source test per contract rule (relations/rules.py) that applies to the source the config
+# describes: `not_null` for a required column and `unique` for a key column (dbt's own tests
+# are the same queries), every other rule through the generic test sr_contract_rule, whose
+# body per adapter is the rule's condition as the warehouse build runs it
+# (builders/warehouse/run.py: its resolver, compiled for the adapter's engine). Severity: the
+# build's error is dbt's error, its warning dbt's warn. Named contract__<table>__<column>__<rule>
+# (contract names: the rule's, whatever the user's tables are called).
+RULE_TEST = "sr_contract_rule"
+RULE_SQL = "sr_contract_rule_sql"  # the macro the generic test dispatches
+SEVERITY = {"error": "error", "warning": "warn"}
+
+
+def _present(package: Package) -> dict[str, list[str]]:
+    """The contract columns of each source table the package reads: the subscription columns
+    the config maps (package_target), customers' signup_date when mapped, every column of the
+    other tables (they are read with every contract column)."""
+    s = package.settings
+    t = package_target(next(iter(package.dialects.values())), s)
+    present = {}
+    for table in package.inputs:
+        columns = [c.name for c in TABLES[table].columns]
+        if table == "subscriptions":
+            columns = [c for c in columns if TABLES[table].column(c).required
+                       or c in t.optional_columns]
+        elif table == "customers":
+            columns = [c for c in columns if TABLES[table].column(c).required
+                       or c in s.mapping("customers").columns]
+        present[table] = columns
+    return present
+
+
+@dataclass(frozen=True)
+class _SourceTest:
+    table: str
+    column: str
+    rule: str
+    severity: str
+    message: str
+    rule_obj: object = None  # the relations.rules.Rule (None: not_null / unique)
+
+    @property
+    def name(self) -> str:
+        return f"contract__{self.table}__{self.column}__{self.rule}"
+
+    @property
+    def key(self) -> str:
+        """What the generic test's ``rule`` argument names it by."""
+        return f"{self.table}__{self.column}__{self.rule}"
+
+
+class _PackageSources:
+    """The package's source tables as the warehouse build's rule resolver reads a build
+    (``settings``, ``present``, ``_source``): source() stand-ins (SOURCE_MARK)."""
+
+    def __init__(self, package: Package):
+        self.settings = package.settings
+        self.present = _present(package)
+
+    def _source(self, table: str) -> exp.Table:
+        return exp.table_(_source_name(self.settings, table), db=SOURCE_MARK, quoted=True)
+
+
+def _source_tests(package: Package) -> list[_SourceTest]:
+    from saas_retention.relations.rules import MESSAGES, RULES, holds
+
+    s = package.settings
+    present = _present(package)
+    tests = []
+    for table, columns in present.items():
+        for key in TABLES[table].key:
+            if key in columns:
+                tests.append(_SourceTest(table, key, "duplicate_key", "error",
+                                         MESSAGES["duplicate_key"]))
+    resolver = _rule_resolver(package, next(iter(package.dialects.values())))
+    for rule in RULES:
+        if not holds(present, rule.table, rule.column):
+            continue
+        if rule.name != "required" and rule.condition(resolver(rule.table)) is None:
+            continue
+        tests.append(_SourceTest(rule.table, rule.column, rule.name, rule.severity,
+                                 rule.message(s, as_of="the as_of var"), rule))
+    return tests
+
+
+def _rule_resolver(package: Package, dialect: str):
+    """table -> the warehouse build's resolver of the rules' columns on it, for ``dialect``."""
+    from saas_retention.builders.warehouse.run import SourceColumns, known_customers
+
+    sources = _PackageSources(package)
+    t = package_target(dialect, package.settings)
+
+    def resolver(table: str):
+        return SourceColumns(sources, t, table, _known(sources, t, table))
+
+    def _known(src: _PackageSources, t: Target, table: str):
+        # as the warehouse build joins them: the dated tables always, subscriptions when
+        # there is a customers table
+        if table in DATED_TABLES or (table == "subscriptions" and "customers" in src.present):
+            return known_customers(src.settings, src.present, src._source, t)
+        return None
+
+    return resolver
+
+
+def _rule_sql(test: _SourceTest, package: Package, dialect: str, catalog: Catalog) -> str:
+    """The rows breaking the rule, as the warehouse build selects them: the source table
+    (left-joined to the known customers where the rule reads them) where the condition
+    holds, for ``dialect``."""
+    from saas_retention.builders.warehouse.run import KNOWN, KNOWN_ID
+
+    s = package.settings
+    columns = _rule_resolver(package, dialect)(test.table)
+    present = _present(package)[test.table]
+    name = _source_name(s, test.table)
+    source = exp.table_(name, db=SOURCE_MARK, quoted=True)
+    source.set("alias", exp.TableAlias(this=exp.to_identifier(name, quoted=True)))
+    query = exp.select(*(exp.column(s.source_column(test.table, c), name, quoted=True)
+                         for c in present)).from_(source)
+    condition = test.rule_obj.condition(columns)
+    if any(c.table == KNOWN for c in condition.find_all(exp.Column)):
+        who = CUSTOMER_COLUMN.get(test.table, "customer_id")
+        query = query.join(columns.known, join_type="left", on=exp.EQ(
+            this=exp.column(KNOWN_ID, table=KNOWN),
+            expression=cast(exp.column(s.source_column(test.table, who), name, quoted=True),
+                            "VARCHAR")))
+    query = query.where(condition)
+    return _dbt_sql(test.name, query, dialect, s, catalog)
+
+
+def _rules_file(package: Package, catalog: Catalog) -> str:
+    """One macro per adapter (``<adapter>__sr_contract_rule_sql(rule)``, dispatched by the
+    generic test: dbt reads a dispatched name only as a literal) choosing the rule's body."""
+    rules = [t for t in _source_tests(package)
+             if t.rule_obj is not None and t.rule != "required"]
+    parts = [_header("The contract rules (saas_retention/relations/rules.py) the source tests "
+                     "check through sr_contract_rule: per adapter, the rows breaking each "
+                     "rule as the warehouse build finds them (saas_retention/export/dbt.py); "
+                     "do not edit.")]
+    for adapter, dialect in package.dialects.items():
+        parts.append(f"\n{{% macro {adapter}__{RULE_SQL}(rule) %}}\n")
+        for i, test in enumerate(rules):
+            sql = _rule_sql(test, package, dialect, catalog)
+            parts.append(f"{{%- {'if' if i == 0 else 'elif'} rule == '{test.key}' %}}\n"
+                         f"-- {test.name}: {_describe(test.message)}\n{sql}\n")
+        parts.append(("{%- else %}\n" if rules else "")
+                     + f"{{{{ exceptions.raise_compiler_error(\"saas_retention: no contract "
+                     f"rule '\" ~ rule ~ \"' for {adapter}\") }}}}\n"
+                     + ("{%- endif %}\n" if rules else "") + "{% endmacro %}\n")
+    parts.append(f"\n{{% macro default__{RULE_SQL}(rule) %}}\n"
+                 f"{{{{ exceptions.raise_compiler_error(\"saas_retention has no SQL for adapter "
+                 f"'\" ~ adapter.type() ~ \"'; generated for: {', '.join(package.dialects)} "
+                 f"(saas-retention dbt --adapter …)\") }}}}\n{{% endmacro %}}\n")
+    return "".join(parts)
+
+
+def _column_tests(package: Package) -> dict[tuple[str, str], list]:
+    """(table, contract column) -> its source tests, as sources.yml lists them."""
+    out: dict[tuple[str, str], list] = {}
+    for test in _source_tests(package):
+        config = {"severity": SEVERITY[test.severity]}
+        if test.rule == "duplicate_key":
+            entry = {"unique": {"name": test.name, "config": config}}
+        elif test.rule == "required":
+            entry = {"not_null": {"name": test.name, "config": config}}
+        else:
+            entry = {RULE_TEST: {"name": test.name, "arguments": {"rule": test.key},
+                                 "config": config}}
+        (args,) = entry.values()
+        args["description"] = _describe(test.message)
+        out.setdefault((test.table, test.column), []).append(entry)
+    return out
+
+
 def _sources(package: Package) -> dict:
     tables = []
+    tests = _column_tests(package)
     for table in TABLES:
         if table not in package.inputs:
             continue
@@ -401,11 +613,15 @@ def _sources(package: Package) -> dict:
         entry: dict = {"name": table, "description": _describe(spec.description)}
         if parts[-1] != table:
             entry["identifier"] = parts[-1]
-        entry["columns"] = [
-            {"name": package.settings.source_column(table, c.name),
-             "description": _describe(c.description or f"contract column {c.name} ({c.kind}"
-                                      + (", required)" if c.required else ", optional)"))}
-            for c in spec.columns]
+        entry["columns"] = []
+        for c in spec.columns:
+            column: dict = {"name": package.settings.source_column(table, c.name),
+                            "description": _describe(
+                                f"{c.description} ({c.kind}, "
+                                + ("required)" if c.required else "optional)"))}
+            if (table, c.name) in tests:
+                column["data_tests"] = tests[(table, c.name)]
+            entry["columns"].append(column)
         tables.append(entry)
     schema = "{{ var('saas_retention_source_schema', none) or target.schema }}"
     return {"version": 2, "sources": [{"name": SOURCE, "schema": schema, "tables": tables}]}
@@ -493,6 +709,12 @@ TESTS = """\
 -- generated by saas-retention (saas_retention/export/dbt.py); do not edit
 -- The invariants METRICS.md states, as generic data tests: each returns the rows breaking one.
 
+{# a contract rule (relations/rules.py) on a source table: the rows breaking it, from the
+   rule's body for the adapter (macros/contract_rules.sql) #}
+{% test sr_contract_rule(model, column_name, rule) %}
+{{ adapter.dispatch('sr_contract_rule_sql', 'saas_retention')(rule) }}
+{% endtest %}
+
 {% test sr_unique_key(model, columns) %}
 select {{ columns | join(', ') }}, count(*) as n
 from {{ model }}
@@ -562,6 +784,7 @@ def package_files(settings: Settings, adapter_names: Iterable[str] | None = None
         Path("dbt_project.yml"): _project(package),
         Path("macros/saas_retention.sql"): _macros(package),
         Path("macros/saas_retention_tests.sql"): TESTS,
+        Path("macros/contract_rules.sql"): _rules_file(package, catalog),
         Path("models/sources.yml"): _dump(_sources(package)),
         Path("README.md"): package_readme(package),
         Path("models/overview.md"): _overview(),
@@ -661,13 +884,20 @@ and the dialect modules; this package is their output, like `sql/dist`.
 
 ## Tests
 
-`dbt build` runs `unique`/`not_null` on every model key (`sr_unique_key` for composite keys),
-`accepted_values` on the movement types, and the invariants: start MRR + movements = end
-MRR per period (`retention`, and `mrr_movements` against `retention`), 0 ≤ GRR ≤ 100,
-GRR ≤ NRR (one period and trailing year), cohort sizes = new customers of their period.
+`dbt build` first runs the contract rules on the source tables (`models/sources.yml`): the
+keys as `unique`, the required columns as `not_null`, every other rule that applies through
+`sr_contract_rule` (its SQL per adapter in `macros/contract_rules.sql`), each named
+`contract__<table>__<column>__<rule>`, an error where saas-retention's build refuses the
+rows and a warning where it keeps them; a failing one skips the models reading the source.
+Then `unique`/`not_null` on every model key, the staging relations' included
+(`sr_unique_key` for composite keys), `accepted_values` on the movement types, and the
+invariants: start MRR + movements = end MRR per period (`retention`, and `mrr_movements`
+against `retention`), 0 ≤ GRR ≤ 100, GRR ≤ NRR (one period and trailing year), cohort sizes =
+new customers of their period.
 Executed in saas-retention's CI with dbt-core 1.11: {executed} (every model's rows equal the
-DuckDB build's); spark (session mode): the revenue models and their tests. Generated only
-(the same compiled SQL as `sql/dist`, not run through dbt): {golden}.
+DuckDB build's, the event and voice models included); spark (session mode): the revenue
+models and their tests. Generated only (the same compiled SQL as `sql/dist`, not run through
+dbt): {golden}.
 
 ## Incremental models
 

@@ -55,6 +55,19 @@ def second_index_sql(ts: exp.Expression, dialect: str = "duckdb") -> exp.Express
         expression=tf.second(ts.copy()))
 
 
+# what time_index_columns adds to a dated row (the dbt package's column docs)
+TIME_INDEX_DOCS = {
+    "activity_date": "the local day (reporting time zone) of the row's time",
+    "day_index": "days since 1970-01-01 of activity_date",
+    "week_index": "index of activity_date's week (week_start)",
+    "month_index": "index of activity_date's month",
+    "period_index": "index of activity_date's period (the grain)",
+    "hour_of_day": "local hour, 0–23",
+    "day_of_week": "ISO day of week, Monday = 1 … Sunday = 7",
+    "second_index": "seconds since 1970-01-01 on the local clock (sessions are cut on it)",
+}
+
+
 def time_index_columns(ts: exp.Expression, grain: str, week_start: str,
                        dialect: str = "duckdb") -> list[exp.Expression]:
     """The staged columns of a dated row, one definition for the DuckDB and warehouse staging:
@@ -197,6 +210,9 @@ def calendar_days(t) -> exp.Select:
     ).from_(dated.subquery("dated"))
 
 
+# the columns each relation adds to the contract's (core/contract.py), documented
+DOCS = {f"stg_{table}": TIME_INDEX_DOCS for table in DATED_TABLES} | {
+    "calendar_days": TIME_INDEX_DOCS | {"month_start": "first day of activity_date's month"}}
 STAGING = {f"stg_{table}": stg_dated(table) for table in DATED_TABLES} | {
     "calendar_days": calendar_days}
 # relations each one reads (the dated tables read only the user's sources)

@@ -88,6 +88,8 @@ MESSAGES = {
                     "exchange_rates row for that currency on or before the start_date: "
                     "currencies are never added up unconverted",
     "duplicate_rate": "more than one rate for the same currency and date",
+    # a query of its own (duplicate_keys), on every key column of the contract (TABLES[t].key)
+    "duplicate_key": "duplicate values in a key column",
 }
 
 # the subscription columns a subscription rule's examples show (those present)
@@ -102,8 +104,11 @@ CUSTOMER_COLUMN = {t: "referrer_customer_id" if t == "referrals" else "customer_
 PER_INTERVAL = "; with amounts_per_interval, the monthly amount too"
 
 
-def message(kind: str, settings: Settings, per_interval: bool = False) -> str:
-    return MESSAGES[kind].format(as_of=settings.as_of_date,
+def message(kind: str, settings: Settings, per_interval: bool = False,
+            as_of: object = None) -> str:
+    """The rule's message; ``as_of`` replaces the settings' date (the dbt package names its
+    var: the date is chosen at run time there)."""
+    return MESSAGES[kind].format(as_of=settings.as_of_date if as_of is None else as_of,
                                  reporting=settings.reporting_currency,
                                  per_interval=PER_INTERVAL if per_interval else "")
 
@@ -195,9 +200,9 @@ class Rule:
     severity: str = "error"
     show: tuple[str, ...] | None = None
 
-    def message(self, settings: Settings) -> str:
+    def message(self, settings: Settings, as_of: object = None) -> str:
         return message(self.name, settings, (self.table, self.column) == ("subscriptions", "mrr")
-                       and bool(settings.mapping("subscriptions").amounts_per_interval))
+                       and bool(settings.mapping("subscriptions").amounts_per_interval), as_of)
 
 
 def _lt(a: exp.Expression, b: exp.Expression | int) -> exp.Expression:
@@ -463,7 +468,7 @@ def duplicate_key_problem(relation: exp.Expression, key: exp.Column, table: str,
         return None
     shown = [r[0] for r in run(dup.order_by(exp.column("key_value")).limit(examples))]
     return Problem(table, column, int(rows),
-                   f"duplicate values in a key column ({repeated} distinct values repeated)",
+                   f"{MESSAGES['duplicate_key']} ({repeated} distinct values repeated)",
                    shown)
 
 

@@ -8,6 +8,7 @@ from sqlglot import exp
 from saas_retention.core.contract import TABLES, monthly_amount
 from saas_retention.dialects import date_functions
 from saas_retention.dialects.periods import (
+    SNAPSHOT_INDEX_DOCS,
     period_index_sql,
     period_start_sql,
     snapshot_index_columns,
@@ -22,6 +23,31 @@ from saas_retention.relations.target import (
     source_table,
     typed_value,
 )
+
+# the columns each relation adds to the contract's (whose descriptions are core/contract.py's):
+# what the dbt package documents them with (export/dbt.py)
+DOCS = {
+    "stg_subscriptions": {
+        "mrr": "monthly amount in reporting_currency: 0 for trials, made monthly with "
+               "amounts_per_interval, converted at the start date's exchange rate",
+        **SNAPSHOT_INDEX_DOCS,
+    },
+    "stg_customers": {},
+    "stg_customer_dimensions": {
+        "dimension": "a customer dimension's name ('all' for the whole base)",
+        "dimension_value": "the customer's value of it ('(none)' when empty)",
+    },
+    "calendar": {
+        "period_index": "integer index of the period",
+        "period_start": "first day of the period",
+        "period_end": "first day of the next period (exclusive)",
+        "last_day": "last day of the period",
+        "snapshot_date": "the day the period's state is read (its last day, or as_of in the "
+                         "running period)",
+        "rolling_30_start": "30 days before the snapshot date",
+        "rolling_365_start": "365 days before the snapshot date",
+    },
+}
 
 
 def stg_subscriptions(t: Target) -> exp.Select:

@@ -25,6 +25,19 @@ from saas_retention.relations.target import NUMBERS_DIGITS, Target, col, numbers
 TERM_MONTHS = {"year": 12, "annual": 12, "quarter": 3}
 
 
+# the columns stg_subscription_terms adds to stg_subscriptions' (the dbt package's docs)
+DOCS = {
+    "is_trial": "a trial (false when empty)",
+    "term_months": "months one term lasts: billing_interval (year 12, quarter 3, else 1) × "
+                   "billing_interval_count",
+    "term_end": "the day the term ends: an anniversary of start_date up to as_of, or the "
+                "row's own end_date (its final term)",
+    "is_final": "1 for the row's final term (its end_date), 0 for an anniversary it "
+                "continued past",
+    "term_end_period_index": "index of the period holding term_end",
+    "renewal_deadline": "term_end + renewal_grace_days: the end of the window a renewal "
+                        "may start in",
+}
 BASE = ("subscription_id", "customer_id", "start_date", "end_date", "mrr", "is_trial",
         "term_months")
 

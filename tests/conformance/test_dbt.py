@@ -1,7 +1,9 @@
 """The generated dbt package (saas-retention dbt): ``dbt build`` with dbt-duckdb and with
 dbt-postgres on the real PostgreSQL server passes — models and their data tests (keys, movement
-types, the MRR bridge, GRR bounds, cohort sizes) — and every model has the DuckDB build's rows on
-the playbook, edge-case and demo fixtures. Marker ``dbt`` (nox -s dbt installs dbt-core 1.11 and
+types, the MRR bridge, GRR bounds, cohort sizes), the contract rules as source tests — and every
+model has the DuckDB build's rows on the playbook, edge-case and demo fixtures (the demo with
+every dated table: the event and voice models too); a source breaking a rule fails the build at
+that rule's source test. Marker ``dbt`` (nox -s dbt installs dbt-core 1.11 and
 the adapters); skipped where dbt is not installed.
 
 The package is generated into a temporary folder, not committed: it depends on the config (table
@@ -23,6 +25,7 @@ from test_warehouse_events import assert_same as assert_events_same
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import parse_settings
 from saas_retention.export.dbt import write_package
+from saas_retention.relations.events import DATED_TABLES
 from saas_retention.relations.graph import warehouse_models
 
 pytestmark = pytest.mark.dbt
@@ -117,7 +120,8 @@ def _pg_profile(dsn: str, schema: str) -> dict:
             "user": parts["user"], "password": "", "dbname": parts["dbname"], "schema": schema}
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+# the demo fixture: test_dbt_build_of_the_demo_with_every_table (a demo with every table)
+@pytest.mark.parametrize("case", sorted(c for c in CASES if c != "demo"))
 @pytest.mark.parametrize("adapter", ["duckdb", pytest.param("postgres",
                                                             marks=pytest.mark.postgres)])
 def test_dbt_build_gives_the_duckdb_rows(tmp_path, request, cases, adapter, case):
@@ -199,6 +203,156 @@ def test_dbt_parse_is_clean_and_settings_are_checked(tmp_path, cases):
         "--vars", "{grain: week}"])
     assert not result.success
     assert "regenerate" in str(result.exception)
+
+
+def test_dbt_build_fails_at_the_source_tests_of_the_broken_rules(tmp_path, cases):
+    """The contract rules as source tests (models/sources.yml): a source with a repeated
+    subscription_id and an end_date before its start_date fails `dbt build` at those two
+    tests, named after the rules, with the rows breaking them; the models reading the source
+    are skipped. The build's warnings are dbt warnings: customers missing from the customers
+    table (the edge fixture has some) and a start after as_of."""
+    made = cases("edges")
+    subs = list(made["tables"]["subscriptions"])
+    again = ("a1", "a", dt.date(2023, 7, 1), None, 5.0, None, "month", None)
+    backwards = ("k1", "c", dt.date(2023, 5, 1), dt.date(2023, 4, 1), 10.0, None, "month", None)
+    warehouse = tmp_path / "warehouse.duckdb"
+    load_duckdb(warehouse, {**made["tables"], "subscriptions": [*subs, again, backwards]},
+                made["customer_columns"])
+    profiles = write_profile(tmp_path / "profile", {"type": "duckdb", "path": str(warehouse),
+                                                    "schema": "main"})
+    result = dbt_main.dbtRunner().invoke([
+        "build", "--project-dir", str(made["project"]), "--profiles-dir", str(profiles),
+        "--vars", yaml.safe_dump({"saas_retention_source_schema": SOURCE_SCHEMA,
+                                  "as_of": made["as_of"].isoformat()})])
+    release_duckdb()
+    assert not result.success
+    status = {r.node.name: (str(r.status), r.failures) for r in result.result.results}
+    failed = {name: n for name, (s, n) in status.items() if s == "fail"}
+    assert failed == {"contract__subscriptions__subscription_id__duplicate_key": 1,
+                      "contract__subscriptions__end_date__end_before_start": 1}
+    warned = {name for name, (s, _) in status.items() if s == "warn"}
+    assert {"contract__subscriptions__customer_id__unlisted_customer",
+            "contract__subscriptions__start_date__future_start"} <= warned
+    assert status["stg_subscriptions"][0] == "skipped"
+    assert status["retention"][0] == "skipped"
+    assert all(s in ("pass", "warn") for name, (s, _) in status.items()
+               if name.startswith("contract__") and name not in failed)
+
+
+# the demo source, with every dated table: every model, the event and voice ones among them,
+# on both adapters
+DEMO_AS_OF = dt.date(2024, 6, 30)
+DEMO_DIMENSIONS = ["plan", "segment", "country", "channel"]
+DEMO_CONFIG = {"tables": {
+    "subscriptions": {"columns": {c: c for c in ("is_trial", "billing_interval",
+                                                 "cancel_reason")}},
+    "customers": {"dimensions": DEMO_DIMENSIONS, "columns": {"signup_date": "signup_date"}},
+    **{t: {} for t in DATED_TABLES}}}
+DUCKDB_KINDS = {"VARCHAR": "text", "DATE": "date", "DOUBLE": "number", "INTEGER": "number",
+                "BIGINT": "number", "BOOLEAN": "bool", "TIMESTAMP": "timestamp"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A small demo source (40 customers, 12 months, every dated table), the package generated
+    for it and the DuckDB build of it (build(), what `saas-retention build` runs)."""
+    import duckdb
+
+    from saas_retention.builders.duckdb.run import build
+    from saas_retention.datagen.demo import generate
+
+    folder = tmp_path_factory.mktemp("dbt_demo")
+    source = folder / "demo.duckdb"
+    generate(source, customers=40, months=12, seed=5, end_date=DEMO_AS_OF)
+    con = duckdb.connect(str(source), read_only=True)
+    try:
+        tables = {}
+        for (name,) in con.execute("show tables").fetchall():
+            columns = [(c, DUCKDB_KINDS[k]) for c, k, *_ in con.execute(f"describe {name}")
+                       .fetchall()]
+            tables[name] = (columns, con.execute(f"select * from {name}").fetchall())
+    finally:
+        con.close()
+    assert set(DATED_TABLES) <= set(tables)
+    settings = parse_settings({**DEMO_CONFIG, "as_of": DEMO_AS_OF})
+    reference_db = folder / "reference.duckdb"
+    build(source, settings, database=reference_db)
+    project = folder / "saas_retention"
+    write_package(project, parse_settings(DEMO_CONFIG), ["duckdb", "postgres"])
+    return {"source": source, "tables": tables, "reference": reference_db,
+            "project": project, "settings": settings}
+
+
+@pytest.mark.parametrize("adapter", ["duckdb", pytest.param("postgres",
+                                                            marks=pytest.mark.postgres)])
+def test_dbt_build_of_the_demo_with_every_table(tmp_path, request, demo, adapter):
+    """Every model of the package — the revenue models, the event and voice models, and on
+    dbt-duckdb cohort_value and feedback_sentiment through their dbt Python models — has the
+    rows of the DuckDB build of the demo source with every dated table (events, surveys,
+    referrals, support tickets); every model and data test passes (the source tests of the
+    contract rules at most warn)."""
+    from test_warehouse_events import relation_rows
+
+    from saas_retention.export.dbt import plan
+    from saas_retention.relations.graph import read_tables
+
+    if adapter == "duckdb":
+        import duckdb
+
+        warehouse = tmp_path / "warehouse.duckdb"
+        con = duckdb.connect(str(warehouse))
+        try:  # the demo's tables as they are (a copy: dbt-duckdb writes into this file)
+            con.execute(f"attach '{demo['source']}' as demo (read_only)")
+            con.execute(f"create schema {SOURCE_SCHEMA}")
+            for name in demo["tables"]:
+                con.execute(f"create table {SOURCE_SCHEMA}.{name} as select * from demo.{name}")
+        finally:
+            con.close()
+        output: dict = {"type": "duckdb", "path": str(warehouse), "schema": "main"}
+    else:
+        dsn = request.getfixturevalue("pg_dsn")
+        engine = PostgresEngine(dsn)
+        try:
+            for schema in (SOURCE_SCHEMA, "out_demo"):
+                engine.execute(f'drop schema if exists "{schema}" cascade')
+            engine.execute(f'create schema "{SOURCE_SCHEMA}"')
+            engine.execute(f'set search_path to "{SOURCE_SCHEMA}"')
+            for name, (columns, rows) in demo["tables"].items():
+                engine.load(name, columns, rows)
+        finally:
+            engine.close()
+        output = _pg_profile(dsn, "out_demo")
+    profiles = write_profile(tmp_path / "profile", output)
+    package = plan(demo["settings"], [adapter])
+    catalog = load_catalog()
+    dated = [m for m in package.models if m in catalog.models and read_tables(m)]
+    results = dbt(demo["project"], profiles, "build", "--vars", yaml.safe_dump(
+        {"saas_retention_source_schema": SOURCE_SCHEMA, "as_of": DEMO_AS_OF.isoformat()}))
+    ran = {r.node.name: str(r.status) for r in results.results}
+    assert all(status in ("success", "pass") for name, status in ran.items()
+               if not name.startswith("contract__")), ran
+    if adapter == "duckdb":
+        release_duckdb()
+        built = DuckDBEngine(str(warehouse))
+    else:
+        built = PostgresEngine(dsn)
+        built.execute('set search_path to "out_demo"')
+    ref = DuckDBEngine(str(demo["reference"]))
+    try:
+        _, listed = ref.rows("select table_name from information_schema.tables")
+        in_reference = {name for name, in listed}
+        models = [m for m in package.models if m in in_reference and m in ran]
+        assert set(dated) <= set(models), set(dated) - set(models)
+        assert len(dated) > 20 and ("feedback_sentiment" in dated) == (adapter == "duckdb")
+        assert {"retention", "cohort_retention", "mrr_movements", "customer_periods",
+                "renewals"} <= set(models)
+        assert ("cohort_value" in models) == (adapter == "duckdb")
+        for model in models:
+            assert_events_same(relation_rows(ref, model), relation_rows(built, model),
+                               f"dbt-{adapter}/demo/{model}")
+    finally:
+        ref.close()
+        built.close()
 
 
 REVENUE = ("customer_periods", "retention", "mrr_movements", "cohort_retention")

@@ -135,3 +135,89 @@ def test_adapters_come_from_the_dialect_registry():
     assert known["sqlserver"] == "tsql" and known["postgres"] == "postgres"
     with pytest.raises(ConfigError, match="unknown dbt adapter"):
         package_files(parse_settings({}), ["oracle"])
+
+
+def _entries(files) -> dict:
+    return {m["name"]: m for p, text in files.items() if p.endswith("_models.yml")
+            for m in yaml.safe_load(text)["models"]}
+
+
+def test_staging_relations_carry_their_keys_and_column_descriptions(files):
+    """Every staging relation: each column described (the contract's description for a
+    contract column), not_null on its key, unique or sr_unique_key on it."""
+    from saas_retention.core.contract import TABLES
+    from saas_retention.relations.registry import STAGING, STAGING_KEYS, staging_column_docs
+
+    entries = _entries(files)
+    staged = [n for n in STAGING if n in entries]
+    assert {"stg_subscriptions", "stg_customers", "stg_customer_dimensions", "calendar",
+            "stg_events", "calendar_days", "stg_subscription_terms"} <= set(staged)
+    for name in staged:
+        columns = {c["name"]: c for c in entries[name]["columns"]}
+        assert all(c["description"] for c in columns.values()), name
+        for key in STAGING_KEYS[name]:
+            assert "not_null" in columns[key]["data_tests"], (name, key)
+    subs = {c["name"]: c for c in entries["stg_subscriptions"]["columns"]}
+    assert subs["subscription_id"]["data_tests"] == ["not_null", "unique"]
+    assert subs["start_date"]["description"] == TABLES["subscriptions"].column(
+        "start_date").description
+    assert "first_period_index" in subs
+    events = {c["name"]: c for c in entries["stg_events"]["columns"]}
+    assert events["event_time"]["description"] == TABLES["events"].column(
+        "event_time").description
+    assert not any("data_tests" in c for c in events.values())  # events have no key
+    assert entries["stg_customer_dimensions"]["data_tests"] == [
+        {"sr_unique_key": {"arguments": {"columns": ["customer_id", "dimension"]}}}]
+    assert entries["stg_subscription_terms"]["data_tests"] == [
+        {"sr_unique_key": {"arguments": {"columns": ["subscription_id", "term_end"]}}}]
+    calendar = {c["name"]: c for c in entries["calendar"]["columns"]}
+    assert calendar["period_index"]["data_tests"] == ["not_null", "unique"]
+    customers = {c["name"]: c for c in entries["stg_customers"]["columns"]}
+    assert customers["plan"]["description"].startswith("customer dimension")
+    with pytest.raises(KeyError, match="no description"):
+        staging_column_docs("calendar", ["period_index", "not_a_column"])
+
+
+def test_source_tests_are_the_contract_rules(files):
+    """sources.yml: the contract's keys as unique, its required columns as not_null and the
+    other rules through sr_contract_rule, named after the rule, with the build's severity
+    and message; each rule's SQL per adapter in macros/contract_rules.sql."""
+    from saas_retention.relations.rules import RULES
+
+    source = yaml.safe_load(files["models/sources.yml"])["sources"][0]
+    found = {}
+    for entry in source["tables"]:
+        for column in entry["columns"]:
+            for test in column.get("data_tests", []):
+                (kind, args), = test.items()
+                found[args["name"]] = (kind, column["name"], args)
+    kind, column, args = found["contract__subscriptions__subscription_id__duplicate_key"]
+    assert (kind, column, args["config"]) == ("unique", "subscription_id", {"severity": "error"})
+    kind, column, args = found["contract__subscriptions__mrr__required"]
+    assert (kind, column) == ("not_null", "amount")  # the config's column name
+    kind, column, args = found["contract__subscriptions__end_date__end_before_start"]
+    assert (kind, args["arguments"], args["config"]) == (
+        "sr_contract_rule", {"rule": "subscriptions__end_date__end_before_start"},
+        {"severity": "error"})
+    assert args["description"] == "end_date before start_date"
+    assert found["contract__subscriptions__end_date__zero_length"][2]["config"] == {
+        "severity": "warn"}
+    assert "the as_of var" in found[
+        "contract__events__event_time__after_as_of"][2]["description"]
+    # the severity of every rule test is the rule's
+    by_name = {f"contract__{r.table}__{r.column}__{r.name}": r for r in RULES}
+    rules = [n for n, (k, _, _) in found.items() if k == "sr_contract_rule"]
+    assert len(rules) > 10
+    for name in rules:
+        expected = {"error": "error", "warning": "warn"}[by_name[name].severity]
+        assert found[name][2]["config"]["severity"] == expected, name
+    # a rule whose columns the source lacks is not tested (no currency column mapped)
+    assert "contract__subscriptions__currency__missing_rate" not in found
+    bodies = files["macros/contract_rules.sql"]
+    assert "{% macro duckdb__sr_contract_rule_sql(rule) %}" in bodies
+    assert "rule == 'subscriptions__end_date__end_before_start'" in bodies
+    end_before_start = bodies.split("rule == 'subscriptions__end_date__end_before_start'")[1]
+    assert '"end_date" < "start_date"' in end_before_start.split("{%-")[0]
+    # the user's table (identifier subs) through source(), its columns by the config's names
+    assert "FROM {{ source('saas_retention', 'subscriptions') }} AS \"subs\"" in bodies
+    assert '"subs"."amount"' in end_before_start

@@ -87,7 +87,7 @@ class Check:
     show: tuple[str, ...] | None = None
 
 
-class _SourceColumns:
+class SourceColumns:
     """The shared rules' columns (relations/rules.RuleColumns) on a warehouse's source table:
     the user's columns as stored, cast where a rule needs a type, and the known customers
     (``_known_customers``) left-joined to the table's rows."""
@@ -182,6 +182,28 @@ class _SourceColumns:
         if self.known is None or KNOWN_SIGNUP not in self.known.this.named_selects:
             return None
         return exp.column(KNOWN_SIGNUP, table=KNOWN)
+
+
+def known_customers(settings: Settings, present: dict[str, list[str]],
+                    source: Callable[[str], exp.Table], t: Target) -> exp.Subquery:
+    """The customers the other tables' rows are checked against (those of ``customers``,
+    else of ``subscriptions``), one row each, as text like the staged ids, with the
+    earliest signup date when there is one; ``source`` gives a contract table's relation.
+    (The dbt package's source tests read them too: export/dbt.py.)"""
+    s = settings
+    table = "customers" if "customers" in present else "subscriptions"
+
+    def c(name: str) -> exp.Column:
+        return exp.column(s.source_column(table, name), quoted=True)
+
+    key = cast(c("customer_id"), "VARCHAR")
+    projections = [exp.alias_(key, KNOWN_ID)]
+    if table == "customers" and "signup_date" in present["customers"]:
+        projections.append(exp.alias_(exp.func("min", t.cast(c("signup_date"), "DATE")),
+                                      KNOWN_SIGNUP))
+    return (exp.select(*projections).from_(source(table))
+            .where(c("customer_id").is_(exp.null()).not_()).group_by(key.copy())
+            .subquery(KNOWN))
 
 
 @dataclass
@@ -491,7 +513,7 @@ class WarehouseBuild:
 
     def _checks(self, t: Target, table: str, known: exp.Subquery | None) -> list[Check]:
         """The shared rules of ``table`` that apply to this source, resolved on its columns."""
-        columns = _SourceColumns(self, t, table, known)
+        columns = SourceColumns(self, t, table, known)
         checks = []
         rules = rules_of(table)
         untyped = ENGINES[self.dialect].not_of_kind
@@ -576,23 +598,7 @@ class WarehouseBuild:
                 *self._duplicate_keys(conn, "customers")]
 
     def _known_customers(self, t: Target) -> exp.Subquery:
-        """The customers the other tables' rows are checked against (those of ``customers``,
-        else of ``subscriptions``), one row each, as text like the staged ids, with the
-        earliest signup date when there is one."""
-        s = self.settings
-        table = "customers" if "customers" in self.present else "subscriptions"
-
-        def c(name: str) -> exp.Column:
-            return exp.column(s.source_column(table, name), quoted=True)
-
-        key = cast(c("customer_id"), "VARCHAR")
-        projections = [exp.alias_(key, KNOWN_ID)]
-        if table == "customers" and "signup_date" in self.present["customers"]:
-            projections.append(exp.alias_(exp.func("min", t.cast(c("signup_date"), "DATE")),
-                                          KNOWN_SIGNUP))
-        return (exp.select(*projections).from_(self._source(table))
-                .where(c("customer_id").is_(exp.null()).not_()).group_by(key.copy())
-                .subquery(KNOWN))
+        return known_customers(self.settings, self.present, self._source, t)
 
     def _dated_problems(self, conn, t: Target) -> list[Problem]:
         """The dated tables' rules: the shared ones (relations/rules.py) and the offsets in
