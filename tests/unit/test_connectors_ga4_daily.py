@@ -19,7 +19,7 @@ import pytest
 from sqlglot import exp
 
 from saas_retention.builders.duckdb.run import check
-from saas_retention.builders.duckdb.sources import open_source
+from saas_retention.builders.duckdb.sources import open_source, superseded
 from saas_retention.connectors import connector_for
 from saas_retention.core.config import parse_settings
 from saas_retention.core.errors import ConfigError, SourceError
@@ -108,6 +108,19 @@ def test_an_intraday_file_is_read_for_a_day_without_its_daily_file(tmp_path):
     assert read == 6 and "intraday" not in label
 
 
+@pytest.mark.parametrize(("stems", "left_out"), [
+    (["events_20240330", "events_intraday_20240331"], []),
+    (["events_20240331", "events_intraday_20240331"], ["events_intraday_20240331"]),
+    # a table extracted to several files (bq extract with a wildcard URI)
+    (["events_20240331-000000000000", "events_20240331-000000000001",
+      "events_intraday_20240331-000000000000"], ["events_intraday_20240331-000000000000"]),
+    (["events_20240331", "events_intraday_20240401", "events_intraday_20240331"],
+     ["events_intraday_20240331"]),
+])
+def test_which_intraday_tables_a_daily_table_replaces(stems, left_out):
+    assert superseded(sorted(stems)) == left_out
+
+
 @pytest.fixture()
 def source(tmp_path):
     for item in DAILY.iterdir():
@@ -182,3 +195,26 @@ def test_bigquery_queries_the_wildcard_table_without_double_counting_a_day():
     with pytest.raises(ConfigError, match="'events_\\*' is a BigQuery wildcard table; on "
                                           "snowflake"):
         connector_for(settings, "events").query(Target("snowflake", settings))
+
+
+def test_a_warehouse_wildcard_has_the_columns_of_its_newest_table(tmp_path):
+    # what check and build introspect before reading a BigQuery wildcard table (BigQuery
+    # gives it the schema of the newest table it matches); SQLite stands in for the catalog
+    import sqlite3
+
+    from saas_retention.builders.warehouse.run import WarehouseBuild
+
+    path = tmp_path / "export.db"
+    with sqlite3.connect(path) as db:
+        db.execute("create table events_20240101 (event_timestamp, event_name)")
+        db.execute("create table events_20240102 (event_timestamp, event_name, "
+                   "is_active_user)")
+        db.execute("create table users (id)")
+    build = WarehouseBuild(f"sqlite:///{path}", _settings(), schema=None, target_schema=None)
+    try:
+        assert build._columns("events_*") == ["event_timestamp", "event_name",
+                                              "is_active_user"]
+        assert build._columns("events_2023*") is None
+        assert build._columns("events_20240101") == ["event_timestamp", "event_name"]
+    finally:
+        build.engine.dispose()

@@ -35,6 +35,8 @@ MALFORMED_EXAMPLES = 3
 # GA4's streaming export writes the day so far to events_intraday_YYYYMMDD and deletes it once
 # the day's events_YYYYMMDD is complete (docs/connectors/ga4.md#daily-tables)
 INTRADAY = re.compile(r"(?P<prefix>.*)intraday_(?P<day>\d{8})")
+# a table too large for one file is extracted to several: events_20240101-000000000000.json
+EXTRACT_SHARD = re.compile(r"-\d+$")
 
 
 @dataclass(frozen=True)
@@ -486,12 +488,12 @@ class Source:
 
     def no_match_message(self, pattern: str) -> str:
         """Why a pattern (``events_*``) found nothing: what it is matched against, and every
-        file or table there is."""
-        found = sorted(Path(r.label).name for r in self.relations().values())
+        file or table there is (the first and last ten of many)."""
+        found = _few(sorted(r.label for r in self.relations().values()), 20)
         return (f"{self.description}: no file or table matches {pattern!r} (a pattern is "
                 "matched against file names without their .jsonl/.ndjson/.json/.csv/.parquet "
                 f"and .gz endings, case-insensitively)\n  files found: "
-                f"{', '.join(found) or 'none'}")
+                f"{found or 'none'}")
 
     def missing_table_message(self, settings: Settings, table: str) -> str:
         name = settings.source_table(table)
@@ -516,9 +518,18 @@ def superseded(stems: list[str]) -> list[str]:
     """The intraday tables whose day's daily table is also there: GA4 replaces
     ``events_intraday_YYYYMMDD`` by ``events_YYYYMMDD`` when the day is complete, so a copy
     holding both holds that day twice."""
-    present = set(stems)
-    return [s for s in stems
-            if (m := INTRADAY.fullmatch(s)) and f"{m['prefix']}{m['day']}" in present]
+    tables = {s: EXTRACT_SHARD.sub("", s) for s in stems}
+    present = set(tables.values())
+    return [s for s in stems if (m := INTRADAY.fullmatch(tables[s]))
+            and f"{m['prefix']}{m['day']}" in present]
+
+
+def _few(labels: list[str], shown: int = 6) -> str:
+    """File names for a message: a year of daily files as its first and last few."""
+    names = [Path(label).name for label in labels]
+    if len(names) > shown:
+        names = [*names[: shown // 2], "…", *names[-(shown // 2):]]
+    return ", ".join(names)
 
 
 def shards(pattern: str, relations: dict[str, Relation]) -> Relation | None:
@@ -543,25 +554,26 @@ def shards(pattern: str, relations: dict[str, Relation]) -> Relation | None:
                           for p in parts)
         raise SourceError(f"{pattern}: matches both CSV/JSON files and Parquet files or "
                           f"tables: {kinds}; give the days in one format")
-    union: exp.Query | None = None
-    for part in parts:
-        select = exp.select("*").from_(part.reader.copy())
-        if union is None:
-            union = select
-        else:
-            union = exp.union(union, select, distinct=False)
-            union.set("by_name", True)
-    names = ", ".join(Path(p.label).name for p in parts)
-    label = f"{pattern} ({len(parts)} {'file' if len(parts) == 1 else 'files'}: {names})"
+    # a balanced tree: a year of days nested one union deep each is slow to generate
+    # (and deeper than Python's recursion limit allows)
+    def union(items: list[Relation]) -> exp.Query:
+        if len(items) == 1:
+            return exp.select("*").from_(items[0].reader.copy())
+        half = len(items) // 2
+        return exp.Union(this=union(items[:half]), expression=union(items[half:]),
+                         distinct=False, by_name=True)
+
+    label = (f"{pattern} ({len(parts)} {'file' if len(parts) == 1 else 'files'}: "
+             f"{_few([p.label for p in parts])})")
     if skipped:
         label += (f"; not read, their day's daily table being there: "
-                  f"{', '.join(Path(relations[s].label).name for s in skipped)}")
+                  f"{_few([relations[s].label for s in skipped])}")
 
     def explain() -> str | None:
         found = [text for p in parts if p.explain and (text := p.explain())]
         return "\n".join(found) or None
 
-    return Relation(label, union.subquery("shards"), parts[0].materialise, explain)
+    return Relation(label, union(parts).subquery("shards"), parts[0].materialise, explain)
 
 
 class DirectorySource(Source):
