@@ -563,7 +563,8 @@ def shards(pattern: str, relations: dict[str, Relation]) -> Relation | None:
         return exp.Union(this=union(items[:half]), expression=union(items[half:]),
                          distinct=False, by_name=True)
 
-    label = (f"{pattern} ({len(parts)} {'file' if len(parts) == 1 else 'files'}: "
+    kind = "file" if all(Path(p.label).exists() for p in parts) else "table"
+    label = (f"{pattern} ({len(parts)} {kind}{'' if len(parts) == 1 else 's'}: "
              f"{_few([p.label for p in parts])})")
     if skipped:
         label += (f"; not read, their day's daily table being there: "
