@@ -1,7 +1,8 @@
-"""Google Analytics 4: the BigQuery export (docs/connectors.md#ga4).
+"""Google Analytics 4: the BigQuery export (docs/connectors/ga4.md).
 
-One row per event in the daily tables ``events_YYYYMMDD`` (``events_*`` in BigQuery), or the
-same rows as Parquet / JSON Lines: ``event_timestamp`` (microseconds since 1970, UTC),
+One row per event in the daily tables ``events_YYYYMMDD`` (``events_*`` in BigQuery, and for
+a folder of the tables extracted to files: docs/connectors/ga4.md#daily-tables), or the same
+rows as Parquet / JSON Lines: ``event_timestamp`` (microseconds since 1970, UTC),
 ``event_name``, ``user_id`` (set when the site identifies the user), ``user_pseudo_id`` (the
 device), and the repeated records ``event_params`` and ``user_properties``, each
 ``{key, value: {string_value, int_value, float_value, double_value}}``. A session is
@@ -32,6 +33,7 @@ from saas_retention.connectors.product import (
     require_customer,
     summary,
 )
+from saas_retention.core.errors import ConfigError
 from saas_retention.dialects import record_functions
 from saas_retention.relations.target import Target, col, tool_table
 
@@ -51,6 +53,21 @@ def param(t: Target, records: str, key: str) -> exp.Expression:
             .limit(1).subquery())
 
 
+def superseded_intraday(t: Target, table: exp.Table) -> exp.Expression | None:
+    """In BigQuery the wildcard ``events_*`` matches the streaming export's
+    ``events_intraday_YYYYMMDD`` too, which GA4 deletes once the day's ``events_YYYYMMDD`` is
+    complete: while both exist the day would count twice. Keeps an intraday table only for a
+    day without a daily table, as the DuckDB build does with files
+    (builders/duckdb/sources.py ``superseded``). None for any other table name."""
+    if t.tool_prefix is not None or t.dialect != "bigquery" or table.name.lower() != "events_*":
+        return None
+    suffix = exp.column("_TABLE_SUFFIX")  # BigQuery's pseudo-column: never quoted
+    daily = exp.select(exp.column("_TABLE_SUFFIX")).from_(table.copy())
+    day = exp.Substring(this=suffix.copy(), start=lit(len("intraday_") + 1))
+    return exp.or_(exp.StartsWith(this=suffix, expression=lit("intraday_")).not_(),
+                   exp.In(this=day, query=daily.subquery()).not_())
+
+
 def tool_rows(t: Target) -> exp.Select:
     require_customer(t.settings, "ga4", ("property",))
     source = customer_source(t.settings)
@@ -63,7 +80,14 @@ def tool_rows(t: Target) -> exp.Select:
     micros = number_or_null(col("event_timestamp"))
     time_ok = exp.and_(micros.is_(exp.null()).not_(),
                        exp.GTE(this=micros.copy(), expression=lit(0)))
-    return exp.select(
+    table = tool_table(t, TABLE)
+    if t.tool_prefix is None and t.dialect != "bigquery" and "*" in table.name:
+        # elsewhere a quoted events_* names one table of that name, which no export creates
+        raise ConfigError(
+            f"tables.events.table: {table.name!r} is a BigQuery wildcard table; on "
+            f"{t.dialect} load GA4's daily tables into one table and name it, or read the "
+            "exported files with the DuckDB build (--source a folder)")
+    rows = exp.select(
         exp.alias_(as_text(col("event_name")), "event_name"),
         exp.alias_(exp.Case(ifs=[exp.If(this=time_ok, true=epoch_utc(
             t, col("event_timestamp"), 1_000_000))]), "event_at"),
@@ -79,7 +103,9 @@ def tool_rows(t: Target) -> exp.Select:
         exp.alias_(exp.cast(exp.null(), "VARCHAR"), "dedupe_key"),
         exp.alias_(exp.cast(exp.null(), "DOUBLE"), "dedupe_order"),
         exp.alias_(time_ok.copy(), "time_ok"),
-    ).from_(tool_table(t, TABLE))
+    ).from_(table)
+    intraday = superseded_intraday(t, table)
+    return rows if intraday is None else rows.where(intraday)
 
 
 def resolved(t: Target) -> exp.Select:

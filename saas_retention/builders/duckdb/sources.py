@@ -9,8 +9,10 @@ A source makes each contract table it holds available in a DuckDB working connec
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import gzip
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,11 @@ JSON_SUFFIXES = (*JSON_LINES_SUFFIXES, ".json", ".json.gz")
 # Excel workbooks: read only where a survey export is expected (openpyxl, the xlsx extra)
 XLSX_SUFFIXES = (".xlsx",)
 MALFORMED_EXAMPLES = 3
+# GA4's streaming export writes the day so far to events_intraday_YYYYMMDD and deletes it once
+# the day's events_YYYYMMDD is complete (docs/connectors/ga4.md#daily-tables)
+INTRADAY = re.compile(r"(?P<prefix>.*)intraday_(?P<day>\d{8})")
+# a table too large for one file is extracted to several: events_20240101-000000000000.json
+EXTRACT_SHARD = re.compile(r"-\d+$")
 
 
 @dataclass(frozen=True)
@@ -449,7 +456,10 @@ class Source:
         """The relation of ``table``; ``layout`` (a connector's ToolTable.layout) reads its file
         another way than one header row of column names."""
         name = settings.source_table(table)
-        relation = self.relations().get(name.lower())
+        relations = self.relations()
+        relation = relations.get(name.lower())
+        if relation is None and is_pattern(name):
+            relation = shards(name, relations)
         if relation is None:
             return None
         xlsx = relation.path is not None and relation.label.lower().endswith(XLSX_SUFFIXES)
@@ -476,8 +486,19 @@ class Source:
             raise SourceError(f"{table}: {relation.label} {why}: expected {expected}")
         return Relation(relation.label, reader, True, None, relation.path)
 
+    def no_match_message(self, pattern: str) -> str:
+        """Why a pattern (``events_*``) found nothing: what it is matched against, and every
+        file or table there is (the first and last ten of many)."""
+        found = _few(sorted(r.label for r in self.relations().values()), 20)
+        return (f"{self.description}: no file or table matches {pattern!r} (a pattern is "
+                "matched against file names without their .jsonl/.ndjson/.json/.csv/.parquet "
+                f"and .gz endings, case-insensitively)\n  files found: "
+                f"{found or 'none'}")
+
     def missing_table_message(self, settings: Settings, table: str) -> str:
         name = settings.source_table(table)
+        if is_pattern(name):
+            return f"{self.no_match_message(name)}\n  (the required input {table!r})"
         available = sorted(self.relations())
         close = difflib.get_close_matches(name.lower(), available, n=1)
         hint = f"; did you mean {close[0]!r} (map it with tables.{table}.table)?" if close else ""
@@ -486,6 +507,74 @@ class Source:
             f"{self.description}: no table {name!r} for the required input {table!r}"
             f"{hint}\n  tables found: {shown}"
         )
+
+
+def is_pattern(name: str) -> bool:
+    """A table name standing for several tables (BigQuery's wildcard ``events_*``)."""
+    return "*" in name or "?" in name
+
+
+def superseded(stems: list[str]) -> list[str]:
+    """The intraday tables whose day's daily table is also there: GA4 replaces
+    ``events_intraday_YYYYMMDD`` by ``events_YYYYMMDD`` when the day is complete, so a copy
+    holding both holds that day twice."""
+    tables = {s: EXTRACT_SHARD.sub("", s) for s in stems}
+    present = set(tables.values())
+    return [s for s in stems if (m := INTRADAY.fullmatch(tables[s]))
+            and f"{m['prefix']}{m['day']}" in present]
+
+
+def _few(labels: list[str], shown: int = 6) -> str:
+    """File names for a message: a year of daily files as its first and last few."""
+    names = [Path(label).name for label in labels]
+    if len(names) > shown:
+        names = [*names[: shown // 2], "…", *names[-(shown // 2):]]
+    return ", ".join(names)
+
+
+def shards(pattern: str, relations: dict[str, Relation]) -> Relation | None:
+    """Every table whose name matches ``pattern`` (``events_*``: GA4's daily tables, one file
+    per day as ``bq extract`` writes them), unioned by column name: a day may have columns
+    another has not (GA4 adds fields), and is NULL in them. Each file is read as it would be
+    alone (JSON as text), so a malformed line is still reported with its file and line.
+    None when nothing matches."""
+    stems = sorted(s for s in relations if fnmatch.fnmatchcase(s, pattern.lower()))
+    if not stems:
+        return None
+    skipped = superseded(stems)
+    parts = [relations[s] for s in stems if s not in skipped]
+    unreadable = [p.label for p in parts if p.reader is None]
+    if unreadable:
+        raise SourceError(f"{pattern}: {', '.join(unreadable)}: an .xlsx workbook cannot be "
+                          "one of the tables a pattern reads; save it as CSV or JSON Lines")
+    # CSV and JSON are read as text (materialised), Parquet and database tables typed: a
+    # union of both would make the engine cast JSON text to a STRUCT, which it cannot
+    if len({p.materialise for p in parts}) > 1:
+        kinds = ", ".join(f"{Path(p.label).name} ({'text' if p.materialise else 'typed'})"
+                          for p in parts)
+        raise SourceError(f"{pattern}: matches both CSV/JSON files and Parquet files or "
+                          f"tables: {kinds}; give the days in one format")
+    # a balanced tree: a year of days nested one union deep each is slow to generate
+    # (and deeper than Python's recursion limit allows)
+    def union(items: list[Relation]) -> exp.Query:
+        if len(items) == 1:
+            return exp.select("*").from_(items[0].reader.copy())
+        half = len(items) // 2
+        return exp.Union(this=union(items[:half]), expression=union(items[half:]),
+                         distinct=False, by_name=True)
+
+    kind = "file" if all(Path(p.label).exists() for p in parts) else "table"
+    label = (f"{pattern} ({len(parts)} {kind}{'' if len(parts) == 1 else 's'}: "
+             f"{_few([p.label for p in parts])})")
+    if skipped:
+        label += (f"; not read, their day's daily table being there: "
+                  f"{_few([relations[s].label for s in skipped])}")
+
+    def explain() -> str | None:
+        found = [text for p in parts if p.explain and (text := p.explain())]
+        return "\n".join(found) or None
+
+    return Relation(label, union(parts).subquery("shards"), parts[0].materialise, explain)
 
 
 class DirectorySource(Source):

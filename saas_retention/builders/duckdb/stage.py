@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from saas_retention.builders.duckdb.sources import Source
+from saas_retention.builders.duckdb.sources import Source, is_pattern
 from saas_retention.connectors import Connector, SourceTables, connector_for
 from saas_retention.core.config import Settings
 from saas_retention.core.contract import TABLES, Table
@@ -245,6 +245,11 @@ class Stager:
             relation = self.source.find(self.settings, tool.name, tool.layout)
             if relation is None:
                 wanted = self.settings.source_table(tool.name)
+                if is_pattern(wanted):
+                    raise SourceError(
+                        f"{self.source.no_match_message(wanted)}\n  ({connector.name}'s "
+                        f"{tool.name} table, read by the {connector.name!r} connector for "
+                        f"{name!r})")
                 found_names = sorted(self.source.relations())
                 close = difflib.get_close_matches(wanted.lower(), found_names, n=1)
                 hint = (f"; did you mean {close[0]!r} (rename it with "
@@ -254,6 +259,12 @@ class Stager:
                     f"{tool.name} table, one of the tables the {connector.name!r} connector "
                     f"reads for {name!r}{hint}\n  tables found: "
                     f"{', '.join(found_names) or 'none'}")
+            if is_pattern(self.settings.source_table(tool.name)):
+                # which files a pattern read, and which intraday ones it left out
+                notes = self.report.connector_notes
+                notes[connector.name] = "; ".join(
+                    n for n in (notes.get(connector.name), f"{tool.name}: {relation.label}")
+                    if n)
             rel = TOOL_PREFIX + tool.name
             kind = "TABLE" if relation.materialise else "VIEW"
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import fnmatch
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -290,6 +291,12 @@ class WarehouseBuild:
         names = {t.lower(): t for t in inspector.get_table_names(schema=self.schema)}
         names.update({v.lower(): v for v in inspector.get_view_names(schema=self.schema)})
         real = names.get(table.lower())
+        if real is None and ("*" in table or "?" in table):
+            # a wildcard table (BigQuery's events_*: GA4's daily tables) has the schema of the
+            # newest table it matches; the last name of a dated series stands for it
+            matches = sorted(n for lower, n in names.items()
+                             if fnmatch.fnmatchcase(lower, table.lower()))
+            real = matches[-1] if matches else None
         if real is None:
             return None
         return inspector.get_columns(real, schema=self.schema)
