@@ -208,35 +208,36 @@ def known_customers(settings: Settings, present: dict[str, list[str]],
 
 
 @dataclass
-class WarehouseResult:
+class WarehouseReport:
+    """What a build and a check on a warehouse both report."""
+
     url: str
     dialect: str
-    models: dict[str, int] = field(default_factory=dict)
+    # what is absent and why (a model a build skipped; a contract table a check did not find)
     skipped: dict[str, str] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
     # what the DuckDB build reports as warnings (rows kept or left out, never silently)
     warnings: list[Problem] = field(default_factory=list)
-    seconds: float = 0.0
     # connector -> which of its variants was read and why (Connector.note)
     connector_notes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
-class WarehouseCheck:
+class WarehouseResult(WarehouseReport):
+    models: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class WarehouseCheck(WarehouseReport):
     """What ``saas-retention check --source <URL>`` reports, with the names of the DuckDB
     build's StagingReport: rows per contract table, the tool tables each connector read and
     what it found, the contract tables absent, and the rules' warnings."""
 
-    url: str
-    dialect: str
     tables: dict[str, int] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
     dimensions: list[str] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
     connectors: dict[str, dict[str, int]] = field(default_factory=dict)
     summaries: dict[str, dict] = field(default_factory=dict)
-    # connector -> which of its variants was read and why (Connector.note)
-    connector_notes: dict[str, str] = field(default_factory=dict)
 
 
 def _engine(url: str):
