@@ -374,6 +374,13 @@ def test_sql_lab_refuses_server_files_and_has_the_metric_functions(server):
     status, body = _sql_lab(api, "select * from read_csv('/etc/hostname')")
     assert status != 200, body
     assert "external access" in json.dumps(body).lower() or "disabled" in json.dumps(body)
+    # the engine plugin attaches the database file to an in-memory DuckDB before it turns
+    # external access off: nothing else can be attached, written or re-enabled afterwards
+    other = server.folder / "source.duckdb"
+    for sql in (f"attach '{other}' as other", f"copy (select 1) to '{server.folder}/out.csv'",
+                "set enable_external_access = true", "create table written as select 1 as a"):
+        status, body = _sql_lab(api, sql)
+        assert status != 200, (sql, body)
     status, body = _sql_lab(api, "select crr(100, 95, 5) as macro_crr, "
                                  "sbg_fit([100.0, 80, 70, 65]).alpha as udf_alpha")
     assert status == 200, body
