@@ -374,11 +374,22 @@ def test_sql_lab_refuses_server_files_and_has_the_metric_functions(server):
     status, body = _sql_lab(api, "select * from read_csv('/etc/hostname')")
     assert status != 200, body
     assert "external access" in json.dumps(body).lower() or "disabled" in json.dumps(body)
+    # the engine plugin attaches the database file to an in-memory DuckDB before it turns
+    # external access off: nothing else can be attached, written or re-enabled afterwards
+    other = server.folder / "source.duckdb"
+    for sql in (f"attach '{other}' as other", f"copy (select 1) to '{server.folder}/out.csv'",
+                "set enable_external_access = true", "create table written as select 1 as a"):
+        status, body = _sql_lab(api, sql)
+        assert status != 200, (sql, body)
     status, body = _sql_lab(api, "select crr(100, 95, 5) as macro_crr, "
-                                 "sbg_fit([100.0, 80, 70, 65]).alpha as udf_alpha")
+                                 "sbg_fit([100.0, 80, 70, 65]).alpha as udf_alpha, "
+                                 "current_setting('access_mode') as access_mode")
     assert status == 200, body
     (row,) = body["data"]
     assert row["macro_crr"] == 90.0 and row["udf_alpha"] > 0
+    # an in-memory instance with the file attached (a file opened directly says read_only):
+    # the plugin's connection, which sees a rebuilt file at once
+    assert row["access_mode"] == "automatic"
 
 
 def test_chart_data_cannot_read_server_files_either(server):

@@ -1,5 +1,6 @@
 """The SQLAlchemy engine plugin that registers the Arrow UDFs on every DuckDB connection
-Superset opens (and the read-only, no-file-access connection settings the demo ships)."""
+Superset opens and opens read-only files as they are at connect time (and the read-only,
+no-file-access connection settings the demo ships)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from saas_retention.superset_plugin.bundle import DUCKDB_CONNECT_ARGS
 from saas_retention.superset_plugin.engine_plugin import (
     SaasRetentionPlugin,
+    attach_read_only,
+    catalog_name,
     raw_duckdb_connection,
     register_on_connect,
 )
@@ -115,23 +118,123 @@ def test_plugin_leaves_other_engines_alone(caplog):
     assert "not DuckDB" in caplog.text
 
 
-def test_superset_config_two_liner(database):
-    """The superset_config.py alternative (docs/superset.md#without-the-extra): one listener
-    on every pool."""
+def test_superset_config_lines(database):
+    """The superset_config.py alternative (docs/superset.md#without-the-extra): a listener on
+    every pool and one on every engine."""
     sqlalchemy = pytest.importorskip("sqlalchemy")
     pytest.importorskip("duckdb_engine", reason="duckdb-engine comes with Superset's [duckdb]")
     import saas_retention.superset_plugin.engine_plugin as sr
 
     sqlalchemy.event.listen(sqlalchemy.pool.Pool, "connect", sr.register_on_connect)
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "do_connect", sr.open_as_it_is_now)
     try:
         engine = sqlalchemy.create_engine(f"duckdb:///{database}",
                                           connect_args=DUCKDB_CONNECT_ARGS)
         with engine.connect() as c:
             assert c.execute(sqlalchemy.text(
                 "select sbg_fit(survivors).alpha from cohorts")).scalar() > 0
+            attached = c.execute(sqlalchemy.text(
+                "select list(database_name order by database_name) from duckdb_databases()"))
+            assert attached.scalar() == ["models", "system", "temp"]
         engine.dispose()
         other = sqlalchemy.create_engine("sqlite://")
         with other.connect() as c:
             assert c.execute(sqlalchemy.text("select 1")).scalar() == 1
     finally:
         sqlalchemy.event.remove(sqlalchemy.pool.Pool, "connect", sr.register_on_connect)
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "do_connect", sr.open_as_it_is_now)
+
+
+def _swap_in(path, value: int) -> None:
+    """What ``saas-retention build`` does: a new file renamed over the served path."""
+    new = path.with_name(path.name + ".new")
+    con = duckdb.connect(str(new))
+    con.execute(f"create table answer as select {value} as x; "
+                "create macro twice(a) as a * 2")
+    con.close()
+    new.replace(path)
+
+
+REFUSED = ["select * from read_csv('/etc/hostname')", "attach '{other}' as other",
+           "copy (select 1) to '{folder}/out.csv'", "set enable_external_access = true",
+           "set allowed_directories = ['/']", "load httpfs"]
+
+
+def test_attached_file_is_the_file_as_it_is_now_and_stays_locked(tmp_path):
+    """A connection held open on the replaced file does not hold back a new one (opened
+    directly, DuckDB shares one instance per path and the new one would read the old file),
+    and the attached file is as closed to the outside as one opened with the settings."""
+    served, other = tmp_path / "models.duckdb", tmp_path / "other.duckdb"
+    _swap_in(served, 1)
+    _swap_in(other, 9)
+    settings = {"lock_configuration": True, "enable_external_access": False}
+    held = duckdb.connect()
+    attach_read_only(held, str(served), settings)
+    held_directly = duckdb.connect(str(served), **DUCKDB_CONNECT_ARGS)
+    _swap_in(served, 2)
+    direct = duckdb.connect(str(served), **DUCKDB_CONNECT_ARGS)
+    fresh = duckdb.connect()
+    try:
+        attach_read_only(fresh, str(served), settings)
+        assert fresh.execute("select twice(x), current_database() from main.answer").fetchall() \
+            == [(4, "models")]
+        assert held.execute("select x from answer").fetchall() == [(1,)]
+        # the DuckDB behaviour this works around (if it ever changes, this says so)
+        assert direct.execute("select x from answer").fetchall() == [(1,)]
+        assert {r[0] for r in fresh.execute("select database_name from duckdb_databases()")
+                .fetchall()} == {"models", "system", "temp"}
+        for statement in REFUSED:
+            with pytest.raises(duckdb.Error):
+                fresh.execute(statement.format(other=other, folder=tmp_path)).fetchall()
+        with pytest.raises(duckdb.Error):
+            fresh.execute("create table written(a int)")
+    finally:
+        for con in (held, held_directly, direct, fresh):
+            con.close()
+
+
+@pytest.mark.parametrize(("path", "name"), [
+    ("/x/models.duckdb", "models"), ("/x/saas.v2.duckdb", "saas"), ("/x/temp.duckdb", "temp_db"),
+    ("/x/memory.db", "memory_db")])  # DuckDB calls the last "memory": taken by the instance
+def test_catalog_name_is_the_one_duckdb_gives_a_file(path, name):
+    assert catalog_name(path) == name
+
+
+def test_plugin_opens_the_swapped_in_file_at_once(tmp_path):
+    """Through SQLAlchemy and duckdb-engine, as Superset connects: the Arrow UDFs, the macros
+    and the settings on a connection that sees the file swapped in while another was open."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("duckdb_engine", reason="duckdb-engine comes with Superset's [duckdb]")
+    served = tmp_path / "models.duckdb"
+    _swap_in(served, 1)
+    engine = sqlalchemy.create_engine(f"duckdb:///{served}", plugins=["saas_retention"],
+                                      connect_args=DUCKDB_CONNECT_ARGS)
+    text = sqlalchemy.text
+    try:
+        with engine.connect() as held:
+            assert held.execute(text("select x from answer")).scalar() == 1
+            _swap_in(served, 2)
+            with engine.connect() as c:
+                assert c.execute(text("select twice(x) from main.answer")).scalar() == 4
+                sentiment = c.execute(text("select classify_sentiment('Great tool!')"))
+                assert sentiment.scalar() == "positive"
+                inspector = sqlalchemy.inspect(c)
+                assert "models.main" in inspector.get_schema_names()
+                assert inspector.get_table_names("models.main") == ["answer"]
+                for statement in REFUSED[:4]:
+                    with pytest.raises(sqlalchemy.exc.DBAPIError):
+                        c.execute(text(statement.format(other=served, folder=tmp_path))).all()
+    finally:
+        engine.dispose()
+
+
+def test_plugin_leaves_writable_connections_as_they_were(database):
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("duckdb_engine", reason="duckdb-engine comes with Superset's [duckdb]")
+    engine = sqlalchemy.create_engine(f"duckdb:///{database}", plugins=["saas_retention"])
+    try:
+        with engine.begin() as c:
+            c.execute(sqlalchemy.text("create table written as select 1 as a"))
+            assert c.execute(sqlalchemy.text("select current_database()")).scalar() == "models"
+    finally:
+        engine.dispose()
