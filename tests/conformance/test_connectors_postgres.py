@@ -91,14 +91,15 @@ def _events(rows, names):
     return sorted(tuple(r[i[c]] for c in ref.EVENT_COLUMNS) for r in rows)
 
 
+# RudderStack's warehouse schema is Segment's (tracks, identifies, groups): the same rows
 REFERENCE = {"mixpanel": ref.mixpanel, "ga4": ref.ga4, "segment": ref.segment,
-             "amplitude": ref.amplitude, "posthog": ref.posthog}
+             "rudderstack": ref.segment, "amplitude": ref.amplitude, "posthog": ref.posthog}
 CUSTOMER = {"mixpanel": {"property": "company_id"}, "ga4": {"property": "company_id"},
-            "segment": {"group": "company"}, "amplitude": {"group": "company"},
-            "posthog": {"group": "company"}}
+            "segment": {"group": "company"}, "rudderstack": {"group": "company"},
+            "amplitude": {"group": "company"}, "posthog": {"group": "company"}}
 
 
-@pytest.mark.parametrize("tool", ["mixpanel", "ga4", "segment", "amplitude", "posthog"])
+@pytest.mark.parametrize("tool", sorted(REFERENCE))
 def test_event_connectors_on_postgres(pg, tool):
     tz = "Europe/Paris"
     expected, _ = REFERENCE[tool](tz)
