@@ -5,8 +5,10 @@ after ``--`` (``nox -s tests-newest -- -m postgres -x``). The tiers (pytest mark
 what each session runs: docs/testing.md."""
 
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,15 +31,18 @@ nox.options.default_venv_backend = "uv|virtualenv"
 # (lanes of 25.9, 35.7 and 37.1 min) moved dbt behind tests-newest. Measured with the pins'
 # session without the warehouse conformance tests (PINNED_TIERS) and `generated` in its lane:
 # lanes of 33.4, 35.1 (pins 18 + generated 4 + Spark 13) and 29.9 min (Superset), so
-# `generated` went back before Superset.
-LANES = [["lint", "tests-newest", "dbt"], ["tests-superset-pins", "tests-spark"],
-         ["generated", "superset"]]
+# `generated` went back before Superset. With Superset's session at a higher priority than
+# the others (below), it took 14 minutes instead of 30 and its lane ended after 16 while the
+# two others ran past 35 (a run cut short by a full disk, session 10): so Spark's tier and dbt
+# moved behind it and the pins' session.
+LANES = [["lint", "tests-newest"], ["tests-superset-pins", "dbt"],
+         ["generated", "superset", "tests-spark"]]
 # Superset's session waits on a server, a browser and builds in turn: one request at a time,
 # so every second its processes wait for a core is a second of its lane's time. The other
-# lanes are throughput (two pytest workers each, queries that use every core) and run at a
+# sessions are throughput (two pytest workers each, queries that use every core) and run at a
 # lower priority (nice 10, inherited by their servers and JVMs): they take whatever Superset's
 # processes leave. Run 11 measured Superset's steps at 2.5-4.6 times their time on a quiet
-# machine (import-demo 113 s against 34 s), with all three lanes at the same priority.
+# machine (import-demo 113 s against 34 s), with every session at the same priority.
 LATENCY_BOUND = {"superset"}
 NICE = 10
 # pytest-xdist workers per test session, one test module per worker at a time (module-scoped
@@ -153,40 +158,47 @@ def _lower_priority() -> None:
     os.nice(NICE)
 
 
+def _run_lane(i: int, lane: list[str], posargs: list[str], done: queue.Queue) -> None:
+    """The lane's sessions in order, one nox process each (so that each gets its own
+    priority), into ``.nox/lane-<i>.log``; then (lane number, {session: (exit, minutes)})."""
+    results = {}
+    with Path(f".nox/lane-{i}.log").open("w") as out:
+        for name in lane:
+            started = time.monotonic()
+            code = subprocess.call(
+                [sys.executable, "-m", "nox", "-s", name, *posargs], stdout=out,
+                stderr=subprocess.STDOUT, env=os.environ.copy(),
+                preexec_fn=None if name in LATENCY_BOUND else _lower_priority)
+            results[name] = (code, (time.monotonic() - started) / 60)
+            out.flush()
+    done.put((i, results))
+
+
 @nox.session(name="all", python=False)
 def all_sessions(session: nox.Session) -> None:
-    """Every session above, in the ``LANES`` at once (lanes without a ``LATENCY_BOUND``
-    session at nice ``NICE``); each lane's output is printed whole when it ends
-    (``.nox/lane-N.log``), then the time each lane took. Fails if any session failed. Extra
-    arguments are passed to nox (e.g. ``-- --no-install``)."""
+    """Every session above, in the ``LANES`` at once (each session but the ``LATENCY_BOUND``
+    ones at nice ``NICE``); each lane's output is printed whole when it ends
+    (``.nox/lane-N.log``), then the minutes each session and lane took. Fails if any session
+    failed. Extra arguments are passed to nox (e.g. ``-- --no-install``)."""
     Path(".nox").mkdir(exist_ok=True)
     started = time.monotonic()
-    running = []
+    done: queue.Queue = queue.Queue()
     for i, lane in enumerate(LANES, 1):
-        log = Path(f".nox/lane-{i}.log")
-        out = log.open("w")
-        cmd = [sys.executable, "-m", "nox", "-s", *lane, *session.posargs]
-        lower = None if LATENCY_BOUND & set(lane) else _lower_priority
-        running.append((i, lane, log, out, subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(),
-            preexec_fn=lower)))
-    failed = []
-    times = {}
-    while running:
-        for item in list(running):
-            i, lane, log, out, proc = item
-            if proc.poll() is None:
-                continue
-            running.remove(item)
-            out.close()
-            times[i] = time.monotonic() - started
-            print(f"===== lane {i}: {', '.join(lane)} — exit {proc.returncode} after "
-                  f"{times[i] / 60:.1f} min =====", flush=True)
-            print(log.read_text(errors="replace"), flush=True)
-            if proc.returncode:
-                failed.append(i)
-        time.sleep(2)
+        threading.Thread(target=_run_lane, args=(i, lane, list(session.posargs), done),
+                         daemon=True).start()
+    failed, times, sessions = [], {}, {}
+    for _ in LANES:
+        i, results = done.get()
+        times[i] = time.monotonic() - started
+        sessions.update(results)
+        bad = [name for name, (code, _m) in results.items() if code]
+        print(f"===== lane {i}: {', '.join(LANES[i - 1])} — "
+              f"{'failed: ' + ', '.join(bad) if bad else 'passed'} after "
+              f"{times[i] / 60:.1f} min =====", flush=True)
+        print(Path(f".nox/lane-{i}.log").read_text(errors="replace"), flush=True)
+        failed += bad
     for i, lane in enumerate(LANES, 1):
-        print(f"lane {i} ({', '.join(lane)}): {times[i] / 60:.1f} min")
+        parts = ", ".join(f"{name} {sessions[name][1]:.1f}" for name in lane)
+        print(f"lane {i}: {times[i] / 60:.1f} min ({parts})")
     if failed:
-        session.error(f"lane(s) {', '.join(map(str, failed))} failed (output above)")
+        session.error(f"session(s) {', '.join(failed)} failed (output above)")
