@@ -34,9 +34,12 @@ nox.options.default_venv_backend = "uv|virtualenv"
 # `generated` went back before Superset. With Superset's session at a higher priority than
 # the others (below), it took 14 minutes instead of 30 and its lane ended after 16 while the
 # two others ran past 35 (a run cut short by a full disk, session 10): so Spark's tier and dbt
-# moved behind it and the pins' session.
+# moved behind it and the pins' session. Run 13 (35.6 min): lanes of 35.5 (tests-newest),
+# 33.7 (pins 23.8, dbt 9.9) and 35.4 (generated 2.3, superset 14.0, Spark 19.1); Spark's tier
+# then lost its code generation (tests/helpers/engines.py: a third of its time) and the slow
+# tier moved from tests-newest into a session of its own behind it.
 LANES = [["lint", "tests-newest"], ["tests-superset-pins", "dbt"],
-         ["generated", "superset", "tests-spark"]]
+         ["generated", "superset", "tests-spark", "tests-slow"]]
 # Superset's session waits on a server, a browser and builds in turn: one request at a time,
 # so every second its processes wait for a core is a second of its lane's time. The other
 # sessions are throughput (two pytest workers each, queries that use every core) and run at a
@@ -55,9 +58,13 @@ PINS = {
     "newest": ["--upgrade", "duckdb", "sqlglot", "pyarrow"],
     "superset-pins": ["sqlglot>=28.10,<28.11", "pyarrow>=18,<19", "duckdb>=1.1,<2"],
 }
-# Every tier but Superset's and dbt's: the newest releases run each test once here, and in
-# tests-spark (Spark's tier, split off so that another lane can take it).
-NEWEST_TIERS = "not (superset or dbt or spark)"
+# Every tier but Superset's and dbt's: the newest releases run each test once here, in
+# tests-spark (Spark's tier) and in tests-slow (the slow tier), split off so that another lane
+# can take them.
+NEWEST_TIERS = "not (superset or dbt or spark or slow)"
+# the slow tier (larger builds, builds killed at random points, the benchmarks' smoke runs, the
+# MariaDB cases) with the newest releases, in a session of its own so that a lane can take it
+SLOW_TIERS = "slow and not spark"
 # Under Superset's pins: what runs in the package's own code with those sqlglot, pyarrow and
 # duckdb versions: compiling for every dialect (tests/unit: the generated-SQL checks, the API),
 # DuckDB builds, refreshes and bad input, Arrow UDFs, the bundle, the reference and property
@@ -92,6 +99,13 @@ def tests_spark(session: nox.Session) -> None:
     lanes come out even (it is the slowest tier per test)."""
     # one process, so one JVM: with two workers each started its own and warmed it up
     _tests(session, "newest", "spark", workers=[])
+
+
+@nox.session(name="tests-slow")
+def tests_slow(session: nox.Session) -> None:
+    """The slow tier with the newest releases: the rest of tests-newest, split off so that the
+    lanes come out even."""
+    _tests(session, "newest", SLOW_TIERS)
 
 
 @nox.session(name="tests-superset-pins")
