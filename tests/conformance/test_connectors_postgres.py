@@ -11,6 +11,7 @@ import json
 
 import connector_reference as ref
 import pytest
+from engines import pg_url
 
 from saas_retention.connectors import connector_for
 from saas_retention.core.config import parse_settings
@@ -158,9 +159,7 @@ def test_warehouse_build_stages_a_connector(pg, pg_dsn):
                "start_date date, end_date date, mrr double precision)")
     pg.execute(f"insert into {SCHEMA}.subscriptions values ('s1', 'acme', '2024-01-01', null, "
                "100), ('s2', 'globex', '2024-01-15', null, 50)")
-    parts = dict(p.split("=") for p in pg_dsn.split())
-    url = (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
-           f"{parts['dbname']}")
+    url = pg_url(pg_dsn)
     settings = _settings("mixpanel", customer={"property": "company_id"})
     result = build_on_warehouse(url, settings, schema=SCHEMA, target_schema="out")
     assert "active_customers" in result.models
@@ -202,9 +201,7 @@ def test_a_time_that_is_no_time_is_a_contract_error_on_postgres(pg, pg_dsn):
                "start_date date, end_date date, mrr double precision)")
     pg.execute("insert into bad_tools.subscriptions values ('s1', 'acme', '2024-01-01', null, "
                "100)")
-    parts = dict(p.split("=") for p in pg_dsn.split())
-    url = (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
-           f"{parts['dbname']}")
+    url = pg_url(pg_dsn)
     with pytest.raises(SourceProblems) as info:
         build_on_warehouse(url, _settings("segment", customer={"group": "company"}),
                            schema="bad_tools", target_schema="bad_out")
@@ -229,9 +226,7 @@ def test_check_on_a_warehouse_reports_each_connector_and_writes_nothing(pg, pg_d
                "start_date date, end_date date, mrr double precision)")
     pg.execute("insert into checked.subscriptions values ('s1', 'acme', '2024-01-01', null, "
                "100)")
-    parts = dict(p.split("=") for p in pg_dsn.split())
-    url = (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
-           f"{parts['dbname']}")
+    url = pg_url(pg_dsn)
 
     def relations():
         return pg.execute("select table_schema, table_name from information_schema.tables "

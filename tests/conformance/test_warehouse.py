@@ -17,6 +17,7 @@ from engines import (
     SQLiteEngine,
     engine_cases,
     normalise,
+    pg_url,
 )
 
 from saas_retention.builders.duckdb.run import build
@@ -237,12 +238,6 @@ def test_unsupported_dialect_lists_supported():
 
 # -- building inside a warehouse through a SQLAlchemy URL ------------------------------------
 
-def _pg_url(dsn: str) -> str:
-    parts = dict(p.split("=") for p in dsn.split())
-    return (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
-            f"{parts['dbname']}")
-
-
 def test_build_inside_postgres_matches_duckdb(tmp_path, pg_dsn):
     pytest.importorskip("sqlalchemy")
     from saas_retention.builders.warehouse.run import build_on_warehouse
@@ -261,7 +256,7 @@ def test_build_inside_postgres_matches_duckdb(tmp_path, pg_dsn):
         settings = parse_settings({"as_of": as_of, "tables": {
             "subscriptions": {"table": "app_subs"}, "customers": {"table": "accounts"}}})
         for _ in range(2):  # a rebuild swaps the tables in place
-            result = build_on_warehouse(_pg_url(pg_dsn), settings, schema="app",
+            result = build_on_warehouse(pg_url(pg_dsn), settings, schema="app",
                                         target_schema="analytics")
         # cohort_value too: its sBG fit runs in the client (test_warehouse_value.py)
         assert set(result.models) == {*warehouse_models(inputs=SUBSCRIPTION_INPUTS),
@@ -296,7 +291,7 @@ def test_warehouse_errors_name_the_warehouse_table(tmp_path, pg_dsn):
         settings = parse_settings({"as_of": dt.date(2024, 6, 30),
                                    "tables": {"subscriptions": {"table": "bad_subs"}}})
         with pytest.raises(SourceProblems) as info:
-            build_on_warehouse(_pg_url(pg_dsn), settings)
+            build_on_warehouse(pg_url(pg_dsn), settings)
         assert "bad_subs.mrr: required column missing from the warehouse table" in str(
             info.value)
         assert "columns found: subscription_id, customer_id, start_date, end_date, amount" in \
@@ -304,11 +299,11 @@ def test_warehouse_errors_name_the_warehouse_table(tmp_path, pg_dsn):
         settings = parse_settings({"as_of": dt.date(2024, 6, 30), "tables": {
             "subscriptions": {"table": "bad_subs", "columns": {"mrr": "amount"}}}})
         with pytest.raises(SourceProblems) as info:
-            build_on_warehouse(_pg_url(pg_dsn), settings)
+            build_on_warehouse(pg_url(pg_dsn), settings)
         assert "bad_subs.end_date: end_date before start_date (1 row)" in str(info.value)
         settings = parse_settings({"tables": {"subscriptions": {"table": "nope"}}})
         with pytest.raises(SourceError) as info:
-            build_on_warehouse(_pg_url(pg_dsn), settings)
+            build_on_warehouse(pg_url(pg_dsn), settings)
         assert "no table 'nope' for the required input 'subscriptions'" in str(info.value)
         assert "tables found: " in str(info.value) and "bad_subs" in str(info.value)
     finally:
@@ -327,7 +322,7 @@ def _url_warehouse(engine_name: str, tmp_path, request):
         engine.con = sqlite3.connect(path)
         return engine, f"sqlite:///{path}"
     dsn = request.getfixturevalue("pg_dsn")
-    return PostgresEngine(dsn), _pg_url(dsn)
+    return PostgresEngine(dsn), pg_url(dsn)
 
 
 INTERVAL_COLUMNS = [("subscription_id", "text"), ("customer_id", "text"),

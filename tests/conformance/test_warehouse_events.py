@@ -15,7 +15,7 @@ import zoneinfo
 from dataclasses import replace
 
 import pytest
-from engines import DuckDBEngine, engine_cases, normalise
+from engines import DuckDBEngine, engine_cases, normalise, pg_url
 from test_engagement import AS_OF as ENGAGEMENT_AS_OF
 from test_engagement import TZ as ENGAGEMENT_TZ
 from test_engagement import tables as engagement_tables
@@ -281,12 +281,6 @@ def test_standalone_event_queries_run_as_shipped(tmp_path, request, engine_name)
 
 # -- building inside PostgreSQL through a SQLAlchemy URL -------------------------------------
 
-def _pg_url(dsn: str) -> str:
-    parts = dict(p.split("=") for p in dsn.split())
-    return (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
-            f"{parts['dbname']}")
-
-
 def test_build_inside_postgres_converts_timestamptz_and_matches_duckdb(tmp_path, request,
                                                                      pg_dsn):
     """`build --source postgresql://…`: the events as timestamptz in a schema of their own,
@@ -304,7 +298,7 @@ def test_build_inside_postgres_converts_timestamptz_and_matches_duckdb(tmp_path,
         load(engine, typed_tables(tables, settings["timezone"], aware=True))
         for name in tables:
             engine.execute(f'alter table "{name}" set schema app_events')
-        result = build_on_warehouse(_pg_url(pg_dsn), parse_settings(settings),
+        result = build_on_warehouse(pg_url(pg_dsn), parse_settings(settings),
                                     schema="app_events", target_schema="analytics_events")
         models = event_models(built)
         assert set(models) <= set(result.models)
@@ -342,13 +336,13 @@ def test_event_tables_missing_columns_or_values_name_the_warehouse_table(request
             "events": {"table": "clicks", "columns": {"customer_id": "account",
                                                       "event_time": "happened_at"}}}}
         with pytest.raises(SourceProblems) as info:
-            build_on_warehouse(_pg_url(pg_dsn), parse_settings(base))
+            build_on_warehouse(pg_url(pg_dsn), parse_settings(base))
         message = str(info.value)
         assert "clicks.event_name: required column missing from the warehouse table" in message
         assert "columns found: account, happened_at, action" in message
         base["tables"]["events"]["columns"]["event_name"] = "action"
         with pytest.raises(SourceProblems) as info:
-            build_on_warehouse(_pg_url(pg_dsn), parse_settings(base))
+            build_on_warehouse(pg_url(pg_dsn), parse_settings(base))
         message = str(info.value)
         assert "clicks.happened_at: missing (NULL) values in a required column (1 row)" in \
             message
@@ -361,7 +355,7 @@ def test_event_tables_missing_columns_or_values_name_the_warehouse_table(request
                        "('c1', '2024-02-02 10:00:00.5-05:00', 'login'), "
                        "('c1', '2024-02-03T10:00:00Z', 'login')")
         with pytest.raises(SourceProblems) as info:
-            build_on_warehouse(_pg_url(pg_dsn), parse_settings(base))
+            build_on_warehouse(pg_url(pg_dsn), parse_settings(base))
         message = str(info.value)
         assert "clicks.happened_at: timestamps with a UTC offset in a text column" in message
         assert "(3 rows)" in message and "2024-02-01T23:30:00+00:00" in message
@@ -461,7 +455,7 @@ def test_warehouse_build_warns_like_the_duckdb_build(tmp_path, request, engine_n
         engine.execute(f"create schema {schema}")
         engine.execute(f"set search_path to {schema}")
         load(engine, typed)
-        url = _pg_url(request.getfixturevalue("pg_dsn"))
+        url = pg_url(request.getfixturevalue("pg_dsn"))
     else:
         engine = make_engine("mysql", request)
         load(engine, typed)

@@ -9,12 +9,11 @@ import sqlite3
 
 import pyarrow as pa
 import pytest
-from engines import DuckDBEngine, PostgresEngine, SQLiteEngine
+from engines import DuckDBEngine, PostgresEngine, SQLiteEngine, pg_url
 from sqlglot import exp
 from test_voice import AS_OF, survey_rows
 from test_voice import tables as voice_tables
 from test_warehouse_events import (
-    _pg_url,
     assert_same,
     reference,
     relation_rows,
@@ -137,7 +136,7 @@ def test_feedback_sentiment_built_in_postgres_matches_duckdb(tmp_path, request):
         for name in tables:
             engine.execute(f'alter table "{name}" set schema sentiment_src')
         for _ in range(2):  # a rebuild swaps the labels and the model in place
-            result = build_on_warehouse(_pg_url(dsn), parse_settings(settings),
+            result = build_on_warehouse(pg_url(dsn), parse_settings(settings),
                                         schema="sentiment_src", target_schema="sentiment_out")
         assert result.models["feedback_sentiment"] > 0
         assert_same(_duck_rows(ref),

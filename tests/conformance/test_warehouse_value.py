@@ -7,13 +7,12 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from engines import DuckDBEngine, PostgresEngine, SQLiteEngine, engine_cases
+from engines import DuckDBEngine, PostgresEngine, SQLiteEngine, engine_cases, pg_url
 from sqlglot import exp
 from test_warehouse import (
     CASES,
     SUB_COLUMNS,
     SUBSCRIPTION_INPUTS,
-    _pg_url,
     assert_same,
     engine_rows,
     reference,
@@ -78,7 +77,7 @@ def test_cohort_value_built_in_postgres_matches_duckdb(tmp_path, request):
         engine.execute("create schema value_src")
         engine.load("subscriptions", SUB_COLUMNS, tables["subscriptions"])
         engine.execute('alter table "subscriptions" set schema value_src')
-        result = build_on_warehouse(_pg_url(dsn), parse_settings({"as_of": as_of}),
+        result = build_on_warehouse(pg_url(dsn), parse_settings({"as_of": as_of}),
                                     schema="value_src", target_schema="value_out")
         assert result.models["cohort_value"] > 0
         _compare(db, engine, 'value_out"."cohort_value', "postgres/cohort_value")

@@ -520,7 +520,7 @@ def test_both_installers_find_the_models_in_a_postgresql_schema(server, pg_dsn):
     demo's DuckDB build of the same source. First, with the demo's datasets still there, both
     refuse clearly: this Superset's SQLite metadata holds one dataset per table name."""
     pytest.importorskip("psycopg2")  # postgresql:// under Superset's SQLAlchemy 1.4
-    from engines import PostgresEngine
+    from engines import PostgresEngine, pg_url
     from superset_server import DEMO_END
 
     from saas_retention.builders.warehouse.run import build_on_warehouse
@@ -528,8 +528,7 @@ def test_both_installers_find_the_models_in_a_postgresql_schema(server, pg_dsn):
     from saas_retention.superset_plugin.bundle import load_dashboards
     from saas_retention.superset_plugin.install import InstallError, install_rest, rison
 
-    parts = dict(p.split("=") for p in pg_dsn.split())
-    url = f"postgresql://{parts['user']}@{parts['host']}:{parts['port']}/{parts['dbname']}"
+    url = pg_url(pg_dsn, driver=None)
     source = duckdb.connect(str(server.folder / "source.duckdb"), read_only=True)
     engine = PostgresEngine(pg_dsn)
     try:

@@ -263,6 +263,15 @@ def spark_session():
 
 # -- PostgreSQL server ---------------------------------------------------------------------------
 
+def pg_url(dsn: str, driver: str | None = "psycopg") -> str:
+    """The SQLAlchemy URL of the test server's DSN (``host=… port=… user=… dbname=…``):
+    ``postgresql+psycopg://`` for the package's warehouse builds, ``postgresql://`` (psycopg2,
+    what Superset's SQLAlchemy 1.4 means by it) with ``driver=None``."""
+    parts = dict(p.split("=", 1) for p in dsn.split())
+    scheme = f"postgresql+{driver}" if driver else "postgresql"
+    return f"{scheme}://{parts['user']}@{parts['host']}:{parts['port']}/{parts['dbname']}"
+
+
 def _pg_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:

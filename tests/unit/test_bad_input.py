@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from engines import pg_url
 
 from saas_retention.builders.duckdb.run import build, check
 from saas_retention.core.config import load_settings, parse_settings
@@ -388,9 +389,7 @@ def _load_limits(engine_name: str, where, case: str | None) -> str:
     con.close()
     if engine_name == "sqlite":
         return f"sqlite:///{where}"
-    parts = dict(p.split("=") for p in where.split())
-    return (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
-            f"{parts['dbname']}")
+    return pg_url(where)
 
 
 def _tables_of(engine_name: str, url: str) -> set[str]:

@@ -9,6 +9,7 @@ import csv
 from pathlib import Path
 
 import pytest
+from engines import pg_url
 from sqlglot import exp
 
 from saas_retention.builders.duckdb.run import build, check
@@ -154,9 +155,7 @@ def test_connector_in_postgres_matches_duckdb(sources, tmp_path, pg_dsn):
 
     from saas_retention.builders.warehouse.run import build_on_warehouse
 
-    parts = dict(p.split("=") for p in pg_dsn.split())
-    url = (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
-           f"{parts['dbname']}")
+    url = pg_url(pg_dsn)
     with psycopg.connect(pg_dsn, autocommit=True) as con:
         con.execute("drop schema if exists tool cascade")
         con.execute("drop schema if exists out cascade")

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from engines import pg_url
 
 from saas_retention.builders.duckdb.run import check
 from saas_retention.core.config import parse_settings
@@ -147,9 +148,7 @@ def test_postgres_gives_the_same_rows(built, pg_dsn):
                     'rate double precision)')
         with con.cursor() as cur:
             cur.executemany('insert into "fx".exchange_rates values (%s, %s, %s)', RATES)
-    parts = dict(p.split("=") for p in pg_dsn.split())
-    url = (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
-           f"{parts['dbname']}")
+    url = pg_url(pg_dsn)
     result = build_on_warehouse(url, parse_settings(SETTINGS), schema="fx",
                                 target_schema="fx_out")
     assert result.warnings == []

@@ -15,6 +15,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+from engines import pg_url
 
 from saas_retention.builders.duckdb.run import check
 from saas_retention.connectors import connector_for
@@ -593,9 +594,7 @@ def test_postgres_gives_the_same_rows(built, tmp_path, pg_dsn):
     from saas_retention.builders.warehouse.run import WarehouseBuild
 
     want_periods = built[0]
-    parts = dict(p.split("=") for p in pg_dsn.split())
-    url = (f"postgresql+psycopg://{parts['user']}@{parts['host']}:{parts['port']}/"
-           f"{parts['dbname']}")
+    url = pg_url(pg_dsn)
     # Stripe's own schema, typed as the Data Pipeline lands it; Airbyte's (JSON columns,
     # epoch seconds: the engine-specific reads); Fivetran's with both price and plan (the
     # union of the two and the lines' price_id or plan_id), its schema detected from the
