@@ -175,17 +175,19 @@ def _lower_priority() -> None:
 def _run_lane(i: int, lane: list[str], posargs: list[str], done: queue.Queue) -> None:
     """The lane's sessions in order, one nox process each (so that each gets its own
     priority), into ``.nox/lane-<i>.log``; then (lane number, {session: (exit, minutes)})."""
-    results = {}
-    with Path(f".nox/lane-{i}.log").open("w") as out:
-        for name in lane:
-            started = time.monotonic()
-            code = subprocess.call(
-                [sys.executable, "-m", "nox", "-s", name, *posargs], stdout=out,
-                stderr=subprocess.STDOUT, env=os.environ.copy(),
-                preexec_fn=None if name in LATENCY_BOUND else _lower_priority)
-            results[name] = (code, (time.monotonic() - started) / 60)
-            out.flush()
-    done.put((i, results))
+    results = {name: (-1, 0.0) for name in lane}  # a session that never ran counts as failed
+    try:
+        with Path(f".nox/lane-{i}.log").open("w") as out:
+            for name in lane:
+                started = time.monotonic()
+                code = subprocess.call(
+                    [sys.executable, "-m", "nox", "-s", name, *posargs], stdout=out,
+                    stderr=subprocess.STDOUT, env=os.environ.copy(),
+                    preexec_fn=None if name in LATENCY_BOUND else _lower_priority)
+                results[name] = (code, (time.monotonic() - started) / 60)
+                out.flush()
+    finally:  # the main thread waits for every lane's report
+        done.put((i, results))
 
 
 @nox.session(name="all", python=False)
