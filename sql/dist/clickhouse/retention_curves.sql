@@ -13,6 +13,9 @@
 -- Amplitude: docs/comparing.md#posthog.
 -- Keep the SETTINGS clause at the end: join_use_nulls, prefer_column_name_to_alias make the
 -- numbers match the other engines.
+-- Its shared CTEs are MATERIALIZED (experimental in ClickHouse: needs the analyzer and
+-- enable_materialized_cte); without them build it relation by relation with `saas-retention
+-- build --source <URL>`.
 WITH stg_subscriptions AS (
   SELECT
     "subscription_id",
@@ -51,7 +54,7 @@ WITH stg_subscriptions AS (
       CAST(NULL AS Nullable(String)) AS cancel_reason
     FROM "subscriptions"
   ) AS contract
-), stg_events AS (
+), stg_events AS MATERIALIZED (
   SELECT
     "customer_id",
     "user_id",
@@ -186,7 +189,7 @@ WITH stg_subscriptions AS (
   ) AS contract
   WHERE
     CAST("created_at" AS Nullable(DATE)) <= CURRENT_DATE()
-), calendar_days AS (
+), calendar_days AS MATERIALIZED (
   SELECT
     "day_index",
     "activity_date",
@@ -466,7 +469,126 @@ WITH stg_subscriptions AS (
         ) <= DATE_DIFF(DAY, CAST('1970-01-01' AS Nullable(DATE)), CURRENT_DATE())
     ) AS days
   ) AS dated
-), retention_curves__curve_settings AS (
+), customer_daily_activity__event_rows AS (
+  /* staging already dropped rows after as_of and derived the local-time indexes */
+  SELECT
+    customer_id,
+    user_id,
+    session_id,
+    event_name,
+    event_time,
+    duration_seconds,
+    activity_date,
+    day_index,
+    week_index,
+    month_index,
+    period_index
+  FROM stg_events
+  WHERE
+    NOT (
+      customer_id IS NULL
+    )
+), customer_daily_activity__daily AS (
+  /* duplicate events still make one active customer-day; `events` counts rows as given */
+  SELECT
+    customer_id,
+    day_index,
+    MIN(activity_date) AS activity_date,
+    MIN(week_index) AS week_index,
+    MIN(month_index) AS month_index,
+    MIN(period_index) AS period_index,
+    COUNT(*) AS events,
+    COUNT(DISTINCT user_id) AS active_users,
+    COUNT(DISTINCT session_id) AS sessions,
+    SUM(duration_seconds) AS duration_seconds,
+    COUNT(DISTINCT event_name) AS event_names,
+    MIN(event_time) AS first_event_at,
+    MAX(event_time) AS last_event_at
+  FROM customer_daily_activity__event_rows AS event_rows
+  GROUP BY
+    customer_id,
+    day_index
+), customer_daily_activity__final AS (
+  SELECT
+    customer_id,
+    day_index,
+    activity_date,
+    week_index,
+    month_index,
+    period_index,
+    events,
+    active_users,
+    sessions,
+    CAST(duration_seconds AS Nullable(Float64)) AS duration_seconds,
+    event_names,
+    first_event_at,
+    last_event_at
+  FROM customer_daily_activity__daily AS daily
+), customer_daily_activity AS (
+  SELECT
+    *
+  FROM customer_daily_activity__final AS final
+), customer_daily_features__event_rows AS (
+  SELECT
+    customer_id,
+    user_id,
+    event_name,
+    day_index,
+    week_index,
+    month_index,
+    period_index,
+    hour_of_day,
+    day_of_week
+  FROM stg_events
+  WHERE
+    NOT (
+      customer_id IS NULL
+    ) AND NOT (
+      event_name IS NULL
+    )
+), customer_daily_features__grouped AS (
+  /* user and hour stay in the key so distinct users per month and events per hour can be */
+  /* counted later without another pass over the events */
+  SELECT
+    customer_id,
+    day_index,
+    event_name,
+    user_id,
+    hour_of_day,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index,
+    COUNT(*) AS events
+  FROM customer_daily_features__event_rows AS event_rows
+  GROUP BY
+    customer_id,
+    day_index,
+    event_name,
+    user_id,
+    hour_of_day,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index
+), customer_daily_features__final AS (
+  SELECT
+    customer_id,
+    day_index,
+    event_name,
+    user_id,
+    hour_of_day,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index,
+    events
+  FROM customer_daily_features__grouped AS grouped
+), customer_daily_features AS (
+  SELECT
+    *
+  FROM customer_daily_features__final AS final
+), retention_curves__curve_settings AS MATERIALIZED (
   SELECT
     curve,
     start_event,
@@ -485,24 +607,41 @@ WITH stg_subscriptions AS (
       'week' AS grain,
       -1 AS periods
   ) AS curves
-), retention_curves__event_days AS (
-  /* one row per customer, event name and local day: the single pass over the raw events */
+), retention_curves__any_event_days AS (
+  /* customer-days with any event, for the curves whose start or return event is 'any': */
+  /* the per-day activity already grouped, not another pass over the raw events */
+  SELECT
+    customer_id,
+    day_index,
+    week_index,
+    month_index
+  FROM customer_daily_activity
+), retention_curves__named_event_days AS (
+  /* customer-days with a named start or return event of some curve (the daily feature rows */
+  /* hold every event that has a name); an 'any'-only config reads none of them */
   SELECT
     customer_id,
     event_name,
     day_index,
     MIN(week_index) AS week_index,
     MIN(month_index) AS month_index
-  FROM stg_events
+  FROM customer_daily_features
   WHERE
-    NOT (
-      customer_id IS NULL
+    event_name IN (
+      SELECT
+        start_event
+      FROM retention_curves__curve_settings AS curve_settings
+    )
+    OR event_name IN (
+      SELECT
+        return_event
+      FROM retention_curves__curve_settings AS curve_settings
     )
   GROUP BY
     customer_id,
     event_name,
     day_index
-), retention_curves__grain_periods AS (
+), retention_curves__grain_periods AS MATERIALIZED (
   /* the periods of each grain from the first day of data to as_of; a period cut by the */
   /* start of the calendar starts on its first day */
   SELECT
@@ -536,34 +675,47 @@ WITH stg_subscriptions AS (
   GROUP BY
     grain
 ), retention_curves__curve_events AS (
-  /* each customer-day's events seen by each curve, in the curve's grain */
+  /* each customer-day's events seen by each curve, in the curve's grain: an 'any' event of */
+  /* the curve on every active day, its named events on the days that have them */
   SELECT
     curve_settings.curve AS curve,
-    event_days.customer_id AS customer_id,
+    any_event_days.customer_id AS customer_id,
     CASE
       WHEN curve_settings.grain = 'day'
-      THEN event_days.day_index
+      THEN any_event_days.day_index
       WHEN curve_settings.grain = 'week'
-      THEN event_days.week_index
-      ELSE event_days.month_index
+      THEN any_event_days.week_index
+      ELSE any_event_days.month_index
     END AS period_index,
+    CASE WHEN curve_settings.start_event = 'any' THEN 1 ELSE 0 END AS is_start,
+    CASE WHEN curve_settings.return_event = 'any' THEN 1 ELSE 0 END AS is_return
+  FROM retention_curves__any_event_days AS any_event_days
+  CROSS JOIN retention_curves__curve_settings AS curve_settings
+  WHERE
+    curve_settings.start_event = 'any' OR curve_settings.return_event = 'any'
+  UNION ALL
+  SELECT
+    curve_settings.curve AS curve,
+    named_event_days.customer_id AS customer_id,
     CASE
-      WHEN curve_settings.start_event = 'any'
-      THEN 1
-      WHEN event_days.event_name = curve_settings.start_event
-      THEN 1
-      ELSE 0
-    END AS is_start,
+      WHEN curve_settings.grain = 'day'
+      THEN named_event_days.day_index
+      WHEN curve_settings.grain = 'week'
+      THEN named_event_days.week_index
+      ELSE named_event_days.month_index
+    END AS period_index,
+    CASE WHEN named_event_days.event_name = curve_settings.start_event THEN 1 ELSE 0 END AS is_start,
     CASE
-      WHEN curve_settings.return_event = 'any'
-      THEN 1
-      WHEN event_days.event_name = curve_settings.return_event
+      WHEN named_event_days.event_name = curve_settings.return_event
       THEN 1
       ELSE 0
     END AS is_return
-  FROM retention_curves__event_days AS event_days
+  FROM retention_curves__named_event_days AS named_event_days
   CROSS JOIN retention_curves__curve_settings AS curve_settings
-), retention_curves__curve_periods AS (
+  WHERE
+    named_event_days.event_name = curve_settings.start_event
+    OR named_event_days.event_name = curve_settings.return_event
+), retention_curves__curve_periods AS MATERIALIZED (
   SELECT
     curve,
     customer_id,
@@ -591,7 +743,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     curve_periods.curve,
     curve_periods.customer_id
-), retention_curves__members AS (
+), retention_curves__members AS MATERIALIZED (
   /* recurring: every period with a start event starts a cohort row of its own */
   SELECT
     curve,
@@ -619,7 +771,7 @@ WITH stg_subscriptions AS (
   GROUP BY
     curve,
     customer_id
-), retention_curves__cohorts AS (
+), retention_curves__cohorts AS MATERIALIZED (
   SELECT
     curve,
     cohort_index,
@@ -635,7 +787,7 @@ WITH stg_subscriptions AS (
   FROM retention_curves__cohorts AS cohorts
   GROUP BY
     curve
-), retention_curves__ages AS (
+), retention_curves__ages AS MATERIALIZED (
   /* 0 up to the oldest cohort's age at as_of (capped at the curve's periods), so every */
   /* cohort has the same ages and its future cells exist and are NULL */
   SELECT
@@ -751,4 +903,4 @@ WITH stg_subscriptions AS (
 SELECT
   *
 FROM retention_curves__final AS final
-SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1;
+SETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1, enable_materialized_cte = 1;

@@ -7,16 +7,29 @@ with curve_settings as (
     select sr_retention_curves()
 ),
 
-event_days as (
-    -- one row per customer, event name and local day: the single pass over the raw events
+any_event_days as (
+    -- customer-days with any event, for the curves whose start or return event is 'any':
+    -- the per-day activity already grouped, not another pass over the raw events
+    select
+        customer_id,
+        day_index,
+        week_index,
+        month_index
+    from customer_daily_activity
+),
+
+named_event_days as (
+    -- customer-days with a named start or return event of some curve (the daily feature rows
+    -- hold every event that has a name); an 'any'-only config reads none of them
     select
         customer_id,
         event_name,
         day_index,
         min(week_index) as week_index,
         min(month_index) as month_index
-    from stg_events
-    where customer_id is not null
+    from customer_daily_features
+    where event_name in (select start_event from curve_settings)
+        or event_name in (select return_event from curve_settings)
     group by customer_id, event_name, day_index
 ),
 
@@ -54,27 +67,38 @@ grain_bounds as (
 ),
 
 curve_events as (
-    -- each customer-day's events seen by each curve, in the curve's grain
+    -- each customer-day's events seen by each curve, in the curve's grain: an 'any' event of
+    -- the curve on every active day, its named events on the days that have them
     select
         curve_settings.curve,
-        event_days.customer_id,
+        any_event_days.customer_id,
         case
-            when curve_settings.grain = 'day' then event_days.day_index
-            when curve_settings.grain = 'week' then event_days.week_index
-            else event_days.month_index
+            when curve_settings.grain = 'day' then any_event_days.day_index
+            when curve_settings.grain = 'week' then any_event_days.week_index
+            else any_event_days.month_index
         end as period_index,
-        case
-            when curve_settings.start_event = 'any' then 1
-            when event_days.event_name = curve_settings.start_event then 1
-            else 0
-        end as is_start,
-        case
-            when curve_settings.return_event = 'any' then 1
-            when event_days.event_name = curve_settings.return_event then 1
-            else 0
-        end as is_return
-    from event_days
+        case when curve_settings.start_event = 'any' then 1 else 0 end as is_start,
+        case when curve_settings.return_event = 'any' then 1 else 0 end as is_return
+    from any_event_days
     cross join curve_settings
+    where curve_settings.start_event = 'any' or curve_settings.return_event = 'any'
+    union all
+    select
+        curve_settings.curve,
+        named_event_days.customer_id,
+        case
+            when curve_settings.grain = 'day' then named_event_days.day_index
+            when curve_settings.grain = 'week' then named_event_days.week_index
+            else named_event_days.month_index
+        end as period_index,
+        case when named_event_days.event_name = curve_settings.start_event then 1 else 0 end
+            as is_start,
+        case when named_event_days.event_name = curve_settings.return_event then 1 else 0 end
+            as is_return
+    from named_event_days
+    cross join curve_settings
+    where named_event_days.event_name = curve_settings.start_event
+        or named_event_days.event_name = curve_settings.return_event
 ),
 
 curve_periods as (
