@@ -468,25 +468,9 @@ WITH stg_subscriptions AS (
         ) <= DATEDIFF(DAY, CAST('1970-01-01' AS DATE), CURRENT_DATE)
     ) AS days
   ) AS dated
-), customer_daily_activity__event_rows AS (
-  /* staging already dropped rows after as_of and derived the local-time indexes */
-  SELECT
-    customer_id,
-    user_id,
-    session_id,
-    event_name,
-    event_time,
-    duration_seconds,
-    activity_date,
-    day_index,
-    week_index,
-    month_index,
-    period_index
-  FROM stg_events
-  WHERE
-    NOT customer_id IS NULL
 ), customer_daily_activity__daily AS (
-  /* duplicate events still make one active customer-day; `events` counts rows as given */
+  /* duplicate events still make one active customer-day; `events` counts rows as given. */
+  /* Staging already dropped rows after as_of and derived the local-time indexes. */
   SELECT
     customer_id,
     day_index,
@@ -495,32 +479,105 @@ WITH stg_subscriptions AS (
     MIN(month_index) AS month_index,
     MIN(period_index) AS period_index,
     COUNT(*) AS events,
-    COUNT(DISTINCT user_id) AS active_users,
-    COUNT(DISTINCT session_id) AS sessions,
     SUM(duration_seconds) AS duration_seconds,
-    COUNT(DISTINCT event_name) AS event_names,
     MIN(event_time) AS first_event_at,
     MAX(event_time) AS last_event_at
-  FROM customer_daily_activity__event_rows AS event_rows
+  FROM stg_events
+  WHERE
+    NOT customer_id IS NULL
+  GROUP BY
+    customer_id,
+    day_index
+), customer_daily_activity__day_users AS (
+  SELECT
+    customer_id,
+    day_index,
+    COUNT(*) AS active_users
+  FROM (
+    SELECT
+      customer_id,
+      day_index,
+      user_id
+    FROM stg_events
+    WHERE
+      NOT customer_id IS NULL AND NOT user_id IS NULL
+    GROUP BY
+      customer_id,
+      day_index,
+      user_id
+  ) AS pairs
+  GROUP BY
+    customer_id,
+    day_index
+), customer_daily_activity__day_sessions AS (
+  SELECT
+    customer_id,
+    day_index,
+    COUNT(*) AS sessions
+  FROM (
+    SELECT
+      customer_id,
+      day_index,
+      session_id
+    FROM stg_events
+    WHERE
+      NOT customer_id IS NULL AND NOT session_id IS NULL
+    GROUP BY
+      customer_id,
+      day_index,
+      session_id
+  ) AS pairs
+  GROUP BY
+    customer_id,
+    day_index
+), customer_daily_activity__day_event_names AS (
+  SELECT
+    customer_id,
+    day_index,
+    COUNT(*) AS event_names
+  FROM (
+    SELECT
+      customer_id,
+      day_index,
+      event_name
+    FROM stg_events
+    WHERE
+      NOT customer_id IS NULL AND NOT event_name IS NULL
+    GROUP BY
+      customer_id,
+      day_index,
+      event_name
+  ) AS pairs
   GROUP BY
     customer_id,
     day_index
 ), customer_daily_activity__final AS (
+  /* a day whose events all lack a user (session, name) has no pair: it counts 0, as */
+  /* count(distinct) of only NULLs does */
   SELECT
-    customer_id,
-    day_index,
-    activity_date,
-    week_index,
-    month_index,
-    period_index,
-    events,
-    active_users,
-    sessions,
-    CAST(duration_seconds AS DOUBLE PRECISION) AS duration_seconds,
-    event_names,
-    first_event_at,
-    last_event_at
+    daily.customer_id,
+    daily.day_index,
+    daily.activity_date,
+    daily.week_index,
+    daily.month_index,
+    daily.period_index,
+    daily.events,
+    COALESCE(day_users.active_users, 0) AS active_users,
+    COALESCE(day_sessions.sessions, 0) AS sessions,
+    CAST(daily.duration_seconds AS DOUBLE PRECISION) AS duration_seconds,
+    COALESCE(day_event_names.event_names, 0) AS event_names,
+    daily.first_event_at,
+    daily.last_event_at
   FROM customer_daily_activity__daily AS daily
+  LEFT JOIN customer_daily_activity__day_users AS day_users
+    ON day_users.customer_id = daily.customer_id
+    AND day_users.day_index = daily.day_index
+  LEFT JOIN customer_daily_activity__day_sessions AS day_sessions
+    ON day_sessions.customer_id = daily.customer_id
+    AND day_sessions.day_index = daily.day_index
+  LEFT JOIN customer_daily_activity__day_event_names AS day_event_names
+    ON day_event_names.customer_id = daily.customer_id
+    AND day_event_names.day_index = daily.day_index
 ), customer_daily_activity AS (
   SELECT
     *
