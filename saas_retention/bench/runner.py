@@ -99,8 +99,13 @@ def run(
     incremental: bool = True,
     superset: bool = False,
     superset_samples: int = 10,
+    superset_options: dict | None = None,
 ) -> dict:
-    """Run the benchmark; return the results as a JSON-ready dict (see :func:`markdown`)."""
+    """Run the benchmark; return the results as a JSON-ready dict (see :func:`markdown`).
+
+    ``superset_options``: more keyword arguments of
+    :class:`saas_retention.bench.superset.SupersetBench` (a metadata folder to copy, a subset
+    of the charts: what a test needs to stay short)."""
     say = progress or (lambda _m: None)
     data = Path(data_dir) if data_dir else Path(tempfile.gettempdir()) / "saas-retention-bench"
     data.mkdir(parents=True, exist_ok=True)
@@ -122,7 +127,8 @@ def run(
 
         superset_executable()  # Superset missing: say so before making anything
         charts = SupersetBench(Path(tempfile.mkdtemp(prefix="bench-superset-", dir=data)),
-                               samples=superset_samples, say=lambda m: say(f"Superset: {m}"))
+                               samples=superset_samples, say=lambda m: say(f"Superset: {m}"),
+                               **(superset_options or {}))
         result["parameters"]["superset_samples"] = superset_samples
     try:
         for customers in sorted(sizes):

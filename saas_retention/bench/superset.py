@@ -98,10 +98,12 @@ class SupersetBench:
     """One Superset served from ``folder`` for the whole bench run; :meth:`measure` installs
     the bundle on a built database and times every chart. ``metadata``: a migrated metadata
     folder (``superset.db``, ``secret_key``) and its admin password, copied instead of running
-    ``superset db upgrade``, ``fab create-admin`` and ``init`` (the tests reuse theirs)."""
+    ``superset db upgrade``, ``fab create-admin`` and ``init`` (the tests reuse theirs);
+    ``charts``: only the charts of these titles (a quick look, or a test)."""
 
     def __init__(self, folder: Path, *, samples: int = 10,
                  metadata: tuple[Path, str] | None = None,
+                 charts: Collection[str] | None = None,
                  say: Callable[[str], None] | None = None):
         from saas_retention.superset_plugin.demo import superset_executable
 
@@ -109,6 +111,7 @@ class SupersetBench:
         self.folder = Path(folder).resolve()
         self.samples = samples
         self.metadata = metadata
+        self.charts_wanted = None if charts is None else set(charts)
         self.say = say or (lambda _m: None)
         self.proc: subprocess.Popen | None = None
         self.url = ""
@@ -181,10 +184,9 @@ class SupersetBench:
         self.close()
 
     # --- one size -----------------------------------------------------------------------------
-    def measure(self, built: Path, charts_wanted: Collection[str] | None = None) -> dict:
+    def measure(self, built: Path) -> dict:
         """Move the database file ``built`` to the served path, install the bundle on it and
-        time every chart (see the module docstring); ``charts_wanted``: only these chart
-        titles (a quick look, or a test)."""
+        time every chart (see the module docstring)."""
         from saas_retention.superset_plugin.bundle import demo_bundle
         from saas_retention.superset_plugin.install import (
             InstallReport,
@@ -194,6 +196,7 @@ class SupersetBench:
 
         if self.proc is None:
             self.start()
+        charts_wanted = self.charts_wanted
         os.replace(built, self.database)
         api = RestClient(self.url, "admin", self.password)
         started = time.perf_counter()
