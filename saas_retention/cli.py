@@ -368,8 +368,13 @@ def demo(directory, customers, months, seed):
               help="Where generated sources are kept between runs (default: the temp dir).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench_results",
               show_default=True, help="Writes RESULTS.md and results.json here.")
+@click.option("--superset", is_flag=True,
+              help="Also time every shipped chart's chart-data request in a real Superset "
+              "(needs Superset in this environment: pip install 'saas-retention[superset]').")
+@click.option("--superset-samples", type=click.IntRange(1, 1000), default=10,
+              show_default=True, help="Timed chart-data requests per chart (--superset).")
 def bench(sizes, months, events_per_customer_month, seed, repeat, udf_rows, no_compare,
-          no_incremental, data_dir, out_dir):
+          no_incremental, data_dir, out_dir, superset, superset_samples):
     """Time a full build against one pass over the raw events, per model, metric functions
     three ways and the usual alternatives, on generated data of each size."""
     import shlex
@@ -385,11 +390,14 @@ def bench(sizes, months, events_per_customer_month, seed, repeat, udf_rows, no_c
                "--events-per-customer-month", f"{events_per_customer_month:g}", "--seed",
                str(seed), "--repeat", str(repeat), "--udf-rows", str(udf_rows),
                *(["--no-compare"] if no_compare else []),
-               *(["--no-incremental"] if no_incremental else []), "--out", str(out_dir)]
+               *(["--no-incremental"] if no_incremental else []), "--out", str(out_dir),
+               *(["--superset", "--superset-samples", str(superset_samples)]
+                 if superset else [])]
     result = run(chosen, months=months, events_per_customer_month=events_per_customer_month,
                  seed=seed, repeat=repeat, udf_rows=udf_rows, compare=not no_compare,
                  data_dir=data_dir, command=shlex.join(command), progress=_echo_err,
-                 incremental=not no_incremental)
+                 incremental=not no_incremental, superset=superset,
+                 superset_samples=superset_samples)
     json_path, md_path = write_results(result, out_dir)
     click.echo(md_path.read_text(encoding="utf-8"))
     click.echo(f"wrote {md_path} and {json_path}")

@@ -97,8 +97,15 @@ def run(
     command: str | None = None,
     progress: Callable[[str], None] | None = None,
     incremental: bool = True,
+    superset: bool = False,
+    superset_samples: int = 10,
+    superset_options: dict | None = None,
 ) -> dict:
-    """Run the benchmark; return the results as a JSON-ready dict (see :func:`markdown`)."""
+    """Run the benchmark; return the results as a JSON-ready dict (see :func:`markdown`).
+
+    ``superset_options``: more keyword arguments of
+    :class:`saas_retention.bench.superset.SupersetBench` (a metadata folder to copy, a subset
+    of the charts: what a test needs to stay short)."""
     say = progress or (lambda _m: None)
     data = Path(data_dir) if data_dir else Path(tempfile.gettempdir()) / "saas-retention-bench"
     data.mkdir(parents=True, exist_ok=True)
@@ -111,9 +118,26 @@ def run(
                        "repeat": repeat, "udf_rows": udf_rows, "end_date": END_DATE.isoformat()},
         "sizes": [],
     }
-    for customers in sorted(sizes):
-        result["sizes"].append(_size(customers, months, events_per_customer_month, seed, repeat,
-                                     compare, data, say, incremental))
+    # --superset: one Superset for every size, started before the first size (a clear error
+    # when Superset is missing, before anything is generated) and stopped at the end
+    charts = None
+    if superset:
+        from saas_retention.bench.superset import SupersetBench
+        from saas_retention.superset_plugin.demo import superset_executable
+
+        superset_executable()  # Superset missing: say so before making anything
+        charts = SupersetBench(Path(tempfile.mkdtemp(prefix="bench-superset-", dir=data)),
+                               samples=superset_samples, say=lambda m: say(f"Superset: {m}"),
+                               **(superset_options or {}))
+        result["parameters"]["superset_samples"] = superset_samples
+    try:
+        for customers in sorted(sizes):
+            result["sizes"].append(_size(customers, months, events_per_customer_month, seed,
+                                         repeat, compare, data, say, incremental, charts))
+    finally:
+        if charts is not None:
+            charts.close()
+            shutil.rmtree(charts.folder, ignore_errors=True)
     if udf_rows:
         say(f"metric functions over {udf_rows:,} rows")
         result["metric_functions"] = metric_functions(udf_rows)
@@ -122,7 +146,7 @@ def run(
 
 
 def _size(customers, months, epcm, seed, repeat, compare, data: Path, say,
-          incremental: bool = True) -> dict:
+          incremental: bool = True, charts=None) -> dict:
     source, counts, generated = _source(data, customers, months, epcm, seed, say)
     load_before = os.getloadavg()
     baselines, builds = [], []
@@ -131,8 +155,12 @@ def _size(customers, months, epcm, seed, repeat, compare, data: Path, say,
         baselines += [baseline(source, Path(work)) for _ in range(2)]
         for i in range(repeat):
             say(f"{customers:,} customers: build {i + 1}/{repeat}")
-            builds.append(build_in_child(source, Path(work), floor=i == 0))
+            kept = Path(work) / "charts.duckdb" if charts is not None and i == 0 else None
+            builds.append(build_in_child(source, Path(work), floor=i == 0, keep=kept))
             baselines += [baseline(source, Path(work)) for _ in range(2)]
+        if charts is not None:
+            say(f"{customers:,} customers: Superset chart data")
+            chart_data = charts.measure(kept)
         if incremental:
             from saas_retention.bench.incremental import measure
 
@@ -169,6 +197,10 @@ def _size(customers, months, epcm, seed, repeat, compare, data: Path, say,
         f"{entry['build']['peak_rss_bytes'] / 2**30:.2f} GiB")
     if incremental:
         entry["incremental"] = refresh
+    if charts is not None:
+        entry["superset"] = chart_data
+        say(f"{customers:,} customers: worst chart p95 {chart_data['worst_p95']:.3f} s "
+            f"({chart_data['worst']})")
     if compare:
         say(f"{customers:,} customers: MRR movements, ours vs playbook vs pandas")
         entry["comparison"] = compare_mrr(source, samples=max(repeat, 3))
@@ -264,9 +296,11 @@ def baseline(source: Path, work: Path) -> dict:
 # --------------------------------------------------------------------------------------------
 # (b) and (d): the build, in a child process
 # --------------------------------------------------------------------------------------------
-def build_in_child(source: Path, work: Path, floor: bool = False) -> dict:
+def build_in_child(source: Path, work: Path, floor: bool = False,
+                   keep: Path | None = None) -> dict:
     """Run :func:`_child_build` in a fresh interpreter; its timings plus its peak RSS (and,
-    with ``floor``, the :func:`storage_floor` of the database it built)."""
+    with ``floor``, the :func:`storage_floor` of the database it built; with ``keep``, the
+    database is moved there instead of deleted)."""
     out = work / "build.json"
     database = work / "models.duckdb"
     log = work / "build.log"
@@ -285,7 +319,10 @@ def build_in_child(source: Path, work: Path, floor: bool = False) -> dict:
     timings["database_bytes"] = database.stat().st_size
     if floor:
         timings["storage_floor"] = storage_floor(database, work)
-    database.unlink()
+    if keep is not None:
+        os.replace(database, keep)
+    else:
+        database.unlink()
     # ru_maxrss is in kilobytes on Linux, bytes on macOS
     scale = 1 if sys.platform == "darwin" else 1024
     timings["peak_rss_bytes"] = usage.ru_maxrss * scale
@@ -808,6 +845,9 @@ def markdown(result: dict) -> str:
                          f"| {r['macro_vs_inline']:.2f} | {r['arrow_vs_inline']:.1f} "
                          f"| {'yes' if r['same_result'] else '**NO**'} |")
     lines += _comparison(entries)
+    from saas_retention.bench.superset import markdown as superset_markdown
+
+    lines += superset_markdown(entries)
     return "\n".join(lines) + "\n"
 
 

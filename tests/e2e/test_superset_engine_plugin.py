@@ -238,3 +238,35 @@ def test_plugin_leaves_writable_connections_as_they_were(database):
             assert c.execute(sqlalchemy.text("select current_database()")).scalar() == "models"
     finally:
         engine.dispose()
+
+
+def test_a_fresh_instance_registers_without_listing_every_function(database, monkeypatch):
+    """A connection the plugin opened on an instance of its own registers the UDFs at once:
+    asking ``duckdb_functions()`` first (every function and stored macro) cost ≈ 45 ms of
+    every chart request. A connection opened directly still checks (its instance is shared)."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("duckdb_engine", reason="duckdb-engine comes with Superset's [duckdb]")
+    import saas_retention.superset_plugin.engine_plugin as sr
+
+    listed = []
+    real = sr._registered
+    monkeypatch.setattr(sr, "_registered", lambda con: listed.append(con) or real(con))
+    engine = sqlalchemy.create_engine(f"duckdb:///{database}", plugins=["saas_retention"],
+                                      connect_args=DUCKDB_CONNECT_ARGS)
+    try:
+        for _ in range(2):  # a new connection each time: both fresh instances
+            with engine.connect() as c:
+                assert c.execute(sqlalchemy.text(
+                    "select sbg_fit(survivors).alpha from cohorts")).scalar() > 0
+            engine.dispose()
+    finally:
+        engine.dispose()
+    assert listed == []
+    direct = sqlalchemy.create_engine(f"duckdb:///{database}", plugins=["saas_retention"])
+    try:
+        with direct.connect() as c:
+            assert c.execute(sqlalchemy.text(
+                "select sbg_fit(survivors).alpha from cohorts")).scalar() > 0
+    finally:
+        direct.dispose()
+    assert len(listed) == 1
