@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 
 import pytest
 import sqlglot
@@ -82,18 +83,79 @@ def _rounding_casts(tree: sqlglot.exp.Expression):
         yield cast
 
 
+# A top-level CTE's first line in a shipped file (pretty-printed: everything inside a CTE is
+# indented, so a line at column 0 is the WITH clause's own).
+CTE_START = re.compile(r"^(?:WITH |\), )\S+ AS \($")
+
+
+def statement_parts(text: str) -> list[str] | None:
+    """The body of each top-level CTE of a shipped query, then the rest of it (the SELECT after
+    the CTEs and anything following it); None where the text is not that shape.
+
+    Every shipped query repeats the relations it depends on as CTEs: the calendar's 300 lines
+    in each of 37 files, about 250 CTEs per dialect of which 74 distinct. Parsing each distinct
+    part once finds every cast the whole files hold (a cast lies inside one part) in a fifth of
+    the time of parsing every file whole."""
+    lines = [line for line in text.split("\n") if not line.startswith("--")]
+    if not lines or not CTE_START.match(lines[0]):
+        return None
+    parts: list[str] = []
+    body: list[str] = []
+    for i, line in enumerate(lines):
+        if CTE_START.match(line):
+            if i:
+                parts.append("\n".join(body))
+            body = []
+        elif line == ")" or line.startswith(") "):
+            # the last CTE ends: the rest is the query that reads the CTEs
+            parts.append("\n".join(body))
+            parts.append(line[1:] + "\n" + "\n".join(lines[i + 1:]))
+            return parts
+        elif line[:1] not in ("", " "):
+            return None  # a line at column 0 inside a CTE: not the shape assumed above
+        else:
+            body.append(line)
+    return None
+
+
 @pytest.mark.parametrize("dialect", ROUNDING_CASTS)
 def test_no_integer_division_by_rounding_cast(dialect):
     """Integer division must not be written as CAST(a / b AS INT) where that cast rounds.
 
     Runs with whatever sqlglot is installed: sqlglot 28.x (Superset's pin) translated integer
     division that way for MySQL, Snowflake and Trino, which put month 2023-07 in 2024.
+    Each distinct part of the shipped files (``statement_parts``) is parsed once; a file of
+    another shape is parsed whole.
     """
-    found = []
+    found, seen = [], set()
     for model, text in shipped(dialect)[0].items():
-        for tree in sqlglot.parse(text, read=dialect):
-            found += [f"{model}: {c.sql(dialect)[:160]}" for c in _rounding_casts(tree)]
+        parts = statement_parts(text)
+        for part in [text] if parts is None else parts:
+            if part in seen:
+                continue
+            seen.add(part)
+            for tree in sqlglot.parse(part, read=dialect):
+                if tree is not None:
+                    found += [f"{model}: {c.sql(dialect)[:160]}" for c in _rounding_casts(tree)]
     assert not found, "\n".join(found[:5])
+
+
+def test_statement_parts_cover_the_whole_query():
+    """The parts are the CTE bodies and the final query, every line of the text in one part,
+    and each parses as the same expression as it does inside the whole query."""
+    text = shipped("postgres")[0]["retention"]
+    parts = statement_parts(text)
+    whole = sqlglot.parse_one(text, read="postgres")
+    ctes = whole.args["with_" if "with_" in sqlglot.exp.Select.arg_types else "with"]
+    assert parts is not None and len(parts) == len(ctes.expressions) + 1
+    for part, cte in zip(parts, ctes.expressions, strict=False):
+        assert sqlglot.parse_one(part, read="postgres") == cte.this
+    body_lines = sum(len(p.split("\n")) for p in parts[:-1])
+    code_lines = [x for x in text.split("\n") if not x.startswith("--")]
+    # each CTE's first line and the line closing the last one are not in a body
+    assert body_lines + len(ctes.expressions) + len(parts[-1].split("\n")) == len(code_lines)
+    assert statement_parts("SELECT 1") is None
+    assert statement_parts("WITH a AS (\n  SELECT 1\nSELECT 2\n), b AS (") is None
 
 
 @pytest.mark.parametrize("dialect", sorted(set(__import__(

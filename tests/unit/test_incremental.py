@@ -296,8 +296,10 @@ def test_chained_refreshes_equal_one_full_rebuild(base, tmp_path):
 def test_randomised_appends_and_edits_around_the_boundary(base, tmp_path):
     """Random cut days and random edits on either side of the last covered day: an edit
     before it must fall back, anything else must refresh; both must equal a full rebuild."""
-    rng = random.Random(7)
-    for i in range(4):
+    seed = random.randrange(2**32)  # other draws every run: the seed is in a failure's output
+    print(f"seed {seed}")
+    rng = random.Random(seed)
+    for i in range(2):
         d0 = D(2024, 8, 1) + dt.timedelta(days=rng.randrange(0, 20))
         d1 = d0 + dt.timedelta(days=rng.randrange(0, 6))
         hour = rng.randrange(1, 24)
@@ -382,9 +384,11 @@ def test_refresh_killed_at_random_points_leaves_the_previous_database(base, tmp_
     took = time.perf_counter() - started
     new = _daily(db)
     assert new != old
-    rng = random.Random(11)
+    seed = random.randrange(2**32)  # other kill points every run: in a failure's output
+    print(f"seed {seed}")
+    rng = random.Random(seed)
     kept = 0
-    for _ in range(5):
+    for _ in range(3):
         build(before, first, database=db, keep_state=True)
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.05, 0.6 * took))
@@ -393,7 +397,7 @@ def test_refresh_killed_at_random_points_leaves_the_previous_database(base, tmp_
         state = _daily(db)
         assert state in (old, new)
         kept += state == old
-    assert kept >= 2
+    assert kept >= 1
     result = build_incremental(after, parse_settings({"as_of": D(2024, 8, 20)}), database=db)
     assert result.incremental and _daily(db) == new
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -156,9 +156,11 @@ def test_build_killed_at_random_points_leaves_the_previous_database(tmp_path):
     after = _retention(db)  # what a completed rebuild (as_of 2024-05-31) gives
     assert after != before
     build(src, parse_settings({"as_of": AS_OF}), database=db)  # back to the first state
-    rng = random.Random(20261123)
+    seed = random.randrange(2**32)  # other kill points every run: in a failure's output
+    print(f"seed {seed}")
+    rng = random.Random(seed)
     kept = 0
-    for _ in range(6):
+    for _ in range(4):
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.05, 0.6 * full))
         os.kill(proc.pid, signal.SIGKILL)
@@ -171,7 +173,7 @@ def test_build_killed_at_random_points_leaves_the_previous_database(tmp_path):
             kept += 1
         else:
             build(src, parse_settings({"as_of": AS_OF}), database=db)
-    assert kept >= 3  # most kills land mid-build
+    assert kept >= 2  # most kills land mid-build
     # the next build succeeds and cleans up what killed builds left behind
     result = build(src, parse_settings({"as_of": AS_OF}), database=db)
     assert result.database == db.resolve()
