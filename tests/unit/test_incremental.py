@@ -107,26 +107,48 @@ class Scenario:
     reason: str = ""  # a fragment of the full rebuild's reason
     settings: dict = field(default_factory=dict)
     after_settings: dict | None = None
+    # model -> the first period index it recomputed (its earlier rows kept), or False: it is
+    # recomputed in full (what it reads changed before that)
+    kept: dict = field(default_factory=dict)
 
 
 D = dt.date
+AUG, JUN = 2024 * 12 + 7, 2024 * 12 + 5  # month period indexes
+# subscriptions starting or ending in August (the demo has some): as_of moving on within
+# August changes their staged period ranges, never the closed periods' rows
+KEEPS = {"customer_periods": AUG, "retention": AUG, "mrr_movements": AUG, "lifecycle": AUG,
+         "active_customers": AUG, "csat": AUG, "renewals": False, "cohort_value": False}
+SUBSCRIPTIONS_EDITED = {"customer_periods": False, "retention": False, "mrr_movements": False,
+                        "cohort_customers": False, "csat": AUG, "lifecycle": AUG}
+ENDS_ON_AUG_22 = (
+    "update subscriptions set end_date = date '2024-08-22' where subscription_id = (select "
+    "min(subscription_id) from subscriptions s where mrr > 0 and end_date is null and "
+    "start_date < date '2024-06-01' and (select count(*) from subscriptions o where "
+    "o.customer_id = s.customer_id) = 1)")
 SCENARIOS = [
     Scenario("more events on the last covered day",
              [_events_until("2024-08-20", 13)], D(2024, 8, 20),
              [_events_until("2024-08-20")], D(2024, 8, 20)),
     Scenario("one more day of events",
              [_events_until("2024-08-19")], D(2024, 8, 19),
-             [_events_until("2024-08-20")], D(2024, 8, 20)),
+             [_events_until("2024-08-20")], D(2024, 8, 20), kept=KEEPS),
     Scenario("a new period starts",
              [_events_until("2024-07-31")], D(2024, 7, 31),
-             [_events_until("2024-08-01")], D(2024, 8, 1)),
+             [_events_until("2024-08-01")], D(2024, 8, 1),
+             kept={"customer_periods": AUG - 1, "retention": AUG - 1, "lifecycle": AUG - 1,
+                   "active_customers": AUG - 1, "usage_frequency": AUG - 1}),
     Scenario("a week later",
              [_events_until("2024-08-10")], D(2024, 8, 10),
              [_events_until("2024-08-17")], D(2024, 8, 17)),
     Scenario("nothing changed", [_events_until("2024-08-20")], D(2024, 8, 20),
              [_events_until("2024-08-20")], D(2024, 8, 20)),
-    Scenario("as_of moves on over events the source already had",
-             [], D(2024, 8, 19), [], D(2024, 8, 25)),
+    # the same source both times, where a customer's only subscription ends between the two
+    # as_of: their last paying period moves back to July on every row, closed ones included
+    Scenario("as_of moves on over events the source already had, past a churn",
+             [ENDS_ON_AUG_22], D(2024, 8, 19), [ENDS_ON_AUG_22], D(2024, 8, 25),
+             kept={"customer_periods": AUG, "retention": AUG, "cohort_customers": AUG,
+                   # it reads the last paying period
+                   "cohort_retention": False}),
     Scenario("a new customer and subscription with its first events",
              [_events_until("2024-08-19")], D(2024, 8, 19),
              [_events_until("2024-08-20"),
@@ -143,19 +165,32 @@ SCENARIOS = [
               "update subscriptions set end_date = date '2024-08-20' where subscription_id = "
               "(select min(subscription_id) from subscriptions where end_date is null and "
               "start_date < date '2024-06-01' and mrr > 0)"],
-             D(2024, 8, 20)),
+             D(2024, 8, 20), kept=SUBSCRIPTIONS_EDITED),
     Scenario("a past subscription edited (subscription models are always recomputed)",
              [_events_until("2024-08-19")], D(2024, 8, 19),
              [_events_until("2024-08-20"),
               "update subscriptions set mrr = mrr + 7 where subscription_id = "
               "(select min(subscription_id) from subscriptions where mrr > 0)"],
-             D(2024, 8, 20)),
+             D(2024, 8, 20), kept=SUBSCRIPTIONS_EDITED),
+    Scenario("a customer's plan and a June survey response edited",
+             [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20"),
+              "update customers set plan = 'edited' where customer_id = (select "
+              "min(customer_id) from customers)",
+              "update survey_responses set score = 10 - score where responded_at = (select "
+              "min(responded_at) from survey_responses where responded_at >= date "
+              "'2024-06-01' and score is not null)"],
+             D(2024, 8, 20), kept={"customer_periods": False, "retention": False,
+                                  "cohort_customers": False, "lifecycle": AUG,
+                                  "csat": JUN, "nps": JUN}),
     Scenario("new survey responses, tickets and referrals",
              [_events_until("2024-08-19"), "delete from survey_responses where responded_at "
               ">= date '2024-08-15'", "delete from support_tickets where created_at >= "
               "date '2024-08-15'", "delete from referrals where referred_at >= "
               "date '2024-08-15'"], D(2024, 8, 19),
-             [_events_until("2024-08-20")], D(2024, 8, 20)),
+             [_events_until("2024-08-20")], D(2024, 8, 20),
+             kept={"csat": AUG, "support_load": AUG, "referral_rate": AUG,
+                   "customer_periods": AUG}),
     Scenario("week grain and a time zone east of UTC",
              [_events_until("2024-08-18", 20)], D(2024, 8, 18),
              [_events_until("2024-08-20", 2)], D(2024, 8, 19),
@@ -253,6 +288,10 @@ def test_refresh_equals_a_full_rebuild(base, builds, tmp_path, sc):
             assert set(result.refreshed) == {
                 "customer_daily_activity", "customer_daily_features",
                 "customer_period_features", "feature_breadth", "time_of_use"}
+        for model, first in sc.kept.items():
+            assert result.kept.get(model, False) == first, (model, result.kept)
+        if ENDS_ON_AUG_22 in sc.after:
+            assert result.changed_customers >= 1
     else:
         assert sc.reason in result.reason
     compared = assert_same_database(db, full)
