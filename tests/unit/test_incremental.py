@@ -23,7 +23,12 @@ import pytest
 from saas_retention.builders.duckdb.run import build
 from saas_retention.builders.incremental.refresh import build_incremental
 from saas_retention.builders.incremental.state import STATE_SCHEMA, read_manifest, template_files
-from saas_retention.catalog.templates import Model, _validate_incremental, load_catalog
+from saas_retention.catalog.templates import (
+    Model,
+    _validate_incremental,
+    _validate_refresh,
+    load_catalog,
+)
 from saas_retention.core.config import parse_settings
 from saas_retention.core.errors import SourceProblems, TemplateError
 
@@ -120,6 +125,8 @@ KEEPS = {"customer_periods": AUG, "retention": AUG, "mrr_movements": AUG, "lifec
          "active_customers": AUG, "csat": AUG, "renewals": False, "cohort_value": False}
 SUBSCRIPTIONS_EDITED = {"customer_periods": False, "retention": False, "mrr_movements": False,
                         "cohort_customers": False, "csat": AUG, "lifecycle": AUG}
+# a response's score mirrored on its survey's scale (NPS 0–10, CSAT 1–5)
+FLIP_SCORE = "(case when lower(survey) = 'nps' then 10 else 6 end) - score"
 ENDS_ON_AUG_22 = (
     "update subscriptions set end_date = date '2024-08-22' where subscription_id = (select "
     "min(subscription_id) from subscriptions s where mrr > 0 and end_date is null and "
@@ -177,7 +184,7 @@ SCENARIOS = [
              [_events_until("2024-08-20"),
               "update customers set plan = 'edited' where customer_id = (select "
               "min(customer_id) from customers)",
-              "update survey_responses set score = 10 - score where responded_at = (select "
+              f"update survey_responses set score = {FLIP_SCORE} where responded_at = (select "
               "min(responded_at) from survey_responses where responded_at >= date "
               "'2024-06-01' and score is not null)"],
              D(2024, 8, 20), kept={"customer_periods": False, "retention": False,
@@ -333,19 +340,45 @@ def test_chained_refreshes_equal_one_full_rebuild(base, tmp_path):
 
 @pytest.mark.slow
 def test_randomised_appends_and_edits_around_the_boundary(base, tmp_path):
-    """Random cut days and random edits on either side of the last covered day: an edit
-    before it must fall back, anything else must refresh; both must equal a full rebuild."""
+    """Random cut days (as_of sometimes moving into the next period), random event edits on
+    either side of the last covered day, and random edits of the other tables: an event edit
+    before that day must fall back, anything else must refresh; both must equal a full
+    rebuild. An edited subscription or customer makes every subscription model recomputed in
+    full; a subscription ending between the two as_of (the same source both times) and an
+    edited survey response keep the periods before the ones they change."""
     rng = random.Random(7)
-    for i in range(4):
+    pick = "(select {c} from {t} order by hash({c}, {seed}) limit 1)"
+    cases = [(["ends between"], 30), (["subscription"], 1), (["customer", "survey"], 14),
+             (["ends between", "survey"], 5), ([], 0)]
+    for i, (edits, days) in enumerate(cases):
         d0 = D(2024, 8, 1) + dt.timedelta(days=rng.randrange(0, 20))
-        d1 = d0 + dt.timedelta(days=rng.randrange(0, 6))
+        d1 = d0 + dt.timedelta(days=days)
         hour = rng.randrange(1, 24)
         edit_day = min(d1, d0 + dt.timedelta(days=rng.randrange(-3, 3)))
+        seed = rng.randrange(1000)
+        both: list[str] = []  # the same in both sources
         after = [_events_until(d1.isoformat()),
                  "update events set duration_seconds = coalesce(duration_seconds, 0) + 1 "
                  "where event_time = (select min(event_time) from events where event_time >= "
                  f"date '{edit_day}')"]
-        sc = Scenario(f"random {i}", [_events_until(d0.isoformat(), hour)], d0, after, d1)
+        if "subscription" in edits:
+            after.append("update subscriptions set mrr = mrr + 5 where subscription_id = "
+                         + pick.format(c="subscription_id", t="subscriptions", seed=seed))
+        if "customer" in edits:
+            after.append("update customers set segment = 'edited' where customer_id = "
+                         + pick.format(c="customer_id", t="customers", seed=seed))
+        if "ends between" in edits:
+            ends = d0 + dt.timedelta(days=rng.randrange(1, (d1 - d0).days + 2))
+            both.append(f"update subscriptions set end_date = date '{ends}' where "
+                        "subscription_id = (select subscription_id from subscriptions where "
+                        f"end_date is null and mrr > 0 order by hash(subscription_id, {seed}) "
+                        "limit 1)")
+        if "survey" in edits:
+            after.append(f"update survey_responses set score = {FLIP_SCORE} where score is not "
+                         "null and responded_at = " + pick.format(
+                             c="responded_at", t="survey_responses", seed=seed))
+        sc = Scenario(f"random {i}", [_events_until(d0.isoformat(), hour), *both], d0,
+                      [*after, *both], d1)
         tmp = tmp_path / str(i)
         tmp.mkdir()
         result, db, full = _run(base, tmp, sc)
@@ -358,6 +391,10 @@ def test_randomised_appends_and_edits_around_the_boundary(base, tmp_path):
         assert edited is not None
         assert result.incremental is (edited >= d0), (d0, d1, edited, result.reason)
         assert_same_database(db, full)
+        if result.incremental and {"subscription", "customer"} & set(edits):
+            assert "customer_periods" not in result.kept, edits
+        elif result.incremental:
+            assert "customer_periods" in result.kept, (edits, result.kept)
 
 
 def test_bad_new_rows_are_reported_and_leave_the_database(base, tmp_path):
@@ -556,6 +593,55 @@ def test_incremental_models_declare_day_keys():
     assert declared == {"customer_daily_activity": "day", "customer_daily_features": "day",
                         "customer_period_features": "period", "feature_breadth": "period",
                         "time_of_use": "period"}
+
+
+def test_every_model_says_how_a_refresh_treats_it():
+    models = load_catalog().models
+    for name, model in models.items():
+        assert bool(model.incremental) != bool(model.refresh), name
+    full = {n for n, m in models.items() if "full" in m.refresh}
+    # closed rows that read as_of (renewals' grace windows, journeys), a whole-history value
+    # (a fit over every observed period, a last active week, lift), the set of values seen in
+    # any period (a grid of every feature or dimension value), or a run of events that may
+    # start before the last covered day (sessions)
+    assert full == {"renewals", "customer_journey", "journey_funnel", "journey_funnel_cohorts",
+                    "cohort_value", "event_retention", "retention_curves", "churn_feature_lift",
+                    "customer_value", "feature_adoption", "feature_performance",
+                    "customer_sessions"}
+    assert models["customer_periods"].refresh["whole_history"] == ["last_paying_period_index"]
+    assert models["active_customers"].refresh["align"] == "week"
+
+
+@pytest.mark.parametrize("spec, problem", [
+    ({"keep": "period_index", "index": "period", "because": "b"}, None),
+    ({"keep": "period_index + 1", "index": "period", "ahead": 1, "align": "week",
+      "because": "b"}, None),
+    ({"full": "it reads as_of"}, None),
+    ({}, "either"),
+    ({"full": " "}, "the reason"),
+    ({"keep": "period_index", "index": "period"}, "either"),
+    ({"keep": "nope", "index": "period", "because": "b"}, "unknown ['nope']"),
+    ({"keep": "period_index", "index": "quarter", "because": "b"}, "index 'quarter'"),
+    ({"keep": "period_index", "index": "period", "align": "year", "because": "b"}, "align"),
+    ({"keep": "period_index", "index": "period", "ahead": -1, "because": "b"}, "ahead"),
+    # whole_history is a customer's columns: the model must be keyed by customer
+    ({"keep": "period_index", "index": "period", "whole_history": ["period_index"],
+      "because": "b"}, "whole_history"),
+])
+def test_refresh_declarations_are_checked(spec, problem):
+    model = Model(name="m", label="m", description="d", sql="select 1 as period_index",
+                  grain="g", key=("period_index",), inputs=("subscriptions",),
+                  columns={"period_index": "p"}, refresh=spec)
+    if problem is None:
+        _validate_refresh(model)
+    else:
+        with pytest.raises(TemplateError, match=re.escape(problem)):
+            _validate_refresh(model)
+    incremental = Model(name="m", label="m", description="d", sql="select 1", grain="g",
+                        key=("day_index",), inputs=("events",), incremental="day",
+                        refresh={"full": "x"})
+    with pytest.raises(TemplateError, match="takes no refresh"):
+        _validate_refresh(incremental)
 
 
 @pytest.mark.slow
