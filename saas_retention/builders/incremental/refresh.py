@@ -291,7 +291,11 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
                  "them are recomputed in full)")
     models, skipped, kept, result.changed_customers = _rest(
         con, settings, report, refreshed, clean, as_of_only, progress)
-    record_customer_hashes(con)
+    if result.changed_customers is None:
+        record_customer_hashes(con)
+    else:  # computed for the decision above, from the same staged tables
+        con.execute(f"create or replace table {STATE_SCHEMA}.customer_hashes as "
+                    "select * from sr_customer_hashes_new")
     for name in refreshed:
         models[name] = con.execute(f"select count(*) from {quoted(name)}").fetchall()[0][0]
     for name in skipped:
