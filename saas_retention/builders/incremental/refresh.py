@@ -50,6 +50,7 @@ from saas_retention.builders.duckdb.run import (
     build_models,
     drop_staging,
     duckdb_sql,
+    export_order,
 )
 from saas_retention.builders.duckdb.sources import Source, open_source
 from saas_retention.builders.duckdb.stage import RAW_PREFIX, Stager, engine_values, quoted
@@ -470,8 +471,12 @@ def _rest(con, settings: Settings, report, refreshed: dict, clean: dict[str, dt.
                     stale_columns[name] = set(spec["whole_history"])
             con.execute(f"delete from {table} where {keep} >= {first}{customers}")
             with engine_values(name):
+                # like a full build: per-period marts in key order (the kept rows are of
+                # earlier periods), per-customer tables as the engine gives them
+                order = ("" if "customer_id" in model.key
+                         else f" order by {export_order(model)}")
                 con.execute(f"insert into {table} by name select * from ({sql}) as model "
-                            f"where {keep} >= {first}")
+                            f"where {keep} >= {first}{order}")
                 if customers:
                     # every row of those customers: their staged rows alone make them
                     con.execute(f"insert into {table} by name select * from "
