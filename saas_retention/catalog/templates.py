@@ -87,6 +87,14 @@ class Model:
     # and of other incremental models (the periods from the one holding the last covered day
     # on are recomputed); empty = recomputed in full
     incremental: str = ""
+    # how a refresh treats a model that is not ``incremental`` (see REFRESH_INDEXES):
+    # ``{keep: <index of a row's period>, index: period|day|week|month, ahead: n, because: …}``
+    # keeps the rows of the periods before the first recomputed one when what it reads is
+    # unchanged there; ``whole_history: [columns]`` (a model keyed by customer) names columns
+    # of a customer's closed rows that their later subscription rows decide (every row of a
+    # customer whose staged rows changed is recomputed, and a model naming those columns is
+    # recomputed in full); ``{full: <why>}`` recomputes it in full on every refresh
+    refresh: dict = field(default_factory=dict)
 
     @functools.cached_property
     def ast(self) -> exp.Expression:
@@ -295,6 +303,7 @@ def load_models(folder=None) -> dict[str, Model]:
             params=tuple(meta.get("params", ())),
             columns=dict(meta.get("columns", {})),
             incremental=meta.get("incremental", "") or "",
+            refresh=dict(meta.get("refresh") or {}),
             dataset=bool(meta.get("dataset", True)),
             path=stem,
         )
@@ -356,6 +365,7 @@ def validate(catalog: Catalog) -> None:
                 raise TemplateError(f"model {model.name!r} calls unknown function {n!r}")
         _validate_incremental(model, frozenset(m.name for m in models.values()
                                                if m.incremental))
+        _validate_refresh(model)
     for m in metrics.values():
         block = m.superset or []
         for binding in block if isinstance(block, list) else [block]:
@@ -436,6 +446,57 @@ def _validate_incremental(model: Model, incremental: frozenset[str] = frozenset(
                     f"model {model.name!r} is incremental by {model.incremental} but joins "
                     f"rows of different {'days' if key == 'day_index' else 'periods'} "
                     f"({parent.sql('duckdb')})")
+
+
+# What the ``keep`` expression of a ``refresh:`` declaration counts: a row belongs to the
+# period (day, week, month) with that index, computed like staging's indexes
+REFRESH_INDEXES = ("period", "day", "week", "month")
+
+
+def _validate_refresh(model: Model) -> None:
+    """Every model but the incremental ones says how a refresh treats it: ``full`` with the
+    reason, or ``keep`` (an expression over its columns giving the index of a row's period),
+    ``index`` (what that index counts), ``ahead`` (how many later periods a row reads: lead(),
+    a churn known only at the next period), ``align`` (a row also reads the whole weeks, say,
+    overlapping its period), ``whole_history`` and ``because`` (why earlier rows cannot
+    change)."""
+    spec = model.refresh
+    if model.incremental:
+        if spec:
+            raise TemplateError(f"model {model.name!r} is incremental by {model.incremental}: "
+                                "it takes no refresh: declaration")
+        return
+    where = f"model {model.name!r}: refresh:"
+    if set(spec) == {"full"}:
+        if not isinstance(spec["full"], str) or not spec["full"].strip():
+            raise TemplateError(f"{where} full needs the reason the model is recomputed in full")
+        return
+    unknown = set(spec) - {"keep", "index", "ahead", "align", "because", "whole_history"}
+    if unknown or not {"keep", "index", "because"} <= set(spec):
+        raise TemplateError(f"{where} either {{full: <why>}} or {{keep, index, because[, ahead]}}"
+                            f"; got {sorted(spec)}")
+    if spec["index"] not in REFRESH_INDEXES:
+        raise TemplateError(f"{where} index {spec['index']!r} is not one of {REFRESH_INDEXES}")
+    if spec.get("align", "period") not in REFRESH_INDEXES:
+        raise TemplateError(f"{where} align {spec['align']!r} is not one of {REFRESH_INDEXES}")
+    ahead = spec.get("ahead", 0)
+    if not isinstance(ahead, int) or isinstance(ahead, bool) or ahead < 0:
+        raise TemplateError(f"{where} ahead must be a whole number of periods ≥ 0")
+    history = spec.get("whole_history", [])
+    if not isinstance(history, list) or set(history) - set(model.columns) or (
+            history and not {"customer_id"} <= set(model.key)):
+        raise TemplateError(f"{where} whole_history lists columns of the model (keyed by "
+                            "customer) that a customer's later subscription rows decide")
+    if not isinstance(spec["because"], str) or not spec["because"].strip():
+        raise TemplateError(f"{where} because needs the reason earlier rows cannot change")
+    try:
+        keep = sqlglot.parse_one(str(spec["keep"]), read=READ_DIALECT)
+    except sqlglot.errors.ParseError as exc:
+        raise TemplateError(f"{where} keep does not parse: {exc}") from None
+    used = {c.name for c in keep.find_all(exp.Column)}
+    if not used or used - set(model.columns):
+        raise TemplateError(f"{where} keep must be an expression over the model's columns; "
+                            f"unknown {sorted(used - set(model.columns)) or 'none used'}")
 
 
 @functools.lru_cache(maxsize=1)

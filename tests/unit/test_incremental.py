@@ -23,7 +23,12 @@ import pytest
 from saas_retention.builders.duckdb.run import build
 from saas_retention.builders.incremental.refresh import build_incremental
 from saas_retention.builders.incremental.state import STATE_SCHEMA, read_manifest, template_files
-from saas_retention.catalog.templates import Model, _validate_incremental, load_catalog
+from saas_retention.catalog.templates import (
+    Model,
+    _validate_incremental,
+    _validate_refresh,
+    load_catalog,
+)
 from saas_retention.core.config import parse_settings
 from saas_retention.core.errors import SourceProblems, TemplateError
 
@@ -107,26 +112,50 @@ class Scenario:
     reason: str = ""  # a fragment of the full rebuild's reason
     settings: dict = field(default_factory=dict)
     after_settings: dict | None = None
+    # model -> the first period index it recomputed (its earlier rows kept), or False: it is
+    # recomputed in full (what it reads changed before that)
+    kept: dict = field(default_factory=dict)
 
 
 D = dt.date
+AUG, JUN = 2024 * 12 + 7, 2024 * 12 + 5  # month period indexes
+# subscriptions starting or ending in August (the demo has some): as_of moving on within
+# August changes their staged period ranges, never the closed periods' rows
+KEEPS = {"customer_periods": AUG, "retention": AUG, "mrr_movements": AUG, "lifecycle": AUG,
+         "active_customers": AUG, "csat": AUG, "renewals": False, "cohort_value": False}
+SUBSCRIPTIONS_EDITED = {"customer_periods": False, "retention": False, "mrr_movements": False,
+                        "cohort_customers": False, "csat": AUG, "lifecycle": AUG}
+# a response's score mirrored on its survey's scale (NPS 0–10, CSAT 1–5)
+FLIP_SCORE = "(case when lower(survey) = 'nps' then 10 else 6 end) - score"
+ENDS_ON_AUG_22 = (
+    "update subscriptions set end_date = date '2024-08-22' where subscription_id = (select "
+    "min(subscription_id) from subscriptions s where mrr > 0 and end_date is null and "
+    "start_date < date '2024-06-01' and (select count(*) from subscriptions o where "
+    "o.customer_id = s.customer_id) = 1)")
 SCENARIOS = [
     Scenario("more events on the last covered day",
              [_events_until("2024-08-20", 13)], D(2024, 8, 20),
              [_events_until("2024-08-20")], D(2024, 8, 20)),
     Scenario("one more day of events",
              [_events_until("2024-08-19")], D(2024, 8, 19),
-             [_events_until("2024-08-20")], D(2024, 8, 20)),
+             [_events_until("2024-08-20")], D(2024, 8, 20), kept=KEEPS),
     Scenario("a new period starts",
              [_events_until("2024-07-31")], D(2024, 7, 31),
-             [_events_until("2024-08-01")], D(2024, 8, 1)),
+             [_events_until("2024-08-01")], D(2024, 8, 1),
+             kept={"customer_periods": AUG - 1, "retention": AUG - 1, "lifecycle": AUG - 1,
+                   "active_customers": AUG - 1, "usage_frequency": AUG - 1}),
     Scenario("a week later",
              [_events_until("2024-08-10")], D(2024, 8, 10),
              [_events_until("2024-08-17")], D(2024, 8, 17)),
     Scenario("nothing changed", [_events_until("2024-08-20")], D(2024, 8, 20),
              [_events_until("2024-08-20")], D(2024, 8, 20)),
-    Scenario("as_of moves on over events the source already had",
-             [], D(2024, 8, 19), [], D(2024, 8, 25)),
+    # the same source both times, where a customer's only subscription ends between the two
+    # as_of: their last paying period moves back to July on every row, closed ones included
+    Scenario("as_of moves on over events the source already had, past a churn",
+             [ENDS_ON_AUG_22], D(2024, 8, 19), [ENDS_ON_AUG_22], D(2024, 8, 25),
+             kept={"customer_periods": AUG, "retention": AUG, "cohort_customers": AUG,
+                   # it reads the last paying period
+                   "cohort_retention": False}),
     Scenario("a new customer and subscription with its first events",
              [_events_until("2024-08-19")], D(2024, 8, 19),
              [_events_until("2024-08-20"),
@@ -143,19 +172,32 @@ SCENARIOS = [
               "update subscriptions set end_date = date '2024-08-20' where subscription_id = "
               "(select min(subscription_id) from subscriptions where end_date is null and "
               "start_date < date '2024-06-01' and mrr > 0)"],
-             D(2024, 8, 20)),
+             D(2024, 8, 20), kept=SUBSCRIPTIONS_EDITED),
     Scenario("a past subscription edited (subscription models are always recomputed)",
              [_events_until("2024-08-19")], D(2024, 8, 19),
              [_events_until("2024-08-20"),
               "update subscriptions set mrr = mrr + 7 where subscription_id = "
               "(select min(subscription_id) from subscriptions where mrr > 0)"],
-             D(2024, 8, 20)),
+             D(2024, 8, 20), kept=SUBSCRIPTIONS_EDITED),
+    Scenario("a customer's plan and a June survey response edited",
+             [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20"),
+              "update customers set plan = 'edited' where customer_id = (select "
+              "min(customer_id) from customers)",
+              f"update survey_responses set score = {FLIP_SCORE} where responded_at = (select "
+              "min(responded_at) from survey_responses where responded_at >= date "
+              "'2024-06-01' and score is not null)"],
+             D(2024, 8, 20), kept={"customer_periods": False, "retention": False,
+                                  "cohort_customers": False, "lifecycle": AUG,
+                                  "csat": JUN, "nps": JUN}),
     Scenario("new survey responses, tickets and referrals",
              [_events_until("2024-08-19"), "delete from survey_responses where responded_at "
               ">= date '2024-08-15'", "delete from support_tickets where created_at >= "
               "date '2024-08-15'", "delete from referrals where referred_at >= "
               "date '2024-08-15'"], D(2024, 8, 19),
-             [_events_until("2024-08-20")], D(2024, 8, 20)),
+             [_events_until("2024-08-20")], D(2024, 8, 20),
+             kept={"csat": AUG, "support_load": AUG, "referral_rate": AUG,
+                   "customer_periods": AUG}),
     Scenario("week grain and a time zone east of UTC",
              [_events_until("2024-08-18", 20)], D(2024, 8, 18),
              [_events_until("2024-08-20", 2)], D(2024, 8, 19),
@@ -253,6 +295,10 @@ def test_refresh_equals_a_full_rebuild(base, builds, tmp_path, sc):
             assert set(result.refreshed) == {
                 "customer_daily_activity", "customer_daily_features",
                 "customer_period_features", "feature_breadth", "time_of_use"}
+        for model, first in sc.kept.items():
+            assert result.kept.get(model, False) == first, (model, result.kept)
+        if ENDS_ON_AUG_22 in sc.after:
+            assert result.changed_customers >= 1
     else:
         assert sc.reason in result.reason
     compared = assert_same_database(db, full)
@@ -294,21 +340,47 @@ def test_chained_refreshes_equal_one_full_rebuild(base, tmp_path):
 
 @pytest.mark.slow
 def test_randomised_appends_and_edits_around_the_boundary(base, tmp_path):
-    """Random cut days and random edits on either side of the last covered day: an edit
-    before it must fall back, anything else must refresh; both must equal a full rebuild."""
+    """Random cut days (as_of sometimes moving into the next period), random event edits on
+    either side of the last covered day, and random edits of the other tables: an event edit
+    before that day must fall back, anything else must refresh; both must equal a full
+    rebuild. An edited subscription or customer makes every subscription model recomputed in
+    full; a subscription ending between the two as_of (the same source both times) and an
+    edited survey response keep the periods before the ones they change."""
     seed = random.randrange(2**32)  # other draws every run: the seed is in a failure's output
     print(f"seed {seed}")
     rng = random.Random(seed)
-    for i in range(2):
+    pick = "(select {c} from {t} order by hash({c}, {seed}) limit 1)"
+    cases = [(["ends between"], 30), (["subscription"], 1), (["customer", "survey"], 14),
+             (["ends between", "survey"], 5), ([], 0)]
+    for i, (edits, days) in enumerate(cases):
         d0 = D(2024, 8, 1) + dt.timedelta(days=rng.randrange(0, 20))
-        d1 = d0 + dt.timedelta(days=rng.randrange(0, 6))
+        d1 = d0 + dt.timedelta(days=days)
         hour = rng.randrange(1, 24)
         edit_day = min(d1, d0 + dt.timedelta(days=rng.randrange(-3, 3)))
+        seed = rng.randrange(1000)
+        both: list[str] = []  # the same in both sources
         after = [_events_until(d1.isoformat()),
                  "update events set duration_seconds = coalesce(duration_seconds, 0) + 1 "
                  "where event_time = (select min(event_time) from events where event_time >= "
                  f"date '{edit_day}')"]
-        sc = Scenario(f"random {i}", [_events_until(d0.isoformat(), hour)], d0, after, d1)
+        if "subscription" in edits:
+            after.append("update subscriptions set mrr = mrr + 5 where subscription_id = "
+                         + pick.format(c="subscription_id", t="subscriptions", seed=seed))
+        if "customer" in edits:
+            after.append("update customers set segment = 'edited' where customer_id = "
+                         + pick.format(c="customer_id", t="customers", seed=seed))
+        if "ends between" in edits:
+            ends = d0 + dt.timedelta(days=rng.randrange(1, (d1 - d0).days + 2))
+            both.append(f"update subscriptions set end_date = date '{ends}' where "
+                        "subscription_id = (select subscription_id from subscriptions where "
+                        f"end_date is null and mrr > 0 order by hash(subscription_id, {seed}) "
+                        "limit 1)")
+        if "survey" in edits:
+            after.append(f"update survey_responses set score = {FLIP_SCORE} where score is not "
+                         "null and responded_at = " + pick.format(
+                             c="responded_at", t="survey_responses", seed=seed))
+        sc = Scenario(f"random {i}", [_events_until(d0.isoformat(), hour), *both], d0,
+                      [*after, *both], d1)
         tmp = tmp_path / str(i)
         tmp.mkdir()
         result, db, full = _run(base, tmp, sc)
@@ -321,6 +393,10 @@ def test_randomised_appends_and_edits_around_the_boundary(base, tmp_path):
         assert edited is not None
         assert result.incremental is (edited >= d0), (d0, d1, edited, result.reason)
         assert_same_database(db, full)
+        if result.incremental and {"subscription", "customer"} & set(edits):
+            assert "customer_periods" not in result.kept, edits
+        elif result.incremental:
+            assert "customer_periods" in result.kept, (edits, result.kept)
 
 
 def test_bad_new_rows_are_reported_and_leave_the_database(base, tmp_path):
@@ -521,6 +597,55 @@ def test_incremental_models_declare_day_keys():
     assert declared == {"customer_daily_activity": "day", "customer_daily_features": "day",
                         "customer_period_features": "period", "feature_breadth": "period",
                         "time_of_use": "period"}
+
+
+def test_every_model_says_how_a_refresh_treats_it():
+    models = load_catalog().models
+    for name, model in models.items():
+        assert bool(model.incremental) != bool(model.refresh), name
+    full = {n for n, m in models.items() if "full" in m.refresh}
+    # closed rows that read as_of (renewals' grace windows, journeys), a whole-history value
+    # (a fit over every observed period, a last active week, lift), the set of values seen in
+    # any period (a grid of every feature or dimension value), or a run of events that may
+    # start before the last covered day (sessions)
+    assert full == {"renewals", "customer_journey", "journey_funnel", "journey_funnel_cohorts",
+                    "cohort_value", "event_retention", "retention_curves", "churn_feature_lift",
+                    "customer_value", "feature_adoption", "feature_performance",
+                    "customer_sessions"}
+    assert models["customer_periods"].refresh["whole_history"] == ["last_paying_period_index"]
+    assert models["active_customers"].refresh["align"] == "week"
+
+
+@pytest.mark.parametrize("spec, problem", [
+    ({"keep": "period_index", "index": "period", "because": "b"}, None),
+    ({"keep": "period_index + 1", "index": "period", "ahead": 1, "align": "week",
+      "because": "b"}, None),
+    ({"full": "it reads as_of"}, None),
+    ({}, "either"),
+    ({"full": " "}, "the reason"),
+    ({"keep": "period_index", "index": "period"}, "either"),
+    ({"keep": "nope", "index": "period", "because": "b"}, "unknown ['nope']"),
+    ({"keep": "period_index", "index": "quarter", "because": "b"}, "index 'quarter'"),
+    ({"keep": "period_index", "index": "period", "align": "year", "because": "b"}, "align"),
+    ({"keep": "period_index", "index": "period", "ahead": -1, "because": "b"}, "ahead"),
+    # whole_history is a customer's columns: the model must be keyed by customer
+    ({"keep": "period_index", "index": "period", "whole_history": ["period_index"],
+      "because": "b"}, "whole_history"),
+])
+def test_refresh_declarations_are_checked(spec, problem):
+    model = Model(name="m", label="m", description="d", sql="select 1 as period_index",
+                  grain="g", key=("period_index",), inputs=("subscriptions",),
+                  columns={"period_index": "p"}, refresh=spec)
+    if problem is None:
+        _validate_refresh(model)
+    else:
+        with pytest.raises(TemplateError, match=re.escape(problem)):
+            _validate_refresh(model)
+    incremental = Model(name="m", label="m", description="d", sql="select 1", grain="g",
+                        key=("day_index",), inputs=("events",), incremental="day",
+                        refresh={"full": "x"})
+    with pytest.raises(TemplateError, match="takes no refresh"):
+        _validate_refresh(incremental)
 
 
 @pytest.mark.slow

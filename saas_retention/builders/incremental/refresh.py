@@ -15,9 +15,14 @@ in part: the per-day ones (``incremental: day`` in their .yml) have their rows f
 covered day (the previous as_of) on recomputed from the events of those days, which are the
 only ones staged and validated again; the per-period ones (``incremental: period``) have their
 rows from the period holding that day on recomputed from those periods' rows of what they read
-(the day models, already refreshed). Every other model is recomputed in full from the updated
-tables; the staging of every other table is full too (they are small), so edits to
-subscriptions, customers, surveys… are always picked up. Whenever an event dated before the
+(the day models, already refreshed). The staging of every other table is full (they are
+small), and the manifest holds a fingerprint of each, as read and as staged: a model declaring
+``refresh: keep`` in its .yml (the index of a row's period; rows never read later periods but
+the ``ahead`` ones, nor as_of, nor whole-history aggregates) keeps its rows of the periods that
+end before the first day anything it reads may differ (the calendars are compared row by row,
+the staged tables whole: an edited subscription makes every model reading it, and every model
+reading those, recomputed in full), and has the others recomputed; a model declaring
+``refresh: full`` (and the reason) is recomputed in full. Whenever an event dated before the
 last covered day was added, edited or deleted, or the settings, code or event columns changed,
 or as_of moved back, the refresh is a full rebuild and says why.
 
@@ -33,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 
@@ -44,9 +50,10 @@ from saas_retention.builders.duckdb.run import (
     build_models,
     drop_staging,
     duckdb_sql,
+    export_order,
 )
 from saas_retention.builders.duckdb.sources import Source, open_source
-from saas_retention.builders.duckdb.stage import RAW_PREFIX, Stager, quoted
+from saas_retention.builders.duckdb.stage import RAW_PREFIX, Stager, engine_values, quoted
 from saas_retention.builders.incremental.state import (
     STATE_SCHEMA,
     Decision,
@@ -54,13 +61,15 @@ from saas_retention.builders.incremental.state import (
     event_day_fingerprints,
     incremental_models,
     read_manifest,
+    record_customer_hashes,
+    table_fingerprints,
     write_manifest,
 )
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import Settings, load_settings
 from saas_retention.core.errors import SaasRetentionError, SourceProblems
 from saas_retention.core.params import model_params
-from saas_retention.core.periods import period_index, period_start
+from saas_retention.core.periods import EPOCH, period_index, period_start
 
 
 @dataclass
@@ -70,6 +79,13 @@ class IncrementalResult(BuildResult):
     from_day: dt.date | None = None
     refreshed: dict[str, int] = field(default_factory=dict)  # model -> rows recomputed
     staged_events: int | None = None  # event rows staged (those from from_day on)
+    # model -> first recomputed index of its rows (None: none recomputed), of the models that
+    # kept the rows of closed periods; every other model but ``refreshed`` was rebuilt in full
+    kept: dict[str, int | None] = field(default_factory=dict)
+    # customers whose staged subscription or customer rows changed (a ``whole_history`` model
+    # recomputed every row of theirs); None: no such model was kept
+    changed_customers: int | None = None
+    fingerprints: dict = field(default_factory=dict)
 
 
 # -- the refresh --------------------------------------------------------------------------------
@@ -184,8 +200,8 @@ def build_incremental(
             con.close()
             con = None
             return full(decision.reason)
-        result = _refresh(con, settings, stager, decision, progress)
-        write_manifest(con, settings, stager)
+        result = _refresh(con, settings, stager, decision, manifest, progress)
+        write_manifest(con, settings, stager, result.fingerprints)
         if "events" in stager.present:
             con.execute(f"create or replace table {STATE_SCHEMA}.event_days as "
                         "select * from sr_event_days_new")
@@ -200,7 +216,7 @@ def build_incremental(
         pending.discard()
 
 
-def _refresh(con, settings: Settings, stager: Stager, decision: Decision,
+def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manifest: dict,
              progress: Callable[[str], None] | None) -> IncrementalResult:
     from_day = decision.from_day
     has_events = "events" in stager.present
@@ -235,6 +251,7 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision,
         first_period = period_index(from_day, settings.grain, settings.week_start)
         # period models read the calendar: the new as_of's, which may hold a new period
         # (calendar_days starts at the earliest of all the events, kept and new)
+        _snapshot_calendars(con)
         create_calendar(con, settings, report)
         for name, (kind, key) in incremental_models().items():
             if any(t in report.skipped for t in catalog.models[name].inputs):
@@ -257,9 +274,29 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision,
                                                                     settings.week_start)
                 progress(f"refreshed {name} from {since}: {refreshed[name]:,} rows in "
                          f"{time.perf_counter() - t0:.2f} s")
-    rest = [m for m in _model_names() if m not in refreshed]
-    models, skipped = build_models(con, settings, report, only=rest, progress=progress,
-                                   calendar=not has_events)
+    fingerprints = table_fingerprints(con, stager)
+    if not has_events:
+        _snapshot_calendars(con)
+        create_calendar(con, settings, report)
+    clean, as_of_only = _clean_from(con, settings, from_day, manifest, fingerprints)
+    if has_events:
+        clean["stg_events"] = from_day
+        for name in refreshed:
+            kind = incremental_models()[name][0]
+            clean[name] = (from_day if kind == "day" else
+                           period_start(first_period, settings.grain, settings.week_start))
+    changed = sorted(t for t, f in fingerprints["tables"].items()
+                     if (manifest.get("tables") or {}).get(t) != f)
+    if changed and progress:
+        progress(f"changed since the last build: {', '.join(changed)} (the models reading "
+                 "them are recomputed in full)")
+    models, skipped, kept, result.changed_customers = _rest(
+        con, settings, report, refreshed, clean, as_of_only, progress)
+    if result.changed_customers is None:
+        record_customer_hashes(con)
+    else:  # computed for the decision above, from the same staged tables
+        con.execute(f"create or replace table {STATE_SCHEMA}.customer_hashes as "
+                    "select * from sr_customer_hashes_new")
     for name in refreshed:
         models[name] = con.execute(f"select count(*) from {quoted(name)}").fetchall()[0][0]
     for name in skipped:
@@ -268,7 +305,236 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision,
     result.models = {m: models[m] for m in _model_names() if m in models}
     result.skipped = skipped
     result.refreshed = refreshed
+    result.kept = kept
+    result.fingerprints = fingerprints
     return result
+
+
+# -- keeping the closed periods of the other models ---------------------------------------------
+
+def _snapshot_calendars(con) -> None:
+    """The previous build's calendars, before this refresh replaces them."""
+    for name in ("calendar", "calendar_days"):
+        con.execute(f"create or replace temp table sr_old_{name} as select * from "
+                    f"(select * from main.{quoted(name)})")
+
+
+def _first_change(con, name: str, key: str) -> int | None:
+    """The smallest ``key`` of a row that differs between the previous calendar and this one
+    (None: the same rows)."""
+    return con.execute(
+        f"select min({key}) from ((select * from main.{quoted(name)} except all "
+        f"select * from sr_old_{name}) union all (select * from sr_old_{name} except all "
+        f"select * from main.{quoted(name)}))").fetchall()[0][0]
+
+
+def _raw_tables(relation: str) -> set[str]:
+    """The contract tables a staged relation is made from, through the relations it reads."""
+    from saas_retention.relations.graph import contract_tables
+    from saas_retention.relations.registry import STAGING_DEPS
+
+    out = set(contract_tables(relation))
+    for dep in STAGING_DEPS.get(relation, ()):
+        out |= _raw_tables(dep)
+    return out
+
+
+def _clean_from(con, settings: Settings, old_as_of: dt.date, manifest: dict,
+                fingerprints: dict) -> tuple[dict[str, dt.date], set[str]]:
+    """relation -> the day from which its rows may differ from the previous build's (rows of
+    periods, weeks, months or days that end before it are the same); a relation absent from
+    the result may differ anywhere. Also the staged relations that differ only because as_of
+    moved on (their source tables are unchanged).
+
+    A staged relation with the same fingerprint is the same everywhere (``date.max``); a
+    dated one (period_index) differs from its first period of another fingerprint; one whose
+    source tables are unchanged differs only in what staging reads of as_of, which changes
+    only the running period's snapshot: from the previous as_of's period on, but for values
+    a customer's later subscription rows decide (their last paying period), which is why
+    such a relation is returned too (see ``whole_history``). The calendars are compared row by
+    row."""
+    never = dt.date.max
+    old, new = manifest.get("staged") or {}, fingerprints["staged"]
+    old_tables, new_tables = manifest.get("tables") or {}, fingerprints["tables"]
+    raw_changed = {t for t in set(old_tables) | set(new_tables)
+                   if old_tables.get(t) != new_tables.get(t)}
+    clean: dict[str, dt.date] = {}
+    as_of_only: set[str] = set()
+    for rel, f in new.items():
+        o = old.get(rel)
+        if o == f:
+            clean[rel] = never
+        elif isinstance(o, dict) and isinstance(f, dict) and o["columns"] == f["columns"]:
+            keys = {k for k in set(o["periods"]) | set(f["periods"])
+                    if o["periods"].get(k) != f["periods"].get(k)}
+            if all(k.lstrip("-").isdigit() for k in keys):  # no row without a period
+                clean[rel] = period_start(min(int(k) for k in keys), settings.grain,
+                                          settings.week_start)
+        elif isinstance(o, list) and isinstance(f, list) and o[2] == f[2] and not (
+                _raw_tables(rel) & raw_changed):
+            clean[rel] = period_start(period_index(old_as_of, settings.grain,
+                                                   settings.week_start),
+                                      settings.grain, settings.week_start)
+            as_of_only.add(rel)
+    first = _first_change(con, "calendar", "period_index")
+    clean["calendar"] = never if first is None else period_start(first, settings.grain,
+                                                                 settings.week_start)
+    first = _first_change(con, "calendar_days", "day_index")
+    clean["calendar_days"] = never if first is None else EPOCH + dt.timedelta(days=first)
+    return clean, as_of_only
+
+
+def _changed_customers(con) -> int:
+    """``sr_changed_customers``: customers whose rows of a staged relation keyed by customer
+    differ from the previous build's; returns how many."""
+    record_customer_hashes(con, "sr_customer_hashes_new", temp=True)
+    con.execute(
+        "create or replace temp table sr_changed_customers as select distinct "
+        "coalesce(o.customer_id, n.customer_id) as customer_id from "
+        f"{STATE_SCHEMA}.customer_hashes o full join sr_customer_hashes_new n "
+        "on o.relation = n.relation and o.customer_id is not distinct from n.customer_id "
+        "where o.n is distinct from n.n or o.h is distinct from n.h")
+    return con.execute("select count(*) from sr_changed_customers").fetchall()[0][0]
+
+
+def _grain(index: str, settings: Settings) -> str:
+    """The grain of a ``refresh:`` index (``period``: the settings' grain)."""
+    return settings.grain if index == "period" else index
+
+
+def _rest(con, settings: Settings, report, refreshed: dict, clean: dict[str, dt.date],
+          as_of_only: set[str], progress) -> tuple[dict, dict, dict, int | None]:
+    """Every model but the incremental ones, in build order: those declaring ``refresh: keep``
+    whose every input is unchanged before some day keep their rows of the periods that end
+    before it and have the others recomputed; the rest are recomputed in full (and what
+    reads them too). Returns (rows, skipped, kept: model -> first recomputed index, changed
+    customers)."""
+    catalog = load_catalog()
+    params = tuple(sorted(model_params(settings).items()))
+    kept: dict[str, int | None] = {}
+    built: dict[str, int] = {}
+    skipped: dict[str, str] = {}
+    arrow = False
+    changed_customers: int | None = None
+    # model -> columns of closed rows that changed for some customers (``whole_history``)
+    stale_columns: dict[str, set[str]] = {}
+    for name in _model_names():
+        if name in refreshed:
+            continue
+        model = catalog.models[name]
+        spec = model.refresh
+        sql = duckdb_sql(name, settings.grain, params, tuple(report.dimensions))
+        reads_stale = any(_mentions(sql, r, stale_columns[r]) for r in model.relations
+                          if r in stale_columns)
+        since = [clean.get(r, dt.date.min) for r in model.relations]
+        history = spec.get("whole_history") and bool(model.relations & as_of_only)
+        if (spec.get("keep") is None or not since or dt.date.min in since or reads_stale
+                or any(t in report.skipped for t in model.inputs)
+                or any(d in skipped for d in model.depends_on(catalog.models))
+                or not _has_rows_by(con, name, spec["keep"])):
+            # one model at a time, so a model after it may still keep its rows
+            b, s = build_models(con, settings, report, only=[name], progress=progress,
+                                calendar=False)
+            built.update(b)
+            skipped.update(s)
+            continue
+        grain = _grain(spec["index"], settings)
+        # every day a relation's clean day gives starts one of its own periods (days, weeks…),
+        # so a row whose period ends before it reads only unchanged rows; ``align``: a row
+        # also reads the whole weeks (say) overlapping its period, which may end after it
+        start = min(since)
+        if spec.get("align") and start != dt.date.max:
+            g = _grain(spec["align"], settings)
+            start = period_start(period_index(start, g, settings.week_start), g,
+                                 settings.week_start)
+        first = None
+        if start == dt.date.max:
+            clean[name] = dt.date.max  # nothing it reads changed: every row is kept
+        else:
+            first = period_index(start, grain, settings.week_start) - spec.get("ahead", 0)
+            clean[name] = period_start(first, grain, settings.week_start)
+            started = time.perf_counter()
+            keep = _keep_sql(spec["keep"])
+            table = quoted(name)
+            if model.engines == ("duckdb",) and not arrow:
+                from saas_retention.udfs.arrow import register_arrow_udfs
+
+                register_arrow_udfs(con)
+                arrow = True
+            customers = ""
+            if history:
+                if changed_customers is None:
+                    changed_customers = _changed_customers(con)
+                if changed_customers:
+                    customers = (" or customer_id in (select customer_id from "
+                                 "sr_changed_customers)")
+                    stale_columns[name] = set(spec["whole_history"])
+            con.execute(f"delete from {table} where {keep} >= {first}{customers}")
+            with engine_values(name):
+                # like a full build: per-period marts in key order (the kept rows are of
+                # earlier periods), per-customer tables as the engine gives them
+                order = ("" if "customer_id" in model.key
+                         else f" order by {export_order(model)}")
+                con.execute(f"insert into {table} by name select * from ({sql}) as model "
+                            f"where {keep} >= {first}{order}")
+                if customers:
+                    # every row of those customers: their staged rows alone make them
+                    con.execute(f"insert into {table} by name select * from "
+                                f"({_customers_sql(sql, as_of_only)}) as model "
+                                f"where {keep} < {first}")
+            if progress:
+                extra = (f" and every row of {changed_customers:,} customers whose "
+                         "subscriptions changed" if customers else "")
+                progress(f"kept {name} before {clean[name]}: recomputed the rest{extra} in "
+                         f"{time.perf_counter() - started:.2f} s")
+        kept[name] = first
+        built[name] = con.execute(f"select count(*) from {quoted(name)}").fetchall()[0][0]
+    return built, skipped, kept, changed_customers
+
+
+def _mentions(sql: str, relation: str, columns: set[str]) -> bool:
+    """Whether a model's SQL names any of ``columns`` (by name, wherever: a superset of what
+    it reads of them), or selects every column of ``relation``."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    if any(c.name in columns for c in tree.find_all(exp.Column)):
+        return True
+    for select in tree.find_all(exp.Select):
+        tables = [t for t in select.find_all(exp.Table) if t.parent_select is select]
+        if any(t.name == relation for t in tables) and any(
+                isinstance(e, exp.Star) or (isinstance(e, exp.Column) and e.is_star)
+                for e in select.expressions):
+            return True
+    return False
+
+
+def _customers_sql(sql: str, relations: set[str]) -> str:
+    """``sql`` reading, of each of ``relations``, only the rows of ``sr_changed_customers``."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+
+    def swap(node):
+        if not isinstance(node, exp.Table) or node.db or node.name not in relations:
+            return node
+        rows = (exp.select("*").from_(exp.to_table(node.name, quoted=True))
+                .where(exp.column("customer_id").isin(
+                    query=exp.select("customer_id").from_("sr_changed_customers"))))
+        return rows.subquery(node.alias_or_name)
+
+    return tree.transform(swap).sql("duckdb")
+
+
+def _keep_sql(keep: str) -> str:
+    return "(" + sqlglot.parse_one(str(keep), read="duckdb").sql("duckdb") + ")"
+
+
+def _has_rows_by(con, name: str, keep: str) -> bool:
+    """The previous build holds the model and every row of it has a period: a row without one
+    could never be replaced, so such a model is recomputed in full."""
+    try:
+        nulls = con.execute(f"select count(*) from {quoted(name)} where {_keep_sql(keep)} "
+                            "is null").fetchall()[0][0]
+    except duckdb.Error:  # not in the previous build, or of other columns
+        return False
+    return nulls == 0
 
 
 def _model_names() -> list[str]:

@@ -25,7 +25,8 @@ from saas_retention.core.config import Settings
 from saas_retention.core.periods import EARLIEST_DATE, LATEST_DATE
 
 STATE_SCHEMA = "sr_build"
-MANIFEST_FORMAT = 2
+# 3: fingerprints of every table but the events (``tables`` as read, ``staged`` as staged)
+MANIFEST_FORMAT = 3
 
 
 @dataclass
@@ -99,6 +100,76 @@ def event_day_fingerprints(con, stager: Stager) -> str | None:
     return "sr_event_days_new"
 
 
+def _fingerprint(con, relation: str, columns: list[str] | None = None) -> list:
+    """[rows, order-independent hash of the rows, columns with their types] of a relation (of
+    ``columns`` of it when given)."""
+    rel = quoted(relation)
+    if columns is None:
+        described = con.execute(f"select column_name, column_type from (describe {rel})"
+                                ).fetchall()
+        row = f"hash({rel})"
+    else:
+        described = [(c, "") for c in columns]
+        row = "hash(" + ", ".join(quoted(c) for c in columns) + ")"
+    n, h = con.execute(f"select count(*), cast(coalesce(sum({row}), 0) as hugeint) "
+                       f"from {rel}").fetchall()[0]
+    return [n, str(h), [f"{c} {t}".strip() for c, t in described]]
+
+
+def _period_fingerprint(con, relation: str) -> dict:
+    """Per period_index of a dated staged relation: [rows, hash] (key: the index as text)."""
+    rel = quoted(relation)
+    columns = [f"{c} {t}" for c, t in con.execute(
+        f"select column_name, column_type from (describe {rel})").fetchall()]
+    rows = con.execute(f"select period_index, count(*), cast(sum(hash({rel})) as hugeint) "
+                       f"from {rel} group by period_index").fetchall()
+    return {"columns": columns, "periods": {str(p): [n, str(h)] for p, n, h in rows}}
+
+
+def table_fingerprints(con, stager: Stager) -> dict[str, dict]:
+    """Every table but the events, whole (they are small): ``tables``, the source's rows as
+    read (raw values of every column), so a refresh knows which table changed; and
+    ``staged``, every staged relation the models read but the events, as the models see it
+    (staging reads as_of: a subscription ending on the new day has another period range),
+    per period for the dated ones (survey responses, referrals, tickets), whole for the
+    others."""
+    # every column of the source, not only the mapped ones: customer dimensions and period
+    # dimensions are passed through unmapped
+    tables = {t: _fingerprint(con, f"raw_{t}") for t in sorted(stager.present) if t != "events"}
+    names = sorted({r[0] for r in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'main' "
+        "and starts_with(table_name, 'stg_') and table_name <> 'stg_events'").fetchall()})
+    staged = {}
+    for n in names:
+        cols = {r[0] for r in con.execute(f"select column_name from (describe {quoted(n)})"
+                                          ).fetchall()}
+        staged[n] = _period_fingerprint(con, n) if "period_index" in cols else _fingerprint(
+            con, n)
+    return {"tables": tables, "staged": staged}
+
+
+def record_customer_hashes(con, target: str = f"{STATE_SCHEMA}.customer_hashes",
+                           temp: bool = False) -> None:
+    """Per customer, an order-independent hash of their rows of each staged relation keyed by
+    customer but not by period (subscriptions, terms, customers, dimensions): a refresh
+    recomputes every row of a customer whose rows changed in a model that declares
+    ``whole_history`` columns."""
+    parts = []
+    for (name,) in con.execute(
+            "select distinct table_name from information_schema.columns where "
+            "table_schema = 'main' and starts_with(table_name, 'stg_') and table_name <> "
+            "'stg_events' and column_name = 'customer_id' and table_name not in (select "
+            "table_name from information_schema.columns where column_name = 'period_index' "
+            "and table_schema = 'main') order by 1").fetchall():
+        rel = quoted(name)
+        parts.append(f"select '{name}' as relation, customer_id, count(*) as n, "
+                     f"cast(sum(hash({rel})) as hugeint) as h from {rel} group by customer_id")
+    select = " union all ".join(parts) if parts else (
+        "select null::varchar as relation, null::varchar as customer_id, 0::bigint as n, "
+        "0::hugeint as h where false")
+    con.execute(f"create or replace {'temp ' if temp else ''}table {target} as {select}")
+
+
 def _event_types(stager: Stager) -> dict[str, str] | None:
     if "events" not in stager.present:
         return None
@@ -109,8 +180,9 @@ def record_state(con, settings: Settings, stager: Stager, report) -> None:
     """Write the build manifest, the event-day fingerprints and the staged events into
     ``sr_build`` (called by a full build made with --incremental, before staging is dropped)."""
     con.execute(f"create schema if not exists {STATE_SCHEMA}")
-    for t in ("manifest", "event_days", "stg_events"):
+    for t in ("manifest", "event_days", "stg_events", "customer_hashes"):
         con.execute(f"drop table if exists {STATE_SCHEMA}.{t}")
+    record_customer_hashes(con)
     days = event_day_fingerprints(con, stager)
     if days is not None:
         con.execute(f"create table {STATE_SCHEMA}.event_days as select * from {days}")
@@ -118,13 +190,15 @@ def record_state(con, settings: Settings, stager: Stager, report) -> None:
     write_manifest(con, settings, stager)
 
 
-def write_manifest(con, settings: Settings, stager: Stager) -> None:
+def write_manifest(con, settings: Settings, stager: Stager,
+                   fingerprints: dict | None = None) -> None:
     manifest = {
         "format": MANIFEST_FORMAT,
         "settings": settings_fingerprint(settings),
         "code": code_fingerprint(),
         "as_of": settings.as_of_date.isoformat(),
         "event_columns": _event_types(stager),
+        **(fingerprints or table_fingerprints(con, stager)),
         "rows": _row_counts(con),
         "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
