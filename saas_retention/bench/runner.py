@@ -153,10 +153,12 @@ def _size(customers, months, epcm, seed, repeat, compare, data: Path, say,
     with tempfile.TemporaryDirectory(prefix="bench-", dir=data) as work:
         # the baseline is short: two samples before the builds and after each one
         baselines += [baseline(source, Path(work)) for _ in range(2)]
+        # the first build's database is kept for the charts (later builds are deleted)
+        kept = Path(work) / "charts.duckdb" if charts is not None else None
         for i in range(repeat):
             say(f"{customers:,} customers: build {i + 1}/{repeat}")
-            kept = Path(work) / "charts.duckdb" if charts is not None and i == 0 else None
-            builds.append(build_in_child(source, Path(work), floor=i == 0, keep=kept))
+            builds.append(build_in_child(source, Path(work), floor=i == 0,
+                                         keep=kept if i == 0 else None))
             baselines += [baseline(source, Path(work)) for _ in range(2)]
         if charts is not None:
             say(f"{customers:,} customers: Superset chart data")

@@ -132,3 +132,23 @@ def test_without_superset_the_flag_is_a_clear_error(monkeypatch, tmp_path):
     assert "pip install 'saas-retention[superset]'" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not data.exists() or not any(data.iterdir())  # nothing generated or started
+
+
+@pytest.mark.slow
+def test_the_charts_get_the_first_build_whatever_the_repeat(tmp_path):
+    """With --repeat above 1 the database of the first build (the one kept) is what the
+    chart section serves, not the path of a later build that was deleted."""
+    from saas_retention.bench.runner import _size
+
+    class Charts:
+        served: list = []
+
+        def measure(self, built):
+            Charts.served.append((built, built.is_file()))
+            return {"worst_p95": 0.1, "worst": "a chart"}
+
+    entry = _size(300, 3, 2.0, 42, 2, False, tmp_path, lambda m: None, incremental=False,
+                  charts=Charts())
+    [(built, existed)] = Charts.served
+    assert built is not None and existed
+    assert entry["superset"]["worst"] == "a chart" and len(entry["build"]["samples"]) == 2
