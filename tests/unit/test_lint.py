@@ -67,3 +67,22 @@ def test_the_linter_rejects_an_unknown_column(schema_and_dims):
                                                               1))
     with pytest.raises(OptimizeError, match="prev_mrr"):
         lint(broken, schema, dims)
+
+
+def test_no_outer_join_condition_holds_an_or():
+    """duckdb 1.x (the version Superset 6.1 pins) runs an outer join whose ON holds an OR as a
+    nested-loop join: renewals, churn_presets and customer_journey took 25-130 × longer at
+    100k customers, growing with the square of the customers. An OR belongs in a filter
+    after an inner join or in the aggregate over the outer join's rows."""
+    from sqlglot import exp
+
+    from saas_retention.catalog.compile import compile_model
+
+    found = []
+    for name in load_catalog().model_order():
+        tree = sqlglot.parse_one(compile_model(name, "duckdb"), read="duckdb")
+        for join in tree.find_all(exp.Join):
+            on = join.args.get("on")
+            if join.side and on is not None and on.find(exp.Or):
+                found.append(f"{name}: {join.side} JOIN ON {on.sql('duckdb')[:120]}")
+    assert not found, "\n".join(found)

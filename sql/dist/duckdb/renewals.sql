@@ -883,16 +883,23 @@ WITH stg_subscriptions AS (
   SELECT
     paid_terms.subscription_id,
     paid_terms.term_end,
-    MAX(CASE WHEN NOT paid_subscriptions.subscription_id IS NULL THEN 1 ELSE 0 END) AS is_picked_up
+    MAX(
+      CASE
+        WHEN paid_subscriptions.end_date IS NULL
+        AND NOT paid_subscriptions.subscription_id IS NULL
+        THEN 1
+        WHEN paid_subscriptions.end_date > paid_terms.term_end
+        THEN 1
+        ELSE 0
+      END
+    ) AS is_picked_up
+  /* The open-ended test is in the aggregate, not the join: an OR in an outer join's */
+  /* condition is a nested-loop join in duckdb 1.x (Superset's pin), quadratic in customers */
   FROM renewals__paid_terms AS paid_terms
   LEFT JOIN renewals__paid_subscriptions AS paid_subscriptions
     ON paid_subscriptions.customer_id = paid_terms.customer_id
     AND paid_subscriptions.subscription_id <> paid_terms.subscription_id
     AND paid_subscriptions.start_date <= paid_terms.renewal_deadline
-    AND (
-      paid_subscriptions.end_date IS NULL
-      OR paid_subscriptions.end_date > paid_terms.term_end
-    )
   WHERE
     paid_terms.is_final = 1
   GROUP BY
@@ -921,15 +928,22 @@ WITH stg_subscriptions AS (
     trials.term_end_period_index AS period_index,
     trials.subscription_id,
     trials.renewal_deadline,
-    MAX(CASE WHEN NOT paid_subscriptions.subscription_id IS NULL THEN 1 ELSE 0 END) AS converted
+    MAX(
+      CASE
+        WHEN paid_subscriptions.end_date IS NULL
+        AND NOT paid_subscriptions.subscription_id IS NULL
+        THEN 1
+        WHEN paid_subscriptions.end_date > trials.start_date
+        THEN 1
+        ELSE 0
+      END
+    ) AS converted
+  /* The open-ended test is in the aggregate, not the join: an OR in an outer join's */
+  /* condition is a nested-loop join in duckdb 1.x (Superset's pin), quadratic in customers */
   FROM renewals__terms AS trials
   LEFT JOIN renewals__paid_subscriptions AS paid_subscriptions
     ON paid_subscriptions.customer_id = trials.customer_id
     AND paid_subscriptions.start_date <= trials.renewal_deadline
-    AND (
-      paid_subscriptions.end_date IS NULL
-      OR paid_subscriptions.end_date > trials.start_date
-    )
   WHERE
     trials.is_trial = TRUE AND trials.is_final = 1
   GROUP BY

@@ -854,6 +854,19 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_id,
     end_date
+), churn_presets__covered_days AS (
+  /* the ended days a paid subscription still covers, found by an inner join (its OR is a */
+  /* filter after the join): the same OR inside the outer join below would be a nested-loop */
+  /* join in duckdb 1.x (Superset's pin), quadratic in customers */
+  SELECT DISTINCT
+    ended.customer_id,
+    ended.churn_date
+  FROM churn_presets__ended_days AS ended
+  INNER JOIN churn_presets__paid_subscriptions AS covering
+    ON covering.customer_id = ended.customer_id
+    AND covering.start_date <= ended.churn_date
+  WHERE
+    covering.end_date IS NULL OR covering.end_date > ended.churn_date
 ), churn_presets__churn_events AS (
   /* the customer goes from paying to not paying: it paid the day before (the subscription */
   /* ending that day covered it) and nothing covers the day itself. Every event counts, so a */
@@ -864,14 +877,21 @@ WITH stg_subscriptions AS (
     ended.has_non_monthly,
     ended.has_monthly
   FROM churn_presets__ended_days AS ended
-  LEFT JOIN churn_presets__paid_subscriptions AS covering
-    ON covering.customer_id = ended.customer_id
-    AND covering.start_date <= ended.churn_date
-    AND (
-      covering.end_date IS NULL OR covering.end_date > ended.churn_date
-    )
+  LEFT JOIN churn_presets__covered_days AS covered
+    ON covered.customer_id = ended.customer_id AND covered.churn_date = ended.churn_date
   WHERE
-    covering.customer_id IS NULL
+    covered.customer_id IS NULL
+), churn_presets__preceded_starts AS (
+  /* the start days something already covered the day before (inner join: see covered_days) */
+  SELECT DISTINCT
+    started.customer_id,
+    started.start_date
+  FROM churn_presets__paid_subscriptions AS started
+  INNER JOIN churn_presets__paid_subscriptions AS before
+    ON before.customer_id = started.customer_id
+    AND before.start_date < started.start_date
+  WHERE
+    before.end_date IS NULL OR before.end_date >= started.start_date
 ), churn_presets__start_events AS (
   /* the customer goes from not paying to paying: nothing covered the day before */
   /* (start < that day's start and end on or after it), new and returning customers alike */
@@ -879,17 +899,14 @@ WITH stg_subscriptions AS (
     started.customer_id,
     started.start_date
   FROM churn_presets__paid_subscriptions AS started
-  LEFT JOIN churn_presets__paid_subscriptions AS before
-    ON before.customer_id = started.customer_id
-    AND before.start_date < started.start_date
-    AND (
-      before.end_date IS NULL OR before.end_date >= started.start_date
-    )
+  LEFT JOIN churn_presets__preceded_starts AS preceded
+    ON preceded.customer_id = started.customer_id
+    AND preceded.start_date = started.start_date
   WHERE
     (
       started.end_date IS NULL OR started.end_date > started.start_date
     )
-    AND before.customer_id IS NULL
+    AND preceded.customer_id IS NULL
 ), churn_presets__churn_30 AS (
   /* churn events in the 30 days up to the snapshot: (snapshot − 30, snapshot], the same days */
   /* as the change from the state 30 days before to the state at the snapshot */

@@ -1117,11 +1117,15 @@ WITH stg_subscriptions AS (
       CASE
         WHEN paid_terms.is_final = 0
         THEN 1
-        WHEN NOT other.subscription_id IS NULL
+        WHEN other.end_date IS NULL AND NOT other.subscription_id IS NULL
+        THEN 1
+        WHEN other.end_date > paid_terms.term_end
         THEN 1
         ELSE 0
       END
     ) AS is_renewed
+  /* The open-ended test is in the aggregate, not the join: an OR in an outer join's */
+  /* condition is a nested-loop join in duckdb 1.x (Superset's pin), quadratic in customers */
   FROM customer_journey__paid_terms AS paid_terms
   INNER JOIN customer_journey__first_term_ends AS first_term_ends
     ON first_term_ends.customer_id = paid_terms.customer_id
@@ -1130,9 +1134,6 @@ WITH stg_subscriptions AS (
     ON other.customer_id = paid_terms.customer_id
     AND other.subscription_id <> paid_terms.subscription_id
     AND other.start_date <= paid_terms.renewal_deadline
-    AND (
-      other.end_date IS NULL OR other.end_date > paid_terms.term_end
-    )
   GROUP BY
     paid_terms.customer_id
 ), customer_journey__flags AS (

@@ -129,10 +129,13 @@ first_terms as (
         max(
             case
                 when paid_terms.is_final = 0 then 1
-                when other.subscription_id is not null then 1
+                when other.end_date is null and other.subscription_id is not null then 1
+                when other.end_date > paid_terms.term_end then 1
                 else 0
             end
         ) as is_renewed
+    -- The open-ended test is in the aggregate, not the join: an OR in an outer join's
+    -- condition is a nested-loop join in duckdb 1.x (Superset's pin), quadratic in customers
     from paid_terms
     inner join first_term_ends
         on first_term_ends.customer_id = paid_terms.customer_id
@@ -141,7 +144,6 @@ first_terms as (
         on other.customer_id = paid_terms.customer_id
         and other.subscription_id <> paid_terms.subscription_id
         and other.start_date <= paid_terms.renewal_deadline
-        and (other.end_date is null or other.end_date > paid_terms.term_end)
     group by paid_terms.customer_id
 ),
 

@@ -74,6 +74,20 @@ ended_days as (
     group by customer_id, end_date
 ),
 
+covered_days as (
+    -- the ended days a paid subscription still covers, found by an inner join (its OR is a
+    -- filter after the join): the same OR inside the outer join below would be a nested-loop
+    -- join in duckdb 1.x (Superset's pin), quadratic in customers
+    select distinct
+        ended.customer_id,
+        ended.churn_date
+    from ended_days as ended
+    inner join paid_subscriptions as covering
+        on covering.customer_id = ended.customer_id
+        and covering.start_date <= ended.churn_date
+    where covering.end_date is null or covering.end_date > ended.churn_date
+),
+
 churn_events as (
     -- the customer goes from paying to not paying: it paid the day before (the subscription
     -- ending that day covered it) and nothing covers the day itself. Every event counts, so a
@@ -84,11 +98,22 @@ churn_events as (
         ended.has_non_monthly,
         ended.has_monthly
     from ended_days as ended
-    left join paid_subscriptions as covering
-        on covering.customer_id = ended.customer_id
-        and covering.start_date <= ended.churn_date
-        and (covering.end_date is null or covering.end_date > ended.churn_date)
-    where covering.customer_id is null
+    left join covered_days as covered
+        on covered.customer_id = ended.customer_id
+        and covered.churn_date = ended.churn_date
+    where covered.customer_id is null
+),
+
+preceded_starts as (
+    -- the start days something already covered the day before (inner join: see covered_days)
+    select distinct
+        started.customer_id,
+        started.start_date
+    from paid_subscriptions as started
+    inner join paid_subscriptions as before
+        on before.customer_id = started.customer_id
+        and before.start_date < started.start_date
+    where before.end_date is null or before.end_date >= started.start_date
 ),
 
 start_events as (
@@ -98,13 +123,12 @@ start_events as (
         started.customer_id,
         started.start_date
     from paid_subscriptions as started
-    left join paid_subscriptions as before
-        on before.customer_id = started.customer_id
-        and before.start_date < started.start_date
-        and (before.end_date is null or before.end_date >= started.start_date)
+    left join preceded_starts as preceded
+        on preceded.customer_id = started.customer_id
+        and preceded.start_date = started.start_date
     where
         (started.end_date is null or started.end_date > started.start_date)
-        and before.customer_id is null
+        and preceded.customer_id is null
 ),
 
 churn_30 as (

@@ -43,15 +43,21 @@ picked_up as (
     select
         paid_terms.subscription_id,
         paid_terms.term_end,
-        max(case when paid_subscriptions.subscription_id is not null then 1 else 0 end)
-            as is_picked_up
+        max(
+            case
+                when paid_subscriptions.end_date is null
+                    and paid_subscriptions.subscription_id is not null then 1
+                when paid_subscriptions.end_date > paid_terms.term_end then 1
+                else 0
+            end
+        ) as is_picked_up
+    -- The open-ended test is in the aggregate, not the join: an OR in an outer join's
+    -- condition is a nested-loop join in duckdb 1.x (Superset's pin), quadratic in customers
     from paid_terms
     left join paid_subscriptions
         on paid_subscriptions.customer_id = paid_terms.customer_id
         and paid_subscriptions.subscription_id <> paid_terms.subscription_id
         and paid_subscriptions.start_date <= paid_terms.renewal_deadline
-        and (paid_subscriptions.end_date is null
-             or paid_subscriptions.end_date > paid_terms.term_end)
     where paid_terms.is_final = 1
     group by paid_terms.subscription_id, paid_terms.term_end
 ),
@@ -79,14 +85,20 @@ trial_outcomes as (
         trials.term_end_period_index as period_index,
         trials.subscription_id,
         trials.renewal_deadline,
-        max(case when paid_subscriptions.subscription_id is not null then 1 else 0 end)
-            as converted
+        max(
+            case
+                when paid_subscriptions.end_date is null
+                    and paid_subscriptions.subscription_id is not null then 1
+                when paid_subscriptions.end_date > trials.start_date then 1
+                else 0
+            end
+        ) as converted
+    -- The open-ended test is in the aggregate, not the join: an OR in an outer join's
+    -- condition is a nested-loop join in duckdb 1.x (Superset's pin), quadratic in customers
     from terms as trials
     left join paid_subscriptions
         on paid_subscriptions.customer_id = trials.customer_id
         and paid_subscriptions.start_date <= trials.renewal_deadline
-        and (paid_subscriptions.end_date is null
-             or paid_subscriptions.end_date > trials.start_date)
     where trials.is_trial = true and trials.is_final = 1
     group by trials.term_end_period_index, trials.subscription_id, trials.renewal_deadline
 ),
