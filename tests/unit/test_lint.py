@@ -71,7 +71,7 @@ def test_the_linter_rejects_an_unknown_column(schema_and_dims):
 
 def test_no_outer_join_condition_holds_an_or():
     """duckdb 1.x (the version Superset 6.1 pins) runs an outer join whose ON holds an OR as a
-    nested-loop join: renewals, churn_presets and customer_journey took 25-130 × longer at
+    nested-loop join: renewals, churn_presets and customer_journey took 12-140 × longer at
     100k customers, growing with the square of the customers. An OR belongs in a filter
     after an inner join or in the aggregate over the outer join's rows."""
     from sqlglot import exp
