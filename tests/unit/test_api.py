@@ -78,6 +78,15 @@ def test_importable_from_the_checkout_root(tmp_path):
     assert out[2] == "True"
 
 
+def test_test_modules_have_unique_names():
+    """pytest imports test modules by their base name (the folders have no __init__.py), so two
+    files of one name in different tiers stop the collection of whichever runs second."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert not {name: paths for name, paths in seen.items() if len(paths) > 1}
+
+
 def test_compile_model_with_default_settings_on_every_engine():
     """``compile_model(name, dialect)`` needs no parameters: the default settings' are bound."""
     from saas_retention.dialects import SUPPORTED
