@@ -5,7 +5,8 @@
 -- (add-ons) are summed, and a month is snapshotted on its last day (as_of for the current
 -- month) instead of its first, which makes the month holding a customer's last end_date the
 -- churn month, so the spine includes it instead of the playbook's separate "month after the
--- last active month" rows. $as_of is bound by the benchmark.
+-- last active month" rows, and the open-ended test of the join to subscriptions is a coalesce
+-- instead of an OR (the same rows; see the join). $as_of is bound by the benchmark.
 with subscription_periods as (
     select
         customer_id,
@@ -60,8 +61,10 @@ joined as (
     left join subscription_periods
         on customer_months.customer_id = subscription_periods.customer_id
         and customer_months.snapshot_date >= subscription_periods.start_date
-        and (customer_months.snapshot_date < subscription_periods.end_date
-             or subscription_periods.end_date is null)
+        -- the playbook's "end_date > snapshot or end_date is null", written without the OR:
+        -- duckdb 1.x runs an outer join whose ON holds an OR as a nested loop (customers²)
+        and customer_months.snapshot_date
+            < coalesce(subscription_periods.end_date, date '9999-12-31')
     group by customer_months.date_month, customer_months.customer_id
 ),
 

@@ -335,7 +335,7 @@ def _child_build(options: dict) -> None:
     """The timed build. Two fixed costs a fresh process pays are split out so the model times
     are the SQL alone: reading and parsing the templates (done first, timed) and compiling
     each model (timed again afterwards, on an emptied compile cache)."""
-    from saas_retention.builders.duckdb.run import build, duckdb_sql
+    from saas_retention.builders.duckdb.run import build, clear_compile_cache, duckdb_sql
     from saas_retention.catalog.templates import load_catalog
     from saas_retention.core.config import parse_settings
     from saas_retention.core.params import model_params
@@ -367,7 +367,7 @@ def _child_build(options: dict) -> None:
         elif match := _SKIPPED.match(message):
             skipped[match["name"]] = match["why"]
     assert set(models) == set(result.models), "progress messages and result disagree"
-    duckdb_sql.cache_clear()
+    clear_compile_cache()
     params = tuple(sorted(model_params(settings).items()))
     dimensions = tuple(result.staging.dimensions)
     for name, model in models.items():
@@ -945,7 +945,9 @@ def _comparison(entries: list[dict]) -> list[str]:
         "ours = staging with every contract check (of the relations these models read) + "
         "`customer_periods` + `mrr_movements`; "
         "playbook = its month spine joined to customers, left-joined to subscriptions, then "
-        "lag and classify, in DuckDB (`saas_retention.bench.PLAYBOOK_SQL`); pandas = "
+        "lag and classify, in DuckDB (`saas_retention.bench.PLAYBOOK_SQL`; its \"end_date "
+        "after the snapshot or none\" test written as a coalesce, not an OR, which duckdb 1.x "
+        "runs as a nested-loop join whose cost grows with customers²); pandas = "
         "vectorised explode, groupby, dense spine, shift (`saas_retention.bench.pandas_mrr`). "
         f"Best of {rows[0]['comparison']['samples']} after one warm-up run of each, so ours "
         "excludes its one-time cost of reading the templates and compiling (the build table's "

@@ -158,9 +158,11 @@ class RuleColumns(Protocol):
     def missing(self, column: str) -> exp.Expression:
         """The row has no value in the column."""
 
-    def customer_total(self, column: str) -> exp.Expression:
-        """The sum of ``within(value)`` over the table's rows of the row's customer
-        (``customer_id``): a correlated subquery on the build's own table."""
+    def customer_total_at_least(self, column: str, limit: int) -> exp.Expression:
+        """The row's customer (``customer_id``) has a sum of ``within_money(value)`` over the
+        table's rows of at least ``limit``: the row's customer among those of one grouping of
+        the build's own table (a correlated subquery per row cost an aggregate joined back to
+        every row: 0.15 s of the 0.35 s that staging 190k subscriptions takes)."""
 
     def not_whole(self, column: str) -> exp.Expression:
         """The column's number is not a finite whole number (DuckDB: floor/isinf/isnan of its
@@ -289,8 +291,7 @@ def _customer_amount(table: str, column: str) -> Condition:
     def condition(r: RuleColumns) -> exp.Expression | None:
         if not r.has(table, column):
             return None
-        return exp.and_(exp.GTE(this=r.customer_total(column),
-                                expression=exp.Literal.number(MONEY_LIMIT)),
+        return exp.and_(r.customer_total_at_least(column, MONEY_LIMIT),
                         exp.LT(this=exp.Abs(this=r.number(column)),
                                expression=exp.Literal.number(MONEY_LIMIT)))
 

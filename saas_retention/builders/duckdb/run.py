@@ -92,7 +92,9 @@ def _duckdb_sql(model: str, grain: str, params: tuple, dimensions: tuple) -> str
                          dimensions=dimensions, pretty=False)
 
 
-duckdb_sql.cache_clear = _duckdb_sql.cache_clear  # the benchmark times a cold compile
+def clear_compile_cache() -> None:
+    """Forget every compiled model (the benchmark times a cold compile)."""
+    _duckdb_sql.cache_clear()
 
 
 def relations_read(models: list[str] | None = None) -> set[str] | None:
@@ -118,6 +120,18 @@ def export_order(model) -> str:
     return ", ".join(quoted(k) for k in model.key)
 
 
+def ensure_arrow_udfs(con, models) -> bool:
+    """Register the Arrow UDFs when one of ``models`` runs on DuckDB alone (model fitting,
+    sbg_fit, is a vectorised Arrow UDF); returns whether it did."""
+    catalog = load_catalog().models
+    if not any(catalog[m].engines == ("duckdb",) for m in models):
+        return False
+    from saas_retention.udfs.arrow import register_arrow_udfs
+
+    register_arrow_udfs(con)
+    return True
+
+
 def build_models(con, settings: Settings, report: StagingReport, *,
                  only: list[str] | None = None,
                  progress: Callable[[str], None] | None = None,
@@ -131,11 +145,7 @@ def build_models(con, settings: Settings, report: StagingReport, *,
     if calendar:
         create_calendar(con, settings, report,
                          days=needed is None or "calendar_days" in needed)
-    if any(catalog.models[m].engines == ("duckdb",) for m in catalog.models
-           if needed is None or m in needed):
-        from saas_retention.udfs.arrow import register_arrow_udfs
-
-        register_arrow_udfs(con)  # model fitting (sbg_fit) runs as a vectorised Arrow UDF
+    ensure_arrow_udfs(con, [m for m in catalog.models if needed is None or m in needed])
     params = model_params(settings)
     for name in catalog.model_order():
         model = catalog.models[name]

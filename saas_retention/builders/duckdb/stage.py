@@ -134,12 +134,13 @@ class _TypedColumns:
     def missing(self, column: str) -> exp.Expression:
         return exp.and_(col(RAW_PREFIX + column).is_(exp.null()), col(column).is_(exp.null()))
 
-    def customer_total(self, column: str) -> exp.Expression:
+    def customer_total_at_least(self, column: str, limit: int) -> exp.Expression:
         same = exp.alias_(exp.to_table(f"typed_{self.table}"), "sr_same", table=True)
-        return (exp.select(exp.func("sum", within_money(col(column, "sr_same")))).from_(same)
-                .where(exp.EQ(this=col("customer_id", "sr_same"),
-                              expression=col("customer_id", f"typed_{self.table}")))
-                .subquery())
+        over = (exp.select(col("customer_id", "sr_same")).from_(same)
+                .group_by(col("customer_id", "sr_same"))
+                .having(exp.GTE(this=exp.func("sum", within_money(col(column, "sr_same"))),
+                                expression=exp.Literal.number(limit))))
+        return col("customer_id", f"typed_{self.table}").isin(query=over)
 
     def outer(self, column: str) -> exp.Expression:
         return col(column, f"typed_{self.table}")

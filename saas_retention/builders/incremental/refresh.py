@@ -50,6 +50,7 @@ from saas_retention.builders.duckdb.run import (
     build_models,
     drop_staging,
     duckdb_sql,
+    ensure_arrow_udfs,
     export_order,
 )
 from saas_retention.builders.duckdb.sources import Source, open_source
@@ -456,11 +457,8 @@ def _rest(con, settings: Settings, report, refreshed: dict, clean: dict[str, dt.
             started = time.perf_counter()
             keep = _keep_sql(spec["keep"])
             table = quoted(name)
-            if model.engines == ("duckdb",) and not arrow:
-                from saas_retention.udfs.arrow import register_arrow_udfs
-
-                register_arrow_udfs(con)
-                arrow = True
+            if not arrow:
+                arrow = ensure_arrow_udfs(con, [name])
             customers = ""
             if history:
                 if changed_customers is None:

@@ -129,7 +129,7 @@ class SourceColumns:
     def missing(self, column: str) -> exp.Expression:
         return self.value(column).is_(exp.null())
 
-    def customer_total(self, column: str) -> exp.Expression:
+    def customer_total_at_least(self, column: str, limit: int) -> exp.Expression:
         s = self.settings
         # the relation the checks read: a connector's staged src_<table>, not the tool's table
         # of the same name (Stripe's `subscriptions` has no mrr)
@@ -139,10 +139,11 @@ class SourceColumns:
         value = cast(exp.column(s.source_column(self.table, column), "sr_same", quoted=True),
                      "DOUBLE")
         who = s.source_column(self.table, "customer_id")
-        return (exp.select(exp.func("sum", within_money(value))).from_(same)
-                .where(exp.EQ(this=exp.column(who, "sr_same", quoted=True),
-                              expression=exp.column(who, name.split(".")[-1], quoted=True)))
-                .subquery())
+        over = (exp.select(exp.column(who, "sr_same", quoted=True)).from_(same)
+                .group_by(exp.column(who, "sr_same", quoted=True))
+                .having(exp.GTE(this=exp.func("sum", within_money(value)),
+                                expression=exp.Literal.number(limit))))
+        return exp.column(who, name.split(".")[-1], quoted=True).isin(query=over)
 
     def outer(self, column: str) -> exp.Expression:
         return exp.column(self.settings.source_column(self.table, column),

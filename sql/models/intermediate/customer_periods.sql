@@ -55,14 +55,16 @@ with_previous as (
     -- meets the customer's subscriptions running in it or in the period before, and one
     -- grouping sums both (add-ons and parallel subscriptions add up); back to the staged
     -- decimal type, so later comparisons and subtractions work on 64-bit instead of 128-bit
-    -- integers (a customer over 10^12 a month fails the cast instead of being rounded)
+    -- integers (a customer over 10^12 a month fails the cast instead of being rounded). The
+    -- spine's other columns have one value per (customer, period): grouping by the two keys
+    -- alone and taking their max costs less than grouping by all six
     select
         spine.customer_id,
         spine.period_index,
-        spine.period_start,
-        spine.period_end,
-        spine.first_paying_index,
-        spine.last_paying_index,
+        max(spine.period_start) as period_start,
+        max(spine.period_end) as period_end,
+        max(spine.first_paying_index) as first_paying_index,
+        max(spine.last_paying_index) as last_paying_index,
         cast(coalesce(sum(case
             when subscription_rows.first_period_index <= spine.period_index
                 and subscription_rows.last_period_index >= spine.period_index
@@ -80,11 +82,7 @@ with_previous as (
         and subscription_rows.last_period_index >= spine.period_index - 1
     group by
         spine.customer_id,
-        spine.period_index,
-        spine.period_start,
-        spine.period_end,
-        spine.first_paying_index,
-        spine.last_paying_index
+        spine.period_index
 ),
 
 classified as (
