@@ -282,6 +282,19 @@ def within_money(value: exp.Expression) -> exp.Expression:
                     default=exp.Literal.number(0))
 
 
+def customer_in_totals_at_least(outer: exp.Expression, same: exp.Expression,
+                                who: exp.Expression, value: exp.Expression,
+                                limit: int) -> exp.Expression:
+    """``outer`` (the row's customer) is among the customers (``who``) of ``same`` (the build's
+    own table, aliased) whose ``within_money(value)`` adds up to at least ``limit``: one
+    grouping of the table, not a subquery per row. Each build's ``customer_total_at_least``
+    supplies its columns."""
+    over = (exp.select(who).from_(same).group_by(who.copy())
+            .having(exp.GTE(this=exp.func("sum", within_money(value)),
+                            expression=exp.Literal.number(limit))))
+    return outer.isin(query=over)
+
+
 # the number columns the models add up per customer in the money type (conservatively: all of
 # a customer's rows, not only those of one period or session)
 SUMMED = (("subscriptions", "mrr"), ("events", "duration_seconds"))

@@ -41,10 +41,10 @@ from saas_retention.relations.rules import (
     SUBSCRIPTION_SHOW,
     Rule,
     check_as_of,
+    customer_in_totals_at_least,
     duplicate_key_problem,
     holds,
     rules_of,
-    within_money,
 )
 from saas_retention.relations.target import Target
 
@@ -136,11 +136,9 @@ class _TypedColumns:
 
     def customer_total_at_least(self, column: str, limit: int) -> exp.Expression:
         same = exp.alias_(exp.to_table(f"typed_{self.table}"), "sr_same", table=True)
-        over = (exp.select(col("customer_id", "sr_same")).from_(same)
-                .group_by(col("customer_id", "sr_same"))
-                .having(exp.GTE(this=exp.func("sum", within_money(col(column, "sr_same"))),
-                                expression=exp.Literal.number(limit))))
-        return col("customer_id", f"typed_{self.table}").isin(query=over)
+        return customer_in_totals_at_least(col("customer_id", f"typed_{self.table}"), same,
+                                           col("customer_id", "sr_same"),
+                                           col(column, "sr_same"), limit)
 
     def outer(self, column: str) -> exp.Expression:
         return col(column, f"typed_{self.table}")

@@ -51,10 +51,10 @@ from saas_retention.relations.rules import (
     CUSTOMER_COLUMN,
     SUBSCRIPTION_SHOW,
     check_as_of,
+    customer_in_totals_at_least,
     duplicate_key_problem,
     holds,
     rules_of,
-    within_money,
 )
 from saas_retention.relations.target import Target, cast, connector_relation
 
@@ -139,11 +139,9 @@ class SourceColumns:
         value = cast(exp.column(s.source_column(self.table, column), "sr_same", quoted=True),
                      "DOUBLE")
         who = s.source_column(self.table, "customer_id")
-        over = (exp.select(exp.column(who, "sr_same", quoted=True)).from_(same)
-                .group_by(exp.column(who, "sr_same", quoted=True))
-                .having(exp.GTE(this=exp.func("sum", within_money(value)),
-                                expression=exp.Literal.number(limit))))
-        return exp.column(who, name.split(".")[-1], quoted=True).isin(query=over)
+        return customer_in_totals_at_least(
+            exp.column(who, name.split(".")[-1], quoted=True), same,
+            exp.column(who, "sr_same", quoted=True), value, limit)
 
     def outer(self, column: str) -> exp.Expression:
         return exp.column(self.settings.source_column(self.table, column),
