@@ -286,9 +286,10 @@ def expected(m: Messy) -> tuple[Counter, Counter]:
         if mrr is not None and mrr < 0:
             errors[("subscriptions", "mrr", "negative MRR")] += 1
         count = _number(r["billing_interval_count"] or "x")
-        if count is not None and (count <= 0 or not count.is_integer()):
+        # a term lasts at most 100,000 billing intervals (the contract's documented limit)
+        if count is not None and (count <= 0 or count > 100_000 or not count.is_integer()):
             errors[("subscriptions", "billing_interval_count",
-                    "not a positive whole number")] += 1
+                    "values that are not a positive whole number up to 100,000")] += 1
         if start and start > m.as_of:
             warnings[("subscriptions", "start_date", "subscriptions starting after as_of")] += 1
         if r["customer_id"] and r["customer_id"] not in m.customers:
