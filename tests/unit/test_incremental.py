@@ -346,7 +346,8 @@ def test_randomised_appends_and_edits_around_the_boundary(base, tmp_path):
     rebuild. An edited subscription or customer makes every subscription model recomputed in
     full; a subscription ending between the two as_of (the same source both times) and an
     edited survey response keep the periods before the ones they change."""
-    seed = random.randrange(2**32)  # other draws every run: the seed is in a failure's output
+    # other draws every run; the seed is in a failure's output, and REFRESH_SEED replays it
+    seed = int(os.environ.get("REFRESH_SEED") or random.randrange(2**32))
     print(f"seed {seed}")
     rng = random.Random(seed)
     pick = "(select {c} from {t} order by hash({c}, {seed}) limit 1)"
@@ -375,7 +376,10 @@ def test_randomised_appends_and_edits_around_the_boundary(base, tmp_path):
             ends = d0 + dt.timedelta(days=rng.randrange(1, (d1 - d0).days + 2))
             both.append(f"update subscriptions set end_date = date '{ends}' where "
                         "subscription_id = (select subscription_id from subscriptions where "
-                        f"end_date is null and mrr > 0 order by hash(subscription_id, {seed}) "
+                        # one that starts before it ends: an end before the start breaks
+                        # the input contract, and the build rightly refuses the source
+                        f"end_date is null and mrr > 0 and start_date < date '{ends}' "
+                        f"order by hash(subscription_id, {seed}) "
                         "limit 1)")
         if "survey" in edits:
             after.append(f"update survey_responses set score = {FLIP_SCORE} where score is not "
