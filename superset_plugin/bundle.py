@@ -528,7 +528,8 @@ class _Dataset:
             "extra": {"certification": {
                 "certified_by": CERTIFIED_BY,
                 "details": f"model {self.name} (sql/models/{self.model.path}.sql), grain "
-                           f"{self.model.grain}, key {', '.join(self.model.key)}"}},
+                           f"{self.model.grain}, key {', '.join(self.model.key)}"
+                           + (" and the dimensions" if self.model.key_dimensions else "")}},
             "normalize_columns": False,
             "always_filter_main_dttm": False,
             "uuid": self.uuid,
@@ -1226,6 +1227,12 @@ def build_bundle(target: Target, catalog=None, dashboards: list[dict] | None = N
                 if g.endswith("_text"):
                     as_text.setdefault(chart["dataset"], []).append(
                         grain_alias(g.removesuffix("_text"), target.grain))
+    # the cohort as text on every dataset that has a cohort (a heatmap's or table's rows by
+    # cohort need a category, not a time axis), not only where a shipped chart groups by it:
+    # users' own charts keep it when a shipped chart moves to another dataset
+    for name, model in catalog.models.items():
+        if "cohort_period" in model.columns:
+            as_text.setdefault(name, []).append(grain_alias("cohort_period", target.grain))
     datasets: dict[str, _Dataset] = {}
     for name in sorted(catalog.models):
         if target.tables is not None and name not in target.tables:

@@ -33,6 +33,18 @@ from saas_retention.dialects import engine_spelling, window_null_ordering
 GRAIN_ALIASES = ("date_period", "cohort_period")
 
 
+def row_key(model, columns: Sequence[str]) -> tuple[str, ...]:
+    """The columns that tell apart the rows of ``model`` built with ``columns``: its key, and
+    for a rollup (``key_dimensions``) the dimension columns, which are the columns its
+    metadata does not declare."""
+    if not model.key_dimensions:
+        return model.key
+    from saas_retention.core.config import GRAINS
+
+    declared = {grain_alias(c, g) for c in model.columns for g in GRAINS}
+    return (*model.key, *(c for c in columns if c not in declared))
+
+
 def grain_alias(name: str, grain: str) -> str:
     """``date_period`` -> ``date_month`` at the monthly grain (the names users query)."""
     if name in GRAIN_ALIASES:
@@ -236,16 +248,16 @@ def expand_period_spines(tree: exp.Expression) -> exp.Expression:
 def _put_period_columns(select: exp.Select, call: exp.Expression, dimensions: Sequence[str],
                         *, source: str, rows: str) -> None:
     """In ``select``'s list, ``call`` becomes ``source."<d>" as "<d>"`` for each period
-    dimension, and a column of the same name from another relation than ``rows`` (the
-    customer dimension) goes."""
+    dimension, and a plain column of the same name (the customer dimension, from
+    ``sr_dimensions``: templates never name a dimension) goes — also one of ``rows`` itself,
+    where a rollup reads both kinds from one relation."""
     names = set(dimensions)
     new = []
     for projection in select.expressions:
         if projection is call:
             new.extend(exp.alias_(exp.column(d, table=source, quoted=True), d, quoted=True)
                        for d in dimensions)
-        elif not (isinstance(projection, exp.Column) and projection.name in names
-                  and projection.table != rows):
+        elif not (isinstance(projection, exp.Column) and projection.name in names):
             new.append(projection)
     select.set("expressions", new)
 
@@ -370,6 +382,25 @@ def expand_period_dimension_rows(tree: exp.Expression, dimensions: Sequence[str]
     return tree
 
 
+def expand_group_by_all(tree: exp.Expression) -> exp.Expression:
+    """``group by all`` -> the select's projections that aggregate nothing, written out:
+    PostgreSQL, SQLite and MySQL have no GROUP BY ALL, and a rollup's columns (the
+    dimensions) are known only once the settings are."""
+    for select in list(tree.find_all(exp.Select)):
+        group = select.args.get("group")
+        if not (group and group.args.get("all")):
+            continue
+        keys = [p.unalias().copy() for p in select.expressions
+                if not p.find(exp.AggFunc, exp.Window)]
+        if any(isinstance(k, exp.Star) for k in keys):
+            raise TemplateError(f"group by all with select *: {select.sql('duckdb')}")
+        if keys:
+            select.set("group", exp.Group(expressions=keys))
+        else:  # only aggregates: one row, as GROUP BY ALL gives
+            group.pop()
+    return tree
+
+
 def _date_pseudo_functions(dialect: str) -> dict[str, Callable[[exp.Expression], exp.Expression]]:
     from saas_retention.dialects.periods import (
         day_number_sql,
@@ -441,6 +472,8 @@ def model_ast(
     if ("sr_period_dimension_rows" in model.sql.lower()
             or "sr_not_a_period_dimension" in model.sql.lower()):
         tree = expand_period_dimension_rows(tree, params.get("subscription_dimensions") or ())
+    if " all" in model.sql.lower():
+        tree = expand_group_by_all(tree)
     if "sr_retention_curves" in model.sql.lower():
         tree = expand_retention_curves(tree, params.get("retention_curves"), copy=False)
     tree = bind_params(tree, {k: params[k] for k in model.params if k in params}, model.name,

@@ -38,7 +38,8 @@ def metrics_text(markdown: bool = False) -> str:
             out.append(f"  {model.name} ({model.grain}): {model.description}")
             continue
         out.append(f"### {model.name}\n\n{model.description}\n")
-        out.append(f"Grain: {model.grain}; key: {', '.join(model.key)}.\n")
+        dims = " and the dimensions" if model.key_dimensions else ""
+        out.append(f"Grain: {model.grain}; key: {', '.join(model.key)}{dims}.\n")
         out.append("| column | meaning |\n|---|---|")
         out.extend(f"| `{c}` | {text} |" for c, text in model.columns.items())
         out.append("")

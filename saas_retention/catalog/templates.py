@@ -95,6 +95,9 @@ class Model:
     # customer whose staged rows changed is recomputed, and a model naming those columns is
     # recomputed in full); ``{full: <why>}`` recomputes it in full on every refresh
     refresh: dict = field(default_factory=dict)
+    # a row per combination of the customer and period dimensions' values (a rollup): they
+    # are part of the key, after ``key``; which they are depends on the settings
+    key_dimensions: bool = False
 
     @functools.cached_property
     def ast(self) -> exp.Expression:
@@ -305,6 +308,7 @@ def load_models(folder=None) -> dict[str, Model]:
             incremental=meta.get("incremental", "") or "",
             refresh=dict(meta.get("refresh") or {}),
             dataset=bool(meta.get("dataset", True)),
+            key_dimensions=bool(meta.get("key_dimensions", False)),
             path=stem,
         )
     orphans = sorted(p for p in files if p.endswith(".sql")

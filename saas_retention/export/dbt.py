@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pprint
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -368,9 +368,11 @@ def _staging_columns(name: str, package: Package) -> list[tuple[str, str]]:
 
 
 def _entry(name: str, description: str, columns: list[tuple[str, str]], key: list[str],
-           column_tests: dict[str, list] | None = None, tests: list | None = None) -> dict:
+           column_tests: dict[str, list] | None = None, tests: list | None = None,
+           nullable_key: Sequence[str] = ()) -> dict:
     """A model's schema entry: its columns with their descriptions, ``not_null`` on every key
-    column and ``unique`` on a one-column key (``sr_unique_key`` on a composite one)."""
+    column and ``unique`` on a one-column key (``sr_unique_key`` on a composite one, which
+    also holds ``nullable_key``: a rollup's dimensions, whose values may be NULL)."""
     entries = []
     for column, text in columns:
         entry: dict = {"name": column, "description": _describe(text)}
@@ -383,12 +385,13 @@ def _entry(name: str, description: str, columns: list[tuple[str, str]], key: lis
         if data_tests:
             entry["data_tests"] = data_tests
         entries.append(entry)
-    missing = [k for k in key if k not in {c for c, _ in columns}]
+    missing = [k for k in (*key, *nullable_key) if k not in {c for c, _ in columns}]
     if missing:
         raise ConfigError(f"{name}: key column(s) {', '.join(missing)} not among its columns")
     model_tests = []
-    if len(key) > 1:
-        model_tests.append({"sr_unique_key": {"arguments": {"columns": list(key)}}})
+    if len(key) + len(nullable_key) > 1:
+        model_tests.append({"sr_unique_key": {"arguments": {"columns": [*key,
+                                                                         *nullable_key]}}})
     model_tests += tests or []
     out = {"name": name, "description": _describe(description), "columns": entries}
     if model_tests:
@@ -416,8 +419,15 @@ def _model_entry(name: str, package: Package, catalog: Catalog) -> dict:
     for invariant in INVARIANTS.get(name, []):
         (test, args), = invariant.items()
         tests.append({test: {"arguments": dict(args)}})
+    dimensions: list[str] = []
+    if model.key_dimensions:
+        t = package_target(next(iter(package.dialects.values())), package.settings)
+        dimensions = list(dict.fromkeys([*t.dimensions, *t.period_dimensions]))
+        columns += [(d, "dimension value (customers or tables.subscriptions.dimensions)")
+                    for d in dimensions]
     return _entry(name, model.description, columns,
-                  [grain_alias(k, grain) for k in model.key], column_tests, tests)
+                  [grain_alias(k, grain) for k in model.key], column_tests, tests,
+                  nullable_key=dimensions)
 
 
 def _movement_types(catalog: Catalog) -> list[str]:

@@ -390,6 +390,8 @@ KEYS = {
     "retention": ("period_index",),
     "mrr_movements": ("period_index", "movement_order"),
     "cohort_retention": ("cohort_period_index", "period_number"),
+    # with the customers' dimension "plan" (write_source's dimensions)
+    "cohort_customers_rollup": ("cohort_period_index", "period_number", "plan"),
 }
 INDEX_COLUMNS = ("period_index", "cohort_period_index", "last_paying_period_index")
 
@@ -459,17 +461,18 @@ def load_tables(database: Path, models: Iterable[str] = MODELS) -> dict[str, lis
         con.close()
 
 
-def run_build(source: Path, settings: dict, workdir: Path | None = None) -> dict[str, list[dict]]:
-    """Build with the package into a DuckDB file and return every model's rows."""
+def run_build(source: Path, settings: dict, workdir: Path | None = None,
+              models: Iterable[str] = MODELS) -> dict[str, list[dict]]:
+    """Build with the package into a DuckDB file and return the rows of ``models``."""
     from saas_retention.builders.duckdb.run import build
     from saas_retention.core.config import parse_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(workdir or tmp) / "models.duckdb"
         result = build(source, parse_settings(settings), database=db)
-        missing = [m for m in MODELS if m not in result.models]
+        missing = [m for m in models if m not in result.models]
         assert not missing, f"models not built: {missing} ({result.skipped})"
-        return load_tables(db)
+        return load_tables(db, models)
 
 
 def build_and_reference(

@@ -186,3 +186,34 @@ def test_cohort_and_trailing_year_rows_keep_the_plan_of_their_anchor_period(tmp_
     assert by_period[("a", 2025, 3)]["plan"] == "addon"  # base: Mar 2024
     assert by_period[("t", 2025, 1)]["plan"] == "basic"
     assert not any(r["plan"] == "legacy" for r in cohort + trailing)
+
+
+def test_cohort_rollup_counts_each_slice_by_hand(tmp_path):
+    """cohort_customers_rollup: one row per cohort, age and (plan, segment), the plan being the
+    cohort's first period's. All three customers start paying in January 2024: starter/smb
+    holds u and a (10 + 10 MRR), basic/mid holds t (the smaller subscription_id of two at 20,
+    40 MRR in all). In March u pays 30 (pro) and a 60 (its add-on); u's last paid day is
+    April 30, so at age 4 (May) only a of starter/smb pays."""
+    con = build(tmp_path, {"subscriptions": {"dimensions": ["plan"]}},
+                ["customer_periods", "cohort_customers", "cohort_customers_rollup"],
+                as_of="2024-06-30")
+    try:
+        got = {(r["period_number"], r["plan"], r["segment"]): r for r in rows(
+            con, "select * from cohort_customers_rollup where cohort_month = date '2024-01-01'")}
+        columns = [d[0] for d in con.execute(
+            "select * from cohort_customers_rollup limit 0").description]
+    finally:
+        con.close()
+    assert columns == ["cohort_month", "cohort_period_index", "period_number", "cohort_customers",
+                       "retained_customers", "cohort_mrr", "retained_mrr", "segment", "plan"]
+    assert set(got) == {(k, plan, segment) for k in range(6)
+                        for plan, segment in (("starter", "smb"), ("basic", "mid"))}
+    starter = [(got[(k, "starter", "smb")]["cohort_customers"],
+                got[(k, "starter", "smb")]["retained_customers"],
+                got[(k, "starter", "smb")]["cohort_mrr"],
+                got[(k, "starter", "smb")]["retained_mrr"]) for k in range(6)]
+    assert starter == [(2, 2, 20, 20), (2, 2, 20, 20), (2, 2, 20, 90), (2, 2, 20, 90),
+                       (2, 1, 20, 60), (2, 1, 20, 60)]
+    assert [(got[(k, "basic", "mid")]["cohort_customers"],
+             got[(k, "basic", "mid")]["retained_customers"],
+             got[(k, "basic", "mid")]["retained_mrr"]) for k in range(6)] == [(1, 1, 40)] * 6

@@ -23,7 +23,7 @@ from saas_retention.builders.atomic import PendingDatabase, connect
 from saas_retention.builders.duckdb.calendars import create_calendar
 from saas_retention.builders.duckdb.sources import Source, open_source
 from saas_retention.builders.duckdb.stage import Stager, StagingReport, engine_values, quoted
-from saas_retention.catalog.compile import compile_model
+from saas_retention.catalog.compile import compile_model, row_key
 from saas_retention.catalog.templates import load_catalog
 from saas_retention.core.config import Settings, load_settings
 from saas_retention.core.errors import SaasRetentionError
@@ -114,10 +114,15 @@ def relations_read(models: list[str] | None = None) -> set[str] | None:
     return read
 
 
-def export_order(model) -> str:
+def export_order(model, con=None, relation: str = "") -> str:
     """The ORDER BY of a model's rows in files: its key, which is unique, so the same input
-    gives byte-identical files whatever order parallel threads produced the rows in."""
-    return ", ".join(quoted(k) for k in model.key)
+    gives byte-identical files whatever order parallel threads produced the rows in. A
+    rollup's key also holds the dimensions, which the settings name: they are read from the
+    columns of ``relation`` (a table or a parenthesised query) on ``con``."""
+    columns: list[str] = []
+    if model.key_dimensions:
+        columns = [d[0] for d in con.execute(f"select * from {relation} limit 0").description]
+    return ", ".join(quoted(k) for k in row_key(model, columns))
 
 
 def ensure_arrow_udfs(con, models) -> bool:
@@ -170,8 +175,9 @@ def build_models(con, settings: Settings, report: StagingReport, *,
         # produces them: sorting them cost more than computing some of them, and every reader
         # aggregates or joins them. The per-period marts people browse are stored in key
         # order; exported files are always sorted (see ``export_order``).
-        order = "" if "customer_id" in model.key else f" order by {export_order(model)}"
         with engine_values(name):
+            order = ("" if "customer_id" in model.key
+                     else f" order by {export_order(model, con, f'({sql}) as model')}")
             con.execute(f"create or replace table {quoted(name)} as "
                         f"select * from ({sql}) as model{order}")
         built[name] = con.execute(f"select count(*) from {quoted(name)}").fetchall()[0][0]
@@ -227,7 +233,7 @@ def build(
                 target = staged_out / f"{name}.{fmt}"
                 options = "(format csv, header true)" if fmt == "csv" else "(format parquet)"
                 con.execute(f"copy (select * from {quoted(name)} order by "
-                            f"{export_order(catalog.models[name])}) to "
+                            f"{export_order(catalog.models[name], con, quoted(name))}) to "
                             f"{exp.Literal.string(str(target)).sql('duckdb')} {options}")
         if pending is not None:
             if keep_state:

@@ -472,7 +472,7 @@ def _rest(con, settings: Settings, report, refreshed: dict, clean: dict[str, dt.
                 # like a full build: per-period marts in key order (the kept rows are of
                 # earlier periods), per-customer tables as the engine gives them
                 order = ("" if "customer_id" in model.key
-                         else f" order by {export_order(model)}")
+                         else f" order by {export_order(model, con, table)}")
                 con.execute(f"insert into {table} by name select * from ({sql}) as model "
                             f"where {keep} >= {first}{order}")
                 if customers:
