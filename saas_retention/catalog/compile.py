@@ -27,6 +27,7 @@ from saas_retention.catalog.templates import (
     function_name,
     load_catalog,
 )
+from saas_retention.core.config import GRAINS
 from saas_retention.core.errors import TemplateError
 from saas_retention.dialects import engine_spelling, window_null_ordering
 
@@ -39,8 +40,6 @@ def row_key(model, columns: Sequence[str]) -> tuple[str, ...]:
     metadata does not declare."""
     if not model.key_dimensions:
         return model.key
-    from saas_retention.core.config import GRAINS
-
     declared = {grain_alias(c, g) for c in model.columns for g in GRAINS}
     return (*model.key, *(c for c in columns if c not in declared))
 
