@@ -1,7 +1,8 @@
 -- cohort_customers_rollup: cohort_customers summed per cohort, age and combination of
 -- dimension values. The cohort heatmap reads it: the plan and segment filters reach it as
--- they reach cohort_customers, over a few thousand rows where that holds one per customer
--- and age (the chart's query took 0.34 s at 1M customers, most of its request)
+-- they reach cohort_customers, which holds a row per customer and age (at 1M generated
+-- customers with four dimensions: 359k rows against 9.2M, the heatmap's query 0.10 s
+-- against 0.20 s)
 with slices as (
     select
         cohort_period_index,
