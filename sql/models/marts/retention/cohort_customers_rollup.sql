@@ -9,8 +9,16 @@ with slices as (
         period_number,
         count(*) as cohort_customers,
         sum(is_retained) as retained_customers,
-        sum(cohort_mrr) as cohort_mrr,
-        sum(retained_mrr) as retained_mrr,
+        -- summed exactly, as whole millionths (cohort_customers stores doubles of the
+        -- decimal money type): a sum of doubles depends on the order the engine's threads
+        -- add them in (a refresh and a full build differed in the last digits), and
+        -- ClickHouse truncates a double cast to a decimal (131.67 became 131.669999); floor
+        -- of + 0.5 rounds the same on every engine (round(x, 0) fails on PostgreSQL's
+        -- doubles, round(x) on SQL Server) and MRR is never negative
+        cast(sum(cast(floor(cohort_mrr * 1000000 + 0.5) as bigint)) as double) / 1000000
+            as cohort_mrr,
+        cast(sum(cast(floor(retained_mrr * 1000000 + 0.5) as bigint)) as double) / 1000000
+            as retained_mrr,
         sr_dimensions(cohort_customers),
         sr_period_dimension_columns(cohort_customers)
     from cohort_customers
