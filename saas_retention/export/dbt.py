@@ -168,6 +168,11 @@ class Package:
     models: tuple[str, ...]  # every relation of the package, in build order
     client: tuple[str, ...] = ()  # models with a client step (CLIENT_MODELS) in the package
 
+    def column_target(self) -> Target:
+        """The target of the package's first dialect: for what every engine shares (the
+        relations' columns, the dimensions)."""
+        return package_target(next(iter(self.dialects.values())), self.settings)
+
 
 def package_target(dialect: str, settings: Settings) -> Target:
     """What the package's relations are compiled for: the source shape the config states
@@ -357,7 +362,7 @@ def _staging_description(name: str) -> str:
 def _staging_columns(name: str, package: Package) -> list[tuple[str, str]]:
     """Each column of staging relation ``name`` with its description
     (relations/registry.staging_column_docs)."""
-    t = package_target(next(iter(package.dialects.values())), package.settings)
+    t = package.column_target()
     columns = list(STAGING[name](t).named_selects)
     extra = {d: f"customer dimension (customers.{d}; empty for a customer missing from it)"
              for d in t.dimensions}
@@ -421,7 +426,7 @@ def _model_entry(name: str, package: Package, catalog: Catalog) -> dict:
         tests.append({test: {"arguments": dict(args)}})
     dimensions: list[str] = []
     if model.key_dimensions:
-        t = package_target(next(iter(package.dialects.values())), package.settings)
+        t = package.column_target()
         dimensions = list(dict.fromkeys([*t.dimensions, *t.period_dimensions]))
         columns += [(d, "dimension value (customers or tables.subscriptions.dimensions)")
                     for d in dimensions]
@@ -456,7 +461,7 @@ def _present(package: Package) -> dict[str, list[str]]:
     the config maps (package_target), customers' signup_date when mapped, every column of the
     other tables (they are read with every contract column)."""
     s = package.settings
-    t = package_target(next(iter(package.dialects.values())), s)
+    t = package.column_target()
     present = {}
     for table in package.inputs:
         columns = [c.name for c in TABLES[table].columns]
