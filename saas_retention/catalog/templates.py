@@ -85,7 +85,10 @@ class Model:
     # day's events alone (only the days from the last covered one on are recomputed);
     # "period" = rows keyed by period_index computed from that period's rows of the events
     # and of other incremental models (the periods from the one holding the last covered day
-    # on are recomputed); empty = recomputed in full
+    # on are recomputed); "sessions" = rows keyed by period_index of the sessions starting in
+    # it, cut by session_id or per user at the timeout (builders/incremental/sessions.py finds
+    # the first period a session touched by the refreshed days starts in); empty = recomputed
+    # in full
     incremental: str = ""
     # how a refresh treats a model that is not ``incremental`` (see REFRESH_INDEXES):
     # ``{keep: <index of a row's period>, index: period|day|week|month, ahead: n, because: …}``
@@ -388,7 +391,11 @@ def validate(catalog: Catalog) -> None:
 # functions of that period's events alone; and the calendar, whose row of a period changes
 # only while as_of is in it (its snapshot date), i.e. in the periods a refresh recomputes.
 INCREMENTAL_KINDS = {"day": ({"stg_events"}, "day_index"),
-                     "period": ({"stg_events", "calendar"}, "period_index")}
+                     "period": ({"stg_events", "calendar"}, "period_index"),
+                     # sessions span days and periods: the refresh, not the template, limits
+                     # what is recomputed (the checks below are for the two other kinds)
+                     "sessions": ({"stg_events"}, "period_index")}
+SESSIONS_PARAM = "session_timeout_seconds"
 
 
 def _validate_incremental(model: Model, incremental: frozenset[str] = frozenset()) -> None:
@@ -407,6 +414,11 @@ def _validate_incremental(model: Model, incremental: frozenset[str] = frozenset(
     if key not in model.key:
         raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
                             f"{key} is not in its key")
+    if model.incremental == "sessions":
+        if SESSIONS_PARAM not in model.params:
+            raise TemplateError(f"model {model.name!r} is incremental by sessions but does not "
+                                f"take {SESSIONS_PARAM}")
+        return
     windows = [w for w in model.ast.find_all(exp.Window)]
     if windows:
         raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "

@@ -132,7 +132,70 @@ ENDS_ON_AUG_22 = (
     "min(subscription_id) from subscriptions s where mrr > 0 and end_date is null and "
     "start_date < date '2024-06-01' and (select count(*) from subscriptions o where "
     "o.customer_id = s.customer_id) = 1)")
+# Sessions that cross the last covered day (2024-08-19 → 20) and period boundaries, without a
+# session id (a user's run of events less than the 30-minute timeout apart) and with one:
+# - a run every 20 minutes from July 31 22:00 into August 20: it starts in July, so a
+#   refresh from August 19 must recompute July's sessions too;
+# - a run from August 19 23:50 continuing after midnight, and one that the new day does not
+#   continue (its last event 23:20, the next 00:10);
+# - an id used on July 20 and again on August 20 (one session, in July), an id that starts on
+#   August 19 and goes on the next day, and an id used on July 2 and on the last covered day
+#   whose later event the new source no longer has.
+def _events(user: str, times: str, session: str = "null") -> str:
+    return ("insert into events (customer_id, user_id, event_time, event_name, session_id) "
+            f"select (select min(customer_id) from customers), '{user}', t, 'api_call', "
+            f"{session} from ({times}) g(t)")
+
+
+GAP_RUNS = [
+    _events("bot", "select unnest(generate_series(timestamp '2024-07-31 22:00', "
+                   "timestamp '2024-08-20 00:30', interval 20 minute))"),
+    _events("late", "values (timestamp '2024-08-19 23:50'), (timestamp '2024-08-20 00:15')"),
+    _events("gap", "values (timestamp '2024-08-19 23:20'), (timestamp '2024-08-20 00:10')"),
+]
+ID_RUNS = [
+    _events("ids", "values (timestamp '2024-07-20 10:00'), (timestamp '2024-08-20 10:00')",
+            "'S-long'"),
+    _events("ids", "values (timestamp '2024-08-19 23:55'), (timestamp '2024-08-20 00:40')",
+            "'S-night'"),
+    _events("ids", "values (timestamp '2024-07-02 08:00'), (timestamp '2024-08-19 08:00')",
+            "'S-lost'"),
+]
+# runs across the July/August boundary that end before the last covered day: the refresh
+# recomputes August alone, where their events must not count as sessions of their own
+CLOSED_RUNS = [
+    _events("cross", "values (timestamp '2024-07-31 23:40'), (timestamp '2024-08-01 00:00'), "
+                     "(timestamp '2024-08-01 00:20')"),
+    _events("ids", "values (timestamp '2024-07-31 23:50'), (timestamp '2024-08-01 00:30')",
+            "'S-cross'"),
+]
+DROP_LOST = ("delete from events where session_id = 'S-lost' and event_time >= "
+             "timestamp '2024-08-19'")
+JUL_29 = 2848  # the week (Monday) holding July 31
+
+
+def _sessions_keep(first: int) -> dict:
+    """The session models keep their rows before ``first``."""
+    return {"customer_engagement": first, "session_time": first}
+
+
 SCENARIOS = [
+    Scenario("sessions without an id across the last covered day and a period boundary",
+             [*GAP_RUNS, _events_until("2024-08-19")], D(2024, 8, 19),
+             [*GAP_RUNS, _events_until("2024-08-20")], D(2024, 8, 20),
+             kept=_sessions_keep(AUG - 1)),
+    Scenario("sessions without an id across three weeks",
+             [*GAP_RUNS, _events_until("2024-08-19")], D(2024, 8, 19),
+             [*GAP_RUNS, _events_until("2024-08-20")], D(2024, 8, 20),
+             settings={"grain": "week"}, kept=_sessions_keep(JUL_29)),
+    Scenario("sessions with an id across the last covered day, one lost, one a month long",
+             [*ID_RUNS, _events_until("2024-08-19")], D(2024, 8, 19),
+             [*ID_RUNS, DROP_LOST, _events_until("2024-08-20")], D(2024, 8, 20),
+             kept=_sessions_keep(AUG - 1)),
+    Scenario("sessions across a period boundary that end before the last covered day",
+             [*CLOSED_RUNS, _events_until("2024-08-19")], D(2024, 8, 19),
+             [*CLOSED_RUNS, _events_until("2024-08-20")], D(2024, 8, 20),
+             kept=_sessions_keep(AUG)),
     Scenario("more events on the last covered day",
              [_events_until("2024-08-20", 13)], D(2024, 8, 20),
              [_events_until("2024-08-20")], D(2024, 8, 20)),
@@ -294,7 +357,8 @@ def test_refresh_equals_a_full_rebuild(base, builds, tmp_path, sc):
         if "events" in result.staging.tables:
             assert set(result.refreshed) == {
                 "customer_daily_activity", "customer_daily_features",
-                "customer_period_features", "feature_breadth", "time_of_use"}
+                "customer_period_features", "feature_breadth", "time_of_use",
+                "customer_sessions"}
         for model, first in sc.kept.items():
             assert result.kept.get(model, False) == first, (model, result.kept)
         if ENDS_ON_AUG_22 in sc.after:
@@ -313,7 +377,7 @@ def test_refresh_equals_a_full_rebuild(base, builds, tmp_path, sc):
 
 
 def test_refresh_stages_only_the_new_days(base, tmp_path):
-    sc = SCENARIOS[1]
+    sc = next(s for s in SCENARIOS if s.name == "one more day of events")
     result, _db, _full = _run(base, tmp_path, sc)
     con = duckdb.connect(str(tmp_path / "after.duckdb"), read_only=True)
     try:
@@ -603,7 +667,7 @@ def test_incremental_models_declare_day_keys():
     declared = {n: m.incremental for n, m in load_catalog().models.items() if m.incremental}
     assert declared == {"customer_daily_activity": "day", "customer_daily_features": "day",
                         "customer_period_features": "period", "feature_breadth": "period",
-                        "time_of_use": "period"}
+                        "time_of_use": "period", "customer_sessions": "sessions"}
 
 
 def test_every_model_says_how_a_refresh_treats_it():
@@ -613,12 +677,10 @@ def test_every_model_says_how_a_refresh_treats_it():
     full = {n for n, m in models.items() if "full" in m.refresh}
     # closed rows that read as_of (renewals' grace windows, journeys), a whole-history value
     # (a fit over every observed period, a last active week, lift), the set of values seen in
-    # any period (a grid of every feature or dimension value), or a run of events that may
-    # start before the last covered day (sessions)
+    # any period (a grid of every feature or dimension value)
     assert full == {"renewals", "customer_journey", "journey_funnel", "journey_funnel_cohorts",
                     "cohort_value", "event_retention", "retention_curves", "churn_feature_lift",
-                    "customer_value", "feature_adoption", "feature_performance",
-                    "customer_sessions"}
+                    "customer_value", "feature_adoption", "feature_performance"}
     assert models["customer_periods"].refresh["whole_history"] == ["last_paying_period_index"]
     assert models["active_customers"].refresh["align"] == "week"
 

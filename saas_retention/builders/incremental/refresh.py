@@ -55,6 +55,7 @@ from saas_retention.builders.duckdb.run import (
 )
 from saas_retention.builders.duckdb.sources import Source, open_source
 from saas_retention.builders.duckdb.stage import RAW_PREFIX, Stager, engine_values, quoted
+from saas_retention.builders.incremental import sessions
 from saas_retention.builders.incremental.state import (
     STATE_SCHEMA,
     Decision,
@@ -66,7 +67,7 @@ from saas_retention.builders.incremental.state import (
     table_fingerprints,
     write_manifest,
 )
-from saas_retention.catalog.templates import load_catalog
+from saas_retention.catalog.templates import SESSIONS_PARAM, load_catalog
 from saas_retention.core.config import Settings, load_settings
 from saas_retention.core.errors import SaasRetentionError, SourceProblems
 from saas_retention.core.params import model_params
@@ -120,10 +121,11 @@ def _drop(con, name: str) -> None:
 
 
 def _window_sql(name: str, settings: Settings, dimensions: list[str],
-                first_period: int | None = None) -> str:
+                first_period: int | None = None, events: str | None = None) -> str:
     """The model's SQL reading only the new rows: a day model reads the staged window of
     events; a period model (``first_period`` given) reads the rows of the periods from
-    ``first_period`` on of every relation it reads (the events and incremental models)."""
+    ``first_period`` on of every relation it reads (the events and incremental models);
+    ``events``, when given, is read as the events instead (the sessions model's input)."""
     sql = duckdb_sql(name, settings.grain, tuple(sorted(model_params(settings).items())),
                       tuple(dimensions))
     tree = sqlglot.parse_one(sql, read="duckdb")
@@ -133,6 +135,8 @@ def _window_sql(name: str, settings: Settings, dimensions: list[str],
         if not isinstance(node, exp.Table) or node.db or node.name not in relations:
             return node
         alias = node.alias_or_name
+        if events is not None and node.name == "stg_events":
+            return exp.to_table(events).as_(alias)
         if first_period is None:
             return (exp.to_table("stg_events_window").as_(alias) if node.name == "stg_events"
                     else node)
@@ -233,9 +237,15 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
     if progress:
         progress(f"incremental refresh from {from_day}: {decision.reason}")
     refreshed: dict[str, int] = {}
+    starts: dict[str, int] = {}  # incremental: sessions -> the first period recomputed
     if has_events:
         result.staged_events = con.execute("select count(*) from stg_events").fetchall()[0][0]
         first_day = from_day.toordinal() - dt.date(1970, 1, 1).toordinal()
+        # the sessions the replaced events were in may change (incremental: sessions)
+        con.execute("create or replace temp table sr_old_session_ids as select distinct "
+                    f"customer_id, session_id from {STATE_SCHEMA}.stg_events where "
+                    "day_index >= ? and session_id is not null and customer_id is not null",
+                    [first_day])
         con.execute(f"delete from {STATE_SCHEMA}.stg_events where day_index >= ?", [first_day])
         # the window once as a table (staging may have made stg_events a view over the source)
         con.execute("create or replace temp table stg_events_window as select * from stg_events")
@@ -260,9 +270,19 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
                                          "(a bug: the manifest check should have caught it)")
             t0 = time.perf_counter()
             table = quoted(name)
-            first = first_day if kind == "day" else first_period
-            sql = _window_sql(name, settings, report.dimensions,
-                              None if kind == "day" else first_period)
+            if kind == "sessions":
+                timeout = model_params(settings)[SESSIONS_PARAM]
+                first = sessions.first_period(con, f"{STATE_SCHEMA}.stg_events", first_day,
+                                              first_period, settings, timeout,
+                                              "sr_old_session_ids")
+                sessions.make_input(con, f"{STATE_SCHEMA}.stg_events", first, settings,
+                                    timeout)
+                sql = _window_sql(name, settings, report.dimensions, events=sessions.INPUT)
+                starts[name] = first
+            else:
+                first = first_day if kind == "day" else first_period
+                sql = _window_sql(name, settings, report.dimensions,
+                                  None if kind == "day" else first_period)
             con.execute(f"delete from {table} where {quoted(key)} >= ?", [first])
             con.execute(f"insert into {table} by name select * from ({sql}) as model "
                         f"where {quoted(key)} >= {first}")
@@ -270,8 +290,7 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
                 f"select count(*) from {table} where {quoted(key)} >= ?", [first]
             ).fetchall()[0][0]
             if progress:
-                since = from_day if kind == "day" else period_start(first_period,
-                                                                    settings.grain,
+                since = from_day if kind == "day" else period_start(first, settings.grain,
                                                                     settings.week_start)
                 progress(f"refreshed {name} from {since}: {refreshed[name]:,} rows in "
                          f"{time.perf_counter() - t0:.2f} s")
@@ -285,7 +304,8 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
         for name in refreshed:
             kind = incremental_models()[name][0]
             clean[name] = (from_day if kind == "day" else
-                           period_start(first_period, settings.grain, settings.week_start))
+                           period_start(starts.get(name, first_period), settings.grain,
+                                        settings.week_start))
     changed = sorted(t for t, f in fingerprints["tables"].items()
                      if (manifest.get("tables") or {}).get(t) != f)
     if changed and progress:
