@@ -122,7 +122,8 @@ AUG, JUN = 2024 * 12 + 7, 2024 * 12 + 5  # month period indexes
 # subscriptions starting or ending in August (the demo has some): as_of moving on within
 # August changes their staged period ranges, never the closed periods' rows
 KEEPS = {"customer_periods": AUG, "retention": AUG, "mrr_movements": AUG, "lifecycle": AUG,
-         "active_customers": AUG, "csat": AUG, "renewals": False, "cohort_value": False}
+         "active_customers": AUG, "csat": AUG, "renewals": False, "cohort_value": False,
+         "customer_engagement": AUG, "churn_lift_population": AUG, "churn_lift_usage": AUG}
 SUBSCRIPTIONS_EDITED = {"customer_periods": False, "retention": False, "mrr_movements": False,
                         "cohort_customers": False, "csat": AUG, "lifecycle": AUG}
 # a response's score mirrored on its survey's scale (NPS 0–10, CSAT 1–5)

@@ -501,111 +501,6 @@ WITH stg_subscriptions AS (
     ) AS days
   ) AS dated
   LIMIT 18446744073709551615
-), customer_daily_features__event_rows AS (
-  SELECT
-    customer_id,
-    user_id,
-    event_name,
-    day_index,
-    week_index,
-    month_index,
-    period_index,
-    hour_of_day,
-    day_of_week
-  FROM stg_events
-  WHERE
-    NOT customer_id IS NULL AND NOT event_name IS NULL
-  LIMIT 18446744073709551615
-), customer_daily_features__grouped AS (
-  /* user and hour stay in the key so distinct users per month and events per hour can be */
-  /* counted later without another pass over the events */
-  SELECT
-    customer_id,
-    day_index,
-    event_name,
-    user_id,
-    hour_of_day,
-    day_of_week,
-    week_index,
-    month_index,
-    period_index,
-    COUNT(*) AS events
-  FROM customer_daily_features__event_rows AS event_rows
-  GROUP BY
-    customer_id,
-    day_index,
-    event_name,
-    user_id,
-    hour_of_day,
-    day_of_week,
-    week_index,
-    month_index,
-    period_index
-  LIMIT 18446744073709551615
-), customer_daily_features__final AS (
-  SELECT
-    customer_id,
-    day_index,
-    event_name,
-    user_id,
-    hour_of_day,
-    day_of_week,
-    week_index,
-    month_index,
-    period_index,
-    events
-  FROM customer_daily_features__grouped AS grouped
-  LIMIT 18446744073709551615
-), customer_daily_features AS (
-  SELECT
-    *
-  FROM customer_daily_features__final AS final
-  LIMIT 18446744073709551615
-), customer_period_features__feature_rows AS (
-  SELECT
-    customer_id,
-    period_index,
-    event_name,
-    user_id,
-    day_index,
-    events
-  FROM customer_daily_features
-  LIMIT 18446744073709551615
-), customer_period_features__user_rows AS (
-  /* a user counts once per customer, period and feature, whatever days and hours they used it */
-  SELECT
-    customer_id,
-    period_index,
-    event_name,
-    user_id,
-    SUM(events) AS events,
-    MAX(day_index) AS last_day_index
-  FROM customer_period_features__feature_rows AS feature_rows
-  GROUP BY
-    customer_id,
-    period_index,
-    event_name,
-    user_id
-  LIMIT 18446744073709551615
-), customer_period_features__final AS (
-  SELECT
-    customer_id,
-    period_index,
-    event_name,
-    COUNT(user_id) AS users,
-    CAST(SUM(events) AS SIGNED) AS events,
-    MAX(last_day_index) AS last_day_index
-  FROM customer_period_features__user_rows AS user_rows
-  GROUP BY
-    customer_id,
-    period_index,
-    event_name
-  LIMIT 18446744073709551615
-), customer_period_features AS (
-  SELECT
-    *
-  FROM customer_period_features__final AS final
-  LIMIT 18446744073709551615
 ), calendar AS (
   SELECT
     period_index,
@@ -1143,32 +1038,15 @@ WITH stg_subscriptions AS (
     *
   FROM customer_periods__final AS final
   LIMIT 18446744073709551615
-), churn_feature_lift__customer_rows AS (
+), churn_lift_population__customer_rows AS (
   SELECT
     customer_id,
     period_index,
     movement,
-    is_paying,
     was_paying
   FROM customer_periods
   LIMIT 18446744073709551615
-), churn_feature_lift__feature_rows AS (
-  SELECT
-    customer_id,
-    day_index,
-    event_name
-  FROM customer_daily_features
-  LIMIT 18446744073709551615
-), churn_feature_lift__feature_periods AS (
-  /* one row per customer, period and feature used, with the last day it was used */
-  SELECT
-    customer_id,
-    period_index,
-    event_name,
-    last_day_index
-  FROM customer_period_features
-  LIMIT 18446744073709551615
-), churn_feature_lift__periods AS (
+), churn_lift_population__periods AS (
   /* the anchor: the last day of the period before, the last snapshot at which both the */
   /* churned and the retained customers were paying (the latest day of a period in */
   /* calendar_days is its last day; only the as_of period's stops early, and no period */
@@ -1180,17 +1058,161 @@ WITH stg_subscriptions AS (
   GROUP BY
     period_index
   LIMIT 18446744073709551615
-), churn_feature_lift__first_day AS (
+), churn_lift_population__final AS (
+  /* churned: paying at the previous snapshot, not at this one; retained: paying at both */
   SELECT
-    MIN(day_index) AS first_day_index
-  FROM churn_feature_lift__feature_rows AS feature_rows
+    periods.period_index,
+    periods.anchor_day_index,
+    CAST(SUM(CASE WHEN customer_rows.movement = 'churn' THEN 1 ELSE 0 END) AS SIGNED) AS churned_customers,
+    CAST(SUM(CASE WHEN customer_rows.movement = 'churn' THEN 0 ELSE 1 END) AS SIGNED) AS retained_customers
+  FROM churn_lift_population__customer_rows AS customer_rows
+  INNER JOIN churn_lift_population__periods AS periods
+    ON periods.period_index = customer_rows.period_index
+  WHERE
+    customer_rows.was_paying = 1
+  GROUP BY
+    periods.period_index,
+    periods.anchor_day_index
   LIMIT 18446744073709551615
-), churn_feature_lift__window_periods AS (
+), churn_lift_population AS (
+  SELECT
+    *
+  FROM churn_lift_population__final AS final
+  LIMIT 18446744073709551615
+), customer_daily_features__event_rows AS (
+  SELECT
+    customer_id,
+    user_id,
+    event_name,
+    day_index,
+    week_index,
+    month_index,
+    period_index,
+    hour_of_day,
+    day_of_week
+  FROM stg_events
+  WHERE
+    NOT customer_id IS NULL AND NOT event_name IS NULL
+  LIMIT 18446744073709551615
+), customer_daily_features__grouped AS (
+  /* user and hour stay in the key so distinct users per month and events per hour can be */
+  /* counted later without another pass over the events */
+  SELECT
+    customer_id,
+    day_index,
+    event_name,
+    user_id,
+    hour_of_day,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index,
+    COUNT(*) AS events
+  FROM customer_daily_features__event_rows AS event_rows
+  GROUP BY
+    customer_id,
+    day_index,
+    event_name,
+    user_id,
+    hour_of_day,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index
+  LIMIT 18446744073709551615
+), customer_daily_features__final AS (
+  SELECT
+    customer_id,
+    day_index,
+    event_name,
+    user_id,
+    hour_of_day,
+    day_of_week,
+    week_index,
+    month_index,
+    period_index,
+    events
+  FROM customer_daily_features__grouped AS grouped
+  LIMIT 18446744073709551615
+), customer_daily_features AS (
+  SELECT
+    *
+  FROM customer_daily_features__final AS final
+  LIMIT 18446744073709551615
+), customer_period_features__feature_rows AS (
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    user_id,
+    day_index,
+    events
+  FROM customer_daily_features
+  LIMIT 18446744073709551615
+), customer_period_features__user_rows AS (
+  /* a user counts once per customer, period and feature, whatever days and hours they used it */
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    user_id,
+    SUM(events) AS events,
+    MAX(day_index) AS last_day_index
+  FROM customer_period_features__feature_rows AS feature_rows
+  GROUP BY
+    customer_id,
+    period_index,
+    event_name,
+    user_id
+  LIMIT 18446744073709551615
+), customer_period_features__final AS (
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    COUNT(user_id) AS users,
+    CAST(SUM(events) AS SIGNED) AS events,
+    MAX(last_day_index) AS last_day_index
+  FROM customer_period_features__user_rows AS user_rows
+  GROUP BY
+    customer_id,
+    period_index,
+    event_name
+  LIMIT 18446744073709551615
+), customer_period_features AS (
+  SELECT
+    *
+  FROM customer_period_features__final AS final
+  LIMIT 18446744073709551615
+), churn_lift_usage__customer_rows AS (
+  SELECT
+    customer_id,
+    period_index,
+    movement,
+    was_paying
+  FROM customer_periods
+  LIMIT 18446744073709551615
+), churn_lift_usage__feature_periods AS (
+  /* one row per customer, period and feature used, with the last day it was used */
+  SELECT
+    customer_id,
+    period_index,
+    event_name,
+    last_day_index
+  FROM customer_period_features
+  LIMIT 18446744073709551615
+), churn_lift_usage__periods AS (
+  SELECT
+    period_index,
+    anchor_day_index
+  FROM churn_lift_population
+  LIMIT 18446744073709551615
+), churn_lift_usage__window_periods AS (
   /* the periods the 90 days up to each anchor overlap; all of them end by the anchor */
   SELECT
     periods.period_index,
     calendar_days.period_index AS window_period_index
-  FROM churn_feature_lift__periods AS periods
+  FROM churn_lift_usage__periods AS periods
   INNER JOIN calendar_days
     ON calendar_days.day_index >= periods.anchor_day_index - 89
     AND calendar_days.day_index <= periods.anchor_day_index
@@ -1198,34 +1220,31 @@ WITH stg_subscriptions AS (
     periods.period_index,
     calendar_days.period_index
   LIMIT 18446744073709551615
-), churn_feature_lift__population AS (
-  /* churned: paying at the previous snapshot, not at this one; retained: paying at both; */
-  /* only windows that lie entirely after the first event, so both groups are observed */
+), churn_lift_usage__population AS (
   SELECT
     customer_rows.customer_id,
     customer_rows.period_index,
     periods.anchor_day_index,
     CASE WHEN customer_rows.movement = 'churn' THEN 1 ELSE 0 END AS is_churned
-  FROM churn_feature_lift__customer_rows AS customer_rows
-  INNER JOIN churn_feature_lift__periods AS periods
+  FROM churn_lift_usage__customer_rows AS customer_rows
+  INNER JOIN churn_lift_usage__periods AS periods
     ON periods.period_index = customer_rows.period_index
-  CROSS JOIN churn_feature_lift__first_day AS first_day
   WHERE
     customer_rows.was_paying = 1
-    AND periods.anchor_day_index - 89 >= first_day.first_day_index
   LIMIT 18446744073709551615
-), churn_feature_lift__usage AS (
+), churn_lift_usage__usage AS (
   /* a feature was used in the window iff, in one of the window's periods, its last day of */
   /* use is on or after the window's first day (that period ends by the anchor) */
   SELECT
     population.is_churned,
     feature_periods.event_name,
     population.customer_id,
-    population.period_index
-  FROM churn_feature_lift__population AS population
-  INNER JOIN churn_feature_lift__window_periods AS window_periods
+    population.period_index,
+    population.anchor_day_index
+  FROM churn_lift_usage__population AS population
+  INNER JOIN churn_lift_usage__window_periods AS window_periods
     ON window_periods.period_index = population.period_index
-  INNER JOIN churn_feature_lift__feature_periods AS feature_periods
+  INNER JOIN churn_lift_usage__feature_periods AS feature_periods
     ON feature_periods.customer_id = population.customer_id
     AND feature_periods.period_index = window_periods.window_period_index
   WHERE
@@ -1234,27 +1253,70 @@ WITH stg_subscriptions AS (
     population.is_churned,
     feature_periods.event_name,
     population.customer_id,
-    population.period_index
+    population.period_index,
+    population.anchor_day_index
+  LIMIT 18446744073709551615
+), churn_lift_usage__final AS (
+  SELECT
+    period_index,
+    anchor_day_index,
+    event_name,
+    CAST(SUM(is_churned) AS SIGNED) AS churned_users,
+    CAST(SUM(1 - is_churned) AS SIGNED) AS retained_users
+  FROM churn_lift_usage__usage AS `usage`
+  GROUP BY
+    period_index,
+    anchor_day_index,
+    event_name
+  LIMIT 18446744073709551615
+), churn_lift_usage AS (
+  SELECT
+    *
+  FROM churn_lift_usage__final AS final
+  LIMIT 18446744073709551615
+), churn_feature_lift__first_day AS (
+  SELECT
+    MIN(day_index) AS first_day_index
+  FROM customer_daily_features
+  LIMIT 18446744073709551615
+), churn_feature_lift__observed_population AS (
+  SELECT
+    churn_lift_population.churned_customers,
+    churn_lift_population.retained_customers
+  FROM churn_lift_population
+  CROSS JOIN churn_feature_lift__first_day AS first_day
+  WHERE
+    churn_lift_population.anchor_day_index - 89 >= first_day.first_day_index
+  LIMIT 18446744073709551615
+), churn_feature_lift__observed_usage AS (
+  SELECT
+    churn_lift_usage.event_name,
+    churn_lift_usage.churned_users,
+    churn_lift_usage.retained_users
+  FROM churn_lift_usage
+  CROSS JOIN churn_feature_lift__first_day AS first_day
+  WHERE
+    churn_lift_usage.anchor_day_index - 89 >= first_day.first_day_index
   LIMIT 18446744073709551615
 ), churn_feature_lift__group_sizes AS (
   SELECT
-    SUM(is_churned) AS churned_customers,
-    SUM(1 - is_churned) AS retained_customers
-  FROM churn_feature_lift__population AS population
+    SUM(churned_customers) AS churned_customers,
+    SUM(retained_customers) AS retained_customers
+  FROM churn_feature_lift__observed_population AS observed_population
   LIMIT 18446744073709551615
 ), churn_feature_lift__feature_counts AS (
   SELECT
     event_name,
-    SUM(is_churned) AS churned_users,
-    SUM(1 - is_churned) AS retained_users
-  FROM churn_feature_lift__usage AS `usage`
+    SUM(churned_users) AS churned_users,
+    SUM(retained_users) AS retained_users
+  FROM churn_feature_lift__observed_usage AS observed_usage
   GROUP BY
     event_name
   LIMIT 18446744073709551615
 ), churn_feature_lift__features AS (
   SELECT DISTINCT
     event_name
-  FROM churn_feature_lift__feature_periods AS feature_periods
+  FROM customer_period_features
   LIMIT 18446744073709551615
 ), churn_feature_lift__final AS (
   SELECT

@@ -1,118 +1,52 @@
 -- churn_feature_lift: for each feature, the share of churned customers who used it in the 90
--- days before they churned vs the share of retained customers over the same window — the
--- features churned customers stopped (or never started) using
-with customer_rows as (
-    select
-        customer_id,
-        period_index,
-        movement,
-        is_paying,
-        was_paying
-    from customer_periods
-),
-
-feature_rows as (
-    select
-        customer_id,
-        day_index,
-        event_name
+-- days before they churned vs the share of retained customers over the same window: the
+-- features the churned customers stopped (or never started) using. The counts per period
+-- are churn_lift_population and churn_lift_usage, whose closed periods a refresh keeps; this
+-- adds up the periods whose window lies entirely after the first event, so that both groups
+-- are observed
+with first_day as (
+    select min(day_index) as first_day_index
     from customer_daily_features
 ),
 
-feature_periods as (
-    -- one row per customer, period and feature used, with the last day it was used
+observed_population as (
     select
-        customer_id,
-        period_index,
-        event_name,
-        last_day_index
-    from customer_period_features
-),
-
-periods as (
-    -- the anchor: the last day of the period before, the last snapshot at which both the
-    -- churned and the retained customers were paying (the latest day of a period in
-    -- calendar_days is its last day; only the as_of period's stops early, and no period
-    -- follows it)
-    select
-        period_index + 1 as period_index,
-        max(day_index) as anchor_day_index
-    from calendar_days
-    group by period_index
-),
-
-first_day as (
-    select min(day_index) as first_day_index
-    from feature_rows
-),
-
-window_periods as (
-    -- the periods the 90 days up to each anchor overlap; all of them end by the anchor
-    select
-        periods.period_index,
-        calendar_days.period_index as window_period_index
-    from periods
-    inner join calendar_days
-        on calendar_days.day_index >= periods.anchor_day_index - 89
-        and calendar_days.day_index <= periods.anchor_day_index
-    group by periods.period_index, calendar_days.period_index
-),
-
-population as (
-    -- churned: paying at the previous snapshot, not at this one; retained: paying at both;
-    -- only windows that lie entirely after the first event, so both groups are observed
-    select
-        customer_rows.customer_id,
-        customer_rows.period_index,
-        periods.anchor_day_index,
-        case when customer_rows.movement = 'churn' then 1 else 0 end as is_churned
-    from customer_rows
-    inner join periods on periods.period_index = customer_rows.period_index
+        churn_lift_population.churned_customers,
+        churn_lift_population.retained_customers
+    from churn_lift_population
     cross join first_day
-    where customer_rows.was_paying = 1
-        and periods.anchor_day_index - 89 >= first_day.first_day_index
+    where churn_lift_population.anchor_day_index - 89 >= first_day.first_day_index
 ),
 
-usage as (
-    -- a feature was used in the window iff, in one of the window's periods, its last day of
-    -- use is on or after the window's first day (that period ends by the anchor)
+observed_usage as (
     select
-        population.is_churned,
-        feature_periods.event_name,
-        population.customer_id,
-        population.period_index
-    from population
-    inner join window_periods on window_periods.period_index = population.period_index
-    inner join feature_periods
-        on feature_periods.customer_id = population.customer_id
-        and feature_periods.period_index = window_periods.window_period_index
-    where feature_periods.last_day_index >= population.anchor_day_index - 89
-    group by
-        population.is_churned,
-        feature_periods.event_name,
-        population.customer_id,
-        population.period_index
+        churn_lift_usage.event_name,
+        churn_lift_usage.churned_users,
+        churn_lift_usage.retained_users
+    from churn_lift_usage
+    cross join first_day
+    where churn_lift_usage.anchor_day_index - 89 >= first_day.first_day_index
 ),
 
 group_sizes as (
     select
-        sum(is_churned) as churned_customers,
-        sum(1 - is_churned) as retained_customers
-    from population
+        sum(churned_customers) as churned_customers,
+        sum(retained_customers) as retained_customers
+    from observed_population
 ),
 
 feature_counts as (
     select
         event_name,
-        sum(is_churned) as churned_users,
-        sum(1 - is_churned) as retained_users
-    from usage
+        sum(churned_users) as churned_users,
+        sum(retained_users) as retained_users
+    from observed_usage
     group by event_name
 ),
 
 features as (
     select distinct event_name
-    from feature_periods
+    from customer_period_features
 ),
 
 final as (
