@@ -272,11 +272,9 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
             table = quoted(name)
             if kind == "sessions":
                 timeout = model_params(settings)[SESSIONS_PARAM]
-                first = sessions.first_period(con, f"{STATE_SCHEMA}.stg_events", first_day,
-                                              first_period, settings, timeout,
-                                              "sr_old_session_ids")
-                sessions.make_input(con, f"{STATE_SCHEMA}.stg_events", first, settings,
-                                    timeout)
+                first = sessions.refresh_input(con, f"{STATE_SCHEMA}.stg_events", first_day,
+                                               first_period, settings, timeout,
+                                               "sr_old_session_ids")
                 sql = _window_sql(name, settings, report.dimensions, events=sessions.INPUT)
                 starts[name] = first
             else:

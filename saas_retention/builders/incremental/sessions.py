@@ -38,12 +38,12 @@ def _start_second(period: int, settings: Settings) -> int:
     return (day - EPOCH).days * SECONDS_PER_DAY
 
 
-def first_period(con, table: str, first_day: int, from_period: int, settings: Settings,
-                 timeout: int, old_ids: str) -> int:
-    """The first period whose sessions may differ from the previous build's, when the events
-    from day ``first_day`` (days since 1970-01-01; in period ``from_period``) on were
-    replaced in ``table``. ``old_ids``: a relation of the (customer_id, session_id) pairs the
-    replaced events had."""
+def refresh_input(con, table: str, first_day: int, from_period: int, settings: Settings,
+                  timeout: int, old_ids: str) -> int:
+    """Make ``sr_sessions_input`` and return the first period whose sessions may differ from
+    the previous build's, when the events from day ``first_day`` (days since 1970-01-01; in
+    period ``from_period``) on were replaced in ``table``. ``old_ids``: a relation of the
+    (customer_id, session_id) pairs the replaced events had."""
     first = from_period
     # gap sessions: walk back a period at a time while the open runs start before the period
     while True:
@@ -52,19 +52,34 @@ def first_period(con, table: str, first_day: int, from_period: int, settings: Se
         if start is None or start >= first:
             break
         first = start
-    # id sessions touched by the replaced or the new events: their first periods
-    row = con.execute(f"""
-        with touched as (
-            select customer_id, session_id from {old_ids}
-            union
-            select customer_id, session_id from {table}
-            where day_index >= ? and session_id is not null and customer_id is not null
-        )
-        select min(e.period_index) from {table} e semi join touched t
-        on e.customer_id = t.customer_id and e.session_id = t.session_id
-        """, [first_day]).fetchall()
-    if row[0][0] is not None:
-        first = min(first, row[0][0])
+    # id sessions: the first period of every id of the recomputed periods and of the replaced
+    # events, in one scan; an id touched by the replaced days pulls the first period back to
+    # its own (then the ids of the periods added are looked up too)
+    while True:
+        con.execute(f"""
+            create or replace temp table sr_session_firsts as
+            with ids as (
+                select customer_id, session_id from {old_ids}
+                union
+                select customer_id, session_id from {table}
+                where period_index >= ? and session_id is not null and customer_id is not null
+            )
+            select e.customer_id, e.session_id, min(e.period_index) as first_period,
+                max(e.day_index) >= ? as touched
+            from {table} e semi join ids
+                on e.customer_id = ids.customer_id and e.session_id = ids.session_id
+            group by e.customer_id, e.session_id
+            """, [first, first_day])
+        # an id of the replaced events that the new ones no longer have is touched too
+        row = con.execute(f"""
+            select min(f.first_period) from sr_session_firsts f
+            where f.touched or exists (select 1 from {old_ids} o where
+                o.customer_id = f.customer_id and o.session_id = f.session_id)
+            """).fetchall()
+        if row[0][0] is None or row[0][0] >= first:
+            break
+        first = row[0][0]
+    _make_input(con, table, first, settings, timeout)
     return first
 
 
@@ -96,27 +111,18 @@ def _open_gap(con, table: str, first_day: int, floor: int, timeout: int) -> int 
         """, [first_day, floor, timeout, first_day * SECONDS_PER_DAY - timeout]).fetchall()[0][0]
 
 
-def make_input(con, table: str, first: int, settings: Settings, timeout: int) -> None:
+def _make_input(con, table: str, first: int, settings: Settings, timeout: int) -> None:
     """``sr_sessions_input``: what the sessions model reads as its events to give its rows of
     the periods from ``first`` on (see the module's docstring)."""
     start = _start_second(first, settings)
+    # one scan: the periods' events and the runs' context, but the ids seen earlier (a NULL
+    # session_id never matches, so the context stays)
     con.execute(f"""
         create or replace temp table {INPUT} as
-        with earlier_ids as (
-            select distinct e.customer_id, e.session_id
-            from {table} e semi join (
-                select distinct customer_id, session_id from {table}
-                where period_index >= $first and session_id is not null
-            ) t on e.customer_id = t.customer_id and e.session_id = t.session_id
-            where e.period_index < $first
-        )
-        select * from {table} e
-        where e.period_index >= $first and not exists (
-            select 1 from earlier_ids i
-            where i.customer_id = e.customer_id and i.session_id = e.session_id)
-        union all
-        select * from {table}
-        where period_index < $first and session_id is null
-          and second_index >= $start - $timeout
+        select e.* from {table} e
+        anti join (select customer_id, session_id from sr_session_firsts
+                   where first_period < $first) earlier
+            on e.customer_id = earlier.customer_id and e.session_id = earlier.session_id
+        where e.period_index >= $first
+           or (e.session_id is null and e.second_index >= $start - $timeout)
         """, {"first": first, "start": start, "timeout": timeout})
-
