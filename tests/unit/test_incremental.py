@@ -123,7 +123,9 @@ AUG, JUN = 2024 * 12 + 7, 2024 * 12 + 5  # month period indexes
 # August changes their staged period ranges, never the closed periods' rows
 KEEPS = {"customer_periods": AUG, "retention": AUG, "mrr_movements": AUG, "lifecycle": AUG,
          "active_customers": AUG, "csat": AUG, "renewals": False, "cohort_value": False,
-         "customer_engagement": AUG, "churn_lift_population": AUG, "churn_lift_usage": AUG}
+         "customer_engagement": AUG, "churn_lift_population": AUG, "churn_lift_usage": AUG,
+         # a period's row reads the next period
+         "feature_retention_counts": AUG - 1}
 SUBSCRIPTIONS_EDITED = {"customer_periods": False, "retention": False, "mrr_movements": False,
                         "cohort_customers": False, "csat": AUG, "lifecycle": AUG}
 # a response's score mirrored on its survey's scale (NPS 0–10, CSAT 1–5)

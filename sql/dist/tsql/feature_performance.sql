@@ -482,13 +482,69 @@ WITH stg_subscriptions AS (
   SELECT
     *
   FROM customer_period_features__final AS final
-), feature_performance__customer_features AS (
+), feature_retention_counts__customer_features AS (
   /* one row per customer, period and feature used */
   SELECT
     customer_id AS customer_id,
     period_index AS period_index,
     event_name AS event_name
   FROM customer_period_features
+), feature_retention_counts__customer_active AS (
+  SELECT
+    customer_id AS customer_id,
+    period_index AS period_index
+  FROM feature_retention_counts__customer_features AS customer_features
+  GROUP BY
+    customer_id,
+    period_index
+), feature_retention_counts__with_next AS (
+  /* retained = active again in the next period */
+  SELECT
+    customer_active.customer_id AS customer_id,
+    customer_active.period_index AS period_index,
+    CASE WHEN NOT next_period.customer_id IS NULL THEN 1 ELSE 0 END AS is_retained
+  FROM feature_retention_counts__customer_active AS customer_active
+  LEFT JOIN feature_retention_counts__customer_active AS next_period
+    ON next_period.customer_id = customer_active.customer_id
+    AND next_period.period_index = customer_active.period_index + 1
+), feature_retention_counts__period_totals AS (
+  SELECT
+    period_index AS period_index,
+    COUNT_BIG(*) AS active_customers,
+    SUM(is_retained) AS retained_customers
+  FROM feature_retention_counts__with_next AS with_next
+  GROUP BY
+    period_index
+), feature_retention_counts__adopters AS (
+  SELECT
+    customer_features.period_index AS period_index,
+    customer_features.event_name AS event_name,
+    COUNT_BIG(*) AS adopters,
+    SUM(with_next.is_retained) AS adopters_retained
+  FROM feature_retention_counts__customer_features AS customer_features
+  INNER JOIN feature_retention_counts__with_next AS with_next
+    ON with_next.customer_id = customer_features.customer_id
+    AND with_next.period_index = customer_features.period_index
+  GROUP BY
+    customer_features.period_index,
+    customer_features.event_name
+), feature_retention_counts__final AS (
+  /* a period with active customers has a feature used: period_totals has a row for every */
+  /* period of adopters and for no other */
+  SELECT
+    adopters.period_index AS period_index,
+    adopters.event_name AS event_name,
+    adopters.adopters AS adopters,
+    adopters.adopters_retained AS adopters_retained,
+    period_totals.active_customers AS active_customers,
+    period_totals.retained_customers AS retained_customers
+  FROM feature_retention_counts__adopters AS adopters
+  INNER JOIN feature_retention_counts__period_totals AS period_totals
+    ON period_totals.period_index = adopters.period_index
+), feature_retention_counts AS (
+  SELECT
+    *
+  FROM feature_retention_counts__final AS final
 ), feature_performance__periods AS (
   /* every period from the first one of customer_period_features to as_of's */
   SELECT
@@ -505,49 +561,28 @@ WITH stg_subscriptions AS (
   SELECT
     MAX(period_index) AS last_period_index
   FROM feature_performance__periods AS periods
-), feature_performance__customer_active AS (
-  SELECT
-    customer_id AS customer_id,
-    period_index AS period_index
-  FROM feature_performance__customer_features AS customer_features
-  GROUP BY
-    customer_id,
-    period_index
-), feature_performance__with_next AS (
-  /* retained = active again in the next period */
-  SELECT
-    customer_active.customer_id AS customer_id,
-    customer_active.period_index AS period_index,
-    CASE WHEN NOT next_period.customer_id IS NULL THEN 1 ELSE 0 END AS is_retained
-  FROM feature_performance__customer_active AS customer_active
-  LEFT JOIN feature_performance__customer_active AS next_period
-    ON next_period.customer_id = customer_active.customer_id
-    AND next_period.period_index = customer_active.period_index + 1
-), feature_performance__period_totals AS (
+), feature_performance__adopters AS (
+  /* the counts per period and feature (feature_retention_counts, whose closed periods a */
+  /* refresh keeps) */
   SELECT
     period_index AS period_index,
-    COUNT_BIG(*) AS active_customers,
-    SUM(is_retained) AS retained_customers
-  FROM feature_performance__with_next AS with_next
+    event_name AS event_name,
+    adopters AS adopters,
+    adopters_retained AS adopters_retained
+  FROM feature_retention_counts
+), feature_performance__period_totals AS (
+  /* the same on every feature's row of a period */
+  SELECT
+    period_index AS period_index,
+    MIN(active_customers) AS active_customers,
+    MIN(retained_customers) AS retained_customers
+  FROM feature_retention_counts
   GROUP BY
     period_index
-), feature_performance__adopters AS (
-  SELECT
-    customer_features.period_index AS period_index,
-    customer_features.event_name AS event_name,
-    COUNT_BIG(*) AS adopters,
-    SUM(with_next.is_retained) AS adopters_retained
-  FROM feature_performance__customer_features AS customer_features
-  INNER JOIN feature_performance__with_next AS with_next
-    ON with_next.customer_id = customer_features.customer_id
-    AND with_next.period_index = customer_features.period_index
-  GROUP BY
-    customer_features.period_index,
-    customer_features.event_name
 ), feature_performance__features AS (
   SELECT DISTINCT
     event_name AS event_name
-  FROM feature_performance__customer_features AS customer_features
+  FROM customer_period_features
 ), feature_performance__grid AS (
   /* every feature in every period; the next period must have begun by as_of */
   SELECT

@@ -1,15 +1,6 @@
 -- feature_performance: next-period activity retention of a feature's adopters vs the other
 -- active customers — a correlation, not the feature's effect
-with customer_features as (
-    -- one row per customer, period and feature used
-    select
-        customer_id,
-        period_index,
-        event_name
-    from customer_period_features
-),
-
-periods as (
+with periods as (
     -- every period from the first one of customer_period_features to as_of's
     select
         period_index,
@@ -22,51 +13,30 @@ bounds as (
     from periods
 ),
 
-customer_active as (
+adopters as (
+    -- the counts per period and feature (feature_retention_counts, whose closed periods a
+    -- refresh keeps)
     select
-        customer_id,
-        period_index
-    from customer_features
-    group by customer_id, period_index
-),
-
-with_next as (
-    -- retained = active again in the next period
-    select
-        customer_active.customer_id,
-        customer_active.period_index,
-        case when next_period.customer_id is not null then 1 else 0 end as is_retained
-    from customer_active
-    left join customer_active as next_period
-        on next_period.customer_id = customer_active.customer_id
-        and next_period.period_index = customer_active.period_index + 1
+        period_index,
+        event_name,
+        adopters,
+        adopters_retained
+    from feature_retention_counts
 ),
 
 period_totals as (
+    -- the same on every feature's row of a period
     select
         period_index,
-        count(*) as active_customers,
-        sum(is_retained) as retained_customers
-    from with_next
+        min(active_customers) as active_customers,
+        min(retained_customers) as retained_customers
+    from feature_retention_counts
     group by period_index
-),
-
-adopters as (
-    select
-        customer_features.period_index,
-        customer_features.event_name,
-        count(*) as adopters,
-        sum(with_next.is_retained) as adopters_retained
-    from customer_features
-    inner join with_next
-        on with_next.customer_id = customer_features.customer_id
-        and with_next.period_index = customer_features.period_index
-    group by customer_features.period_index, customer_features.event_name
 ),
 
 features as (
     select distinct event_name
-    from customer_features
+    from customer_period_features
 ),
 
 grid as (
