@@ -47,7 +47,7 @@ def refresh_input(con, table: str, first_day: int, from_period: int, settings: S
     first = from_period
     # gap sessions: walk back a period at a time while the open runs start before the period
     while True:
-        floor = max(_start_second(first, settings) - timeout, 0)
+        floor = _start_second(first, settings) - timeout  # negative before 1970
         start = _open_gap(con, table, first_day, floor, timeout)
         if start is None or start >= first:
             break
