@@ -666,6 +666,25 @@ def test_period_declarations_are_checked(sql, problem):
             _validate_incremental(model, incremental)
 
 
+@pytest.mark.parametrize("params, key, relation, problem", [
+    (("session_timeout_seconds",), ("customer_id", "period_index"), "stg_events", None),
+    # the refresh cuts runs at the timeout: a model without it is not a sessions model
+    ((), ("customer_id", "period_index"), "stg_events", "does not take session_timeout_seconds"),
+    (("session_timeout_seconds",), ("customer_id",), "stg_events", "period_index is not in"),
+    (("session_timeout_seconds",), ("customer_id", "period_index"), "customer_periods",
+     "reads ['customer_periods']"),
+])
+def test_sessions_declarations_are_checked(params, key, relation, problem):
+    model = Model(name="m", label="m", description="d", grain="g", key=key, params=params,
+                  sql=f"select customer_id, period_index from {relation}", inputs=("events",),
+                  incremental="sessions")
+    if problem is None:
+        _validate_incremental(model)
+    else:
+        with pytest.raises(TemplateError, match=re.escape(problem)):
+            _validate_incremental(model)
+
+
 def test_incremental_models_declare_day_keys():
     declared = {n: m.incremental for n, m in load_catalog().models.items() if m.incremental}
     assert declared == {"customer_daily_activity": "day", "customer_daily_features": "day",
