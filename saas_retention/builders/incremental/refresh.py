@@ -15,7 +15,9 @@ in part: the per-day ones (``incremental: day`` in their .yml) have their rows f
 covered day (the previous as_of) on recomputed from the events of those days, which are the
 only ones staged and validated again; the per-period ones (``incremental: period``) have their
 rows from the period holding that day on recomputed from those periods' rows of what they read
-(the day models, already refreshed). The staging of every other table is full (they are
+(the day models, already refreshed); the sessions model (``incremental: sessions``) has its
+rows from the first period a session touched by those days starts in recomputed
+(``sessions.py``). The staging of every other table is full (they are
 small), and the manifest holds a fingerprint of each, as read and as staged: a model declaring
 ``refresh: keep`` in its .yml (the index of a row's period; rows never read later periods but
 the ``ahead`` ones, nor as_of, nor whole-history aggregates) keeps its rows of the periods that
