@@ -239,7 +239,8 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
     if progress:
         progress(f"incremental refresh from {from_day}: {decision.reason}")
     refreshed: dict[str, int] = {}
-    starts: dict[str, int] = {}  # incremental: sessions -> the first period recomputed
+    # incremental model -> the first day of its recomputed rows (its earlier rows are kept)
+    recomputed_from: dict[str, dt.date] = {}
     if has_events:
         result.staged_events = con.execute("select count(*) from stg_events").fetchall()[0][0]
         first_day = from_day.toordinal() - dt.date(1970, 1, 1).toordinal()
@@ -278,7 +279,6 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
                                                first_period, settings, timeout,
                                                "sr_old_session_ids")
                 sql = _window_sql(name, settings, report.dimensions, events=sessions.INPUT)
-                starts[name] = first
             else:
                 first = first_day if kind == "day" else first_period
                 sql = _window_sql(name, settings, report.dimensions,
@@ -289,9 +289,10 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
             refreshed[name] = con.execute(
                 f"select count(*) from {table} where {quoted(key)} >= ?", [first]
             ).fetchall()[0][0]
+            since = from_day if kind == "day" else period_start(first, settings.grain,
+                                                                settings.week_start)
+            recomputed_from[name] = since
             if progress:
-                since = from_day if kind == "day" else period_start(first, settings.grain,
-                                                                    settings.week_start)
                 progress(f"refreshed {name} from {since}: {refreshed[name]:,} rows in "
                          f"{time.perf_counter() - t0:.2f} s")
     fingerprints = table_fingerprints(con, stager)
@@ -301,11 +302,7 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
     clean, as_of_only = _clean_from(con, settings, from_day, manifest, fingerprints)
     if has_events:
         clean["stg_events"] = from_day
-        for name in refreshed:
-            kind = incremental_models()[name][0]
-            clean[name] = (from_day if kind == "day" else
-                           period_start(starts.get(name, first_period), settings.grain,
-                                        settings.week_start))
+        clean.update(recomputed_from)
     changed = sorted(t for t, f in fingerprints["tables"].items()
                      if (manifest.get("tables") or {}).get(t) != f)
     if changed and progress:
