@@ -423,6 +423,16 @@ def _validate_incremental(model: Model, incremental: frozenset[str] = frozenset(
     if windows:
         raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
                             "uses a window function (rows could depend on other days)")
+    problem = _mixes_rows(model, key, "days" if key == "day_index" else "periods")
+    if problem:
+        raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
+                            f"{problem}")
+
+
+def _mixes_rows(model: Model, key: str, what: str) -> str | None:
+    """How ``model`` could make a row depend on input rows of another value of ``key`` (say
+    "not every aggregation groups by it"), or None: every aggregation groups by ``key`` and
+    every condition on it matches it with the same column or a constant."""
     # every aggregation must stay inside one day (period): a GROUP BY holding the key, and no
     # aggregate over the whole input (min(period_index) of every row) or DISTINCT without it
     # (the distinct features of all periods), which would make a row depend on other ones
@@ -430,17 +440,16 @@ def _validate_incremental(model: Model, incremental: frozenset[str] = frozenset(
     for select in model.ast.find_all(exp.Select):
         group = select.args.get("group")
         keys = {c.name for c in group.find_all(exp.Column)} if group else set()
-        has_aggregate = any(a.parent_select is select for a in select.find_all(exp.AggFunc))
+        # (an aggregate over a window is the window's: by_customer checks its partition)
+        has_aggregate = any(a.parent_select is select and not isinstance(a.parent, exp.Window)
+                            for a in select.find_all(exp.AggFunc))
         if (group or has_aggregate) and key not in keys:
-            raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} "
-                                f"but not every aggregation groups by {key}")
+            return f"not every aggregation groups by {key}"
         if select.args.get("distinct") and key not in select.named_selects:
-            raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} "
-                                f"but a SELECT DISTINCT does not keep {key}")
+            return f"a SELECT DISTINCT does not keep {key}"
         aggregating |= bool(group or select.args.get("distinct"))
     if not aggregating:
-        raise TemplateError(f"model {model.name!r} is incremental by {model.incremental} but "
-                            f"not every aggregation groups by {key}")
+        return f"not every aggregation groups by {key}"
     # rows may only be matched with rows of the same day (period): `a.key = b.key`, in a join
     # condition or in a WHERE over a cross join alike. `key + 1` (next-period retention) or
     # `<=` makes an earlier row depend on later data, which a refresh would leave stale; a
@@ -458,10 +467,34 @@ def _validate_incremental(model: Model, incremental: frozenset[str] = frozenset(
             constant = (isinstance(parent, exp.Predicate)
                         and isinstance(other, exp.Literal | exp.Null))
             if not (same_key or constant):
-                raise TemplateError(
-                    f"model {model.name!r} is incremental by {model.incremental} but joins "
-                    f"rows of different {'days' if key == 'day_index' else 'periods'} "
-                    f"({parent.sql('duckdb')})")
+                return f"joins rows of different {what} ({parent.sql('duckdb')})"
+    return None
+
+
+def by_customer(model: Model) -> bool:
+    """Whether each customer's rows of the incremental ``model`` are computed from that
+    customer's input rows alone, so that a refresh recomputes only the customers whose events
+    changed and keeps the other customers' rows of the recomputed periods as they are. Judged
+    from the SQL, strictly: ``customer_id`` in the key; every aggregation grouping by it and
+    every window partitioned by it; no join at all (a join matching customers could still
+    bring in a relation without them); no subquery in an expression (a scalar or IN subquery
+    reads every customer). A model that fails is refreshed for every customer, which is
+    always right. A day model is never refreshed so: every row of its recomputed days is new."""
+    if model.incremental in ("", "day") or "customer_id" not in model.key:
+        return False
+    if any(True for _ in model.ast.find_all(exp.Join)):
+        return False
+    for window in model.ast.find_all(exp.Window):
+        if "customer_id" not in {c.name for c in window.args.get("partition_by") or []
+                                 if isinstance(c, exp.Column)}:
+            return False
+    for query in model.ast.find_all(exp.Subquery, exp.Exists, exp.In):
+        if isinstance(query, exp.In) and not query.args.get("query"):
+            continue
+        if isinstance(query, exp.Subquery) and isinstance(query.parent, exp.From):
+            continue
+        return False
+    return _mixes_rows(model, "customer_id", "customers") is None
 
 
 # What the ``keep`` expression of a ``refresh:`` declaration counts: a row belongs to the

@@ -27,6 +27,7 @@ from saas_retention.catalog.templates import (
     Model,
     _validate_incremental,
     _validate_refresh,
+    by_customer,
     load_catalog,
 )
 from saas_retention.core.config import parse_settings
@@ -175,6 +176,14 @@ CLOSED_RUNS = [
 DROP_LOST = ("delete from events where session_id = 'S-lost' and event_time >= "
              "timestamp '2024-08-19'")
 JUL_29 = 2848  # the week (Monday) holding July 31
+# a customer active on August 19 (the last covered day) and earlier in August, but not on the
+# 20th, whose events of the 19th the new source no longer has
+WITHDRAWN = (
+    "delete from events where event_time >= timestamp '2024-08-19' and customer_id = (select "
+    "min(customer_id) from events where cast(event_time as date) = date '2024-08-19' and "
+    "customer_id in (select customer_id from events where event_time between date "
+    "'2024-08-01' and date '2024-08-15') and customer_id not in (select customer_id from "
+    "events where cast(event_time as date) = date '2024-08-20' and customer_id is not null))")
 
 
 def _sessions_keep(first: int) -> dict:
@@ -199,6 +208,11 @@ SCENARIOS = [
              [*CLOSED_RUNS, _events_until("2024-08-19")], D(2024, 8, 19),
              [*CLOSED_RUNS, _events_until("2024-08-20")], D(2024, 8, 20),
              kept=_sessions_keep(AUG)),
+    # the models refreshed customer by customer (by_customer) must recompute this customer,
+    # though no new event is theirs: only the replaced ones were
+    Scenario("a customer's events of the last covered day withdrawn",
+             [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20"), WITHDRAWN], D(2024, 8, 20)),
     Scenario("more events on the last covered day",
              [_events_until("2024-08-20", 13)], D(2024, 8, 20),
              [_events_until("2024-08-20")], D(2024, 8, 20)),
@@ -685,11 +699,49 @@ def test_sessions_declarations_are_checked(params, key, relation, problem):
             _validate_incremental(model)
 
 
+@pytest.mark.parametrize("sql, key, kind, expected", [
+    ("select customer_id, period_index, count(*) as n from stg_events "
+     "group by customer_id, period_index", ("customer_id", "period_index"), "period", True),
+    # a window partitioned by customer (a sessions model's gaps)
+    ("select customer_id, period_index, sum(s) as n from (select customer_id, period_index, "
+     "sum(x) over (partition by customer_id, user_id order by t) as s from stg_events) "
+     "group by customer_id, period_index", ("customer_id", "period_index"), "sessions", True),
+    ("select customer_id, period_index, sum(s) as n from (select customer_id, period_index, "
+     "sum(x) over (partition by user_id order by t) as s from stg_events) "
+     "group by customer_id, period_index", ("customer_id", "period_index"), "sessions", False),
+    # no customer in the key: the rows are of every customer
+    ("select period_index, count(*) as n from stg_events group by period_index",
+     ("period_index",), "period", False),
+    ("select customer_id, period_index, count(*) as n from stg_events "
+     "group by period_index, customer_id", ("period_index",), "period", False),
+    # an aggregation over every customer (each customer's share of the period's events)
+    ("select customer_id, period_index, count(*) / (select count(*) from stg_events) as n "
+     "from stg_events group by customer_id, period_index", ("customer_id", "period_index"),
+     "period", False),
+    ("select e.customer_id, e.period_index, count(*) as n from stg_events e join calendar c "
+     "on c.period_index = e.period_index group by e.customer_id, e.period_index",
+     ("customer_id", "period_index"), "period", False),
+    ("select customer_id, period_index, count(*) as n from stg_events where customer_id in "
+     "(select customer_id from stg_events where event_name = 'x') "
+     "group by customer_id, period_index", ("customer_id", "period_index"), "period", False),
+    # a day model is refreshed whole from its first day: never customer by customer
+    ("select customer_id, day_index, count(*) as n from stg_events group by customer_id, "
+     "day_index", ("customer_id", "day_index"), "day", False),
+])
+def test_models_refreshed_customer_by_customer(sql, key, kind, expected):
+    model = Model(name="m", label="m", description="d", sql=sql, grain="g", key=key,
+                  inputs=("events",), incremental=kind)
+    assert by_customer(model) is expected
+
+
 def test_incremental_models_declare_day_keys():
     declared = {n: m.incremental for n, m in load_catalog().models.items() if m.incremental}
     assert declared == {"customer_daily_activity": "day", "customer_daily_features": "day",
                         "customer_period_features": "period", "feature_breadth": "period",
                         "time_of_use": "period", "customer_sessions": "sessions"}
+    # the two models a one-day refresh spends most on recompute the changed customers alone
+    assert {n for n, m in load_catalog().models.items() if by_customer(m)} == {
+        "customer_period_features", "customer_sessions"}
 
 
 def test_every_model_says_how_a_refresh_treats_it():

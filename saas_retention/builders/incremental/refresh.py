@@ -69,7 +69,7 @@ from saas_retention.builders.incremental.state import (
     table_fingerprints,
     write_manifest,
 )
-from saas_retention.catalog.templates import SESSIONS_PARAM, load_catalog
+from saas_retention.catalog.templates import SESSIONS_PARAM, by_customer, load_catalog
 from saas_retention.core.config import Settings, load_settings
 from saas_retention.core.errors import SaasRetentionError, SourceProblems
 from saas_retention.core.params import model_params
@@ -123,11 +123,13 @@ def _drop(con, name: str) -> None:
 
 
 def _window_sql(name: str, settings: Settings, dimensions: list[str],
-                first_period: int | None = None, events: str | None = None) -> str:
+                first_period: int | None = None, events: str | None = None,
+                customers: str | None = None) -> str:
     """The model's SQL reading only the new rows: a day model reads the staged window of
     events; a period model (``first_period`` given) reads the rows of the periods from
-    ``first_period`` on of every relation it reads (the events and incremental models);
-    ``events``, when given, is read as the events instead (the sessions model's input)."""
+    ``first_period`` on of every relation it reads (the events and incremental models), and
+    only those of the customers in the relation ``customers`` when given; ``events``, when
+    given, is read as the events instead (the sessions model's input)."""
     sql = duckdb_sql(name, settings.grain, tuple(sorted(model_params(settings).items())),
                       tuple(dimensions))
     tree = sqlglot.parse_one(sql, read="duckdb")
@@ -145,9 +147,16 @@ def _window_sql(name: str, settings: Settings, dimensions: list[str],
         rows = (exp.select("*").from_(exp.to_table(node.name, quoted=True))
                 .where(exp.GTE(this=exp.column("period_index"),
                                expression=exp.Literal.number(first_period))))
+        if customers is not None and node.name != "calendar":
+            rows = rows.where(_of_customers(customers))
         return rows.subquery(alias)
 
     return tree.transform(swap).sql("duckdb")
+
+
+def _of_customers(customers: str) -> exp.Expression:
+    return exp.In(this=exp.column("customer_id"),
+                  query=exp.select("customer_id").from_(customers).subquery())
 
 
 # the contract tables a connector may produce besides subscriptions
@@ -249,9 +258,18 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
                     f"customer_id, session_id from {STATE_SCHEMA}.stg_events where "
                     "day_index >= ? and session_id is not null and customer_id is not null",
                     [first_day])
+        # the customers whose events changed: those of the replaced events and of the new
+        # ones; a model computing each customer from their own rows (by_customer) recomputes
+        # these alone
+        con.execute("create or replace temp table sr_changed_customers as select distinct "
+                    f"customer_id from {STATE_SCHEMA}.stg_events where day_index >= ? and "
+                    "customer_id is not null", [first_day])
         con.execute(f"delete from {STATE_SCHEMA}.stg_events where day_index >= ?", [first_day])
         # the window once as a table (staging may have made stg_events a view over the source)
         con.execute("create or replace temp table stg_events_window as select * from stg_events")
+        con.execute("insert into sr_changed_customers select distinct customer_id from "
+                    "stg_events_window where customer_id is not null except "
+                    "select customer_id from sr_changed_customers")
         con.execute(f"insert into {STATE_SCHEMA}.stg_events by name "
                     "select * from stg_events_window")
         _drop(con, "stg_events")
@@ -273,27 +291,32 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
                                          "(a bug: the manifest check should have caught it)")
             t0 = time.perf_counter()
             table = quoted(name)
+            # a day model's recomputed rows are all new; a period (sessions) model's rows of
+            # the other customers stay when it computes each customer from their rows alone
+            customers = "sr_changed_customers" if by_customer(catalog.models[name]) else None
             if kind == "sessions":
                 timeout = model_params(settings)[SESSIONS_PARAM]
                 first = sessions.refresh_input(con, f"{STATE_SCHEMA}.stg_events", first_day,
                                                first_period, settings, timeout,
-                                               "sr_old_session_ids")
+                                               "sr_old_session_ids", customers)
                 sql = _window_sql(name, settings, report.dimensions, events=sessions.INPUT)
             else:
                 first = first_day if kind == "day" else first_period
                 sql = _window_sql(name, settings, report.dimensions,
-                                  None if kind == "day" else first_period)
-            con.execute(f"delete from {table} where {quoted(key)} >= ?", [first])
+                                  None if kind == "day" else first_period, customers=customers)
+            which = (f" and {_of_customers(customers).sql('duckdb')}" if customers else "")
+            con.execute(f"delete from {table} where {quoted(key)} >= ?{which}", [first])
             con.execute(f"insert into {table} by name select * from ({sql}) as model "
                         f"where {quoted(key)} >= {first}")
             refreshed[name] = con.execute(
-                f"select count(*) from {table} where {quoted(key)} >= ?", [first]
+                f"select count(*) from {table} where {quoted(key)} >= ?{which}", [first]
             ).fetchall()[0][0]
             since = from_day if kind == "day" else period_start(first, settings.grain,
                                                                 settings.week_start)
             recomputed_from[name] = since
             if progress:
-                progress(f"refreshed {name} from {since}: {refreshed[name]:,} rows in "
+                of = " of the customers whose events changed" if customers else ""
+                progress(f"refreshed {name} from {since}{of}: {refreshed[name]:,} rows in "
                          f"{time.perf_counter() - t0:.2f} s")
     fingerprints = table_fingerprints(con, stager)
     if not has_events:

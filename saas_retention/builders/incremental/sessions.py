@@ -22,6 +22,9 @@ gives the right rows from that period on (its rows of earlier periods are droppe
   session, starting earlier, is dropped with the earlier periods' rows);
 * the ids that also hold events before the first period are left out (their sessions start
   earlier and are unchanged).
+
+Sessions never span customers, so all of this is done for the customers whose events were
+replaced alone (``customers``); the other customers' rows are kept as they are.
 """
 
 from __future__ import annotations
@@ -39,16 +42,20 @@ def _start_second(period: int, settings: Settings) -> int:
 
 
 def refresh_input(con, table: str, first_day: int, from_period: int, settings: Settings,
-                  timeout: int, old_ids: str) -> int:
+                  timeout: int, old_ids: str, customers: str | None = None) -> int:
     """Make ``sr_sessions_input`` and return the first period whose sessions may differ from
     the previous build's, when the events from day ``first_day`` (days since 1970-01-01; in
     period ``from_period``) on were replaced in ``table``. ``old_ids``: a relation of the
-    (customer_id, session_id) pairs the replaced events had."""
+    (customer_id, session_id) pairs the replaced events had. ``customers``: a relation of
+    customer ids holding every customer whose events were replaced; given, the input holds
+    their events alone (sessions never span customers, so the others' are unchanged)."""
     first = from_period
+    only = (f"customer_id in (select customer_id from {customers})" if customers
+            else "customer_id is not null")
     # gap sessions: walk back a period at a time while the open runs start before the period
     while True:
         floor = _start_second(first, settings) - timeout  # negative before 1970
-        start = _open_gap(con, table, first_day, floor, timeout)
+        start = _open_gap(con, table, first_day, floor, timeout, only)
         if start is None or start >= first:
             break
         first = start
@@ -62,11 +69,11 @@ def refresh_input(con, table: str, first_day: int, from_period: int, settings: S
                 select customer_id, session_id from {old_ids}
                 union
                 select customer_id, session_id from {table}
-                where period_index >= ? and session_id is not null and customer_id is not null
+                where period_index >= ? and session_id is not null and {only}
             )
             select e.customer_id, e.session_id, min(e.period_index) as first_period,
                 max(e.day_index) >= ? as touched
-            from {table} e semi join ids
+            from (select * from {table} where {only}) e semi join ids
                 on e.customer_id = ids.customer_id and e.session_id = ids.session_id
             group by e.customer_id, e.session_id
             """, [first, first_day])
@@ -79,16 +86,17 @@ def refresh_input(con, table: str, first_day: int, from_period: int, settings: S
         if row[0][0] is None or row[0][0] >= first:
             break
         first = row[0][0]
-    _make_input(con, table, first, settings, timeout)
+    _make_input(con, table, first, settings, timeout, only)
     return first
 
 
-def _open_gap(con, table: str, first_day: int, floor: int, timeout: int) -> int | None:
+def _open_gap(con, table: str, first_day: int, floor: int, timeout: int,
+              only: str) -> int | None:
     return con.execute(f"""
         with ev as (
             select customer_id, user_id, period_index, second_index as s
             from {table}
-            where session_id is null and customer_id is not null
+            where session_id is null and {only}
               and day_index < ? and second_index >= ?
         ),
         flagged as (
@@ -111,18 +119,26 @@ def _open_gap(con, table: str, first_day: int, floor: int, timeout: int) -> int 
         """, [first_day, floor, timeout, first_day * SECONDS_PER_DAY - timeout]).fetchall()[0][0]
 
 
-def _make_input(con, table: str, first: int, settings: Settings, timeout: int) -> None:
+def _make_input(con, table: str, first: int, settings: Settings, timeout: int,
+                only: str) -> None:
     """``sr_sessions_input``: what the sessions model reads as its events to give its rows of
     the periods from ``first`` on (see the module's docstring)."""
     start = _start_second(first, settings)
-    # one scan: the periods' events and the runs' context, but the ids seen earlier (a NULL
-    # session_id never matches, so the context stays)
+    # the periods' events and the runs' context, but the ids seen earlier (a NULL session_id
+    # never matches, so the context stays). Two disjoint scans, not one with an OR: a
+    # comparison with a constant is applied inside the scan, so the other columns of the
+    # rows it rejects are never read (an OR is evaluated after reading them all)
     con.execute(f"""
         create or replace temp table {INPUT} as
-        select e.* from {table} e
+        select e.* from (
+            select * from {table} where period_index >= $first
+            union all
+            select * from {table}
+            where period_index < $first and second_index >= $start - $timeout
+                and session_id is null
+        ) e
         anti join (select customer_id, session_id from sr_session_firsts
                    where first_period < $first) earlier
             on e.customer_id = earlier.customer_id and e.session_id = earlier.session_id
-        where e.period_index >= $first
-           or (e.session_id is null and e.second_index >= $start - $timeout)
+        where e.{only}
         """, {"first": first, "start": start, "timeout": timeout})
