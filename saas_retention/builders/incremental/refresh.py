@@ -261,15 +261,15 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
         # the customers whose events changed: those of the replaced events and of the new
         # ones; a model computing each customer from their own rows (by_customer) recomputes
         # these alone
-        con.execute("create or replace temp table sr_changed_customers as select distinct "
+        con.execute("create or replace temp table sr_event_customers as select distinct "
                     f"customer_id from {STATE_SCHEMA}.stg_events where day_index >= ? and "
                     "customer_id is not null", [first_day])
         con.execute(f"delete from {STATE_SCHEMA}.stg_events where day_index >= ?", [first_day])
         # the window once as a table (staging may have made stg_events a view over the source)
         con.execute("create or replace temp table stg_events_window as select * from stg_events")
-        con.execute("insert into sr_changed_customers select distinct customer_id from "
+        con.execute("insert into sr_event_customers select distinct customer_id from "
                     "stg_events_window where customer_id is not null except "
-                    "select customer_id from sr_changed_customers")
+                    "select customer_id from sr_event_customers")
         con.execute(f"insert into {STATE_SCHEMA}.stg_events by name "
                     "select * from stg_events_window")
         _drop(con, "stg_events")
@@ -293,7 +293,7 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
             table = quoted(name)
             # a day model's recomputed rows are all new; a period (sessions) model's rows of
             # the other customers stay when it computes each customer from their rows alone
-            customers = "sr_changed_customers" if by_customer(catalog.models[name]) else None
+            customers = "sr_event_customers" if by_customer(catalog.models[name]) else None
             if kind == "sessions":
                 timeout = model_params(settings)[SESSIONS_PARAM]
                 first = sessions.refresh_input(con, f"{STATE_SCHEMA}.stg_events", first_day,
