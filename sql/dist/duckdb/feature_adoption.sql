@@ -458,8 +458,8 @@ WITH stg_subscriptions AS (
   SELECT
     *
   FROM customer_period_features__final AS final
-), feature_adoption__feature_rows AS (
-  /* one row per customer, period and feature, its distinct users already counted */
+), feature_retention_counts__customer_features AS (
+  /* one row per customer, period and feature used */
   SELECT
     customer_id,
     period_index,
@@ -467,8 +467,77 @@ WITH stg_subscriptions AS (
     users,
     events
   FROM customer_period_features
+), feature_retention_counts__customer_active AS (
+  SELECT
+    customer_id,
+    period_index
+  FROM feature_retention_counts__customer_features AS customer_features
+  GROUP BY
+    customer_id,
+    period_index
+), feature_retention_counts__with_next AS (
+  /* retained = active again in the next period */
+  SELECT
+    customer_active.customer_id,
+    customer_active.period_index,
+    CASE WHEN NOT next_period.customer_id IS NULL THEN 1 ELSE 0 END AS is_retained
+  FROM feature_retention_counts__customer_active AS customer_active
+  LEFT JOIN feature_retention_counts__customer_active AS next_period
+    ON next_period.customer_id = customer_active.customer_id
+    AND next_period.period_index = customer_active.period_index + 1
+), feature_retention_counts__period_totals AS (
+  SELECT
+    period_index,
+    COUNT(*) AS active_customers,
+    SUM(is_retained) AS retained_customers
+  FROM feature_retention_counts__with_next AS with_next
+  GROUP BY
+    period_index
+), feature_retention_counts__adopters AS (
+  SELECT
+    customer_features.period_index,
+    customer_features.event_name,
+    COUNT(*) AS adopters,
+    SUM(with_next.is_retained) AS adopters_retained,
+    CAST(SUM(customer_features.users) AS BIGINT) AS adopter_users,
+    SUM(customer_features.events) AS events
+  FROM feature_retention_counts__customer_features AS customer_features
+  INNER JOIN feature_retention_counts__with_next AS with_next
+    ON with_next.customer_id = customer_features.customer_id
+    AND with_next.period_index = customer_features.period_index
+  GROUP BY
+    customer_features.period_index,
+    customer_features.event_name
+), feature_retention_counts__final AS (
+  /* a period with active customers has a feature used: period_totals has a row for every */
+  /* period of adopters and for no other */
+  SELECT
+    adopters.period_index,
+    adopters.event_name,
+    adopters.adopters,
+    adopters.adopters_retained,
+    adopters.adopter_users,
+    adopters.events,
+    period_totals.active_customers,
+    period_totals.retained_customers
+  FROM feature_retention_counts__adopters AS adopters
+  INNER JOIN feature_retention_counts__period_totals AS period_totals
+    ON period_totals.period_index = adopters.period_index
+), feature_retention_counts AS (
+  SELECT
+    *
+  FROM feature_retention_counts__final AS final
+), feature_adoption__counts AS (
+  /* one row per period and feature used in it; active_customers is the period's */
+  SELECT
+    period_index,
+    event_name,
+    adopters,
+    adopter_users,
+    events,
+    active_customers
+  FROM feature_retention_counts
 ), feature_adoption__periods AS (
-  /* every period from the first one of customer_period_features to as_of's */
   SELECT
     period_index,
     period_start
@@ -476,34 +545,21 @@ WITH stg_subscriptions AS (
   INNER JOIN (
     SELECT
       MIN(period_index) AS first_period_index
-    FROM customer_period_features
+    FROM feature_retention_counts
   ) AS first_period
     ON calendar.period_index >= first_period.first_period_index
 ), feature_adoption__features AS (
   SELECT DISTINCT
     event_name
-  FROM feature_adoption__feature_rows AS feature_rows
+  FROM feature_adoption__counts AS counts
 ), feature_adoption__active AS (
   SELECT
     period_index,
-    COUNT(DISTINCT customer_id) AS active_customers
-  FROM feature_adoption__feature_rows AS feature_rows
+    MAX(active_customers) AS active_customers
+  FROM feature_adoption__counts AS counts
   GROUP BY
     period_index
-), feature_adoption__usage AS (
-  /* a user is a (customer, user_id) pair: the customers' distinct users add up */
-  SELECT
-    period_index,
-    event_name,
-    COUNT(*) AS feature_customers,
-    SUM(events) AS events,
-    CAST(SUM(users) AS BIGINT) AS feature_users
-  FROM feature_adoption__feature_rows AS feature_rows
-  GROUP BY
-    period_index,
-    event_name
 ), feature_adoption__grid AS (
-  /* every feature in every period, so a feature nobody used shows 0, not a missing row */
   SELECT
     periods.period_index,
     periods.period_start,
@@ -516,19 +572,19 @@ WITH stg_subscriptions AS (
     grid.period_start AS date_month,
     grid.event_name,
     COALESCE(active.active_customers, 0) AS active_customers,
-    COALESCE(usage.feature_customers, 0) AS feature_customers,
+    COALESCE(counts.adopters, 0) AS feature_customers,
     (
       100 * (
-        CAST(COALESCE(usage.feature_customers, 0) AS DOUBLE) / NULLIF(CAST(active.active_customers AS DOUBLE), 0)
+        CAST(COALESCE(counts.adopters, 0) AS DOUBLE) / NULLIF(CAST(active.active_customers AS DOUBLE), 0)
       )
     ) AS adoption_rate,
-    COALESCE(usage.feature_users, 0) AS feature_users,
-    COALESCE(usage.events, 0) AS events
+    COALESCE(counts.adopter_users, 0) AS feature_users,
+    COALESCE(counts.events, 0) AS events
   FROM feature_adoption__grid AS grid
   LEFT JOIN feature_adoption__active AS active
     ON active.period_index = grid.period_index
-  LEFT JOIN feature_adoption__usage AS usage
-    ON usage.period_index = grid.period_index AND usage.event_name = grid.event_name
+  LEFT JOIN feature_adoption__counts AS counts
+    ON counts.period_index = grid.period_index AND counts.event_name = grid.event_name
 )
 SELECT
   *

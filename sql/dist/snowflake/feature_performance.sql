@@ -517,7 +517,9 @@ WITH stg_subscriptions AS (
   SELECT
     customer_id,
     period_index,
-    event_name
+    event_name,
+    users,
+    events
   FROM customer_period_features
 ), feature_retention_counts__customer_active AS (
   SELECT
@@ -550,7 +552,9 @@ WITH stg_subscriptions AS (
     customer_features.period_index,
     customer_features.event_name,
     COUNT(*) AS adopters,
-    SUM(with_next.is_retained) AS adopters_retained
+    SUM(with_next.is_retained) AS adopters_retained,
+    CAST(SUM(customer_features.users) AS BIGINT) AS adopter_users,
+    SUM(customer_features.events) AS events
   FROM feature_retention_counts__customer_features AS customer_features
   INNER JOIN feature_retention_counts__with_next AS with_next
     ON with_next.customer_id = customer_features.customer_id
@@ -566,6 +570,8 @@ WITH stg_subscriptions AS (
     adopters.event_name,
     adopters.adopters,
     adopters.adopters_retained,
+    adopters.adopter_users,
+    adopters.events,
     period_totals.active_customers,
     period_totals.retained_customers
   FROM feature_retention_counts__adopters AS adopters

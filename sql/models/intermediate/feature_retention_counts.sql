@@ -1,6 +1,7 @@
 -- feature_retention_counts: per period and feature, the feature's adopters (active customers
--- who used it) and how many of them were active again in the next period, beside the
--- period's active and retained customers; feature_performance puts them on its grid. A row
+-- who used it), their users and events, and how many of them were active again in the next
+-- period, beside the period's active and retained customers; feature_performance and
+-- feature_adoption put them on their grids. A row
 -- reads its own period and the next one, so a refresh keeps the rows of the periods before
 -- the one ahead of the first recomputed
 with customer_features as (
@@ -8,7 +9,9 @@ with customer_features as (
     select
         customer_id,
         period_index,
-        event_name
+        event_name,
+        users,
+        events
     from customer_period_features
 ),
 
@@ -46,7 +49,9 @@ adopters as (
         customer_features.period_index,
         customer_features.event_name,
         count(*) as adopters,
-        sum(with_next.is_retained) as adopters_retained
+        sum(with_next.is_retained) as adopters_retained,
+        cast(sum(customer_features.users) as bigint) as adopter_users,
+        sum(customer_features.events) as events
     from customer_features
     inner join with_next
         on with_next.customer_id = customer_features.customer_id
@@ -62,6 +67,8 @@ final as (
         adopters.event_name,
         adopters.adopters,
         adopters.adopters_retained,
+        adopters.adopter_users,
+        adopters.events,
         period_totals.active_customers,
         period_totals.retained_customers
     from adopters

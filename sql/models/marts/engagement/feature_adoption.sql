@@ -1,50 +1,39 @@
--- feature_adoption: per period and feature, the share of active customers who used it
-with feature_rows as (
-    -- one row per customer, period and feature, its distinct users already counted
+-- feature_adoption: per period and feature, the share of active customers who used it. The
+-- per-period counts come from feature_retention_counts (kept for closed periods by a refresh);
+-- this model puts them on the grid of every period and every feature seen in any period
+with counts as (
+    -- one row per period and feature used in it; active_customers is the period's
     select
-        customer_id,
         period_index,
         event_name,
-        users,
-        events
-    from customer_period_features
+        adopters,
+        adopter_users,
+        events,
+        active_customers
+    from feature_retention_counts
 ),
 
 periods as (
-    -- every period from the first one of customer_period_features to as_of's
     select
         period_index,
         period_start
-    from sr_periods_from(customer_period_features)
+    from sr_periods_from(feature_retention_counts)
 ),
 
 features as (
     select distinct event_name
-    from feature_rows
+    from counts
 ),
 
 active as (
     select
         period_index,
-        count(distinct customer_id) as active_customers
-    from feature_rows
+        max(active_customers) as active_customers
+    from counts
     group by period_index
 ),
 
-usage as (
-    -- a user is a (customer, user_id) pair: the customers' distinct users add up
-    select
-        period_index,
-        event_name,
-        count(*) as feature_customers,
-        sum(events) as events,
-        cast(sum(users) as bigint) as feature_users
-    from feature_rows
-    group by period_index, event_name
-),
-
 grid as (
-    -- every feature in every period, so a feature nobody used shows 0, not a missing row
     select
         periods.period_index,
         periods.period_start,
@@ -59,16 +48,16 @@ final as (
         grid.period_start as date_period,
         grid.event_name,
         coalesce(active.active_customers, 0) as active_customers,
-        coalesce(usage.feature_customers, 0) as feature_customers,
-        adoption_rate(coalesce(usage.feature_customers, 0), active.active_customers)
+        coalesce(counts.adopters, 0) as feature_customers,
+        adoption_rate(coalesce(counts.adopters, 0), active.active_customers)
             as adoption_rate,
-        coalesce(usage.feature_users, 0) as feature_users,
-        coalesce(usage.events, 0) as events
+        coalesce(counts.adopter_users, 0) as feature_users,
+        coalesce(counts.events, 0) as events
     from grid
     left join active on active.period_index = grid.period_index
-    left join usage
-        on usage.period_index = grid.period_index
-        and usage.event_name = grid.event_name
+    left join counts
+        on counts.period_index = grid.period_index
+        and counts.event_name = grid.event_name
 )
 
 select * from final
