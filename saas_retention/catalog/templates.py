@@ -343,6 +343,9 @@ def validate(catalog: Catalog) -> None:
         for f in tree.find_all(exp.Func):
             if function_name(f) == m.name:
                 raise TemplateError(f"metric {m.name!r} calls itself")
+    incremental = frozenset(m.name for m in models.values() if m.incremental)
+    per_customer = frozenset(m.name for m in models.values() if m.incremental
+                             and "customer_id" in m.key and isolated_by_customer(m))
     for model in models.values():
         try:
             tree = model.ast
@@ -370,9 +373,8 @@ def validate(catalog: Catalog) -> None:
                                         "but does not declare engines: [duckdb]")
             elif n not in metrics and n not in PSEUDO_FUNCTIONS:
                 raise TemplateError(f"model {model.name!r} calls unknown function {n!r}")
-        _validate_incremental(model, frozenset(m.name for m in models.values()
-                                               if m.incremental))
-        _validate_refresh(model)
+        _validate_incremental(model, incremental)
+        _validate_refresh(model, per_customer)
     for m in metrics.values():
         block = m.superset or []
         for binding in block if isinstance(block, list) else [block]:
@@ -472,18 +474,28 @@ def _mixes_rows(model: Model, key: str, what: str) -> str | None:
 
 
 def by_customer(model: Model) -> bool:
-    """Whether each customer's rows of the incremental ``model`` are computed from that
-    customer's input rows alone, so that a refresh recomputes only the customers whose events
-    changed and keeps the other customers' rows of the recomputed periods as they are. Judged
-    from the SQL, strictly: ``customer_id`` in the key; every aggregation grouping by it and
-    every window partitioned by it; no join at all (a join matching customers could still
-    bring in a relation without them); no subquery in an expression (a scalar or IN subquery
-    reads every customer). A model that fails is refreshed for every customer, which is
+    """Whether a refresh recomputes the period (sessions) model ``model`` for the customers
+    whose events changed alone, keeping the other customers' rows of the recomputed periods
+    as they are: ``customer_id`` in its key and its rows isolated by customer (see
+    ``isolated_by_customer``). A model that is not is refreshed for every customer, which is
     always right. A day model is never refreshed so: every row of its recomputed days is new."""
-    if model.incremental in ("", "day") or "customer_id" not in model.key:
-        return False
-    if any(True for _ in model.ast.find_all(exp.Join)):
-        return False
+    return (model.incremental not in ("", "day") and "customer_id" in model.key
+            and isolated_by_customer(model))
+
+
+def isolated_by_customer(model: Model) -> bool:
+    """Whether each customer's rows of ``model`` are computed from that customer's input rows
+    alone. Judged from the SQL, strictly: every aggregation grouping by ``customer_id`` and
+    every window partitioned by it; every join matching ``customer_id`` with ``customer_id``
+    (both sides then hold rows of customers); no subquery in an expression (a scalar or IN
+    subquery reads every customer)."""
+    for join in model.ast.find_all(exp.Join):
+        on = join.args.get("on")
+        if on is None or not any(
+                isinstance(eq.this, exp.Column) and isinstance(eq.expression, exp.Column)
+                and eq.this.name == eq.expression.name == "customer_id"
+                for eq in on.find_all(exp.EQ)):
+            return False
     for window in model.ast.find_all(exp.Window):
         if "customer_id" not in {c.name for c in window.args.get("partition_by") or []
                                  if isinstance(c, exp.Column)}:
@@ -491,7 +503,7 @@ def by_customer(model: Model) -> bool:
     for query in model.ast.find_all(exp.Subquery, exp.Exists, exp.In):
         if isinstance(query, exp.In) and not query.args.get("query"):
             continue
-        if isinstance(query, exp.Subquery) and isinstance(query.parent, exp.From):
+        if isinstance(query, exp.Subquery) and isinstance(query.parent, exp.From | exp.Join):
             continue
         return False
     return _mixes_rows(model, "customer_id", "customers") is None
@@ -502,13 +514,24 @@ def by_customer(model: Model) -> bool:
 REFRESH_INDEXES = ("period", "day", "week", "month")
 
 
-def _validate_refresh(model: Model) -> None:
+# What a model refreshed customer by customer (``refresh: customers``) may read: relations
+# whose rows of a customer change only when a refresh knows it (the staged tables keyed by
+# customer, compared customer by customer; the events and the incremental models keyed by
+# customer, whose changed customers are those of the replaced and new events), and the
+# calendars, which change with as_of alone (the declared condition covers that)
+CUSTOMER_RELATIONS = {"stg_customers", "stg_subscriptions", "stg_subscription_terms",
+                      "stg_customer_dimensions", "stg_events", "calendar", "calendar_days"}
+
+
+def _validate_refresh(model: Model, per_customer: frozenset[str] = frozenset()) -> None:
     """Every model but the incremental ones says how a refresh treats it: ``full`` with the
-    reason, or ``keep`` (an expression over its columns giving the index of a row's period),
+    reason; ``customers`` (a condition over its columns: the rows as_of may still change) and
+    ``because``, for a model with one row per customer made from that customer's rows alone;
+    or ``keep`` (an expression over its columns giving the index of a row's period),
     ``index`` (what that index counts), ``ahead`` (how many later periods a row reads: lead(),
     a churn known only at the next period), ``align`` (a row also reads the whole weeks, say,
     overlapping its period), ``whole_history`` and ``because`` (why earlier rows cannot
-    change)."""
+    change). ``per_customer``: the incremental models keyed by customer."""
     spec = model.refresh
     if model.incremental:
         if spec:
@@ -519,6 +542,19 @@ def _validate_refresh(model: Model) -> None:
     if set(spec) == {"full"}:
         if not isinstance(spec["full"], str) or not spec["full"].strip():
             raise TemplateError(f"{where} full needs the reason the model is recomputed in full")
+        return
+    if "customers" in spec:
+        if set(spec) != {"customers", "because"} or not str(spec["because"] or "").strip():
+            raise TemplateError(f"{where} customers takes a because (why a customer's row "
+                                f"reads that customer's rows alone); got {sorted(spec)}")
+        if model.key != ("customer_id",):
+            raise TemplateError(f"{where} customers needs one row per customer (key "
+                                f"[customer_id]), not {list(model.key)}")
+        if model.relations - CUSTOMER_RELATIONS - per_customer:
+            raise TemplateError(f"{where} customers but reads "
+                                f"{sorted(model.relations - CUSTOMER_RELATIONS - per_customer)}"
+                                ", whose changes a refresh does not know customer by customer")
+        _expression_over_columns(model, spec["customers"], where, "customers")
         return
     unknown = set(spec) - {"keep", "index", "ahead", "align", "because", "whole_history"}
     if unknown or not {"keep", "index", "because"} <= set(spec):
@@ -538,13 +574,17 @@ def _validate_refresh(model: Model) -> None:
                             "customer) that a customer's later subscription rows decide")
     if not isinstance(spec["because"], str) or not spec["because"].strip():
         raise TemplateError(f"{where} because needs the reason earlier rows cannot change")
+    _expression_over_columns(model, spec["keep"], where, "keep")
+
+
+def _expression_over_columns(model: Model, text, where: str, what: str) -> None:
     try:
-        keep = sqlglot.parse_one(str(spec["keep"]), read=READ_DIALECT)
+        tree = sqlglot.parse_one(str(text), read=READ_DIALECT)
     except sqlglot.errors.ParseError as exc:
-        raise TemplateError(f"{where} keep does not parse: {exc}") from None
-    used = {c.name for c in keep.find_all(exp.Column)}
+        raise TemplateError(f"{where} {what} does not parse: {exc}") from None
+    used = {c.name for c in tree.find_all(exp.Column)}
     if not used or used - set(model.columns):
-        raise TemplateError(f"{where} keep must be an expression over the model's columns; "
+        raise TemplateError(f"{where} {what} must be an expression over the model's columns; "
                             f"unknown {sorted(used - set(model.columns)) or 'none used'}")
 
 

@@ -73,6 +73,14 @@ def _tables(con, catalog: str, schema: str) -> set[str]:
         "table_schema = ?", [catalog, schema]).fetchall()}
 
 
+def _count(db: Path, table: str) -> int:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(f"select count(*) from {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
 def assert_same_database(incremental: Path, full: Path) -> int:
     """Every table of both files (the models in main, the refresh state in sr_build but its
     manifest, which records when it was built) holds the same rows with the same types."""
@@ -176,6 +184,18 @@ CLOSED_RUNS = [
 DROP_LOST = ("delete from events where session_id = 'S-lost' and event_time >= "
              "timestamp '2024-08-19'")
 JUL_29 = 2848  # the week (Monday) holding July 31
+FIRST_PAYMENT_EARLIER = (
+    "update subscriptions set start_date = start_date - interval 7 day where subscription_id = "
+    "(select min(s.subscription_id) from subscriptions s where s.mrr > 0 and s.start_date = "
+    "(select min(o.start_date) from subscriptions o where o.customer_id = s.customer_id and "
+    "o.mrr > 0) and s.start_date between date '2024-02-01' and date '2024-05-01' and "
+    "s.customer_id not in (select customer_id from events where event_time >= "
+    "date '2024-08-19' and customer_id is not null))")
+JOURNEY_CLOSES = [
+    "insert into customers (customer_id, signup_date) values ('journey-1', date '2024-05-25')",
+    "insert into events (customer_id, user_id, event_time, event_name) values "
+    "('journey-1', 'u1', timestamp '2024-05-25 09:00:00', 'signup'), "
+    "('journey-1', 'u1', timestamp '2024-06-02 09:00:00', 'report')"]
 # a customer active on August 19 (the last covered day) and earlier in August, but not on the
 # 20th, whose events of the 19th the new source no longer has
 WITHDRAWN = (
@@ -236,6 +256,25 @@ SCENARIOS = [
              kept={"customer_periods": AUG, "retention": AUG, "cohort_customers": AUG,
                    # it reads the last paying period
                    "cohort_retention": False}),
+    # the customer's 90-day journey window closes on August 23, between the two as_of, with
+    # no change to their rows: the refresh must still recompute their journey
+    Scenario("as_of moves on past the end of a customer's journey window",
+             [*JOURNEY_CLOSES], D(2024, 8, 19), [*JOURNEY_CLOSES], D(2024, 8, 25)),
+    # a customer known before, without a signup date or events: their first events (the
+    # journey starts at the first one) give them a journey row
+    Scenario("a customer's first events, with no signup date",
+             [_events_until("2024-08-19"),
+              "insert into customers (customer_id) values ('quiet-1')"], D(2024, 8, 19),
+             [_events_until("2024-08-20"),
+              "insert into customers (customer_id) values ('quiet-1')",
+              "insert into events (customer_id, user_id, event_time, event_name) values "
+              "('quiet-1', 'u1', timestamp '2024-08-20 09:00:00', 'report')"], D(2024, 8, 20)),
+    # a customer with no event from the last covered day on, whose first payment moves a week
+    # earlier: their journey (paid_day_index) changes with their subscriptions alone
+    Scenario("a customer's first paid subscription starts earlier",
+             [_events_until("2024-08-19")], D(2024, 8, 19),
+             [_events_until("2024-08-20"), FIRST_PAYMENT_EARLIER], D(2024, 8, 20),
+             kept=SUBSCRIPTIONS_EDITED),
     Scenario("a new customer and subscription with its first events",
              [_events_until("2024-08-19")], D(2024, 8, 19),
              [_events_until("2024-08-20"),
@@ -380,6 +419,9 @@ def test_refresh_equals_a_full_rebuild(base, builds, tmp_path, sc):
             assert result.kept.get(model, False) == first, (model, result.kept)
         if ENDS_ON_AUG_22 in sc.after:
             assert result.changed_customers >= 1
+        # customer_journey is refreshed customer by customer: its previous row exists
+        assert set(result.customers) == {"customer_journey"}
+        assert result.customers["customer_journey"] < _count(full, "customer_journey")
     else:
         assert sc.reason in result.reason
     compared = assert_same_database(db, full)
@@ -752,11 +794,44 @@ def test_every_model_says_how_a_refresh_treats_it():
     # closed rows that read as_of (renewals' grace windows, journeys), a whole-history value
     # (a fit over every observed period, a last active week, lift), the set of values seen in
     # any period (a grid of every feature or dimension value)
-    assert full == {"renewals", "customer_journey", "journey_funnel", "journey_funnel_cohorts",
+    assert full == {"renewals", "journey_funnel", "journey_funnel_cohorts",
                     "cohort_value", "event_retention", "retention_curves", "churn_feature_lift",
                     "customer_value", "feature_adoption", "feature_performance"}
+    # one row per customer, as_of read only to close windows
+    assert {n: m.refresh["customers"] for n, m in models.items()
+            if "customers" in m.refresh} == {"customer_journey": "is_window_closed = 0"}
     assert models["customer_periods"].refresh["whole_history"] == ["last_paying_period_index"]
     assert models["active_customers"].refresh["align"] == "week"
+
+
+@pytest.mark.parametrize("spec, key, relation, problem", [
+    ({"customers": "is_open = 1", "because": "b"}, ("customer_id",), "stg_subscriptions", None),
+    # the incremental models keyed by customer and isolated by customer may be read
+    ({"customers": "is_open = 1", "because": "b"}, ("customer_id",),
+     "customer_daily_activity", None),
+    ({"customers": "is_open = 1"}, ("customer_id",), "stg_subscriptions", "takes a because"),
+    ({"customers": "is_open = 1", "because": "b", "keep": "x"}, ("customer_id",),
+     "stg_subscriptions", "takes a because"),
+    ({"customers": "is_open = 1", "because": "b"}, ("customer_id", "period_index"),
+     "stg_subscriptions", "one row per customer"),
+    # a model that is not refreshed customer by customer: its rows change for anyone
+    ({"customers": "is_open = 1", "because": "b"}, ("customer_id",), "customer_periods",
+     "reads ['customer_periods']"),
+    ({"customers": "is_open = 1", "because": "b"}, ("customer_id",), "stg_survey_responses",
+     "reads ['stg_survey_responses']"),
+    ({"customers": "nope = 1", "because": "b"}, ("customer_id",), "stg_subscriptions",
+     "unknown ['nope']"),
+])
+def test_customer_refresh_declarations_are_checked(spec, key, relation, problem):
+    model = Model(name="m", label="m", description="d", grain="g", key=key,
+                  sql=f"select customer_id, 1 as is_open from {relation}",
+                  inputs=("subscriptions",), columns={"customer_id": "c", "is_open": "o"},
+                  refresh=spec)
+    if problem is None:
+        _validate_refresh(model, frozenset({"customer_daily_activity"}))
+    else:
+        with pytest.raises(TemplateError, match=re.escape(problem)):
+            _validate_refresh(model, frozenset({"customer_daily_activity"}))
 
 
 @pytest.mark.parametrize("spec, problem", [

@@ -89,6 +89,9 @@ class IncrementalResult(BuildResult):
     # customers whose staged subscription or customer rows changed (a ``whole_history`` model
     # recomputed every row of theirs); None: no such model was kept
     changed_customers: int | None = None
+    # model -> customers recomputed, of the models refreshed customer by customer
+    # (``refresh: customers``); the other customers' rows were kept
+    customers: dict[str, int] = field(default_factory=dict)
     fingerprints: dict = field(default_factory=dict)
 
 
@@ -332,7 +335,8 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
         progress(f"changed since the last build: {', '.join(changed)} (the models reading "
                  "them are recomputed in full)")
     models, skipped, kept, result.changed_customers = _rest(
-        con, settings, report, refreshed, clean, as_of_only, progress)
+        con, settings, report, refreshed, clean, as_of_only, progress, result.customers,
+        events=has_events)
     if result.changed_customers is None:
         record_customer_hashes(con)
     else:  # computed for the decision above, from the same staged tables
@@ -444,12 +448,15 @@ def _grain(index: str, settings: Settings) -> str:
 
 
 def _rest(con, settings: Settings, report, refreshed: dict, clean: dict[str, dt.date],
-          as_of_only: set[str], progress) -> tuple[dict, dict, dict, int | None]:
+          as_of_only: set[str], progress, by_customers: dict[str, int], *,
+          events: bool) -> tuple[dict, dict, dict, int | None]:
     """Every model but the incremental ones, in build order: those declaring ``refresh: keep``
     whose every input is unchanged before some day keep their rows of the periods that end
-    before it and have the others recomputed; the rest are recomputed in full (and what
-    reads them too). Returns (rows, skipped, kept: model -> first recomputed index, changed
-    customers)."""
+    before it and have the others recomputed; those declaring ``refresh: customers`` keep the
+    rows of the customers whose inputs are unchanged (``by_customers`` gets how many were
+    recomputed); the rest are recomputed in full (and what reads them too). Returns (rows,
+    skipped, kept: model -> first recomputed index, changed customers). ``events``: the
+    events were refreshed (``sr_event_customers`` holds the customers whose events changed)."""
     catalog = load_catalog()
     params = tuple(sorted(model_params(settings).items()))
     kept: dict[str, int | None] = {}
@@ -467,6 +474,15 @@ def _rest(con, settings: Settings, report, refreshed: dict, clean: dict[str, dt.
         sql = duckdb_sql(name, settings.grain, params, tuple(report.dimensions))
         reads_stale = any(_mentions(sql, r, stale_columns[r]) for r in model.relations
                           if r in stale_columns)
+        if ("customers" in spec and _has_rows_by(con, name, "customer_id")
+                and not any(t in report.skipped for t in model.inputs)
+                and not any(d in skipped for d in model.depends_on(catalog.models))):
+            if changed_customers is None:
+                changed_customers = _changed_customers(con)
+            by_customers[name] = _refresh_customers(con, name, model, sql, spec["customers"],
+                                                    events, progress)
+            built[name] = con.execute(f"select count(*) from {quoted(name)}").fetchall()[0][0]
+            continue
         since = [clean.get(r, dt.date.min) for r in model.relations]
         history = spec.get("whole_history") and bool(model.relations & as_of_only)
         if (spec.get("keep") is None or not since or dt.date.min in since or reads_stale
@@ -530,6 +546,33 @@ def _rest(con, settings: Settings, report, refreshed: dict, clean: dict[str, dt.
     return built, skipped, kept, changed_customers
 
 
+def _refresh_customers(con, name: str, model, sql: str, condition: str, events: bool,
+                       progress) -> int:
+    """Recompute the rows of ``name`` (one per customer) of the customers whose events or
+    staged rows changed (``sr_event_customers``, ``sr_changed_customers``) and of those whose
+    previous row meets ``condition`` (as_of may still change it); returns how many."""
+    started = time.perf_counter()
+    table = quoted(name)
+    sources = ["select customer_id from sr_changed_customers",
+               # a row whose condition is unknown may change too
+               f"select customer_id from {table} where {_keep_sql(condition)} is not false"]
+    if events:
+        sources.append("select customer_id from sr_event_customers")
+    con.execute("create or replace temp table sr_recomputed_customers as "
+                + " union ".join(sources))
+    con.execute(f"delete from {table} where customer_id in "
+                "(select customer_id from sr_recomputed_customers)")
+    relations = {r for r in model.relations if r not in ("calendar", "calendar_days")}
+    with engine_values(name):
+        con.execute(f"insert into {table} by name select * from "
+                    f"({_customers_sql(sql, relations, 'sr_recomputed_customers')}) as model")
+    n = con.execute("select count(*) from sr_recomputed_customers").fetchall()[0][0]
+    if progress:
+        progress(f"refreshed {name} for {n:,} customers whose inputs changed or whose row "
+                 f"as_of may change ({condition}) in {time.perf_counter() - started:.2f} s")
+    return n
+
+
 def _mentions(sql: str, relation: str, columns: set[str]) -> bool:
     """Whether a model's SQL names any of ``columns`` (by name, wherever: a superset of what
     it reads of them), or selects every column of ``relation``."""
@@ -545,8 +588,10 @@ def _mentions(sql: str, relation: str, columns: set[str]) -> bool:
     return False
 
 
-def _customers_sql(sql: str, relations: set[str]) -> str:
-    """``sql`` reading, of each of ``relations``, only the rows of ``sr_changed_customers``."""
+def _customers_sql(sql: str, relations: set[str],
+                   customers: str = "sr_changed_customers") -> str:
+    """``sql`` reading, of each of ``relations``, only the rows of the customers in the
+    relation ``customers``."""
     tree = sqlglot.parse_one(sql, read="duckdb")
 
     def swap(node):
@@ -554,7 +599,7 @@ def _customers_sql(sql: str, relations: set[str]) -> str:
             return node
         rows = (exp.select("*").from_(exp.to_table(node.name, quoted=True))
                 .where(exp.column("customer_id").isin(
-                    query=exp.select("customer_id").from_("sr_changed_customers"))))
+                    query=exp.select("customer_id").from_(customers))))
         return rows.subquery(node.alias_or_name)
 
     return tree.transform(swap).sql("duckdb")
