@@ -491,10 +491,12 @@ def isolated_by_customer(model: Model) -> bool:
     subquery reads every customer)."""
     for join in model.ast.find_all(exp.Join):
         on = join.args.get("on")
+        # a conjunct of the condition, not a match inside an OR
         if on is None or not any(
-                isinstance(eq.this, exp.Column) and isinstance(eq.expression, exp.Column)
+                isinstance(eq, exp.EQ) and isinstance(eq.this, exp.Column)
+                and isinstance(eq.expression, exp.Column)
                 and eq.this.name == eq.expression.name == "customer_id"
-                for eq in on.find_all(exp.EQ)):
+                for eq in (on.flatten() if isinstance(on, exp.And) else [on])):
             return False
     for window in model.ast.find_all(exp.Window):
         if "customer_id" not in {c.name for c in window.args.get("partition_by") or []

@@ -763,6 +763,15 @@ def test_sessions_declarations_are_checked(params, key, relation, problem):
     ("select e.customer_id, e.period_index, count(*) as n from stg_events e join calendar c "
      "on c.period_index = e.period_index group by e.customer_id, e.period_index",
      ("customer_id", "period_index"), "period", False),
+    # customers matched inside an OR: a row may meet another customer's rows
+    ("select a.customer_id, a.period_index, count(*) as n from customer_daily_features a "
+     "join customer_daily_features b on a.customer_id = b.customer_id or a.event_name = "
+     "b.event_name group by a.customer_id, a.period_index", ("customer_id", "period_index"),
+     "period", False),
+    ("select a.customer_id, a.period_index, count(*) as n from customer_daily_features a "
+     "join customer_daily_features b on a.customer_id = b.customer_id and a.period_index = "
+     "b.period_index group by a.customer_id, a.period_index", ("customer_id", "period_index"),
+     "period", True),
     ("select customer_id, period_index, count(*) as n from stg_events where customer_id in "
      "(select customer_id from stg_events where event_name = 'x') "
      "group by customer_id, period_index", ("customer_id", "period_index"), "period", False),
