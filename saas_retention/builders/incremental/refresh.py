@@ -472,23 +472,22 @@ def _rest(con, settings: Settings, report, refreshed: dict, clean: dict[str, dt.
         model = catalog.models[name]
         spec = model.refresh
         sql = duckdb_sql(name, settings.grain, params, tuple(report.dimensions))
-        reads_stale = any(_mentions(sql, r, stale_columns[r]) for r in model.relations
-                          if r in stale_columns)
-        if ("customers" in spec and _has_rows_by(con, name, "customer_id")
-                and not any(t in report.skipped for t in model.inputs)
-                and not any(d in skipped for d in model.depends_on(catalog.models))):
+        # an input absent now, or a model it reads skipped: built (or skipped) like in full
+        absent = (any(t in report.skipped for t in model.inputs)
+                  or any(d in skipped for d in model.depends_on(catalog.models)))
+        if "customers" in spec and not absent and _has_rows_by(con, name, "customer_id"):
             if changed_customers is None:
                 changed_customers = _changed_customers(con)
             by_customers[name] = _refresh_customers(con, name, model, sql, spec["customers"],
                                                     events, progress)
             built[name] = con.execute(f"select count(*) from {quoted(name)}").fetchall()[0][0]
             continue
+        reads_stale = any(_mentions(sql, r, stale_columns[r]) for r in model.relations
+                          if r in stale_columns)
         since = [clean.get(r, dt.date.min) for r in model.relations]
         history = spec.get("whole_history") and bool(model.relations & as_of_only)
         if (spec.get("keep") is None or not since or dt.date.min in since or reads_stale
-                or any(t in report.skipped for t in model.inputs)
-                or any(d in skipped for d in model.depends_on(catalog.models))
-                or not _has_rows_by(con, name, spec["keep"])):
+                or absent or not _has_rows_by(con, name, spec["keep"])):
             # one model at a time, so a model after it may still keep its rows
             b, s = build_models(con, settings, report, only=[name], progress=progress,
                                 calendar=False)
@@ -560,8 +559,8 @@ def _refresh_customers(con, name: str, model, sql: str, condition: str, events: 
         sources.append("select customer_id from sr_event_customers")
     con.execute("create or replace temp table sr_recomputed_customers as "
                 + " union ".join(sources))
-    con.execute(f"delete from {table} where customer_id in "
-                "(select customer_id from sr_recomputed_customers)")
+    con.execute(f"delete from {table} where "
+                f"{_of_customers('sr_recomputed_customers').sql('duckdb')}")
     relations = {r for r in model.relations if r not in ("calendar", "calendar_days")}
     with engine_values(name):
         con.execute(f"insert into {table} by name select * from "
@@ -598,8 +597,7 @@ def _customers_sql(sql: str, relations: set[str],
         if not isinstance(node, exp.Table) or node.db or node.name not in relations:
             return node
         rows = (exp.select("*").from_(exp.to_table(node.name, quoted=True))
-                .where(exp.column("customer_id").isin(
-                    query=exp.select("customer_id").from_(customers))))
+                .where(_of_customers(customers)))
         return rows.subquery(node.alias_or_name)
 
     return tree.transform(swap).sql("duckdb")
