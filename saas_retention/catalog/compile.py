@@ -145,6 +145,8 @@ def _literal(value: object) -> exp.Expression:
 
 CURVE_COLUMNS = ("curve", "start_event", "return_event", "kind", "is_cumulative", "grain",
                  "periods")
+# the event of a curve that any event matches
+ANY_EVENT = "any"
 
 
 def _default_curves() -> tuple[tuple, ...]:
@@ -175,7 +177,22 @@ def expand_retention_curves(tree: exp.Expression, curves: Sequence[Sequence] | N
             union = exp.union(union, s, distinct=False)
         return exp.select(*CURVE_COLUMNS).from_(union.subquery("curves"))
 
-    return tree.transform(expand, copy=copy)
+    # ``x in (sr_retention_curve_events())`` -> the named start and return events of the
+    # curves as literals, or a false test when every curve uses 'any': the event names are
+    # known when compiling, and an IN over a subquery scans its whole input (every daily
+    # feature row) even when the subquery holds no name
+    names = sorted({e for row in rows for e in (row[1], row[2]) if e != ANY_EVENT})
+
+    def expand_events(node: exp.Expression) -> exp.Expression:
+        if not (isinstance(node, exp.In) and len(node.expressions) == 1
+                and isinstance(node.expressions[0], exp.Anonymous)
+                and node.expressions[0].name.lower() == "sr_retention_curve_events"):
+            return node
+        if not names:
+            return exp.EQ(this=exp.Literal.number(1), expression=exp.Literal.number(0))
+        return exp.In(this=node.this, expressions=[exp.Literal.string(n) for n in names])
+
+    return tree.transform(expand, copy=copy).transform(expand_events, copy=False)
 
 
 # sr_period_dimensions(rows): the CTEs that pick, for each (customer_id, period_index) of

@@ -33,8 +33,9 @@ BASE_RELATIONS = {f"stg_{t}" for t in TABLES} | {
     "calendar", "calendar_days", "stg_customer_dimensions", "stg_subscription_terms"}
 # Pseudo-functions expanded by the compiler, not metric functions.
 PSEUDO_FUNCTIONS = {"sr_dimensions", "sr_day_index", "sr_month_index", "sr_month_start",
-                    "sr_retention_curves", "sr_period_dimensions", "sr_period_dimension_rows",
-                    "sr_not_a_period_dimension", "sr_period_dimension_columns", "sr_periods_from"}
+                    "sr_retention_curves", "sr_retention_curve_events", "sr_period_dimensions",
+                    "sr_period_dimension_rows", "sr_not_a_period_dimension",
+                    "sr_period_dimension_columns", "sr_periods_from"}
 # Pseudo-tables expanded by the compiler (``from sr_periods_from(x)``: a period spine).
 PSEUDO_TABLES = {"sr_periods_from"}
 # Functions only DuckDB has (Arrow UDFs registered by udfs, list aggregation): a model calling

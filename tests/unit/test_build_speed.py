@@ -92,6 +92,26 @@ def test_mrr_models_alone_equal_the_full_build(parquet_source):
     assert len(rows["full"]["customer_periods"]) > 100
 
 
+def test_large_tables_store_no_hugeint(parquet_source):
+    """DuckDB sums integers into a 128-bit HUGEINT, and summing a stored HUGEINT column again
+    costs about 100 × a BIGINT one (1.5 s per column of customer_sessions at 1M customers):
+    the per-customer tables and the cohort rollup, which marts and charts sum, store none."""
+    from saas_retention.catalog.templates import load_catalog
+
+    con = _connect()
+    try:
+        build_models(con, _settings(), _staged(con, parquet_source))
+        large = sorted(name for name, model in load_catalog().models.items()
+                       if "customer_id" in model.key or name == "cohort_customers_rollup")
+        hugeint = {(name, column) for name in large for column, kind in con.execute(
+            f"select column_name, column_type from (describe {name})").fetchall()
+            if kind == "HUGEINT"}
+    finally:
+        con.close()
+    assert "customer_sessions" in large and len(large) > 8
+    assert hugeint == set()
+
+
 def test_text_events_are_staged_once_as_a_table_with_the_same_rows(parquet_source, tmp_path):
     csv_dir = tmp_path / "csv"
     csv_dir.mkdir()
@@ -162,6 +182,21 @@ def test_no_dimension_join_without_dimensions():
                               dimensions=("plan",))
     assert "stg_customers" not in plain
     assert "stg_customers" in with_dims and '"plan"' in with_dims
+
+
+def test_retention_curves_read_the_feature_rows_of_their_named_events_only():
+    from saas_retention.core.params import model_params
+
+    def compiled(curves):
+        params = model_params(parse_settings({"retention_curves": curves}))
+        return compile_model("retention_curves", "duckdb", params=params, pretty=False)
+
+    any_only = compiled([])
+    assert "customer_daily_features WHERE 1 = 0" in any_only
+    named = compiled([{"name": "a", "start_event": "it's new", "return_event": "any"},
+                      {"name": "b", "start_event": "login", "return_event": "report"}])
+    assert "WHERE event_name IN ('it''s new', 'login', 'report')" in named
+    assert "sr_retention_curve_events" not in named + any_only
 
 
 def test_memory_limit_from_the_environment(monkeypatch):

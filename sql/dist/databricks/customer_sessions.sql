@@ -148,12 +148,12 @@ WITH stg_events AS (
     period_index,
     COUNT(*) AS sessions,
     SUM(length_seconds) AS session_seconds,
-    SUM(CASE WHEN length_seconds < 60 THEN 1 ELSE 0 END) AS sessions_under_1_min,
-    SUM(CASE WHEN length_seconds >= 60 AND length_seconds < 300 THEN 1 ELSE 0 END) AS sessions_1_to_5_min,
-    SUM(CASE WHEN length_seconds >= 300 AND length_seconds < 900 THEN 1 ELSE 0 END) AS sessions_5_to_15_min,
-    SUM(CASE WHEN length_seconds >= 900 AND length_seconds < 1800 THEN 1 ELSE 0 END) AS sessions_15_to_30_min,
-    SUM(CASE WHEN length_seconds >= 1800 AND length_seconds < 3600 THEN 1 ELSE 0 END) AS sessions_30_to_60_min,
-    SUM(CASE WHEN length_seconds >= 3600 THEN 1 ELSE 0 END) AS sessions_over_60_min
+    CAST(SUM(CASE WHEN length_seconds < 60 THEN 1 ELSE 0 END) AS BIGINT) AS sessions_under_1_min, /* counts as bigint: DuckDB sums integers into a 128-bit HUGEINT, and summing a */ /* stored HUGEINT column again (session_time, the charts) is ~100 × slower than a */ /* BIGINT one (1.5 s against 0.01 s per column over 7.2M rows at 1M customers) */
+    CAST(SUM(CASE WHEN length_seconds >= 60 AND length_seconds < 300 THEN 1 ELSE 0 END) AS BIGINT) AS sessions_1_to_5_min,
+    CAST(SUM(CASE WHEN length_seconds >= 300 AND length_seconds < 900 THEN 1 ELSE 0 END) AS BIGINT) AS sessions_5_to_15_min,
+    CAST(SUM(CASE WHEN length_seconds >= 900 AND length_seconds < 1800 THEN 1 ELSE 0 END) AS BIGINT) AS sessions_15_to_30_min,
+    CAST(SUM(CASE WHEN length_seconds >= 1800 AND length_seconds < 3600 THEN 1 ELSE 0 END) AS BIGINT) AS sessions_30_to_60_min,
+    CAST(SUM(CASE WHEN length_seconds >= 3600 THEN 1 ELSE 0 END) AS BIGINT) AS sessions_over_60_min
   FROM customer_sessions__all_sessions AS all_sessions
   GROUP BY
     customer_id,

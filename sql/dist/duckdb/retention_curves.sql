@@ -636,7 +636,8 @@ WITH stg_subscriptions AS (
   FROM customer_daily_activity
 ), retention_curves__named_event_days AS (
   /* customer-days with a named start or return event of some curve (the daily feature rows */
-  /* hold every event that has a name); an 'any'-only config reads none of them */
+  /* hold every event that has a name); the compiler writes the curves' event names in, so */
+  /* an 'any'-only config reads none of them */
   SELECT
     customer_id,
     event_name,
@@ -645,16 +646,7 @@ WITH stg_subscriptions AS (
     MIN(month_index) AS month_index
   FROM customer_daily_features
   WHERE
-    event_name IN (
-      SELECT
-        start_event
-      FROM retention_curves__curve_settings AS curve_settings
-    )
-    OR event_name IN (
-      SELECT
-        return_event
-      FROM retention_curves__curve_settings AS curve_settings
-    )
+    1 = 0
   GROUP BY
     customer_id,
     event_name,
@@ -826,7 +818,7 @@ WITH stg_subscriptions AS (
     members.curve,
     members.cohort_index,
     curve_periods.period_index - members.cohort_index AS period_number,
-    COUNT(*) AS retained_customers
+    CAST(COUNT(*) AS BIGINT) AS retained_customers /* one integer type in both branches of cells: ClickHouse has no common type for its */ /* count's UInt64 and a bigint sum's Int64 */
   FROM retention_curves__members AS members
   INNER JOIN retention_curves__curve_settings AS curve_settings
     ON curve_settings.curve = members.curve AND curve_settings.is_cumulative = 0
@@ -839,25 +831,37 @@ WITH stg_subscriptions AS (
     members.curve,
     members.cohort_index,
     curve_periods.period_index - members.cohort_index
-), retention_curves__cells_on_or_after AS (
-  /* "on or after": a return event in period cohort + k or any later one */
+), retention_curves__span_counts AS (
+  /* cohort members per cohort and periods from the cohort to their last return (negative */
+  /* for a recurring cohort after it): the spans, not the members, meet the ages below */
   SELECT
     members.curve,
     members.cohort_index,
-    ages.period_number,
-    COUNT(*) AS retained_customers
+    last_returns.last_return_index - members.cohort_index AS return_span,
+    COUNT(*) AS members
   FROM retention_curves__members AS members
   INNER JOIN retention_curves__curve_settings AS curve_settings
     ON curve_settings.curve = members.curve AND curve_settings.is_cumulative = 1
   INNER JOIN retention_curves__last_returns AS last_returns
     ON last_returns.curve = members.curve
     AND last_returns.customer_id = members.customer_id
-  INNER JOIN retention_curves__ages AS ages
-    ON ages.curve = members.curve
-    AND last_returns.last_return_index >= members.cohort_index + ages.period_number
   GROUP BY
     members.curve,
     members.cohort_index,
+    last_returns.last_return_index - members.cohort_index
+), retention_curves__cells_on_or_after AS (
+  /* "on or after": a return event in period cohort + k or any later one */
+  SELECT
+    span_counts.curve,
+    span_counts.cohort_index,
+    ages.period_number,
+    CAST(SUM(span_counts.members) AS BIGINT) AS retained_customers
+  FROM retention_curves__span_counts AS span_counts
+  INNER JOIN retention_curves__ages AS ages
+    ON ages.curve = span_counts.curve AND span_counts.return_span >= ages.period_number
+  GROUP BY
+    span_counts.curve,
+    span_counts.cohort_index,
     ages.period_number
 ), retention_curves__cells AS (
   SELECT

@@ -626,7 +626,7 @@ WITH stg_subscriptions AS (
     cohort_period_index,
     period_number,
     COUNT(*) AS cohort_customers,
-    SUM(is_retained) AS retained_customers,
+    CAST(SUM(is_retained) AS SIGNED) AS retained_customers, /* bigint, not DuckDB's HUGEINT sum: the heatmap sums it again (see customer_sessions) */
     CAST(SUM(CAST(FLOOR(cohort_mrr * 1000000 + 0.5) AS SIGNED)) AS DOUBLE) /* summed exactly, as whole millionths (cohort_customers stores doubles of the */ /* decimal money type): a sum of doubles depends on the order the engine's threads */ /* add them in (a refresh and a full build differed in the last digits), and */ /* ClickHouse truncates a double cast to a decimal (131.67 became 131.669999); floor */ /* of + 0.5 rounds the same on every engine (round(x, 0) fails on PostgreSQL's */ /* doubles, round(x) on SQL Server) and MRR is never negative */ / 1000000 AS cohort_mrr,
     CAST(SUM(CAST(FLOOR(retained_mrr * 1000000 + 0.5) AS SIGNED)) AS DOUBLE) / 1000000 AS retained_mrr
   FROM cohort_customers

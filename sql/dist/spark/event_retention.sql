@@ -634,17 +634,28 @@ WITH stg_subscriptions AS (
   GROUP BY
     customer_spans.cohort_week_index,
     customer_weeks.week_index - customer_spans.cohort_week_index
-), event_retention__on_or_after AS (
-  /* active at week k or at any later week */
+), event_retention__span_counts AS (
+  /* customers per cohort and weeks from the cohort to their last active week: a cohort's */
+  /* few hundred spans, not its customers, meet the ages below */
   SELECT
-    customer_spans.cohort_week_index,
-    ages.week_number,
-    COUNT(*) AS retained_customers_on_or_after
+    cohort_week_index,
+    last_active_week_index - cohort_week_index AS active_weeks,
+    COUNT(*) AS customers
   FROM event_retention__customer_spans AS customer_spans
-  INNER JOIN event_retention__ages AS ages
-    ON customer_spans.last_active_week_index >= customer_spans.cohort_week_index + ages.week_number
   GROUP BY
-    customer_spans.cohort_week_index,
+    cohort_week_index,
+    last_active_week_index - cohort_week_index
+), event_retention__on_or_after AS (
+  /* active at week k or at any later week: last active week at cohort + k or later */
+  SELECT
+    span_counts.cohort_week_index,
+    ages.week_number,
+    CAST(SUM(span_counts.customers) AS BIGINT) AS retained_customers_on_or_after
+  FROM event_retention__span_counts AS span_counts
+  INNER JOIN event_retention__ages AS ages
+    ON span_counts.active_weeks >= ages.week_number
+  GROUP BY
+    span_counts.cohort_week_index,
     ages.week_number
 ), event_retention__grid AS (
   SELECT

@@ -107,16 +107,21 @@ final as (
         period_index,
         count(*) as sessions,
         sum(length_seconds) as session_seconds,
-        sum(case when length_seconds < 60 then 1 else 0 end) as sessions_under_1_min,
-        sum(case when length_seconds >= 60 and length_seconds < 300 then 1 else 0 end)
-            as sessions_1_to_5_min,
-        sum(case when length_seconds >= 300 and length_seconds < 900 then 1 else 0 end)
-            as sessions_5_to_15_min,
-        sum(case when length_seconds >= 900 and length_seconds < 1800 then 1 else 0 end)
-            as sessions_15_to_30_min,
-        sum(case when length_seconds >= 1800 and length_seconds < 3600 then 1 else 0 end)
-            as sessions_30_to_60_min,
-        sum(case when length_seconds >= 3600 then 1 else 0 end) as sessions_over_60_min
+        -- counts as bigint: DuckDB sums integers into a 128-bit HUGEINT, and summing a
+        -- stored HUGEINT column again (session_time, the charts) is ~100 × slower than a
+        -- BIGINT one (1.5 s against 0.01 s per column over 7.2M rows at 1M customers)
+        cast(sum(case when length_seconds < 60 then 1 else 0 end) as bigint)
+            as sessions_under_1_min,
+        cast(sum(case when length_seconds >= 60 and length_seconds < 300 then 1 else 0 end)
+            as bigint) as sessions_1_to_5_min,
+        cast(sum(case when length_seconds >= 300 and length_seconds < 900 then 1 else 0 end)
+            as bigint) as sessions_5_to_15_min,
+        cast(sum(case when length_seconds >= 900 and length_seconds < 1800 then 1 else 0 end)
+            as bigint) as sessions_15_to_30_min,
+        cast(sum(case when length_seconds >= 1800 and length_seconds < 3600 then 1 else 0 end)
+            as bigint) as sessions_30_to_60_min,
+        cast(sum(case when length_seconds >= 3600 then 1 else 0 end) as bigint)
+            as sessions_over_60_min
     from all_sessions
     group by customer_id, period_index
 )

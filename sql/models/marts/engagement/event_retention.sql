@@ -74,17 +74,26 @@ cells as (
         customer_weeks.week_index - customer_spans.cohort_week_index
 ),
 
-on_or_after as (
-    -- active at week k or at any later week
+span_counts as (
+    -- customers per cohort and weeks from the cohort to their last active week: a cohort's
+    -- few hundred spans, not its customers, meet the ages below
     select
-        customer_spans.cohort_week_index,
-        ages.week_number,
-        count(*) as retained_customers_on_or_after
+        cohort_week_index,
+        last_active_week_index - cohort_week_index as active_weeks,
+        count(*) as customers
     from customer_spans
-    inner join ages
-        on customer_spans.last_active_week_index
-            >= customer_spans.cohort_week_index + ages.week_number
-    group by customer_spans.cohort_week_index, ages.week_number
+    group by cohort_week_index, last_active_week_index - cohort_week_index
+),
+
+on_or_after as (
+    -- active at week k or at any later week: last active week at cohort + k or later
+    select
+        span_counts.cohort_week_index,
+        ages.week_number,
+        cast(sum(span_counts.customers) as bigint) as retained_customers_on_or_after
+    from span_counts
+    inner join ages on span_counts.active_weeks >= ages.week_number
+    group by span_counts.cohort_week_index, ages.week_number
 ),
 
 grid as (

@@ -20,7 +20,8 @@ any_event_days as (
 
 named_event_days as (
     -- customer-days with a named start or return event of some curve (the daily feature rows
-    -- hold every event that has a name); an 'any'-only config reads none of them
+    -- hold every event that has a name); the compiler writes the curves' event names in, so
+    -- an 'any'-only config reads none of them
     select
         customer_id,
         event_name,
@@ -28,8 +29,7 @@ named_event_days as (
         min(week_index) as week_index,
         min(month_index) as month_index
     from customer_daily_features
-    where event_name in (select start_event from curve_settings)
-        or event_name in (select return_event from curve_settings)
+    where event_name in (sr_retention_curve_events())
     group by customer_id, event_name, day_index
 ),
 
@@ -191,7 +191,9 @@ cells_on as (
         members.curve,
         members.cohort_index,
         curve_periods.period_index - members.cohort_index as period_number,
-        count(*) as retained_customers
+        -- one integer type in both branches of cells: ClickHouse has no common type for its
+        -- count's UInt64 and a bigint sum's Int64
+        cast(count(*) as bigint) as retained_customers
     from members
     inner join curve_settings
         on curve_settings.curve = members.curve
@@ -207,13 +209,14 @@ cells_on as (
         curve_periods.period_index - members.cohort_index
 ),
 
-cells_on_or_after as (
-    -- "on or after": a return event in period cohort + k or any later one
+span_counts as (
+    -- cohort members per cohort and periods from the cohort to their last return (negative
+    -- for a recurring cohort after it): the spans, not the members, meet the ages below
     select
         members.curve,
         members.cohort_index,
-        ages.period_number,
-        count(*) as retained_customers
+        last_returns.last_return_index - members.cohort_index as return_span,
+        count(*) as members
     from members
     inner join curve_settings
         on curve_settings.curve = members.curve
@@ -221,10 +224,24 @@ cells_on_or_after as (
     inner join last_returns
         on last_returns.curve = members.curve
         and last_returns.customer_id = members.customer_id
+    group by
+        members.curve,
+        members.cohort_index,
+        last_returns.last_return_index - members.cohort_index
+),
+
+cells_on_or_after as (
+    -- "on or after": a return event in period cohort + k or any later one
+    select
+        span_counts.curve,
+        span_counts.cohort_index,
+        ages.period_number,
+        cast(sum(span_counts.members) as bigint) as retained_customers
+    from span_counts
     inner join ages
-        on ages.curve = members.curve
-        and last_returns.last_return_index >= members.cohort_index + ages.period_number
-    group by members.curve, members.cohort_index, ages.period_number
+        on ages.curve = span_counts.curve
+        and span_counts.return_span >= ages.period_number
+    group by span_counts.curve, span_counts.cohort_index, ages.period_number
 ),
 
 cells as (

@@ -8,7 +8,8 @@ with slices as (
         cohort_period_index,
         period_number,
         count(*) as cohort_customers,
-        sum(is_retained) as retained_customers,
+        -- bigint, not DuckDB's HUGEINT sum: the heatmap sums it again (see customer_sessions)
+        cast(sum(is_retained) as bigint) as retained_customers,
         -- summed exactly, as whole millionths (cohort_customers stores doubles of the
         -- decimal money type): a sum of doubles depends on the order the engine's threads
         -- add them in (a refresh and a full build differed in the last digits), and
