@@ -758,15 +758,6 @@ WITH stg_subscriptions AS (
   GROUP BY
     month_index
   LIMIT 18446744073709551615
-), active_customers__weekly_customers AS (
-  /* WAU of each week, whole week (a week straddling two months counts in both) */
-  SELECT
-    week_index,
-    COUNT(DISTINCT customer_id) AS active_customers
-  FROM active_customers__activity AS activity
-  GROUP BY
-    week_index
-  LIMIT 18446744073709551615
 ), active_customers__month_weeks AS (
   /* how many days of each month fall in each week: the weights of the weekly average */
   SELECT
@@ -778,13 +769,29 @@ WITH stg_subscriptions AS (
     month_index,
     week_index
   LIMIT 18446744073709551615
+), active_customers__weekly_customers AS (
+  /* WAU of each week overlapping each month, whole week (a week straddling two months */
+  /* counts in both). Counted per (month, week), not per week: a refresh keeping the closed */
+  /* months then reads only the activity of the weeks of the months it recomputes */
+  SELECT
+    month_weeks.month_index,
+    month_weeks.week_index,
+    COUNT(DISTINCT activity.customer_id) AS active_customers
+  FROM active_customers__month_weeks AS month_weeks
+  INNER JOIN active_customers__activity AS activity
+    ON activity.week_index = month_weeks.week_index
+  GROUP BY
+    month_weeks.month_index,
+    month_weeks.week_index
+  LIMIT 18446744073709551615
 ), active_customers__weekly_average AS (
   SELECT
     month_weeks.month_index,
     SUM(month_weeks.days * COALESCE(weekly_customers.active_customers, 0)) AS weighted_weekly_active
   FROM active_customers__month_weeks AS month_weeks
   LEFT JOIN active_customers__weekly_customers AS weekly_customers
-    ON weekly_customers.week_index = month_weeks.week_index
+    ON weekly_customers.month_index = month_weeks.month_index
+    AND weekly_customers.week_index = month_weeks.week_index
   GROUP BY
     month_weeks.month_index
   LIMIT 18446744073709551615

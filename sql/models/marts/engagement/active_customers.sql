@@ -78,15 +78,6 @@ monthly_users as (
     group by month_index
 ),
 
-weekly_customers as (
-    -- WAU of each week, whole week (a week straddling two months counts in both)
-    select
-        week_index,
-        count(distinct customer_id) as active_customers
-    from activity
-    group by week_index
-),
-
 month_weeks as (
     -- how many days of each month fall in each week: the weights of the weekly average
     select
@@ -97,13 +88,28 @@ month_weeks as (
     group by month_index, week_index
 ),
 
+weekly_customers as (
+    -- WAU of each week overlapping each month, whole week (a week straddling two months
+    -- counts in both). Counted per (month, week), not per week: a refresh keeping the closed
+    -- months then reads only the activity of the weeks of the months it recomputes
+    select
+        month_weeks.month_index,
+        month_weeks.week_index,
+        count(distinct activity.customer_id) as active_customers
+    from month_weeks
+    inner join activity on activity.week_index = month_weeks.week_index
+    group by month_weeks.month_index, month_weeks.week_index
+),
+
 weekly_average as (
     select
         month_weeks.month_index,
         sum(month_weeks.days * coalesce(weekly_customers.active_customers, 0))
             as weighted_weekly_active
     from month_weeks
-    left join weekly_customers on weekly_customers.week_index = month_weeks.week_index
+    left join weekly_customers
+        on weekly_customers.month_index = month_weeks.month_index
+        and weekly_customers.week_index = month_weeks.week_index
     group by month_weeks.month_index
 ),
 
