@@ -27,7 +27,7 @@ from saas_retention.catalog.templates import (
     function_name,
     load_catalog,
 )
-from saas_retention.core.config import GRAINS
+from saas_retention.core.config import ANY_EVENT, GRAINS
 from saas_retention.core.errors import TemplateError
 from saas_retention.dialects import engine_spelling, window_null_ordering
 
@@ -145,8 +145,6 @@ def _literal(value: object) -> exp.Expression:
 
 CURVE_COLUMNS = ("curve", "start_event", "return_event", "kind", "is_cumulative", "grain",
                  "periods")
-# the event of a curve that any event matches
-ANY_EVENT = "any"
 
 
 def _default_curves() -> tuple[tuple, ...]:
@@ -490,7 +488,8 @@ def model_ast(
         tree = expand_period_dimension_rows(tree, params.get("subscription_dimensions") or ())
     if " all" in model.sql.lower():
         tree = expand_group_by_all(tree)
-    if "sr_retention_curves" in model.sql.lower():
+    # sr_retention_curves() and sr_retention_curve_events()
+    if "sr_retention_curve" in model.sql.lower():
         tree = expand_retention_curves(tree, params.get("retention_curves"), copy=False)
     tree = bind_params(tree, {k: params[k] for k in model.params if k in params}, model.name,
                        copy=False)

@@ -112,12 +112,16 @@ class EngagementWeights(_Strict):
     support: float = Field(0.1, ge=0)
 
 
+# the start or return event of a retention curve that any event matches
+ANY_EVENT = "any"
+
+
 class RetentionCurve(_Strict):
     """One curve of model ``retention_curves`` (docs/configuration.md#retention-curves)."""
 
     name: str = Field(min_length=1, max_length=100)
-    start_event: str = "any"  # event_name that puts a customer in a cohort; any = any event
-    return_event: str = "any"  # event_name that counts as coming back
+    start_event: str = ANY_EVENT  # event_name that puts a customer in a cohort
+    return_event: str = ANY_EVENT  # event_name that counts as coming back
     kind: Literal["first_time", "recurring"] = "first_time"
     cumulative: bool = False  # true: the return in period k or later ("on or after")
     grain: Literal["day", "week", "month"] = "week"
