@@ -22,6 +22,8 @@ from pathlib import Path
 
 from sqlglot import exp
 
+from saas_retention.bench.measure import child_env
+
 
 def previous_day_source(source: Path, target: Path, last_day: dt.date) -> int:
     """``target``: the Parquet source without the events of ``last_day`` (and later); the
@@ -55,7 +57,7 @@ def _in_child(mode: str, source: Path, database: Path, as_of: dt.date, work: Pat
     args = json.dumps({"mode": mode, "source": str(source), "database": str(database),
                        "as_of": as_of.isoformat(), "out": str(out)})
     proc = subprocess.run([sys.executable, "-m", "saas_retention.bench.incremental", "--child",
-                           args], capture_output=True, text=True)
+                           args], capture_output=True, text=True, env=child_env(work.parent))
     if proc.returncode != 0:
         raise RuntimeError(f"the benchmark's {mode} build failed:\n{proc.stderr[-3000:]}")
     return json.loads(out.read_text())

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from saas_retention.bench.measure import cpu_seconds
+from saas_retention.bench.measure import child_env, cpu_seconds
 from saas_retention.core.periods import period_index
 
 __all__ = ["parse_sizes", "run", "markdown", "write_results"]
@@ -311,7 +311,7 @@ def build_in_child(source: Path, work: Path, floor: bool = False,
     with open(log, "wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "saas_retention.bench.runner", "--child", args],
-            stdout=subprocess.DEVNULL, stderr=err)
+            stdout=subprocess.DEVNULL, stderr=err, env=child_env(work.parent))
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -772,7 +772,9 @@ def markdown(result: dict) -> str:
         f"seed {p['seed']}; best of {p['repeat']} build(s) and {2 * p['repeat'] + 2} baselines "
         "per size. The machine is shared: read ratios within this run, not absolute seconds; "
         "the CPU-seconds ratio (user + system, every thread) is the one least moved by other "
-        "work on the machine.",
+        "work on the machine. Builds run in fresh interpreters that keep their compiled "
+        "bytecode (in the data folder's `pycache`), as an installed package has it, even where "
+        "PYTHONDONTWRITEBYTECODE is set.",
         "",
         "## Full build vs one pass over the events",
         "",

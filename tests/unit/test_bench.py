@@ -74,6 +74,17 @@ def test_bench_smoke_run(tmp_path):
         assert all(s > 0 for s in m["seconds"].values())
         assert m["arrow_vs_inline"] > 0 and m["macro_vs_inline"] > 0
     assert data["growth"] is None  # one size: nothing to grow from
+    # the timed children kept their compiled bytecode, as an installed package has it
+    assert any((tmp_path / "data" / "pycache").rglob("runner*.pyc"))
+
+
+def test_children_keep_their_bytecode(monkeypatch, tmp_path):
+    from saas_retention.bench.measure import child_env
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = child_env(tmp_path)
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "pycache")
 
 
 def test_parse_sizes():
