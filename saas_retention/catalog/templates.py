@@ -97,7 +97,10 @@ class Model:
     # unchanged there; ``whole_history: [columns]`` (a model keyed by customer) names columns
     # of a customer's closed rows that their later subscription rows decide (every row of a
     # customer whose staged rows changed is recomputed, and a model naming those columns is
-    # recomputed in full); ``{full: <why>}`` recomputes it in full on every refresh
+    # recomputed in full); ``prune: {relation: <its rows' period index>}`` lets a refresh
+    # read only the rows of a relation (as the template names it) from the first recomputed
+    # period on, where the filter on ``keep`` cannot reach them (an index summed from two
+    # columns); ``{full: <why>}`` recomputes it in full on every refresh
     refresh: dict = field(default_factory=dict)
     # a row per combination of the customer and period dimensions' values (a rollup): they
     # are part of the key, after ``key``; which they are depends on the settings
@@ -559,7 +562,8 @@ def _validate_refresh(model: Model, per_customer: frozenset[str] = frozenset()) 
                                 ", whose changes a refresh does not know customer by customer")
         _expression_over_columns(model, spec["customers"], where, "customers")
         return
-    unknown = set(spec) - {"keep", "index", "ahead", "align", "because", "whole_history"}
+    unknown = set(spec) - {"keep", "index", "ahead", "align", "because", "whole_history",
+                           "prune"}
     if unknown or not {"keep", "index", "because"} <= set(spec):
         raise TemplateError(f"{where} either {{full: <why>}} or {{keep, index, because[, ahead]}}"
                             f"; got {sorted(spec)}")
@@ -578,6 +582,28 @@ def _validate_refresh(model: Model, per_customer: frozenset[str] = frozenset()) 
     if not isinstance(spec["because"], str) or not spec["because"].strip():
         raise TemplateError(f"{where} because needs the reason earlier rows cannot change")
     _expression_over_columns(model, spec["keep"], where, "keep")
+    _validate_prune(model, spec.get("prune", {}), where)
+
+
+def _validate_prune(model: Model, prune, where: str) -> None:
+    """``prune``: relations the template reads (by the name or alias it gives them), each with
+    an expression over that relation's columns (bare names) giving a row's period index."""
+    if not isinstance(prune, dict):
+        raise TemplateError(f"{where} prune maps a relation the template reads to the "
+                            "expression giving its rows' period index")
+    named = {t.alias_or_name for t in model.ast.find_all(exp.Table) if not t.db}
+    for name, text in prune.items():
+        if name not in named:
+            raise TemplateError(f"{where} prune names {name!r}, which the template does not "
+                                f"read (it reads {sorted(named)})")
+        try:
+            tree = sqlglot.parse_one(str(text), read=READ_DIALECT)
+        except sqlglot.errors.ParseError as exc:
+            raise TemplateError(f"{where} prune of {name!r} does not parse: {exc}") from None
+        if not list(tree.find_all(exp.Column)) or any(c.table for c in tree.find_all(
+                exp.Column)):
+            raise TemplateError(f"{where} prune of {name!r} must be an expression over that "
+                                "relation's columns, unqualified")
 
 
 def _expression_over_columns(model: Model, text, where: str, what: str) -> None:

@@ -858,9 +858,21 @@ def test_customer_refresh_declarations_are_checked(spec, key, relation, problem)
     # whole_history is a customer's columns: the model must be keyed by customer
     ({"keep": "period_index", "index": "period", "whole_history": ["period_index"],
       "because": "b"}, "whole_history"),
+    # prune: a relation the template reads, by the name or alias it gives it
+    ({"keep": "period_index", "index": "period", "because": "b",
+      "prune": {"periods": "period_index + 0"}}, None),
+    ({"keep": "period_index", "index": "period", "because": "b",
+      "prune": {"calendar": "period_index"}}, "does not read"),
+    ({"keep": "period_index", "index": "period", "because": "b",
+      "prune": {"periods": "periods.period_index"}}, "unqualified"),
+    ({"keep": "period_index", "index": "period", "because": "b",
+      "prune": {"periods": "period_index >="}}, "does not parse"),
+    ({"keep": "period_index", "index": "period", "because": "b",
+      "prune": ["periods"]}, "maps a relation"),
 ])
 def test_refresh_declarations_are_checked(spec, problem):
-    model = Model(name="m", label="m", description="d", sql="select 1 as period_index",
+    model = Model(name="m", label="m", description="d",
+                  sql="select period_index from calendar as periods",
                   grain="g", key=("period_index",), inputs=("subscriptions",),
                   columns={"period_index": "p"}, refresh=spec)
     if problem is None:
@@ -873,6 +885,31 @@ def test_refresh_declarations_are_checked(spec, problem):
                         refresh={"full": "x"})
     with pytest.raises(TemplateError, match="takes no refresh"):
         _validate_refresh(incremental)
+
+
+def test_pruned_models_read_only_the_recomputed_periods(base, tmp_path, monkeypatch):
+    """A refresh reads, of the relations a model's ``prune`` names, only the rows of the
+    periods it recomputes (the rows stay those of a full rebuild: the scenarios above)."""
+    from saas_retention.builders.incremental import refresh
+
+    seen: dict[str, str] = {}
+    real = refresh._pruned
+
+    def spy(sql, prune, first):
+        out = real(sql, prune, first)
+        for name, index in prune.items():
+            seen[name] = out
+            assert f"(SELECT * FROM {name} WHERE {index} >= {first}) AS {name}" in out
+        return out
+
+    monkeypatch.setattr(refresh, "_pruned", spy)
+    sc = next(s for s in SCENARIOS if s.name == "one more day of events")
+    result, db, full = _run(base, tmp_path, sc)
+    assert result.incremental
+    assert {"cohort_customers", "periods"} <= set(seen)
+    # the cohort's own period is read whole: only the observed periods are pruned
+    assert "INNER JOIN periods AS cohort_periods" in seen["periods"]
+    assert_same_database(db, full)
 
 
 @pytest.mark.slow

@@ -528,7 +528,8 @@ def _rest(con, settings: Settings, report, refreshed: dict, clean: dict[str, dt.
                 # earlier periods), per-customer tables as the engine gives them
                 order = ("" if "customer_id" in model.key
                          else f" order by {export_order(model, con, table)}")
-                con.execute(f"insert into {table} by name select * from ({sql}) as model "
+                con.execute(f"insert into {table} by name select * from "
+                            f"({_pruned(sql, spec.get('prune', {}), first)}) as model "
                             f"where {keep} >= {first}{order}")
                 if customers:
                     # every row of those customers: their staged rows alone make them
@@ -543,6 +544,29 @@ def _rest(con, settings: Settings, report, refreshed: dict, clean: dict[str, dt.
         kept[name] = first
         built[name] = con.execute(f"select count(*) from {quoted(name)}").fetchall()[0][0]
     return built, skipped, kept, changed_customers
+
+
+def _pruned(sql: str, prune: dict[str, str], first: int) -> str:
+    """``sql`` reading, of each relation ``prune`` names (by the name or alias the template
+    gives it), only the rows whose period index (its expression) is ``first`` or later: a
+    model's ``refresh: prune`` says those rows make every row the refresh recomputes, where
+    the filter on ``keep`` cannot reach them (the optimiser does not see that
+    ``cohort_period_index + period_number`` is the observed period's index, so it computed
+    every cohort × age and then dropped all but the last)."""
+    if not prune:
+        return sql
+    tree = sqlglot.parse_one(sql, read="duckdb")
+
+    def swap(node):
+        if (not isinstance(node, exp.Table) or node.db or isinstance(node.this, exp.Anonymous)
+                or node.alias_or_name not in prune):
+            return node
+        since = exp.GTE(this=sqlglot.parse_one(prune[node.alias_or_name], read="duckdb"),
+                        expression=exp.Literal.number(first))
+        rows = exp.select("*").from_(exp.to_table(node.name)).where(since)
+        return rows.subquery(node.alias_or_name)
+
+    return tree.transform(swap).sql("duckdb")
 
 
 def _refresh_customers(con, name: str, model, sql: str, condition: str, events: bool,
