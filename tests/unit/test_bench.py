@@ -56,6 +56,7 @@ def test_bench_smoke_run(tmp_path):
     refresh = size["incremental"]  # build --incremental after one more day of events
     assert refresh["refresh"]["incremental"] and all(refresh["same_result"].values())
     assert refresh["ratio"] > 0 and refresh["appended_events"] > 0
+    assert refresh["next_day"]["incremental"] and refresh["next_day_ratio"] > 0
     floor = refresh["floor"]  # copying the database plus fingerprinting the events
     assert floor["copy_seconds"] > 0 and floor["fingerprint_seconds"] > 0
     assert floor["seconds"] == pytest.approx(floor["copy_seconds"] + floor["fingerprint_seconds"])

@@ -923,22 +923,31 @@ def test_bench_measures_a_refresh_that_equals_the_full_rebuild(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     entry = measure(source, work, END)
-    assert entry["appended_events"] > 0
-    assert entry["refresh"]["incremental"], entry["refresh"]["reason"]
+    assert entry["appended_events"] > 0 and entry["appended_events_first"] > 0
+    for run in ("refresh", "next_day"):
+        assert entry[run]["incremental"], entry[run]["reason"]
     con = duckdb.connect()
+
+    def events(first: dt.date, last: dt.date) -> int:
+        return con.execute(
+            f"select count(*) from read_parquet('{source}/events/*.parquet') where "
+            f"cast(event_time as date) between date '{first}' and date '{last}'").fetchone()[0]
+
     try:
-        two_days = con.execute(
-            f"select count(*) from read_parquet('{source}/events/*.parquet') "
-            f"where cast(event_time as date) >= date '{END - dt.timedelta(days=1)}'").fetchone()[0]
+        # each stages the last covered day (the previous as_of) and the new one, no earlier
+        day = dt.timedelta(days=1)
+        assert entry["refresh"]["staged_events"] == events(END - 2 * day, END - day)
+        assert entry["next_day"]["staged_events"] == events(END - day, END)
+        assert entry["appended_events"] == events(END, END)
     finally:
         con.close()
-    # the last covered day (the previous as_of) and the new one, nothing earlier
-    assert entry["refresh"]["staged_events"] == two_days
+    # refreshed twice, the database equals the full rebuild
     assert len(entry["same_result"]) >= 30 and all(entry["same_result"].values())
     assert entry["full"]["seconds"] > 0 and entry["refresh"]["seconds"] > 0
     assert entry["ratio"] == entry["refresh"]["seconds"] / entry["full"]["seconds"]
+    assert entry["next_day_ratio"] == entry["next_day"]["seconds"] / entry["full"]["seconds"]
     text = "\n".join(markdown([{"customers": 300, "incremental": entry}]))
-    assert "refresh ÷ full" in text and "| yes |" in text
+    assert "refresh ÷ full" in text and "next day ÷ full" in text and "| yes |" in text
     assert not any(p.suffix == ".duckdb" for p in work.iterdir())  # databases cleaned up
 
 
