@@ -906,7 +906,7 @@ def test_pruned_models_read_only_the_recomputed_periods(base, tmp_path, monkeypa
     sc = next(s for s in SCENARIOS if s.name == "one more day of events")
     result, db, full = _run(base, tmp_path, sc)
     assert result.incremental
-    assert {"cohort_customers", "periods"} <= set(seen)
+    assert {"cohort_customers", "periods", "activity", "customer_period_features"} <= set(seen)
     # the cohort's own period is read whole: only the observed periods are pruned
     assert "INNER JOIN periods AS cohort_periods" in seen["periods"]
     assert_same_database(db, full)

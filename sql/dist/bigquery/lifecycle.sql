@@ -471,10 +471,20 @@ WITH stg_subscriptions AS (
     *
   FROM customer_daily_activity__final AS final
 ), lifecycle__activity AS (
+  /* a refresh reads only the periods it recomputes and the one before them (refresh: prune) */
   SELECT
     customer_id,
     period_index
   FROM customer_daily_activity
+), lifecycle__first_activity AS (
+  /* each customer's first active period over the whole history, read apart from `activity` */
+  /* so that a refresh still judges "new" on every period */
+  SELECT
+    customer_id,
+    MIN(period_index) AS first_active_index
+  FROM customer_daily_activity
+  GROUP BY
+    customer_id
 ), lifecycle__periods AS (
   SELECT
     period_index,
@@ -494,25 +504,40 @@ WITH stg_subscriptions AS (
     customer_id,
     period_index
 ), lifecycle__with_neighbours AS (
-  /* the customer's previous and next active periods (NULL when there is none) */
+  /* the customer's previous and next active periods among those read (NULL when there is */
+  /* none): whether they were active in the previous period, and in the next one */
   SELECT
-    customer_id,
-    period_index,
-    LAG(period_index) OVER (
-      PARTITION BY customer_id
-      ORDER BY CASE WHEN period_index IS NULL THEN 1 ELSE 0 END ASC, period_index
+    customer_periods_active.customer_id,
+    customer_periods_active.period_index,
+    first_activity.first_active_index,
+    LAG(customer_periods_active.period_index) OVER (
+      PARTITION BY customer_periods_active.customer_id
+      ORDER BY CASE WHEN customer_periods_active.period_index IS NULL THEN 1 ELSE 0 END ASC, customer_periods_active.period_index
     ) AS previous_active_index,
-    LEAD(period_index) OVER (
-      PARTITION BY customer_id
-      ORDER BY CASE WHEN period_index IS NULL THEN 1 ELSE 0 END ASC, period_index
+    LEAD(customer_periods_active.period_index) OVER (
+      PARTITION BY customer_periods_active.customer_id
+      ORDER BY CASE WHEN customer_periods_active.period_index IS NULL THEN 1 ELSE 0 END ASC, customer_periods_active.period_index
     ) AS next_active_index
   FROM lifecycle__customer_periods_active AS customer_periods_active
+  INNER JOIN lifecycle__first_activity AS first_activity
+    ON first_activity.customer_id = customer_periods_active.customer_id
 ), lifecycle__active_states AS (
+  /* new: the first active period ever; returning: active in the previous period too; */
+  /* resurrecting: neither (active some time before the previous period) */
   SELECT
     period_index,
-    SUM(CASE WHEN previous_active_index IS NULL THEN 1 ELSE 0 END) AS new_customers,
+    SUM(CASE WHEN period_index = first_active_index THEN 1 ELSE 0 END) AS new_customers,
     SUM(CASE WHEN previous_active_index = period_index - 1 THEN 1 ELSE 0 END) AS returning_customers,
-    SUM(CASE WHEN previous_active_index < period_index - 1 THEN 1 ELSE 0 END) AS resurrecting_customers,
+    SUM(
+      CASE
+        WHEN period_index > first_active_index
+        AND (
+          previous_active_index IS NULL OR previous_active_index < period_index - 1
+        )
+        THEN 1
+        ELSE 0
+      END
+    ) AS resurrecting_customers,
     COUNT(*) AS active_customers
   FROM lifecycle__with_neighbours AS with_neighbours
   GROUP BY

@@ -2,10 +2,21 @@
 -- the customers who went dormant; "new" is judged on the whole activity history, never on
 -- the reporting window
 with activity as (
+    -- a refresh reads only the periods it recomputes and the one before them (refresh: prune)
     select
         customer_id,
         period_index
     from customer_daily_activity
+),
+
+first_activity as (
+    -- each customer's first active period over the whole history, read apart from `activity`
+    -- so that a refresh still judges "new" on every period
+    select
+        customer_id,
+        min(period_index) as first_active_index
+    from customer_daily_activity
+    group by customer_id
 ),
 
 periods as (
@@ -30,25 +41,39 @@ customer_periods_active as (
 ),
 
 with_neighbours as (
-    -- the customer's previous and next active periods (NULL when there is none)
+    -- the customer's previous and next active periods among those read (NULL when there is
+    -- none): whether they were active in the previous period, and in the next one
     select
-        customer_id,
-        period_index,
-        lag(period_index) over (partition by customer_id order by period_index)
-            as previous_active_index,
-        lead(period_index) over (partition by customer_id order by period_index)
-            as next_active_index
+        customer_periods_active.customer_id,
+        customer_periods_active.period_index,
+        first_activity.first_active_index,
+        lag(customer_periods_active.period_index) over (
+            partition by customer_periods_active.customer_id
+            order by customer_periods_active.period_index
+        ) as previous_active_index,
+        lead(customer_periods_active.period_index) over (
+            partition by customer_periods_active.customer_id
+            order by customer_periods_active.period_index
+        ) as next_active_index
     from customer_periods_active
+    inner join first_activity
+        on first_activity.customer_id = customer_periods_active.customer_id
 ),
 
 active_states as (
+    -- new: the first active period ever; returning: active in the previous period too;
+    -- resurrecting: neither (active some time before the previous period)
     select
         period_index,
-        sum(case when previous_active_index is null then 1 else 0 end) as new_customers,
+        sum(case when period_index = first_active_index then 1 else 0 end) as new_customers,
         sum(case when previous_active_index = period_index - 1 then 1 else 0 end)
             as returning_customers,
-        sum(case when previous_active_index < period_index - 1 then 1 else 0 end)
-            as resurrecting_customers,
+        sum(case
+            when period_index > first_active_index
+                and (previous_active_index is null or previous_active_index < period_index - 1)
+                then 1
+            else 0
+        end) as resurrecting_customers,
         count(*) as active_customers
     from with_neighbours
     group by period_index
