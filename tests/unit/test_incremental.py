@@ -206,6 +206,10 @@ WITHDRAWN = (
     "events where cast(event_time as date) = date '2024-08-20' and customer_id is not null))")
 
 
+QUIET_SINCE_JULY = ["delete from events where event_time >= timestamp '2024-07-01'",
+                    "delete from survey_responses where responded_at >= timestamp '2024-07-01'"]
+
+
 def _sessions_keep(first: int) -> dict:
     """The session models keep their rows before ``first``."""
     return {"customer_engagement": first, "session_time": first}
@@ -244,6 +248,10 @@ SCENARIOS = [
              [_events_until("2024-08-01")], D(2024, 8, 1),
              kept={"customer_periods": AUG - 1, "retention": AUG - 1, "lifecycle": AUG - 1,
                    "active_customers": AUG - 1, "usage_frequency": AUG - 1}),
+    # the period marts whose spine starts at their own data's first period, which a refresh
+    # reads only from its first recomputed period on: August has rows though nothing happened
+    Scenario("no activity nor survey response in the last two periods",
+             QUIET_SINCE_JULY, D(2024, 8, 19), QUIET_SINCE_JULY, D(2024, 8, 20)),
     Scenario("a week later",
              [_events_until("2024-08-10")], D(2024, 8, 10),
              [_events_until("2024-08-17")], D(2024, 8, 17)),
@@ -651,6 +659,35 @@ def test_a_plain_build_has_no_state_and_refreshes_in_full(base, tmp_path):
     assert not result.incremental and "not built with --incremental" in result.reason
     result = build_incremental(base, settings, database=db)
     assert result.incremental
+
+
+def test_the_staged_events_keep_as_of_last(base, tmp_path):
+    """The next refresh deletes as_of's events from the state and appends after them: they are
+    written last, so every refresh deletes a tail (rows deleted all over the table made
+    DuckDB's checkpoint the largest cost of a refresh)."""
+    db = tmp_path / "m.duckdb"
+    as_of = D(2024, 8, 20)
+    build(base, parse_settings({"as_of": as_of}), database=db, keep_state=True)
+    last = (as_of - D(1970, 1, 1)).days
+
+    def assert_last_day_last(last: int) -> None:
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            before, first_tail, tail = con.execute(
+                f"select max(rowid) filter (where day_index < {last}), "
+                f"min(rowid) filter (where day_index >= {last}), "
+                f"count(*) filter (where day_index >= {last}) from {STATE_SCHEMA}.stg_events"
+            ).fetchone()
+        finally:
+            con.close()
+        assert tail > 0 and before < first_tail
+
+    assert_last_day_last(last)
+    # a refresh one day later appends its window after the older days, its as_of's last
+    result = build_incremental(base, parse_settings({"as_of": as_of + dt.timedelta(days=1)}),
+                               database=db)
+    assert result.incremental, result.reason
+    assert_last_day_last(last + 1)
 
 
 def _model(sql: str, key=("customer_id", "day_index")) -> Model:

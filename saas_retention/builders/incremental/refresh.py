@@ -61,6 +61,7 @@ from saas_retention.builders.incremental import sessions
 from saas_retention.builders.incremental.state import (
     STATE_SCHEMA,
     Decision,
+    append_staged_events,
     decide,
     event_day_fingerprints,
     incremental_models,
@@ -273,8 +274,7 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
         con.execute("insert into sr_event_customers select distinct customer_id from "
                     "stg_events_window where customer_id is not null except "
                     "select customer_id from sr_event_customers")
-        con.execute(f"insert into {STATE_SCHEMA}.stg_events by name "
-                    "select * from stg_events_window")
+        append_staged_events(con, "stg_events_window", settings.as_of_date)
         _drop(con, "stg_events")
         # every other model reads all the events: the kept ones and the window
         con.execute(f"create temp view stg_events as select * from {STATE_SCHEMA}.stg_events")

@@ -22,7 +22,7 @@ from sqlglot import exp
 from saas_retention.builders.duckdb.stage import RAW_PREFIX, Stager, quoted
 from saas_retention.catalog.templates import INCREMENTAL_KINDS, load_catalog, model_files
 from saas_retention.core.config import Settings
-from saas_retention.core.periods import EARLIEST_DATE, LATEST_DATE
+from saas_retention.core.periods import EARLIEST_DATE, EPOCH, LATEST_DATE
 
 STATE_SCHEMA = "sr_build"
 # 3: fingerprints of every table but the events (``tables`` as read, ``staged`` as staged)
@@ -186,8 +186,21 @@ def record_state(con, settings: Settings, stager: Stager, report) -> None:
     days = event_day_fingerprints(con, stager)
     if days is not None:
         con.execute(f"create table {STATE_SCHEMA}.event_days as select * from {days}")
-        con.execute(f"create table {STATE_SCHEMA}.stg_events as select * from stg_events")
+        con.execute(f"create table {STATE_SCHEMA}.stg_events as select * from stg_events limit 0")
+        append_staged_events(con, "stg_events", settings.as_of_date)
     write_manifest(con, settings, stager)
+
+
+def append_staged_events(con, relation: str, as_of: dt.date) -> None:
+    """Append ``relation``'s staged events to the state, as_of's last. The next refresh
+    deletes as_of's events (the day may have grown) and appends its window after the rest, so
+    every refresh deletes a tail of the table: rows deleted all over it cost DuckDB's
+    checkpoint 1.1 s at 100k customers (26,666 of 9.5M rows) against 0.05 s, more than any
+    model of the refresh."""
+    last = (as_of - EPOCH).days
+    for where in (f"day_index < {last}", f"day_index >= {last} or day_index is null"):
+        con.execute(f"insert into {STATE_SCHEMA}.stg_events by name select * from {relation} "
+                    f"where {where}")
 
 
 def write_manifest(con, settings: Settings, stager: Stager,

@@ -589,8 +589,13 @@ WITH stg_subscriptions AS (
     AND with_neighbours.period_index + 1 <= bounds.last_period_index
   GROUP BY
     with_neighbours.period_index + 1
+), lifecycle__history_start AS (
+  SELECT
+    MIN(first_active_index) AS period_index
+  FROM lifecycle__first_activity AS first_activity
 ), lifecycle__reported AS (
-  /* periods of the calendar from the first one with activity */
+  /* periods of the calendar from the first one with activity (over the whole history: a */
+  /* refresh reads the activity of the recomputed periods alone, where there may be none) */
   SELECT
     period_index AS period_index,
     period_start AS period_start
@@ -598,7 +603,7 @@ WITH stg_subscriptions AS (
   INNER JOIN (
     SELECT
       MIN(period_index) AS first_period_index
-    FROM lifecycle__customer_periods_active AS customer_periods_active
+    FROM lifecycle__history_start AS history_start
   ) AS first_period
     ON calendar.period_index >= first_period.first_period_index
 ), lifecycle__final AS (

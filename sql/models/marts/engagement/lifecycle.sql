@@ -93,12 +93,18 @@ dormant as (
     group by with_neighbours.period_index + 1
 ),
 
+history_start as (
+    select min(first_active_index) as period_index
+    from first_activity
+),
+
 reported as (
-    -- periods of the calendar from the first one with activity
+    -- periods of the calendar from the first one with activity (over the whole history: a
+    -- refresh reads the activity of the recomputed periods alone, where there may be none)
     select
         period_index,
         period_start
-    from sr_periods_from(customer_periods_active)
+    from sr_periods_from(history_start)
 ),
 
 final as (
