@@ -447,6 +447,34 @@ DRAWN_CHARTS = """() => [...document.querySelectorAll('.dashboard-component-char
     .length"""
 
 
+def _drawn(page) -> int:
+    """Charts drawn, or 0 while any chart holder still shows its loading state."""
+    if page.locator(".dashboard-component-chart-holder .loading").count():
+        return 0
+    return page.evaluate(DRAWN_CHARTS)
+
+
+def _screenshot_when_drawn(page, expected: int, path: Path, seconds: float = 90) -> int:
+    """Screenshot the dashboard once every chart has stayed drawn for 1.5 s, and take it again
+    if a chart was redrawn meanwhile. A dashboard with a required filter draws its charts,
+    then applies the filter's default and draws them again: a screenshot taken in between
+    showed an empty dashboard under load. Returns how many charts the kept screenshot shows
+    drawn (fewer than ``expected`` when the time ran out)."""
+    deadline = time.time() + seconds
+    drawn = 0
+    while time.time() < deadline:
+        steady = 0
+        while time.time() < deadline and steady < 3:
+            drawn = _drawn(page)
+            steady = steady + 1 if drawn >= expected else 0
+            time.sleep(0.5)
+        page.screenshot(path=str(path), full_page=True)
+        drawn = _drawn(page)
+        if drawn >= expected:
+            return drawn
+    return drawn
+
+
 def test_every_dashboard_renders_without_chart_errors(server, bundle, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} missing (apt-get install chromium); never downloaded by tests")
@@ -471,21 +499,13 @@ def test_every_dashboard_renders_without_chart_errors(server, bundle, tmp_path):
                 page.wait_for_selector(".dashboard-component-chart-holder", timeout=60_000)
                 expected = sum(1 for v in board["position"].values()
                                if isinstance(v, dict) and v.get("type") == "CHART")
-                deadline = time.time() + 90
-                while time.time() < deadline:
-                    loading = page.locator(".dashboard-component-chart-holder .loading").count()
-                    drawn = page.evaluate(DRAWN_CHARTS)
-                    if not loading and drawn >= expected:
-                        break
-                    time.sleep(0.5)
-                else:
+                drawn = _screenshot_when_drawn(page, expected, ARTIFACTS / f"{board['slug']}.png")
+                if drawn < expected:
                     failures.append((board["dashboard_title"], "charts drawn", drawn, expected))
-                page.wait_for_timeout(1500)  # let animations settle for the screenshot
                 holders = page.locator(".dashboard-component-chart-holder").count()
                 errors = page.locator(
                     ".dashboard-component-chart-holder [role='alert'], "
                     ".dashboard-component-chart-holder .ant-alert-error").all_inner_texts()
-                page.screenshot(path=str(ARTIFACTS / f"{board['slug']}.png"), full_page=True)
                 # tables read like a report: labels, not column names; no long decimals
                 headers = page.locator(
                     ".dashboard-component-chart-holder table th").all_inner_texts()
