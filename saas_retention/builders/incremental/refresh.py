@@ -555,18 +555,14 @@ def _pruned(sql: str, prune: dict[str, str], first: int) -> str:
     every cohort × age and then dropped all but the last)."""
     if not prune:
         return sql
-    tree = sqlglot.parse_one(sql, read="duckdb")
 
-    def swap(node):
-        if (not isinstance(node, exp.Table) or node.db or isinstance(node.this, exp.Anonymous)
-                or node.alias_or_name not in prune):
-            return node
-        since = exp.GTE(this=sqlglot.parse_one(prune[node.alias_or_name], read="duckdb"),
-                        expression=exp.Literal.number(first))
-        rows = exp.select("*").from_(exp.to_table(node.name)).where(since)
-        return rows.subquery(node.alias_or_name)
+    def since(table: exp.Table) -> exp.Expression | None:
+        if table.alias_or_name not in prune:
+            return None
+        return exp.GTE(this=sqlglot.parse_one(prune[table.alias_or_name], read="duckdb"),
+                       expression=exp.Literal.number(first))
 
-    return tree.transform(swap).sql("duckdb")
+    return _reading_only(sql, since)
 
 
 def _refresh_customers(con, name: str, model, sql: str, condition: str, events: bool,
@@ -615,13 +611,22 @@ def _customers_sql(sql: str, relations: set[str],
                    customers: str = "sr_changed_customers") -> str:
     """``sql`` reading, of each of ``relations``, only the rows of the customers in the
     relation ``customers``."""
+    return _reading_only(sql, lambda table: _of_customers(customers)
+                         if table.name in relations else None)
+
+
+def _reading_only(sql: str, where: Callable[[exp.Table], exp.Expression | None]) -> str:
+    """``sql`` reading, of each relation it names (unqualified) for which ``where`` gives a
+    condition, only the rows meeting it, under the name or alias the query gives it."""
     tree = sqlglot.parse_one(sql, read="duckdb")
 
     def swap(node):
-        if not isinstance(node, exp.Table) or node.db or node.name not in relations:
+        if not isinstance(node, exp.Table) or node.db or isinstance(node.this, exp.Anonymous):
             return node
-        rows = (exp.select("*").from_(exp.to_table(node.name, quoted=True))
-                .where(_of_customers(customers)))
+        condition = where(node)
+        if condition is None:
+            return node
+        rows = exp.select("*").from_(exp.Table(this=node.this.copy())).where(condition)
         return rows.subquery(node.alias_or_name)
 
     return tree.transform(swap).sql("duckdb")
