@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,10 +77,18 @@ def _child(options: dict) -> None:
     load_catalog()
     mode = options["mode"]
     info: dict = {}
+    stamps: list[tuple[float, str]] = []
+
+    def progress(message: str) -> None:
+        stamps.append((time.perf_counter() - started, message))
+
     if mode == "incremental":
-        result = build_incremental(options["source"], settings, database=options["database"])
+        result = build_incremental(options["source"], settings, database=options["database"],
+                                   progress=progress)
+        stamps.append((time.perf_counter() - started, ""))
         info = {"incremental": result.incremental, "reason": result.reason,
-                "staged_events": result.staged_events, "refreshed": result.refreshed}
+                "staged_events": result.staged_events, "refreshed": result.refreshed,
+                "steps": refresh_steps(stamps)}
     else:
         build(options["source"], settings, database=options["database"],
               keep_state=mode == "full_state")
@@ -153,6 +162,36 @@ def refresh_floor(source: Path, state_db: Path, work: Path, as_of: dt.date,
         timed.append({"seconds": copied + fingerprints, "copy_seconds": copied,
                       "fingerprint_seconds": fingerprints})
     return min(timed, key=lambda t: t["seconds"])
+
+
+# a refresh's progress messages, each sent when its step is done -> the step's label
+_STEP_LABELS = (
+    (re.compile(r"^incremental refresh from "), "load the templates, read the source, "
+     "fingerprint every event day, decide, stage the window"),
+    (re.compile(r"^staged [\d,]+ event rows"), "replace the window in the stored staged events"),
+    (re.compile(r"^refreshed (?P<name>\S+) from "), "`{name}` (from the first new day)"),
+    (re.compile(r"^changed since the last build"), "fingerprint the other tables"),
+    (re.compile(r"^built (?P<name>\S+):"), "`{name}` (in full)"),
+    (re.compile(r"^skipped (?P<name>\S+):"), "`{name}` (skipped)"),
+    (re.compile(r"^kept (?P<name>\S+) before"), "`{name}` (closed periods kept)"),
+    (re.compile(r"^refreshed (?P<name>\S+) for "), "`{name}` (changed customers)"),
+    (re.compile(r"^$"), "after the models: manifest, drop staging, checkpoint, swap"),
+)
+
+
+def refresh_steps(stamps: list[tuple[float, str]]) -> dict[str, float]:
+    """Seconds per step of a refresh from its progress stamps (seconds since the start, the
+    message sent when a step ended; the last, empty, when the refresh returned): each step
+    is the time since the previous stamp, so the steps add up to the whole refresh, whatever
+    ran between two messages counted in the later one."""
+    steps: dict[str, float] = {}
+    previous = 0.0
+    for at, message in stamps:
+        label = next((text.format(**m.groupdict()) for pattern, text in _STEP_LABELS
+                      if (m := pattern.match(message))), message[:60])
+        steps[label] = steps.get(label, 0.0) + at - previous
+        previous = at
+    return steps
 
 
 def measure(source: Path, work: Path, last_day: dt.date, repeat: int = 1,
@@ -272,6 +311,42 @@ def markdown(entries: list[dict]) -> list[str]:
             if run and not run.get("incremental"):
                 lines.append(f"\nThe {label} at {e['customers']:,} fell back to a full "
                              f"rebuild: {run.get('reason')}")
+    return lines + _steps_markdown(rows)
+
+
+def _steps_markdown(rows: list[dict], top: int = 15) -> list[str]:
+    """Where each refresh's time went: its largest steps, sorted by the next day's refresh at
+    the largest size (what a daily job pays), the rest summed in one row."""
+    runs = [(e["customers"], i["refresh"].get("steps"), i.get("next_day", {}).get("steps"))
+            for e in rows if (i := e["incremental"])]
+    runs = [r for r in runs if r[1] and r[2]]
+    if not runs:
+        return []
+    last = runs[-1]
+    order = sorted(set(last[1]) | set(last[2]),
+                   key=lambda k: -last[2].get(k, last[1].get(k, 0.0)))
+    head, tail = order[:top], order[top:]
+    lines = ["", "### Where the refresh time goes", "",
+             "Seconds of each step of the refreshes above, timed inside them (the time between "
+             "two of the refresh's progress messages, so the steps add up to the refresh); a "
+             "model's step is its SQL and storing its rows. Sorted by the next day's refresh "
+             f"at {last[0]:,} customers; its {top} largest steps, the others summed.", "",
+             "| step | " + " | ".join(f"{c:,}: first s | {c:,}: next day s"
+                                       for c, _, _ in runs) + " |",
+             "|---|" + "---:|---:|" * len(runs)]
+
+    def cell(steps: dict, keys: list[str]) -> str:
+        found = [steps[k] for k in keys if k in steps]
+        return f"{sum(found):.2f}" if found else "—"
+
+    for key in head:
+        lines.append(f"| {key} | " + " | ".join(f"{cell(f, [key])} | {cell(n, [key])}"
+                                              for _, f, n in runs) + " |")
+    if tail:
+        lines.append(f"| {len(tail)} other steps | " + " | ".join(
+            f"{cell(f, tail)} | {cell(n, tail)}" for _, f, n in runs) + " |")
+    lines.append("| **total** | " + " | ".join(f"{sum(f.values()):.2f} | {sum(n.values()):.2f}"
+                                              for _, f, n in runs) + " |")
     return lines
 
 

@@ -62,6 +62,15 @@ def test_bench_smoke_run(tmp_path):
     assert floor["seconds"] == pytest.approx(floor["copy_seconds"] + floor["fingerprint_seconds"])
     assert "Incremental refresh: one more day of events" in (out / "RESULTS.md").read_text(
         encoding="utf-8")
+    for run in (refresh["refresh"], refresh["next_day"]):
+        # the steps add up to the refresh timed around it, less loading the templates
+        steps = run["steps"]
+        assert sum(steps.values()) <= run["seconds"]
+        assert sum(steps.values()) == pytest.approx(run["seconds"], rel=0.05)
+        assert "`customer_daily_activity` (from the first new day)" in steps
+        assert "`customer_periods` (closed periods kept)" in steps
+        assert all(s >= 0 for s in steps.values())
+    assert "Where the refresh time goes" in (out / "RESULTS.md").read_text(encoding="utf-8")
 
     comparison = size["comparison"]
     assert set(comparison["same_result"].values()) == {True}, comparison
@@ -86,6 +95,33 @@ def test_children_keep_their_bytecode(monkeypatch, tmp_path):
     env = child_env(tmp_path)
     assert "PYTHONDONTWRITEBYTECODE" not in env
     assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "pycache")
+
+
+def test_refresh_steps_split_the_refresh_between_its_messages():
+    from saas_retention.bench.incremental import refresh_steps
+
+    steps = refresh_steps([
+        (2.0, "incremental refresh from 2025-12-30: 2 new days of events"),
+        (2.5, "staged 10 event rows from 2025-12-30 on (of 99 in the source)"),
+        (3.0, "refreshed customer_daily_activity from 2025-12-30: 5 rows in 0.40 s"),
+        (4.0, "kept customer_periods before 2025-12-01: recomputed the rest in 0.9 s"),
+        (4.5, "built retention_curves: 7 rows in 0.50 s"),
+        (4.75, "refreshed customer_value for 3 customers whose inputs changed or whose row "
+               "as_of may change (x) in 0.2 s"),
+        (5.0, "something new"),
+        (6.0, ""),
+    ])
+    assert steps == {
+        "load the templates, read the source, fingerprint every event day, decide, stage the "
+        "window": 2.0,
+        "replace the window in the stored staged events": 0.5,
+        "`customer_daily_activity` (from the first new day)": 0.5,
+        "`customer_periods` (closed periods kept)": 1.0,
+        "`retention_curves` (in full)": 0.5,
+        "`customer_value` (changed customers)": 0.25,
+        "something new": 0.25,
+        "after the models: manifest, drop staging, checkpoint, swap": 1.0,
+    }
 
 
 def test_parse_sizes():
