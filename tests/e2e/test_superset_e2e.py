@@ -53,6 +53,17 @@ def bundle(server):
     return demo_bundle(server.database)
 
 
+@pytest.fixture(scope="module")
+def installed(server, bundle):
+    """The demo bundle installed, for the tests that read its objects. The module's first test
+    imports it (and checks what that import reports); a test run alone (``-k``) finds nothing
+    installed and imports it here."""
+    have = {row["uuid"] for row in server.api().paged("/api/v1/dashboard/", ["uuid"])}
+    if not {c["uuid"] for _k, _p, c in bundle.objects("dashboards")} <= have:
+        server.superset_cli("saas-retention", "import-demo", "--duckdb", str(server.database))
+    return bundle
+
+
 def _ids(api: RestClient, endpoint: str, columns: list[str]) -> dict[str, dict]:
     return {row["uuid"]: row for row in api.paged(endpoint, ["id", "uuid", *columns])}
 
@@ -151,6 +162,7 @@ def assert_chart_numbers(api: RestClient, chart_id: int, check: str, con, where:
     compare_rows(got, want, keys, where)
 
 
+@pytest.mark.usefixtures("installed")
 def test_every_chart_returns_the_numbers_of_the_build(server, bundle):
     from saas_retention.superset_plugin.bundle import load_dashboards
 
@@ -174,6 +186,7 @@ def test_every_chart_returns_the_numbers_of_the_build(server, bundle):
     assert checked == len(bundle.objects("charts"))
 
 
+@pytest.mark.usefixtures("installed")
 def test_every_native_filter_filters(server, bundle):
     """Each select filter's column lists values and filtering on one of them works on its
     dataset (Superset 6.1 fails on DATE select filters: those target a text copy)."""
@@ -202,6 +215,7 @@ def test_every_native_filter_filters(server, bundle):
     assert checked >= 6
 
 
+@pytest.mark.usefixtures("installed")
 def test_saved_metric_dragged_onto_a_new_chart_with_a_dimension(server):
     """CRR and NRR by plan, as Explore would ask for them, against a hand-written reference
     (paying at both ends ÷ paying at the start; start customers' MRR now ÷ then)."""
@@ -286,6 +300,7 @@ def _chart_rows(api: RestClient, query_context: dict, extra: dict | None = None,
     return body["result"][0]
 
 
+@pytest.mark.usefixtures("installed")
 def test_every_native_filter_changes_every_chart_in_its_scope(server, bundle):
     """Issue 19's proof: each filter of each dashboard, applied as the dashboard applies it,
     changes the numbers of every chart in its scope (and Superset applies it, rejects
@@ -333,6 +348,7 @@ def test_every_native_filter_changes_every_chart_in_its_scope(server, bundle):
     assert chart_ids and checked > 40
 
 
+@pytest.mark.usefixtures("installed")
 def test_totals_agree_across_charts_under_the_same_filter(server, bundle):
     """Retention with Plan = one plan: the big number, the table and the stacked bars give
     the same paying customers for the last period; Revenue: the NRR big number and line."""
@@ -369,6 +385,7 @@ def _sql_lab(api: RestClient, sql: str) -> tuple[int, dict]:
         "select_as_cta": False, "ctas_method": "TABLE", "expand_data": True})
 
 
+@pytest.mark.usefixtures("installed")
 def test_sql_lab_refuses_server_files_and_has_the_metric_functions(server):
     api = server.api()
     status, body = _sql_lab(api, "select * from read_csv('/etc/hostname')")
@@ -392,6 +409,7 @@ def test_sql_lab_refuses_server_files_and_has_the_metric_functions(server):
     assert row["access_mode"] == "automatic"
 
 
+@pytest.mark.usefixtures("installed")
 def test_chart_data_cannot_read_server_files_either(server):
     api = server.api()
     (dataset,) = [d for d in api.paged("/api/v1/dataset/", ["id", "table_name"])
@@ -405,6 +423,7 @@ def test_chart_data_cannot_read_server_files_either(server):
     assert status != 200, body
 
 
+@pytest.mark.usefixtures("installed")
 def test_without_the_package_queries_fail_with_the_documented_error(server):
     """What a Superset without saas-retention does with the shipped database extra:
     SQLAlchemy's "Can't load plugin" on that database's queries (as
@@ -495,6 +514,7 @@ def _screenshot_when_drawn(page, expected: int, path: Path, seconds: float = 90)
     return drawn
 
 
+@pytest.mark.usefixtures("installed")
 def test_every_dashboard_renders_without_chart_errors(server, bundle, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} missing (apt-get install chromium); never downloaded by tests")
