@@ -166,8 +166,13 @@ def refresh_floor(source: Path, state_db: Path, work: Path, as_of: dt.date,
 
 # a refresh's progress messages, each sent when its step is done -> the step's label
 _STEP_LABELS = (
-    (re.compile(r"^incremental refresh from "), "load the templates, read the source, "
-     "fingerprint every event day, decide, stage the window"),
+    (re.compile(r"^copied "), "start (load the templates), copy the database (a refresh is "
+     "swapped in whole)"),
+    (re.compile(r"^read the source "), "read the source"),
+    (re.compile(r"^fingerprinted the source's events"), "fingerprint every source event day"),
+    (re.compile(r"^incremental refresh from "), "compare with the refresh state, decide"),
+    (re.compile(r"^checked and staged the source"), "check and stage the source (events: the "
+     "window)"),
     (re.compile(r"^staged [\d,]+ event rows"), "replace the window in the stored staged events"),
     (re.compile(r"^refreshed (?P<name>\S+) from "), "`{name}` (from the first new day)"),
     (re.compile(r"^changed since the last build"), "fingerprint the other tables"),

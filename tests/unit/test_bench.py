@@ -101,7 +101,11 @@ def test_refresh_steps_split_the_refresh_between_its_messages():
     from saas_retention.bench.incremental import refresh_steps
 
     steps = refresh_steps([
-        (2.0, "incremental refresh from 2025-12-30: 2 new days of events"),
+        (1.0, "copied db.duckdb (12 MiB) to refresh the copy in 0.60 s"),
+        (1.5, "read the source in 0.50 s"),
+        (1.75, "fingerprinted the source's events by day in 0.25 s"),
+        (1.8, "incremental refresh from 2025-12-30: 2 new days of events"),
+        (2.0, "checked and staged the source (the events from 2025-12-30 on) in 0.20 s"),
         (2.5, "staged 10 event rows from 2025-12-30 on (of 99 in the source)"),
         (3.0, "refreshed customer_daily_activity from 2025-12-30: 5 rows in 0.40 s"),
         (4.0, "kept customer_periods before 2025-12-01: recomputed the rest in 0.9 s"),
@@ -112,8 +116,11 @@ def test_refresh_steps_split_the_refresh_between_its_messages():
         (6.0, ""),
     ])
     assert steps == {
-        "load the templates, read the source, fingerprint every event day, decide, stage the "
-        "window": 2.0,
+        "start (load the templates), copy the database (a refresh is swapped in whole)": 1.0,
+        "read the source": 0.5,
+        "fingerprint every source event day": 0.25,
+        "compare with the refresh state, decide": pytest.approx(0.05),
+        "check and stage the source (events: the window)": pytest.approx(0.2),
         "replace the window in the stored staged events": 0.5,
         "`customer_daily_activity` (from the first new day)": 0.5,
         "`customer_periods` (closed periods kept)": 1.0,

@@ -204,9 +204,19 @@ def build_incremental(
         # a copy of the file alone would lose what the log holds
         return full(f"{db_path.name} has a write-ahead log (it was written to after the build, "
                     "or a writer is still open)")
+    step = time.perf_counter()
+
+    def done(what: str) -> None:
+        nonlocal step
+        if progress:
+            progress(f"{what} in {time.perf_counter() - step:.2f} s")
+        step = time.perf_counter()
+
     pending = PendingDatabase(db_path, copy=True)
     con = None
     try:
+        done(f"copied {db_path.name} ({db_path.stat().st_size / 2**20:,.0f} MiB) to refresh "
+             "the copy")
         con = pending.connect()
         manifest = read_manifest(con)
         stager = Stager(con, src, settings)
@@ -214,7 +224,9 @@ def build_incremental(
         if stager.problems:
             raise SourceProblems(stager.problems)
         stager.type_tables()
-        event_day_fingerprints(con, stager)
+        done("read the source")
+        if event_day_fingerprints(con, stager):
+            done("fingerprinted the source's events by day")
         decision = decide(con, manifest, settings, stager)
         if decision.full:
             con.close()
@@ -240,6 +252,9 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
              progress: Callable[[str], None] | None) -> IncrementalResult:
     from_day = decision.from_day
     has_events = "events" in stager.present
+    if progress:
+        progress(f"incremental refresh from {from_day}: {decision.reason}")
+    started = time.perf_counter()
     if has_events:
         _stage_window(con, stager, from_day)
     stager.check_rules()
@@ -250,7 +265,9 @@ def _refresh(con, settings: Settings, stager: Stager, decision: Decision, manife
     result = IncrementalResult(staging=report, incremental=True, reason=decision.reason,
                                from_day=from_day)
     if progress:
-        progress(f"incremental refresh from {from_day}: {decision.reason}")
+        window = f" (the events from {from_day} on)" if has_events else ""
+        progress(f"checked and staged the source{window} in "
+                 f"{time.perf_counter() - started:.2f} s")
     refreshed: dict[str, int] = {}
     # incremental model -> the first day of its recomputed rows (its earlier rows are kept)
     recomputed_from: dict[str, dt.date] = {}
