@@ -550,9 +550,13 @@ def _validate_refresh(model: Model, per_customer: frozenset[str] = frozenset()) 
             raise TemplateError(f"{where} full needs the reason the model is recomputed in full")
         return
     if "customers" in spec:
-        if set(spec) != {"customers", "because"} or not str(spec["because"] or "").strip():
+        if (not {"customers", "because"} <= set(spec) <= {"customers", "because", "events_until"}
+                or not str(spec["because"] or "").strip()):
             raise TemplateError(f"{where} customers takes a because (why a customer's row "
-                                f"reads that customer's rows alone); got {sorted(spec)}")
+                                "reads that customer's rows alone) and, optionally, "
+                                f"events_until; got {sorted(spec)}")
+        if "events_until" in spec:
+            _expression_over_columns(model, spec["events_until"], where, "events_until")
         if model.key != ("customer_id",):
             raise TemplateError(f"{where} customers needs one row per customer (key "
                                 f"[customer_id]), not {list(model.key)}")
@@ -615,6 +619,10 @@ def _expression_over_columns(model: Model, text, where: str, what: str) -> None:
     if not used or used - set(model.columns):
         raise TemplateError(f"{where} {what} must be an expression over the model's columns; "
                             f"unknown {sorted(used - set(model.columns)) or 'none used'}")
+    params = {p.name for p in tree.find_all(exp.Placeholder)}
+    if params - set(model.params):
+        raise TemplateError(f"{where} {what} names parameters the model does not declare "
+                            f"(params:): {sorted(params - set(model.params))}")
 
 
 @functools.lru_cache(maxsize=1)

@@ -196,6 +196,12 @@ JOURNEY_CLOSES = [
     "insert into events (customer_id, user_id, event_time, event_name) values "
     "('journey-1', 'u1', timestamp '2024-05-25 09:00:00', 'signup'), "
     "('journey-1', 'u1', timestamp '2024-06-02 09:00:00', 'report')"]
+# a customer whose 90-day journey window's last day is August 19, the last covered day: it
+# was closed at that as_of, yet the events of that day, re-read, can still change the row
+WINDOW_ENDS_ON_AUG_19 = "insert into customers (customer_id, signup_date) values " \
+    "('journey-2', date '2024-05-22')"
+ACTIVATED_ON_AUG_19 = ("insert into events (customer_id, user_id, event_time, event_name) "
+                       "values ('journey-2', 'u1', timestamp '2024-08-19 21:00:00', 'report')")
 # a customer active on August 19 (the last covered day) and earlier in August, but not on the
 # 20th, whose events of the 19th the new source no longer has
 WITHDRAWN = (
@@ -237,6 +243,10 @@ SCENARIOS = [
     Scenario("a customer's events of the last covered day withdrawn",
              [_events_until("2024-08-19")], D(2024, 8, 19),
              [_events_until("2024-08-20"), WITHDRAWN], D(2024, 8, 20)),
+    Scenario("an activation on the last day of a journey window, the last covered day",
+             [_events_until("2024-08-19"), WINDOW_ENDS_ON_AUG_19], D(2024, 8, 19),
+             [_events_until("2024-08-20"), WINDOW_ENDS_ON_AUG_19, ACTIVATED_ON_AUG_19],
+             D(2024, 8, 20)),
     Scenario("more events on the last covered day",
              [_events_until("2024-08-20", 13)], D(2024, 8, 20),
              [_events_until("2024-08-20")], D(2024, 8, 20)),
@@ -846,6 +856,9 @@ def test_every_model_says_how_a_refresh_treats_it():
     # one row per customer, as_of read only to close windows
     assert {n: m.refresh["customers"] for n, m in models.items()
             if "customers" in m.refresh} == {"customer_journey": "is_window_closed = 0"}
+    # its events: the activation window and the first 4 weeks from signup
+    assert models["customer_journey"].refresh["events_until"] == (
+        "signup_day_index + greatest(:journey_window_days, 28) - 1")
     assert models["customer_periods"].refresh["whole_history"] == ["last_paying_period_index"]
     assert models["active_customers"].refresh["align"] == "week"
 
@@ -867,6 +880,13 @@ def test_every_model_says_how_a_refresh_treats_it():
      "reads ['stg_survey_responses']"),
     ({"customers": "nope = 1", "because": "b"}, ("customer_id",), "stg_subscriptions",
      "unknown ['nope']"),
+    # the last day of events a row reads: over its columns and declared parameters
+    ({"customers": "is_open = 1", "events_until": "is_open + 3", "because": "b"},
+     ("customer_id",), "stg_subscriptions", None),
+    ({"customers": "is_open = 1", "events_until": "nope + 3", "because": "b"},
+     ("customer_id",), "stg_subscriptions", "events_until must be an expression"),
+    ({"customers": "is_open = 1", "events_until": "is_open + :days", "because": "b"},
+     ("customer_id",), "stg_subscriptions", "parameters the model does not declare"),
 ])
 def test_customer_refresh_declarations_are_checked(spec, key, relation, problem):
     model = Model(name="m", label="m", description="d", grain="g", key=key,
@@ -1056,3 +1076,37 @@ def test_the_code_fingerprint_covers_every_model_in_every_folder():
     for model in load_catalog().models.values():
         assert {f"models/{model.path}.sql", f"models/{model.path}.yml"} <= names, model.path
     assert "metrics.yml" in names
+
+
+def test_journey_refresh_skips_event_customers_whose_windows_ended_before(base, tmp_path):
+    """Of the customers with events on the replaced days, a refresh recomputes the journey of
+    those without a row and those whose window (or first 4 weeks) reaches those days: the
+    others' rows read none of those events (``refresh: events_until``)."""
+    sc = next(s for s in SCENARIOS if s.name == "one more day of events")
+    result, db, full = _run(base, tmp_path, sc)
+    old = tmp_path / "old.duckdb"
+    build(tmp_path / "before.duckdb", parse_settings({"as_of": sc.before_as_of}), database=old)
+    con = duckdb.connect(str(old), read_only=True)
+    try:
+        rows = dict(con.execute("select customer_id, signup_day_index + 89 from customer_journey")
+                    .fetchall())  # the 90-day window is the longer: its last day
+        open_ = {c for (c,) in con.execute(
+            "select customer_id from customer_journey where is_window_closed = 0").fetchall()}
+    finally:
+        con.close()
+    first = (sc.before_as_of - dt.date(1970, 1, 1)).days  # the last covered day is re-read
+    with_events: set[str] = set()
+    for source in ("before.duckdb", "after.duckdb"):
+        con = duckdb.connect(str(tmp_path / source), read_only=True)
+        try:
+            with_events |= {c for (c,) in con.execute(
+                "select distinct customer_id from events where customer_id is not null and "
+                "cast(event_time as date) >= ?", [sc.before_as_of]).fetchall()}
+        finally:
+            con.close()
+    reached = {c for c in with_events if c not in rows or rows[c] >= first}
+    skipped = with_events - reached - open_
+    assert skipped  # customers with new events whose windows had closed before
+    recomputed = result.customers["customer_journey"]
+    assert len(open_ | reached) <= recomputed <= len(open_ | reached) + result.changed_customers
+    assert recomputed < len(open_ | with_events)

@@ -70,6 +70,7 @@ from saas_retention.builders.incremental.state import (
     table_fingerprints,
     write_manifest,
 )
+from saas_retention.catalog.compile import bind_params
 from saas_retention.catalog.templates import SESSIONS_PARAM, by_customer, load_catalog
 from saas_retention.core.config import Settings, load_settings
 from saas_retention.core.errors import SaasRetentionError, SourceProblems
@@ -495,8 +496,9 @@ def _rest(con, settings: Settings, report, refreshed: dict, clean: dict[str, dt.
         if "customers" in spec and not absent and _has_rows_by(con, name, "customer_id"):
             if changed_customers is None:
                 changed_customers = _changed_customers(con)
-            by_customers[name] = _refresh_customers(con, name, model, sql, spec["customers"],
-                                                    events, progress)
+            by_customers[name] = _refresh_customers(
+                con, name, model, sql, spec, clean.get("stg_events") if events else None,
+                dict(params), progress)
             built[name] = con.execute(f"select count(*) from {quoted(name)}").fetchall()[0][0]
             continue
         reads_stale = any(_mentions(sql, r, stale_columns[r]) for r in model.relations
@@ -582,18 +584,31 @@ def _pruned(sql: str, prune: dict[str, str], first: int) -> str:
     return _reading_only(sql, since)
 
 
-def _refresh_customers(con, name: str, model, sql: str, condition: str, events: bool,
-                       progress) -> int:
+def _refresh_customers(con, name: str, model, sql: str, spec: dict,
+                       events_from: dt.date | None, params: dict, progress) -> int:
     """Recompute the rows of ``name`` (one per customer) of the customers whose events or
     staged rows changed (``sr_event_customers``, ``sr_changed_customers``) and of those whose
-    previous row meets ``condition`` (as_of may still change it); returns how many."""
+    previous row meets ``spec['customers']`` (as_of may still change it); returns how many.
+    ``events_from``: the first day whose events were replaced (None: no event changed).
+    ``spec['events_until']``, when given, is the last day (index) whose events a previous
+    row read: a customer whose row read no event of the replaced days keeps it."""
     started = time.perf_counter()
     table = quoted(name)
+    condition = spec["customers"]
     sources = ["select customer_id from sr_changed_customers",
                # a row whose condition is unknown may change too
                f"select customer_id from {table} where {_keep_sql(condition)} is not false"]
-    if events:
-        sources.append("select customer_id from sr_event_customers")
+    if events_from is not None:
+        event_customers = "select customer_id from sr_event_customers"
+        if spec.get("events_until"):
+            until = bind_params(sqlglot.parse_one(str(spec["events_until"]), read="duckdb"),
+                                params, name).sql("duckdb")
+            # a customer without a previous row, or whose last day is unknown, is recomputed
+            event_customers += (
+                f" as e where not exists (select 1 from {table} as previous where "
+                f"previous.customer_id = e.customer_id and ({until}) < "
+                f"{(events_from - EPOCH).days})")
+        sources.append(event_customers)
     con.execute("create or replace temp table sr_recomputed_customers as "
                 + " union ".join(sources))
     con.execute(f"delete from {table} where "
