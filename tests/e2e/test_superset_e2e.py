@@ -91,6 +91,7 @@ def test_demo_import_through_the_superset_cli(server, bundle):
     assert "unchanged" in out, out
 
 
+@pytest.mark.usefixtures("installed")
 def test_rest_install_then_a_second_run_changes_nothing(server):
     started = time.perf_counter()
     first = server.rest_install()
@@ -105,6 +106,7 @@ def test_rest_install_then_a_second_run_changes_nothing(server):
     assert _changed_on(api) == before
 
 
+@pytest.mark.usefixtures("installed")
 def test_superset_cli_install_recreates_a_deleted_chart_then_changes_nothing(server, bundle):
     api = server.api()
     charts = _ids(api, "/api/v1/chart/", ["slice_name"])
